@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../core/backoff';
+import { parseCrdCommand } from '../core/crd-command';
+import { Logger, errorMessage } from '../core/log';
+import { ConfigurationOutcome, VmStatusReport } from '../core/wire';
+import { readAssignmentRecord, writeAssignmentRecord } from './assignment-record';
+import { AgentConfig } from './config';
+import { runStartHost } from './start-host';
+
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+/** Longer than any hold the allocator uses: a poll that hangs past this is treated as lost. */
+const POLL_TIMEOUT_MS = 10 * 60_000;
+
+interface Assignment {
+  id: string;
+  pin: string;
+  command: string;
+}
+
+function parseAssignment(body: unknown): Assignment | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { status, pin, command, assignment } = body as Record<string, unknown>;
+  if (status !== 'success' || typeof command !== 'string') return undefined;
+  const pinText = typeof pin === 'number' ? String(pin) : pin;
+  if (typeof pinText !== 'string' || !/^\d{6,}$/.test(pinText)) return undefined;
+  // An allocator without assignment ids (LabLink's own) still gets idempotency per command.
+  const id = typeof assignment === 'string' ? assignment : createHash('sha256').update(command).digest('hex');
+  return { id, pin: pinText, command };
+}
+
+/** The VM agent: long-poll the allocator, configure CRD once per assignment, report how it went. */
+export class Agent {
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    this.log.info('agent.started', { vm: this.config.vmName, allocator: this.config.allocatorUrl });
+    while (!signal.aborted) {
+      try {
+        const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
+        if (response.status === 204) {
+          failures = 0;
+          continue;
+        }
+        if (response.status === 200) {
+          failures = 0;
+          const assignment = parseAssignment(await response.json());
+          if (assignment) await this.configure(assignment, signal);
+          else this.log.warn('agent.bad_assignment', { vm: this.config.vmName });
+          continue;
+        }
+        failures += 1;
+        this.log.warn('agent.poll_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
+      } catch (error) {
+        if (signal.aborted) break;
+        failures += 1;
+        this.log.warn('agent.poll_failed', { reason: errorMessage(error), attempt: failures });
+      }
+      await sleep(backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS), undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  private async configure(assignment: Assignment, signal: AbortSignal): Promise<void> {
+    const { stateDir, vmName, startHostPath } = this.config;
+    const previous = await readAssignmentRecord(stateDir);
+    if (previous?.assignment === assignment.id) {
+      // Delivered again (our report was lost, or we restarted): never run start-host twice.
+      const outcome = previous.outcome ?? 'error';
+      const message = previous.outcome ? previous.message : 'The agent restarted while start-host was running; the code may be spent. Request the VM again with a new command.';
+      if (!previous.outcome) await writeAssignmentRecord(stateDir, { ...previous, outcome, message });
+      return this.report(assignment.id, outcome, message, signal);
+    }
+
+    const parsed = parseCrdCommand(assignment.command);
+    if (!parsed.ok) return this.report(assignment.id, 'error', 'The agent rejected the command it received.', signal);
+
+    await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString() });
+    this.log.info('agent.start_host', { vm: vmName });
+    const result = await runStartHost(startHostPath, parsed.command, vmName, assignment.pin);
+    const outcome: ConfigurationOutcome = result.ok ? 'configured' : 'error';
+    const message = result.ok ? undefined : result.message;
+    await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString(), outcome, message });
+    this.log.info('agent.start_host_done', { vm: vmName, outcome, reason: message });
+    await this.report(assignment.id, outcome, message, signal);
+  }
+
+  /** Retries until the allocator has the outcome; a 4xx means it no longer wants it. */
+  private async report(assignment: string, outcome: ConfigurationOutcome, message: string | undefined, signal: AbortSignal): Promise<void> {
+    const report: VmStatusReport = { hostname: this.config.vmName, assignment, outcome, ...(message ? { message } : {}) };
+    for (let attempt = 1; !signal.aborted; attempt += 1) {
+      try {
+        const response = await this.post('/vm_status', report, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+        if (response.ok) return;
+        if (response.status < 500) {
+          this.log.warn('agent.report_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
+          return;
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.log.warn('agent.report_failed', { reason: errorMessage(error), attempt });
+      }
+      await sleep(backoffDelay(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS), undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  private post(path: string, body: object, signal: AbortSignal): Promise<Response> {
+    return fetch(`${this.config.allocatorUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.config.fleetToken}` },
+      body: JSON.stringify(body),
+      signal,
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import os from 'node:os';
+import { START_HOST_PATH } from '../core/crd-command';
+import { HOSTNAME_PATTERN } from '../core/wire';
+
+export interface AgentConfig {
+  allocatorUrl: string;
+  fleetToken: string;
+  vmName: string;
+  startHostPath: string;
+  /** Where the agent remembers which assignment it already configured. */
+  stateDir: string;
+}
+
+/** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
+export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+  const problems: string[] = [];
+  const allocatorUrl = env.LABLINK_ALLOCATOR_URL ?? '';
+  if (!/^https?:\/\/[^/]+/.test(allocatorUrl)) problems.push('LABLINK_ALLOCATOR_URL must be an http(s) URL of the allocator.');
+  const fleetToken = env.LABLINK_FLEET_TOKEN ?? '';
+  if (fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
+  const vmName = env.LABLINK_VM_NAME || os.hostname();
+  if (!HOSTNAME_PATTERN.test(vmName)) problems.push('LABLINK_VM_NAME must be letters, digits, dots and dashes.');
+  if (problems.length > 0) throw new Error(`Agent configuration: ${problems.join(' ')}`);
+  return {
+    allocatorUrl: allocatorUrl.replace(/\/+$/, ''),
+    fleetToken,
+    vmName,
+    startHostPath: env.LABLINK_START_HOST || START_HOST_PATH,
+    stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',
+  };
+}

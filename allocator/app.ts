@@ -1,0 +1,98 @@
+import { Hono } from 'hono';
+import { Logger } from '../core/log';
+import { Sql } from '../core/sql';
+import { recordOutcome, recordPoll } from '../core/vms';
+import {
+  ASSIGNMENT_PATTERN,
+  ConfigurationOutcome,
+  HOSTNAME_PATTERN,
+  MAX_STATUS_MESSAGE_LENGTH,
+  VmAssignmentResponse,
+} from '../core/wire';
+import { readJsonObject, unexpectedFields } from '../http/json-body';
+import { capBody } from '../http/limits';
+import { HoldRegistry } from './holds';
+import { VmIdentityVerifier } from './identity';
+
+export interface AllocatorAppOptions {
+  sql: Sql;
+  holds: HoldRegistry;
+  identity: VmIdentityVerifier;
+  /** How long a `/vm_startup` request is held before a `204`. */
+  holdSeconds: number;
+  /** How long after a poll a VM that has not polled again still counts as alive. */
+  aliveGraceSeconds: number;
+  isListening: () => boolean;
+  log: Logger;
+}
+
+const MAX_AGENT_BODY_BYTES = 4 * 1024;
+const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
+
+/** The VMs' side: long-polls for assignments and reports of how start-host ended. */
+export function createAllocatorApp(options: AllocatorAppOptions): Hono {
+  const { sql, holds, identity, log } = options;
+  const app = new Hono();
+  app.use('/vm_startup', capBody(MAX_AGENT_BODY_BYTES));
+  app.use('/vm_status', capBody(MAX_AGENT_BODY_BYTES));
+
+  app.post('/vm_startup', async (c) => {
+    const parsed = await readJsonObject(c);
+    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
+    const { hostname } = parsed.body;
+    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
+      return c.json({ error: 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.' }, 400);
+    }
+    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname });
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+
+    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds);
+    if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
+    const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
+    if (!delivery) return c.body(null, 204);
+    log.info('vm.delivered', { hostname: who.hostname, email: delivery.email });
+    const response: VmAssignmentResponse = {
+      status: 'success',
+      pin: delivery.pin,
+      command: delivery.command,
+      assignment: delivery.assignmentId,
+    };
+    return c.json(response);
+  });
+
+  app.post('/vm_status', async (c) => {
+    const parsed = await readJsonObject(c);
+    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
+    const body = parsed.body;
+    const extra = unexpectedFields(body, ['hostname', 'assignment', 'outcome', 'message']);
+    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
+    const { hostname, assignment, outcome, message } = body;
+    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) return c.json({ error: 'Send a valid "hostname".' }, 400);
+    if (typeof assignment !== 'string' || !ASSIGNMENT_PATTERN.test(assignment)) {
+      return c.json({ error: 'Send the "assignment" id received from /vm_startup.' }, 400);
+    }
+    if (!OUTCOMES.includes(outcome as ConfigurationOutcome)) return c.json({ error: 'Send "outcome": "configured" or "error".' }, 400);
+    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
+      return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
+    }
+    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname });
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+
+    const recorded = await recordOutcome(sql, {
+      hostname: who.hostname,
+      assignmentId: assignment,
+      outcome: outcome as ConfigurationOutcome,
+      error: outcome === 'error' ? (message ?? 'start-host failed') : null,
+    });
+    if (!recorded) return c.json({ error: 'This VM has no such assignment (it may have been released).' }, 409);
+    if (recorded.state === 'configured') log.info('vm.configured', { hostname: who.hostname, email: recorded.email });
+    else log.warn('vm.configuration_failed', { hostname: who.hostname, email: recorded.email, reason: message });
+    return c.json({ state: recorded.state });
+  });
+
+  app.get('/api/health', (c) => {
+    return c.json({ status: 'ok', listening: options.isListening(), heldPolls: holds.size });
+  });
+
+  return app;
+}

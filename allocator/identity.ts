@@ -1,0 +1,37 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export type IdentityResult = { ok: true; hostname: string } | { ok: false; status: 401 | 403; message: string };
+
+export interface IdentityRequest {
+  authorization: string | undefined;
+  /** The hostname the VM claims in its request body. */
+  hostname: string;
+}
+
+/** Decides which VM a request comes from. The AWS instance-identity check plugs in here. */
+export interface VmIdentityVerifier {
+  identify(request: IdentityRequest): Promise<IdentityResult>;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Equal-length digests make the comparison constant-time whatever the input's length. */
+export function secretsEqual(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** LabLink-compatible identity: any holder of the fleet's shared bearer token. */
+export class FleetTokenVerifier implements VmIdentityVerifier {
+  constructor(private readonly fleetToken: string) {
+    if (fleetToken.length < 16) throw new Error('The fleet token must be at least 16 characters long.');
+  }
+
+  async identify(request: IdentityRequest): Promise<IdentityResult> {
+    const match = /^Bearer (\S+)$/.exec(request.authorization ?? '');
+    if (!match) return { ok: false, status: 401, message: 'Send the fleet token as "Authorization: Bearer <token>".' };
+    if (!secretsEqual(match[1], this.fleetToken)) return { ok: false, status: 403, message: 'The fleet token is wrong.' };
+    return { ok: true, hostname: request.hostname };
+  }
+}

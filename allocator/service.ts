@@ -1,0 +1,71 @@
+import { Hono } from 'hono';
+import { Logger, errorMessage } from '../core/log';
+import { Sql } from '../core/sql';
+import { selectDeliverable, takeDelivery } from '../core/vms';
+import { createAllocatorApp } from './app';
+import { HoldRegistry } from './holds';
+import { VmIdentityVerifier } from './identity';
+import { VmUpdateListener } from './listener';
+
+export interface AllocatorServiceOptions {
+  sql: Sql;
+  /** For the dedicated LISTEN connection (the cluster's writer endpoint in AWS). */
+  listenConnectionString: string;
+  identity: VmIdentityVerifier;
+  holdSeconds: number;
+  aliveGraceSeconds: number;
+  log: Logger;
+}
+
+export interface AllocatorService {
+  app: Hono;
+  holds: HoldRegistry;
+  listener: VmUpdateListener;
+  start(): Promise<void>;
+  /** Ends every hold with "nothing yet" and closes the LISTEN connection. */
+  stop(): Promise<void>;
+}
+
+/** Wires the long-poll holds to the LISTEN connection and the HTTP routes. */
+export function createAllocatorService(options: AllocatorServiceOptions): AllocatorService {
+  const { sql, log } = options;
+  const holds = new HoldRegistry((hostname) => takeDelivery(sql, hostname), log);
+
+  const recheckHeld = async () => {
+    try {
+      for (const hostname of await selectDeliverable(sql, holds.hostnames())) holds.wake(hostname);
+    } catch (error) {
+      log.warn('allocator.recheck_failed', { reason: errorMessage(error) });
+    }
+  };
+
+  const listener = new VmUpdateListener({
+    connectionString: options.listenConnectionString,
+    onUpdate: (update) => {
+      if (update.state === 'assigned') holds.wake(update.hostname);
+    },
+    onListening: () => void recheckHeld(),
+    log,
+  });
+
+  const app = createAllocatorApp({
+    sql,
+    holds,
+    identity: options.identity,
+    holdSeconds: options.holdSeconds,
+    aliveGraceSeconds: options.aliveGraceSeconds,
+    isListening: () => listener.isListening,
+    log,
+  });
+
+  return {
+    app,
+    holds,
+    listener,
+    start: () => listener.start(),
+    async stop() {
+      holds.endAll();
+      await listener.stop();
+    },
+  };
+}

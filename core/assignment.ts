@@ -1,0 +1,34 @@
+import { parseCrdCommand, formatCrdCommand } from './crd-command';
+import { parseEmail } from './email';
+import { generatePin } from './pin';
+import { Sql, UniqueViolationError } from './sql';
+import { ASSIGN_VM } from './statements';
+
+export type VmRequestResult =
+  | { kind: 'assigned'; hostname: string; pin: string; email: string; fresh: boolean }
+  | { kind: 'invalid'; field: 'email' | 'crd_command'; message: string }
+  | { kind: 'no_vm_free' };
+
+/**
+ * A participant's request: validate, then one atomic statement that returns the VM
+ * this email already has or assigns a free one with a fresh PIN.
+ */
+export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown }): Promise<VmRequestResult> {
+  const email = parseEmail(input.email);
+  if (!email.ok) return { kind: 'invalid', field: 'email', message: email.message };
+  const command = parseCrdCommand(input.crdCommand);
+  if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
+
+  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin() };
+  let rows: { hostname: string; pin: string; fresh: boolean }[];
+  try {
+    rows = await sql.query(ASSIGN_VM, params);
+  } catch (error) {
+    // The same email submitted twice at once: the loser finds the winner's VM on a second try.
+    if (!(error instanceof UniqueViolationError)) throw error;
+    rows = await sql.query(ASSIGN_VM, params);
+  }
+  const [row] = rows;
+  if (!row) return { kind: 'no_vm_free' };
+  return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, fresh: row.fresh };
+}

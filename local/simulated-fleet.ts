@@ -1,0 +1,109 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { bundleAgent } from '../agent/bundle';
+
+export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
+
+export interface SimulatedVmOptions {
+  name: string;
+  allocatorUrl: string;
+  fleetToken: string;
+  agentBundle: string;
+  /** Make the stand-in start-host fail with this message. */
+  startHostFailure?: string;
+  onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** One simulated VM: the real agent bundle with a stand-in start-host and its own state directory. */
+export class SimulatedVm {
+  readonly recordFile: string;
+  readonly stateDir: string;
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly name: string,
+    private readonly dir: string,
+    private readonly options: SimulatedVmOptions,
+  ) {
+    this.recordFile = path.join(dir, 'start-host-calls.jsonl');
+    this.stateDir = path.join(dir, 'state');
+  }
+
+  static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), `lablink-${options.name}-`));
+    return new SimulatedVm(options.name, dir, options);
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts (or restarts) the agent process; its state directory survives restarts. */
+  start(): void {
+    if (this.running) return;
+    const child = spawn(process.execPath, [this.options.agentBundle], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: this.dir,
+        LABLINK_ALLOCATOR_URL: this.options.allocatorUrl,
+        LABLINK_FLEET_TOKEN: this.options.fleetToken,
+        LABLINK_VM_NAME: this.name,
+        LABLINK_START_HOST: FAKE_START_HOST,
+        LABLINK_STATE_DIR: this.stateDir,
+        LABLINK_FAKE_CRD_RECORD: this.recordFile,
+        ...(this.options.startHostFailure ? { LABLINK_FAKE_CRD_FAIL: this.options.startHostFailure } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      readline.createInterface({ input: child[stream]! }).on('line', (line) => this.options.onOutput?.(this.name, line, stream));
+    }
+    this.child = child;
+  }
+
+  /** Stops the agent; `SIGKILL` simulates a crash or a hung machine's agent dying. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface SimulatedFleet {
+  vms: SimulatedVm[];
+  agentBundle: string;
+  stop(): Promise<void>;
+}
+
+/** Builds the agent bundle once and starts `count` simulated VMs named `<prefix>-1…n`. */
+export async function startSimulatedFleet(
+  options: Omit<SimulatedVmOptions, 'name' | 'agentBundle'> & { count: number; namePrefix?: string },
+): Promise<SimulatedFleet> {
+  const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-agent-'));
+  const agentBundle = path.join(bundleDir, 'agent.js');
+  await bundleAgent(agentBundle);
+  const vms: SimulatedVm[] = [];
+  for (let index = 1; index <= options.count; index += 1) {
+    const vm = await SimulatedVm.create({ ...options, name: `${options.namePrefix ?? 'lablink-vm'}-${index}`, agentBundle });
+    vm.start();
+    vms.push(vm);
+  }
+  return {
+    vms,
+    agentBundle,
+    async stop() {
+      await Promise.all(vms.map((vm) => vm.dispose()));
+      await rm(bundleDir, { recursive: true, force: true });
+    },
+  };
+}
