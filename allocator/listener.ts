@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { PgConnection } from '../core/pg-sql';
 import { VM_UPDATES_CHANNEL } from '../core/migrations';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
@@ -9,7 +10,8 @@ export interface VmUpdate {
 }
 
 export interface ListenerOptions {
-  connectionString: string;
+  /** A direct connection to the writer: never a pooler or proxy, which drop notifications. */
+  connection: PgConnection;
   /** A hint that a VM's row changed; the row stays the truth. */
   onUpdate: (update: VmUpdate) => void;
   /** Called after every (re)connect once LISTEN is in place: re-read the database for every held VM. */
@@ -62,7 +64,7 @@ export class VmUpdateListener {
   }
 
   private async connect(): Promise<boolean> {
-    const client = new pg.Client({ connectionString: this.options.connectionString, keepAlive: true });
+    const client = new pg.Client({ ...this.options.connection, keepAlive: true });
     let lost = false;
     const onLost = (error?: Error) => {
       if (lost) return;

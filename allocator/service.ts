@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { Logger, errorMessage } from '../core/log';
+import { PgConnection } from '../core/pg-sql';
 import { Sql } from '../core/sql';
 import { selectDeliverable, takeDelivery } from '../core/vms';
 import { createAllocatorApp } from './app';
@@ -10,7 +11,7 @@ import { VmUpdateListener } from './listener';
 export interface AllocatorServiceOptions {
   sql: Sql;
   /** For the dedicated LISTEN connection (the cluster's writer endpoint in AWS). */
-  listenConnectionString: string;
+  listenConnection: PgConnection;
   identity: VmIdentityVerifier;
   holdSeconds: number;
   aliveGraceSeconds: number;
@@ -40,7 +41,7 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
   };
 
   const listener = new VmUpdateListener({
-    connectionString: options.listenConnectionString,
+    connection: options.listenConnection,
     onUpdate: (update) => {
       if (update.state === 'assigned') holds.wake(update.hostname);
     },

@@ -17,7 +17,7 @@ async function main(): Promise<number> {
     console.log(LOCAL_USAGE);
     return 0;
   }
-  const suppliedToken = process.env.LABLINK_FLEET_TOKEN;
+  const suppliedToken = process.env.LABLINK_FLEET_TOKEN || undefined;
   if (suppliedToken !== undefined && suppliedToken.length < 16) {
     console.error('LABLINK_FLEET_TOKEN must be at least 16 characters long.');
     return 2;

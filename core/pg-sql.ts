@@ -14,8 +14,11 @@ const types = {
   },
 };
 
-export function createPgPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, types, keepAlive: true });
+/** Connection settings: a URL, or host/user/password/TLS; unset fields come from the PG* environment variables. */
+export type PgConnection = pg.ClientConfig;
+
+export function createPgPool(connection: PgConnection, max = 10): pg.Pool {
+  const pool = new pg.Pool({ ...connection, max, types, keepAlive: true });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;

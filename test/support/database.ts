@@ -27,7 +27,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(serverUrl());
   url.pathname = `/${name}`;
-  const pool = createPgPool(url.toString());
+  const pool = createPgPool({ connectionString: url.toString() });
   const sql = new PgSql(pool);
   await migrate(sql);
   return {

@@ -1,0 +1,40 @@
+import { createLogger } from '../core/log';
+import { PgSql, createPgPool } from '../core/pg-sql';
+import { closeServer, handleUnexpectedErrors, listen } from '../http/node-server';
+import { readAllocatorConfig } from './config';
+import { FleetTokenVerifier } from './identity';
+import { createAllocatorService } from './service';
+
+/** The allocator as it runs on ECS Fargate: the VMs' long-polls, one LISTEN connection, a small pool. */
+async function main(): Promise<void> {
+  const config = readAllocatorConfig(process.env);
+  const log = createLogger(config.logFormat);
+  const pool = createPgPool(config.database, 5);
+  const service = createAllocatorService({
+    sql: new PgSql(pool),
+    listenConnection: config.database,
+    identity: new FleetTokenVerifier(config.fleetToken),
+    holdSeconds: config.holdSeconds,
+    aliveGraceSeconds: config.aliveGraceSeconds,
+    log,
+  });
+  await service.start();
+  const { server, port } = await listen(handleUnexpectedErrors(service.app, log), { hostname: '0.0.0.0', port: config.port });
+  log.info('allocator.started', { port, holdSeconds: config.holdSeconds });
+
+  // ECS sends SIGTERM before a deployment replaces the task: answer every hold so agents re-poll at once.
+  const shutdown = async () => {
+    log.info('allocator.stopping', { heldPolls: service.holds.size });
+    await service.stop();
+    await closeServer(server);
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

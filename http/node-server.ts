@@ -1,0 +1,32 @@
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Logger } from '../core/log';
+
+/** Unexpected errors become a plain 500 without internals; the log gets the reason. */
+export function handleUnexpectedErrors(app: Hono, log: Logger): Hono {
+  app.onError((error, c) => {
+    log.error('http.unhandled', { method: c.req.method, path: c.req.path, reason: error.message });
+    return c.json({ error: 'Internal error; the request was not completed. Try again.' }, 500);
+  });
+  return app;
+}
+
+export async function listen(app: Hono, options: { hostname: string; port: number }): Promise<{ server: Server; port: number }> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, hostname: options.hostname, port: options.port }, () => resolve(started as Server)) as Server;
+    started.once('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE' ? new Error(`port ${options.port} is already in use; choose another with --port`) : error);
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Stops accepting, then drops idle and still-open connections (holds were answered first). */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,49 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from '../../local/postgres';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
+import { pollAsVm } from '../support/stack';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+function startAllocator(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let output = '';
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+describe('the allocator service process (as on Fargate)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => db?.drop());
+
+  it('logs JSON, holds polls, and on SIGTERM answers held VMs 204 before exiting cleanly', async () => {
+    const port = await freePort();
+    const allocator = startAllocator({ PORT: String(port), LABLINK_DATABASE_URL: db.url, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '120' });
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(() => allocator.output().includes('allocator.started'), 'the allocator to start');
+    const started = JSON.parse(allocator.output().split('\n').find((line) => line.includes('allocator.started'))!);
+    expect(started).toMatchObject({ level: 'info', event: 'allocator.started', port, holdSeconds: 120 });
+
+    const held = pollAsVm(url, 'fargate-vm-1');
+    await waitFor(async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1, 'the poll to be held');
+    allocator.child.kill('SIGTERM');
+    expect((await held).status).toBe(204);
+    expect(await allocator.exited).toBe(0);
+    expect(allocator.output()).not.toContain(TEST_FLEET_TOKEN);
+  });
+
+  it('refuses to start without a fleet token or a database, naming what is missing', async () => {
+    const allocator = startAllocator({ LABLINK_HOLD_SECONDS: 'forever' });
+    expect(await allocator.exited).toBe(1);
+    expect(allocator.output()).toContain('LABLINK_FLEET_TOKEN must be set');
+    expect(allocator.output()).toContain('LABLINK_HOLD_SECONDS must be a whole number');
+    expect(allocator.output()).toContain('Set LABLINK_DATABASE_URL');
+  });
+});

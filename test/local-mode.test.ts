@@ -1,0 +1,52 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from '../local/postgres';
+import { waitFor } from './support/fixtures';
+import { freeCount } from './support/stack';
+
+const ROOT = path.join(__dirname, '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+function startLocalMode(args: string[]): { child: ChildProcess; output: () => string } {
+  let output = '';
+  // Its own process group, as a terminal gives it, so Ctrl-C reaches every process in it.
+  const env = { ...process.env };
+  delete env.LABLINK_FLEET_TOKEN;
+  const child = spawn(TSX, ['bin/local.ts', ...args], { cwd: ROOT, detached: true, env });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output };
+}
+
+function processesInGroup(pgid: number): string[] {
+  const lines = execFileSync('ps', ['-eo', 'pgid=,pid=,args='], { encoding: 'utf8' }).split('\n');
+  return lines.filter((line) => line.trim().split(/\s+/)[0] === String(pgid));
+}
+
+describe('npm start (local mode)', () => {
+  it('prints the form URL, registers the simulated VMs, and Ctrl-C leaves no process behind', async () => {
+    const port = await freePort();
+    const { child, output } = startLocalMode(['--port', String(port), '--vms', '2']);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
+      expect(output()).toContain(`Form:        http://127.0.0.1:${port}/`);
+      expect(output()).toMatch(/Fleet token: \S{16,} \(generated/);
+      await waitFor(async () => (await freeCount(`http://127.0.0.1:${port}`)) === 2, 'two simulated VMs to register');
+      expect(output()).toMatch(/vm\.registered hostname=lablink-vm-1/);
+    } finally {
+      process.kill(-child.pid!, 'SIGINT');
+    }
+    // tsx reports Ctrl-C the conventional way (128 + SIGINT) once the runner has shut down.
+    expect([0, 130]).toContain(await exited);
+    await waitFor(() => output().includes('Stopping'), 'the runner to shut down');
+    await waitFor(() => processesInGroup(child.pid!).length === 0, 'every local-mode process to exit');
+  });
+
+  it('refuses a bad flag with a clear message and exit code 2', async () => {
+    const { child, output } = startLocalMode(['--vms', 'lots']);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(2);
+    expect(output()).toContain('--vms must be a whole number from 0 to 200, not "lots".');
+  });
+});

@@ -1,0 +1,51 @@
+import { silentLogger } from '../../core/log';
+import { LocalStack, startLocalStack } from '../../local/stack';
+import { TestDatabase, createTestDatabase } from './database';
+import { TEST_FLEET_TOKEN } from './fixtures';
+
+export interface TestStack {
+  db: TestDatabase;
+  stack: LocalStack;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
+export async function startTestStack(options: { holdSeconds?: number; aliveGraceSeconds?: number } = {}): Promise<TestStack> {
+  const db = await createTestDatabase();
+  const stack = await startLocalStack({
+    databaseUrl: db.url,
+    fleetToken: TEST_FLEET_TOKEN,
+    holdSeconds: options.holdSeconds ?? 30,
+    aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
+    log: silentLogger,
+  });
+  return {
+    db,
+    stack,
+    url: stack.url,
+    async close() {
+      await stack.close();
+      await db.drop();
+    },
+  };
+}
+
+/** A VM's long-poll as an agent would send it. */
+export function pollAsVm(url: string, hostname: string, init: { token?: string; signal?: AbortSignal } = {}): Promise<Response> {
+  return fetch(`${url}/vm_startup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${init.token ?? TEST_FLEET_TOKEN}` },
+    body: JSON.stringify({ hostname }),
+    signal: init.signal,
+  });
+}
+
+export function submitForm(url: string, fields: Record<string, string>, accept = 'application/json'): Promise<Response> {
+  return fetch(`${url}/api/request_vm`, { method: 'POST', headers: { accept }, body: new URLSearchParams(fields) });
+}
+
+export async function freeCount(url: string): Promise<number> {
+  const response = await fetch(`${url}/api/unassigned_vms_count`);
+  return ((await response.json()) as { count: number }).count;
+}
