@@ -1,12 +1,13 @@
 /**
  * Every SQL statement the domain runs, defined once. Named parameters (`:name`)
- * work with both executors. A VM is "free" when it waits, has no participant, and
+ * work with both executors; parameter casts are written CAST(:x AS t), which the
+ * Data API parses unambiguously. A VM is "free" when it waits, has no participant, and
  * its agent was polling recently (`alive_until` lies in the future).
  */
 
 export const RECORD_POLL = `
 INSERT INTO vms (hostname, alive_until)
-VALUES (:hostname, now() + make_interval(secs => :aliveSeconds::float8))
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)))
 ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_seen = now()
 RETURNING state, (xmax = 0) AS inserted`;
 
@@ -17,7 +18,7 @@ RETURNING crd_command, pin, assignment_id::text AS assignment_id, email`;
 
 export const SELECT_DELIVERABLE_AMONG = `
 SELECT hostname FROM vms
-WHERE hostname = ANY(:hostnames::text[]) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
 
 /**
  * Assignment in one statement: the participant's existing VM if the email has one,
@@ -56,6 +57,6 @@ WHERE state = 'waiting' AND email IS NULL AND alive_until > now()`;
 export const RECORD_OUTCOME = `
 UPDATE vms SET state = :outcome, error = :error, crd_command = NULL,
   configured_at = CASE WHEN :outcome = 'configured' THEN coalesce(configured_at, now()) END
-WHERE hostname = :hostname AND assignment_id = :assignmentId::uuid
+WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;

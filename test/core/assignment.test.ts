@@ -1,14 +1,23 @@
 import { requestVm } from '../../core/assignment';
 import { migrate } from '../../core/migrations';
+import { Sql } from '../../core/sql';
 import { countFreeVms, recordPoll } from '../../core/vms';
+import { dataApiOnPostgres } from '../support/data-api-on-postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
-describe('requestVm against real PostgreSQL', () => {
+const executors: [string, (db: TestDatabase) => Sql][] = [
+  ['the pg executor', (db) => db.sql],
+  ['the Data API executor (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db) => dataApiOnPostgres(db.pool).sql],
+];
+
+describe.each(executors)('requestVm against real PostgreSQL through %s', (_name, executorFor) => {
   let db: TestDatabase;
+  let sql: Sql;
 
   beforeEach(async () => {
     db = await createTestDatabase();
+    sql = executorFor(db);
   });
   afterEach(async () => {
     await db.drop();
@@ -16,45 +25,45 @@ describe('requestVm against real PostgreSQL', () => {
 
   async function registerVms(count: number, aliveSeconds = 60): Promise<string[]> {
     const names = Array.from({ length: count }, (_, index) => `vm-${String(index + 1).padStart(2, '0')}`);
-    for (const name of names) await recordPoll(db.sql, name, aliveSeconds);
+    for (const name of names) await recordPoll(sql, name, aliveSeconds);
     return names;
   }
 
   it('assigns a waiting VM with a fresh six-digit PIN and stores the canonical command', async () => {
     await registerVms(2);
-    const result = await requestVm(db.sql, { email: 'Alice@Example.com', crdCommand: crdCommand() });
+    const result = await requestVm(sql, { email: 'Alice@Example.com', crdCommand: crdCommand() });
     expect(result).toMatchObject({ kind: 'assigned', email: 'alice@example.com', fresh: true });
     if (result.kind !== 'assigned') return;
     expect(result.pin).toMatch(/^\d{6}$/);
     const { rows } = await db.pool.query('SELECT state, email, pin, crd_command FROM vms WHERE hostname = $1', [result.hostname]);
     expect(rows[0]).toMatchObject({ state: 'assigned', email: 'alice@example.com', pin: result.pin });
     expect(rows[0].crd_command).toMatch(/^DISPLAY= \/opt\/google\/chrome-remote-desktop\/start-host --code="4\//);
-    expect(await countFreeVms(db.sql)).toBe(1);
+    expect(await countFreeVms(sql)).toBe(1);
   });
 
   it('gives the same email the same VM and PIN again, without taking a second VM', async () => {
     await registerVms(3);
-    const first = await requestVm(db.sql, { email: 'bob@example.com', crdCommand: crdCommand() });
-    const second = await requestVm(db.sql, { email: 'BOB@example.com ', crdCommand: crdCommand() });
+    const first = await requestVm(sql, { email: 'bob@example.com', crdCommand: crdCommand() });
+    const second = await requestVm(sql, { email: 'BOB@example.com ', crdCommand: crdCommand() });
     expect(first.kind).toBe('assigned');
     expect(second).toMatchObject({ kind: 'assigned', fresh: false });
     if (first.kind !== 'assigned' || second.kind !== 'assigned') return;
     expect([second.hostname, second.pin]).toEqual([first.hostname, first.pin]);
-    expect(await countFreeVms(db.sql)).toBe(2);
+    expect(await countFreeVms(sql)).toBe(2);
   });
 
   it('does not hand out a VM whose agent stopped polling', async () => {
-    await recordPoll(db.sql, 'vm-dead', 60);
+    await recordPoll(sql, 'vm-dead', 60);
     await db.pool.query(`UPDATE vms SET alive_until = now() - interval '1 second' WHERE hostname = 'vm-dead'`);
-    expect(await countFreeVms(db.sql)).toBe(0);
-    expect(await requestVm(db.sql, { email: 'carol@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'no_vm_free' });
+    expect(await countFreeVms(sql)).toBe(0);
+    expect(await requestVm(sql, { email: 'carol@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'no_vm_free' });
     expect((await db.dumpVms())[0]).toMatchObject({ hostname: 'vm-dead', state: 'waiting', email: null });
   });
 
   it('hands 10 VMs to exactly 10 of 50 concurrent participants, none twice', async () => {
     await registerVms(10);
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => requestVm(db.sql, { email: `p${index}@example.com`, crdCommand: crdCommand() })),
+      Array.from({ length: 50 }, (_, index) => requestVm(sql, { email: `p${index}@example.com`, crdCommand: crdCommand() })),
     );
     const assigned = results.filter((result) => result.kind === 'assigned');
     expect(assigned).toHaveLength(10);
@@ -66,22 +75,22 @@ describe('requestVm against real PostgreSQL', () => {
 
   it('gives one VM to the same email submitted many times at once', async () => {
     await registerVms(5);
-    const results = await Promise.all(Array.from({ length: 8 }, () => requestVm(db.sql, { email: 'dave@example.com', crdCommand: crdCommand() })));
+    const results = await Promise.all(Array.from({ length: 8 }, () => requestVm(sql, { email: 'dave@example.com', crdCommand: crdCommand() })));
     const hostnames = new Set(results.map((result) => result.kind === 'assigned' && result.hostname));
     expect(hostnames.size).toBe(1);
-    expect(await countFreeVms(db.sql)).toBe(4);
+    expect(await countFreeVms(sql)).toBe(4);
   });
 
   it('changes nothing for invalid input', async () => {
     await registerVms(2);
     const before = await db.dumpVms();
-    expect(await requestVm(db.sql, { email: 'not-an-email', crdCommand: crdCommand() })).toMatchObject({ kind: 'invalid', field: 'email' });
-    expect(await requestVm(db.sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toMatchObject({ kind: 'invalid', field: 'crd_command' });
+    expect(await requestVm(sql, { email: 'not-an-email', crdCommand: crdCommand() })).toMatchObject({ kind: 'invalid', field: 'email' });
+    expect(await requestVm(sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toMatchObject({ kind: 'invalid', field: 'crd_command' });
     expect(await db.dumpVms()).toEqual(before);
   });
 
   it('applies migrations once: a second run changes nothing', async () => {
-    expect(await migrate(db.sql)).toEqual([]);
+    expect(await migrate(sql)).toEqual([]);
     const { rows } = await db.pool.query('SELECT version FROM schema_migrations');
     expect(rows).toEqual([{ version: 1 }]);
   });

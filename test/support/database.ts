@@ -19,7 +19,7 @@ function serverUrl(): string {
 }
 
 /** A fresh, migrated database on the test server, so test files never share state. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
@@ -29,7 +29,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   const pool = createPgPool({ connectionString: url.toString() });
   const sql = new PgSql(pool);
-  await migrate(sql);
+  if (options.migrate ?? true) await migrate(sql);
   return {
     url: url.toString(),
     sql,

@@ -1,0 +1,55 @@
+import { BadRequestException, ExecuteStatementCommand, ExecuteStatementCommandInput, Field, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import pg from 'pg';
+import { DataApiSql } from '../../core/data-api-sql';
+import { SqlValue, toPositional } from '../../core/sql';
+
+export const TEST_DATA_API_TARGET = {
+  resourceArn: 'arn:aws:rds:eu-west-1:123456789012:cluster:lablink-test',
+  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lablink-db-AbCdEf',
+  database: 'lablink',
+};
+
+const TYPE_NAMES: Record<number, string> = { 16: 'bool', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 700: 'float4', 701: 'float8', 1114: 'timestamp', 1184: 'timestamptz', 2950: 'uuid' };
+const RAW_TEXT = { getTypeParser: () => (value: string) => value };
+
+function fromField(field: Field | undefined): SqlValue {
+  if (!field || field.isNull) return null;
+  return (field.stringValue ?? field.longValue ?? field.doubleValue ?? field.booleanValue ?? null) as SqlValue;
+}
+
+/** Renders a PostgreSQL text value as the Data API does (timestamps in UTC without an offset). */
+function toField(value: string | null, typeName: string): Field {
+  if (value === null) return { isNull: true };
+  if (typeName === 'bool') return { booleanValue: value === 't' };
+  if (typeName.startsWith('int')) return { longValue: Number(value) };
+  if (typeName.startsWith('float')) return { doubleValue: Number(value) };
+  if (typeName === 'timestamptz') return { stringValue: new Date(value).toISOString().replace('T', ' ').replace('Z', '') };
+  return { stringValue: value };
+}
+
+/**
+ * The RDS Data API cannot run here, so its client is mocked with aws-sdk-client-mock,
+ * and each ExecuteStatement is answered by the real PostgreSQL the tests started,
+ * shaped as the Data API shapes its records and errors.
+ */
+export function dataApiOnPostgres(pool: pg.Pool): { sql: DataApiSql; mock: AwsClientStub<RDSDataClient> } {
+  const client = new RDSDataClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const mock = mockClient(client);
+  mock.on(ExecuteStatementCommand).callsFake(async (input: ExecuteStatementCommandInput) => {
+    const params = Object.fromEntries((input.parameters ?? []).map((parameter) => [parameter.name!, fromField(parameter.value)]));
+    const { text, values } = toPositional(input.sql!, params);
+    let result: pg.QueryResult<string[]>;
+    try {
+      result = await pool.query({ text, values, rowMode: 'array', types: RAW_TEXT });
+    } catch (error) {
+      const pgError = error as { code?: string; message: string };
+      if (pgError.code === '23505') throw new BadRequestException({ message: `ERROR: ${pgError.message}; SQLState: 23505`, $metadata: {} });
+      throw error;
+    }
+    const columnMetadata = (result.fields ?? []).map((field) => ({ name: field.name, label: field.name, typeName: TYPE_NAMES[field.dataTypeID] ?? 'text' }));
+    const records = (result.rows ?? []).map((row) => row.map((value, index) => toField(value, columnMetadata[index].typeName)));
+    return { records, columnMetadata, numberOfRecordsUpdated: result.rowCount ?? 0 };
+  });
+  return { sql: new DataApiSql(client, TEST_DATA_API_TARGET, { resumeAttempts: 3, resumeDelayMs: 1 }), mock };
+}
