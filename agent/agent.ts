@@ -66,7 +66,7 @@ export class Agent {
   }
 
   private async configure(assignment: Assignment, signal: AbortSignal): Promise<void> {
-    const { stateDir, vmName, startHostPath } = this.config;
+    const { stateDir, vmName } = this.config;
     const previous = await readAssignmentRecord(stateDir);
     if (previous?.assignment === assignment.id) {
       // Delivered again (our report was lost, or we restarted): never run start-host twice.
@@ -81,7 +81,7 @@ export class Agent {
 
     await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString() });
     this.log.info('agent.start_host', { vm: vmName });
-    const result = await runStartHost(startHostPath, parsed.command, vmName, assignment.pin);
+    const result = await runStartHost(this.config, parsed.command, assignment.pin);
     const outcome: ConfigurationOutcome = result.ok ? 'configured' : 'error';
     const message = result.ok ? undefined : result.message;
     await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString(), outcome, message });

@@ -1,16 +1,17 @@
-import { build } from 'esbuild';
+import { buildSync } from 'esbuild';
 import path from 'node:path';
 
 export const AGENT_ENTRY = path.join(__dirname, 'main.ts');
 
 /**
- * Bundles the agent into one dependency-free file for Node 20+: the same artifact the
- * EC2 user-data embeds and the local simulated VMs run. Build-time only.
+ * Bundles the agent into one dependency-free CommonJS file for Node 20+: the same
+ * artifact the EC2 user-data embeds (minified) and the local simulated VMs run.
+ * Synchronous because CDK constructs are built synchronously. Build-time only.
  */
-export async function bundleAgent(outfile: string, options: { minify?: boolean } = {}): Promise<void> {
-  await build({
+export function buildAgentBundle(options: { minify?: boolean } = {}): string {
+  const result = buildSync({
     entryPoints: [AGENT_ENTRY],
-    outfile,
+    write: false,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -19,4 +20,5 @@ export async function bundleAgent(outfile: string, options: { minify?: boolean }
     legalComments: 'none',
     logLevel: 'silent',
   });
+  return result.outputFiles[0].text;
 }

@@ -9,6 +9,12 @@ export interface AgentConfig {
   startHostPath: string;
   /** Where the agent remembers which assignment it already configured. */
   stateDir: string;
+  /**
+   * When set, start-host runs as this desktop user through `runuser` (start-host refuses
+   * root) while the agent itself runs as root, so the participant, who works as that
+   * user, cannot read the agent's fleet token.
+   */
+  desktopUser?: string;
 }
 
 /** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
@@ -20,6 +26,9 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
   const vmName = env.LABLINK_VM_NAME || os.hostname();
   if (!HOSTNAME_PATTERN.test(vmName)) problems.push('LABLINK_VM_NAME must be letters, digits, dots and dashes.');
+  if (env.LABLINK_DESKTOP_USER && !/^[a-z_][a-z0-9_-]{0,31}$/.test(env.LABLINK_DESKTOP_USER)) {
+    problems.push('LABLINK_DESKTOP_USER must be a Linux user name.');
+  }
   if (problems.length > 0) throw new Error(`Agent configuration: ${problems.join(' ')}`);
   return {
     allocatorUrl: allocatorUrl.replace(/\/+$/, ''),
@@ -27,5 +36,6 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     vmName,
     startHostPath: env.LABLINK_START_HOST || START_HOST_PATH,
     stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',
+    desktopUser: env.LABLINK_DESKTOP_USER || undefined,
   };
 }

@@ -4,6 +4,7 @@ import { CrdCommand, startHostArgs } from '../core/crd-command';
 export type StartHostResult = { ok: true } | { ok: false; message: string };
 
 const START_HOST_TIMEOUT_MS = 5 * 60_000;
+const RUNUSER = '/usr/sbin/runuser';
 
 /** Keeps a failure's reason short and free of the one-time code and the PIN. */
 function describeFailure(output: string, secrets: string[], exit: string): string {
@@ -12,15 +13,29 @@ function describeFailure(output: string, secrets: string[], exit: string): strin
   return `start-host ${exit}${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`;
 }
 
+export interface StartHostTarget {
+  startHostPath: string;
+  vmName: string;
+  desktopUser?: string;
+}
+
+/** The program and argv to run: start-host itself, or through runuser as the desktop user. */
+export function startHostInvocation(target: StartHostTarget, command: CrdCommand): { file: string; args: string[] } {
+  const args = startHostArgs(command, target.vmName);
+  if (!target.desktopUser) return { file: target.startHostPath, args };
+  return { file: RUNUSER, args: ['-u', target.desktopUser, '--', target.startHostPath, ...args] };
+}
+
 /**
  * Runs CRD's start-host without a shell: argv rebuilt from the parsed code, the VM's
  * own name, and the PIN twice on stdin (so it never shows in the process list).
  */
-export function runStartHost(path: string, command: CrdCommand, vmName: string, pin: string): Promise<StartHostResult> {
+export function runStartHost(target: StartHostTarget, command: CrdCommand, pin: string): Promise<StartHostResult> {
+  const { file, args } = startHostInvocation(target, command);
   return new Promise((resolve) => {
     const child = execFile(
-      path,
-      startHostArgs(command, vmName),
+      file,
+      args,
       { env: { ...process.env, DISPLAY: '' }, timeout: START_HOST_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true });

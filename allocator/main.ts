@@ -1,6 +1,7 @@
 import { createLogger } from '../core/log';
 import { PgSql, createPgPool } from '../core/pg-sql';
-import { closeServer, handleUnexpectedErrors, listen } from '../http/node-server';
+import { handleUnexpectedErrors } from '../http/errors';
+import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
 import { FleetTokenVerifier } from './identity';
 import { createAllocatorService } from './service';

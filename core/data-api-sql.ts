@@ -56,8 +56,10 @@ function errorName(error: unknown): string {
 /** Data API errors become the same domain errors as the `pg` executor's. */
 function mapDataApiError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
-  const unique = /duplicate key value violates unique constraint "([^"]+)"/.exec(error.message);
-  if (unique) return new UniqueViolationError(unique[1]);
+  // DatabaseErrorException carries PostgreSQL's message and SQLSTATE in its text.
+  if (/SQLState:\s*23505/.test(error.message)) {
+    return new UniqueViolationError(/unique constraint "([^"]+)"/.exec(error.message)?.[1]);
+  }
   if (UNAVAILABLE_ERRORS.has(error.name) || error.name === 'DatabaseResumingException') {
     return new DatabaseUnavailableError(error.message, { cause: error });
   }

@@ -2,16 +2,6 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Logger } from '../core/log';
-
-/** Unexpected errors become a plain 500 without internals; the log gets the reason. */
-export function handleUnexpectedErrors(app: Hono, log: Logger): Hono {
-  app.onError((error, c) => {
-    log.error('http.unhandled', { method: c.req.method, path: c.req.path, reason: error.message });
-    return c.json({ error: 'Internal error; the request was not completed. Try again.' }, 500);
-  });
-  return app;
-}
 
 export async function listen(app: Hono, options: { hostname: string; port: number }): Promise<{ server: Server; port: number }> {
   const server = await new Promise<Server>((resolve, reject) => {

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { bundleAgent } from '../agent/bundle';
+import { buildAgentBundle } from '../agent/bundle';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
 
@@ -91,7 +91,7 @@ export async function startSimulatedFleet(
 ): Promise<SimulatedFleet> {
   const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-agent-'));
   const agentBundle = path.join(bundleDir, 'agent.js');
-  await bundleAgent(agentBundle);
+  await writeFile(agentBundle, buildAgentBundle());
   const vms: SimulatedVm[] = [];
   for (let index = 1; index <= options.count; index += 1) {
     const vm = await SimulatedVm.create({ ...options, name: `${options.namePrefix ?? 'lablink-vm'}-${index}`, agentBundle });

@@ -4,7 +4,8 @@ import { FleetTokenVerifier } from '../allocator/identity';
 import { Logger } from '../core/log';
 import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
-import { closeServer, handleUnexpectedErrors, listen } from '../http/node-server';
+import { handleUnexpectedErrors } from '../http/errors';
+import { closeServer, listen } from '../http/node-server';
 import { createFormApp } from '../lambda/form-app';
 
 export interface LocalStackOptions {

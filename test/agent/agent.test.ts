@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleAgent } from '../../agent/bundle';
+import { buildAgentBundle } from '../../agent/bundle';
 import { SimulatedVm } from '../../local/simulated-fleet';
 import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { TestStack, startTestStack, submitForm } from '../support/stack';
@@ -37,7 +36,7 @@ describe('the agent process', () => {
     env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2 });
     bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-agent-test-'));
     agentBundle = path.join(bundleDir, 'agent.js');
-    await bundleAgent(agentBundle);
+    await writeFile(agentBundle, buildAgentBundle());
   });
   afterAll(async () => {
     await Promise.all(vms.map((vm) => vm.dispose()));

@@ -1,4 +1,4 @@
-import { BadRequestException, DatabaseResumingException, ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { DatabaseErrorException, DatabaseResumingException, ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DataApiSql } from '../../core/data-api-sql';
 import { MIGRATIONS, migrate } from '../../core/migrations';
@@ -58,7 +58,10 @@ describe('DataApiSql with the RDS Data API client mocked by aws-sdk-client-mock'
 
   it('maps a unique violation to the same domain error as the pg executor', async () => {
     mock.on(ExecuteStatementCommand).rejects(
-      new BadRequestException({ message: 'ERROR: duplicate key value violates unique constraint "vms_email_key"; SQLState: 23505', $metadata: {} }),
+      new DatabaseErrorException({
+        message: 'ERROR: duplicate key value violates unique constraint "vms_email_key"\n  Detail: Key (email)=(a@example.com) already exists.; SQLState: 23505',
+        $metadata: {},
+      }),
     );
     const error = await sql.query('UPDATE vms SET email = :e', { e: 'a@example.com' }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UniqueViolationError);

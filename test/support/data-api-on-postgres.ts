@@ -1,4 +1,4 @@
-import { BadRequestException, ExecuteStatementCommand, ExecuteStatementCommandInput, Field, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { DatabaseErrorException, ExecuteStatementCommand, ExecuteStatementCommandInput, Field, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { DataApiSql } from '../../core/data-api-sql';
@@ -33,9 +33,7 @@ function toField(value: string | null, typeName: string): Field {
  * and each ExecuteStatement is answered by the real PostgreSQL the tests started,
  * shaped as the Data API shapes its records and errors.
  */
-export function dataApiOnPostgres(pool: pg.Pool): { sql: DataApiSql; mock: AwsClientStub<RDSDataClient> } {
-  const client = new RDSDataClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const mock = mockClient(client);
+export function answerDataApiWithPostgres(mock: AwsClientStub<RDSDataClient>, pool: pg.Pool): void {
   mock.on(ExecuteStatementCommand).callsFake(async (input: ExecuteStatementCommandInput) => {
     const params = Object.fromEntries((input.parameters ?? []).map((parameter) => [parameter.name!, fromField(parameter.value)]));
     const { text, values } = toPositional(input.sql!, params);
@@ -44,12 +42,18 @@ export function dataApiOnPostgres(pool: pg.Pool): { sql: DataApiSql; mock: AwsCl
       result = await pool.query({ text, values, rowMode: 'array', types: RAW_TEXT });
     } catch (error) {
       const pgError = error as { code?: string; message: string };
-      if (pgError.code === '23505') throw new BadRequestException({ message: `ERROR: ${pgError.message}; SQLState: 23505`, $metadata: {} });
-      throw error;
+      throw new DatabaseErrorException({ message: `ERROR: ${pgError.message}; SQLState: ${pgError.code}`, $metadata: {} });
     }
     const columnMetadata = (result.fields ?? []).map((field) => ({ name: field.name, label: field.name, typeName: TYPE_NAMES[field.dataTypeID] ?? 'text' }));
     const records = (result.rows ?? []).map((row) => row.map((value, index) => toField(value, columnMetadata[index].typeName)));
     return { records, columnMetadata, numberOfRecordsUpdated: result.rowCount ?? 0 };
   });
+}
+
+/** A DataApiSql whose client instance is mocked and answered by `pool`. */
+export function dataApiOnPostgres(pool: pg.Pool): { sql: DataApiSql; mock: AwsClientStub<RDSDataClient> } {
+  const client = new RDSDataClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const mock = mockClient(client);
+  answerDataApiWithPostgres(mock, pool);
   return { sql: new DataApiSql(client, TEST_DATA_API_TARGET, { resumeAttempts: 3, resumeDelayMs: 1 }), mock };
 }

@@ -1,0 +1,12 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { readConfig } from '../lib/config';
+import { LabLinkStack } from '../lib/lablink-stack';
+
+const app = new App();
+const config = readConfig((key) => app.node.tryGetContext(key));
+new LabLinkStack(app, app.node.tryGetContext('stackName') ?? 'LabLink', {
+  config,
+  description: 'LabLink: Chrome Remote Desktop VMs for workshop participants',
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,0 +1,129 @@
+import { Duration } from 'aws-cdk-lib';
+import { IVpc, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateService,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+  Secret as EcsSecret,
+} from 'aws-cdk-lib/aws-ecs';
+import { ApplicationLoadBalancer, ApplicationProtocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
+import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { DATABASE_NAME } from './database';
+import { REPO_ROOT } from './node-function';
+
+export const ALLOCATOR_PORT = 8080;
+/** Seconds the load balancer keeps an idle connection beyond the longest hold. */
+export const IDLE_TIMEOUT_MARGIN_SECONDS = 30;
+
+export interface AllocatorServiceProps {
+  vpc: IVpc;
+  cluster: DatabaseCluster;
+  fleetTokenSecret: ISecret;
+  /** Seconds a VM's poll is held before "nothing yet". */
+  holdSeconds: number;
+  /** @default 1 */
+  taskCount?: number;
+}
+
+/**
+ * The allocator on ECS Fargate behind an internal ALB: it holds the VMs' long-polls,
+ * which Lambda cannot. One LISTEN connection per task on the writer endpoint, over TLS
+ * verified against the RDS CA bundle baked into the image.
+ */
+export class AllocatorService extends Construct {
+  public readonly service: FargateService;
+  public readonly loadBalancer: ApplicationLoadBalancer;
+  /** The URL agents poll, reachable only inside the VPC. */
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: AllocatorServiceProps) {
+    super(scope, id);
+    const { vpc, cluster } = props;
+    const ecsCluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
+
+    const task = new FargateTaskDefinition(this, 'Task', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+    });
+    task.addContainer('allocator', {
+      image: ContainerImage.fromAsset(REPO_ROOT, {
+        file: 'allocator/Dockerfile',
+        exclude: ['node_modules', 'cdk.out', '.git', 'test', 'docs', 'bench', 'coverage'],
+        platform: Platform.LINUX_AMD64,
+      }),
+      portMappings: [{ containerPort: ALLOCATOR_PORT }],
+      environment: {
+        PORT: String(ALLOCATOR_PORT),
+        LABLINK_HOLD_SECONDS: String(props.holdSeconds),
+        LABLINK_LOG_FORMAT: 'json',
+        PGHOST: cluster.clusterEndpoint.hostname,
+        PGPORT: String(cluster.clusterEndpoint.port),
+        PGDATABASE: DATABASE_NAME,
+        LABLINK_DATABASE_CA_FILE: '/app/rds-ca.pem',
+      },
+      secrets: {
+        PGUSER: EcsSecret.fromSecretsManager(cluster.secret!, 'username'),
+        PGPASSWORD: EcsSecret.fromSecretsManager(cluster.secret!, 'password'),
+        LABLINK_FLEET_TOKEN: EcsSecret.fromSecretsManager(props.fleetTokenSecret),
+      },
+      logging: LogDrivers.awsLogs({
+        streamPrefix: 'allocator',
+        logGroup: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_MONTH }),
+      }),
+      // Time to answer every held poll "nothing yet" after SIGTERM.
+      stopTimeout: Duration.seconds(30),
+    });
+
+    const serviceSecurityGroup = new SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc,
+      description: 'LabLink allocator tasks: inbound only from the internal load balancer',
+      allowAllOutbound: true,
+    });
+    this.service = new FargateService(this, 'Service', {
+      cluster: ecsCluster,
+      taskDefinition: task,
+      desiredCount: props.taskCount ?? 1,
+      // Public subnets with a public IP reach ECR and Secrets Manager without a NAT gateway.
+      assignPublicIp: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      securityGroups: [serviceSecurityGroup],
+      minHealthyPercent: 100,
+      circuitBreaker: { rollback: true },
+    });
+    cluster.connections.allowDefaultPortFrom(this.service, 'allocator tasks to PostgreSQL');
+
+    this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      internetFacing: false,
+      vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
+      idleTimeout: Duration.seconds(props.holdSeconds + IDLE_TIMEOUT_MARGIN_SECONDS),
+      dropInvalidHeaderFields: true,
+    });
+    const listener = this.loadBalancer.addListener('Http', { port: 80, protocol: ApplicationProtocol.HTTP, open: false });
+    listener.addTargets('Allocator', {
+      port: ALLOCATOR_PORT,
+      protocol: ApplicationProtocol.HTTP,
+      targets: [this.service],
+      healthCheck: { path: '/api/health', interval: Duration.seconds(15), healthyThresholdCount: 2 },
+      // Held polls are answered at SIGTERM, so draining needs only a moment.
+      deregistrationDelay: Duration.seconds(15),
+    });
+    this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
+  }
+
+  /** Lets VMs in `peer` reach the allocator. */
+  allowAgentsFrom(peer: SecurityGroup): void {
+    this.loadBalancer.connections.allowFrom(peer, Port.tcp(80), 'LabLink agents');
+  }
+}
+

@@ -1,0 +1,93 @@
+import { Stack, Tags } from 'aws-cdk-lib';
+import {
+  BlockDeviceVolume,
+  EbsDeviceVolumeType,
+  IMachineImage,
+  Instance,
+  InstanceType,
+  IVpc,
+  MachineImage,
+  OperatingSystemType,
+  SecurityGroup,
+  SubnetType,
+  UserData,
+} from 'aws-cdk-lib/aws-ec2';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { renderClientUserData } from './user-data';
+
+export interface ClientFleetProps {
+  vpc: IVpc;
+  vmCount: number;
+  instanceType: string;
+  /** A fixed AMI; otherwise `amiSsmParameter` names one. */
+  amiId?: string;
+  amiSsmParameter: string;
+  volumeGb: number;
+  /** VMs are named `<prefix>-1 … <prefix>-n`. */
+  vmNamePrefix: string;
+  allocatorUrl: string;
+  fleetTokenSecret: ISecret;
+}
+
+export const FLEET_TAG = 'lablink:fleet';
+
+function machineImage(props: ClientFleetProps): IMachineImage {
+  if (!props.amiId) return MachineImage.fromSsmParameter(props.amiSsmParameter, { os: OperatingSystemType.LINUX });
+  const imageId = props.amiId;
+  return { getImage: () => ({ imageId, osType: OperatingSystemType.LINUX, userData: UserData.forLinux() }) };
+}
+
+/**
+ * The participants' VMs: `vmCount` instances with stable ids (`Vm1`, `Vm2`, …) so changing
+ * the count adds or removes VMs at the end and leaves the others alone. IMDSv2 only, no
+ * inbound rules, shell access through SSM Session Manager, the agent baked into user-data.
+ */
+export class ClientFleet extends Construct {
+  public readonly instances: Instance[] = [];
+  public readonly securityGroup: SecurityGroup;
+  public readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: ClientFleetProps) {
+    super(scope, id);
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'LabLink client VMs: no inbound traffic; outbound to Google CRD and the allocator',
+      allowAllOutbound: true,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
+      description: 'LabLink client VMs: SSM Session Manager and the fleet token',
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    props.fleetTokenSecret.grantRead(this.role);
+
+    const image = machineImage(props);
+    const region = Stack.of(this).region;
+    for (let index = 1; index <= props.vmCount; index += 1) {
+      const vmName = `${props.vmNamePrefix}-${index}`;
+      const userData = UserData.custom(
+        renderClientUserData({ vmName, allocatorUrl: props.allocatorUrl, fleetTokenSecretArn: props.fleetTokenSecret.secretArn, region }),
+      );
+      const instance = new Instance(this, `Vm${index}`, {
+        vpc: props.vpc,
+        vpcSubnets: { subnetType: SubnetType.PUBLIC },
+        instanceType: new InstanceType(props.instanceType),
+        machineImage: image,
+        securityGroup: this.securityGroup,
+        role: this.role,
+        requireImdsv2: true,
+        userData,
+        // Editing the boot script must not replace a VM a participant is using.
+        userDataCausesReplacement: false,
+        blockDevices: [
+          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
+        ],
+        instanceName: vmName,
+      });
+      Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
+      this.instances.push(instance);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/** The deployment's settings, read once from CDK context (`cdk deploy -c key=value`) and validated. */
+export interface LabLinkConfig {
+  /** Client VMs to run. Changing it adds or removes VMs at the end; the others stay. @default 2 */
+  vmCount: number;
+  /** EC2 instance type of the client VMs. @default 't3.large' (use 'g4dn.xlarge' for a GPU) */
+  instanceType: string;
+  /** A specific AMI for the client VMs; when unset, `amiSsmParameter` picks one. */
+  amiId?: string;
+  /** Public SSM parameter naming the AMI. @default Ubuntu 24.04 LTS amd64 */
+  amiSsmParameter: string;
+  /** Root volume of each VM, in GiB. @default 40 */
+  volumeGb: number;
+  /** Aurora Serverless v2 capacity range, in ACUs. @default 0.5 and 4 */
+  dbMinCapacity: number;
+  dbMaxCapacity: number;
+  /** How long the allocator holds a VM's poll before answering "nothing yet". @default 40 */
+  holdSeconds: number;
+  /** Allocator tasks on Fargate; more than one share the database's notifications. @default 1 */
+  allocatorTasks: number;
+  /** VMs are named `<prefix>-1 … <prefix>-n`; participants see these names in CRD. @default 'lablink-vm' */
+  vmNamePrefix: string;
+  /** Steady requests per second API Gateway lets through to the form API. @default 50 */
+  apiRateLimit: number;
+}
+
+export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
+
+export const CONTEXT_KEYS = [
+  'vmCount',
+  'instanceType',
+  'amiId',
+  'amiSsmParameter',
+  'volumeGb',
+  'dbMinCapacity',
+  'dbMaxCapacity',
+  'holdSeconds',
+  'allocatorTasks',
+  'vmNamePrefix',
+  'apiRateLimit',
+] as const;
+
+type ContextReader = (key: string) => unknown;
+
+class ConfigErrors {
+  readonly messages: string[] = [];
+
+  number(read: ContextReader, key: string, fallback: number, min: number, max: number, whole = true): number {
+    const raw = read(key);
+    if (raw === undefined || raw === '') return fallback;
+    const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(value) || (whole && !Number.isInteger(value)) || value < min || value > max) {
+      this.messages.push(`${key} must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max} (got ${JSON.stringify(raw)}).`);
+      return fallback;
+    }
+    return value;
+  }
+
+  text(read: ContextReader, key: string, fallback: string | undefined, pattern: RegExp, allowed: string): string | undefined {
+    const raw = read(key);
+    if (raw === undefined || raw === '') return fallback;
+    if (typeof raw !== 'string' || !pattern.test(raw)) {
+      this.messages.push(`${key} must be ${allowed} (got ${JSON.stringify(raw)}).`);
+      return fallback;
+    }
+    return raw;
+  }
+}
+
+/** Reads and validates every context key; one error lists every bad key with what it allows. */
+export function readConfig(read: ContextReader): LabLinkConfig {
+  const errors = new ConfigErrors();
+  const config: LabLinkConfig = {
+    vmCount: errors.number(read, 'vmCount', 2, 0, 200),
+    instanceType: errors.text(read, 'instanceType', 't3.large', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge')!,
+    amiId: errors.text(read, 'amiId', undefined, /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0'),
+    amiSsmParameter: errors.text(read, 'amiSsmParameter', UBUNTU_24_04_AMI_PARAMETER, /^\/[\w./-]+$/, 'an SSM parameter path starting with /')!,
+    volumeGb: errors.number(read, 'volumeGb', 40, 8, 2000),
+    dbMinCapacity: errors.number(read, 'dbMinCapacity', 0.5, 0, 256, false),
+    dbMaxCapacity: errors.number(read, 'dbMaxCapacity', 4, 1, 256, false),
+    holdSeconds: errors.number(read, 'holdSeconds', 40, 5, 3000),
+    allocatorTasks: errors.number(read, 'allocatorTasks', 1, 1, 10),
+    vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
+    apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
+  };
+  if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
+  if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
+  if (errors.messages.length > 0) {
+    throw new Error(`Invalid LabLink context (set with cdk deploy -c key=value):\n  - ${errors.messages.join('\n  - ')}`);
+  }
+  return config;
+}

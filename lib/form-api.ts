@@ -1,0 +1,44 @@
+import { CfnStage, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
+import { Construct } from 'constructs';
+import { dataApiEnvironment } from './database';
+import { LabLinkFunction } from './node-function';
+
+export interface FormApiProps {
+  cluster: DatabaseCluster;
+  /** Steady requests per second for the whole API; bursts may reach twice this. */
+  rateLimit: number;
+}
+
+/** The participants' form and API: an HTTP API in front of one Lambda running the form app over the Data API. */
+export class FormApi extends Construct {
+  public readonly api: HttpApi;
+  public readonly handler: LabLinkFunction;
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: FormApiProps) {
+    super(scope, id);
+    this.handler = new LabLinkFunction(this, 'FormFunction', { entry: 'lambda/form-handler.ts', environment: dataApiEnvironment(props.cluster) });
+    props.cluster.grantDataApiAccess(this.handler);
+
+    this.api = new HttpApi(this, 'Api', { description: 'LabLink participant form', createDefaultStage: false });
+    const stage = new HttpStage(this, 'Stage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit, burstLimit: props.rateLimit * 2 },
+      accessLogSettings: { destination: new LogGroupLogDestination(new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH })) },
+    });
+    // Requests for a VM are the scarce path: a tighter limit keeps a flood from reaching the database.
+    (stage.node.defaultChild as CfnStage).routeSettings = {
+      'POST /api/request_vm': { ThrottlingRateLimit: Math.max(1, Math.ceil(props.rateLimit / 2)), ThrottlingBurstLimit: props.rateLimit },
+    };
+    const integration = new HttpLambdaIntegration('FormIntegration', this.handler);
+    this.api.addRoutes({ path: '/', methods: [HttpMethod.GET], integration });
+    this.api.addRoutes({ path: '/api/request_vm', methods: [HttpMethod.POST], integration });
+    this.api.addRoutes({ path: '/api/unassigned_vms_count', methods: [HttpMethod.GET], integration });
+    this.url = stage.url;
+  }
+}

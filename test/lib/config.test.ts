@@ -1,0 +1,38 @@
+import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
+
+function contextOf(values: Record<string, unknown>) {
+  return (key: string) => values[key];
+}
+
+describe('readConfig (CDK context)', () => {
+  it('gives documented defaults for an empty context', () => {
+    expect(readConfig(contextOf({}))).toEqual({
+      vmCount: 2,
+      instanceType: 't3.large',
+      amiId: undefined,
+      amiSsmParameter: UBUNTU_24_04_AMI_PARAMETER,
+      volumeGb: 40,
+      dbMinCapacity: 0.5,
+      dbMaxCapacity: 4,
+      holdSeconds: 40,
+      allocatorTasks: 1,
+      vmNamePrefix: 'lablink-vm',
+      apiRateLimit: 50,
+    });
+  });
+
+  it('takes strings from -c flags and numbers from cdk.json alike', () => {
+    const config = readConfig(contextOf({ vmCount: '10', volumeGb: 100, instanceType: 'g4dn.xlarge', amiId: 'ami-0123456789abcdef0', dbMaxCapacity: '8' }));
+    expect(config).toMatchObject({ vmCount: 10, volumeGb: 100, instanceType: 'g4dn.xlarge', amiId: 'ami-0123456789abcdef0', dbMaxCapacity: 8 });
+  });
+
+  it('names every bad key with what it allows, in one error', () => {
+    expect(() => readConfig(contextOf({ vmCount: 'ten', instanceType: 'big one', amiId: 'ubuntu', holdSeconds: '2', vmNamePrefix: 'Lab Link' }))).toThrow(
+      /vmCount must be a whole number from 0 to 200 \(got "ten"\)[\s\S]*instanceType must be an EC2 instance type[\s\S]*amiId must be an AMI id[\s\S]*holdSeconds must be a whole number from 5 to 3000[\s\S]*vmNamePrefix must be lower-case/,
+    );
+  });
+
+  it('refuses a database capacity range that is upside down', () => {
+    expect(() => readConfig(contextOf({ dbMinCapacity: '8', dbMaxCapacity: '2' }))).toThrow(/dbMinCapacity must not be larger than dbMaxCapacity/);
+  });
+});

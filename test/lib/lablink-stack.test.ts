@@ -1,0 +1,133 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { readConfig } from '../../lib/config';
+import { LabLinkStack } from '../../lib/lablink-stack';
+import { EC2_USER_DATA_LIMIT_BYTES } from '../../lib/user-data';
+
+function synth(context: Record<string, unknown> = {}): { stack: LabLinkStack; template: Template } {
+  const app = new App();
+  const stack = new LabLinkStack(app, 'LabLinkTest', { config: readConfig((key) => context[key]) });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+function statementsOf(template: Template, roleLogicalIdPrefix: RegExp): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((role) => roleLogicalIdPrefix.test(role.Ref)))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+function actionsOf(statement: Statement): string[] {
+  return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+describe('LabLinkStack', () => {
+  let stack: LabLinkStack;
+  let template: Template;
+  beforeAll(() => {
+    ({ stack, template } = synth({ vmCount: '3', holdSeconds: '40' }));
+  });
+
+  it('runs Aurora PostgreSQL Serverless v2 with the Data API on and TLS forced', () => {
+    template.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      EnableHttpEndpoint: true,
+      StorageEncrypted: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+    });
+    template.hasResourceProperties('AWS::RDS::DBClusterParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+    template.hasResourceProperties('Custom::LabLinkSchema', { migrations: Match.stringLikeRegexp('^[0-9a-f]{64}$') });
+  });
+
+  it('starts vmCount VMs with IMDSv2 required, encrypted disks, and the SSM role', () => {
+    template.resourceCountIs('AWS::EC2::Instance', 3);
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } } });
+    template.hasResourceProperties('AWS::EC2::Instance', {
+      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 40, VolumeType: 'gp3' } }],
+    });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
+    });
+  });
+
+  it('admits no inbound traffic to the VMs', () => {
+    const vmGroupId = stack.resolve(stack.fleet.securityGroup.securityGroupId);
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    const vmGroup = Object.entries(groups).find(([logicalId]) => logicalId === vmGroupId['Fn::GetAtt'][0])![1];
+    expect(vmGroup.Properties.SecurityGroupIngress).toBeUndefined();
+    const ingressRules = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
+    expect(ingressRules.filter((rule) => JSON.stringify(rule.Properties.GroupId) === JSON.stringify(vmGroupId))).toEqual([]);
+  });
+
+  it('puts the allocator behind an internal ALB whose idle timeout outlasts the hold', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internal',
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'idle_timeout.timeout_seconds', Value: '70' }]),
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/api/health' });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'LABLINK_HOLD_SECONDS', Value: '40' }, { Name: 'LABLINK_DATABASE_CA_FILE', Value: '/app/rds-ca.pem' }]),
+          Secrets: Match.arrayWith([Match.objectLike({ Name: 'PGPASSWORD' }), Match.objectLike({ Name: 'LABLINK_FLEET_TOKEN' })]),
+        }),
+      ],
+    });
+  });
+
+  it('runs the form API on Node.js 24 Lambdas on arm64, throttled, tighter on request_vm', () => {
+    template.allResourcesProperties('AWS::Lambda::Function', Match.objectLike({}));
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
+    expect(functions).toHaveLength(2);
+    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      RouteSettings: { 'POST /api/request_vm': { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 } },
+    });
+  });
+
+  it('grants the Lambdas Data API access to this cluster only', () => {
+    const clusterArn = stack.resolve(stack.database.cluster.clusterArn);
+    const statements = statementsOf(template, /^(FormApiFormFunction|DatabaseMigrateFunction)/);
+    const dataApi = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('rds-data:')));
+    expect(dataApi.length).toBeGreaterThanOrEqual(2);
+    for (const statement of dataApi) expect(statement.Resource).toEqual(clusterArn);
+    for (const statement of statements) expect(statement.Resource).not.toBe('*');
+  });
+
+  it('gives the allocator its database secret and the fleet token, nothing else', () => {
+    const readable = statementsOf(template, /^AllocatorTaskExecutionRole/)
+      .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
+      .map((statement) => statement.Resource);
+    expect(readable).toEqual([stack.resolve(stack.database.cluster.secret!.secretArn), stack.resolve(stack.fleetTokenSecret.secretArn)]);
+  });
+
+  it('keeps every VM’s user-data under EC2’s 16 KB limit', () => {
+    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+      const parts = instance.Properties.UserData['Fn::Base64']['Fn::Join'][1] as unknown[];
+      // Tokens resolve to an ALB DNS name, a secret ARN and a region: 300 bytes covers all three.
+      const size = parts.reduce<number>((total, part) => total + (typeof part === 'string' ? Buffer.byteLength(part) : 300), 0);
+      expect(size).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
+    }
+  });
+
+  it('outputs what an admin needs', () => {
+    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'InstanceIds']) template.hasOutput(name, {});
+  });
+
+  it('passes cdk-nag AwsSolutions checks, with every acknowledged finding carrying a reason', () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    expect(report.violations.filter((violation) => violation.severity === 'error').map((violation) => violation.ruleName)).toEqual([]);
+  });
+
+  it('adds a VM without replacing the others when vmCount grows', () => {
+    const larger = synth({ vmCount: '4', holdSeconds: '40' }).template;
+    const before = template.findResources('AWS::EC2::Instance');
+    const after = larger.findResources('AWS::EC2::Instance');
+    expect(Object.keys(after)).toHaveLength(4);
+    for (const [logicalId, resource] of Object.entries(before)) expect(after[logicalId]).toEqual(resource);
+  });
+});

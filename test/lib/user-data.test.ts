@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { buildAgentBundle } from '../../agent/bundle';
+import { startHostInvocation } from '../../agent/start-host';
+import { EC2_USER_DATA_LIMIT_BYTES, renderClientUserData } from '../../lib/user-data';
+
+describe('client VM user-data', () => {
+  const script = renderClientUserData({
+    vmName: 'lablink-vm-7',
+    allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
+    fleetTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:FleetToken-AbCdEf',
+    region: 'eu-west-1',
+  });
+
+  it('is valid bash and fits EC2’s limit', () => {
+    expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
+    expect(Buffer.byteLength(script)).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
+  });
+
+  it('embeds exactly the minified agent bundle', () => {
+    const payload = /<<'AGENT'[^\n]*\n([\s\S]*?)\nAGENT\n/.exec(script)![1];
+    expect(gunzipSync(Buffer.from(payload.replace(/\n/g, ''), 'base64')).toString('utf8')).toBe(buildAgentBundle({ minify: true }));
+  });
+
+  it('runs the agent as a root service that starts CRD as the desktop user, with the token fetched at boot', () => {
+    expect(script).toContain('systemctl enable --now lablink-agent.service');
+    expect(script).not.toMatch(/^User=/m);
+    expect(script).toContain('LABLINK_DESKTOP_USER=$DESKTOP_USER');
+    expect(script).toContain('aws secretsmanager get-secret-value');
+    expect(script).toContain("VM_NAME='lablink-vm-7'");
+    expect(script).toContain('https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb');
+  });
+});
+
+describe('startHostInvocation', () => {
+  const command = { code: '4/0Aanabcdefghijklmnopqrstuvwxyz', redirectUrl: 'https://remotedesktop.google.com/_/oauthredirect' };
+
+  it('runs start-host directly when no desktop user is set (local mode)', () => {
+    expect(startHostInvocation({ startHostPath: '/opt/crd/start-host', vmName: 'vm-1' }, command)).toEqual({
+      file: '/opt/crd/start-host',
+      args: [`--code=${command.code}`, `--redirect-url=${command.redirectUrl}`, '--name=vm-1'],
+    });
+  });
+
+  it('runs start-host through runuser as the desktop user on a VM', () => {
+    expect(startHostInvocation({ startHostPath: '/opt/crd/start-host', vmName: 'vm-1', desktopUser: 'lablink' }, command)).toEqual({
+      file: '/usr/sbin/runuser',
+      args: ['-u', 'lablink', '--', '/opt/crd/start-host', `--code=${command.code}`, `--redirect-url=${command.redirectUrl}`, '--name=vm-1'],
+    });
+  });
+});
