@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { MIN_SECRET_LENGTH, secretsEqual } from '../core/secrets';
 
 export type IdentityResult = { ok: true; hostname: string } | { ok: false; status: 401 | 403; message: string };
 
@@ -13,19 +13,10 @@ export interface VmIdentityVerifier {
   identify(request: IdentityRequest): Promise<IdentityResult>;
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-/** Equal-length digests make the comparison constant-time whatever the input's length. */
-export function secretsEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
 /** LabLink-compatible identity: any holder of the fleet's shared bearer token. */
 export class FleetTokenVerifier implements VmIdentityVerifier {
   constructor(private readonly fleetToken: string) {
-    if (fleetToken.length < 16) throw new Error('The fleet token must be at least 16 characters long.');
+    if (fleetToken.length < MIN_SECRET_LENGTH) throw new Error(`The fleet token must be at least ${MIN_SECRET_LENGTH} characters long.`);
   }
 
   async identify(request: IdentityRequest): Promise<IdentityResult> {

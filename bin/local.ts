@@ -1,14 +1,29 @@
-import { randomBytes } from 'node:crypto';
 import { createLogger } from '../core/log';
+import { MIN_SECRET_LENGTH, generateSecret } from '../core/secrets';
 import { LOCAL_USAGE, parseLocalOptions } from '../local/cli-options';
 import { startLocalPostgres } from '../local/postgres';
 import { startSimulatedFleet } from '../local/simulated-fleet';
 import { startLocalStack } from '../local/stack';
 
+/** A secret from the environment, or a generated one that is printed once. */
+function secretFromEnv(name: string): { value: string; generated: boolean } {
+  const supplied = process.env[name] || undefined;
+  if (supplied !== undefined && supplied.length < MIN_SECRET_LENGTH) throw new Error(`${name} must be at least ${MIN_SECRET_LENGTH} characters long.`);
+  return supplied ? { value: supplied, generated: false } : { value: generateSecret(), generated: true };
+}
+
+function describeSecret(name: string, secret: { value: string; generated: boolean }): string {
+  return secret.generated ? `${secret.value} (generated; set ${name} to choose one)` : `(from ${name})`;
+}
+
 async function main(): Promise<number> {
   let options;
+  let fleetToken;
+  let adminSecret;
   try {
     options = parseLocalOptions(process.argv.slice(2));
+    fleetToken = secretFromEnv('LABLINK_FLEET_TOKEN');
+    adminSecret = secretFromEnv('LABLINK_ADMIN_SECRET');
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${LOCAL_USAGE}`);
     return 2;
@@ -17,12 +32,6 @@ async function main(): Promise<number> {
     console.log(LOCAL_USAGE);
     return 0;
   }
-  const suppliedToken = process.env.LABLINK_FLEET_TOKEN || undefined;
-  if (suppliedToken !== undefined && suppliedToken.length < 16) {
-    console.error('LABLINK_FLEET_TOKEN must be at least 16 characters long.');
-    return 2;
-  }
-  const fleetToken = suppliedToken ?? randomBytes(24).toString('base64url');
   const log = createLogger('text');
 
   console.log('Starting PostgreSQL…');
@@ -32,21 +41,29 @@ async function main(): Promise<number> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => console.error(error.message));
   };
   try {
-    const stack = await startLocalStack({ databaseUrl: postgres.url, fleetToken, port: options.port, holdSeconds: options.holdSeconds, log });
+    const stack = await startLocalStack({
+      databaseUrl: postgres.url,
+      fleetToken: fleetToken.value,
+      adminSecret: adminSecret.value,
+      port: options.port,
+      holdSeconds: options.holdSeconds,
+      log,
+    });
     cleanups.push(() => stack.close());
     const fleet = await startSimulatedFleet({
       count: options.vms,
       allocatorUrl: stack.url,
-      fleetToken,
+      fleetToken: fleetToken.value,
       onOutput: (name, line, stream) => {
         if (stream === 'stderr') console.error(`[${name}] ${line}`);
       },
     });
     cleanups.push(() => fleet.stop());
 
-    console.log(`\nLabLink is running.\n  Form:        ${stack.url}/`);
-    console.log(`  Free VMs:    ${stack.url}/api/unassigned_vms_count`);
-    console.log(`  Fleet token: ${suppliedToken ? '(from LABLINK_FLEET_TOKEN)' : `${fleetToken} (generated; set LABLINK_FLEET_TOKEN to choose one)`}`);
+    console.log(`\nLabLink is running.\n  Form:          ${stack.url}/`);
+    console.log(`  Admin:         ${stack.url}/admin  (user admin)`);
+    console.log(`  Admin secret:  ${describeSecret('LABLINK_ADMIN_SECRET', adminSecret)}`);
+    console.log(`  Fleet token:   ${describeSecret('LABLINK_FLEET_TOKEN', fleetToken)}`);
     console.log(`  Simulated VMs: ${fleet.vms.map((vm) => vm.name).join(', ') || 'none'}`);
     console.log('Press Ctrl-C to stop.\n');
   } catch (error) {

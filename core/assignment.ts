@@ -4,8 +4,11 @@ import { generatePin } from './pin';
 import { Sql, UniqueViolationError } from './sql';
 import { ASSIGN_VM } from './statements';
 
+/** `assigned`: a free VM was taken; `existing`: the email already had one; `retried`: its failed VM got the new command. */
+export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
+
 export type VmRequestResult =
-  | { kind: 'assigned'; hostname: string; pin: string; email: string; fresh: boolean }
+  | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome }
   | { kind: 'invalid'; field: 'email' | 'crd_command'; message: string }
   | { kind: 'no_vm_free' };
 
@@ -20,15 +23,16 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
   if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
 
   const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin() };
-  let rows: { hostname: string; pin: string; fresh: boolean }[];
+  type Row = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome };
+  let rows: Row[];
   try {
-    rows = await sql.query(ASSIGN_VM, params);
+    rows = await sql.query<Row>(ASSIGN_VM, params);
   } catch (error) {
     // The same email submitted twice at once: the loser finds the winner's VM on a second try.
     if (!(error instanceof UniqueViolationError)) throw error;
-    rows = await sql.query(ASSIGN_VM, params);
+    rows = await sql.query<Row>(ASSIGN_VM, params);
   }
   const [row] = rows;
   if (!row) return { kind: 'no_vm_free' };
-  return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, fresh: row.fresh };
+  return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, assignmentId: row.assignment_id, outcome: row.outcome };
 }

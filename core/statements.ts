@@ -21,13 +21,18 @@ SELECT hostname FROM vms
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
 
 /**
- * Assignment in one statement: the participant's existing VM if the email has one,
- * otherwise the oldest free VM, locked with SKIP LOCKED so concurrent submissions
- * never pick the same row.
+ * Assignment in one statement: the VM this email already has (re-armed with the new
+ * command if its last configuration failed), otherwise the oldest free VM, locked with
+ * SKIP LOCKED so concurrent submissions never pick the same row.
  */
 export const ASSIGN_VM = `
 WITH existing AS (
-  SELECT hostname, pin, false AS fresh FROM vms WHERE email = :email
+  SELECT hostname, pin, assignment_id, state FROM vms WHERE email = :email
+), retried AS (
+  UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
+    assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
+  WHERE email = :email AND state = 'error'
+  RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
   WHERE state = 'waiting' AND email IS NULL AND alive_until > now()
@@ -40,11 +45,13 @@ WITH existing AS (
     assignment_id = gen_random_uuid(), assigned_at = now(),
     delivered_at = NULL, configured_at = NULL, error = NULL
   FROM picked WHERE vms.hostname = picked.hostname
-  RETURNING vms.hostname, vms.pin, true AS fresh
+  RETURNING vms.hostname, vms.pin, vms.assignment_id
 )
-SELECT hostname, pin, fresh FROM existing
+SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error'
 UNION ALL
-SELECT hostname, pin, fresh FROM assigned`;
+SELECT hostname, pin, assignment_id::text, 'retried' FROM retried
+UNION ALL
+SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
@@ -60,3 +67,21 @@ UPDATE vms SET state = :outcome, error = :error, crd_command = NULL,
 WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;
+
+/** A participant's view of their assignment, found by its unguessable id. */
+export const SELECT_ASSIGNMENT = `
+SELECT hostname, state, pin, error FROM vms WHERE assignment_id = CAST(:assignmentId AS uuid)`;
+
+/** Every VM for the admin: no CRD command and no PIN. */
+export const LIST_VMS = `
+SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
+  alive_until > now() AS polling
+FROM vms ORDER BY length(hostname), hostname`;
+
+/** Takes a VM back from its participant so it can be handed out again. */
+export const RELEASE_VM = `
+WITH previous AS (SELECT hostname, email FROM vms WHERE hostname = :hostname FOR UPDATE)
+UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
+  assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL
+FROM previous WHERE vms.hostname = previous.hostname
+RETURNING previous.email AS previous_email`;

@@ -50,3 +50,57 @@ export async function recordOutcome(
   });
   return row;
 }
+
+/** How far a participant's VM has got, in their words. */
+export type Progress = 'assigned' | 'configuring' | 'ready' | 'failed' | 'released';
+
+export function progressOf(state: VmState): Progress {
+  switch (state) {
+    case 'assigned':
+      return 'assigned';
+    case 'delivered':
+      return 'configuring';
+    case 'configured':
+      return 'ready';
+    case 'error':
+      return 'failed';
+    default:
+      return 'released';
+  }
+}
+
+export interface AssignmentView {
+  hostname: string;
+  pin: string;
+  progress: Progress;
+  error: string | null;
+}
+
+export async function findAssignment(sql: Sql, assignmentId: string): Promise<AssignmentView | undefined> {
+  const [row] = await sql.query<{ hostname: string; state: VmState; pin: string; error: string | null }>(statements.SELECT_ASSIGNMENT, { assignmentId });
+  return row && { hostname: row.hostname, pin: row.pin, progress: progressOf(row.state), error: row.error };
+}
+
+/** One VM as the admin sees it: never the CRD command or the PIN. */
+export interface VmSummary {
+  hostname: string;
+  state: VmState;
+  email: string | null;
+  error: string | null;
+  registered_at: string;
+  last_seen: string;
+  assigned_at: string | null;
+  delivered_at: string | null;
+  configured_at: string | null;
+  polling: boolean;
+}
+
+export async function listVms(sql: Sql): Promise<VmSummary[]> {
+  return sql.query<VmSummary>(statements.LIST_VMS);
+}
+
+/** Unassigns a VM; undefined when no VM has that name. */
+export async function releaseVm(sql: Sql, hostname: string): Promise<{ previousEmail: string | null } | undefined> {
+  const [row] = await sql.query<{ previous_email: string | null }>(statements.RELEASE_VM, { hostname });
+  return row && { previousEmail: row.previous_email };
+}

@@ -2,12 +2,14 @@ import { Context, Hono } from 'hono';
 import { requestVm } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
-import { countFreeVms } from '../core/vms';
+import { countFreeVms, findAssignment } from '../core/vms';
+import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { capBody } from '../http/limits';
-import { formPage, successPage } from './pages';
+import { PROGRESS_TEXT, formPage, vmPage } from './pages';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
+const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
@@ -34,7 +36,7 @@ async function readFormFields(c: Context): Promise<FormFields> {
   return { ok: false, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
 }
 
-/** The participants' side: the form, the request, the free count. Served by Lambda in AWS. */
+/** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
 export function createFormApp(options: { sql: Sql; log: Logger }): Hono {
   const { sql, log } = options;
   const app = new Hono();
@@ -64,10 +66,27 @@ export function createFormApp(options: { sql: Sql; log: Logger }): Hono {
         if (json) return c.json({ error: NO_VM_FREE }, 503);
         return c.html(formPage({ freeVms: 0, values, errors: { form: NO_VM_FREE } }), 503);
       case 'assigned':
-        if (result.fresh) log.info('vm.assigned', { hostname: result.hostname, email: result.email });
-        if (json) return c.json({ hostname: result.hostname, pin: result.pin });
-        return c.html(successPage(result));
+        if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
+        if (json) return c.json({ hostname: result.hostname, pin: result.pin, status: `/api/assignment/${result.assignmentId}` });
+        // Post/Redirect/Get: reloading the VM's page never submits the form again.
+        return c.redirect(`/vm/${result.assignmentId}${result.outcome === 'assigned' ? '' : `?outcome=${result.outcome}`}`, 303);
     }
+  });
+
+  app.get('/vm/:assignment', async (c) => {
+    const assignmentId = c.req.param('assignment');
+    const view = ASSIGNMENT_PATTERN.test(assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
+    if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
+    const outcome = c.req.query('outcome');
+    return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
+  });
+
+  app.get('/api/assignment/:assignment', async (c) => {
+    const assignmentId = c.req.param('assignment');
+    if (!ASSIGNMENT_PATTERN.test(assignmentId)) return c.json({ error: 'That is not an assignment id.' }, 400);
+    const view = await findAssignment(sql, assignmentId);
+    if (!view) return c.json({ error: UNKNOWN_ASSIGNMENT }, 404);
+    return c.json({ hostname: view.hostname, progress: view.progress, message: PROGRESS_TEXT[view.progress](view.hostname), error: view.error });
   });
 
   return app;

@@ -1,10 +1,12 @@
 import { handle } from 'hono/aws-lambda';
 import { createLogger } from '../core/log';
-import { handleUnexpectedErrors } from '../http/errors';
+import { adminSecretFromSecretsManager } from './admin-secret';
 import { dataApiSqlFromEnv } from './data-api-env';
-import { createFormApp } from './form-app';
+import { createServedWebApp } from './web-app';
 
 const log = createLogger('json');
+const adminSecretArn = process.env.LABLINK_ADMIN_SECRET_ARN;
+if (!adminSecretArn) throw new Error('LABLINK_ADMIN_SECRET_ARN must be set.');
 
-/** API Gateway (HTTP API) entry: the participant form and API over the Data API. */
-export const handler = handle(handleUnexpectedErrors(createFormApp({ sql: dataApiSqlFromEnv(process.env), log }), log));
+/** API Gateway (HTTP API) entry: the participant form and the admin dashboard over the Data API. */
+export const handler = handle(createServedWebApp({ sql: dataApiSqlFromEnv(process.env), log, adminSecret: adminSecretFromSecretsManager(adminSecretArn) }));

@@ -1,36 +1,9 @@
 import { html, raw } from 'hono/html';
+import { AssignmentView, Progress } from '../core/vms';
+import { layout } from './layout';
 
-const STYLE = raw(`<style>
-  :root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
-  body { margin: 0; background: #f4f6f8; color: #1b1f24; line-height: 1.5; }
-  main { max-width: 42rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
-  h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
-  ol.steps { padding-left: 1.25rem; }
-  section.card { background: #fff; border-radius: .5rem; padding: 1rem 1.25rem; margin: 1rem 0; box-shadow: 0 1px 3px #0002; }
-  label { display: block; font-weight: 600; margin-top: 1rem; }
-  input, textarea { width: 100%; box-sizing: border-box; font: inherit; padding: .5rem; border: 1px solid #6b7280; border-radius: .375rem; }
-  textarea { min-height: 7rem; font-family: ui-monospace, monospace; font-size: .9rem; }
-  button { margin-top: 1.25rem; font: inherit; font-weight: 600; padding: .6rem 1.4rem; border: 0; border-radius: .375rem; background: #0b57d0; color: #fff; cursor: pointer; }
-  button:focus, a:focus, input:focus, textarea:focus { outline: 3px solid #f59e0b; outline-offset: 2px; }
-  .error { color: #b42318; font-weight: 600; margin: .25rem 0 0; }
-  .notice { background: #fff4e5; border-left: 4px solid #b54708; padding: .75rem 1rem; }
-  .big { font-size: 2rem; font-weight: 700; font-family: ui-monospace, monospace; letter-spacing: .1em; }
-  .muted { color: #4b5563; }
-  a { color: #0b57d0; }
-</style>`);
-
-function layout(title: string, body: unknown) {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · LabLink</title>
-${STYLE}
-</head>
-<body><main>${body}</main></body>
-</html>`;
-}
+export const CRD_HEADLESS_URL = 'https://remotedesktop.google.com/headless';
+export const CRD_ACCESS_URL = 'https://remotedesktop.google.com/access';
 
 export interface FormValues {
   email?: string;
@@ -44,60 +17,143 @@ export interface FormErrors {
 }
 
 function fieldError(id: string, message: string | undefined) {
-  return message ? html`<p class="error" id="${id}-error" role="alert">${message}</p>` : '';
+  return message ? html`<p class="error" id="${id}-error">${message}</p>` : '';
 }
+
+function invalidAttributes(id: string, message: string | undefined) {
+  return message ? raw(` aria-invalid="true" aria-describedby="${id}-hint ${id}-error"`) : raw(` aria-describedby="${id}-hint"`);
+}
+
+export function freeCountText(count: number): string {
+  if (count === 0) return 'No VM is free right now. Ask your instructor; you can still do step 1.';
+  return `${count} VM${count === 1 ? ' is' : 's are'} free right now.`;
+}
+
+// Keeps the free count current without a reload; the page works without it.
+const FORM_SCRIPT = `
+(function () {
+  var el = document.getElementById('free-count');
+  function refresh() {
+    fetch('/api/unassigned_vms_count', { headers: { accept: 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        el.textContent = data.count === 0 ? 'No VM is free right now. Ask your instructor; you can still do step 1.'
+          : data.count + (data.count === 1 ? ' VM is' : ' VMs are') + ' free right now.';
+        el.className = data.count === 0 ? 'notice' : 'ok';
+      })
+      .catch(function () {});
+  }
+  setInterval(refresh, 5000);
+})();`;
 
 export function formPage(options: { freeVms: number; values?: FormValues; errors?: FormErrors }) {
   const { freeVms, values = {}, errors = {} } = options;
-  const availability =
-    freeVms > 0
-      ? html`<p class="muted" id="free-count">${freeVms} VM${freeVms === 1 ? '' : 's'} free right now.</p>`
-      : html`<p class="notice" id="free-count">No VM is free right now. Ask your instructor; you can still prepare step 1.</p>`;
   return layout(
     'Get your workshop VM',
     html`<h1>Get your workshop VM</h1>
-${availability}
+<p id="free-count" class="${freeVms === 0 ? 'notice' : 'ok'}" role="status" aria-live="polite">${freeCountText(freeVms)}</p>
 ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
-<section class="card">
-  <h2>Step 1: get a Chrome Remote Desktop command from Google</h2>
+<section class="card" aria-labelledby="step1">
+  <h2 id="step1">Step 1: get a command from Google</h2>
   <ol class="steps">
-    <li>Open <a href="https://remotedesktop.google.com/headless" target="_blank" rel="noopener">remotedesktop.google.com/headless</a> (opens in a new tab) and sign in with your Google account.</li>
+    <li>Open <a href="${CRD_HEADLESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/headless</a> (opens in a new tab) and sign in with your Google account.</li>
     <li>Click <strong>Begin</strong>, then <strong>Next</strong>, then <strong>Authorize</strong>.</li>
-    <li>Copy the command under <strong>Debian Linux</strong> (it starts with <code>DISPLAY=</code>).</li>
+    <li>Google shows commands for several systems. Copy the one under <strong>Debian Linux</strong>: it starts with <code>DISPLAY=</code>.</li>
   </ol>
+  <p class="hint">The command works once and for a few minutes only, so do step 2 right away.</p>
 </section>
-<section class="card">
-  <h2>Step 2: request your VM</h2>
-  <form method="post" action="/api/request_vm">
+<section class="card" aria-labelledby="step2">
+  <h2 id="step2">Step 2: request your VM</h2>
+  <form method="post" action="/api/request_vm" novalidate>
     <label for="email">Your email</label>
-    <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}"${errors.email ? raw(' aria-invalid="true" aria-describedby="email-error"') : ''}>
+    <p class="hint" id="email-hint">Use the same email if you come back: you get the same VM.</p>
+    <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}"${invalidAttributes('email', errors.email)}>
     ${fieldError('email', errors.email)}
     <label for="crd_command">The Debian Linux command from step 1</label>
-    <textarea id="crd_command" name="crd_command" required spellcheck="false" autocapitalize="off"${errors.crd_command ? raw(' aria-invalid="true" aria-describedby="crd_command-error"') : ''}>${values.crdCommand ?? ''}</textarea>
+    <p class="hint" id="crd_command-hint">Paste the whole command, starting with DISPLAY=.</p>
+    <textarea id="crd_command" name="crd_command" required spellcheck="false" autocapitalize="off" autocomplete="off"${invalidAttributes('crd_command', errors.crd_command)}>${values.crdCommand ?? ''}</textarea>
     ${fieldError('crd_command', errors.crd_command)}
     <button type="submit">Get my VM</button>
   </form>
+</section>
+<section class="card" aria-labelledby="step3">
+  <h2 id="step3">Step 3: connect</h2>
+  <p>After step 2 you see your VM's name and a PIN. Open <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a>, click your VM, and enter the PIN.</p>
 </section>`,
+    { script: FORM_SCRIPT },
   );
 }
 
-export function successPage(options: { hostname: string; pin: string; fresh: boolean }) {
+export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
+  assigned: (vm) => `Waiting for ${vm} to pick up your request…`,
+  configuring: (vm) => `${vm} is setting up Chrome Remote Desktop…`,
+  ready: (vm) => `Ready. Open remotedesktop.google.com/access, click ${vm} and enter your PIN.`,
+  failed: () => 'Setting up Chrome Remote Desktop failed.',
+  released: () => 'The instructor has taken this VM back. Request a VM again from the form.',
+};
+
+const WHAT_TO_DO_ON_FAILURE =
+  'Google\'s command works only once and only for a few minutes. Go back to step 1, get a new command, and submit it with the same email: you keep this VM and PIN.';
+
+// Follows the agent's progress until ready or failed; the page works without it ("Check again").
+function vmScript(assignmentId: string): string {
+  return `
+(function () {
+  var status = document.getElementById('progress');
+  var detail = document.getElementById('progress-detail');
+  var texts = ${JSON.stringify({ failure: WHAT_TO_DO_ON_FAILURE })};
+  function copy(id) {
+    var text = document.getElementById(id).textContent;
+    if (navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
+  }
+  document.querySelectorAll('[data-copy]').forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener('click', function () { copy(button.getAttribute('data-copy')); button.textContent = 'Copied'; });
+  });
+  function refresh() {
+    fetch('/api/assignment/${assignmentId}', { headers: { accept: 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        status.textContent = data.message;
+        status.setAttribute('data-progress', data.progress);
+        status.className = data.progress === 'ready' ? 'ok' : 'notice';
+        detail.textContent = data.progress === 'failed' ? (data.error ? data.error + ' ' : '') + texts.failure : '';
+        if (data.progress !== 'ready' && data.progress !== 'failed' && data.progress !== 'released') setTimeout(refresh, 2000);
+      })
+      .catch(function () { setTimeout(refresh, 5000); });
+  }
+  refresh();
+})();`;
+}
+
+export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
+  const { view, assignmentId } = options;
+  const failed = view.progress === 'failed';
   return layout(
-    'Your VM is ready',
-    html`<h1>Your VM: <span id="hostname">${options.hostname}</span></h1>
-${options.fresh ? '' : html`<p class="muted">You already had this VM; here it is again.</p>`}
-<section class="card">
-  <p>Your PIN</p>
-  <p class="big" id="pin">${options.pin}</p>
-  <p class="muted">Keep it: you type it when you connect.</p>
+    `Your VM ${view.hostname}`,
+    html`<h1>Your VM is <span id="hostname">${view.hostname}</span></h1>
+${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
+${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
+<p id="progress" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
+<p id="progress-detail">${failed ? `${view.error ? `${view.error} ` : ''}${WHAT_TO_DO_ON_FAILURE}` : ''}</p>
+<section class="card" aria-labelledby="details">
+  <h2 id="details">Your VM and PIN</h2>
+  <div class="pair"><p class="big" id="vm-name">${view.hostname}</p><button type="button" class="secondary" data-copy="vm-name" hidden>Copy name</button></div>
+  <p class="muted">PIN</p>
+  <div class="pair"><p class="big" id="pin">${view.pin}</p><button type="button" class="secondary" data-copy="pin" hidden>Copy PIN</button></div>
+  <p class="muted">Keep this page open or write the PIN down: you type it when you connect.</p>
 </section>
-<section class="card">
-  <h2>Step 3: connect</h2>
+<section class="card" aria-labelledby="next">
+  <h2 id="next">Next: connect</h2>
   <ol class="steps">
-    <li>Wait about a minute while the VM sets up Chrome Remote Desktop.</li>
-    <li>Open <a href="https://remotedesktop.google.com/access" target="_blank" rel="noopener">remotedesktop.google.com/access</a> with the same Google account.</li>
-    <li>Click <strong>${options.hostname}</strong> and enter your PIN.</li>
+    <li>Wait until this page says <strong>Ready</strong> (about a minute).</li>
+    <li>Open <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a> with the same Google account as in step 1.</li>
+    <li>Click <strong>${view.hostname}</strong> and enter your PIN.</li>
   </ol>
+  <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
 </section>`,
+    { script: vmScript(assignmentId) },
   );
 }

@@ -25,20 +25,6 @@ export interface LabLinkConfig {
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
 
-export const CONTEXT_KEYS = [
-  'vmCount',
-  'instanceType',
-  'amiId',
-  'amiSsmParameter',
-  'volumeGb',
-  'dbMinCapacity',
-  'dbMaxCapacity',
-  'holdSeconds',
-  'allocatorTasks',
-  'vmNamePrefix',
-  'apiRateLimit',
-] as const;
-
 type ContextReader = (key: string) => unknown;
 
 class ConfigErrors {

@@ -2,17 +2,20 @@ import { CfnStage, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
+import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { dataApiEnvironment } from './database';
 import { LabLinkFunction } from './node-function';
 
 export interface FormApiProps {
   cluster: DatabaseCluster;
+  /** The admin dashboard's password (user "admin"). */
+  adminSecret: ISecret;
   /** Steady requests per second for the whole API; bursts may reach twice this. */
   rateLimit: number;
 }
 
-/** The participants' form and API: an HTTP API in front of one Lambda running the form app over the Data API. */
+/** The form and the admin dashboard: an HTTP API in front of one Lambda running the web app over the Data API. */
 export class FormApi extends Construct {
   public readonly api: HttpApi;
   public readonly handler: LabLinkFunction;
@@ -20,8 +23,12 @@ export class FormApi extends Construct {
 
   constructor(scope: Construct, id: string, props: FormApiProps) {
     super(scope, id);
-    this.handler = new LabLinkFunction(this, 'FormFunction', { entry: 'lambda/form-handler.ts', environment: dataApiEnvironment(props.cluster) });
+    this.handler = new LabLinkFunction(this, 'FormFunction', {
+      entry: 'lambda/form-handler.ts',
+      environment: { ...dataApiEnvironment(props.cluster), LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn },
+    });
     props.cluster.grantDataApiAccess(this.handler);
+    props.adminSecret.grantRead(this.handler);
 
     this.api = new HttpApi(this, 'Api', { description: 'LabLink participant form', createDefaultStage: false });
     const stage = new HttpStage(this, 'Stage', {
@@ -37,8 +44,9 @@ export class FormApi extends Construct {
     };
     const integration = new HttpLambdaIntegration('FormIntegration', this.handler);
     this.api.addRoutes({ path: '/', methods: [HttpMethod.GET], integration });
+    // Its own route so the tighter throttle above applies to it alone.
     this.api.addRoutes({ path: '/api/request_vm', methods: [HttpMethod.POST], integration });
-    this.api.addRoutes({ path: '/api/unassigned_vms_count', methods: [HttpMethod.GET], integration });
+    this.api.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
     this.url = stage.url;
   }
 }

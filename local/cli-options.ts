@@ -17,7 +17,8 @@ for Chrome Remote Desktop's start-host.
   --vms <n>           simulated VMs to start, 0 or more (default 3)
   --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default 40)
 
-Environment: LABLINK_FLEET_TOKEN (at least 16 characters; generated and printed when unset).`;
+Environment: LABLINK_FLEET_TOKEN and LABLINK_ADMIN_SECRET (at least 16 characters each;
+generated and printed when unset).`;
 
 function integer(name: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {

@@ -6,11 +6,12 @@ import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
-import { createFormApp } from '../lambda/form-app';
+import { createServedWebApp } from '../lambda/web-app';
 
 export interface LocalStackOptions {
   databaseUrl: string;
   fleetToken: string;
+  adminSecret: string;
   port?: number;
   holdSeconds?: number;
   aliveGraceSeconds?: number;
@@ -48,7 +49,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   const app = new Hono();
   app.route('/', allocator.app);
-  app.route('/', createFormApp({ sql, log: options.log }));
+  app.route('/', createServedWebApp({ sql, log: options.log, adminSecret: async () => options.adminSecret }));
   handleUnexpectedErrors(app, options.log);
 
   let listening;

@@ -30,8 +30,10 @@ describe('npm start (local mode)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
-      expect(output()).toContain(`Form:        http://127.0.0.1:${port}/`);
-      expect(output()).toMatch(/Fleet token: \S{16,} \(generated/);
+      expect(output()).toContain(`Form:          http://127.0.0.1:${port}/`);
+      expect(output()).toContain(`Admin:         http://127.0.0.1:${port}/admin  (user admin)`);
+      expect(output()).toMatch(/Fleet token: +\S{16,} \(generated/);
+      expect(output()).toMatch(/Admin secret: +\S{16,} \(generated/);
       await waitFor(async () => (await freeCount(`http://127.0.0.1:${port}`)) === 2, 'two simulated VMs to register');
       expect(output()).toMatch(/vm\.registered hostname=lablink-vm-1/);
     } finally {

@@ -32,7 +32,7 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
   it('assigns a waiting VM with a fresh six-digit PIN and stores the canonical command', async () => {
     await registerVms(2);
     const result = await requestVm(sql, { email: 'Alice@Example.com', crdCommand: crdCommand() });
-    expect(result).toMatchObject({ kind: 'assigned', email: 'alice@example.com', fresh: true });
+    expect(result).toMatchObject({ kind: 'assigned', email: 'alice@example.com', outcome: 'assigned' });
     if (result.kind !== 'assigned') return;
     expect(result.pin).toMatch(/^\d{6}$/);
     const { rows } = await db.pool.query('SELECT state, email, pin, crd_command FROM vms WHERE hostname = $1', [result.hostname]);
@@ -46,10 +46,25 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     const first = await requestVm(sql, { email: 'bob@example.com', crdCommand: crdCommand() });
     const second = await requestVm(sql, { email: 'BOB@example.com ', crdCommand: crdCommand() });
     expect(first.kind).toBe('assigned');
-    expect(second).toMatchObject({ kind: 'assigned', fresh: false });
+    expect(second).toMatchObject({ kind: 'assigned', outcome: 'existing' });
     if (first.kind !== 'assigned' || second.kind !== 'assigned') return;
     expect([second.hostname, second.pin]).toEqual([first.hostname, first.pin]);
     expect(await countFreeVms(sql)).toBe(2);
+  });
+
+  it('re-arms a participant’s failed VM with their new command, keeping VM and PIN', async () => {
+    await registerVms(2);
+    const first = await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand() });
+    if (first.kind !== 'assigned') throw new Error('expected an assignment');
+    await db.pool.query(`UPDATE vms SET state = 'error', error = 'code expired', crd_command = NULL WHERE hostname = $1`, [first.hostname]);
+    const newCommand = crdCommand();
+    const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand });
+    expect(second).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
+    if (second.kind !== 'assigned') return;
+    expect(second.assignmentId).not.toBe(first.assignmentId);
+    const { rows } = await db.pool.query('SELECT state, error, crd_command FROM vms WHERE hostname = $1', [first.hostname]);
+    expect(rows[0]).toEqual({ state: 'assigned', error: null, crd_command: newCommand });
+    expect(await countFreeVms(sql)).toBe(1);
   });
 
   it('does not hand out a VM whose agent stopped polling', async () => {

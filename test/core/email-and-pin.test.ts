@@ -29,3 +29,19 @@ describe('generatePin', () => {
     expect(new Set(pins).size).toBeGreaterThan(190);
   });
 });
+
+describe('parseEmail typo suggestions', () => {
+  it.each([
+    ['sam@gmial.com', 'sam@gmail.com'],
+    ['sam@gmail.con', 'sam@gmail.com'],
+    ['sam@hotmial.com', 'sam@hotmail.com'],
+    ['sam@outlok.com', 'sam@outlook.com'],
+  ])('asks whether %s meant %s', (typed, meant) => {
+    expect(parseEmail(typed)).toEqual({ ok: false, message: `Did you mean ${meant}? Check the part after the @.` });
+  });
+
+  it('accepts real domains that merely resemble a common one', () => {
+    expect(parseEmail('sam@gmx.com')).toEqual({ ok: true, email: 'sam@gmx.com' });
+    expect(parseEmail('sam@university.edu')).toEqual({ ok: true, email: 'sam@university.edu' });
+  });
+});

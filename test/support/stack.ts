@@ -1,7 +1,7 @@
 import { silentLogger } from '../../core/log';
 import { LocalStack, startLocalStack } from '../../local/stack';
 import { TestDatabase, createTestDatabase } from './database';
-import { TEST_FLEET_TOKEN } from './fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN } from './fixtures';
 
 export interface TestStack {
   db: TestDatabase;
@@ -16,6 +16,7 @@ export async function startTestStack(options: { holdSeconds?: number; aliveGrace
   const stack = await startLocalStack({
     databaseUrl: db.url,
     fleetToken: TEST_FLEET_TOKEN,
+    adminSecret: TEST_ADMIN_SECRET,
     holdSeconds: options.holdSeconds ?? 30,
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
     log: silentLogger,

@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import { Logger } from '../core/log';
+import { Sql } from '../core/sql';
+import { handleUnexpectedErrors } from '../http/errors';
+import { createAdminApp } from './admin-app';
+import { createFormApp } from './form-app';
+
+export interface WebAppOptions {
+  sql: Sql;
+  log: Logger;
+  adminSecret: () => Promise<string>;
+}
+
+/** Everything people use in a browser: the participant form and the admin dashboard. */
+export function createWebApp(options: WebAppOptions): Hono {
+  const app = new Hono();
+  app.route('/', createFormApp(options));
+  app.route('/', createAdminApp(options));
+  return app;
+}
+
+/** The web app with its own error handler, as a Lambda or a server serves it. */
+export function createServedWebApp(options: WebAppOptions): Hono {
+  return handleUnexpectedErrors(createWebApp(options), options.log);
+}

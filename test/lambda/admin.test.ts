@@ -1,0 +1,89 @@
+import { requestVm } from '../../core/assignment';
+import { recordPoll } from '../../core/vms';
+import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { TestStack, freeCount, startTestStack } from '../support/stack';
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const ADMIN = basic('admin', TEST_ADMIN_SECRET);
+
+describe('admin API and dashboard over HTTP', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack();
+  });
+  afterAll(async () => env?.close());
+  beforeEach(async () => {
+    await env.db.pool.query('DELETE FROM vms');
+    for (const name of ['adm-vm-1', 'adm-vm-2', 'adm-vm-10']) await recordPoll(env.db.sql, name, 60);
+  });
+
+  it.each([
+    ['no credentials', undefined],
+    ['a wrong password', basic('admin', 'not-the-secret-at-all')],
+    ['a wrong user', basic('root', TEST_ADMIN_SECRET)],
+  ])('refuses %s with 401 on every admin route', async (_case, authorization) => {
+    const headers: Record<string, string> = authorization ? { authorization } : {};
+    for (const [method, path] of [['GET', '/admin'], ['GET', '/api/vms'], ['GET', '/api/vms.csv'], ['POST', '/api/vms/adm-vm-1/release']]) {
+      const response = await fetch(`${env.url}${path}`, { method, headers });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="LabLink admin"/);
+    }
+  });
+
+  it('lists every VM in natural order without CRD commands or PINs', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'alice@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    const response = await fetch(`${env.url}/api/vms`, { headers: { authorization: ADMIN } });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).not.toContain(assigned.pin);
+    expect(text).not.toContain('--code');
+    const { vms } = JSON.parse(text) as { vms: { hostname: string; state: string; email: string | null; polling: boolean }[] };
+    expect(vms.map((vm) => vm.hostname)).toEqual(['adm-vm-1', 'adm-vm-2', 'adm-vm-10']);
+    expect(vms.find((vm) => vm.hostname === assigned.hostname)).toMatchObject({ state: 'assigned', email: 'alice@example.com', polling: true });
+  });
+
+  it('releases a VM so it counts as free again, and says so for an unknown one', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'bob@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    expect(await freeCount(env.url)).toBe(2);
+    const response = await fetch(`${env.url}/api/vms/${assigned.hostname}/release`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ hostname: assigned.hostname, state: 'waiting', previousEmail: 'bob@example.com' });
+    expect(await freeCount(env.url)).toBe(3);
+    const { rows } = await env.db.pool.query('SELECT email, pin, crd_command, assignment_id FROM vms WHERE hostname = $1', [assigned.hostname]);
+    expect(rows[0]).toEqual({ email: null, pin: null, crd_command: null, assignment_id: null });
+
+    const before = await env.db.dumpVms();
+    const unknown = await fetch(`${env.url}/api/vms/no-such-vm/release`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(unknown.status).toBe(404);
+    expect(await env.db.dumpVms()).toEqual(before);
+  });
+
+  it('refuses a cross-site form post to the dashboard even with credentials', async () => {
+    await requestVm(env.db.sql, { email: 'carol@example.com', crdCommand: crdCommand() });
+    const before = await env.db.dumpVms();
+    const response = await fetch(`${env.url}/admin/vms/adm-vm-1/release`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect(response.status).toBe(403);
+    expect(await env.db.dumpVms()).toEqual(before);
+  });
+
+  it('exports assignments as CSV without commands or PINs, with formula-looking cells defused', async () => {
+    await requestVm(env.db.sql, { email: 'dave@example.com', crdCommand: crdCommand() });
+    await env.db.pool.query(`UPDATE vms SET state = 'error', error = '=HYPERLINK("http://evil.example")' WHERE email = 'dave@example.com'`);
+    const response = await fetch(`${env.url}/api/vms.csv`, { headers: { authorization: ADMIN } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(response.headers.get('content-disposition')).toMatch(/attachment; filename="lablink-assignments.csv"/);
+    const lines = (await response.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('hostname,state,email,assigned_at,configured_at,last_seen,error');
+    expect(lines).toHaveLength(4);
+    const dave = lines.find((line) => line.includes('dave@example.com'))!;
+    expect(dave).toMatch(/^adm-vm-\d+,error,dave@example.com,/);
+    expect(dave).toContain(`"'=HYPERLINK(""http://evil.example"")"`);
+  });
+});
