@@ -6,7 +6,7 @@ import { layout } from './layout';
 export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling'>): string {
   if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
   if (vm.state === 'delivered') return 'configuring';
-  if (vm.state === 'configured') return 'in use';
+  if (vm.state === 'configured') return 'ready';
   return vm.state;
 }
 
@@ -42,7 +42,7 @@ const ADMIN_SCRIPT = `
   function label(vm) {
     if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
     if (vm.state === 'delivered') return 'configuring';
-    if (vm.state === 'configured') return 'in use';
+    if (vm.state === 'configured') return 'ready';
     return vm.state;
   }
   function when(v) { return v ? v.slice(0, 19).replace('T', ' ') + ' UTC' : ''; }

@@ -1,0 +1,55 @@
+import path from 'node:path';
+import { createLogger, silentLogger } from '../core/log';
+import { generateSecret } from '../core/secrets';
+import { ensureChromium, launchChromium } from '../local/chromium';
+import { startLocalPostgres } from '../local/postgres';
+import { startSimulatedFleet } from '../local/simulated-fleet';
+import { startLocalStack } from '../local/stack';
+
+const DOCS = path.join(__dirname, '..', 'docs');
+const EXAMPLE_COMMAND =
+  'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkgQexampleexampleexample" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)';
+
+/** Renders the form, a participant's VM page and the admin dashboard from a real local run into docs/. */
+async function main(): Promise<void> {
+  ensureChromium();
+  const log = createLogger('text');
+  const postgres = await startLocalPostgres();
+  const fleetToken = generateSecret();
+  const adminSecret = generateSecret();
+  const stack = await startLocalStack({ databaseUrl: postgres.url, fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
+  const fleet = await startSimulatedFleet({ count: 4, allocatorUrl: stack.url, fleetToken });
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, httpCredentials: { username: 'admin', password: adminSecret } });
+    const page = await context.newPage();
+    await page.goto(`${stack.url}/`);
+    await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));
+    await page.screenshot({ path: path.join(DOCS, 'form.png'), fullPage: true });
+
+    await page.getByLabel('Your email').fill('ada@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForSelector('#progress[data-progress="ready"]');
+    await page.screenshot({ path: path.join(DOCS, 'vm-ready.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 1200, height: 600 });
+    await page.goto(`${stack.url}/admin`);
+    await page.waitForSelector('#vm-rows tr');
+    await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });
+    log.info('screenshots.saved', { folder: DOCS });
+  } finally {
+    await browser.close();
+    await fleet.stop();
+    await stack.close();
+    await postgres.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+import { Browser } from 'playwright-core';
+import { requestVm } from '../../core/assignment';
+import { recordPoll } from '../../core/vms';
+import { launchChromium } from '../../local/chromium';
+import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { TestStack, freeCount, startTestStack } from '../support/stack';
+
+describe('admin dashboard in a real Chromium against local mode', () => {
+  let env: TestStack;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    env = await startTestStack();
+    for (const name of ['dash-vm-1', 'dash-vm-2']) await recordPoll(env.db.sql, name, 600);
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await env?.close();
+  });
+
+  it('refuses the dashboard without the admin secret', async () => {
+    // Chromium answers a Basic challenge it cannot meet by abandoning the page: nothing of the dashboard is shown.
+    const refused = (password?: string) => async () => {
+      const context = await browser.newContext(password ? { httpCredentials: { username: 'admin', password } } : {});
+      const page = await context.newPage();
+      const outcome = await page.goto(`${env.url}/admin`).then((response) => `status ${response?.status()}`, (error: Error) => error.message);
+      expect(outcome).toMatch(/status 401|ERR_INVALID_AUTH_CREDENTIALS/);
+      await expect(page.content()).resolves.not.toContain('LabLink VMs');
+    };
+    await refused()();
+    await refused('guessed-password-123')();
+  });
+
+  it('shows the assigned VM, releases it after confirmation, and the free count goes back up', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'ines@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    expect(await freeCount(env.url)).toBe(1);
+
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin`);
+    const row = page.locator('#vm-rows tr', { hasText: assigned.hostname });
+    await expect(row.locator('td').nth(1).textContent()).resolves.toBe('assigned');
+    await expect(row.locator('td').nth(2).textContent()).resolves.toBe('ines@example.com');
+    await expect(page.content()).resolves.not.toContain(assigned.pin);
+
+    await page.getByLabel('Filter').fill('ines');
+    await expect(page.locator('#vm-rows tr').count()).resolves.toBe(1);
+    await expect(page.locator('#summary').textContent()).resolves.toBe('2 VMs, 1 free, 1 shown');
+
+    await row.getByRole('link', { name: 'Release' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release ${assigned.hostname}?`);
+    await page.getByRole('button', { name: `Release ${assigned.hostname}` }).click();
+    await page.waitForURL(/\/admin\?released=/);
+    await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released and is free again.`);
+    expect(await freeCount(env.url)).toBe(2);
+
+    const form = await context.newPage();
+    await form.goto(`${env.url}/`);
+    await expect(form.locator('#free-count').textContent()).resolves.toBe('2 VMs are free right now.');
+  });
+});

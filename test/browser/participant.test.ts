@@ -1,0 +1,109 @@
+import { Browser, Page } from 'playwright-core';
+import { SimulatedFleet, startSimulatedFleet } from '../../local/simulated-fleet';
+import { launchChromium } from '../../local/chromium';
+import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
+import { TestStack, freeCount, startTestStack } from '../support/stack';
+
+describe('participant flow in a real Chromium against local mode', () => {
+  let env: TestStack;
+  let fleet: SimulatedFleet;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 5 });
+    fleet = await startSimulatedFleet({ count: 3, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, namePrefix: 'web-vm' });
+    await waitFor(async () => (await freeCount(env.url)) === 3, 'three agents to register');
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await fleet?.stop();
+    await env?.close();
+  });
+
+  async function openForm(options: { javaScriptEnabled?: boolean; viewport?: { width: number; height: number } } = {}): Promise<Page> {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    await page.goto(`${env.url}/`);
+    return page;
+  }
+
+  it('completes the flow: form, VM and PIN, then "Ready" once the agent has configured CRD', async () => {
+    const page = await openForm();
+    await expect(page.locator('#free-count').textContent()).resolves.toBe('3 VMs are free right now.');
+    await expect(page.getByRole('link', { name: 'remotedesktop.google.com/headless' }).getAttribute('target')).resolves.toBe('_blank');
+
+    await page.getByLabel('Your email').fill('ada@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+
+    await page.waitForURL(/\/vm\/[0-9a-f-]{36}$/);
+    const hostname = await page.locator('#hostname').textContent();
+    const pin = await page.locator('#pin').textContent();
+    expect(hostname).toMatch(/^web-vm-\d$/);
+    expect(pin).toMatch(/^\d{6}$/);
+    await page.waitForSelector('#progress[data-progress="ready"]');
+    await expect(page.locator('#progress').textContent()).resolves.toContain(`Ready. Open remotedesktop.google.com/access, click ${hostname}`);
+
+    const again = await openForm();
+    await again.getByLabel('Your email').fill('ADA@example.com');
+    await again.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
+    await again.getByRole('button', { name: 'Get my VM' }).click();
+    await again.waitForURL(/\/vm\//);
+    await expect(again.locator('#hostname').textContent()).resolves.toBe(hostname);
+    await expect(again.locator('#pin').textContent()).resolves.toBe(pin);
+    await expect(again.getByText('You already had this VM; here it is again.').isVisible()).resolves.toBe(true);
+  });
+
+  it('shows a paste mistake next to the field and keeps what was typed', async () => {
+    const page = await openForm();
+    await page.getByLabel('Your email').fill('grace@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(fakeCode());
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForSelector('#crd_command-error');
+    await expect(page.locator('#crd_command-error').textContent()).resolves.toContain('This looks like the code alone, not the whole command.');
+    await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@example.com');
+    await expect(page.locator('#crd_command').getAttribute('aria-invalid')).resolves.toBe('true');
+  });
+
+  it('works with the keyboard alone, in a sensible focus order', async () => {
+    const page = await openForm();
+    const order: string[] = [];
+    for (let step = 0; step < 8; step += 1) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim() || ''));
+    }
+    const fields = ['email', 'crd_command', 'Get my VM'].map((name) => order.indexOf(name));
+    expect(fields.every((index) => index >= 0)).toBe(true);
+    expect(fields).toEqual([...fields].sort((a, b) => a - b));
+    expect(order.indexOf('remotedesktop.google.com/headless')).toBeLessThan(fields[0]);
+
+    await page.focus('#email');
+    await page.keyboard.type('kbd@example.com');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(crdCommand());
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/vm\//);
+    await expect(page.locator('#pin').textContent()).resolves.toMatch(/^\d{6}$/);
+  });
+
+  it('gives VM and PIN without JavaScript, on a phone-sized screen without sideways scrolling', async () => {
+    await env.db.pool.query(`UPDATE vms SET email = NULL, state = 'waiting', pin = NULL, crd_command = NULL, assignment_id = NULL WHERE email = 'kbd@example.com'`);
+    const page = await openForm({ javaScriptEnabled: false, viewport: { width: 360, height: 740 } });
+    await page.getByLabel('Your email').fill('nojs@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForURL(/\/vm\//);
+    await expect(page.locator('#pin').textContent()).resolves.toMatch(/^\d{6}$/);
+    await expect(page.getByRole('link', { name: 'Check again' }).isVisible()).resolves.toBe(true);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+  });
+
+  it('says plainly when no VM is free', async () => {
+    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
+    const page = await openForm();
+    await expect(page.locator('#free-count').textContent()).resolves.toContain('No VM is free right now.');
+  });
+});
