@@ -1,6 +1,7 @@
 import { Browser, Page } from 'playwright-core';
 import { SimulatedFleet, startSimulatedFleet } from '../../local/simulated-fleet';
 import { launchChromium } from '../../local/chromium';
+import { accessibilityViolations } from '../support/axe';
 import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { TestStack, freeCount, startTestStack } from '../support/stack';
 
@@ -33,6 +34,8 @@ describe('participant flow in a real Chromium against local mode', () => {
     await expect(page.locator('#free-count').textContent()).resolves.toBe('3 VMs are free right now.');
     await expect(page.getByRole('link', { name: 'remotedesktop.google.com/headless' }).getAttribute('target')).resolves.toBe('_blank');
 
+    expect(await accessibilityViolations(page)).toEqual([]);
+
     await page.getByLabel('Your email').fill('ada@example.com');
     await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
     await page.getByRole('button', { name: 'Get my VM' }).click();
@@ -44,6 +47,7 @@ describe('participant flow in a real Chromium against local mode', () => {
     expect(pin).toMatch(/^\d{6}$/);
     await page.waitForSelector('#progress[data-progress="ready"]');
     await expect(page.locator('#progress').textContent()).resolves.toContain(`Ready. Open remotedesktop.google.com/access, click ${hostname}`);
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     const again = await openForm();
     await again.getByLabel('Your email').fill('ADA@example.com');
@@ -64,6 +68,7 @@ describe('participant flow in a real Chromium against local mode', () => {
     await expect(page.locator('#crd_command-error').textContent()).resolves.toContain('This looks like the code alone, not the whole command.');
     await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@example.com');
     await expect(page.locator('#crd_command').getAttribute('aria-invalid')).resolves.toBe('true');
+    expect(await accessibilityViolations(page)).toEqual([]);
   });
 
   it('works with the keyboard alone, in a sensible focus order', async () => {
@@ -102,6 +107,7 @@ describe('participant flow in a real Chromium against local mode', () => {
   });
 
   it('says plainly when no VM is free', async () => {
+    await Promise.all(fleet.vms.map((vm) => vm.stop()));
     await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
     const page = await openForm();
     await expect(page.locator('#free-count').textContent()).resolves.toContain('No VM is free right now.');
