@@ -1,8 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseCrdCommand, formatCrdCommand } from './crd-command';
 import { parseEmail } from './email';
 import { generatePin } from './pin';
 import { Sql, UniqueViolationError } from './sql';
 import { ASSIGN_VM } from './statements';
+import { countFreeVms } from './vms';
+
+type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome };
+const MAX_LOCKED_RETRIES = 5;
 
 /** `assigned`: a free VM was taken; `existing`: the email already had one; `retried`: its failed VM got the new command. */
 export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
@@ -23,16 +28,22 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
   if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
 
   const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin() };
-  type Row = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome };
-  let rows: Row[];
-  try {
-    rows = await sql.query<Row>(ASSIGN_VM, params);
-  } catch (error) {
-    // The same email submitted twice at once: the loser finds the winner's VM on a second try.
-    if (!(error instanceof UniqueViolationError)) throw error;
-    rows = await sql.query<Row>(ASSIGN_VM, params);
+  const assignOnce = async (): Promise<AssignRow[]> => {
+    try {
+      return await sql.query<AssignRow>(ASSIGN_VM, params);
+    } catch (error) {
+      // The same email submitted twice at once: the loser finds the winner's VM on a second try.
+      if (!(error instanceof UniqueViolationError)) throw error;
+      return sql.query<AssignRow>(ASSIGN_VM, params);
+    }
+  };
+  let [row] = await assignOnce();
+  // SKIP LOCKED passes over rows other requests hold; a free VM still counted means some of
+  // those requests gave their row back (same email racing), so look again before refusing.
+  for (let attempt = 1; !row && attempt <= MAX_LOCKED_RETRIES && (await countFreeVms(sql)) > 0; attempt += 1) {
+    await sleep(10 * attempt * (1 + Math.random()));
+    [row] = await assignOnce();
   }
-  const [row] = rows;
   if (!row) return { kind: 'no_vm_free' };
   return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, assignmentId: row.assignment_id, outcome: row.outcome };
 }

@@ -90,10 +90,28 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
 
   it('gives one VM to the same email submitted many times at once', async () => {
     await registerVms(5);
-    const results = await Promise.all(Array.from({ length: 8 }, () => requestVm(sql, { email: 'dave@example.com', crdCommand: crdCommand() })));
+    const results = await Promise.all(Array.from({ length: 20 }, () => requestVm(sql, { email: 'dave@example.com', crdCommand: crdCommand() })));
+    expect(results.map((result) => result.kind)).toEqual(Array(20).fill('assigned'));
     const hostnames = new Set(results.map((result) => result.kind === 'assigned' && result.hostname));
     expect(hostnames.size).toBe(1);
     expect(await countFreeVms(sql)).toBe(4);
+  });
+
+  it('finds the VM a concurrent request of the same email is still committing, instead of refusing', async () => {
+    await registerVms(1);
+    const other = await db.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `UPDATE vms SET state = 'assigned', email = 'erin@example.com', pin = '123456', assignment_id = gen_random_uuid() WHERE hostname = 'vm-01'`,
+      );
+      const pending = requestVm(sql, { email: 'erin@example.com', crdCommand: crdCommand() });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await other.query('COMMIT');
+      expect(await pending).toMatchObject({ kind: 'assigned', hostname: 'vm-01', pin: '123456', outcome: 'existing' });
+    } finally {
+      other.release();
+    }
   });
 
   it('changes nothing for invalid input', async () => {
