@@ -1,10 +1,17 @@
 import os from 'node:os';
 import { START_HOST_PATH } from '../core/crd-command';
 import { HOSTNAME_PATTERN } from '../core/wire';
+import { DEFAULT_IMDS_URL } from './instance-identity';
+
+/** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
+export type AgentIdentityMode = 'token' | 'ec2';
 
 export interface AgentConfig {
   allocatorUrl: string;
-  fleetToken: string;
+  identity: AgentIdentityMode;
+  /** Required in token mode. */
+  fleetToken?: string;
+  imdsUrl: string;
   vmName: string;
   startHostPath: string;
   /** Where the agent remembers which assignment it already configured. */
@@ -12,7 +19,7 @@ export interface AgentConfig {
   /**
    * When set, start-host runs as this desktop user through `runuser` (start-host refuses
    * root) while the agent itself runs as root, so the participant, who works as that
-   * user, cannot read the agent's fleet token.
+   * user, cannot read the agent's secrets.
    */
   desktopUser?: string;
 }
@@ -22,8 +29,10 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const problems: string[] = [];
   const allocatorUrl = env.LABLINK_ALLOCATOR_URL ?? '';
   if (!/^https?:\/\/[^/]+/.test(allocatorUrl)) problems.push('LABLINK_ALLOCATOR_URL must be an http(s) URL of the allocator.');
-  const fleetToken = env.LABLINK_FLEET_TOKEN ?? '';
-  if (fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
+  const identity = (env.LABLINK_IDENTITY || 'token') as AgentIdentityMode;
+  if (identity !== 'token' && identity !== 'ec2') problems.push('LABLINK_IDENTITY must be "token" or "ec2".');
+  const fleetToken = env.LABLINK_FLEET_TOKEN || undefined;
+  if (identity === 'token' && (fleetToken ?? '').length < 16) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
   const vmName = env.LABLINK_VM_NAME || os.hostname();
   if (!HOSTNAME_PATTERN.test(vmName)) problems.push('LABLINK_VM_NAME must be letters, digits, dots and dashes.');
   if (env.LABLINK_DESKTOP_USER && !/^[a-z_][a-z0-9_-]{0,31}$/.test(env.LABLINK_DESKTOP_USER)) {
@@ -32,7 +41,9 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (problems.length > 0) throw new Error(`Agent configuration: ${problems.join(' ')}`);
   return {
     allocatorUrl: allocatorUrl.replace(/\/+$/, ''),
+    identity,
     fleetToken,
+    imdsUrl: (env.LABLINK_IMDS_URL || DEFAULT_IMDS_URL).replace(/\/+$/, ''),
     vmName,
     startHostPath: env.LABLINK_START_HOST || START_HOST_PATH,
     stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',

@@ -39,11 +39,13 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   app.post('/vm_startup', async (c) => {
     const parsed = await readJsonObject(c);
     if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
+    const extra = unexpectedFields(parsed.body, ['hostname', 'identity']);
+    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
     const { hostname } = parsed.body;
     if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
       return c.json({ error: 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.' }, 400);
     }
-    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname });
+    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: parsed.body.identity });
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
     const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds);
@@ -64,7 +66,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     const parsed = await readJsonObject(c);
     if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
     const body = parsed.body;
-    const extra = unexpectedFields(body, ['hostname', 'assignment', 'outcome', 'message']);
+    const extra = unexpectedFields(body, ['hostname', 'assignment', 'outcome', 'message', 'identity']);
     if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
     const { hostname, assignment, outcome, message } = body;
     if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) return c.json({ error: 'Send a valid "hostname".' }, 400);
@@ -75,7 +77,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
       return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
     }
-    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname });
+    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: body.identity });
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
     const recorded = await recordOutcome(sql, {

@@ -1,11 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { PgConnection } from '../core/pg-sql';
 
+export type IdentityConfig =
+  | { mode: 'token'; fleetToken: string }
+  /** EC2 identity; a fleet token, when also given, admits LabLink-compatible clients too. */
+  | { mode: 'ec2'; region: string; fleet: string; accountId?: string; fleetToken?: string };
+
 export interface AllocatorConfig {
   port: number;
   holdSeconds: number;
   aliveGraceSeconds: number;
-  fleetToken: string;
+  identity: IdentityConfig;
   database: PgConnection;
   logFormat: 'json' | 'text';
 }
@@ -30,8 +35,23 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
   const port = integer(env, 'PORT', 8080, 1, 65535, problems);
   const holdSeconds = integer(env, 'LABLINK_HOLD_SECONDS', 40, 1, 3600, problems);
   const aliveGraceSeconds = integer(env, 'LABLINK_ALIVE_GRACE_SECONDS', 20, 1, 3600, problems);
-  const fleetToken = env.LABLINK_FLEET_TOKEN ?? '';
-  if (fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
+  const fleetToken = env.LABLINK_FLEET_TOKEN || undefined;
+  if (fleetToken !== undefined && fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be at least 16 characters.');
+  let identity: IdentityConfig | undefined;
+  const mode = env.LABLINK_IDENTITY_MODE || 'token';
+  if (mode === 'token') {
+    if (!fleetToken) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
+    else identity = { mode, fleetToken };
+  } else if (mode === 'ec2') {
+    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    if (!region) problems.push('AWS_REGION must be set for LABLINK_IDENTITY_MODE=ec2.');
+    if (!env.LABLINK_FLEET_NAME) problems.push('LABLINK_FLEET_NAME must name the fleet for LABLINK_IDENTITY_MODE=ec2.');
+    if (region && env.LABLINK_FLEET_NAME) {
+      identity = { mode, region, fleet: env.LABLINK_FLEET_NAME, accountId: env.LABLINK_AWS_ACCOUNT || undefined, fleetToken };
+    }
+  } else {
+    problems.push('LABLINK_IDENTITY_MODE must be "token" or "ec2".');
+  }
   if (!env.LABLINK_DATABASE_URL && !env.PGHOST) problems.push('Set LABLINK_DATABASE_URL, or PGHOST with PGUSER, PGPASSWORD and PGDATABASE.');
   const caFile = env.LABLINK_DATABASE_CA_FILE;
   let ssl: PgConnection['ssl'];
@@ -47,7 +67,7 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
     port,
     holdSeconds,
     aliveGraceSeconds,
-    fleetToken,
+    identity: identity!,
     database: { ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}), ...(ssl ? { ssl } : {}) },
     logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
   };

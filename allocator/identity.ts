@@ -6,9 +6,11 @@ export interface IdentityRequest {
   authorization: string | undefined;
   /** The hostname the VM claims in its request body. */
   hostname: string;
+  /** The body's `identity` field: the EC2 instance identity document and its signature. */
+  identity?: unknown;
 }
 
-/** Decides which VM a request comes from. The AWS instance-identity check plugs in here. */
+/** Decides which VM a request comes from. */
 export interface VmIdentityVerifier {
   identify(request: IdentityRequest): Promise<IdentityResult>;
 }

@@ -3,7 +3,7 @@ import { PgSql, createPgPool } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
-import { FleetTokenVerifier } from './identity';
+import { identityVerifierFor } from './identity-from-config';
 import { createAllocatorService } from './service';
 
 /** The allocator as it runs on ECS Fargate: the VMs' long-polls, one LISTEN connection, a small pool. */
@@ -14,14 +14,14 @@ async function main(): Promise<void> {
   const service = createAllocatorService({
     sql: new PgSql(pool),
     listenConnection: config.database,
-    identity: new FleetTokenVerifier(config.fleetToken),
+    identity: identityVerifierFor(config.identity),
     holdSeconds: config.holdSeconds,
     aliveGraceSeconds: config.aliveGraceSeconds,
     log,
   });
   await service.start();
   const { server, port } = await listen(handleUnexpectedErrors(service.app, log), { hostname: '0.0.0.0', port: config.port });
-  log.info('allocator.started', { port, holdSeconds: config.holdSeconds });
+  log.info('allocator.started', { port, holdSeconds: config.holdSeconds, identity: config.identity.mode });
 
   // ECS sends SIGTERM before a deployment replaces the task: answer every hold so agents re-poll at once.
   const shutdown = async () => {

@@ -25,6 +25,9 @@ export interface VmStatusReport {
   message?: string;
 }
 
+/** EC2 tag that marks a fleet's instances; its value is the fleet (stack) name. */
+export const FLEET_TAG = 'lablink:fleet';
+
 export const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 export const ASSIGNMENT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_STATUS_MESSAGE_LENGTH = 500;

@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IVpc, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
@@ -27,7 +28,10 @@ export const IDLE_TIMEOUT_MARGIN_SECONDS = 30;
 export interface AllocatorServiceProps {
   vpc: IVpc;
   cluster: DatabaseCluster;
-  fleetTokenSecret: ISecret;
+  /** The fleet's name: VMs are recognised by the tag `lablink:fleet=<fleetName>`. */
+  fleetName: string;
+  /** Only for LabLink-compatible clients without an identity document. */
+  fleetTokenSecret?: ISecret;
   /** Seconds a VM's poll is held before "nothing yet". */
   holdSeconds: number;
   /** @default 1 */
@@ -37,7 +41,8 @@ export interface AllocatorServiceProps {
 /**
  * The allocator on ECS Fargate behind an internal ALB: it holds the VMs' long-polls,
  * which Lambda cannot. One LISTEN connection per task on the writer endpoint, over TLS
- * verified against the RDS CA bundle baked into the image.
+ * verified against the RDS CA bundle baked into the image. VMs prove which instance they
+ * are with their signed instance identity document.
  */
 export class AllocatorService extends Construct {
   public readonly service: FargateService;
@@ -70,11 +75,14 @@ export class AllocatorService extends Construct {
         PGPORT: String(cluster.clusterEndpoint.port),
         PGDATABASE: DATABASE_NAME,
         LABLINK_DATABASE_CA_FILE: '/app/rds-ca.pem',
+        LABLINK_IDENTITY_MODE: 'ec2',
+        LABLINK_FLEET_NAME: props.fleetName,
+        LABLINK_AWS_ACCOUNT: Stack.of(this).account,
       },
       secrets: {
         PGUSER: EcsSecret.fromSecretsManager(cluster.secret!, 'username'),
         PGPASSWORD: EcsSecret.fromSecretsManager(cluster.secret!, 'password'),
-        LABLINK_FLEET_TOKEN: EcsSecret.fromSecretsManager(props.fleetTokenSecret),
+        ...(props.fleetTokenSecret ? { LABLINK_FLEET_TOKEN: EcsSecret.fromSecretsManager(props.fleetTokenSecret) } : {}),
       },
       logging: LogDrivers.awsLogs({
         streamPrefix: 'allocator',
@@ -83,6 +91,9 @@ export class AllocatorService extends Construct {
       // Time to answer every held poll "nothing yet" after SIGTERM.
       stopTimeout: Duration.seconds(30),
     });
+
+    // Which instance a VM is: DescribeInstances has no resource-level permissions, so "*" it is (read-only).
+    task.addToTaskRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
 
     const serviceSecurityGroup = new SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,

@@ -13,8 +13,8 @@ import {
   UserData,
 } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { FLEET_TAG } from '../core/wire';
 import { renderClientUserData } from './user-data';
 
 export interface ClientFleetProps {
@@ -28,10 +28,8 @@ export interface ClientFleetProps {
   /** VMs are named `<prefix>-1 … <prefix>-n`. */
   vmNamePrefix: string;
   allocatorUrl: string;
-  fleetTokenSecret: ISecret;
 }
 
-export const FLEET_TAG = 'lablink:fleet';
 
 function machineImage(props: ClientFleetProps): IMachineImage {
   if (!props.amiId) return MachineImage.fromSsmParameter(props.amiSsmParameter, { os: OperatingSystemType.LINUX });
@@ -58,17 +56,15 @@ export class ClientFleet extends Construct {
     });
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      description: 'LabLink client VMs: SSM Session Manager and the fleet token',
+      description: 'LabLink client VMs: SSM Session Manager only',
       managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    props.fleetTokenSecret.grantRead(this.role);
 
     const image = machineImage(props);
-    const region = Stack.of(this).region;
     for (let index = 1; index <= props.vmCount; index += 1) {
       const vmName = `${props.vmNamePrefix}-${index}`;
       const userData = UserData.custom(
-        renderClientUserData({ vmName, allocatorUrl: props.allocatorUrl, fleetTokenSecretArn: props.fleetTokenSecret.secretArn, region }),
+        renderClientUserData({ vmName, allocatorUrl: props.allocatorUrl }),
       );
       const instance = new Instance(this, `Vm${index}`, {
         vpc: props.vpc,

@@ -21,6 +21,11 @@ export interface LabLinkConfig {
   vmNamePrefix: string;
   /** Steady requests per second API Gateway lets through to the form API. @default 50 */
   apiRateLimit: number;
+  /**
+   * Also accept LabLink-compatible clients that present a shared fleet token (kept in Secrets
+   * Manager). Off by default: a token any VM holds lets root on one VM poll as another. @default false
+   */
+  allowFleetToken: boolean;
 }
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -39,6 +44,15 @@ class ConfigErrors {
       return fallback;
     }
     return value;
+  }
+
+  flag(read: ContextReader, key: string, fallback: boolean): boolean {
+    const raw = read(key);
+    if (raw === undefined || raw === '') return fallback;
+    if (raw === true || raw === 'true') return true;
+    if (raw === false || raw === 'false') return false;
+    this.messages.push(`${key} must be true or false (got ${JSON.stringify(raw)}).`);
+    return fallback;
   }
 
   text(read: ContextReader, key: string, fallback: string | undefined, pattern: RegExp, allowed: string): string | undefined {
@@ -67,6 +81,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     allocatorTasks: errors.number(read, 'allocatorTasks', 1, 1, 10),
     vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
     apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
+    allowFleetToken: errors.flag(read, 'allowFleetToken', false),
   };
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');

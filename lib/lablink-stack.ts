@@ -21,16 +21,19 @@ export class LabLinkStack extends Stack {
   public readonly formApi: FormApi;
   public readonly fleet: ClientFleet;
   public readonly adminSecret: Secret;
-  public readonly fleetTokenSecret: Secret;
+  /** Only with `allowFleetToken`: for LabLink-compatible clients. */
+  public readonly fleetTokenSecret?: Secret;
 
   constructor(scope: Construct, id: string, props: LabLinkStackProps) {
     super(scope, id, props);
     const { config } = props;
 
-    this.fleetTokenSecret = new Secret(this, 'FleetToken', {
-      description: 'LabLink: the token client VMs present to the allocator',
-      generateSecretString: { passwordLength: 48, excludePunctuation: true },
-    });
+    if (config.allowFleetToken) {
+      this.fleetTokenSecret = new Secret(this, 'FleetToken', {
+        description: 'LabLink: the shared token LabLink-compatible clients present to the allocator',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      });
+    }
     this.adminSecret = new Secret(this, 'AdminSecret', {
       description: 'LabLink: the admin dashboard password (user "admin")',
       generateSecretString: { passwordLength: 32, excludePunctuation: true },
@@ -45,6 +48,7 @@ export class LabLinkStack extends Stack {
     this.allocator = new AllocatorService(this, 'Allocator', {
       vpc: this.network.vpc,
       cluster: this.database.cluster,
+      fleetName: this.stackName,
       fleetTokenSecret: this.fleetTokenSecret,
       holdSeconds: config.holdSeconds,
       taskCount: config.allocatorTasks,
@@ -59,7 +63,6 @@ export class LabLinkStack extends Stack {
       volumeGb: config.volumeGb,
       vmNamePrefix: config.vmNamePrefix,
       allocatorUrl: this.allocator.url,
-      fleetTokenSecret: this.fleetTokenSecret,
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
 

@@ -18,7 +18,7 @@ export function acknowledgeNagFindings(stack: Stack): void {
   );
   acknowledge(
     'AwsSolutions-IAM5[Resource::*]',
-    'The ECS execution role needs ecr:GetAuthorizationToken, which AWS only grants on "*".',
+    'ecr:GetAuthorizationToken (execution role) and ec2:DescribeInstances (task role, read-only, to check a VM belongs to the fleet) have no resource-level permissions; AWS only grants them on "*".',
   );
   acknowledge(
     'AwsSolutions-L1',

@@ -9,8 +9,6 @@ export const DESKTOP_USER = 'lablink';
 export interface ClientUserDataOptions {
   vmName: string;
   allocatorUrl: string;
-  fleetTokenSecretArn: string;
-  region: string;
 }
 
 let agentPayload: string | undefined;
@@ -27,8 +25,8 @@ function quote(value: string): string {
 
 /**
  * The boot script of a client VM (Ubuntu 24.04): an XFCE desktop, Chrome Remote Desktop,
- * Node.js, a non-root desktop user, and the LabLink agent as a systemd service running as
- * that user (start-host refuses root). Values may be CloudFormation tokens.
+ * Node.js, a non-root desktop user, and the LabLink agent as a root systemd service that
+ * runs start-host as that user (start-host refuses root). Values may be CloudFormation tokens.
  */
 export function renderClientUserData(options: ClientUserDataOptions): string {
   const payload = agentPayloadBase64().replace(/(.{76})/g, '$1\n');
@@ -38,8 +36,6 @@ set -euo pipefail
 exec > >(tee -a /var/log/lablink-user-data.log) 2>&1
 VM_NAME=${quote(options.vmName)}
 ALLOCATOR_URL=${quote(options.allocatorUrl)}
-FLEET_TOKEN_SECRET=${quote(options.fleetTokenSecretArn)}
-REGION=${quote(options.region)}
 NODE_VERSION=${AGENT_NODE_VERSION}
 DESKTOP_USER=${DESKTOP_USER}
 
@@ -62,19 +58,16 @@ usermod -aG chrome-remote-desktop "$DESKTOP_USER"
 echo "$DESKTOP_USER ALL=(root) NOPASSWD: /usr/bin/systemctl enable --now chrome-remote-desktop@$DESKTOP_USER" > /etc/sudoers.d/lablink-crd
 chmod 0440 /etc/sudoers.d/lablink-crd
 
-# The fleet token never appears in user-data: it is read from Secrets Manager with the instance role.
-snap install aws-cli --classic
-install -d -m 0700 /etc/lablink
-umask 077
+# No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).
+install -d -m 0755 /etc/lablink
 {
   echo "LABLINK_ALLOCATOR_URL=$ALLOCATOR_URL"
   echo "LABLINK_VM_NAME=$VM_NAME"
-  echo "LABLINK_FLEET_TOKEN=$(/snap/bin/aws secretsmanager get-secret-value --region "$REGION" --secret-id "$FLEET_TOKEN_SECRET" --query SecretString --output text)"
+  echo "LABLINK_IDENTITY=ec2"
   echo "LABLINK_STATE_DIR=/var/lib/lablink-agent"
   echo "LABLINK_DESKTOP_USER=$DESKTOP_USER"
   echo "LABLINK_LOG_FORMAT=json"
 } > /etc/lablink/agent.env
-umask 022
 
 install -d -m 0755 /opt/lablink
 base64 -d <<'AGENT' | gunzip > /opt/lablink/agent.js
@@ -89,7 +82,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-# Root, so the participant (working as $DESKTOP_USER) cannot read the fleet token; start-host runs as $DESKTOP_USER.
+# Root, so the participant (working as $DESKTOP_USER) cannot touch the agent; start-host runs as $DESKTOP_USER.
 EnvironmentFile=/etc/lablink/agent.env
 ExecStart=/usr/local/bin/node /opt/lablink/agent.js
 Restart=always

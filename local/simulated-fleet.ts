@@ -14,6 +14,8 @@ export interface SimulatedVmOptions {
   agentBundle: string;
   /** Make the stand-in start-host fail with this message. */
   startHostFailure?: string;
+  /** More agent environment, such as LABLINK_IDENTITY=ec2 with a stand-in metadata service. */
+  env?: Record<string, string>;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -55,6 +57,7 @@ export class SimulatedVm {
         LABLINK_STATE_DIR: this.stateDir,
         LABLINK_FAKE_CRD_RECORD: this.recordFile,
         ...(this.options.startHostFailure ? { LABLINK_FAKE_CRD_FAIL: this.options.startHostFailure } : {}),
+        ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

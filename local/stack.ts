@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
-import { FleetTokenVerifier } from '../allocator/identity';
+import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
 import { Logger } from '../core/log';
 import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
@@ -11,6 +11,8 @@ import { createServedWebApp } from '../lambda/web-app';
 export interface LocalStackOptions {
   databaseUrl: string;
   fleetToken: string;
+  /** How VMs prove who they are; the fleet token unless given. */
+  identity?: VmIdentityVerifier;
   adminSecret: string;
   port?: number;
   holdSeconds?: number;
@@ -40,7 +42,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const allocator = createAllocatorService({
     sql,
     listenConnection: { connectionString: options.databaseUrl },
-    identity: new FleetTokenVerifier(options.fleetToken),
+    identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,
     log: options.log,

@@ -72,7 +72,7 @@ describe('LabLinkStack', () => {
       ContainerDefinitions: [
         Match.objectLike({
           Environment: Match.arrayWith([{ Name: 'LABLINK_HOLD_SECONDS', Value: '40' }, { Name: 'LABLINK_DATABASE_CA_FILE', Value: '/app/rds-ca.pem' }]),
-          Secrets: Match.arrayWith([Match.objectLike({ Name: 'PGPASSWORD' }), Match.objectLike({ Name: 'LABLINK_FLEET_TOKEN' })]),
+          Secrets: Match.arrayWith([Match.objectLike({ Name: 'PGPASSWORD' })]),
         }),
       ],
     });
@@ -98,11 +98,37 @@ describe('LabLinkStack', () => {
     for (const statement of statements) expect(statement.Resource).not.toBe('*');
   });
 
-  it('gives the allocator its database secret and the fleet token, nothing else', () => {
+  it('gives the allocator its database secret only, and lets it look up instances to check identities', () => {
     const readable = statementsOf(template, /^AllocatorTaskExecutionRole/)
       .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
       .map((statement) => statement.Resource);
-    expect(readable).toEqual([stack.resolve(stack.database.cluster.secret!.secretArn), stack.resolve(stack.fleetTokenSecret.secretArn)]);
+    expect(readable).toEqual([stack.resolve(stack.database.cluster.secret!.secretArn)]);
+    expect(statementsOf(template, /^AllocatorTaskTaskRole/)).toEqual([expect.objectContaining({ Action: 'ec2:DescribeInstances', Resource: '*' })]);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'LABLINK_IDENTITY_MODE', Value: 'ec2' }, { Name: 'LABLINK_FLEET_NAME', Value: 'LabLinkTest' }]),
+        }),
+      ],
+    });
+    expect(JSON.stringify(template.toJSON())).not.toContain('LABLINK_FLEET_TOKEN');
+  });
+
+  it('hands the allocator a fleet token only when LabLink-compatible clients are allowed', () => {
+    const { stack: withToken, template: tokenTemplate } = synth({ vmCount: '1', allowFleetToken: 'true' });
+    const readable = statementsOf(tokenTemplate, /^AllocatorTaskExecutionRole/)
+      .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
+      .map((statement) => statement.Resource);
+    expect(readable).toContainEqual(withToken.resolve(withToken.fleetTokenSecret!.secretArn));
+    tokenTemplate.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Secrets: Match.arrayWith([Match.objectLike({ Name: 'LABLINK_FLEET_TOKEN' })]) })],
+    });
+  });
+
+  it('tags every VM with its fleet and gives it its name, which the allocator checks', () => {
+    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+      expect(instance.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'lablink:fleet', Value: 'LabLinkTest' }, { Key: 'Name', Value: expect.stringMatching(/^lablink-vm-\d$/) }]));
+    }
   });
 
   it('keeps every VM’s user-data under EC2’s 16 KB limit', () => {

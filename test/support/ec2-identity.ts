@@ -1,0 +1,99 @@
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Ec2FleetMembership, Ec2IdentityVerifier } from '../../allocator/ec2-identity';
+import { VmIdentityVerifier } from '../../allocator/identity';
+import { FLEET_TAG } from '../../core/wire';
+
+export const TEST_REGION = 'eu-west-1';
+export const TEST_ACCOUNT = '123456789012';
+export const TEST_FLEET = 'LabLinkTest';
+
+/** Stands in for AWS's regional signing key: tests sign documents the way AWS does (RSA-SHA256, base64). */
+export const testSigningKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+export function identityDocument(instanceId: string, overrides: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    { accountId: TEST_ACCOUNT, architecture: 'x86_64', availabilityZone: `${TEST_REGION}a`, instanceId, instanceType: 't3.large', region: TEST_REGION, version: '2017-09-30', ...overrides },
+    null,
+    2,
+  );
+}
+
+export function signDocument(document: string, key = testSigningKeys.privateKey): string {
+  return sign('sha256', Buffer.from(document), key).toString('base64');
+}
+
+export interface FleetInstance {
+  instanceId: string;
+  name: string;
+  fleet?: string;
+  state?: string;
+}
+
+/** The EC2 API cannot run here: DescribeInstances is mocked with aws-sdk-client-mock over this list. */
+export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock: AwsClientStub<EC2Client> } {
+  const client = new EC2Client({ region: TEST_REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const mock = mockClient(client);
+  mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds?: string[] }) => {
+    const found = instances.filter((instance) => input.InstanceIds?.includes(instance.instanceId));
+    if (found.length === 0) throw Object.assign(new Error('The instance ID does not exist'), { name: 'InvalidInstanceID.NotFound' });
+    return {
+      Reservations: [
+        {
+          Instances: found.map((instance) => ({
+            InstanceId: instance.instanceId,
+            State: { Name: instance.state ?? 'running' },
+            Tags: [
+              { Key: 'Name', Value: instance.name },
+              { Key: FLEET_TAG, Value: instance.fleet ?? TEST_FLEET },
+            ],
+          })),
+        },
+      ],
+    };
+  });
+  return { client, mock };
+}
+
+export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVerifier) {
+  const { client, mock } = mockFleet(instances);
+  const verifier = new Ec2IdentityVerifier({
+    region: TEST_REGION,
+    accountId: TEST_ACCOUNT,
+    publicKey: testSigningKeys.publicKey,
+    fleet: new Ec2FleetMembership(client, TEST_FLEET),
+    fallback,
+  });
+  return { verifier, mock };
+}
+
+/** A stand-in for the instance metadata service on 127.0.0.1: IMDSv2 token, then document and signature. */
+export async function startFakeImds(instanceId: string): Promise<{ url: string; tokenRequests: () => number; close(): Promise<void> }> {
+  const document = identityDocument(instanceId);
+  const signature = signDocument(document).replace(/(.{64})/g, '$1\n');
+  const token = `imds-token-${instanceId}`;
+  let tokenRequests = 0;
+  const server: Server = createServer((request, response) => {
+    if (request.method === 'PUT' && request.url === '/latest/api/token' && request.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
+      tokenRequests += 1;
+      return response.end(token);
+    }
+    if (request.headers['x-aws-ec2-metadata-token'] !== token) {
+      response.statusCode = 401;
+      return response.end();
+    }
+    if (request.url === '/latest/dynamic/instance-identity/document') return response.end(document);
+    if (request.url === '/latest/dynamic/instance-identity/signature') return response.end(signature);
+    response.statusCode = 404;
+    response.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tokenRequests: () => tokenRequests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
