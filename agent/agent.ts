@@ -6,10 +6,12 @@ import { Logger, errorMessage } from '../core/log';
 import { ConfigurationOutcome, VmStatusReport } from '../core/wire';
 import { readAssignmentRecord, writeAssignmentRecord } from './assignment-record';
 import { AgentConfig } from './config';
+import { hostRegisteredSince } from './crd-host';
 import { InstanceIdentity, fetchInstanceIdentity } from './instance-identity';
 import { runStartHost } from './start-host';
 
 const BACKOFF_BASE_MS = 1_000;
+const INTERRUPTED = 'The agent stopped while start-host was running and the host was not registered; the code is probably spent. Get a new command and submit it again with the same email.';
 const BACKOFF_MAX_MS = 30_000;
 /** Longer than any hold the allocator uses: a poll that hangs past this is treated as lost. */
 const POLL_TIMEOUT_MS = 10 * 60_000;
@@ -74,10 +76,15 @@ export class Agent {
     const previous = await readAssignmentRecord(stateDir);
     if (previous?.assignment === assignment.id) {
       // Delivered again (our report was lost, or we restarted): never run start-host twice.
-      const outcome = previous.outcome ?? 'error';
-      const message = previous.outcome ? previous.message : 'The agent restarted while start-host was running; the code may be spent. Request the VM again with a new command.';
-      if (!previous.outcome) await writeAssignmentRecord(stateDir, { ...previous, outcome, message });
-      return this.report(assignment.id, outcome, message, signal);
+      if (!previous.outcome) {
+        // We died while start-host ran: if it still registered the host, the VM is configured.
+        const registered = await hostRegisteredSince(this.config.crdConfigDir, new Date(previous.startedAt));
+        previous.outcome = registered ? 'configured' : 'error';
+        previous.message = registered ? undefined : INTERRUPTED;
+        await writeAssignmentRecord(stateDir, previous);
+        this.log.warn('agent.start_host_interrupted', { vm: vmName, outcome: previous.outcome });
+      }
+      return this.report(assignment.id, previous.outcome, previous.message, signal);
     }
 
     const parsed = parseCrdCommand(assignment.command);

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { START_HOST_PATH } from '../core/crd-command';
 import { HOSTNAME_PATTERN } from '../core/wire';
+import { crdConfigDir } from './crd-host';
 import { DEFAULT_IMDS_URL } from './instance-identity';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
@@ -22,6 +23,8 @@ export interface AgentConfig {
    * user, cannot read the agent's secrets.
    */
   desktopUser?: string;
+  /** Where start-host keeps the host registration; derived from the desktop user unless set. */
+  crdConfigDir: string;
 }
 
 /** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
@@ -48,5 +51,6 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     startHostPath: env.LABLINK_START_HOST || START_HOST_PATH,
     stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',
     desktopUser: env.LABLINK_DESKTOP_USER || undefined,
+    crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
   };
 }

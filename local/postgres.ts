@@ -9,6 +9,9 @@ export interface LocalPostgres {
   url: string;
   /** Connection string of another database on the same server. */
   urlFor(database: string): string;
+  /** Stops and starts the server on the same data and port, as a database failover or reboot would. */
+  restart(pauseMs?: number): Promise<void>;
+  /** Stops the server and deletes its data. */
   stop(): Promise<void>;
 }
 
@@ -39,7 +42,8 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
     user: 'postgres',
     password,
     port,
-    persistent: false,
+    // Data survives a restart; stop() deletes it.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     onLog: (message: unknown) => log(String(message)),
     onError: (message: unknown) => log(String(message)),
@@ -51,6 +55,11 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
   return {
     url: urlFor('postgres'),
     urlFor,
+    async restart(pauseMs = 500) {
+      await server.stop();
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await server.start();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
