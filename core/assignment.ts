@@ -7,7 +7,8 @@ import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
 
 type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome };
-const MAX_LOCKED_RETRIES = 5;
+/** Rows stay locked only while another request commits: milliseconds, even under load. */
+const LOCKED_RETRY_WINDOW_MS = 2_000;
 
 /** `assigned`: a free VM was taken; `existing`: the email already had one; `retried`: its failed VM got the new command. */
 export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
@@ -40,8 +41,9 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
   let [row] = await assignOnce();
   // SKIP LOCKED passes over rows other requests hold; a free VM still counted means some of
   // those requests gave their row back (same email racing), so look again before refusing.
-  for (let attempt = 1; !row && attempt <= MAX_LOCKED_RETRIES && (await countFreeVms(sql)) > 0; attempt += 1) {
-    await sleep(10 * attempt * (1 + Math.random()));
+  const deadline = Date.now() + LOCKED_RETRY_WINDOW_MS;
+  while (!row && Date.now() < deadline && (await countFreeVms(sql)) > 0) {
+    await sleep(10 + Math.random() * 20);
     [row] = await assignOnce();
   }
   if (!row) return { kind: 'no_vm_free' };
