@@ -3,7 +3,7 @@ import { MIN_SECRET_LENGTH, generateSecret } from '../core/secrets';
 import { LOCAL_USAGE, parseLocalOptions } from '../local/cli-options';
 import { startLocalPostgres } from '../local/postgres';
 import { startSimulatedFleet } from '../local/simulated-fleet';
-import { startLocalStack } from '../local/stack';
+import { DEFAULT_REQUEST_LIMITS, startLocalStack } from '../local/stack';
 
 /** A secret from the environment, or a generated one that is printed once. */
 function secretFromEnv(name: string): { value: string; generated: boolean } {
@@ -47,6 +47,8 @@ async function main(): Promise<number> {
       adminSecret: adminSecret.value,
       port: options.port,
       holdSeconds: options.holdSeconds,
+      accessCode: options.accessCode,
+      requestLimits: DEFAULT_REQUEST_LIMITS,
       log,
     });
     cleanups.push(() => stack.close());
@@ -64,6 +66,7 @@ async function main(): Promise<number> {
     console.log(`  Admin:         ${stack.url}/admin  (user admin)`);
     console.log(`  Admin secret:  ${describeSecret('LABLINK_ADMIN_SECRET', adminSecret)}`);
     console.log(`  Fleet token:   ${describeSecret('LABLINK_FLEET_TOKEN', fleetToken)}`);
+    if (options.accessCode) console.log('  Access code:   required (the one given with --access-code)');
     console.log(`  Simulated VMs: ${fleet.vms.map((vm) => vm.name).join(', ') || 'none'}`);
     console.log('Press Ctrl-C to stop.\n');
   } catch (error) {

@@ -1,9 +1,11 @@
-import { Context, Hono } from 'hono';
+import { Context, Hono, MiddlewareHandler } from 'hono';
 import { requestVm } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { countFreeVms, findAssignment } from '../core/vms';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
+import { secretsEqual } from '../core/secrets';
+import { unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { PROGRESS_TEXT, formPage, vmPage } from './pages';
 
@@ -15,56 +17,88 @@ function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
 }
 
-type FormFields = { ok: true; email: unknown; crdCommand: unknown } | { ok: false; message: string };
+const FORM_FIELDS = ['email', 'crd_command', 'access_code'];
+
+type FormFields =
+  | { ok: true; email: unknown; crdCommand: unknown; accessCode: unknown }
+  | { ok: false; status: 400 | 415; message: string };
 
 async function readFormFields(c: Context): Promise<FormFields> {
   const type = c.req.header('content-type') ?? '';
+  let fields: Record<string, unknown>;
   try {
     if (/^application\/json\b/i.test(type)) {
       const body: unknown = await c.req.json();
-      if (typeof body !== 'object' || body === null) return { ok: false, message: 'The body must be a JSON object.' };
-      const fields = body as Record<string, unknown>;
-      return { ok: true, email: fields.email, crdCommand: fields.crd_command };
-    }
-    if (/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
-      const form = await c.req.parseBody();
-      return { ok: true, email: form.email, crdCommand: form.crd_command };
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, status: 400, message: 'The body must be a JSON object.' };
+      fields = body as Record<string, unknown>;
+    } else if (/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
+      fields = await c.req.parseBody();
+    } else {
+      return { ok: false, status: 415, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
     }
   } catch {
-    return { ok: false, message: 'The request body could not be read.' };
+    return { ok: false, status: 400, message: 'The request body could not be read.' };
   }
-  return { ok: false, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
+  const extra = unexpectedFields(fields, FORM_FIELDS);
+  if (extra.length > 0) return { ok: false, status: 400, message: `Unexpected field(s): ${extra.slice(0, 5).join(', ')}.` };
+  return { ok: true, email: fields.email, crdCommand: fields.crd_command, accessCode: fields.access_code };
+}
+
+/** The workshop's access code, when one is set: the check happens before anything is stored. */
+function accessCodeProblem(required: string | undefined, given: unknown): string | undefined {
+  if (required === undefined) return undefined;
+  if (typeof given !== 'string' || given.trim() === '') return 'Enter the access code your instructor gave you.';
+  if (!secretsEqual(given.trim(), required)) return 'That access code is not right. Check it with your instructor.';
+  return undefined;
+}
+
+export interface FormAppOptions {
+  sql: Sql;
+  log: Logger;
+  /** When set, requests for a VM must carry this code (field `access_code`). */
+  accessCode?: string;
+  /** Throttles requests for a VM (local mode; API Gateway throttles in AWS). */
+  requestLimiter?: MiddlewareHandler;
 }
 
 /** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
-export function createFormApp(options: { sql: Sql; log: Logger }): Hono {
+export function createFormApp(options: FormAppOptions): Hono {
   const { sql, log } = options;
+  const askAccessCode = options.accessCode !== undefined;
   const app = new Hono();
 
-  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql) })));
+  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode })));
 
   app.get('/api/unassigned_vms_count', async (c) => c.json({ count: await countFreeVms(sql) }));
 
   app.use('/api/request_vm', capBody(MAX_FORM_BODY_BYTES));
+  if (options.requestLimiter) app.use('/api/request_vm', options.requestLimiter);
   app.post('/api/request_vm', async (c) => {
     const json = wantsJson(c);
     const fields = await readFormFields(c);
     if (!fields.ok) {
-      return json ? c.json({ error: fields.message }, 415) : c.html(formPage({ freeVms: await countFreeVms(sql), errors: { form: fields.message } }), 415);
+      if (json) return c.json({ error: fields.message }, fields.status);
+      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: fields.message } }), fields.status);
     }
-    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand });
     const values = {
       email: typeof fields.email === 'string' ? fields.email : undefined,
       crdCommand: typeof fields.crdCommand === 'string' ? fields.crdCommand : undefined,
+      accessCode: typeof fields.accessCode === 'string' ? fields.accessCode : undefined,
     };
+    const accessProblem = accessCodeProblem(options.accessCode, fields.accessCode);
+    if (accessProblem) {
+      if (json) return c.json({ error: accessProblem, field: 'access_code' }, 403);
+      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { access_code: accessProblem } }), 403);
+    }
+    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand });
     switch (result.kind) {
       case 'invalid':
         if (json) return c.json({ error: result.message, field: result.field }, 400);
-        return c.html(formPage({ freeVms: await countFreeVms(sql), values, errors: { [result.field]: result.message } }), 400);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { [result.field]: result.message } }), 400);
       case 'no_vm_free':
         log.warn('vm.none_free');
         if (json) return c.json({ error: NO_VM_FREE }, 503);
-        return c.html(formPage({ freeVms: 0, values, errors: { form: NO_VM_FREE } }), 503);
+        return c.html(formPage({ freeVms: 0, askAccessCode, values, errors: { form: NO_VM_FREE } }), 503);
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
         if (json) return c.json({ hostname: result.hostname, pin: result.pin, status: `/api/assignment/${result.assignmentId}` });
@@ -76,7 +110,7 @@ export function createFormApp(options: { sql: Sql; log: Logger }): Hono {
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');
     const view = ASSIGNMENT_PATTERN.test(assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
-    if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
+    if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     const outcome = c.req.query('outcome');
     return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
   });

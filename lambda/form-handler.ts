@@ -9,4 +9,11 @@ const adminSecretArn = process.env.LABLINK_ADMIN_SECRET_ARN;
 if (!adminSecretArn) throw new Error('LABLINK_ADMIN_SECRET_ARN must be set.');
 
 /** API Gateway (HTTP API) entry: the participant form and the admin dashboard over the Data API. */
-export const handler = handle(createServedWebApp({ sql: dataApiSqlFromEnv(process.env), log, adminSecret: adminSecretFromSecretsManager(adminSecretArn) }));
+export const handler = handle(
+  createServedWebApp({
+    sql: dataApiSqlFromEnv(process.env),
+    log,
+    adminSecret: adminSecretFromSecretsManager(adminSecretArn),
+    accessCode: process.env.LABLINK_ACCESS_CODE || undefined,
+  }),
+);

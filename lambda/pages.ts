@@ -8,11 +8,13 @@ export const CRD_ACCESS_URL = 'https://remotedesktop.google.com/access';
 export interface FormValues {
   email?: string;
   crdCommand?: string;
+  accessCode?: string;
 }
 
 export interface FormErrors {
   email?: string;
   crd_command?: string;
+  access_code?: string;
   form?: string;
 }
 
@@ -47,7 +49,7 @@ const FORM_SCRIPT = `
   setInterval(refresh, 5000);
 })();`;
 
-export function formPage(options: { freeVms: number; values?: FormValues; errors?: FormErrors }) {
+export function formPage(options: { freeVms: number; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors }) {
   const { freeVms, values = {}, errors = {} } = options;
   return layout(
     'Get your workshop VM',
@@ -70,6 +72,12 @@ ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
     <p class="hint" id="email-hint">Use the same email if you come back: you get the same VM.</p>
     <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}"${invalidAttributes('email', errors.email)}>
     ${fieldError('email', errors.email)}
+    ${options.askAccessCode
+      ? html`<label for="access_code">Access code</label>
+    <p class="hint" id="access_code-hint">Your instructor shows it in the room.</p>
+    <input id="access_code" name="access_code" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" required value="${values.accessCode ?? ''}"${invalidAttributes('access_code', errors.access_code)}>
+    ${fieldError('access_code', errors.access_code)}`
+      : ''}
     <label for="crd_command">The Debian Linux command from step 1</label>
     <p class="hint" id="crd_command-hint">Paste the whole command, starting with DISPLAY=.</p>
     <textarea id="crd_command" name="crd_command" required spellcheck="false" autocapitalize="off" autocomplete="off"${invalidAttributes('crd_command', errors.crd_command)}>${values.crdCommand ?? ''}</textarea>

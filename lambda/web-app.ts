@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, MiddlewareHandler } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { handleUnexpectedErrors } from '../http/errors';
@@ -9,6 +9,8 @@ export interface WebAppOptions {
   sql: Sql;
   log: Logger;
   adminSecret: () => Promise<string>;
+  accessCode?: string;
+  requestLimiter?: MiddlewareHandler;
 }
 
 /** Everything people use in a browser: the participant form and the admin dashboard. */

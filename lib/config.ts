@@ -26,6 +26,8 @@ export interface LabLinkConfig {
    * Manager). Off by default: a token any VM holds lets root on one VM poll as another. @default false
    */
   allowFleetToken: boolean;
+  /** When set, participants must enter this code on the form, so strangers who find the URL cannot take VMs. */
+  accessCode?: string;
 }
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -82,6 +84,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
     apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
     allowFleetToken: errors.flag(read, 'allowFleetToken', false),
+    accessCode: errors.text(read, 'accessCode', undefined, /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces'),
   };
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');

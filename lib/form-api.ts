@@ -11,6 +11,8 @@ export interface FormApiProps {
   cluster: DatabaseCluster;
   /** The admin dashboard's password (user "admin"). */
   adminSecret: ISecret;
+  /** Participants must enter this code to get a VM. */
+  accessCode?: string;
   /** Steady requests per second for the whole API; bursts may reach twice this. */
   rateLimit: number;
 }
@@ -25,7 +27,11 @@ export class FormApi extends Construct {
     super(scope, id);
     this.handler = new LabLinkFunction(this, 'FormFunction', {
       entry: 'lambda/form-handler.ts',
-      environment: { ...dataApiEnvironment(props.cluster), LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn },
+      environment: {
+        ...dataApiEnvironment(props.cluster),
+        LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn,
+        ...(props.accessCode ? { LABLINK_ACCESS_CODE: props.accessCode } : {}),
+      },
     });
     props.cluster.grantDataApiAccess(this.handler);
     props.adminSecret.grantRead(this.handler);

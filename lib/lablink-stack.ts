@@ -53,7 +53,12 @@ export class LabLinkStack extends Stack {
       holdSeconds: config.holdSeconds,
       taskCount: config.allocatorTasks,
     });
-    this.formApi = new FormApi(this, 'FormApi', { cluster: this.database.cluster, adminSecret: this.adminSecret, rateLimit: config.apiRateLimit });
+    this.formApi = new FormApi(this, 'FormApi', {
+      cluster: this.database.cluster,
+      adminSecret: this.adminSecret,
+      accessCode: config.accessCode,
+      rateLimit: config.apiRateLimit,
+    });
     this.fleet = new ClientFleet(this, 'Fleet', {
       vpc: this.network.vpc,
       vmCount: config.vmCount,

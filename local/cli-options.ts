@@ -4,10 +4,11 @@ export interface LocalOptions {
   port: number;
   vms: number;
   holdSeconds: number;
+  accessCode?: string;
   help: boolean;
 }
 
-export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>]
+export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>] [--access-code <code>]
 
 Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
 http://127.0.0.1:<p>/, and <n> simulated VMs running the real agent with a stand-in
@@ -16,6 +17,7 @@ for Chrome Remote Desktop's start-host.
   --port <p>          port of the form and the allocator (default 8080)
   --vms <n>           simulated VMs to start, 0 or more (default 3)
   --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default 40)
+  --access-code <c>   participants must enter this code to get a VM (default: none)
 
 Environment: LABLINK_FLEET_TOKEN and LABLINK_ADMIN_SECRET (at least 16 characters each;
 generated and printed when unset).`;
@@ -27,6 +29,12 @@ function integer(name: string, value: string, min: number, max: number): number 
   return Number(value);
 }
 
+function accessCode(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{4,64}$/.test(value)) throw new Error('--access-code must be 4 to 64 printable characters without spaces.');
+  return value;
+}
+
 export function parseLocalOptions(argv: string[]): LocalOptions {
   const { values } = parseArgs({
     args: argv,
@@ -34,6 +42,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       port: { type: 'string', default: '8080' },
       vms: { type: 'string', default: '3' },
       'hold-seconds': { type: 'string', default: '40' },
+      'access-code': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -42,6 +51,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     port: integer('port', values.port, 1, 65535),
     vms: integer('vms', values.vms, 0, 200),
     holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, 300),
+    accessCode: accessCode(values['access-code']),
     help: values.help,
   };
 }

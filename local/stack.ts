@@ -1,3 +1,4 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
@@ -6,6 +7,7 @@ import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
+import { RateLimitOptions, rateLimit } from '../http/rate-limit';
 import { createServedWebApp } from '../lambda/web-app';
 
 export interface LocalStackOptions {
@@ -14,6 +16,10 @@ export interface LocalStackOptions {
   /** How VMs prove who they are; the fleet token unless given. */
   identity?: VmIdentityVerifier;
   adminSecret: string;
+  /** Participants must give this code to get a VM. */
+  accessCode?: string;
+  /** Limits on requests for a VM; none when unset. */
+  requestLimits?: Omit<RateLimitOptions, 'clientKey'>;
   port?: number;
   holdSeconds?: number;
   aliveGraceSeconds?: number;
@@ -29,6 +35,8 @@ export interface LocalStack {
 }
 
 export const DEFAULT_HOLD_SECONDS = 40;
+/** A whole classroom may share one address behind NAT: generous per client, firm overall. */
+export const DEFAULT_REQUEST_LIMITS = { perClient: { perSecond: 2, burst: 30 }, global: { perSecond: 50, burst: 100 } };
 export const DEFAULT_ALIVE_GRACE_SECONDS = 20;
 
 /**
@@ -51,7 +59,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   const app = new Hono();
   app.route('/', allocator.app);
-  app.route('/', createServedWebApp({ sql, log: options.log, adminSecret: async () => options.adminSecret }));
+  app.route(
+    '/',
+    createServedWebApp({
+      sql,
+      log: options.log,
+      adminSecret: async () => options.adminSecret,
+      accessCode: options.accessCode,
+      requestLimiter: options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
+    }),
+  );
   handleUnexpectedErrors(app, options.log);
 
   let listening;

@@ -19,6 +19,7 @@ describe('readConfig (CDK context)', () => {
       vmNamePrefix: 'lablink-vm',
       apiRateLimit: 50,
       allowFleetToken: false,
+      accessCode: undefined,
     });
   });
 

@@ -1,6 +1,5 @@
-import { VmIdentityVerifier } from '../../allocator/identity';
 import { silentLogger } from '../../core/log';
-import { LocalStack, startLocalStack } from '../../local/stack';
+import { LocalStack, LocalStackOptions, startLocalStack } from '../../local/stack';
 import { TestDatabase, createTestDatabase } from './database';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN } from './fixtures';
 
@@ -13,14 +12,14 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: { holdSeconds?: number; aliveGraceSeconds?: number; identity?: VmIdentityVerifier } = {},
+  options: Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits'> = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
     databaseUrl: db.url,
     fleetToken: TEST_FLEET_TOKEN,
     adminSecret: TEST_ADMIN_SECRET,
-    identity: options.identity,
+    ...options,
     holdSeconds: options.holdSeconds ?? 30,
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
     log: silentLogger,

