@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { SimulatedFleet, startSimulatedFleet } from '../local/simulated-fleet';
+import { createLogger } from '../core/log';
 import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from './support/fixtures';
 import { TestStack, freeCount, startTestStack, submitForm } from './support/stack';
 
@@ -20,10 +21,17 @@ async function startHostCalls(recordFile: string): Promise<StartHostCall[]> {
 describe('the CRD workflow end to end: real agents, allocator, form and PostgreSQL', () => {
   let env: TestStack;
   let fleet: SimulatedFleet;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
-    env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2 });
-    fleet = await startSimulatedFleet({ count: 3, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, namePrefix: 'wf-vm' });
+    env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, log: createLogger('json', (line) => logLines.push(line)) });
+    fleet = await startSimulatedFleet({
+      count: 3,
+      allocatorUrl: env.url,
+      fleetToken: TEST_FLEET_TOKEN,
+      namePrefix: 'wf-vm',
+      onOutput: (name, line) => logLines.push(`[${name}] ${line}`),
+    });
     await waitFor(async () => (await freeCount(env.url)) === 3, 'three agents to register');
   });
 
@@ -65,6 +73,13 @@ describe('the CRD workflow end to end: real agents, allocator, form and PostgreS
       expect(other.running).toBe(true);
     }
     expect(await freeCount(env.url)).toBe(2);
+
+    // The instructor sees every step in the logs, and never the code or the PIN.
+    const logs = logLines.join('\n');
+    for (const event of ['vm.registered', 'vm.assigned', 'vm.delivered', 'vm.configured', 'agent.start_host']) expect(logs).toContain(event);
+    expect(logs).not.toContain(code);
+    expect(logs).not.toContain(pin);
+    expect(logs).not.toContain(TEST_FLEET_TOKEN);
   });
 
   it('never hands out a VM whose agent has stopped polling', async () => {

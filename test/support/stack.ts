@@ -12,7 +12,7 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits'> = {},
+  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'log'>> = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
@@ -22,7 +22,7 @@ export async function startTestStack(
     ...options,
     holdSeconds: options.holdSeconds ?? 30,
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
-    log: silentLogger,
+    log: options.log ?? silentLogger,
   });
   return {
     db,
