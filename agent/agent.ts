@@ -5,9 +5,9 @@ import { parseCrdCommand } from '../core/crd-command';
 import { Logger, errorMessage } from '../core/log';
 import { ConfigurationOutcome, VmStatusReport } from '../core/wire';
 import { readAssignmentRecord, writeAssignmentRecord } from './assignment-record';
+import { AllocatorClient } from './allocator-client';
 import { AgentConfig } from './config';
 import { hostRegisteredSince } from './crd-host';
-import { InstanceIdentity, fetchInstanceIdentity } from './instance-identity';
 import { runStartHost } from './start-host';
 
 const BACKOFF_BASE_MS = 1_000;
@@ -35,10 +35,9 @@ function parseAssignment(body: unknown): Assignment | undefined {
 
 /** The VM agent: long-poll the allocator, configure CRD once per assignment, report how it went. */
 export class Agent {
-  private identity: InstanceIdentity | undefined;
-
   constructor(
     private readonly config: AgentConfig,
+    private readonly client: AllocatorClient,
     private readonly log: Logger,
   ) {}
 
@@ -48,7 +47,6 @@ export class Agent {
     while (!signal.aborted) {
       try {
         const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
-        if (response.status === 403) this.identity = undefined;
         if (response.status === 204) {
           failures = 0;
           continue;
@@ -119,16 +117,7 @@ export class Agent {
     }
   }
 
-  /** Every request proves who we are: the fleet token, or the signed instance identity on EC2. */
-  private async post(path: string, body: object, signal: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    let proof = {};
-    if (this.config.identity === 'ec2') {
-      this.identity ??= await fetchInstanceIdentity(this.config.imdsUrl);
-      proof = { identity: this.identity };
-    } else {
-      headers.authorization = `Bearer ${this.config.fleetToken}`;
-    }
-    return fetch(`${this.config.allocatorUrl}${path}`, { method: 'POST', headers, body: JSON.stringify({ ...body, ...proof }), signal });
+  private post(path: string, body: object, signal: AbortSignal): Promise<Response> {
+    return this.client.post(path, body, signal);
   }
 }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { START_HOST_PATH } from '../core/crd-command';
 import { HOSTNAME_PATTERN } from '../core/wire';
 import { crdConfigDir } from './crd-host';
+import { HealthSchedule } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
@@ -25,6 +26,17 @@ export interface AgentConfig {
   desktopUser?: string;
   /** Where start-host keeps the host registration; derived from the desktop user unless set. */
   crdConfigDir: string;
+  health: HealthSchedule;
+}
+
+function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < 0.1 || Number(raw) > 86_400) {
+    problems.push(`${name} must be a number of seconds from 0.1 to 86400.`);
+    return fallback;
+  }
+  return Number(raw);
 }
 
 /** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
@@ -41,6 +53,14 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (env.LABLINK_DESKTOP_USER && !/^[a-z_][a-z0-9_-]{0,31}$/.test(env.LABLINK_DESKTOP_USER)) {
     problems.push('LABLINK_DESKTOP_USER must be a Linux user name.');
   }
+  const health: HealthSchedule = {
+    heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
+    gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
+    inUseCheckSeconds: seconds(env, 'LABLINK_IN_USE_CHECK_SECONDS', 15, problems),
+    inUseProcess: env.LABLINK_IN_USE_PROCESS || undefined,
+    crdProcess: env.LABLINK_CRD_PROCESS || 'chrome-remote-desktop-host',
+    nvidiaSmi: env.LABLINK_NVIDIA_SMI || 'nvidia-smi',
+  };
   if (problems.length > 0) throw new Error(`Agent configuration: ${problems.join(' ')}`);
   return {
     allocatorUrl: allocatorUrl.replace(/\/+$/, ''),
@@ -52,5 +72,6 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',
     desktopUser: env.LABLINK_DESKTOP_USER || undefined,
     crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
+    health,
   };
 }

@@ -1,9 +1,11 @@
 import { createLogger } from '../core/log';
 import { Agent } from './agent';
-import { readAgentConfig } from './config';
+import { AllocatorClient } from './allocator-client';
+import { AgentConfig, readAgentConfig } from './config';
+import { HealthReporter } from './health-reporter';
 
 const log = createLogger(process.env.LABLINK_LOG_FORMAT === 'json' ? 'json' : 'text');
-let config;
+let config: AgentConfig;
 try {
   config = readAgentConfig(process.env);
 } catch (error) {
@@ -16,7 +18,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => st
 // Started by the local runner over IPC: leave when it goes, even if it was killed.
 if (process.channel) process.on('disconnect', () => stop.abort());
 
-new Agent(config, log).run(stop.signal).then(
+const client = new AllocatorClient(config);
+Promise.all([new Agent(config, client, log).run(stop.signal), new HealthReporter(config.vmName, client, config.health, log).run(stop.signal)]).then(
   () => process.exit(0),
   (error: unknown) => {
     log.error('agent.crashed', { reason: (error as Error).message });

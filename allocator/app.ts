@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
+import { recordHealth } from '../core/health';
 import { recordOutcome, recordPoll } from '../core/vms';
 import {
   ASSIGNMENT_PATTERN,
@@ -11,6 +12,7 @@ import {
 } from '../core/wire';
 import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
+import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
 import { VmIdentityVerifier } from './identity';
 
@@ -48,7 +50,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: parsed.body.identity });
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
-    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds);
+    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null);
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
@@ -90,6 +92,23 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (recorded.state === 'configured') log.info('vm.configured', { hostname: who.hostname, email: recorded.email });
     else log.warn('vm.configuration_failed', { hostname: who.hostname, email: recorded.email, reason: message });
     return c.json({ state: recorded.state });
+  });
+
+  app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));
+  app.post('/vm_health', async (c) => {
+    const parsed = await readJsonObject(c);
+    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
+    const extra = unexpectedFields(parsed.body, ['hostname', 'identity', 'heartbeat', 'gpu', 'inUse']);
+    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
+    const { hostname } = parsed.body;
+    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) return c.json({ error: 'Send a valid "hostname".' }, 400);
+    const report = parseHealthReport(parsed.body);
+    if (!report.ok) return c.json({ error: report.message }, 400);
+    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: parsed.body.identity });
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+    if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
+    if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
+    return c.json({ ok: true });
   });
 
   app.get('/api/health', (c) => {

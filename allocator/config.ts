@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { PgConnection } from '../core/pg-sql';
 
 export type IdentityConfig =
@@ -11,6 +12,7 @@ export interface AllocatorConfig {
   holdSeconds: number;
   aliveGraceSeconds: number;
   identity: IdentityConfig;
+  repairPolicy: RepairPolicy;
   database: PgConnection;
   logFormat: 'json' | 'text';
 }
@@ -35,6 +37,12 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
   const port = integer(env, 'PORT', 8080, 1, 65535, problems);
   const holdSeconds = integer(env, 'LABLINK_HOLD_SECONDS', 40, 1, 3600, problems);
   const aliveGraceSeconds = integer(env, 'LABLINK_ALIVE_GRACE_SECONDS', 20, 1, 3600, problems);
+  const repairPolicy: RepairPolicy = {
+    staleSeconds: integer(env, 'LABLINK_STALE_SECONDS', DEFAULT_REPAIR_POLICY.staleSeconds, 10, 86_400, problems),
+    repairAfterSeconds: integer(env, 'LABLINK_REPAIR_AFTER_SECONDS', DEFAULT_REPAIR_POLICY.repairAfterSeconds, 10, 86_400, problems),
+    maxReboots: integer(env, 'LABLINK_MAX_REBOOTS', DEFAULT_REPAIR_POLICY.maxReboots, 0, 20, problems),
+    cooldownSeconds: integer(env, 'LABLINK_REBOOT_COOLDOWN_SECONDS', DEFAULT_REPAIR_POLICY.cooldownSeconds, 0, 86_400, problems),
+  };
   const fleetToken = env.LABLINK_FLEET_TOKEN || undefined;
   if (fleetToken !== undefined && fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be at least 16 characters.');
   let identity: IdentityConfig | undefined;
@@ -68,6 +76,7 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
     holdSeconds,
     aliveGraceSeconds,
     identity: identity!,
+    repairPolicy,
     database: { ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}), ...(ssl ? { ssl } : {}) },
     logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
   };

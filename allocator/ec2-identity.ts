@@ -102,6 +102,6 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
     const member = await this.options.fleet.lookup(parsed.instanceId);
     if (!member) return { ok: false, status: 403, message: 'This instance is not part of the fleet.' };
     if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
-    return { ok: true, hostname: member.name };
+    return { ok: true, hostname: member.name, instanceId: parsed.instanceId };
   }
 }

@@ -1,6 +1,6 @@
 import { MIN_SECRET_LENGTH, secretsEqual } from '../core/secrets';
 
-export type IdentityResult = { ok: true; hostname: string } | { ok: false; status: 401 | 403; message: string };
+export type IdentityResult = { ok: true; hostname: string; instanceId?: string } | { ok: false; status: 401 | 403; message: string };
 
 export interface IdentityRequest {
   authorization: string | undefined;

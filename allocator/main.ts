@@ -3,6 +3,8 @@ import { PgSql, createPgPool } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
 import { identityVerifierFor } from './identity-from-config';
 import { createAllocatorService } from './service';
 
@@ -17,6 +19,12 @@ async function main(): Promise<void> {
     identity: identityVerifierFor(config.identity),
     holdSeconds: config.holdSeconds,
     aliveGraceSeconds: config.aliveGraceSeconds,
+    doctor: {
+      policy: config.repairPolicy,
+      intervalMs: 30_000,
+      rebooter: config.identity.mode === 'ec2' ? new Ec2Rebooter(new EC2Client({ region: config.identity.region })) : undefined,
+      metrics: config.identity.mode === 'ec2' ? embeddedMetricsSink(config.identity.fleet) : undefined,
+    },
     log,
   });
   await service.start();

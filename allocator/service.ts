@@ -4,6 +4,7 @@ import { PgConnection } from '../core/pg-sql';
 import { Sql } from '../core/sql';
 import { selectDeliverable, takeDelivery } from '../core/vms';
 import { createAllocatorApp } from './app';
+import { FleetDoctor, FleetDoctorOptions } from './fleet-doctor';
 import { HoldRegistry } from './holds';
 import { VmIdentityVerifier } from './identity';
 import { VmUpdateListener } from './listener';
@@ -15,6 +16,8 @@ export interface AllocatorServiceOptions {
   identity: VmIdentityVerifier;
   holdSeconds: number;
   aliveGraceSeconds: number;
+  /** Fleet health checks and repairs; off when unset. */
+  doctor?: Omit<FleetDoctorOptions, 'sql' | 'log'>;
   log: Logger;
 }
 
@@ -22,6 +25,7 @@ export interface AllocatorService {
   app: Hono;
   holds: HoldRegistry;
   listener: VmUpdateListener;
+  doctor?: FleetDoctor;
   start(): Promise<void>;
   /** Ends every hold with "nothing yet" and closes the LISTEN connection. */
   stop(): Promise<void>;
@@ -59,13 +63,20 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     log,
   });
 
+  const doctor = options.doctor && new FleetDoctor({ ...options.doctor, sql, log });
+
   return {
     app,
     holds,
     listener,
-    start: () => listener.start(),
+    doctor,
+    async start() {
+      await listener.start();
+      doctor?.start();
+    },
     async stop() {
       holds.endAll();
+      await doctor?.stop();
       await listener.stop();
     },
   };

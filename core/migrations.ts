@@ -46,6 +46,39 @@ export const MIGRATIONS: readonly Migration[] = [
         EXECUTE FUNCTION notify_vm_update()`,
     ],
   },
+  {
+    version: 2,
+    description: 'fleet health: agent reports, staleness, repairs, failed VMs, moved participants',
+    statements: [
+      `ALTER TABLE vms
+        ADD COLUMN IF NOT EXISTS instance_id text,
+        ADD COLUMN IF NOT EXISTS boot_id text,
+        ADD COLUMN IF NOT EXISTS uptime_seconds integer,
+        ADD COLUMN IF NOT EXISTS crd_running boolean,
+        ADD COLUMN IF NOT EXISTS disk_free_mb integer,
+        ADD COLUMN IF NOT EXISTS gpu_status text,
+        ADD COLUMN IF NOT EXISTS gpu_detail text,
+        ADD COLUMN IF NOT EXISTS in_use boolean,
+        ADD COLUMN IF NOT EXISTS health_reported_at timestamptz,
+        ADD COLUMN IF NOT EXISTS unhealthy_since timestamptz,
+        ADD COLUMN IF NOT EXISTS reboot_count integer NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS last_reboot_at timestamptz,
+        ADD COLUMN IF NOT EXISTS failed_at timestamptz,
+        ADD COLUMN IF NOT EXISTS failure text,
+        ADD COLUMN IF NOT EXISTS moved_from text,
+        ADD COLUMN IF NOT EXISTS previous_assignment_id uuid`,
+      // Checked at the end of each statement, so one statement can move an email between VMs.
+      `DO $$
+      BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'vms_email_unique') THEN
+          ALTER TABLE vms ADD CONSTRAINT vms_email_unique UNIQUE (email) DEFERRABLE INITIALLY IMMEDIATE;
+        END IF;
+      END
+      $$`,
+      `DROP INDEX IF EXISTS vms_email_key`,
+      `CREATE INDEX IF NOT EXISTS vms_previous_assignment_idx ON vms (previous_assignment_id) WHERE previous_assignment_id IS NOT NULL`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -6,9 +6,10 @@
  */
 
 export const RECORD_POLL = `
-INSERT INTO vms (hostname, alive_until)
-VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)))
-ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_seen = now()
+INSERT INTO vms (hostname, alive_until, instance_id)
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
+ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_seen = now(),
+  instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id)
 RETURNING state, (xmax = 0) AS inserted`;
 
 export const TAKE_DELIVERY = `
@@ -35,7 +36,7 @@ WITH existing AS (
   RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
-  WHERE state = 'waiting' AND email IS NULL AND alive_until > now()
+  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL
     AND NOT EXISTS (SELECT 1 FROM existing)
   ORDER BY registered_at, hostname
   LIMIT 1
@@ -55,7 +56,7 @@ SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
-WHERE state = 'waiting' AND email IS NULL AND alive_until > now()`;
+WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
 
 /**
  * The agent's report of how start-host ended. The one-time code is wiped either
@@ -70,12 +71,16 @@ RETURNING state, email`;
 
 /** A participant's view of their assignment, found by its unguessable id. */
 export const SELECT_ASSIGNMENT = `
-SELECT hostname, state, pin, error FROM vms WHERE assignment_id = CAST(:assignmentId AS uuid)`;
+SELECT hostname, state, pin, error, moved_from, assignment_id::text AS assignment_id FROM vms
+WHERE assignment_id = CAST(:assignmentId AS uuid) OR previous_assignment_id = CAST(:assignmentId AS uuid)
+ORDER BY (assignment_id = CAST(:assignmentId AS uuid)) DESC LIMIT 1`;
 
 /** Every VM for the admin: no CRD command and no PIN. */
 export const LIST_VMS = `
 SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
-  alive_until > now() AS polling
+  alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
+  in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
+  coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8)) AS stale
 FROM vms ORDER BY length(hostname), hostname`;
 
 /** Takes a VM back from its participant so it can be handed out again. */
@@ -85,3 +90,92 @@ UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, 
   assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL
 FROM previous WHERE vms.hostname = previous.hostname
 RETURNING previous.email AS previous_email`;
+
+/** Whether a VM is unhealthy now: silent too long, GPU failing, or CRD's host gone on a configured VM. */
+const UNHEALTHY = `(coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8))
+  OR coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))`;
+
+/** An agent's report; a null field was not part of this report and keeps its value. */
+export const RECORD_HEALTH = `
+UPDATE vms SET
+  health_reported_at = CASE WHEN CAST(:heartbeat AS boolean) THEN now() ELSE health_reported_at END,
+  boot_id = coalesce(CAST(:bootId AS text), boot_id),
+  uptime_seconds = coalesce(CAST(:uptimeSeconds AS integer), uptime_seconds),
+  crd_running = coalesce(CAST(:crdRunning AS boolean), crd_running),
+  disk_free_mb = coalesce(CAST(:diskFreeMb AS integer), disk_free_mb),
+  gpu_status = coalesce(CAST(:gpuStatus AS text), gpu_status),
+  gpu_detail = CASE WHEN CAST(:gpuStatus AS text) IS NULL THEN gpu_detail ELSE CAST(:gpuDetail AS text) END,
+  in_use = coalesce(CAST(:inUse AS boolean), in_use)
+WHERE hostname = :hostname
+RETURNING hostname`;
+
+/** Starts or stops each VM's "unhealthy since" clock; run by every allocator, idempotent. */
+export const TRACK_UNHEALTHY = `
+UPDATE vms SET unhealthy_since = CASE WHEN ${UNHEALTHY} THEN coalesce(unhealthy_since, now()) ELSE NULL END
+WHERE failed_at IS NULL AND state <> 'retired'
+  AND (unhealthy_since IS NULL) = ${UNHEALTHY}
+RETURNING hostname, unhealthy_since IS NOT NULL AS unhealthy`;
+
+/** Claims the VMs due for a reboot (one allocator each, SKIP LOCKED) and counts the reboot. */
+export const CLAIM_REBOOTS = `
+UPDATE vms SET reboot_count = reboot_count + 1, last_reboot_at = now(), unhealthy_since = now()
+WHERE hostname IN (
+  SELECT hostname FROM vms
+  WHERE failed_at IS NULL AND instance_id IS NOT NULL
+    AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
+    AND reboot_count < :maxReboots
+    AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
+  FOR UPDATE SKIP LOCKED)
+RETURNING hostname, instance_id, reboot_count`;
+
+/** Takes VMs that stayed unhealthy after their reboots out of the pool, saying why. */
+export const MARK_FAILED = `
+UPDATE vms SET failed_at = now(), failure = CASE
+    WHEN gpu_status = 'failed' THEN 'GPU check failed: ' || coalesce(gpu_detail, 'nvidia-smi did not answer')
+    WHEN state = 'configured' AND crd_running = false THEN 'Chrome Remote Desktop host is not running'
+    ELSE 'The agent stopped reporting' END
+WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
+  AND (reboot_count >= :maxReboots OR instance_id IS NULL)
+RETURNING hostname, email, failure`;
+
+/**
+ * Moves a VM's participant to a free healthy VM in one statement (the email constraint is
+ * checked at its end): the old VM leaves the pool, the new one waits for a new command.
+ */
+export const MOVE_PARTICIPANT = `
+WITH old AS (
+  SELECT hostname, email, assignment_id FROM vms WHERE hostname = :hostname AND email IS NOT NULL FOR UPDATE
+), picked AS (
+  SELECT hostname FROM vms
+  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL AND hostname <> :hostname
+  ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
+), freed AS (
+  UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, state = 'waiting', error = NULL,
+    failed_at = coalesce(failed_at, now()), failure = coalesce(failure, 'Its participant was moved to another VM')
+  FROM old, picked WHERE vms.hostname = old.hostname
+  RETURNING old.email, old.assignment_id
+)
+UPDATE vms SET email = freed.email, pin = :pin, state = 'error', assignment_id = gen_random_uuid(),
+  previous_assignment_id = freed.assignment_id, moved_from = :hostname, assigned_at = now(),
+  error = 'Your previous VM stopped working and the instructor moved you to this one.'
+FROM freed, picked WHERE vms.hostname = picked.hostname
+RETURNING vms.hostname, vms.email`;
+
+/** The admin puts a failed VM back into the pool (after fixing it, or if the failure was passing). */
+export const RETURN_TO_POOL = `
+UPDATE vms SET failed_at = NULL, failure = NULL, unhealthy_since = NULL, reboot_count = 0
+WHERE hostname = :hostname AND failed_at IS NOT NULL
+RETURNING hostname`;
+
+export const SELECT_VM_EMAIL = `SELECT email FROM vms WHERE hostname = :hostname`;
+
+/** The fleet at a glance, for metrics and alarms. */
+export const FLEET_COUNTS = `
+SELECT count(*)::int AS total,
+  count(*) FILTER (WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL)::int AS free,
+  count(*) FILTER (WHERE email IS NOT NULL)::int AS assigned,
+  count(*) FILTER (WHERE failed_at IS NULL
+    AND coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
+  count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
+  count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
+FROM vms WHERE state <> 'retired'`;

@@ -12,8 +12,13 @@ export interface Delivery {
 }
 
 /** Records that a VM is polling and may be handed out until `aliveSeconds` from now. */
-export async function recordPoll(sql: Sql, hostname: string, aliveSeconds: number): Promise<{ state: VmState; registered: boolean }> {
-  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds });
+export async function recordPoll(
+  sql: Sql,
+  hostname: string,
+  aliveSeconds: number,
+  instanceId: string | null = null,
+): Promise<{ state: VmState; registered: boolean }> {
+  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId });
   return { state: row.state, registered: row.inserted };
 }
 
@@ -74,11 +79,28 @@ export interface AssignmentView {
   pin: string;
   progress: Progress;
   error: string | null;
+  /** Set when the participant was moved here from a failed VM. */
+  movedFrom: string | null;
+  /** The assignment's current id (it changes when the participant is moved or retries). */
+  assignmentId: string;
 }
 
+/** A participant's assignment by its id, or by the id it had before the admin moved them. */
 export async function findAssignment(sql: Sql, assignmentId: string): Promise<AssignmentView | undefined> {
-  const [row] = await sql.query<{ hostname: string; state: VmState; pin: string; error: string | null }>(statements.SELECT_ASSIGNMENT, { assignmentId });
-  return row && { hostname: row.hostname, pin: row.pin, progress: progressOf(row.state), error: row.error };
+  const [row] = await sql.query<{ hostname: string; state: VmState; pin: string; error: string | null; moved_from: string | null; assignment_id: string }>(
+    statements.SELECT_ASSIGNMENT,
+    { assignmentId },
+  );
+  return (
+    row && {
+      hostname: row.hostname,
+      pin: row.pin,
+      progress: progressOf(row.state),
+      error: row.error,
+      movedFrom: row.moved_from,
+      assignmentId: row.assignment_id,
+    }
+  );
 }
 
 /** One VM as the admin sees it: never the CRD command or the PIN. */
@@ -93,10 +115,29 @@ export interface VmSummary {
   delivered_at: string | null;
   configured_at: string | null;
   polling: boolean;
+  instance_id: string | null;
+  boot_id: string | null;
+  uptime_seconds: number | null;
+  crd_running: boolean | null;
+  disk_free_mb: number | null;
+  gpu_status: string | null;
+  gpu_detail: string | null;
+  in_use: boolean | null;
+  health_reported_at: string | null;
+  unhealthy_since: string | null;
+  reboot_count: number;
+  last_reboot_at: string | null;
+  failed_at: string | null;
+  failure: string | null;
+  /** No heartbeat (or poll) for longer than the stale threshold. */
+  stale: boolean;
 }
 
-export async function listVms(sql: Sql): Promise<VmSummary[]> {
-  return sql.query<VmSummary>(statements.LIST_VMS);
+/** A VM with no heartbeat for this long counts as stale. */
+export const DEFAULT_STALE_SECONDS = 90;
+
+export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): Promise<VmSummary[]> {
+  return sql.query<VmSummary>(statements.LIST_VMS, { staleSeconds });
 }
 
 /** Unassigns a VM; undefined when no VM has that name. */

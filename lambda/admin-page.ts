@@ -10,95 +10,119 @@ export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling'>): string {
   return vm.state;
 }
 
-function stateClass(vm: VmSummary): string {
-  if (vm.state === 'waiting' && !vm.polling) return 'state-stale';
-  return `state-${vm.state}`;
+export function healthLabel(vm: VmSummary): string {
+  if (vm.failed_at) return 'failed';
+  if (vm.stale) return 'stale';
+  if (vm.unhealthy_since) return 'unhealthy';
+  return 'ok';
+}
+
+function gpuLabel(vm: VmSummary): string {
+  if (!vm.gpu_status) return '';
+  return vm.gpu_detail ? `${vm.gpu_status}: ${vm.gpu_detail}` : vm.gpu_status;
 }
 
 function when(value: string | null): string {
   return value ? `${value.slice(0, 19).replace('T', ' ')} UTC` : '';
 }
 
+export type AdminAction = 'release' | 'move' | 'return';
+
+function actionsFor(vm: VmSummary): AdminAction[] {
+  const actions: AdminAction[] = [];
+  if (vm.email) actions.push('move');
+  if (vm.state !== 'waiting') actions.push('release');
+  if (vm.failed_at) actions.push('return');
+  return actions;
+}
+
+const ACTION_LABEL: Record<AdminAction, string> = { release: 'Release', move: 'Move participant', return: 'Return to pool' };
+
 function row(vm: VmSummary) {
-  const releasable = vm.state !== 'waiting';
-  return html`<tr>
+  const health = healthLabel(vm);
+  const problem = vm.failure ?? vm.error ?? '';
+  return html`<tr data-hostname="${vm.hostname}" data-state="${stateLabel(vm)}" data-health="${health}" data-email="${vm.email ?? ''}" data-assigned="${vm.assigned_at ?? ''}" data-seen="${vm.health_reported_at ?? vm.last_seen}">
   <td>${vm.hostname}</td>
-  <td class="state ${stateClass(vm)}">${stateLabel(vm)}</td>
+  <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
+  <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${vm.reboot_count} reboot${vm.reboot_count === 1 ? '' : 's'})` : ''}</td>
+  <td>${gpuLabel(vm)}</td>
+  <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
   <td>${when(vm.assigned_at)}</td>
-  <td>${when(vm.last_seen)}</td>
-  <td>${vm.error ?? ''}</td>
-  <td>${releasable ? html`<a href="/admin/vms/${vm.hostname}/release">Release</a>` : ''}</td>
+  <td>${when(vm.health_reported_at ?? vm.last_seen)}</td>
+  <td>${problem}</td>
+  <td>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;
 }
 
-// Live refresh, filter and sort; the table is complete without it.
+export function vmRows(vms: VmSummary[]) {
+  return html`${vms.map(row)}`;
+}
+
+function summary(vms: VmSummary[]): string {
+  const free = vms.filter((vm) => stateLabel(vm) === 'free' && !vm.failed_at).length;
+  const failed = vms.filter((vm) => vm.failed_at).length;
+  const stale = vms.filter((vm) => vm.stale && !vm.failed_at).length;
+  return `${vms.length} VMs, ${free} free${stale ? `, ${stale} stale` : ''}${failed ? `, ${failed} failed` : ''}`;
+}
+
+function timeLeft(expiresAt: string): string {
+  const minutes = Math.round((Date.parse(expiresAt) - Date.now()) / 60_000);
+  if (minutes <= 0) return `The fleet was scheduled to stop at ${when(expiresAt)}.`;
+  return `The fleet stops at ${when(expiresAt)} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min).`;
+}
+
+// Live refresh from the server-rendered rows, then filter and sort in place; the table is complete without it.
 const ADMIN_SCRIPT = `
 (function () {
   var body = document.getElementById('vm-rows');
   var filter = document.getElementById('filter');
   var summary = document.getElementById('summary');
-  var sortKey = 'hostname', vms = null;
-  function label(vm) {
-    if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
-    if (vm.state === 'delivered') return 'configuring';
-    if (vm.state === 'configured') return 'ready';
-    return vm.state;
-  }
-  function when(v) { return v ? v.slice(0, 19).replace('T', ' ') + ' UTC' : ''; }
-  function cell(text, className) { var td = document.createElement('td'); td.textContent = text || ''; if (className) td.className = className; return td; }
-  function render() {
-    if (!vms) return;
+  var sortKey = 'hostname';
+  function apply() {
     var q = filter.value.trim().toLowerCase();
-    var shown = vms.filter(function (vm) { return !q || [vm.hostname, label(vm), vm.email || '', vm.error || ''].join(' ').toLowerCase().indexOf(q) >= 0; });
-    shown.sort(function (a, b) {
-      var x = sortKey === 'state' ? label(a) : (a[sortKey] || ''), y = sortKey === 'state' ? label(b) : (b[sortKey] || '');
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.dataset[sortKey] || '', y = b.dataset[sortKey] || '';
       if (sortKey === 'hostname') return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
       return x < y ? -1 : x > y ? 1 : 0;
     });
-    body.textContent = '';
-    shown.forEach(function (vm) {
-      var tr = document.createElement('tr');
-      tr.appendChild(cell(vm.hostname));
-      tr.appendChild(cell(label(vm), 'state ' + (vm.state === 'waiting' && !vm.polling ? 'state-stale' : 'state-' + vm.state)));
-      tr.appendChild(cell(vm.email));
-      tr.appendChild(cell(when(vm.assigned_at)));
-      tr.appendChild(cell(when(vm.last_seen)));
-      tr.appendChild(cell(vm.error));
-      var action = cell('');
-      if (vm.state !== 'waiting') {
-        var a = document.createElement('a'); a.href = '/admin/vms/' + encodeURIComponent(vm.hostname) + '/release'; a.textContent = 'Release';
-        action.appendChild(a);
-      }
-      tr.appendChild(action);
-      body.appendChild(tr);
+    var shown = 0;
+    rows.forEach(function (row) {
+      var match = !q || row.textContent.toLowerCase().indexOf(q) >= 0;
+      row.hidden = !match;
+      if (match) shown += 1;
+      body.appendChild(row);
     });
-    var free = vms.filter(function (vm) { return label(vm) === 'free'; }).length;
-    summary.textContent = vms.length + ' VMs, ' + free + ' free' + (q ? ', ' + shown.length + ' shown' : '');
+    summary.textContent = summary.dataset.base + (q ? ', ' + shown + ' shown' : '');
   }
   function refresh() {
-    fetch('/api/vms', { headers: { accept: 'application/json' }, credentials: 'same-origin' })
+    fetch('/admin/rows', { credentials: 'same-origin' })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) { vms = data.vms; render(); } })
+      .then(function (data) { if (!data) return; body.innerHTML = data.rows; summary.dataset.base = data.summary; apply(); })
       .catch(function () {});
   }
-  filter.addEventListener('input', render);
+  filter.addEventListener('input', apply);
   document.querySelectorAll('th button[data-sort]').forEach(function (b) {
-    b.addEventListener('click', function () { sortKey = b.getAttribute('data-sort'); render(); });
+    b.addEventListener('click', function () { sortKey = b.getAttribute('data-sort'); apply(); });
   });
-  refresh();
   setInterval(refresh, 5000);
 })();`;
 
-export function adminPage(options: { vms: VmSummary[]; notice?: string }) {
-  const free = options.vms.filter((vm) => stateLabel(vm) === 'free').length;
+export function adminRowsFragment(vms: VmSummary[]): { rows: string; summary: string } {
+  return { rows: vmRows(vms).toString(), summary: summary(vms) };
+}
+
+export function adminPage(options: { vms: VmSummary[]; notice?: string; expiresAt?: string }) {
+  const base = summary(options.vms);
   return layout(
     'Admin',
     html`<h1>LabLink VMs</h1>
 ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
-<p id="summary" aria-live="polite">${options.vms.length} VMs, ${free} free</p>
+${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expiresAt)}</p>` : ''}
+<p id="summary" data-base="${base}" aria-live="polite">${base}</p>
 <label for="filter">Filter</label>
-<input id="filter" type="search" placeholder="VM name, state or email">
+<input id="filter" type="search" placeholder="VM name, state, health or email">
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
 <div class="table-wrap">
 <table>
@@ -106,28 +130,39 @@ ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
     <th scope="col"><button type="button" data-sort="hostname">VM</button></th>
     <th scope="col"><button type="button" data-sort="state">State</button></th>
     <th scope="col"><button type="button" data-sort="email">Participant</button></th>
-    <th scope="col"><button type="button" data-sort="assigned_at">Assigned</button></th>
-    <th scope="col"><button type="button" data-sort="last_seen">Last seen</button></th>
+    <th scope="col"><button type="button" data-sort="health">Health</button></th>
+    <th scope="col">GPU</th>
+    <th scope="col">In use</th>
+    <th scope="col"><button type="button" data-sort="assigned">Assigned</button></th>
+    <th scope="col"><button type="button" data-sort="seen">Last heard</button></th>
     <th scope="col">Problem</th>
-    <th scope="col">Action</th>
+    <th scope="col">Actions</th>
   </tr></thead>
-  <tbody id="vm-rows">${options.vms.map(row)}</tbody>
+  <tbody id="vm-rows">${vmRows(options.vms)}</tbody>
 </table>
 </div>`,
     { wide: true, script: ADMIN_SCRIPT },
   );
 }
 
-export function releaseConfirmPage(vm: VmSummary) {
+const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
+  release: (vm) =>
+    html`<p>${vm.email ? html`It is assigned to <strong>${vm.email}</strong> (${stateLabel(vm)}).` : html`It is ${stateLabel(vm)}.`} Releasing it makes it free for the next participant.</p>
+  ${vm.state === 'configured' ? html`<p class="notice">Chrome Remote Desktop on this VM is already set up for ${vm.email}; they can still connect to it until the VM is restarted or replaced.</p>` : ''}`,
+  move: (vm) =>
+    html`<p><strong>${vm.email}</strong> gets a free VM with a new PIN; ${vm.hostname} leaves the pool as failed. Their VM page tells them to submit a new command from step 1 with the same email.</p>`,
+  return: (vm) => html`<p>${vm.hostname} failed: ${vm.failure ?? 'unknown reason'}. Returning it puts it back among the free VMs once it polls again.</p>`,
+};
+
+export function actionConfirmPage(vm: VmSummary, action: AdminAction) {
+  const title = `${ACTION_LABEL[action]}: ${vm.hostname}?`;
   return layout(
-    `Release ${vm.hostname}`,
-    html`<h1>Release ${vm.hostname}?</h1>
+    title,
+    html`<h1>${title}</h1>
 <section class="card">
-  <p>${vm.email ? html`It is assigned to <strong>${vm.email}</strong> (${stateLabel(vm)}).` : html`It is ${stateLabel(vm)}.`}
-  Releasing it makes it free for the next participant.</p>
-  ${vm.state === 'configured' ? html`<p class="notice">Chrome Remote Desktop on this VM is already set up for ${vm.email}; they can still connect to it until the VM is restarted or replaced.</p>` : ''}
-  <form method="post" action="/admin/vms/${vm.hostname}/release">
-    <button type="submit" class="danger">Release ${vm.hostname}</button>
+  ${CONFIRM_TEXT[action](vm)}
+  <form method="post" action="/admin/vms/${vm.hostname}/${action}">
+    <button type="submit" class="danger">${ACTION_LABEL[action]}</button>
     <a href="/admin">Cancel</a>
   </form>
 </section>`,

@@ -111,6 +111,8 @@ export function createFormApp(options: FormAppOptions): Hono {
     const assignmentId = c.req.param('assignment');
     const view = ASSIGNMENT_PATTERN.test(assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
     if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
+    // The participant was moved to another VM: their old link leads to the new one.
+    if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
     const outcome = c.req.query('outcome');
     return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
   });
@@ -120,7 +122,14 @@ export function createFormApp(options: FormAppOptions): Hono {
     if (!ASSIGNMENT_PATTERN.test(assignmentId)) return c.json({ error: 'That is not an assignment id.' }, 400);
     const view = await findAssignment(sql, assignmentId);
     if (!view) return c.json({ error: UNKNOWN_ASSIGNMENT }, 404);
-    return c.json({ hostname: view.hostname, progress: view.progress, message: PROGRESS_TEXT[view.progress](view.hostname), error: view.error });
+    return c.json({
+      hostname: view.hostname,
+      assignment: view.assignmentId,
+      progress: view.progress,
+      message: PROGRESS_TEXT[view.progress](view.hostname),
+      error: view.error,
+      movedFrom: view.movedFrom,
+    });
   });
 
   return app;

@@ -15,5 +15,6 @@ export const handler = handle(
     log,
     adminSecret: adminSecretFromSecretsManager(adminSecretArn),
     accessCode: process.env.LABLINK_ACCESS_CODE || undefined,
+    expiresAt: process.env.LABLINK_EXPIRES_AT || undefined,
   }),
 );

@@ -124,6 +124,7 @@ function vmScript(assignmentId: string): string {
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
+        if (data.assignment !== ${JSON.stringify(assignmentId)}) { location.replace('/vm/' + data.assignment); return; }
         status.textContent = data.message;
         status.setAttribute('data-progress', data.progress);
         status.className = data.progress === 'ready' ? 'ok' : 'notice';
@@ -144,6 +145,7 @@ export function vmPage(options: { assignmentId: string; view: AssignmentView; ou
     html`<h1>Your VM is <span id="hostname">${view.hostname}</span></h1>
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
+${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
 <p id="progress" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
 <p id="progress-detail">${failed ? `${view.error ? `${view.error} ` : ''}${WHAT_TO_DO_ON_FAILURE}` : ''}</p>
 <section class="card" aria-labelledby="details">

@@ -11,6 +11,7 @@ export interface WebAppOptions {
   adminSecret: () => Promise<string>;
   accessCode?: string;
   requestLimiter?: MiddlewareHandler;
+  expiresAt?: string;
 }
 
 /** Everything people use in a browser: the participant form and the admin dashboard. */

@@ -56,6 +56,8 @@ export class SimulatedVm {
         LABLINK_START_HOST: FAKE_START_HOST,
         LABLINK_STATE_DIR: this.stateDir,
         LABLINK_FAKE_CRD_RECORD: this.recordFile,
+        // No GPU on a simulated VM unless a test puts a stand-in nvidia-smi in place.
+        LABLINK_NVIDIA_SMI: path.join(this.dir, 'no-gpu', 'nvidia-smi'),
         ...(this.options.startHostFailure ? { LABLINK_FAKE_CRD_FAIL: this.options.startHostFailure } : {}),
         ...this.options.env,
       },

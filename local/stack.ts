@@ -2,6 +2,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
+import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { Logger } from '../core/log';
 import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
@@ -21,6 +22,9 @@ export interface LocalStackOptions {
   /** Limits on requests for a VM; none when unset. */
   requestLimits?: Omit<RateLimitOptions, 'clientKey'>;
   port?: number;
+  /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
+  repairPolicy?: RepairPolicy;
+  doctorIntervalMs?: number;
   holdSeconds?: number;
   aliveGraceSeconds?: number;
   log: Logger;
@@ -53,6 +57,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,
+    doctor: { policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY, intervalMs: options.doctorIntervalMs ?? 15_000 },
     log: options.log,
   });
   await allocator.start();

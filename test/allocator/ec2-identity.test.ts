@@ -23,6 +23,7 @@ describe('EC2 instance identity (EC2 API mocked with aws-sdk-client-mock)', () =
     await expect(verifier.identify({ authorization: undefined, hostname: 'lablink-vm-1', identity: signed('i-0aaaaaaaaaaaaaaa1') })).resolves.toEqual({
       ok: true,
       hostname: 'lablink-vm-1',
+      instanceId: 'i-0aaaaaaaaaaaaaaa1',
     });
   });
 

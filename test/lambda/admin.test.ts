@@ -80,10 +80,10 @@ describe('admin API and dashboard over HTTP', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(response.headers.get('content-disposition')).toMatch(/attachment; filename="lablink-assignments.csv"/);
     const lines = (await response.text()).trim().split('\r\n');
-    expect(lines[0]).toBe('hostname,state,email,assigned_at,configured_at,last_seen,error');
+    expect(lines[0]).toBe('hostname,state,health,email,assigned_at,configured_at,last_seen,problem');
     expect(lines).toHaveLength(4);
     const dave = lines.find((line) => line.includes('dave@example.com'))!;
-    expect(dave).toMatch(/^adm-vm-\d+,error,dave@example.com,/);
+    expect(dave).toMatch(/^adm-vm-\d+,error,ok,dave@example.com,/);
     expect(dave).toContain(`"'=HYPERLINK(""http://evil.example"")"`);
   });
 });

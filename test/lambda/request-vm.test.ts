@@ -64,7 +64,14 @@ describe('the participant form over HTTP', () => {
     const assignmentId = location.split('/').pop();
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'start-host exited with code 1: invalid_grant' WHERE hostname = 'form-vm-4'`);
     const status = await (await fetch(`${env.url}/api/assignment/${assignmentId}`)).json();
-    expect(status).toEqual({ hostname: 'form-vm-4', progress: 'failed', message: 'Setting up Chrome Remote Desktop failed.', error: 'start-host exited with code 1: invalid_grant' });
+    expect(status).toEqual({
+      hostname: 'form-vm-4',
+      assignment: assignmentId,
+      progress: 'failed',
+      message: 'Setting up Chrome Remote Desktop failed.',
+      error: 'start-host exited with code 1: invalid_grant',
+      movedFrom: null,
+    });
     expect(JSON.stringify(status)).not.toContain(rows[0].pin);
   });
 

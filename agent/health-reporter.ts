@@ -1,0 +1,73 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../core/backoff';
+import { HealthReport } from '../core/health';
+import { Logger, errorMessage } from '../core/log';
+import { AllocatorClient } from './allocator-client';
+import { checkGpu, processRunning, readHeartbeat } from './probes';
+
+export interface HealthSchedule {
+  heartbeatSeconds: number;
+  gpuCheckSeconds: number;
+  inUseCheckSeconds: number;
+  /** Process whose presence means "in use"; unset: not reported. */
+  inUseProcess?: string;
+  crdProcess: string;
+  nvidiaSmi: string;
+}
+
+const RETRY_MAX_MS = 60_000;
+
+/** Waits about `seconds` (±20%), so a fleet's reports spread out. */
+function jittered(seconds: number): number {
+  return seconds * 1000 * (0.8 + Math.random() * 0.4);
+}
+
+/**
+ * The agent's health reports, each on its own schedule: a heartbeat every interval, the GPU
+ * check and "in use" only when they change. A report the allocator did not take is sent
+ * again with backoff; an allocator that is away stops nothing.
+ */
+export class HealthReporter {
+  constructor(
+    private readonly vmName: string,
+    private readonly client: AllocatorClient,
+    private readonly schedule: HealthSchedule,
+    private readonly log: Logger,
+  ) {}
+
+  run(signal: AbortSignal): Promise<void> {
+    const loops = [
+      this.loop('heartbeat', this.schedule.heartbeatSeconds, async () => ({ heartbeat: await readHeartbeat(this.schedule.crdProcess) }), signal, false),
+      this.loop('gpu', this.schedule.gpuCheckSeconds, async () => ({ gpu: await checkGpu(this.schedule.nvidiaSmi) }), signal, true),
+    ];
+    const inUseProcess = this.schedule.inUseProcess;
+    if (inUseProcess) {
+      loops.push(this.loop('in_use', this.schedule.inUseCheckSeconds, async () => ({ inUse: await processRunning(inUseProcess) }), signal, true));
+    }
+    return Promise.all(loops).then(() => undefined);
+  }
+
+  private async loop(name: string, seconds: number, measure: () => Promise<HealthReport>, signal: AbortSignal, onlyChanges: boolean): Promise<void> {
+    let lastSent: string | undefined;
+    let failures = 0;
+    while (!signal.aborted) {
+      let wait = jittered(seconds);
+      try {
+        const report = await measure();
+        const fingerprint = JSON.stringify(report);
+        if (!onlyChanges || fingerprint !== lastSent) {
+          const response = await this.client.post('/vm_health', { hostname: this.vmName, ...report }, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+          if (!response.ok) throw new Error(`allocator answered ${response.status}`);
+          lastSent = fingerprint;
+        }
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        failures += 1;
+        wait = backoffDelay(failures, 1_000, Math.min(RETRY_MAX_MS, seconds * 1000));
+        this.log.warn('agent.health_report_failed', { report: name, reason: errorMessage(error), attempt: failures });
+      }
+      await sleep(wait, undefined, { signal }).catch(() => undefined);
+    }
+  }
+}

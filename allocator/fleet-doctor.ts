@@ -1,0 +1,99 @@
+import { EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
+import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, trackUnhealthy } from '../core/health';
+import { Logger, errorMessage } from '../core/log';
+import { Sql } from '../core/sql';
+
+export interface Rebooter {
+  reboot(instanceId: string): Promise<void>;
+}
+
+export class Ec2Rebooter implements Rebooter {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async reboot(instanceId: string): Promise<void> {
+    await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+  }
+}
+
+export type FleetMetricsSink = (counts: FleetCounts) => void;
+
+/** CloudWatch embedded metric format: one log line becomes metrics, no API call needed. */
+export function embeddedMetricsSink(fleet: string, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): FleetMetricsSink {
+  const names: [keyof FleetCounts, string][] = [
+    ['free', 'FreeVms'],
+    ['assigned', 'AssignedVms'],
+    ['stale', 'StaleVms'],
+    ['unhealthy', 'UnhealthyVms'],
+    ['failed', 'FailedVms'],
+  ];
+  return (counts) =>
+    write(
+      JSON.stringify({
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [{ Namespace: 'LabLink', Dimensions: [['Fleet']], Metrics: names.map(([, name]) => ({ Name: name, Unit: 'Count' })) }],
+        },
+        Fleet: fleet,
+        ...Object.fromEntries(names.map(([key, name]) => [name, counts[key]])),
+      }),
+    );
+}
+
+export interface FleetDoctorOptions {
+  sql: Sql;
+  policy: RepairPolicy;
+  /** How VMs are rebooted; without one (local mode), an unhealthy VM goes straight to failed. */
+  rebooter?: Rebooter;
+  metrics?: FleetMetricsSink;
+  log: Logger;
+  intervalMs: number;
+}
+
+/**
+ * Watches the fleet: starts each VM's "unhealthy since" clock, reboots VMs unhealthy for too
+ * long (a few times, with a cool-down), then takes them out of the pool as failed. Every
+ * allocator runs one; SKIP LOCKED keeps two from rebooting the same VM.
+ */
+export class FleetDoctor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: FleetDoctorOptions) {}
+
+  async tick(): Promise<void> {
+    const { sql, policy, rebooter, log } = this.options;
+    for (const change of await trackUnhealthy(sql, policy)) {
+      if (change.unhealthy) log.warn('vm.unhealthy', { hostname: change.hostname });
+      else log.info('vm.healthy_again', { hostname: change.hostname });
+    }
+    if (rebooter) {
+      for (const claimed of await claimReboots(sql, policy)) {
+        try {
+          await rebooter.reboot(claimed.instance_id);
+          log.warn('vm.rebooted', { hostname: claimed.hostname, instanceId: claimed.instance_id, reboot: claimed.reboot_count });
+        } catch (error) {
+          log.error('vm.reboot_failed', { hostname: claimed.hostname, reason: errorMessage(error) });
+        }
+      }
+    }
+    for (const failed of await markFailed(sql, policy)) {
+      log.error('vm.failed', { hostname: failed.hostname, email: failed.email, reason: failed.failure });
+    }
+    this.options.metrics?.(await fleetCounts(sql, policy.staleSeconds));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.tick()
+        .catch((error: unknown) => this.options.log.warn('fleet.check_failed', { reason: errorMessage(error) }))
+        .finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
