@@ -1,0 +1,117 @@
+import { RebootInstancesCommand } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Ec2Rebooter, FleetDoctor, embeddedMetricsSink } from '../../allocator/fleet-doctor';
+import { requestVm } from '../../core/assignment';
+import { FleetCounts, RepairPolicy, moveParticipant, recordHealth } from '../../core/health';
+import { silentLogger } from '../../core/log';
+import { findAssignment, recordPoll } from '../../core/vms';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { crdCommand } from '../support/fixtures';
+
+const POLICY: RepairPolicy = { staleSeconds: 60, repairAfterSeconds: 300, maxReboots: 2, cooldownSeconds: 600 };
+const BEAT = { bootId: 'boot-1', uptimeSeconds: 100, crdRunning: false, diskFreeMb: 10_000 };
+
+describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with aws-sdk-client-mock)', () => {
+  let db: TestDatabase;
+  const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const ec2Mock = mockClient(ec2);
+  let metrics: FleetCounts[];
+  let doctor: FleetDoctor;
+
+  const row = async (hostname: string) => (await db.pool.query('SELECT * FROM vms WHERE hostname = $1', [hostname])).rows[0];
+  const ageUnhealthy = () => db.pool.query(`UPDATE vms SET unhealthy_since = now() - interval '10 minutes', last_reboot_at = last_reboot_at - interval '20 minutes' WHERE unhealthy_since IS NOT NULL`);
+  const rebooted = () => ec2Mock.commandCalls(RebootInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []).sort();
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    ec2Mock.reset();
+    ec2Mock.on(RebootInstancesCommand).resolves({});
+    metrics = [];
+    doctor = new FleetDoctor({ sql: db.sql, policy: POLICY, rebooter: new Ec2Rebooter(ec2), metrics: (counts) => metrics.push(counts), log: silentLogger, intervalMs: 60_000 });
+    for (const [name, instance] of [['healthy', 'i-01'], ['silent', 'i-02'], ['gpu-broken', 'i-03'], ['local-silent', null], ['spare', 'i-05']] as const) {
+      await recordPoll(db.sql, name, 600, instance);
+      await recordHealth(db.sql, name, { heartbeat: BEAT });
+    }
+    await recordHealth(db.sql, 'gpu-broken', { gpu: { status: 'failed', detail: 'Unable to determine the device handle: GPU is lost' } });
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes', last_seen = now() - interval '5 minutes' WHERE hostname IN ('silent', 'local-silent')`);
+  });
+  afterEach(async () => db.drop());
+
+  it('reboots VMs unhealthy for too long, then fails them after the last reboot; healthy ones are left alone', async () => {
+    await doctor.tick();
+    expect((await row('silent')).unhealthy_since).not.toBeNull();
+    expect((await row('healthy')).unhealthy_since).toBeNull();
+    expect(rebooted()).toEqual([]);
+
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-02', 'i-03']);
+    expect((await row('silent')).reboot_count).toBe(1);
+    // A local VM cannot be rebooted: it goes straight out of the pool.
+    expect(await row('local-silent')).toMatchObject({ failure: 'The agent stopped reporting' });
+    expect((await row('local-silent')).failed_at).not.toBeNull();
+
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-02', 'i-03']);
+
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-02', 'i-02', 'i-03', 'i-03']);
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toHaveLength(4);
+    expect(await row('silent')).toMatchObject({ reboot_count: 2, failure: 'The agent stopped reporting' });
+    expect(await row('gpu-broken')).toMatchObject({ failure: 'GPU check failed: Unable to determine the device handle: GPU is lost' });
+    expect(await row('healthy')).toMatchObject({ failed_at: null, reboot_count: 0 });
+    expect(metrics.at(-1)).toEqual({ total: 5, free: 2, assigned: 0, stale: 0, unhealthy: 0, failed: 3 });
+  });
+
+  it('never hands a failed VM to a participant', async () => {
+    await db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'broken' WHERE hostname <> 'spare'`);
+    const first = await requestVm(db.sql, { email: 'a@example.com', crdCommand: crdCommand() });
+    expect(first).toMatchObject({ kind: 'assigned', hostname: 'spare' });
+    expect(await requestVm(db.sql, { email: 'b@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'no_vm_free' });
+  });
+
+  it('marks a VM healthy again when its heartbeats come back', async () => {
+    await doctor.tick();
+    expect((await row('silent')).unhealthy_since).not.toBeNull();
+    await recordHealth(db.sql, 'silent', { heartbeat: BEAT });
+    await doctor.tick();
+    expect((await row('silent')).unhealthy_since).toBeNull();
+  });
+
+  it('two allocators checking at once reboot each VM once', async () => {
+    await doctor.tick();
+    await ageUnhealthy();
+    const second = new FleetDoctor({ sql: db.sql, policy: POLICY, rebooter: new Ec2Rebooter(ec2), log: silentLogger, intervalMs: 60_000 });
+    await Promise.all([doctor.tick(), second.tick()]);
+    expect(rebooted()).toEqual(['i-02', 'i-03']);
+  });
+
+  it('moves a participant off a failed VM: new VM, new PIN, old link leads to the new VM', async () => {
+    await db.pool.query(`UPDATE vms SET alive_until = now() WHERE hostname NOT IN ('healthy', 'spare')`);
+    const assigned = await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    const moved = await moveParticipant(db.sql, assigned.hostname);
+    const target = assigned.hostname === 'healthy' ? 'spare' : 'healthy';
+    expect(moved).toEqual({ kind: 'moved', hostname: target, email: 'mover@example.com' });
+    expect(await row(assigned.hostname)).toMatchObject({ email: null, pin: null, failure: 'Its participant was moved to another VM' });
+    const view = await findAssignment(db.sql, assigned.assignmentId);
+    expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
+    expect(view!.pin).not.toBe(assigned.pin);
+    // A new command with the same email configures the new VM.
+    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand() })).toMatchObject({ kind: 'assigned', hostname: target, outcome: 'retried' });
+    expect(await moveParticipant(db.sql, target)).toEqual({ kind: 'no_vm_free' });
+    expect(await moveParticipant(db.sql, 'spare-or-none')).toEqual({ kind: 'no_participant' });
+  });
+
+  it('publishes the counts as CloudWatch embedded metrics', () => {
+    const lines: string[] = [];
+    embeddedMetricsSink('LabLinkTest', (line) => lines.push(line))({ total: 5, free: 2, assigned: 1, stale: 1, unhealthy: 1, failed: 1 });
+    const metric = JSON.parse(lines[0]);
+    expect(metric).toMatchObject({ Fleet: 'LabLinkTest', FreeVms: 2, StaleVms: 1, FailedVms: 1, UnhealthyVms: 1, AssignedVms: 1 });
+    expect(metric._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'LabLink', Dimensions: [['Fleet']] });
+  });
+});
