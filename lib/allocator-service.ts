@@ -13,11 +13,12 @@ import {
   OperatingSystemFamily,
   Secret as EcsSecret,
 } from 'aws-cdk-lib/aws-ecs';
-import { ApplicationLoadBalancer, ApplicationProtocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationLoadBalancer, ApplicationProtocol, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { FLEET_TAG } from '../core/wire';
 import { DATABASE_NAME } from './database';
 import { REPO_ROOT } from './node-function';
 
@@ -47,6 +48,7 @@ export interface AllocatorServiceProps {
 export class AllocatorService extends Construct {
   public readonly service: FargateService;
   public readonly loadBalancer: ApplicationLoadBalancer;
+  public readonly targetGroup: ApplicationTargetGroup;
   /** The URL agents poll, reachable only inside the VPC. */
   public readonly url: string;
 
@@ -94,6 +96,15 @@ export class AllocatorService extends Construct {
 
     // Which instance a VM is: DescribeInstances has no resource-level permissions, so "*" it is (read-only).
     task.addToTaskRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    // Repairs: reboot only this fleet's instances.
+    const { partition, region, account } = Stack.of(this);
+    task.addToTaskRolePolicy(
+      new PolicyStatement({
+        actions: ['ec2:RebootInstances'],
+        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
+      }),
+    );
 
     const serviceSecurityGroup = new SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,
@@ -121,7 +132,7 @@ export class AllocatorService extends Construct {
       dropInvalidHeaderFields: true,
     });
     const listener = this.loadBalancer.addListener('Http', { port: 80, protocol: ApplicationProtocol.HTTP, open: false });
-    listener.addTargets('Allocator', {
+    this.targetGroup = listener.addTargets('Allocator', {
       port: ALLOCATOR_PORT,
       protocol: ApplicationProtocol.HTTP,
       targets: [this.service],

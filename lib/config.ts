@@ -28,6 +28,10 @@ export interface LabLinkConfig {
   allowFleetToken: boolean;
   /** When set, participants must enter this code on the form, so strangers who find the URL cannot take VMs. */
   accessCode?: string;
+  /** When set (ISO time, UTC), the VMs and the allocator are stopped at that time. */
+  expiresAt?: string;
+  /** When set, alarms are sent to this address (it must confirm the subscription). */
+  alarmEmail?: string;
 }
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -85,7 +89,12 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
     allowFleetToken: errors.flag(read, 'allowFleetToken', false),
     accessCode: errors.text(read, 'accessCode', undefined, /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces'),
+    expiresAt: errors.text(read, 'expiresAt', undefined, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z'),
+    alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
   };
+  if (config.expiresAt && !(Date.parse(config.expiresAt) > Date.now())) {
+    errors.messages.push(`expiresAt must lie in the future (got ${JSON.stringify(config.expiresAt)}).`);
+  }
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
   if (errors.messages.length > 0) {

@@ -13,6 +13,8 @@ export interface FormApiProps {
   adminSecret: ISecret;
   /** Participants must enter this code to get a VM. */
   accessCode?: string;
+  /** Shown on the dashboard: when the fleet stops. */
+  expiresAt?: string;
   /** Steady requests per second for the whole API; bursts may reach twice this. */
   rateLimit: number;
 }
@@ -31,6 +33,7 @@ export class FormApi extends Construct {
         ...dataApiEnvironment(props.cluster),
         LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn,
         ...(props.accessCode ? { LABLINK_ACCESS_CODE: props.accessCode } : {}),
+        ...(props.expiresAt ? { LABLINK_EXPIRES_AT: props.expiresAt } : {}),
       },
     });
     props.cluster.grantDataApiAccess(this.handler);

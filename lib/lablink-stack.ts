@@ -5,7 +5,9 @@ import { AllocatorService } from './allocator-service';
 import { ClientFleet } from './client-fleet';
 import { LabLinkConfig } from './config';
 import { Database } from './database';
+import { FleetExpiry } from './fleet-expiry';
 import { FormApi } from './form-api';
+import { Operations } from './operations';
 import { Network } from './network';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 
@@ -20,6 +22,8 @@ export class LabLinkStack extends Stack {
   public readonly allocator: AllocatorService;
   public readonly formApi: FormApi;
   public readonly fleet: ClientFleet;
+  public readonly operations: Operations;
+  public readonly expiry?: FleetExpiry;
   public readonly adminSecret: Secret;
   /** Only with `allowFleetToken`: for LabLink-compatible clients. */
   public readonly fleetTokenSecret?: Secret;
@@ -57,6 +61,7 @@ export class LabLinkStack extends Stack {
       cluster: this.database.cluster,
       adminSecret: this.adminSecret,
       accessCode: config.accessCode,
+      expiresAt: config.expiresAt,
       rateLimit: config.apiRateLimit,
     });
     this.fleet = new ClientFleet(this, 'Fleet', {
@@ -70,6 +75,21 @@ export class LabLinkStack extends Stack {
       allocatorUrl: this.allocator.url,
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
+
+    this.operations = new Operations(this, 'Operations', {
+      fleetName: this.stackName,
+      allocatorTargets: this.allocator.targetGroup,
+      formFunction: this.formApi.handler,
+      alarmEmail: config.alarmEmail,
+    });
+    if (config.expiresAt) {
+      this.expiry = new FleetExpiry(this, 'Expiry', {
+        expiresAt: config.expiresAt,
+        instances: this.fleet.instances,
+        allocator: this.allocator.service,
+        fleetName: this.stackName,
+      });
+    }
 
     new CfnOutput(this, 'FormUrl', { value: this.formApi.url, description: 'Give this to participants' });
     new CfnOutput(this, 'AdminUrl', { value: `${this.formApi.url}admin`, description: 'Admin dashboard (user "admin")' });

@@ -21,6 +21,10 @@ export function acknowledgeNagFindings(stack: Stack): void {
     'ecr:GetAuthorizationToken (execution role) and ec2:DescribeInstances (task role, read-only, to check a VM belongs to the fleet) have no resource-level permissions; AWS only grants them on "*".',
   );
   acknowledge(
+    'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+    'Rebooting (allocator) and stopping (expiry schedule) apply to instances only, further limited by a condition on the tag lablink:fleet=<this stack>, so VMs added later are covered too.',
+  );
+  acknowledge(
     'AwsSolutions-L1',
     'CDK\'s custom-resource Provider framework picks its own runtime; LabLink\'s functions use Node.js 24.',
   );

@@ -19,6 +19,8 @@ export interface LocalStackOptions {
   adminSecret: string;
   /** Participants must give this code to get a VM. */
   accessCode?: string;
+  /** Shown on the dashboard as the time the fleet stops. */
+  expiresAt?: string;
   /** Limits on requests for a VM; none when unset. */
   requestLimits?: Omit<RateLimitOptions, 'clientKey'>;
   port?: number;
@@ -71,6 +73,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log: options.log,
       adminSecret: async () => options.adminSecret,
       accessCode: options.accessCode,
+      expiresAt: options.expiresAt,
       requestLimiter: options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
     }),
   );

@@ -9,7 +9,7 @@ const ADMIN = basic('admin', TEST_ADMIN_SECRET);
 describe('admin API and dashboard over HTTP', () => {
   let env: TestStack;
   beforeAll(async () => {
-    env = await startTestStack();
+    env = await startTestStack({ expiresAt: new Date(Date.now() + (2 * 60 + 30) * 60_000).toISOString() });
   });
   afterAll(async () => env?.close());
   beforeEach(async () => {
@@ -58,6 +58,32 @@ describe('admin API and dashboard over HTTP', () => {
     const unknown = await fetch(`${env.url}/api/vms/no-such-vm/release`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(unknown.status).toBe(404);
     expect(await env.db.dumpVms()).toEqual(before);
+  });
+
+  it('shows health, and how long until the fleet stops', async () => {
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost', reboot_count = 2 WHERE hostname = 'adm-vm-2'`);
+    const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    expect(page).toMatch(/The fleet stops at .* \(in 2 h (29|30) min\)/);
+    expect(page).toContain('3 VMs, 2 free, 1 failed');
+    expect(page).toMatch(/health-failed">failed \(2 reboots\)/);
+    expect(page).toContain('GPU check failed: GPU is lost');
+    expect(page).toContain('href="/admin/vms/adm-vm-2/return"');
+    const back = await fetch(`${env.url}/api/vms/adm-vm-2/return`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(await back.json()).toEqual({ hostname: 'adm-vm-2' });
+    expect(await freeCount(env.url)).toBe(3);
+  });
+
+  it('moves a participant to another VM in one action', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'erin@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    const response = await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(response.status).toBe(200);
+    const moved = (await response.json()) as { from: string; to: string; email: string };
+    expect(moved).toMatchObject({ from: assigned.hostname, email: 'erin@example.com' });
+    const page = await (await fetch(`${env.url}/vm/${assigned.assignmentId}`)).text();
+    expect(page).toContain(`Your previous VM, ${assigned.hostname}, stopped working, so the instructor moved you to ${moved.to}.`);
+    const again = await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(again.status).toBe(409);
   });
 
   it('refuses a cross-site form post to the dashboard even with credentials', async () => {

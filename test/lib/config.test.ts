@@ -20,6 +20,8 @@ describe('readConfig (CDK context)', () => {
       apiRateLimit: 50,
       allowFleetToken: false,
       accessCode: undefined,
+      expiresAt: undefined,
+      alarmEmail: undefined,
     });
   });
 
@@ -34,6 +36,11 @@ describe('readConfig (CDK context)', () => {
     ).toThrow(
       /vmCount must be a whole number from 0 to 200 \(got "ten"\)[\s\S]*instanceType must be an EC2 instance type[\s\S]*amiId must be an AMI id[\s\S]*holdSeconds must be a whole number from 5 to 3000[\s\S]*vmNamePrefix must be lower-case[\s\S]*allowFleetToken must be true or false/,
     );
+  });
+
+  it('refuses a teardown time in the past or in another form', () => {
+    expect(() => readConfig(contextOf({ expiresAt: '2020-01-01T00:00Z' }))).toThrow(/expiresAt must lie in the future/);
+    expect(() => readConfig(contextOf({ expiresAt: 'tomorrow' }))).toThrow(/expiresAt must be a UTC time such as 2026-12-01T18:00Z/);
   });
 
   it('refuses a database capacity range that is upside down', () => {

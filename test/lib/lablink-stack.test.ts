@@ -103,7 +103,7 @@ describe('LabLinkStack', () => {
       .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
       .map((statement) => statement.Resource);
     expect(readable).toEqual([stack.resolve(stack.database.cluster.secret!.secretArn)]);
-    expect(statementsOf(template, /^AllocatorTaskTaskRole/)).toEqual([expect.objectContaining({ Action: 'ec2:DescribeInstances', Resource: '*' })]);
+    expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual(['ec2:DescribeInstances', 'ec2:RebootInstances']);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
@@ -147,6 +147,39 @@ describe('LabLinkStack', () => {
   it('passes cdk-nag AwsSolutions checks, with every acknowledged finding carrying a reason', () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
     expect(report.violations.filter((violation) => violation.severity === 'error').map((violation) => violation.ruleName)).toEqual([]);
+  });
+
+  it('lets the allocator reboot only this fleet’s instances', () => {
+    const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => statement.Action === 'ec2:RebootInstances') as Statement & { Condition: unknown };
+    expect(reboot.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
+    expect(JSON.stringify(reboot.Resource)).toContain(':instance/*');
+  });
+
+  it('raises alarms for no free VM, stale and failed VMs, allocator down and Lambda errors, on one dashboard', () => {
+    for (const metricName of ['FreeVms', 'StaleVms', 'FailedVms']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'LabLink', MetricName: metricName, Dimensions: [{ Name: 'Fleet', Value: 'LabLinkTest' }] });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HealthyHostCount', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'breaching' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 0);
+  });
+
+  it('with expiresAt, stops the VMs and the allocator at that time, allowed to touch only this fleet', () => {
+    const { template: expiring } = synth({ vmCount: '2', expiresAt: '2099-12-01T18:00Z', alarmEmail: 'ops@example.com' });
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'at(2099-12-01T18:00:00)',
+      ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances' }),
+    });
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
+    const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & { Condition: unknown };
+    expect(stop.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
+    expiring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const alarms = Object.values(expiring.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.every((alarm) => (alarm.Properties.AlarmActions as unknown[]).length === 1)).toBe(true);
+    expiring.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LABLINK_EXPIRES_AT: '2099-12-01T18:00Z' }) } });
   });
 
   it('adds a VM without replacing the others when vmCount grows', () => {

@@ -1,0 +1,63 @@
+import { Stack } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { FargateService } from 'aws-cdk-lib/aws-ecs';
+import { Instance } from 'aws-cdk-lib/aws-ec2';
+import { Construct } from 'constructs';
+import { FLEET_TAG } from '../core/wire';
+
+export interface FleetExpiryProps {
+  /** UTC, ISO 8601 (2026-12-01T18:00Z). */
+  expiresAt: string;
+  instances: Instance[];
+  allocator: FargateService;
+  fleetName: string;
+}
+
+/** The `at(...)` form EventBridge Scheduler takes: yyyy-mm-ddThh:mm:ss, no zone. */
+export function schedulerAt(expiresAt: string): string {
+  return `at(${new Date(expiresAt).toISOString().slice(0, 19)})`;
+}
+
+/**
+ * Stops the fleet's VMs and the allocator at `expiresAt`, so a forgotten workshop stops
+ * costing money. EventBridge Scheduler calls the EC2 and ECS APIs directly (universal
+ * targets); its role may stop only instances tagged with this fleet, and scale only this service.
+ */
+export class FleetExpiry extends Construct {
+  public readonly schedules: CfnSchedule[] = [];
+
+  constructor(scope: Construct, id: string, props: FleetExpiryProps) {
+    super(scope, id);
+    const { account, region, partition } = Stack.of(this);
+    const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com'), description: 'LabLink: stop the fleet at its expiry time' });
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['ec2:StopInstances'],
+        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
+      }),
+    );
+    role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
+
+    const at = schedulerAt(props.expiresAt);
+    const schedule = (name: string, arn: string, input: object) =>
+      this.schedules.push(
+        new CfnSchedule(this, name, {
+          description: `LabLink: ${name} at the workshop's end`,
+          scheduleExpression: at,
+          scheduleExpressionTimezone: 'UTC',
+          flexibleTimeWindow: { mode: 'OFF' },
+          target: { arn, roleArn: role.roleArn, input: Stack.of(this).toJsonString(input), retryPolicy: { maximumRetryAttempts: 10 } },
+        }),
+      );
+    if (props.instances.length > 0) {
+      schedule('StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', { InstanceIds: props.instances.map((instance) => instance.instanceId) });
+    }
+    schedule('StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
+      Cluster: props.allocator.cluster.clusterName,
+      Service: props.allocator.serviceName,
+      DesiredCount: 0,
+    });
+  }
+}
