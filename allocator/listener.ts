@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { PgConnection } from '../core/pg-sql';
+import { APPLICATION_NAME, PgConnection } from '../core/pg-sql';
 import { VM_UPDATES_CHANNEL } from '../core/migrations';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
@@ -64,7 +64,7 @@ export class VmUpdateListener {
   }
 
   private async connect(): Promise<boolean> {
-    const client = new pg.Client({ ...this.options.connection, keepAlive: true });
+    const client = new pg.Client({ application_name: `${APPLICATION_NAME}-listener`, ...this.options.connection, keepAlive: true });
     let lost = false;
     const onLost = (error?: Error) => {
       if (lost) return;

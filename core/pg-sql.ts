@@ -17,8 +17,11 @@ const types = {
 /** Connection settings: a URL, or host/user/password/TLS; unset fields come from the PG* environment variables. */
 export type PgConnection = pg.ClientConfig;
 
+/** Names LabLink's sessions in pg_stat_activity, so they can be told apart (and counted). */
+export const APPLICATION_NAME = 'lablink';
+
 export function createPgPool(connection: PgConnection, max = 10): pg.Pool {
-  const pool = new pg.Pool({ ...connection, max, types, keepAlive: true });
+  const pool = new pg.Pool({ application_name: APPLICATION_NAME, ...connection, max, types, keepAlive: true });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;

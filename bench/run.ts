@@ -1,0 +1,335 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { requestVm } from '../core/assignment';
+import { generateSecret } from '../core/secrets';
+import { PgSql, createPgPool } from '../core/pg-sql';
+import { crdCommandFor } from './commands';
+import { startLocalPostgres } from '../local/postgres';
+import { summarize } from './stats';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Drives the real local allocator and form handlers (a child process, on 127.0.0.1) with a
+real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls). Prints one
+JSON line per scenario, then a table.
+
+  --scenarios <list>   fanout,burst,steady,bundle (default: all)
+  --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
+  --assignments <n>    assignments in the fan-out burst (default 500)
+  --burst <n>          concurrent form submissions in the burst scenario (default 500)
+  --steady-vms <n>     VMs re-polling in the steady scenario (default 1000)
+  --steady-seconds <s> how long the steady scenario runs (default 60)
+  --hold-seconds <s>   the allocator's hold in the steady scenario (default 40, the default hold)
+  --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s
+  --help               this text`;
+
+const ROOT = path.join(__dirname, '..');
+const FLEET_TOKEN = generateSecret();
+
+interface Server {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Bundles bench/server.ts with esbuild, as production would run, and starts it. */
+async function startServer(bundle: string, databaseUrl: string, holdSeconds: number): Promise<Server> {
+  const child: ChildProcess = spawn(process.execPath, [bundle, databaseUrl, String(holdSeconds), FLEET_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const first = await readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  const { url } = JSON.parse(first.value as string) as { url: string };
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** User plus system CPU time of a process so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+async function heldPolls(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls;
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function poll(url: string, hostname: string, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/vm_startup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${FLEET_TOKEN}` },
+    body: JSON.stringify({ hostname }),
+    signal,
+  });
+}
+
+type Report = Record<string, unknown> & { scenario: string };
+
+async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: number, assignments: number, runId: string): Promise<Report> {
+  const server = await startServer(bundle, databaseUrl, 300);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const rssBefore = await rssKb(server.pid);
+    const responses = new Map<string, number>();
+    let errors = 0;
+    const names = Array.from({ length: size }, (_, index) => `${runId}-vm-${index + 1}`);
+    const controller = new AbortController();
+    const polls = names.map(async (name) => {
+      try {
+        const response = await poll(server.url, name, controller.signal);
+        responses.set(name, performance.now());
+        if (response.status !== 200) errors += 1;
+        await response.arrayBuffer();
+      } catch {
+        if (!controller.signal.aborted) errors += 1;
+      }
+    });
+    await until(async () => (await heldPolls(server.url)) === size, `${size} held polls`, 120_000);
+    const rssHeld = await rssKb(server.pid);
+    const [{ connections }] = await pool.query<{ connections: number }>(
+      `SELECT count(*)::int AS connections FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'lablink%'`,
+    );
+
+    const commits = new Map<string, number>();
+    await Promise.all(
+      Array.from({ length: assignments }, async (_, index) => {
+        const result = await requestVm(pool, { email: `${runId}-p${index}@example.com`, crdCommand: crdCommandFor(index) });
+        if (result.kind === 'assigned') commits.set(result.hostname, performance.now());
+        else errors += 1;
+      }),
+    );
+    await until(async () => [...commits.keys()].every((name) => responses.has(name)), 'every assigned VM to be answered', 60_000);
+    const latencies = [...commits].map(([name, committed]) => Math.max(0, responses.get(name)! - committed));
+    controller.abort();
+    await Promise.allSettled(polls);
+    return {
+      scenario: 'fanout',
+      heldVms: size,
+      assignments,
+      deliveryLatencyMs: summarize(latencies),
+      allocatorDbConnections: connections,
+      allocatorRssMbBefore: Math.round(rssBefore / 102.4) / 10,
+      allocatorRssMbHeld: Math.round(rssHeld / 102.4) / 10,
+      rssKbPerHeldVm: Math.round(((rssHeld - rssBefore) / size) * 10) / 10,
+      errors,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function burst(databaseUrl: string, pool: PgSql, bundle: string, submissions: number, freeVms: number, runId: string): Promise<Report> {
+  const server = await startServer(bundle, databaseUrl, 30);
+  try {
+    await pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
+    for (let index = 1; index <= freeVms; index += 1) {
+      await pool.query(`INSERT INTO vms (hostname, alive_until) VALUES (:hostname, now() + interval '1 hour')`, { hostname: `${runId}-free-${index}` });
+    }
+    const latencies: number[] = [];
+    const hostnames: string[] = [];
+    let refused = 0;
+    let errors = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: submissions }, async (_, index) => {
+        const begin = performance.now();
+        try {
+          const response = await fetch(`${server.url}/api/request_vm`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body: JSON.stringify({ email: `${runId}-b${index}@example.com`, crd_command: crdCommandFor(index) }),
+          });
+          const body = (await response.json()) as { hostname?: string };
+          latencies.push(performance.now() - begin);
+          if (response.status === 200 && body.hostname) hostnames.push(body.hostname);
+          else if (response.status === 503) refused += 1;
+          else errors += 1;
+        } catch {
+          errors += 1;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const [{ doubled }] = await pool.query<{ doubled: number }>(
+      `SELECT count(*)::int AS doubled FROM (SELECT email FROM vms WHERE email LIKE :prefix GROUP BY email HAVING count(*) > 1) AS d`,
+      { prefix: `${runId}-b%` },
+    );
+    return {
+      scenario: 'burst',
+      submissions,
+      freeVms,
+      assigned: hostnames.length,
+      doubleBookings: hostnames.length - new Set(hostnames).size + doubled,
+      refused,
+      answered: latencies.length,
+      errors,
+      throughputPerSecond: Math.round(submissions / seconds),
+      latencyMs: summarize(latencies),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function steady(databaseUrl: string, bundle: string, vms: number, seconds: number, holdSeconds: number, runId: string): Promise<Report> {
+  const server = await startServer(bundle, databaseUrl, holdSeconds);
+  try {
+    let served = 0;
+    let errors = 0;
+    const stopAt = Date.now() + seconds * 1000;
+    const controller = new AbortController();
+    const stopper = setTimeout(() => controller.abort(), seconds * 1000);
+    const cpuBefore = await cpuSeconds(server.pid);
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: vms }, async (_, index) => {
+        while (Date.now() < stopAt) {
+          try {
+            const response = await poll(server.url, `${runId}-steady-${index}`, controller.signal);
+            await response.arrayBuffer();
+            if (response.status === 204) served += 1;
+            else errors += 1;
+          } catch {
+            if (!controller.signal.aborted) errors += 1;
+          }
+        }
+      }),
+    );
+    clearTimeout(stopper);
+    const wall = (performance.now() - started) / 1000;
+    const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
+    return {
+      scenario: 'steady',
+      vms,
+      seconds,
+      holdSeconds,
+      requestsServed: served,
+      requestsPerSecond: Math.round((served / wall) * 10) / 10,
+      allocatorCpuPercentOfOneCore: Math.round((cpu / wall) * 1000) / 10,
+      errors,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The form Lambda as CDK bundles it (minified, AWS SDK external), its size and its module load time. */
+async function lambdaBundle(dir: string): Promise<Report> {
+  const outfile = path.join(dir, 'form-handler.js');
+  await build({
+    entryPoints: [path.join(ROOT, 'lambda', 'form-handler.ts')],
+    outfile,
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@aws-sdk/*'],
+    logLevel: 'silent',
+  });
+  const loadScript = `const t=performance.now();require(${JSON.stringify(outfile)});process.stdout.write(String(performance.now()-t));`;
+  const env = { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), AWS_REGION: 'eu-west-1', LABLINK_DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:1:cluster:x', LABLINK_DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:x', LABLINK_DB_NAME: 'lablink', LABLINK_ADMIN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:y' };
+  const loads = Array.from({ length: 5 }, () => Number(execFileSync(process.execPath, ['-e', loadScript], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })));
+  return { scenario: 'bundle', bundleKb: Math.round((await stat(outfile)).size / 102.4) / 10, moduleLoadMs: summarize(loads) };
+}
+
+function table(reports: Report[]): string {
+  const lines = ['scenario  | result', '----------|-------'];
+  for (const report of reports) {
+    const { scenario, ...rest } = report;
+    lines.push(`${scenario.padEnd(9)} | ${JSON.stringify(rest)}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle' },
+      sizes: { type: 'string', default: '1000,5000,10000' },
+      assignments: { type: 'string', default: '500' },
+      burst: { type: 'string', default: '500' },
+      'steady-vms': { type: 'string', default: '1000' },
+      'steady-seconds': { type: 'string', default: '60' },
+      'hold-seconds': { type: 'string', default: '40' },
+      smoke: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const scenarios = new Set(values.scenarios.split(','));
+  const smoke = values.smoke;
+  const sizes = smoke ? [200] : values.sizes.split(',').map(Number);
+  const assignments = smoke ? 50 : Number(values.assignments);
+  const burstSize = smoke ? 100 : Number(values.burst);
+  const steadyVms = smoke ? 100 : Number(values['steady-vms']);
+  const steadySeconds = smoke ? 5 : Number(values['steady-seconds']);
+  const holdSeconds = smoke ? 2 : Number(values['hold-seconds']);
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-bench-'));
+  const serverBundle = path.join(dir, 'server.js');
+  await build({ entryPoints: [path.join(__dirname, 'server.ts')], outfile: serverBundle, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['pg-native'], logLevel: 'silent' });
+  await writeFile(path.join(dir, 'package.json'), '{}');
+  const postgres = await startLocalPostgres();
+  const pgPool = createPgPool({ connectionString: postgres.url, application_name: 'bench' }, 10);
+  const pool = new PgSql(pgPool);
+  const reports: Report[] = [];
+  const emit = (report: Report) => {
+    reports.push(report);
+    console.log(JSON.stringify(report));
+  };
+  try {
+    const { migrate } = await import('../core/migrations');
+    await migrate(pool);
+    let run = 0;
+    if (scenarios.has('fanout')) for (const size of sizes) emit(await fanOut(postgres.url, pool, serverBundle, size, Math.min(assignments, size), `f${(run += 1)}`));
+    if (scenarios.has('burst')) {
+      emit(await burst(postgres.url, pool, serverBundle, burstSize, burstSize, `b${(run += 1)}`));
+      emit(await burst(postgres.url, pool, serverBundle, burstSize, Math.floor(burstSize / 2), `b${(run += 1)}`));
+    }
+    if (scenarios.has('steady')) emit(await steady(postgres.url, serverBundle, steadyVms, steadySeconds, holdSeconds, `s${(run += 1)}`));
+    if (scenarios.has('bundle')) emit(await lambdaBundle(dir));
+  } finally {
+    await pgPool.end();
+    await postgres.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`\n${table(reports)}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
