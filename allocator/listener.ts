@@ -64,7 +64,7 @@ export class VmUpdateListener {
   }
 
   private async connect(): Promise<boolean> {
-    const client = new pg.Client({ application_name: `${APPLICATION_NAME}-listener`, ...this.options.connection, keepAlive: true });
+    const client = new pg.Client({ application_name: `${APPLICATION_NAME}-allocator-listen`, ...this.options.connection, keepAlive: true });
     let lost = false;
     const onLost = (error?: Error) => {
       if (lost) return;

@@ -1,18 +1,19 @@
 import { createLogger } from '../core/log';
-import { PgSql, createPgPool } from '../core/pg-sql';
+import { PgSql } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
 import { identityVerifierFor } from './identity-from-config';
+import { createAllocatorPool } from './pool';
 import { createAllocatorService } from './service';
 
 /** The allocator as it runs on ECS Fargate: the VMs' long-polls, one LISTEN connection, a small pool. */
 async function main(): Promise<void> {
   const config = readAllocatorConfig(process.env);
   const log = createLogger(config.logFormat);
-  const pool = createPgPool(config.database, 5);
+  const pool = createAllocatorPool(config.database);
   const service = createAllocatorService({
     sql: new PgSql(pool),
     listenConnection: config.database,

@@ -2,8 +2,9 @@ import { Hono } from 'hono';
 import { Logger, errorMessage } from '../core/log';
 import { PgConnection } from '../core/pg-sql';
 import { Sql } from '../core/sql';
-import { selectDeliverable, takeDelivery } from '../core/vms';
+import { selectDeliverable } from '../core/vms';
 import { createAllocatorApp } from './app';
+import { DeliveryBatcher } from './delivery-batcher';
 import { FleetDoctor, FleetDoctorOptions } from './fleet-doctor';
 import { HoldRegistry } from './holds';
 import { VmIdentityVerifier } from './identity';
@@ -34,7 +35,8 @@ export interface AllocatorService {
 /** Wires the long-poll holds to the LISTEN connection and the HTTP routes. */
 export function createAllocatorService(options: AllocatorServiceOptions): AllocatorService {
   const { sql, log } = options;
-  const holds = new HoldRegistry((hostname) => takeDelivery(sql, hostname), log);
+  const deliveries = new DeliveryBatcher(sql, log);
+  const holds = new HoldRegistry((hostname) => deliveries.take(hostname), log);
 
   const recheckHeld = async () => {
     try {

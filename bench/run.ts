@@ -93,6 +93,8 @@ type Report = Record<string, unknown> & { scenario: string };
 async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: number, assignments: number, runId: string): Promise<Report> {
   const server = await startServer(bundle, databaseUrl, 300);
   try {
+    // VMs of earlier runs are not polling any more: only this run's VMs may be picked.
+    await pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const rssBefore = await rssKb(server.pid);
     const responses = new Map<string, number>();
@@ -112,7 +114,7 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
     await until(async () => (await heldPolls(server.url)) === size, `${size} held polls`, 120_000);
     const rssHeld = await rssKb(server.pid);
     const [{ connections }] = await pool.query<{ connections: number }>(
-      `SELECT count(*)::int AS connections FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'lablink%'`,
+      `SELECT count(*)::int AS connections FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'lablink-allocator%'`,
     );
 
     const commits = new Map<string, number>();
@@ -123,7 +125,11 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
         else errors += 1;
       }),
     );
-    await until(async () => [...commits.keys()].every((name) => responses.has(name)), 'every assigned VM to be answered', 60_000);
+    await until(async () => [...commits.keys()].every((name) => responses.has(name)), 'every assigned VM to be answered', 60_000).catch(async (error: Error) => {
+      const missing = [...commits.keys()].filter((name) => !responses.has(name));
+      const states = await pool.query<{ state: string; count: number }>(`SELECT state, count(*)::int AS count FROM vms WHERE hostname = ANY(CAST(:names AS text[])) GROUP BY state`, { names: missing });
+      throw new Error(`${error.message}: ${missing.length} unanswered, states ${JSON.stringify(states)}, held ${await heldPolls(server.url)}`);
+    });
     const latencies = [...commits].map(([name, committed]) => Math.max(0, responses.get(name)! - committed));
     controller.abort();
     await Promise.allSettled(polls);

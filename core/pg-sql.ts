@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { DatabaseUnavailableError, Sql, SqlParams, UniqueViolationError, toPositional } from './sql';
 
@@ -31,10 +32,18 @@ export function createPgPool(connection: PgConnection, max = 10): pg.Pool {
 export class PgSql implements Sql {
   constructor(private readonly pool: pg.Pool) {}
 
+  private readonly names = new Map<string, string>();
+
   async query<Row extends object>(statement: string, params?: SqlParams): Promise<Row[]> {
     const { text, values } = toPositional(statement, params);
+    // Named, so each connection parses and plans a statement once and reuses the plan.
+    let name = this.names.get(text);
+    if (!name) {
+      name = `lablink_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+      this.names.set(text, name);
+    }
     try {
-      const result = await this.pool.query(text, values);
+      const result = await this.pool.query({ name, text, values });
       return result.rows as Row[];
     } catch (error) {
       throw mapPgError(error);

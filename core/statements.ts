@@ -12,10 +12,15 @@ ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_se
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id)
 RETURNING state, (xmax = 0) AS inserted`;
 
-export const TAKE_DELIVERY = `
+/** The pending assignments of these VMs: a read, so answering a held poll waits for no write. */
+export const SELECT_DELIVERIES = `
+SELECT hostname, crd_command, pin, assignment_id::text AS assignment_id, email FROM vms
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
+
+/** Records that these assignments went out (only informative: both states are delivered again). */
+export const MARK_DELIVERED = `
 UPDATE vms SET state = 'delivered', delivered_at = now()
-WHERE hostname = :hostname AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL
-RETURNING crd_command, pin, assignment_id::text AS assignment_id, email`;
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND state = 'assigned'`;
 
 export const SELECT_DELIVERABLE_AMONG = `
 SELECT hostname FROM vms

@@ -22,13 +22,20 @@ export async function recordPoll(
   return { state: row.state, registered: row.inserted };
 }
 
-/** The VM's pending assignment, marked delivered; again on every call until the agent reports. */
-export async function takeDelivery(sql: Sql, hostname: string): Promise<Delivery | undefined> {
-  const [row] = await sql.query<{ crd_command: string; pin: string; assignment_id: string; email: string }>(
-    statements.TAKE_DELIVERY,
-    { hostname },
-  );
-  return row && { command: row.crd_command, pin: row.pin, assignmentId: row.assignment_id, email: row.email };
+/** The VMs' pending assignments; found again on every call until the agent reports. */
+export async function findDeliveries(sql: Sql, hostnames: string[]): Promise<Map<string, Delivery>> {
+  const rows = await sql.query<{ hostname: string; crd_command: string; pin: string; assignment_id: string; email: string }>(statements.SELECT_DELIVERIES, {
+    hostnames,
+  });
+  return new Map(rows.map((row) => [row.hostname, { command: row.crd_command, pin: row.pin, assignmentId: row.assignment_id, email: row.email }]));
+}
+
+export async function markDelivered(sql: Sql, deliveries: { hostname: string; assignmentId: string }[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  await sql.query(statements.MARK_DELIVERED, {
+    hostnames: deliveries.map((delivery) => delivery.hostname),
+    assignmentIds: deliveries.map((delivery) => delivery.assignmentId),
+  });
 }
 
 export async function selectDeliverable(sql: Sql, hostnames: string[]): Promise<string[]> {

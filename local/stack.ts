@@ -2,6 +2,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
+import { createAllocatorPool } from '../allocator/pool';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { Logger } from '../core/log';
 import { migrate } from '../core/migrations';
@@ -50,11 +51,12 @@ export const DEFAULT_ALIVE_GRACE_SECONDS = 20;
  * apps that run on Fargate and Lambda, with the `pg` executor for both.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const pool = createPgPool({ connectionString: options.databaseUrl });
+  const pool = createPgPool({ connectionString: options.databaseUrl, application_name: 'lablink-web' }, 5);
   const sql = new PgSql(pool);
   await migrate(sql);
+  const allocatorPool = createAllocatorPool({ connectionString: options.databaseUrl }, 10);
   const allocator = createAllocatorService({
-    sql,
+    sql: new PgSql(allocatorPool),
     listenConnection: { connectionString: options.databaseUrl },
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
@@ -84,7 +86,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     listening = await listen(app, { hostname: '127.0.0.1', port: options.port ?? 0 });
   } catch (error) {
     await allocator.stop();
-    await pool.end();
+    await Promise.all([pool.end(), allocatorPool.end()]);
     throw error;
   }
   const { server, port } = listening;
@@ -97,7 +99,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     async close() {
       await allocator.stop();
       await closeServer(server);
-      await pool.end();
+      await Promise.all([pool.end(), allocatorPool.end()]);
     },
   };
 }
