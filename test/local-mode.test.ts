@@ -1,25 +1,22 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../local/postgres';
 import { waitFor } from './support/fixtures';
+import { CapturedProcess, spawnCapturing } from './support/processes';
 import { freeCount } from './support/stack';
 
 const ROOT = path.join(__dirname, '..');
 
 /** The README's quick start (`npm ci && npm start`); the install is what CI has just done. */
-function startLocalMode(args: string[]): { child: ChildProcess; output: () => string } {
+function startLocalMode(args: string[]): CapturedProcess {
   const quickStart = /```sh\n(npm ci && npm start)\n```/.exec(readFileSync(path.join(ROOT, 'README.md'), 'utf8'))?.[1];
   expect(quickStart).toBe('npm ci && npm start');
-  let output = '';
-  // Its own process group, as a terminal gives it, so Ctrl-C reaches every process in it.
   const env = { ...process.env };
   delete env.LABLINK_FLEET_TOKEN;
   delete env.LABLINK_ADMIN_SECRET;
-  const child = spawn('npm', ['start', '--silent', '--', ...args], { cwd: ROOT, detached: true, env });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
+  // Its own process group, as a terminal gives it, so Ctrl-C reaches every process in it.
+  return spawnCapturing('npm', ['start', '--silent', '--', ...args], { cwd: ROOT, detached: true, env });
 }
 
 function processesInGroup(pgid: number): string[] {
@@ -30,8 +27,7 @@ function processesInGroup(pgid: number): string[] {
 describe('npm start (local mode)', () => {
   it('prints the form URL, registers the simulated VMs, and Ctrl-C leaves no process behind', async () => {
     const port = await freePort();
-    const { child, output } = startLocalMode(['--port', String(port), '--vms', '2']);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const { child, output, exited } = startLocalMode(['--port', String(port), '--vms', '2']);
     try {
       await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
       expect(output()).toContain(`Form:          http://127.0.0.1:${port}/`);
@@ -50,9 +46,8 @@ describe('npm start (local mode)', () => {
   });
 
   it('refuses a bad flag with a clear message and exit code 2', async () => {
-    const { child, output } = startLocalMode(['--vms', 'lots']);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
-    expect(code).toBe(2);
+    const { output, exited } = startLocalMode(['--vms', 'lots']);
+    expect(await exited).toBe(2);
     expect(output()).toContain('--vms must be a whole number from 0 to 200, not "lots".');
   });
 });

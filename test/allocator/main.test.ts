@@ -1,19 +1,14 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../local/postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
+import { CapturedProcess, spawnCapturing } from '../support/processes';
 import { pollAsVm } from '../support/stack';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-function startAllocator(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  let output = '';
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function startAllocator(env: Record<string, string>): CapturedProcess {
+  return spawnCapturing(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
 }
 
 describe('the allocator service process (as on Fargate)', () => {

@@ -3,6 +3,7 @@
 // prints {"url"} once ready; "restart" → restarts it and prints "restarted"; end of stdin → stops it.
 import readline from 'node:readline';
 import { startLocalPostgres } from '../../local/postgres';
+import { runMain } from '../../local/run-main';
 
 async function main(): Promise<void> {
   const postgres = await startLocalPostgres();
@@ -17,10 +18,4 @@ async function main(): Promise<void> {
   await postgres.stop();
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${String(error)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);
