@@ -13,6 +13,13 @@ function describeFailure(output: string, secrets: string[], exit: string): strin
   return `start-host ${exit}${lastLine ? `: ${lastLine.slice(0, 300)}` : ''}`;
 }
 
+/** Only what start-host needs: never the agent's own settings (the fleet token among them). */
+function startHostEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { DISPLAY: '' };
+  for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  return env;
+}
+
 export interface StartHostTarget {
   startHostPath: string;
   vmName: string;
@@ -36,7 +43,7 @@ export function runStartHost(target: StartHostTarget, command: CrdCommand, pin: 
     const child = execFile(
       file,
       args,
-      { env: { ...process.env, DISPLAY: '' }, timeout: START_HOST_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
+      { env: startHostEnvironment(), timeout: START_HOST_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true });
         const exit = typeof error.code === 'number' ? `exited with code ${error.code}` : error.killed ? 'timed out' : `failed (${error.code ?? error.message})`;

@@ -1,18 +1,30 @@
 import { EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
-import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, trackUnhealthy } from '../core/health';
+import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 
 export interface Rebooter {
-  reboot(instanceId: string): Promise<void>;
+  /** `gone`: the instance no longer exists (the fleet was made smaller). */
+  reboot(instanceId: string): Promise<'rebooted' | 'gone'>;
 }
 
 export class Ec2Rebooter implements Rebooter {
   constructor(private readonly ec2: EC2Client) {}
 
-  async reboot(instanceId: string): Promise<void> {
-    await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+  async reboot(instanceId: string): Promise<'rebooted' | 'gone'> {
+    try {
+      await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+      return 'rebooted';
+    } catch (error) {
+      if ((error as Error).name === 'InvalidInstanceID.NotFound') return 'gone';
+      throw error;
+    }
   }
+}
+
+/** Most of the fleet silent at once means the allocator or the network is the problem, not the VMs. */
+function looksLikeOutage(counts: FleetCounts): boolean {
+  return counts.stale >= 3 && counts.stale * 2 > counts.total - counts.failed;
 }
 
 export type FleetMetricsSink = (counts: FleetCounts) => void;
@@ -51,8 +63,9 @@ export interface FleetDoctorOptions {
 
 /**
  * Watches the fleet: starts each VM's "unhealthy since" clock, reboots VMs unhealthy for too
- * long (a few times, with a cool-down), then takes them out of the pool as failed. Every
- * allocator runs one; SKIP LOCKED keeps two from rebooting the same VM.
+ * long (a few times, with a cool-down), then takes them out of the pool as failed. VMs in use
+ * are left to the admin, and nothing is repaired while most of the fleet is silent at once.
+ * Every allocator runs one; SKIP LOCKED keeps two from rebooting the same VM.
  */
 export class FleetDoctor {
   private timer: NodeJS.Timeout | undefined;
@@ -66,11 +79,21 @@ export class FleetDoctor {
       if (change.unhealthy) log.warn('vm.unhealthy', { hostname: change.hostname });
       else log.info('vm.healthy_again', { hostname: change.hostname });
     }
+    const counts = await fleetCounts(sql, policy.staleSeconds);
+    if (looksLikeOutage(counts)) {
+      log.error('fleet.mostly_silent', { stale: counts.stale, total: counts.total, action: 'no repairs until reports resume' });
+      this.options.metrics?.(counts);
+      return;
+    }
     if (rebooter) {
       for (const claimed of await claimReboots(sql, policy)) {
         try {
-          await rebooter.reboot(claimed.instance_id);
-          log.warn('vm.rebooted', { hostname: claimed.hostname, instanceId: claimed.instance_id, reboot: claimed.reboot_count });
+          if ((await rebooter.reboot(claimed.instance_id)) === 'gone') {
+            await retireVm(sql, claimed.hostname);
+            log.info('vm.retired', { hostname: claimed.hostname, instanceId: claimed.instance_id });
+          } else {
+            log.warn('vm.rebooted', { hostname: claimed.hostname, instanceId: claimed.instance_id, reboot: claimed.reboot_count });
+          }
         } catch (error) {
           log.error('vm.reboot_failed', { hostname: claimed.hostname, reason: errorMessage(error) });
         }

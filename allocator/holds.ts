@@ -37,7 +37,7 @@ class Hold {
         const delivery = await this.deliver(this.hostname);
         if (delivery) this.end(delivery);
       } catch (error) {
-        // The hold stays; the listener re-checks every held VM once the database is back.
+        // The hold stays: the next notification or the agent's next poll checks again.
         this.log.warn('hold.check_failed', { hostname: this.hostname, reason: errorMessage(error) });
       }
     } while (this.checkAgain && !this.ended);

@@ -21,6 +21,7 @@ export interface ListenerOptions {
 }
 
 const MAX_RECONNECT_DELAY_MS = 10_000;
+const PING_TIMEOUT_MS = 5_000;
 
 /**
  * The allocator's single LISTEN connection (DESIGN rule 1): a dedicated client, never
@@ -113,11 +114,20 @@ export class VmUpdateListener {
     this.reconnectTimer = setTimeout(run, backoffDelay(this.failures + 1, 250, MAX_RECONNECT_DELAY_MS));
   }
 
-  /** A half-open TCP connection delivers no notifications and no error: a periodic query finds it. */
+  /**
+   * A half-open TCP connection delivers no notifications and no error, and a query on it just
+   * waits: a periodic query that does not answer in time counts as a lost connection.
+   */
   private startPing(client: pg.Client, onLost: (error?: Error) => void): void {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
-      client.query('SELECT 1').catch((error: Error) => onLost(error));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('the LISTEN connection stopped answering')), PING_TIMEOUT_MS);
+      });
+      Promise.race([client.query('SELECT 1'), timeout])
+        .catch((error: Error) => onLost(error))
+        .finally(() => clearTimeout(timer));
     }, this.options.pingIntervalMs ?? 30_000);
     this.pingTimer.unref();
   }

@@ -7,6 +7,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
 import { identityVerifierFor } from './identity-from-config';
 import { createAllocatorPool } from './pool';
+import { IDLE_TIMEOUT_MARGIN_SECONDS } from './timeouts';
 import { createAllocatorService } from './service';
 
 /** The allocator as it runs on ECS Fargate: the VMs' long-polls, one LISTEN connection, a small pool. */
@@ -28,9 +29,15 @@ async function main(): Promise<void> {
     },
     log,
   });
-  await service.start();
-  const { server, port } = await listen(handleUnexpectedErrors(service.app, log), { hostname: '0.0.0.0', port: config.port });
+  // Serve first: the load balancer's health check passes while LISTEN is still connecting
+  // (say, while the database is created); /api/health says whether it listens.
+  const { server, port } = await listen(handleUnexpectedErrors(service.app, log), {
+    hostname: '0.0.0.0',
+    port: config.port,
+    keepAliveSeconds: config.holdSeconds + IDLE_TIMEOUT_MARGIN_SECONDS + 5,
+  });
   log.info('allocator.started', { port, holdSeconds: config.holdSeconds, identity: config.identity.mode });
+  await service.start();
 
   // ECS sends SIGTERM before a deployment replaces the task: answer every hold so agents re-poll at once.
   const shutdown = async () => {

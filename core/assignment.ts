@@ -5,8 +5,9 @@ import { generatePin } from './pin';
 import { Sql, UniqueViolationError } from './sql';
 import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
+import { ASSIGNMENT_PATTERN } from './wire';
 
-type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome };
+type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' };
 /** Rows stay locked only while another request commits: milliseconds, even under load. */
 const LOCKED_RETRY_WINDOW_MS = 2_000;
 
@@ -16,19 +17,22 @@ export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
 export type VmRequestResult =
   | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome }
   | { kind: 'invalid'; field: 'email' | 'crd_command'; message: string }
+  /** The email's VM failed, and this request does not come from the browser that got it. */
+  | { kind: 'retry_refused'; hostname: string }
   | { kind: 'no_vm_free' };
 
 /**
  * A participant's request: validate, then one atomic statement that returns the VM
  * this email already has or assigns a free one with a fresh PIN.
  */
-export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown }): Promise<VmRequestResult> {
+export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown; proof?: string }): Promise<VmRequestResult> {
   const email = parseEmail(input.email);
   if (!email.ok) return { kind: 'invalid', field: 'email', message: email.message };
   const command = parseCrdCommand(input.crdCommand);
   if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
 
-  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin() };
+  const proof = input.proof && ASSIGNMENT_PATTERN.test(input.proof) ? input.proof : null;
+  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin(), proof };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -46,6 +50,9 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
     await sleep(10 + Math.random() * 20);
     [row] = await assignOnce();
   }
+  // The request that raced ours may have committed by now: it would be this email's VM.
+  if (!row) [row] = await assignOnce();
   if (!row) return { kind: 'no_vm_free' };
+  if (row.outcome === 'retry_refused') return { kind: 'retry_refused', hostname: row.hostname };
   return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, assignmentId: row.assignment_id, outcome: row.outcome };
 }

@@ -16,7 +16,8 @@ export interface DataApiRetryOptions {
   resumeDelayMs: number;
 }
 
-const DEFAULT_RETRY: DataApiRetryOptions = { resumeAttempts: 6, resumeDelayMs: 2_000 };
+/** About 20 s of waiting in all: inside the form Lambda's timeout, enough for a cluster to resume. */
+const DEFAULT_RETRY: DataApiRetryOptions = { resumeAttempts: 6, resumeDelayMs: 1_300 };
 const UNAVAILABLE_ERRORS = new Set(['DatabaseUnavailableException', 'ServiceUnavailableError', 'StatementTimeoutException', 'InternalServerErrorException']);
 const TIMESTAMP_TYPES = new Set(['timestamptz', 'timestamp']);
 

@@ -66,6 +66,10 @@ export async function moveParticipant(sql: Sql, hostname: string): Promise<MoveR
   return vm?.email ? { kind: 'no_vm_free' } : { kind: 'no_participant' };
 }
 
+export async function retireVm(sql: Sql, hostname: string): Promise<void> {
+  await sql.query(statements.RETIRE_VM, { hostname });
+}
+
 export async function returnToPool(sql: Sql, hostname: string): Promise<boolean> {
   return (await sql.query(statements.RETURN_TO_POOL, { hostname })).length > 0;
 }

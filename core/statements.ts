@@ -27,9 +27,10 @@ SELECT hostname FROM vms
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
 
 /**
- * Assignment in one statement: the VM this email already has (re-armed with the new
- * command if its last configuration failed), otherwise the oldest free VM, locked with
- * SKIP LOCKED so concurrent submissions never pick the same row.
+ * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
+ * locked with SKIP LOCKED so concurrent submissions never pick the same row. A VM whose setup
+ * failed is re-armed with the new command only for the browser that holds its assignment id
+ * (:proof), so knowing someone's email is not enough to put your own Google account on their VM.
  */
 export const ASSIGN_VM = `
 WITH existing AS (
@@ -38,6 +39,7 @@ WITH existing AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
     assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
   WHERE email = :email AND state = 'error'
+    AND (assignment_id = CAST(:proof AS uuid) OR previous_assignment_id = CAST(:proof AS uuid))
   RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
@@ -49,13 +51,15 @@ WITH existing AS (
 ), assigned AS (
   UPDATE vms SET state = 'assigned', email = :email, crd_command = :crdCommand, pin = :pin,
     assignment_id = gen_random_uuid(), assigned_at = now(),
-    delivered_at = NULL, configured_at = NULL, error = NULL
+    delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
   FROM picked WHERE vms.hostname = picked.hostname
   RETURNING vms.hostname, vms.pin, vms.assignment_id
 )
 SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error'
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'retried' FROM retried
+UNION ALL
+SELECT hostname, NULL, NULL, 'retry_refused' FROM existing WHERE state = 'error' AND NOT EXISTS (SELECT 1 FROM retried)
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
@@ -85,19 +89,22 @@ export const LIST_VMS = `
 SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
-  coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8)) AS stale
-FROM vms ORDER BY length(hostname), hostname`;
+  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale
+FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
 /** Takes a VM back from its participant so it can be handed out again. */
 export const RELEASE_VM = `
 WITH previous AS (SELECT hostname, email FROM vms WHERE hostname = :hostname FOR UPDATE)
 UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
-  assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL
+  assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
 FROM previous WHERE vms.hostname = previous.hostname
 RETURNING previous.email AS previous_email`;
 
-/** Whether a VM is unhealthy now: silent too long, GPU failing, or CRD's host gone on a configured VM. */
-const UNHEALTHY = `(coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8))
+/**
+ * Whether a VM is unhealthy now: its heartbeats stopped, its GPU fails, or CRD's host is gone on
+ * a configured VM. A client that never sends heartbeats (LabLink's own) is never judged stale.
+ */
+const UNHEALTHY = `(coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)
   OR coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))`;
 
 /** An agent's report; a null field was not part of this report and keeps its value. */
@@ -116,7 +123,9 @@ RETURNING hostname`;
 
 /** Starts or stops each VM's "unhealthy since" clock; run by every allocator, idempotent. */
 export const TRACK_UNHEALTHY = `
-UPDATE vms SET unhealthy_since = CASE WHEN ${UNHEALTHY} THEN coalesce(unhealthy_since, now()) ELSE NULL END
+UPDATE vms SET unhealthy_since = CASE WHEN ${UNHEALTHY} THEN coalesce(unhealthy_since, now()) ELSE NULL END,
+  -- Recovered: the next bad spell gets its reboots again.
+  reboot_count = CASE WHEN ${UNHEALTHY} THEN reboot_count ELSE 0 END
 WHERE failed_at IS NULL AND state <> 'retired'
   AND (unhealthy_since IS NULL) = ${UNHEALTHY}
 RETURNING hostname, unhealthy_since IS NOT NULL AS unhealthy`;
@@ -126,7 +135,7 @@ export const CLAIM_REBOOTS = `
 UPDATE vms SET reboot_count = reboot_count + 1, last_reboot_at = now(), unhealthy_since = now()
 WHERE hostname IN (
   SELECT hostname FROM vms
-  WHERE failed_at IS NULL AND instance_id IS NOT NULL
+  WHERE failed_at IS NULL AND instance_id IS NOT NULL AND NOT coalesce(in_use, false)
     AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
     AND reboot_count < :maxReboots
     AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
@@ -140,8 +149,12 @@ UPDATE vms SET failed_at = now(), failure = CASE
     WHEN state = 'configured' AND crd_running = false THEN 'Chrome Remote Desktop host is not running'
     ELSE 'The agent stopped reporting' END
 WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
-  AND (reboot_count >= :maxReboots OR instance_id IS NULL)
+  AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT coalesce(in_use, false)
 RETURNING hostname, email, failure`;
+
+/** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts. */
+export const RETIRE_VM = `
+UPDATE vms SET state = 'retired', unhealthy_since = NULL WHERE hostname = :hostname RETURNING hostname`;
 
 /**
  * Moves a VM's participant to a free healthy VM in one statement (the email constraint is
@@ -180,7 +193,7 @@ SELECT count(*)::int AS total,
   count(*) FILTER (WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL)::int AS free,
   count(*) FILTER (WHERE email IS NOT NULL)::int AS assigned,
   count(*) FILTER (WHERE failed_at IS NULL
-    AND coalesce(health_reported_at, last_seen) < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
+    AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
   count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
   count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
 FROM vms WHERE state <> 'retired'`;

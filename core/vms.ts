@@ -98,6 +98,8 @@ export async function findAssignment(sql: Sql, assignmentId: string): Promise<As
     statements.SELECT_ASSIGNMENT,
     { assignmentId },
   );
+  // A released VM keeps no assignment: the old link leads nowhere.
+  if (!row?.assignment_id) return undefined;
   return (
     row && {
       hostname: row.hostname,

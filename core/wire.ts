@@ -1,10 +1,5 @@
 /** Shapes that cross the network between agent, allocator and browser. */
 
-/** `POST /vm_startup` request body (LabLink's CRD-era client sends only `hostname`). */
-export interface VmStartupRequest {
-  hostname: string;
-}
-
 /** `200` answer to `/vm_startup`: only ever a real assignment. */
 export interface VmAssignmentResponse {
   status: 'success';

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
-import { csrf } from 'hono/csrf';
 import { moveParticipant, returnToPool } from '../core/health';
 import { Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
 import { Sql } from '../core/sql';
 import { VmSummary, listVms, releaseVm } from '../core/vms';
 import { HOSTNAME_PATTERN } from '../core/wire';
+import { sameOriginOnly } from '../http/same-origin';
 import { AdminAction, actionConfirmPage, adminPage, adminRowsFragment, healthLabel, stateLabel } from './admin-page';
 
 export const ADMIN_USER = 'admin';
@@ -47,8 +47,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     invalidUserMessage: { error: 'Sign in as "admin" with the admin secret.' },
   });
   for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv']) app.use(path, requireAdmin);
-  // Basic credentials ride along with any request the browser makes: refuse cross-site form posts.
-  app.use('/admin/*', csrf());
+  // Basic credentials ride along with any request the browser makes: refuse cross-site ones.
+  app.use('/admin/*', sameOriginOnly());
+  app.use('/api/vms/*', sameOriginOnly());
 
   const NO_SUCH_VM: ActionOutcome = { ok: false, status: 404, message: 'There is no VM with that name.' };
   const actions: Record<AdminAction, (hostname: string) => Promise<ActionOutcome>> = {

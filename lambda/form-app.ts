@@ -1,4 +1,5 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
 import { requestVm } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
@@ -12,6 +13,12 @@ import { PROGRESS_TEXT, formPage, vmPage } from './pages';
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
+/** Proves "this browser saw that assignment": needed to retry a failed setup with a new command. */
+export const ASSIGNMENT_COOKIE = 'lablink_assignment';
+
+function retryRefused(hostname: string): string {
+  return `This email already has ${hostname}, whose setup failed. Open your VM page in the browser where you first asked for it and submit a new command from there, or ask your instructor.`;
+}
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
@@ -90,8 +97,11 @@ export function createFormApp(options: FormAppOptions): Hono {
       if (json) return c.json({ error: accessProblem, field: 'access_code' }, 403);
       return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { access_code: accessProblem } }), 403);
     }
-    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand });
+    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand, proof: getCookie(c, ASSIGNMENT_COOKIE) });
     switch (result.kind) {
+      case 'retry_refused':
+        if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
       case 'invalid':
         if (json) return c.json({ error: result.message, field: result.field }, 400);
         return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { [result.field]: result.message } }), 400);
@@ -113,6 +123,13 @@ export function createFormApp(options: FormAppOptions): Hono {
     if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
+    setCookie(c, ASSIGNMENT_COOKIE, assignmentId, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: new URL(c.req.url).protocol === 'https:',
+      maxAge: 7 * 24 * 3600,
+    });
     const outcome = c.req.query('outcome');
     return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
   });

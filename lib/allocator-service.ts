@@ -19,12 +19,11 @@ import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
+import { IDLE_TIMEOUT_MARGIN_SECONDS } from '../allocator/timeouts';
 import { DATABASE_NAME } from './database';
 import { REPO_ROOT } from './node-function';
 
 export const ALLOCATOR_PORT = 8080;
-/** Seconds the load balancer keeps an idle connection beyond the longest hold. */
-export const IDLE_TIMEOUT_MARGIN_SECONDS = 30;
 
 export interface AllocatorServiceProps {
   vpc: IVpc;

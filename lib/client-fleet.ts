@@ -32,7 +32,8 @@ export interface ClientFleetProps {
 
 
 function machineImage(props: ClientFleetProps): IMachineImage {
-  if (!props.amiId) return MachineImage.fromSsmParameter(props.amiSsmParameter, { os: OperatingSystemType.LINUX });
+  // Resolved when each instance launches: a newer AMI behind the parameter never replaces running VMs.
+  if (!props.amiId) return MachineImage.resolveSsmParameterAtLaunch(props.amiSsmParameter, { os: OperatingSystemType.LINUX });
   const imageId = props.amiId;
   return { getImage: () => ({ imageId, osType: OperatingSystemType.LINUX, userData: UserData.forLinux() }) };
 }

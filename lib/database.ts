@@ -39,6 +39,8 @@ export function dataApiEnvironment(cluster: DatabaseCluster): Record<string, str
  */
 export class Database extends Construct {
   public readonly cluster: DatabaseCluster;
+  /** Done once the schema is migrated (and so the writer is up). */
+  public readonly schema: CustomResource;
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
@@ -66,12 +68,12 @@ export class Database extends Construct {
     });
     this.cluster.grantDataApiAccess(migrateFunction);
     const provider = new Provider(this, 'MigrateProvider', { onEventHandler: migrateFunction });
-    const schema = new CustomResource(this, 'Schema', {
+    this.schema = new CustomResource(this, 'Schema', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::LabLinkSchema',
       // A change in the migrations changes this property, so CloudFormation runs them again.
       properties: { migrations: createHash('sha256').update(JSON.stringify(MIGRATIONS)).digest('hex') },
     });
-    schema.node.addDependency(this.cluster);
+    this.schema.node.addDependency(this.cluster);
   }
 }

@@ -1,3 +1,4 @@
+import { Duration } from 'aws-cdk-lib';
 import { CfnStage, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -29,6 +30,8 @@ export class FormApi extends Construct {
     super(scope, id);
     this.handler = new LabLinkFunction(this, 'FormFunction', {
       entry: 'lambda/form-handler.ts',
+      // API Gateway waits 30 s at most; this leaves room for a resuming database.
+      timeout: Duration.seconds(28),
       environment: {
         ...dataApiEnvironment(props.cluster),
         LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn,

@@ -75,6 +75,8 @@ export class LabLinkStack extends Stack {
       allocatorUrl: this.allocator.url,
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
+    // Tasks start once the database is up and migrated, so the first deployment does not roll back.
+    this.allocator.service.node.addDependency(this.database.schema);
 
     this.operations = new Operations(this, 'Operations', {
       fleetName: this.stackName,

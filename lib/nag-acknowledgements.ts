@@ -1,6 +1,6 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 
-/** cdk-nag AwsSolutions findings LabLink accepts, each with the reason. */
+/** cdk-nag AwsSolutions and CloudFormation validation findings LabLink accepts, each with the reason. */
 export function acknowledgeNagFindings(stack: Stack): void {
   const acknowledge = (id: string, reason: string) => Validations.of(stack).acknowledge({ id, reason });
 
@@ -35,5 +35,9 @@ export function acknowledgeNagFindings(stack: Stack): void {
   acknowledge('AwsSolutions-RDS10', 'A workshop deployment must tear down with cdk destroy; the cluster leaves a final snapshot.');
   acknowledge('AwsSolutions-EC28', 'VMs live for a workshop; the agent\'s own reports, not 1-minute metrics, tell whether a VM works.');
   acknowledge('AwsSolutions-EC29', 'Client VMs are disposable and managed by CloudFormation; vmCount adds and removes them.');
+  acknowledge(
+    'CloudFormation-Validate::E1152',
+    'The VMs\' ImageId is "resolve:ssm:<parameter>", which EC2 resolves at launch (documented by AWS); the validator only knows literal AMI ids.',
+  );
   acknowledge('AwsSolutions-SMG4', 'The secrets live as long as one workshop deployment; rotating the fleet token would cut off running agents.');
 }

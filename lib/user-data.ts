@@ -41,10 +41,12 @@ DESKTOP_USER=${DESKTOP_USER}
 
 hostnamectl set-hostname "$VM_NAME"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils
+# First boot races unattended-upgrades for the package lock: wait for it instead of failing.
+APT="-o DPkg::Lock::Timeout=600"
+apt-get $APT update -q
+apt-get $APT install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils
 curl -fsSL -o /tmp/crd.deb https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb
-apt-get install -y -q /tmp/crd.deb
+apt-get $APT install -y -q /tmp/crd.deb
 rm -f /tmp/crd.deb
 echo 'exec /etc/X11/Xsession /usr/bin/xfce4-session' > /etc/chrome-remote-desktop-session
 

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { MAX_HOLD_SECONDS } from '../allocator/timeouts';
 
 export interface LocalOptions {
   port: number;
@@ -50,7 +51,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
   return {
     port: integer('port', values.port, 1, 65535),
     vms: integer('vms', values.vms, 0, 200),
-    holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, 300),
+    holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, MAX_HOLD_SECONDS),
     accessCode: accessCode(values['access-code']),
     help: values.help,
   };

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Stand-in for CRD's start-host in local mode and tests: records argv and stdin instead
 // of calling Google, refuses a code it has already seen (as Google does), and on success
-// writes a host registration file where the real one does.
+// writes a host registration file where the real one does. Its settings are in
+// $HOME/fake-crd.json (record file, failure message, delay), written by the simulated VM.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const recordFile = process.env.LABLINK_FAKE_CRD_RECORD;
+const home = process.env.HOME ?? '.';
+const settingsFile = path.join(home, 'fake-crd.json');
+const settings = existsSync(settingsFile) ? JSON.parse(readFileSync(settingsFile, 'utf8')) : {};
+const recordFile = settings.record;
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const stdin = Buffer.concat(chunks).toString('utf8');
@@ -21,13 +25,12 @@ if (recordFile) {
   }
   appendFileSync(recordFile, `${JSON.stringify({ argv, stdin, display: process.env.DISPLAY ?? null })}\n`);
 }
-// Google takes a moment; tests stretch it to stop the agent halfway.
-await sleep(Number(process.env.LABLINK_FAKE_CRD_DELAY_MS ?? 0));
-if (process.env.LABLINK_FAKE_CRD_FAIL) {
-  console.error(process.env.LABLINK_FAKE_CRD_FAIL);
+await sleep(Number(settings.delayMs ?? 0));
+if (settings.failure) {
+  console.error(settings.failure);
   process.exit(1);
 }
-const configDir = path.join(process.env.HOME ?? '.', '.config', 'chrome-remote-desktop');
+const configDir = path.join(home, '.config', 'chrome-remote-desktop');
 mkdirSync(configDir, { recursive: true });
 writeFileSync(path.join(configDir, 'host#simulated.json'), JSON.stringify({ host_name: argv.find((arg) => arg.startsWith('--name='))?.slice(7) }));
 console.log('Host registered (simulated).');

@@ -48,8 +48,13 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
     onLog: (message: unknown) => log(String(message)),
     onError: (message: unknown) => log(String(message)),
   });
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
   const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   let stopped = false;
   return {

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,8 @@ import readline from 'node:readline';
 import { buildAgentBundle } from '../agent/bundle';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
+/** The stand-in start-host's settings, in the simulated VM's home directory. */
+const FAKE_CRD_SETTINGS = 'fake-crd.json';
 
 export interface SimulatedVmOptions {
   name: string;
@@ -14,6 +17,8 @@ export interface SimulatedVmOptions {
   agentBundle: string;
   /** Make the stand-in start-host fail with this message. */
   startHostFailure?: string;
+  /** How long the stand-in start-host takes (Google takes a moment; tests stop the agent halfway). */
+  startHostDelayMs?: number;
   /** More agent environment, such as LABLINK_IDENTITY=ec2 with a stand-in metadata service. */
   env?: Record<string, string>;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
@@ -46,6 +51,11 @@ export class SimulatedVm {
   /** Starts (or restarts) the agent process; its state directory survives restarts. */
   start(): void {
     if (this.running) return;
+    // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME.
+    writeFileSync(
+      path.join(this.dir, FAKE_CRD_SETTINGS),
+      JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 }),
+    );
     const child = spawn(process.execPath, [this.options.agentBundle], {
       env: {
         PATH: process.env.PATH,
@@ -55,10 +65,10 @@ export class SimulatedVm {
         LABLINK_VM_NAME: this.name,
         LABLINK_START_HOST: FAKE_START_HOST,
         LABLINK_STATE_DIR: this.stateDir,
-        LABLINK_FAKE_CRD_RECORD: this.recordFile,
         // No GPU on a simulated VM unless a test puts a stand-in nvidia-smi in place.
         LABLINK_NVIDIA_SMI: path.join(this.dir, 'no-gpu', 'nvidia-smi'),
-        ...(this.options.startHostFailure ? { LABLINK_FAKE_CRD_FAIL: this.options.startHostFailure } : {}),
+        // No real CRD host runs here: the simulated host "runs" while the agent does.
+        LABLINK_CRD_PROCESS: this.options.agentBundle,
         ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -91,7 +91,9 @@ const CASES: Case[] = [
   { name: 'release: no credentials', method: 'POST', path: '/api/vms/known-vm/release', status: 401, message: /Sign in as "admin"/ },
   { name: 'release: an unknown hostname', method: 'POST', path: '/api/vms/ghost-vm/release', headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
   { name: 'release: an SQL-ish hostname', method: 'POST', path: "/api/vms/x'%20OR%201=1/release", headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
-  { name: 'dashboard release: a cross-site form post', method: 'POST', path: '/admin/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /./ },
+  { name: 'dashboard release: a cross-site form post', method: 'POST', path: '/admin/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /Cross-site/ },
+  { name: 'API release: a cross-site form post', method: 'POST', path: '/api/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /Cross-site/ },
+  { name: 'API move: a cross-site request by fetch metadata', method: 'POST', path: '/api/vms/known-vm/move', headers: { authorization: ADMIN, 'sec-fetch-site': 'cross-site' }, status: 403, message: /Cross-site/ },
   { name: 'CSV export: no credentials', method: 'GET', path: '/api/vms.csv', status: 401, message: /Sign in as "admin"/ },
 ];
 

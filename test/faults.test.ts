@@ -32,8 +32,8 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
   let agentBundle: string;
   const vms: SimulatedVm[] = [];
 
-  async function startVm(name: string, allocatorUrl: string, env: Record<string, string> = {}): Promise<SimulatedVm> {
-    const vm = await SimulatedVm.create({ name, allocatorUrl, fleetToken: TEST_FLEET_TOKEN, agentBundle, env });
+  async function startVm(name: string, allocatorUrl: string, startHost: { startHostFailure?: string; startHostDelayMs?: number } = {}): Promise<SimulatedVm> {
+    const vm = await SimulatedVm.create({ name, allocatorUrl, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...startHost });
     vms.push(vm);
     vm.start();
     return vm;
@@ -112,12 +112,12 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
 
     it.each([
       ['start-host went on to register the host', {}, 'configured', null],
-      ['start-host never registered the host', { LABLINK_FAKE_CRD_FAIL: 'killed' }, 'error', /stopped while start-host was running/],
+      ['start-host never registered the host', { startHostFailure: 'killed' }, 'error', /stopped while start-host was running/],
     ])('the agent is killed while start-host runs and %s: no second start-host, the right state', async (_case, failure, state, error) => {
       const stack = await startLocalStack({ databaseUrl: db.url, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
       try {
         const name = `fault-vm-${state}`;
-        const vm = await startVm(name, stack.url, { LABLINK_FAKE_CRD_DELAY_MS: '1500', ...failure });
+        const vm = await startVm(name, stack.url, { startHostDelayMs: 1500, ...failure });
         await waitFor(async () => (await vmState(db.pool, name))?.state === 'waiting', 'the VM to wait');
         await submitForm(stack.url, { email: `${state}@example.com`, crd_command: crdCommand() });
         await waitFor(async () => (await startHostCalls(vm)) === 1, 'start-host to start');

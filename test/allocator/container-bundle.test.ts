@@ -21,10 +21,12 @@ describe('the allocator bundle the container image runs (npm run build:allocator
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
+      // It answers health checks at once, and says when its LISTEN connection is in place.
       const health = await waitFor(async () => {
         const response = await fetch(`http://127.0.0.1:${port}/api/health`).catch(() => undefined);
-        return response?.ok && ((await response.json()) as { listening: boolean });
-      }, 'the bundled allocator to answer');
+        const body = response?.ok && ((await response.json()) as { status: string; listening: boolean });
+        return body && body.listening && body;
+      }, 'the bundled allocator to answer and listen');
       expect(health).toMatchObject({ status: 'ok', listening: true });
     } finally {
       child.kill('SIGTERM');

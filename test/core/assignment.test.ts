@@ -58,7 +58,11 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     if (first.kind !== 'assigned') throw new Error('expected an assignment');
     await db.pool.query(`UPDATE vms SET state = 'error', error = 'code expired', crd_command = NULL WHERE hostname = $1`, [first.hostname]);
     const newCommand = crdCommand();
-    const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand });
+    // Someone who only knows the email cannot put their own command on the failed VM.
+    const before = await db.dumpVms();
+    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'retry_refused', hostname: first.hostname });
+    expect(await db.dumpVms()).toEqual(before);
+    const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand, proof: first.assignmentId });
     expect(second).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
     if (second.kind !== 'assigned') return;
     expect(second.assignmentId).not.toBe(first.assignmentId);
@@ -111,6 +115,16 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
       expect(await pending).toMatchObject({ kind: 'assigned', hostname: 'vm-01', pin: '123456', outcome: 'existing' });
     } finally {
       other.release();
+    }
+  });
+
+  it('a double-clicked submit for the last free VM never reads "no VM free"', async () => {
+    await registerVms(1);
+    for (let round = 0; round < 20; round += 1) {
+      const request = () => requestVm(sql, { email: `double${round}@example.com`, crdCommand: crdCommand() });
+      const results = await Promise.all([request(), request()]);
+      expect(results.map((result) => result.kind)).toEqual(['assigned', 'assigned']);
+      await db.pool.query(`UPDATE vms SET state = 'waiting', email = NULL, pin = NULL, crd_command = NULL, assignment_id = NULL`);
     }
   });
 

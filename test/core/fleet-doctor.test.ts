@@ -5,7 +5,7 @@ import { Ec2Rebooter, FleetDoctor, embeddedMetricsSink } from '../../allocator/f
 import { requestVm } from '../../core/assignment';
 import { FleetCounts, RepairPolicy, moveParticipant, recordHealth } from '../../core/health';
 import { silentLogger } from '../../core/log';
-import { findAssignment, recordPoll } from '../../core/vms';
+import { findAssignment, recordPoll, releaseVm } from '../../core/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
@@ -82,6 +82,27 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect((await row('silent')).unhealthy_since).toBeNull();
   });
 
+  it('repairs nothing while most of the fleet is silent at once (an outage, not broken VMs)', async () => {
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes' WHERE hostname <> 'healthy'`);
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual([]);
+    expect((await db.pool.query('SELECT count(*)::int AS failed FROM vms WHERE failed_at IS NOT NULL')).rows[0].failed).toBe(0);
+  });
+
+  it('leaves a VM in use to the admin, and retires a VM whose instance is gone', async () => {
+    await recordHealth(db.sql, 'gpu-broken', { inUse: true });
+    ec2Mock.on(RebootInstancesCommand, { InstanceIds: ['i-02'] }).rejects(Object.assign(new Error('gone'), { name: 'InvalidInstanceID.NotFound' }));
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-02']);
+    expect((await row('gpu-broken')).reboot_count).toBe(0);
+    expect((await row('silent')).state).toBe('retired');
+    expect(metrics.at(-1)).toMatchObject({ total: 4 });
+  });
+
   it('two allocators checking at once reboot each VM once', async () => {
     await doctor.tick();
     await ageUnhealthy();
@@ -102,9 +123,26 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
     // A new command with the same email configures the new VM.
-    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand() })).toMatchObject({ kind: 'assigned', hostname: target, outcome: 'retried' });
+    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), proof: assigned.assignmentId })).toMatchObject({
+      kind: 'assigned',
+      hostname: target,
+      outcome: 'retried',
+    });
     expect(await moveParticipant(db.sql, target)).toEqual({ kind: 'no_vm_free' });
     expect(await moveParticipant(db.sql, 'spare-or-none')).toEqual({ kind: 'no_participant' });
+  });
+
+  it('a moved participant’s old link stops working once their new VM is released and reused', async () => {
+    await db.pool.query(`UPDATE vms SET alive_until = now() WHERE hostname NOT IN ('healthy', 'spare')`);
+    const x = await requestVm(db.sql, { email: 'x@example.com', crdCommand: crdCommand() });
+    if (x.kind !== 'assigned') throw new Error('expected an assignment');
+    const moved = await moveParticipant(db.sql, x.hostname);
+    if (moved.kind !== 'moved') throw new Error('expected a move');
+    await releaseVm(db.sql, moved.hostname);
+    const y = await requestVm(db.sql, { email: 'y@example.com', crdCommand: crdCommand() });
+    expect(y).toMatchObject({ kind: 'assigned', hostname: moved.hostname });
+    expect(await findAssignment(db.sql, x.assignmentId)).toBeUndefined();
+    expect(await findAssignment(db.sql, (y as { assignmentId: string }).assignmentId)).toMatchObject({ movedFrom: null });
   });
 
   it('publishes the counts as CloudWatch embedded metrics', () => {

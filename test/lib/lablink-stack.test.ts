@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readConfig } from '../../lib/config';
+import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
 import { LabLinkStack } from '../../lib/lablink-stack';
 import { EC2_USER_DATA_LIMIT_BYTES } from '../../lib/user-data';
 
@@ -188,5 +188,7 @@ describe('LabLinkStack', () => {
     const after = larger.findResources('AWS::EC2::Instance');
     expect(Object.keys(after)).toHaveLength(4);
     for (const [logicalId, resource] of Object.entries(before)) expect(after[logicalId]).toEqual(resource);
+    // The AMI is looked up when an instance launches, so a newer Ubuntu image never replaces running VMs.
+    for (const resource of Object.values(after)) expect(resource.Properties.ImageId).toBe(`resolve:ssm:${UBUNTU_24_04_AMI_PARAMETER}`);
   });
 });
