@@ -1,6 +1,7 @@
 import { requestVm } from '../core/assignment';
 import { recordPoll } from '../core/vms';
 import { dumpDatabase } from './support/database';
+import { ec2Verifier, identityDocument, signDocument } from './support/ec2-identity';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode } from './support/fixtures';
 import { TestStack, startTestStack } from './support/stack';
 
@@ -120,6 +121,38 @@ describe('bad input: a clear 4xx on every public endpoint, and the database byte
       // Not JSON: an HTML page or plain text, matched as it is.
     }
     expect(message).toMatch(testCase.message);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+  });
+});
+
+describe('bad identity documents on EC2 (EC2 API mocked with aws-sdk-client-mock): 4xx and nothing changes', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    const { verifier } = ec2Verifier([
+      { instanceId: 'i-0aaaaaaaaaaaaaaa1', name: 'doc-vm-1' },
+      { instanceId: 'i-0aaaaaaaaaaaaaaa2', name: 'doc-vm-2' },
+    ]);
+    env = await startTestStack({ holdSeconds: 1, identity: verifier });
+    await recordPoll(env.db.sql, 'doc-vm-2', 600);
+  });
+  afterAll(async () => env?.close());
+
+  const vm1Document = identityDocument('i-0aaaaaaaaaaaaaaa1');
+  const identityCases: [string, unknown, number, RegExp][] = [
+    ['a replayed document of another VM', { document: vm1Document, signature: signDocument(vm1Document) }, 403, /This instance is doc-vm-1, not doc-vm-2/],
+    ['a document edited after signing', { document: identityDocument('i-0aaaaaaaaaaaaaaa2'), signature: signDocument(vm1Document) }, 403, /does not verify/],
+    ['a signature that is not base64 of anything', { document: vm1Document, signature: '!!!' }, 403, /does not verify/],
+    ['no identity at all', undefined, 401, /Send "identity"/],
+  ];
+
+  it.each(identityCases)('%s', async (_case, identity, status, message) => {
+    const before = await dumpDatabase(env.db.pool);
+    for (const path of ['/vm_startup', '/vm_health']) {
+      const body = path === '/vm_startup' ? { hostname: 'doc-vm-2', identity } : { hostname: 'doc-vm-2', identity, inUse: true };
+      const response = await fetch(`${env.url}${path}`, { method: 'POST', headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(body) });
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as { error: string }).error).toMatch(message);
+    }
     expect(await dumpDatabase(env.db.pool)).toBe(before);
   });
 });

@@ -49,8 +49,8 @@ describe('agent health reports to the real local allocator', () => {
   it('sends heartbeats with boot id, uptime, CRD host state and free disk, and the GPU check', async () => {
     const health = await waitFor(async () => {
       const current = await vmHealth();
-      return current?.health_reported_at && current.gpu_status ? current : undefined;
-    }, 'a heartbeat and a GPU report');
+      return current?.health_reported_at && current.gpu_status && current.in_use !== null ? current : undefined;
+    }, 'a heartbeat, a GPU report and an in-use report');
     // A simulated VM's CRD host "runs" while its agent does.
     expect(health).toMatchObject({ crd_running: true, gpu_status: 'ok', gpu_detail: 'Tesla T4, 41, 3 %', in_use: false, stale: false });
     expect(health.boot_id).toMatch(/^[\w-]+$/);
