@@ -48,8 +48,8 @@ function row(vm: VmSummary) {
   <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${vm.reboot_count} reboot${vm.reboot_count === 1 ? '' : 's'})` : ''}</td>
   <td>${gpuLabel(vm)}</td>
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
-  <td>${when(vm.assigned_at)}</td>
-  <td>${when(vm.health_reported_at ?? vm.last_seen)}</td>
+  <td class="when">${when(vm.assigned_at)}</td>
+  <td class="when">${when(vm.health_reported_at ?? vm.last_seen)}</td>
   <td>${problem}</td>
   <td>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;

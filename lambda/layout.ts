@@ -29,6 +29,7 @@ const STYLE = raw(`<style>
   a { color: #0b57d0; }
   table { width: 100%; border-collapse: collapse; background: #fff; font-size: .92rem; }
   th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
+  td:first-child, td.when { white-space: nowrap; }
   th button { background: none; color: inherit; padding: 0; margin: 0; font-weight: 700; }
   .state { font-weight: 700; }
   .state-error, .state-stale { color: #b42318; }
