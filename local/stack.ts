@@ -51,7 +51,7 @@ export const DEFAULT_ALIVE_GRACE_SECONDS = 20;
  * apps that run on Fargate and Lambda, with the `pg` executor for both.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const pool = createPgPool({ connectionString: options.databaseUrl, application_name: 'lablink-web' }, 5);
+  const pool = createPgPool({ connectionString: options.databaseUrl, application_name: 'lablink-web' }, 10);
   const sql = new PgSql(pool);
   await migrate(sql);
   const allocatorPool = createAllocatorPool({ connectionString: options.databaseUrl }, 10);
