@@ -22,6 +22,8 @@ export async function startTestStack(
     ...options,
     holdSeconds: options.holdSeconds ?? 30,
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
+    // The fleet doctor has its own tests; here it would change rows under before/after comparisons.
+    doctorIntervalMs: 3_600_000,
     log: options.log ?? silentLogger,
   });
   return {
