@@ -25,6 +25,8 @@ export interface AllocatorAppOptions {
   /** How long after a poll a VM that has not polled again still counts as alive. */
   aliveGraceSeconds: number;
   isListening: () => boolean;
+  /** False until the first LISTEN: a task that never reached its database is not healthy. */
+  isReady: () => boolean;
   log: Logger;
 }
 
@@ -112,7 +114,9 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   });
 
   app.get('/api/health', (c) => {
-    return c.json({ status: 'ok', listening: options.isListening(), heldPolls: holds.size });
+    // After the first LISTEN a lost connection is reconnected, and the task stays healthy meanwhile.
+    const ready = options.isReady();
+    return c.json({ status: ready ? 'ok' : 'starting', listening: options.isListening(), heldPolls: holds.size }, ready ? 200 : 503);
   });
 
   return app;

@@ -1,4 +1,4 @@
-import { EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
@@ -8,23 +8,27 @@ export interface Rebooter {
   reboot(instanceId: string): Promise<'rebooted' | 'gone'>;
 }
 
+const GONE_STATES = new Set(['shutting-down', 'terminated']);
+
 export class Ec2Rebooter implements Rebooter {
   constructor(private readonly ec2: EC2Client) {}
 
+  /** EC2 silently ignores reboots of terminated instances, so ask first whether it still exists. */
   async reboot(instanceId: string): Promise<'rebooted' | 'gone'> {
-    try {
-      await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
-      return 'rebooted';
-    } catch (error) {
-      if ((error as Error).name === 'InvalidInstanceID.NotFound') return 'gone';
+    const described = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })).catch((error: Error) => {
+      if (error.name === 'InvalidInstanceID.NotFound') return undefined;
       throw error;
-    }
+    });
+    const state = described?.Reservations?.flatMap((reservation) => reservation.Instances ?? [])[0]?.State?.Name;
+    if (!state || GONE_STATES.has(state)) return 'gone';
+    await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+    return 'rebooted';
   }
 }
 
-/** Most of the fleet silent at once means the allocator or the network is the problem, not the VMs. */
+/** Most of the fleet going silent at once means the allocator or the network is the problem, not the VMs. */
 function looksLikeOutage(counts: FleetCounts): boolean {
-  return counts.stale >= 3 && counts.stale * 2 > counts.total - counts.failed;
+  return counts.newly_stale >= 3 && counts.newly_stale * 2 > counts.total - counts.failed;
 }
 
 export type FleetMetricsSink = (counts: FleetCounts) => void;

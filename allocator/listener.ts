@@ -35,11 +35,17 @@ export class VmUpdateListener {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private listening = false;
+  private listenedOnce = false;
 
   constructor(private readonly options: ListenerOptions) {}
 
   get isListening(): boolean {
     return this.listening;
+  }
+
+  /** The first LISTEN succeeded: the database was reachable and the allocator is configured right. */
+  get hasListened(): boolean {
+    return this.listenedOnce;
   }
 
   /** Resolves once the first LISTEN is in place, or keeps retrying in the background. */
@@ -98,6 +104,7 @@ export class VmUpdateListener {
     this.client = client;
     this.failures = 0;
     this.listening = true;
+    this.listenedOnce = true;
     this.startPing(client, onLost);
     this.options.log.info('listener.listening', { channel: VM_UPDATES_CHANNEL });
     this.options.onListening();

@@ -29,15 +29,14 @@ async function main(): Promise<void> {
     },
     log,
   });
-  // Serve first: the load balancer's health check passes while LISTEN is still connecting
-  // (say, while the database is created); /api/health says whether it listens.
+  // Serve first, so health checks get an answer (503 "starting") while LISTEN is still
+  // connecting, and a task that never reaches its database is seen as unhealthy.
   const { server, port } = await listen(handleUnexpectedErrors(service.app, log), {
     hostname: '0.0.0.0',
     port: config.port,
     keepAliveSeconds: config.holdSeconds + IDLE_TIMEOUT_MARGIN_SECONDS + 5,
   });
   log.info('allocator.started', { port, holdSeconds: config.holdSeconds, identity: config.identity.mode });
-  await service.start();
 
   // ECS sends SIGTERM before a deployment replaces the task: answer every hold so agents re-poll at once.
   const shutdown = async () => {
@@ -49,6 +48,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown());
   process.once('SIGINT', () => void shutdown());
+  await service.start();
 }
 
 main().catch((error: unknown) => {

@@ -62,6 +62,7 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     holdSeconds: options.holdSeconds,
     aliveGraceSeconds: options.aliveGraceSeconds,
     isListening: () => listener.isListening,
+    isReady: () => listener.hasListened,
     log,
   });
 
@@ -73,8 +74,8 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     listener,
     doctor,
     async start() {
-      await listener.start();
       doctor?.start();
+      await listener.start();
     },
     async stop() {
       holds.endAll();

@@ -5,7 +5,10 @@ import { generatePin } from './pin';
 import { Sql, UniqueViolationError } from './sql';
 import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
-import { ASSIGNMENT_PATTERN } from './wire';
+import { generateSecret } from './secrets';
+
+/** What generateSecret() makes: 32 URL-safe characters. */
+const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' };
 /** Rows stay locked only while another request commits: milliseconds, even under load. */
@@ -15,7 +18,7 @@ const LOCKED_RETRY_WINDOW_MS = 2_000;
 export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
 
 export type VmRequestResult =
-  | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome }
+  | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome; retryToken?: string }
   | { kind: 'invalid'; field: 'email' | 'crd_command'; message: string }
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
@@ -25,14 +28,15 @@ export type VmRequestResult =
  * A participant's request: validate, then one atomic statement that returns the VM
  * this email already has or assigns a free one with a fresh PIN.
  */
-export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown; proof?: string }): Promise<VmRequestResult> {
+export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown; proof?: unknown }): Promise<VmRequestResult> {
   const email = parseEmail(input.email);
   if (!email.ok) return { kind: 'invalid', field: 'email', message: email.message };
   const command = parseCrdCommand(input.crdCommand);
   if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
 
-  const proof = input.proof && ASSIGNMENT_PATTERN.test(input.proof) ? input.proof : null;
-  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin(), proof };
+  const proof = typeof input.proof === 'string' && RETRY_TOKEN_PATTERN.test(input.proof) ? input.proof : null;
+  const retryToken = generateSecret();
+  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin(), proof, retryToken };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -54,5 +58,14 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
   if (!row) [row] = await assignOnce();
   if (!row) return { kind: 'no_vm_free' };
   if (row.outcome === 'retry_refused') return { kind: 'retry_refused', hostname: row.hostname };
-  return { kind: 'assigned', hostname: row.hostname, pin: row.pin, email: email.email, assignmentId: row.assignment_id, outcome: row.outcome };
+  return {
+    kind: 'assigned',
+    hostname: row.hostname,
+    pin: row.pin,
+    email: email.email,
+    assignmentId: row.assignment_id,
+    outcome: row.outcome,
+    // Only the request that stored this command may replace it later.
+    ...(row.outcome === 'existing' ? {} : { retryToken }),
+  };
 }

@@ -41,11 +41,12 @@ export interface RepairPolicy {
 export const DEFAULT_REPAIR_POLICY: RepairPolicy = { staleSeconds: 90, repairAfterSeconds: 300, maxReboots: 2, cooldownSeconds: 600 };
 
 export async function trackUnhealthy(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; unhealthy: boolean }[]> {
-  return sql.query(statements.TRACK_UNHEALTHY, { staleSeconds: policy.staleSeconds });
+  return sql.query(statements.TRACK_UNHEALTHY, { staleSeconds: policy.staleSeconds, cooldownSeconds: policy.cooldownSeconds });
 }
 
 export async function claimReboots(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; instance_id: string; reboot_count: number }[]> {
   return sql.query(statements.CLAIM_REBOOTS, {
+    staleSeconds: policy.staleSeconds,
     repairAfterSeconds: policy.repairAfterSeconds,
     maxReboots: policy.maxReboots,
     cooldownSeconds: policy.cooldownSeconds,
@@ -53,7 +54,7 @@ export async function claimReboots(sql: Sql, policy: RepairPolicy): Promise<{ ho
 }
 
 export async function markFailed(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; email: string | null; failure: string }[]> {
-  return sql.query(statements.MARK_FAILED, { repairAfterSeconds: policy.repairAfterSeconds, maxReboots: policy.maxReboots });
+  return sql.query(statements.MARK_FAILED, { staleSeconds: policy.staleSeconds, repairAfterSeconds: policy.repairAfterSeconds, maxReboots: policy.maxReboots });
 }
 
 export type MoveResult = { kind: 'moved'; hostname: string; email: string } | { kind: 'no_participant' } | { kind: 'no_vm_free' };
@@ -79,6 +80,8 @@ export interface FleetCounts {
   free: number;
   assigned: number;
   stale: number;
+  /** Went silent within the last half hour: a sudden drop, unlike VMs long gone. */
+  newly_stale: number;
   unhealthy: number;
   failed: number;
 }

@@ -79,6 +79,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS vms_previous_assignment_idx ON vms (previous_assignment_id) WHERE previous_assignment_id IS NOT NULL`,
     ],
   },
+  {
+    version: 3,
+    description: 'retry token: only the browser that submitted a command may replace it after a failure',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS retry_token text`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

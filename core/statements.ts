@@ -9,7 +9,12 @@ export const RECORD_POLL = `
 INSERT INTO vms (hostname, alive_until, instance_id)
 VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
 ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_seen = now(),
-  instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id)
+  instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
+  -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
+  state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
+  failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
+  failure = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failure END,
+  reboot_count = CASE WHEN vms.state = 'retired' THEN 0 ELSE vms.reboot_count END
 RETURNING state, (xmax = 0) AS inserted`;
 
 /** The pending assignments of these VMs: a read, so answering a held poll waits for no write. */
@@ -29,17 +34,17 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'deli
 /**
  * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
  * locked with SKIP LOCKED so concurrent submissions never pick the same row. A VM whose setup
- * failed is re-armed with the new command only for the browser that holds its assignment id
- * (:proof), so knowing someone's email is not enough to put your own Google account on their VM.
+ * failed is re-armed with a new command only when the request carries its retry token
+ * (:proof), which only the submitter of the last command received: knowing someone's email is
+ * not enough to put your own Google account on their VM. The token is rotated on every use.
  */
 export const ASSIGN_VM = `
 WITH existing AS (
-  SELECT hostname, pin, assignment_id, state FROM vms WHERE email = :email
+  SELECT hostname, pin, assignment_id, state FROM vms WHERE email = :email FOR UPDATE
 ), retried AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
-    assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
-  WHERE email = :email AND state = 'error'
-    AND (assignment_id = CAST(:proof AS uuid) OR previous_assignment_id = CAST(:proof AS uuid))
+    retry_token = :retryToken, assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
+  WHERE email = :email AND state = 'error' AND retry_token = :proof
   RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
@@ -50,7 +55,7 @@ WITH existing AS (
   FOR UPDATE SKIP LOCKED
 ), assigned AS (
   UPDATE vms SET state = 'assigned', email = :email, crd_command = :crdCommand, pin = :pin,
-    assignment_id = gen_random_uuid(), assigned_at = now(),
+    assignment_id = gen_random_uuid(), retry_token = :retryToken, assigned_at = now(),
     delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
   FROM picked WHERE vms.hostname = picked.hostname
   RETURNING vms.hostname, vms.pin, vms.assignment_id
@@ -95,7 +100,7 @@ FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 /** Takes a VM back from its participant so it can be handed out again. */
 export const RELEASE_VM = `
 WITH previous AS (SELECT hostname, email FROM vms WHERE hostname = :hostname FOR UPDATE)
-UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
+UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL,
   assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
 FROM previous WHERE vms.hostname = previous.hostname
 RETURNING previous.email AS previous_email`;
@@ -106,6 +111,9 @@ RETURNING previous.email AS previous_email`;
  */
 const UNHEALTHY = `(coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)
   OR coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))`;
+
+/** In use, by a report that is still current: a hung VM's last "in use" does not shield it forever. */
+const IN_USE_NOW = `coalesce(in_use AND health_reported_at >= now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)`;
 
 /** An agent's report; a null field was not part of this report and keeps its value. */
 export const RECORD_HEALTH = `
@@ -124,10 +132,11 @@ RETURNING hostname`;
 /** Starts or stops each VM's "unhealthy since" clock; run by every allocator, idempotent. */
 export const TRACK_UNHEALTHY = `
 UPDATE vms SET unhealthy_since = CASE WHEN ${UNHEALTHY} THEN coalesce(unhealthy_since, now()) ELSE NULL END,
-  -- Recovered: the next bad spell gets its reboots again.
-  reboot_count = CASE WHEN ${UNHEALTHY} THEN reboot_count ELSE 0 END
+  -- Healthy for a while since the last reboot: the next bad spell gets its reboots again.
+  reboot_count = CASE WHEN NOT ${UNHEALTHY} AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
+    THEN 0 ELSE reboot_count END
 WHERE failed_at IS NULL AND state <> 'retired'
-  AND (unhealthy_since IS NULL) = ${UNHEALTHY}
+  AND ((unhealthy_since IS NULL) = ${UNHEALTHY} OR (reboot_count > 0 AND NOT ${UNHEALTHY}))
 RETURNING hostname, unhealthy_since IS NOT NULL AS unhealthy`;
 
 /** Claims the VMs due for a reboot (one allocator each, SKIP LOCKED) and counts the reboot. */
@@ -135,7 +144,7 @@ export const CLAIM_REBOOTS = `
 UPDATE vms SET reboot_count = reboot_count + 1, last_reboot_at = now(), unhealthy_since = now()
 WHERE hostname IN (
   SELECT hostname FROM vms
-  WHERE failed_at IS NULL AND instance_id IS NOT NULL AND NOT coalesce(in_use, false)
+  WHERE failed_at IS NULL AND instance_id IS NOT NULL AND NOT ${IN_USE_NOW}
     AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
     AND reboot_count < :maxReboots
     AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
@@ -149,12 +158,14 @@ UPDATE vms SET failed_at = now(), failure = CASE
     WHEN state = 'configured' AND crd_running = false THEN 'Chrome Remote Desktop host is not running'
     ELSE 'The agent stopped reporting' END
 WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
-  AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT coalesce(in_use, false)
+  AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW}
 RETURNING hostname, email, failure`;
 
-/** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts. */
+/** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts, and no one's VM. */
 export const RETIRE_VM = `
-UPDATE vms SET state = 'retired', unhealthy_since = NULL WHERE hostname = :hostname RETURNING hostname`;
+UPDATE vms SET state = 'retired', unhealthy_since = NULL, email = NULL, crd_command = NULL, pin = NULL,
+  assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL
+WHERE hostname = :hostname RETURNING hostname`;
 
 /**
  * Moves a VM's participant to a free healthy VM in one statement (the email constraint is
@@ -162,18 +173,19 @@ UPDATE vms SET state = 'retired', unhealthy_since = NULL WHERE hostname = :hostn
  */
 export const MOVE_PARTICIPANT = `
 WITH old AS (
-  SELECT hostname, email, assignment_id FROM vms WHERE hostname = :hostname AND email IS NOT NULL FOR UPDATE
+  SELECT hostname, email, assignment_id, retry_token FROM vms WHERE hostname = :hostname AND email IS NOT NULL FOR UPDATE
 ), picked AS (
   SELECT hostname FROM vms
   WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL AND hostname <> :hostname
   ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), freed AS (
-  UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, state = 'waiting', error = NULL,
+  UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, state = 'waiting', error = NULL,
+    moved_from = NULL, previous_assignment_id = NULL,
     failed_at = coalesce(failed_at, now()), failure = coalesce(failure, 'Its participant was moved to another VM')
   FROM old, picked WHERE vms.hostname = old.hostname
-  RETURNING old.email, old.assignment_id
+  RETURNING old.email, old.assignment_id, old.retry_token
 )
-UPDATE vms SET email = freed.email, pin = :pin, state = 'error', assignment_id = gen_random_uuid(),
+UPDATE vms SET email = freed.email, pin = :pin, state = 'error', assignment_id = gen_random_uuid(), retry_token = freed.retry_token,
   previous_assignment_id = freed.assignment_id, moved_from = :hostname, assigned_at = now(),
   error = 'Your previous VM stopped working and the instructor moved you to this one.'
 FROM freed, picked WHERE vms.hostname = picked.hostname
@@ -194,6 +206,9 @@ SELECT count(*)::int AS total,
   count(*) FILTER (WHERE email IS NOT NULL)::int AS assigned,
   count(*) FILTER (WHERE failed_at IS NULL
     AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
+  count(*) FILTER (WHERE failed_at IS NULL
+    AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8))
+    AND health_reported_at > now() - make_interval(secs => CAST(:staleSeconds AS float8)) - interval '30 minutes')::int AS newly_stale,
   count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
   count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
 FROM vms WHERE state <> 'retired'`;

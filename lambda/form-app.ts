@@ -13,21 +13,21 @@ import { PROGRESS_TEXT, formPage, vmPage } from './pages';
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
-/** Proves "this browser saw that assignment": needed to retry a failed setup with a new command. */
-export const ASSIGNMENT_COOKIE = 'lablink_assignment';
+/** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
+export const RETRY_COOKIE = 'lablink_retry';
 
 function retryRefused(hostname: string): string {
-  return `This email already has ${hostname}, whose setup failed. Open your VM page in the browser where you first asked for it and submit a new command from there, or ask your instructor.`;
+  return `This email already has ${hostname}, whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.`;
 }
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
 }
 
-const FORM_FIELDS = ['email', 'crd_command', 'access_code'];
+const FORM_FIELDS = ['email', 'crd_command', 'access_code', 'retry_token'];
 
 type FormFields =
-  | { ok: true; email: unknown; crdCommand: unknown; accessCode: unknown }
+  | { ok: true; email: unknown; crdCommand: unknown; accessCode: unknown; retryToken: unknown }
   | { ok: false; status: 400 | 415; message: string };
 
 async function readFormFields(c: Context): Promise<FormFields> {
@@ -48,7 +48,7 @@ async function readFormFields(c: Context): Promise<FormFields> {
   }
   const extra = unexpectedFields(fields, FORM_FIELDS);
   if (extra.length > 0) return { ok: false, status: 400, message: `Unexpected field(s): ${extra.slice(0, 5).join(', ')}.` };
-  return { ok: true, email: fields.email, crdCommand: fields.crd_command, accessCode: fields.access_code };
+  return { ok: true, email: fields.email, crdCommand: fields.crd_command, accessCode: fields.access_code, retryToken: fields.retry_token };
 }
 
 /** The workshop's access code, when one is set: the check happens before anything is stored. */
@@ -97,7 +97,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       if (json) return c.json({ error: accessProblem, field: 'access_code' }, 403);
       return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { access_code: accessProblem } }), 403);
     }
-    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand, proof: getCookie(c, ASSIGNMENT_COOKIE) });
+    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand, proof: fields.retryToken ?? getCookie(c, RETRY_COOKIE) });
     switch (result.kind) {
       case 'retry_refused':
         if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
@@ -111,7 +111,23 @@ export function createFormApp(options: FormAppOptions): Hono {
         return c.html(formPage({ freeVms: 0, askAccessCode, values, errors: { form: NO_VM_FREE } }), 503);
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
-        if (json) return c.json({ hostname: result.hostname, pin: result.pin, status: `/api/assignment/${result.assignmentId}` });
+        if (result.retryToken) {
+          setCookie(c, RETRY_COOKIE, result.retryToken, {
+            path: '/',
+            httpOnly: true,
+            sameSite: 'Lax',
+            secure: new URL(c.req.url).protocol === 'https:',
+            maxAge: 7 * 24 * 3600,
+          });
+        }
+        if (json) {
+          return c.json({
+            hostname: result.hostname,
+            pin: result.pin,
+            status: `/api/assignment/${result.assignmentId}`,
+            ...(result.retryToken ? { retryToken: result.retryToken } : {}),
+          });
+        }
         // Post/Redirect/Get: reloading the VM's page never submits the form again.
         return c.redirect(`/vm/${result.assignmentId}${result.outcome === 'assigned' ? '' : `?outcome=${result.outcome}`}`, 303);
     }
@@ -123,13 +139,6 @@ export function createFormApp(options: FormAppOptions): Hono {
     if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
-    setCookie(c, ASSIGNMENT_COOKIE, assignmentId, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'Lax',
-      secure: new URL(c.req.url).protocol === 'https:',
-      maxAge: 7 * 24 * 3600,
-    });
     const outcome = c.req.query('outcome');
     return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
   });

@@ -120,6 +120,8 @@ export class AllocatorService extends Construct {
       securityGroups: [serviceSecurityGroup],
       minHealthyPercent: 100,
       circuitBreaker: { rollback: true },
+      // Time to reach the database and LISTEN before the first health check counts.
+      healthCheckGracePeriod: Duration.seconds(60),
     });
     cluster.connections.allowDefaultPortFrom(this.service, 'allocator tasks to PostgreSQL');
 

@@ -41,9 +41,9 @@ DESKTOP_USER=${DESKTOP_USER}
 
 hostnamectl set-hostname "$VM_NAME"
 export DEBIAN_FRONTEND=noninteractive
-# First boot races unattended-upgrades for the package lock: wait for it instead of failing.
+# First boot races unattended-upgrades for the package locks: wait for them instead of failing.
 APT="-o DPkg::Lock::Timeout=600"
-apt-get $APT update -q
+for attempt in $(seq 60); do apt-get $APT update -q && break; sleep 10; done
 apt-get $APT install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils
 curl -fsSL -o /tmp/crd.deb https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb
 apt-get $APT install -y -q /tmp/crd.deb

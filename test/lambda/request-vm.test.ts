@@ -32,7 +32,12 @@ describe('the participant form over HTTP', () => {
     expect(await freeCount(env.url)).toBe(1);
     const response = await submitForm(env.url, { email: 'json@example.com', crd_command: crdCommand() });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ hostname: 'form-vm-2', pin: expect.stringMatching(/^\d{6}$/), status: expect.stringMatching(/^\/api\/assignment\/[0-9a-f-]{36}$/) });
+    expect(await response.json()).toEqual({
+      hostname: 'form-vm-2',
+      pin: expect.stringMatching(/^\d{6}$/),
+      status: expect.stringMatching(/^\/api\/assignment\/[0-9a-f-]{36}$/),
+      retryToken: expect.stringMatching(/^[\w-]{32}$/),
+    });
     expect(await freeCount(env.url)).toBe(0);
   });
 
@@ -73,6 +78,25 @@ describe('the participant form over HTTP', () => {
       movedFrom: null,
     });
     expect(JSON.stringify(status)).not.toContain(rows[0].pin);
+  });
+
+  it('lets only the browser that submitted the command retry after a failed setup', async () => {
+    await recordPoll(env.db.sql, 'form-vm-5', 60);
+    const post = (headers: Record<string, string> = {}) =>
+      fetch(`${env.url}/api/request_vm`, { method: 'POST', headers, body: new URLSearchParams({ email: 'cookie@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+    const first = await post();
+    const cookie = /lablink_retry=([\w-]+);.*HttpOnly/.exec(first.headers.get('set-cookie') ?? '')?.[0].split(';')[0];
+    expect(cookie).toMatch(/^lablink_retry=[\w-]{32}$/);
+    const page = await (await fetch(`${env.url}${first.headers.get('location')}`)).text();
+    expect(page).not.toContain(cookie!.split('=')[1]);
+    await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'invalid_grant', crd_command = NULL WHERE hostname = 'form-vm-5'`);
+
+    const stranger = await post();
+    expect(stranger.status).toBe(409);
+    expect(await stranger.text()).toContain('whose setup failed');
+    const again = await post({ cookie: cookie! });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toMatch(/outcome=retried/);
   });
 
   it('answers an unknown or malformed VM link clearly', async () => {
