@@ -102,7 +102,7 @@ export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
 };
 
 const WHAT_TO_DO_ON_FAILURE =
-  'Google\'s command works only once and only for a few minutes. Go back to step 1, get a new command, and submit it with the same email: you keep this VM and PIN.';
+  'Google\'s command works only once and only for a few minutes. Go back to step 1, get a new command, and submit it with the same email from this browser: you keep this VM and PIN.';
 
 // Follows the agent's progress until ready or failed; the page works without it ("Check again").
 function vmScript(assignmentId: string): string {
