@@ -7,6 +7,7 @@ const app = new App();
 const config = readConfig((key) => app.node.tryGetContext(key));
 new LabLinkStack(app, app.node.tryGetContext('stackName') ?? 'LabLink', {
   config,
+  targetRegion: process.env.CDK_DEFAULT_REGION,
   description: 'LabLink: Chrome Remote Desktop VMs for workshop participants',
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

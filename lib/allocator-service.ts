@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, IgnoreMode, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IVpc, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -24,6 +24,17 @@ import { DATABASE_NAME } from './database';
 import { REPO_ROOT } from './node-function';
 
 export const ALLOCATOR_PORT = 8080;
+/** The files and folders allocator/Dockerfile copies from the repository. */
+export const ALLOCATOR_IMAGE_SOURCES = ['allocator', 'core', 'http', 'package.json', 'package-lock.json', 'tsconfig.json'];
+/** Fargate waits at most this long between SIGTERM and SIGKILL. */
+export const FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120;
+const STOP_MARGIN_SECONDS = 10;
+/** The longest hold a deployment may use: the task's stop timeout must cover it. */
+export const MAX_DEPLOYED_HOLD_SECONDS = FARGATE_MAX_STOP_TIMEOUT_SECONDS - STOP_MARGIN_SECONDS;
+
+export function allocatorStopTimeoutSeconds(holdSeconds: number): number {
+  return Math.min(FARGATE_MAX_STOP_TIMEOUT_SECONDS, holdSeconds + STOP_MARGIN_SECONDS);
+}
 
 export interface AllocatorServiceProps {
   vpc: IVpc;
@@ -64,7 +75,10 @@ export class AllocatorService extends Construct {
     task.addContainer('allocator', {
       image: ContainerImage.fromAsset(REPO_ROOT, {
         file: 'allocator/Dockerfile',
-        exclude: ['node_modules', 'cdk.out', '.git', 'test', 'docs', 'bench', 'coverage'],
+        // Only what the Dockerfile copies: anything else (a `cdk synth -o` folder inside the
+        // repository, caches, node_modules) would be copied into the context, recursively.
+        exclude: ['*', ...ALLOCATOR_IMAGE_SOURCES.map((source) => `!${source}`)],
+        ignoreMode: IgnoreMode.DOCKER,
         platform: Platform.LINUX_AMD64,
       }),
       portMappings: [{ containerPort: ALLOCATOR_PORT }],
@@ -89,8 +103,8 @@ export class AllocatorService extends Construct {
         streamPrefix: 'allocator',
         logGroup: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_MONTH }),
       }),
-      // Time to answer every held poll "nothing yet" after SIGTERM.
-      stopTimeout: Duration.seconds(30),
+      // At least one hold, so a poll held when the task is told to stop still ends with an answer.
+      stopTimeout: Duration.seconds(allocatorStopTimeoutSeconds(props.holdSeconds)),
     });
 
     // Which instance a VM is: DescribeInstances has no resource-level permissions, so "*" it is (read-only).
@@ -138,8 +152,8 @@ export class AllocatorService extends Construct {
       protocol: ApplicationProtocol.HTTP,
       targets: [this.service],
       healthCheck: { path: '/api/health', interval: Duration.seconds(15), healthyThresholdCount: 2 },
-      // Held polls are answered at SIGTERM, so draining needs only a moment.
-      deregistrationDelay: Duration.seconds(15),
+      // A rolling update drains a task before stopping it: long enough for every held poll to end.
+      deregistrationDelay: Duration.seconds(props.holdSeconds + IDLE_TIMEOUT_MARGIN_SECONDS),
     });
     this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
   }

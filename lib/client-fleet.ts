@@ -1,4 +1,4 @@
-import { Stack, Tags } from 'aws-cdk-lib';
+import { Duration, Lazy, Stack, Tags } from 'aws-cdk-lib';
 import {
   BlockDeviceVolume,
   EbsDeviceVolumeType,
@@ -28,8 +28,11 @@ export interface ClientFleetProps {
   /** VMs are named `<prefix>-1 … <prefix>-n`. */
   vmNamePrefix: string;
   allocatorUrl: string;
+  /** How long `cdk deploy` waits for each new VM's boot script to report that its agent registered. @default 30 minutes */
+  readyTimeout?: Duration;
 }
 
+export const DEFAULT_READY_TIMEOUT = Duration.minutes(30);
 
 function machineImage(props: ClientFleetProps): IMachineImage {
   // Resolved when each instance launches: a newer AMI behind the parameter never replaces running VMs.
@@ -62,12 +65,19 @@ export class ClientFleet extends Construct {
     });
 
     const image = machineImage(props);
+    const stack = Stack.of(this);
     for (let index = 1; index <= props.vmCount; index += 1) {
       const vmName = `${props.vmNamePrefix}-${index}`;
+      let instance: Instance | undefined;
       const userData = UserData.custom(
-        renderClientUserData({ vmName, allocatorUrl: props.allocatorUrl }),
+        renderClientUserData({
+          vmName,
+          allocatorUrl: props.allocatorUrl,
+          stackName: stack.stackName,
+          signalResource: Lazy.string({ produce: () => stack.getLogicalId(instance!.instance) }),
+        }),
       );
-      const instance = new Instance(this, `Vm${index}`, {
+      instance = new Instance(this, `Vm${index}`, {
         vpc: props.vpc,
         vpcSubnets: { subnetType: SubnetType.PUBLIC },
         instanceType: new InstanceType(props.instanceType),
@@ -82,6 +92,8 @@ export class ClientFleet extends Construct {
           { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
         ],
         instanceName: vmName,
+        // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
+        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
       });
       Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
       this.instances.push(instance);

@@ -1,4 +1,4 @@
-import { MAX_HOLD_SECONDS } from '../allocator/timeouts';
+import { MAX_DEPLOYED_HOLD_SECONDS } from './allocator-service';
 
 /** The deployment's settings, read once from CDK context (`cdk deploy -c key=value`) and validated. */
 export interface LabLinkConfig {
@@ -30,7 +30,11 @@ export interface LabLinkConfig {
   allowFleetToken: boolean;
   /** When set, participants must enter this code on the form, so strangers who find the URL cannot take VMs. */
   accessCode?: string;
-  /** When set (ISO time, UTC), the VMs and the allocator are stopped at that time. */
+  /**
+   * When set (ISO time, UTC), the VMs and the allocator are stopped at that time. A past time
+   * is refused by the stack for deploys only (see LabLinkStack), so `cdk destroy` with the
+   * workshop's flags still works after the workshop.
+   */
   expiresAt?: string;
   /** When set, alarms are sent to this address (it must confirm the subscription). */
   alarmEmail?: string;
@@ -85,7 +89,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     volumeGb: errors.number(read, 'volumeGb', 40, 8, 2000),
     dbMinCapacity: errors.number(read, 'dbMinCapacity', 0.5, 0, 256, false),
     dbMaxCapacity: errors.number(read, 'dbMaxCapacity', 4, 1, 256, false),
-    holdSeconds: errors.number(read, 'holdSeconds', 40, 5, MAX_HOLD_SECONDS),
+    holdSeconds: errors.number(read, 'holdSeconds', 40, 5, MAX_DEPLOYED_HOLD_SECONDS),
     allocatorTasks: errors.number(read, 'allocatorTasks', 1, 1, 10),
     vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
     apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
@@ -94,9 +98,6 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     expiresAt: errors.text(read, 'expiresAt', undefined, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z'),
     alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
   };
-  if (config.expiresAt && !(Date.parse(config.expiresAt) > Date.now())) {
-    errors.messages.push(`expiresAt must lie in the future (got ${JSON.stringify(config.expiresAt)}).`);
-  }
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
   if (errors.messages.length > 0) {

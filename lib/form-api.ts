@@ -56,8 +56,10 @@ export class FormApi extends Construct {
     };
     const integration = new HttpLambdaIntegration('FormIntegration', this.handler);
     this.api.addRoutes({ path: '/', methods: [HttpMethod.GET], integration });
-    // Its own route so the tighter throttle above applies to it alone.
-    this.api.addRoutes({ path: '/api/request_vm', methods: [HttpMethod.POST], integration });
+    // Its own route so the tighter throttle above applies to it alone. API Gateway refuses a
+    // stage whose route settings name a route that does not exist yet, so the stage waits for it.
+    const requestVmRoutes = this.api.addRoutes({ path: '/api/request_vm', methods: [HttpMethod.POST], integration });
+    stage.node.addDependency(...requestVmRoutes);
     this.api.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
     this.url = stage.url;
   }

@@ -1,4 +1,4 @@
-import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AllocatorService } from './allocator-service';
@@ -13,7 +13,18 @@ import { acknowledgeNagFindings } from './nag-acknowledgements';
 
 export interface LabLinkStackProps extends StackProps {
   config: LabLinkConfig;
+  /** The region `cdk deploy` targets when the stack itself names none (the CLI's CDK_DEFAULT_REGION). */
+  targetRegion?: string;
 }
+
+/**
+ * Regions whose row in AWS's table "Supported Regions and Aurora DB engines for RDS Data API"
+ * (Aurora PostgreSQL, Serverless v2 and provisioned) said "Not available" on 2026-12-01.
+ */
+export const REGIONS_WITHOUT_DATA_API = ['ap-south-2', 'ap-southeast-4', 'ap-southeast-6'];
+
+/** Launch template names carry the stack's path, so two workshops' stacks can live in one account. */
+const UNIQUE_LAUNCH_TEMPLATE_NAMES = '@aws-cdk/aws-ec2:uniqueImdsv2TemplateName';
 
 /** One LabLink deployment: network, database, allocator, participant form and the client VMs. */
 export class LabLinkStack extends Stack {
@@ -30,7 +41,10 @@ export class LabLinkStack extends Stack {
 
   constructor(scope: Construct, id: string, props: LabLinkStackProps) {
     super(scope, id, props);
+    // Set before any child exists, so it holds whatever cdk.json says (and in tests, which have none).
+    this.node.setContext(UNIQUE_LAUNCH_TEMPLATE_NAMES, true);
     const { config } = props;
+    this.refuseUndeployable(config, Token.isUnresolved(this.region) ? props.targetRegion : this.region);
 
     if (config.allowFleetToken) {
       this.fleetTokenSecret = new Secret(this, 'FleetToken', {
@@ -106,5 +120,21 @@ export class LabLinkStack extends Stack {
     });
 
     acknowledgeNagFindings(this);
+  }
+
+  /**
+   * Errors as annotations, not exceptions: `cdk deploy` and `cdk synth` stop on them, while
+   * `cdk destroy` does not check them, so the workshop's own flags (a past `expiresAt`) still
+   * tear it down afterwards.
+   */
+  private refuseUndeployable(config: LabLinkConfig, region: string | undefined): void {
+    if (config.expiresAt && !(Date.parse(config.expiresAt) > Date.now())) {
+      Annotations.of(this).addError(`expiresAt must lie in the future to deploy (got ${config.expiresAt}); cdk destroy accepts it.`);
+    }
+    if (region && REGIONS_WITHOUT_DATA_API.includes(region)) {
+      Annotations.of(this).addError(
+        `Region ${region} has no RDS Data API for Aurora PostgreSQL, which the form's Lambda functions use; deploy to another region (see the README).`,
+      );
+    }
   }
 }

@@ -6,10 +6,29 @@ export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
 export const AGENT_NODE_VERSION = 'v22.12.0';
 export const DESKTOP_USER = 'lablink';
 
+/** Where the boot script's output goes; the agent ships it to the allocator (the per-VM log). */
+export const BOOT_LOG_PATH = '/var/log/lablink-user-data.log';
+/** Written by the agent once the allocator has accepted it: the boot script waits for it before signalling. */
+export const AGENT_STATE_DIR = '/var/lib/lablink-agent';
+export const REGISTERED_MARKER = `${AGENT_STATE_DIR}/registered`;
+export const CRD_PACKAGE_URL = 'https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb';
+export const NODE_DIST_URL = 'https://nodejs.org/dist';
+/** How long the boot script waits for the agent's first accepted report. */
+export const REGISTRATION_WAIT_SECONDS = 900;
+
 export interface ClientUserDataOptions {
   vmName: string;
   allocatorUrl: string;
+  /** The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot script's signal. */
+  stackName: string;
+  signalResource: string;
 }
+
+/**
+ * Only the boot rehearsal sets these, to stand in for what cannot be reached from here
+ * (Google's package, nodejs.org, CloudFormation's endpoint); a real VM's boot has none of them.
+ */
+export const REHEARSAL_OVERRIDES = ['LABLINK_CRD_PACKAGE_URL', 'LABLINK_NODE_DIST_URL', 'LABLINK_CFN_URL'] as const;
 
 let agentPayload: string | undefined;
 
@@ -26,48 +45,128 @@ function quote(value: string): string {
 /**
  * The boot script of a client VM (Ubuntu 24.04): an XFCE desktop, Chrome Remote Desktop,
  * Node.js, a non-root desktop user, and the LabLink agent as a root systemd service that
- * runs start-host as that user (start-host refuses root). Values may be CloudFormation tokens.
+ * runs start-host as that user (start-host refuses root). Every step is named in the log
+ * (`LABLINK_STEP <name>`); downloads are retried; the end, or the first failed step, is
+ * signalled to CloudFormation, so `cdk deploy` fails naming the VM and the step.
+ * Values may be CloudFormation tokens.
  */
 export function renderClientUserData(options: ClientUserDataOptions): string {
   const payload = agentPayloadBase64().replace(/(.{76})/g, '$1\n');
   return `#!/bin/bash
 # LabLink client VM: desktop, Chrome Remote Desktop, Node.js and the LabLink agent.
-set -euo pipefail
-exec > >(tee -a /var/log/lablink-user-data.log) 2>&1
+set -eEuo pipefail
+LOG=${BOOT_LOG_PATH}
+exec > >(tee -a "$LOG") 2>&1
 VM_NAME=${quote(options.vmName)}
 ALLOCATOR_URL=${quote(options.allocatorUrl)}
+STACK_NAME=${quote(options.stackName)}
+SIGNAL_RESOURCE=${quote(options.signalResource)}
 NODE_VERSION=${AGENT_NODE_VERSION}
 DESKTOP_USER=${DESKTOP_USER}
+CRD_URL=\${LABLINK_CRD_PACKAGE_URL:-${CRD_PACKAGE_URL}}
+NODE_DIST=\${LABLINK_NODE_DIST_URL:-${NODE_DIST_URL}}
+IMDS=http://169.254.169.254/latest
+STEP=start
 
+step() { STEP=$1; echo "LABLINK_STEP $1"; }
+# retry N command…: N attempts, waiting 5 s, 10 s, 20 s… (at most 60 s) between them.
+retry() {
+  local attempts=$1 delay=5 n=1; shift
+  until "$@"; do
+    if [ "$n" -ge "$attempts" ]; then echo "gave up after $n attempts: $*" >&2; return 1; fi
+    echo "attempt $n failed, again in $delay s: $*" >&2; sleep "$delay"
+    n=$((n + 1)); delay=$((delay * 2 > 60 ? 60 : delay * 2))
+  done
+}
+imds() {
+  local token
+  token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$IMDS/api/token") &&
+    curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/$1"
+}
+# signal SUCCESS|FAILURE ID: CloudFormation's SignalResource, authenticated like cfn-signal
+# without credentials (the signed identity document), so it needs no IAM permission.
+signal() {
+  local doc=/run/lablink-identity.json sig region
+  retry 5 imds dynamic/instance-identity/document > "$doc"
+  sig=$(retry 5 imds dynamic/instance-identity/signature | tr -d '\\n')
+  region=$(sed -n 's/.*"region" *: *"\\([^"]*\\)".*/\\1/p' "$doc")
+  retry 5 curl -fsS -m 20 -X POST "\${LABLINK_CFN_URL:-https://cloudformation.$region.amazonaws.com/}" \\
+    -H "Authorization: CFN_V1 $(base64 -w0 "$doc"):$sig" \\
+    --data-urlencode Action=SignalResource --data-urlencode Version=2010-05-15 \\
+    --data-urlencode "StackName=$STACK_NAME" --data-urlencode "LogicalResourceId=$SIGNAL_RESOURCE" \\
+    --data-urlencode "Status=$1" --data-urlencode "UniqueId=$2" -o /dev/null
+}
+failed() {
+  local status=$1
+  trap - ERR
+  echo "LABLINK_STEP failed"
+  echo "ERROR: step $STEP failed (exit $status); see $LOG"
+  # The signal's id is what the stack event shows: it names the VM and the step (64 characters at most).
+  signal FAILURE "$(printf '%s' "$VM_NAME:$STEP" | cut -c1-64)" || echo "ERROR: could not signal CloudFormation"
+  exit "$status"
+}
+trap 'failed $?' ERR
+
+step set-hostname
 hostnamectl set-hostname "$VM_NAME"
+
+step install-desktop
 export DEBIAN_FRONTEND=noninteractive
 # First boot races unattended-upgrades for the package locks: wait for them instead of failing.
 APT="-o DPkg::Lock::Timeout=600"
-for attempt in $(seq 60); do apt-get $APT update -q && break; sleep 10; done
-apt-get $APT install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils
-curl -fsSL -o /tmp/crd.deb https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb
-apt-get $APT install -y -q /tmp/crd.deb
+retry 10 apt-get $APT update -q
+retry 3 apt-get $APT install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils iptables
+
+step block-metadata
+# Only root (the agent) may reach the instance metadata service: the participant works as
+# $DESKTOP_USER and must not take the instance role's credentials or its identity document.
+cat > /etc/systemd/system/lablink-metadata-guard.service <<UNIT
+[Unit]
+Description=LabLink: only root reaches the instance metadata service
+Before=network-pre.target lablink-agent.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'iptables -C OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT 2>/dev/null || iptables -I OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now lablink-metadata-guard.service
+
+step install-crd
+retry 5 curl -fsSL -m 300 -o /tmp/crd.deb "$CRD_URL"
+retry 3 apt-get $APT install -y -q /tmp/crd.deb
 rm -f /tmp/crd.deb
 echo 'exec /etc/X11/Xsession /usr/bin/xfce4-session' > /etc/chrome-remote-desktop-session
 
+step install-node
 arch=$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')
-curl -fsSL "https://nodejs.org/dist/$NODE_VERSION/node-$NODE_VERSION-linux-$arch.tar.xz" | tar -xJ -C /opt
+retry 5 curl -fsSL -m 300 -o /tmp/node.tar.xz "$NODE_DIST/$NODE_VERSION/node-$NODE_VERSION-linux-$arch.tar.xz"
+tar -xJf /tmp/node.tar.xz -C /opt
+rm -f /tmp/node.tar.xz
 ln -sf "/opt/node-$NODE_VERSION-linux-$arch/bin/node" /usr/local/bin/node
 
+step create-desktop-user
 id "$DESKTOP_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$DESKTOP_USER"
 usermod -aG chrome-remote-desktop "$DESKTOP_USER"
 # start-host (run as the desktop user, with DISPLAY empty) starts its service through sudo.
 echo "$DESKTOP_USER ALL=(root) NOPASSWD: /usr/bin/systemctl enable --now chrome-remote-desktop@$DESKTOP_USER" > /etc/sudoers.d/lablink-crd
 chmod 0440 /etc/sudoers.d/lablink-crd
 
+step start-agent
 # No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).
 install -d -m 0755 /etc/lablink
 {
   echo "LABLINK_ALLOCATOR_URL=$ALLOCATOR_URL"
   echo "LABLINK_VM_NAME=$VM_NAME"
   echo "LABLINK_IDENTITY=ec2"
-  echo "LABLINK_STATE_DIR=/var/lib/lablink-agent"
+  echo "LABLINK_STATE_DIR=${AGENT_STATE_DIR}"
   echo "LABLINK_DESKTOP_USER=$DESKTOP_USER"
+  echo "LABLINK_BOOT_LOG=$LOG"
   echo "LABLINK_LOG_FORMAT=json"
 } > /etc/lablink/agent.env
 
@@ -75,13 +174,14 @@ install -d -m 0755 /opt/lablink
 base64 -d <<'AGENT' | gunzip > /opt/lablink/agent.js
 ${payload}
 AGENT
-install -d -m 0700 /var/lib/lablink-agent
+install -d -m 0700 ${AGENT_STATE_DIR}
 
 cat > /etc/systemd/system/lablink-agent.service <<UNIT
 [Unit]
 Description=LabLink agent (waits for a participant, then configures Chrome Remote Desktop)
-After=network-online.target
+After=network-online.target lablink-metadata-guard.service
 Wants=network-online.target
+Requires=lablink-metadata-guard.service
 
 [Service]
 # Root, so the participant (working as $DESKTOP_USER) cannot touch the agent; start-host runs as $DESKTOP_USER.
@@ -95,5 +195,15 @@ WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
 systemctl enable --now lablink-agent.service
+
+step register
+for _ in $(seq ${REGISTRATION_WAIT_SECONDS}); do [ -e ${REGISTERED_MARKER} ] && break; sleep 1; done
+if [ ! -e ${REGISTERED_MARKER} ]; then
+  journalctl -u lablink-agent.service -n 30 --no-pager || true
+  false
+fi
+
+step ready
+signal SUCCESS "$(retry 5 imds meta-data/instance-id)"
 `;
 }

@@ -8,6 +8,8 @@ describe('client VM user-data', () => {
   const script = renderClientUserData({
     vmName: 'lablink-vm-7',
     allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
+    stackName: 'LabLink',
+    signalResource: 'FleetVm7ABCDEF12',
   });
 
   it('is valid bash and fits EC2’s limit', () => {
@@ -28,6 +30,22 @@ describe('client VM user-data', () => {
     expect(script).not.toMatch(/FLEET_TOKEN|secretsmanager/);
     expect(script).toContain("VM_NAME='lablink-vm-7'");
     expect(script).toContain('https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb');
+  });
+
+  it('signals CloudFormation for this VM’s own resource, after the agent registered or at the first failed step', () => {
+    expect(script).toContain("STACK_NAME='LabLink'");
+    expect(script).toContain("SIGNAL_RESOURCE='FleetVm7ABCDEF12'");
+    expect(script).toContain("trap 'failed $?' ERR");
+    const register = script.indexOf('step register');
+    expect(register).toBeGreaterThan(script.indexOf('systemctl enable --now lablink-agent.service'));
+    expect(script.indexOf('\nsignal SUCCESS ')).toBeGreaterThan(register);
+  });
+
+  it('takes download locations from the environment only as overrides of the real ones', () => {
+    expect(script).toContain('CRD_URL=${LABLINK_CRD_PACKAGE_URL:-https://dl.google.com/');
+    expect(script).toContain('NODE_DIST=${LABLINK_NODE_DIST_URL:-https://nodejs.org/dist}');
+    expect(script).toMatch(/retry 5 curl [^\n]*"\$CRD_URL"/);
+    expect(script).toMatch(/retry 5 curl [^\n]*"\$NODE_DIST\/\$NODE_VERSION/);
   });
 });
 
