@@ -6,13 +6,14 @@ import {
   Instance,
   InstanceType,
   IVpc,
+  LaunchTemplate,
   MachineImage,
   OperatingSystemType,
   SecurityGroup,
   SubnetType,
   UserData,
 } from 'aws-cdk-lib/aws-ec2';
-import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
 import { renderClientUserData } from './user-data';
@@ -64,6 +65,11 @@ export class ClientFleet extends Construct {
       managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
 
+    // One instance profile and one launch template (IMDSv2 only) for the whole fleet: per-VM
+    // copies would make three resources a VM, and CloudFormation allows 500 in a stack.
+    const instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
+    const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
+
     const image = machineImage(props);
     const stack = Stack.of(this);
     for (let index = 1; index <= props.vmCount; index += 1) {
@@ -83,8 +89,7 @@ export class ClientFleet extends Construct {
         instanceType: new InstanceType(props.instanceType),
         machineImage: image,
         securityGroup: this.securityGroup,
-        role: this.role,
-        requireImdsv2: true,
+        instanceProfile,
         userData,
         // Editing the boot script must not replace a VM a participant is using.
         userDataCausesReplacement: false,
@@ -95,6 +100,7 @@ export class ClientFleet extends Construct {
         // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
         resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
       });
+      instance.instance.launchTemplate = { launchTemplateId: launchTemplate.launchTemplateId, version: launchTemplate.latestVersionNumber };
       Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
       this.instances.push(instance);
     }

@@ -23,9 +23,6 @@ export interface LabLinkStackProps extends StackProps {
  */
 export const REGIONS_WITHOUT_DATA_API = ['ap-south-2', 'ap-southeast-4', 'ap-southeast-6'];
 
-/** Launch template names carry the stack's path, so two workshops' stacks can live in one account. */
-const UNIQUE_LAUNCH_TEMPLATE_NAMES = '@aws-cdk/aws-ec2:uniqueImdsv2TemplateName';
-
 /** One LabLink deployment: network, database, allocator, participant form and the client VMs. */
 export class LabLinkStack extends Stack {
   public readonly network: Network;
@@ -41,8 +38,6 @@ export class LabLinkStack extends Stack {
 
   constructor(scope: Construct, id: string, props: LabLinkStackProps) {
     super(scope, id, props);
-    // Set before any child exists, so it holds whatever cdk.json says (and in tests, which have none).
-    this.node.setContext(UNIQUE_LAUNCH_TEMPLATE_NAMES, true);
     const { config } = props;
     this.refuseUndeployable(config, Token.isUnresolved(this.region) ? props.targetRegion : this.region);
 
