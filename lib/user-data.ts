@@ -13,6 +13,8 @@ export const AGENT_STATE_DIR = '/var/lib/lablink-agent';
 export const REGISTERED_MARKER = `${AGENT_STATE_DIR}/registered`;
 export const CRD_PACKAGE_URL = 'https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb';
 export const NODE_DIST_URL = 'https://nodejs.org/dist';
+/** What the boot script installs from the distribution (the rehearsal's cached image carries them too). */
+export const VM_PACKAGES = ['xfce4', 'xfce4-terminal', 'xfce4-goodies', 'desktop-base', 'dbus-x11', 'xscreensaver', 'curl', 'ca-certificates', 'xz-utils', 'iptables'];
 /** How long the boot script waits for the agent's first accepted report. */
 export const REGISTRATION_WAIT_SECONDS = 900;
 
@@ -115,7 +117,7 @@ export DEBIAN_FRONTEND=noninteractive
 # First boot races unattended-upgrades for the package locks: wait for them instead of failing.
 APT="-o DPkg::Lock::Timeout=600"
 retry 10 apt-get $APT update -q
-retry 3 apt-get $APT install -y -q --no-install-recommends xfce4 xfce4-terminal xfce4-goodies desktop-base dbus-x11 xscreensaver curl ca-certificates xz-utils iptables
+retry 3 apt-get $APT install -y -q --no-install-recommends ${VM_PACKAGES.join(' ')}
 
 step block-metadata
 # Only root (the agent) may reach the instance metadata service: the participant works as

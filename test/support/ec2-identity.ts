@@ -70,8 +70,11 @@ export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVer
   return { verifier, mock };
 }
 
-/** A stand-in for the instance metadata service on 127.0.0.1: IMDSv2 token, then document and signature. */
-export async function startFakeImds(instanceId: string): Promise<{ url: string; tokenRequests: () => number; close(): Promise<void> }> {
+/** A stand-in for the instance metadata service (on 127.0.0.1 unless told): IMDSv2 token, then document, signature and instance id. */
+export async function startFakeImds(
+  instanceId: string,
+  listenOn: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
+): Promise<{ url: string; document: string; tokenRequests: () => number; close(): Promise<void> }> {
   const document = identityDocument(instanceId);
   const signature = signDocument(document).replace(/(.{64})/g, '$1\n');
   const token = `imds-token-${instanceId}`;
@@ -87,12 +90,14 @@ export async function startFakeImds(instanceId: string): Promise<{ url: string; 
     }
     if (request.url === '/latest/dynamic/instance-identity/document') return response.end(document);
     if (request.url === '/latest/dynamic/instance-identity/signature') return response.end(signature);
+    if (request.url === '/latest/meta-data/instance-id') return response.end(instanceId);
     response.statusCode = 404;
     response.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(listenOn.port, listenOn.host, () => resolve()));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://${listenOn.host}:${(server.address() as AddressInfo).port}`,
+    document,
     tokenRequests: () => tokenRequests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createLogger } from '../core/log';
+import { renderClientUserData, BOOT_LOG_PATH, DESKTOP_USER, AGENT_NODE_VERSION } from '../lib/user-data';
+import { startLocalPostgres } from '../local/postgres';
+import { startLocalStack } from '../local/stack';
+import { ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
+import { CRD_STAND_IN_LOG, emptyAptRepoFiles, writeAptSources } from './apt-repo';
+import { Container, bootContainer } from './container';
+import { IMDS_ADDRESS } from './netns';
+import { Artifact, StandInServer, startStandInServer } from './stand-ins';
+import { sleep } from './util';
+
+/** What the outer process prepared on the host. */
+export interface RehearsalInputs {
+  rootfs: string;
+  crdDeb: string;
+  nodeTarball: string;
+  netnsName: string;
+  netnsPath: string;
+}
+
+interface Vm {
+  name: string;
+  instanceId: string;
+  /** The logical id CloudFormation would wait on. */
+  resource: string;
+}
+
+const STACK_NAME = 'LabLinkRehearsal';
+const HEALTHY: Vm = { name: 'lablink-vm-1', instanceId: 'i-0aaaaaaaaaaaaaaa1', resource: 'FleetVm1Rehearsal' };
+const BROKEN: Vm = { name: 'lablink-vm-2', instanceId: 'i-0aaaaaaaaaaaaaaa2', resource: 'FleetVm2Rehearsal' };
+const USER_DATA_PATH = '/var/lib/cloud/lablink-user-data.sh';
+const BOOT_TIMEOUT_MS = 10 * 60_000;
+const CODE = `4/0AanRJrj${randomBytes(12).toString('hex')}`;
+const REDIRECT_URL = 'https://remotedesktop.google.com/_/oauthredirect';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+class Checks {
+  readonly all: Check[] = [];
+
+  add(name: string, ok: boolean, detail?: unknown): boolean {
+    const text = detail === undefined ? undefined : typeof detail === 'string' ? detail : JSON.stringify(detail);
+    this.all.push({ name, ok, detail: text });
+    console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${!ok && text ? `\n     ${text.slice(0, 2000)}` : ''}`);
+    return ok;
+  }
+}
+
+async function waitFor<T>(what: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const value = await what().catch(() => undefined);
+    if (value !== undefined) return value;
+    await sleep(500);
+  }
+  return undefined;
+}
+
+/**
+ * Boots one VM from the rendered user-data, as EC2 and cloud-init would: a fresh
+ * container, the script run once as a system service, downloads pointed at the stand-ins.
+ */
+async function bootVm(inputs: RehearsalInputs, standIns: StandInServer, userData: string): Promise<{ container: Container; exitCode: number | null }> {
+  const container = await bootContainer({
+    rootfs: inputs.rootfs,
+    netns: { name: inputs.netnsName, path: inputs.netnsPath, remove: () => undefined },
+    prepare: async (root) => {
+      await writeAptSources(root, standIns.url);
+      await mkdir(path.join(root, path.dirname(USER_DATA_PATH)), { recursive: true });
+      await writeFile(path.join(root, USER_DATA_PATH), userData, { mode: 0o700 });
+    },
+  });
+  const result = await container.runUnit(['/bin/bash', USER_DATA_PATH], {
+    unit: 'lablink-user-data',
+    timeoutMs: BOOT_TIMEOUT_MS,
+    allowFailure: true,
+    env: {
+      LABLINK_CRD_PACKAGE_URL: `${standIns.url}/crd/chrome-remote-desktop_current_amd64.deb`,
+      LABLINK_NODE_DIST_URL: `${standIns.url}/node`,
+      LABLINK_CFN_URL: `${standIns.url}/cloudformation/`,
+    },
+  });
+  return { container, exitCode: result.code };
+}
+
+export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
+  const checks = new Checks();
+  const postgres = await startLocalPostgres();
+  const adminSecret = randomBytes(24).toString('hex');
+  // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the two rehearsal VMs.
+  const { verifier } = ec2Verifier([HEALTHY, BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })));
+  const stack = await startLocalStack({
+    databaseUrl: postgres.url,
+    fleetToken: randomBytes(24).toString('hex'),
+    identity: verifier,
+    adminSecret,
+    holdSeconds: 10,
+    log: createLogger('text'),
+  });
+  const admin = { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` };
+  const closers: (() => Promise<void>)[] = [() => postgres.stop(), () => stack.close()];
+  try {
+    for (const [vm, broken] of [[BROKEN, true], [HEALTHY, false]] as const) {
+      const imds = await startFakeImds(vm.instanceId, { host: IMDS_ADDRESS, port: 80 });
+      const artifacts: Record<string, Artifact> = {
+        '/crd/chrome-remote-desktop_current_amd64.deb': { file: inputs.crdDeb },
+        [`/node/${AGENT_NODE_VERSION}/node-${AGENT_NODE_VERSION}-linux-x64.tar.xz`]: { file: inputs.nodeTarball },
+        ...Object.fromEntries(Object.entries(emptyAptRepoFiles()).map(([file, body]) => [file, { body }])),
+      };
+      const standIns = await startStandInServer(artifacts, imds.document);
+      let userData = renderClientUserData({ vmName: vm.name, allocatorUrl: stack.url, stackName: STACK_NAME, signalResource: vm.resource });
+      // A boot script broken on one line: the deploy must fail and say where.
+      if (broken) userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
+      console.log(`rehearsal: booting ${vm.name}${broken ? ' (its boot script broken at install-node)' : ''}`);
+      const { container, exitCode } = await bootVm(inputs, standIns, userData);
+      try {
+        if (broken) await checkBrokenBoot(checks, vm, exitCode, standIns);
+        else await checkHealthyBoot(checks, vm, exitCode, standIns, container, stack.url, admin);
+      } finally {
+        if (checks.all.some((check) => !check.ok)) console.log(`--- ${vm.name} boot log ---\n${await container.readFile(BOOT_LOG_PATH).catch(() => '(none)')}`);
+        await container.stop();
+        await standIns.close();
+        await imds.close();
+      }
+    }
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  }
+  const failed = checks.all.filter((check) => !check.ok).length;
+  console.log(`rehearsal: ${checks.all.length - failed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function checkBrokenBoot(checks: Checks, vm: Vm, exitCode: number | null, standIns: StandInServer): Promise<void> {
+  checks.add(`${vm.name}: the broken boot script exits with an error`, exitCode !== 0, { exitCode });
+  checks.add(
+    `${vm.name}: CloudFormation gets one FAILURE signal naming the VM and the step (${vm.name}:install-node)`,
+    standIns.signals.length === 1 &&
+      standIns.signals[0].status === 'FAILURE' &&
+      standIns.signals[0].uniqueId === `${vm.name}:install-node` &&
+      standIns.signals[0].logicalResourceId === vm.resource &&
+      standIns.signals[0].stackName === STACK_NAME &&
+      standIns.signals[0].authenticated,
+    standIns.signals,
+  );
+}
+
+async function checkHealthyBoot(
+  checks: Checks,
+  vm: Vm,
+  exitCode: number | null,
+  standIns: StandInServer,
+  container: Container,
+  allocatorUrl: string,
+  admin: Record<string, string>,
+): Promise<void> {
+  checks.add(`${vm.name}: the boot script runs to its end`, exitCode === 0, { exitCode });
+  checks.add(
+    `${vm.name}: the boot script fetched Chrome Remote Desktop and Node.js from the given locations`,
+    standIns.fetched.some((file) => file.startsWith('/crd/')) && standIns.fetched.some((file) => file.startsWith('/node/')),
+    standIns.fetched,
+  );
+  checks.add(
+    `${vm.name}: CloudFormation gets one SUCCESS signal for this VM, authenticated by its signed identity document`,
+    standIns.signals.length === 1 &&
+      standIns.signals[0].status === 'SUCCESS' &&
+      standIns.signals[0].uniqueId === vm.instanceId &&
+      standIns.signals[0].logicalResourceId === vm.resource &&
+      standIns.signals[0].stackName === STACK_NAME &&
+      standIns.signals[0].authenticated,
+    standIns.signals,
+  );
+  const agent = await container.exec(['systemctl', 'show', '--property=ActiveState,SubState,ExecMainPID', 'lablink-agent.service'], { allowFailure: true });
+  checks.add(`${vm.name}: the agent runs as a systemd service`, /ActiveState=active/.test(agent.stdout) && /SubState=running/.test(agent.stdout), agent.stdout);
+
+  const vms = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string }[] };
+  checks.add(`${vm.name}: the VM registered with the allocator and waits`, vms.vms.some((row) => row.hostname === vm.name && row.state === 'waiting'), vms);
+
+  const response = await fetch(`${allocatorUrl}/api/request_vm`, {
+    method: 'POST',
+    headers: { accept: 'application/json' },
+    body: new URLSearchParams({
+      email: 'participant@example.com',
+      crd_command: `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${CODE}" --redirect-url="${REDIRECT_URL}" --name=$(hostname)`,
+    }),
+  });
+  const assignment = (await response.json()) as { hostname?: string; pin?: string };
+  checks.add(`${vm.name}: the form assigns this VM`, response.status === 200 && assignment.hostname === vm.name, assignment);
+
+  const record = await waitFor(async () => {
+    const line = (await container.readFile(CRD_STAND_IN_LOG)).split('\n').find((text) => text.trim() !== '');
+    return line ? (JSON.parse(line) as { uid: number; user: string; argv: string[]; stdin: string[]; result: string; sudoExit: number | null }) : undefined;
+  }, 60_000);
+  const desktopUid = Number((await container.exec(['id', '-u', DESKTOP_USER])).stdout.trim());
+  checks.add(`${vm.name}: start-host ran as the desktop user ${DESKTOP_USER}, not root`, record !== undefined && record.uid === desktopUid && record.uid !== 0, record);
+  checks.add(
+    `${vm.name}: start-host got the argv the agent rebuilt (code, redirect URL, the VM's own name)`,
+    JSON.stringify(record?.argv) === JSON.stringify([`--code=${CODE}`, `--redirect-url=${REDIRECT_URL}`, `--name=${vm.name}`]),
+    record?.argv,
+  );
+  checks.add(`${vm.name}: start-host got the PIN twice on stdin`, JSON.stringify(record?.stdin) === JSON.stringify([assignment.pin, assignment.pin]) && record?.result === 'registered', record);
+  checks.add(`${vm.name}: the desktop user may start its own CRD service through the sudo rule`, record?.sudoExit === 0, record);
+
+  const configured = await waitFor(async () => {
+    const list = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string }[] };
+    return list.vms.find((row) => row.hostname === vm.name && row.state === 'configured');
+  }, 60_000);
+  checks.add(`${vm.name}: the agent reported the VM configured`, configured !== undefined);
+
+  const token = ['curl', '-sS', '-m', '5', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`];
+  const asParticipant = await container.exec(token, { user: DESKTOP_USER, allowFailure: true });
+  const asRoot = await container.exec(token, { allowFailure: true });
+  checks.add(`${vm.name}: the desktop user cannot reach the instance metadata service`, asParticipant.code !== 0 && asParticipant.stdout === '', asParticipant);
+  checks.add(`${vm.name}: root (the agent) still reaches the instance metadata service`, asRoot.code === 0 && asRoot.stdout.startsWith('imds-token-'), asRoot);
+}
