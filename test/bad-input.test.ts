@@ -114,6 +114,13 @@ const CASES: Case[] = [
   { name: 'API release: a cross-site form post', method: 'POST', path: '/api/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /Cross-site/ },
   { name: 'API move: a cross-site request by fetch metadata', method: 'POST', path: '/api/vms/known-vm/move', headers: { authorization: ADMIN, 'sec-fetch-site': 'cross-site' }, status: 403, message: /Cross-site/ },
   { name: 'CSV export: no credentials', method: 'GET', path: '/api/vms.csv', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log page: no credentials', method: 'GET', path: '/admin/vms/known-vm/logs', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log page: an unknown VM', method: 'GET', path: '/admin/vms/ghost-vm/logs', headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'VM log download: no credentials', method: 'GET', path: '/admin/vms/known-vm/logs.txt', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log download: an unknown level', method: 'GET', path: '/admin/vms/known-vm/logs.txt?level=debug', headers: { authorization: ADMIN }, status: 400, message: /level must be "error", "warn" or "info"/ },
+  { name: 'VM log API: no credentials', method: 'GET', path: '/api/vms/known-vm/logs', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log API: an SQL-ish hostname', method: 'GET', path: "/api/vms/x'%20OR%201=1/logs", headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'VM log API: an unknown level', method: 'GET', path: '/api/vms/known-vm/logs?level=debug', headers: { authorization: ADMIN }, status: 400, message: /level must be "error", "warn" or "info"/ },
 ];
 
 describe('bad input: a clear 4xx on every public endpoint, and the database byte-for-byte as it was', () => {

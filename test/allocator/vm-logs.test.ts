@@ -1,15 +1,6 @@
 import { readVmLogs } from '../../core/vm-logs';
 import { VmLogLine } from '../../core/wire';
-import { TEST_FLEET_TOKEN } from '../support/fixtures';
-import { TestStack, freeCount, pollAsVm, startTestStack } from '../support/stack';
-
-function sendLogs(env: TestStack, body: object): Promise<Response> {
-  return fetch(`${env.url}/vm_logs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
-    body: JSON.stringify(body),
-  });
-}
+import { TestStack, freeCount, pollAsVm, sendLogsAsVm, startTestStack } from '../support/stack';
 
 const bootLine = (text: string): VmLogLine => ({ at: new Date().toISOString(), level: 'info', source: 'boot', text });
 
@@ -21,7 +12,7 @@ describe('POST /vm_logs on the real allocator', () => {
   afterAll(async () => env?.close());
 
   it('takes boot lines before the first poll: the VM is listed with its step but not free until it polls', async () => {
-    const response = await sendLogs(env, { hostname: 'boot-vm-1', step: 'install-crd', lines: [bootLine('Setting up chrome-remote-desktop ...')] });
+    const response = await sendLogsAsVm(env.url, { hostname: 'boot-vm-1', step: 'install-crd', lines: [bootLine('Setting up chrome-remote-desktop ...')] });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ accepted: 1 });
     expect(await readVmLogs(env.db.sql, 'boot-vm-1')).toMatchObject({ step: 'install-crd', lines: [{ text: 'Setting up chrome-remote-desktop ...', source: 'boot' }] });
@@ -33,7 +24,7 @@ describe('POST /vm_logs on the real allocator', () => {
   it('keeps only the last 500 lines of a VM when 600 come in six requests', async () => {
     for (let request = 0; request < 6; request += 1) {
       const lines = Array.from({ length: 100 }, (_, index) => bootLine(`boot line ${request * 100 + index + 1}`));
-      expect((await sendLogs(env, { hostname: 'chatty-vm', lines })).status).toBe(200);
+      expect((await sendLogsAsVm(env.url, { hostname: 'chatty-vm', lines })).status).toBe(200);
     }
     const texts = (await readVmLogs(env.db.sql, 'chatty-vm'))!.lines.map((line) => line.text);
     expect(texts).toHaveLength(500);

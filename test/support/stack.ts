@@ -47,6 +47,15 @@ export function pollAsVm(url: string, hostname: string, init: { token?: string; 
   });
 }
 
+/** A batch of log lines (and the step) as an agent would send it. */
+export function sendLogsAsVm(url: string, batch: object): Promise<Response> {
+  return fetch(`${url}/vm_logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+    body: JSON.stringify(batch),
+  });
+}
+
 export function submitForm(url: string, fields: Record<string, string>, accept = 'application/json'): Promise<Response> {
   return fetch(`${url}/api/request_vm`, { method: 'POST', headers: { accept }, body: new URLSearchParams(fields) });
 }
