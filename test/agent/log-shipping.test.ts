@@ -1,8 +1,11 @@
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { bootLineLevel } from '../../agent/boot-log';
 import { buildAgentBundle } from '../../agent/bundle';
+import { plainText } from '../../agent/log-shipper';
 import { VmLogView, readVmLogs } from '../../core/vm-logs';
+import { freePort } from '../../local/postgres';
 import { SimulatedVm, SimulatedVmOptions } from '../../local/simulated-fleet';
 import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { TestStack, startTestStack, submitForm } from '../support/stack';
@@ -112,6 +115,26 @@ describe('the agent ships its boot log and its own log lines to the real allocat
     for (const secret of [code, pin, badCode, bad.pin, TEST_FLEET_TOKEN, '--code']) expect(shipped).not.toContain(secret);
   });
 
+  it('keeps its lines while the allocator is not up yet, and delivers them with backoff once it is', async () => {
+    const port = await freePort();
+    const vm = await startVm('ship-vm-early', { allocatorUrl: `http://127.0.0.1:${port}` });
+    await waitFor(() => output.get('ship-vm-early')!.some((line) => line.includes('agent.logs_failed')), 'a failed send');
+    await expect(readFile(path.join(vm.stateDir, 'registered'), 'utf8')).rejects.toThrow(/ENOENT/);
+    const late = await startTestStack({ port, holdSeconds: 2 });
+    try {
+      await waitFor(() => readFile(path.join(vm.stateDir, 'registered'), 'utf8').catch(() => undefined), 'the registered marker');
+      const shipped = await waitFor(async () => {
+        const view = await readVmLogs(late.db.sql, 'ship-vm-early');
+        return view?.step === 'waiting' && view.lines.some((line) => line.text === 'LABLINK_STEP start-agent') && view.lines;
+      }, 'the lines queued during the outage');
+      // Among them the agent's own warnings from while the allocator was away.
+      expect(shipped.some((line) => line.level === 'warn' && line.text.startsWith('agent.poll_failed'))).toBe(true);
+    } finally {
+      await vm.stop();
+      await late.close();
+    }
+  });
+
   it('drops a batch the allocator refuses, backs off instead of retrying at once, and never marks itself registered', async () => {
     const vm = await startVm('ship-vm-refused', { fleetToken: 'not-the-fleet-token-at-all' });
     await waitFor(() => output.get('ship-vm-refused')!.some((line) => line.includes('agent.logs_refused status=403')), 'the refusal');
@@ -120,5 +143,29 @@ describe('the agent ships its boot log and its own log lines to the real allocat
     expect(refusals).toBeLessThanOrEqual(4);
     expect(vm.running).toBe(true);
     await expect(readFile(path.join(vm.stateDir, 'registered'), 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('a boot log line as shipped', () => {
+  it.each([
+    ['E: Unable to locate package xfce5', 'error'],
+    ['Errors were encountered while processing:', 'error'],
+    ['curl: (6) Could not resolve host: dl.google.com', 'error'],
+    ['/var/lib/cloud/instance/scripts/part-001: line 9: hostnamectl: command not found', 'error'],
+    ['Failed to start lablink-agent.service', 'error'],
+    ['W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/noble/InRelease', 'warn'],
+    ['dpkg: warning: files list file for package x missing', 'warn'],
+    ['Setting up libgpg-error0:amd64 (1.47-3build2) ...', 'info'],
+    ['Get:1 http://archive.ubuntu.com/ubuntu noble InRelease [256 kB]', 'info'],
+  ])('%s is %s', (text, level) => {
+    expect(bootLineLevel(text)).toBe(level);
+  });
+
+  it('is what a terminal shows, without escapes or control characters, cut to the allowed length', () => {
+    expect(plainText('\x1b]0;title\x07\x1b(B\x1b[32mok\x1b[0m\tdone\x00\x7f')).toBe('ok\tdone');
+    expect(plainText('Progress: [ 10%]\rProgress: [100%]\r')).toBe('Progress: [100%]');
+    const long = plainText('x'.repeat(5000));
+    expect(long).toHaveLength(2000);
+    expect(long.endsWith('…')).toBe(true);
   });
 });
