@@ -52,7 +52,7 @@ function row(vm: VmSummary) {
   <td>${vm.hostname}</td>
   <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
-  <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${vm.reboot_count} reboot${vm.reboot_count === 1 ? '' : 's'})` : ''}</td>
+  <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
   <td>${vm.step ?? ''}</td>
   <td><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'error') : 'no errors'}</a></td>
   <td>${gpuLabel(vm)}</td>
