@@ -39,11 +39,14 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly client: AllocatorClient,
     private readonly log: Logger,
+    /** Told the VM's step as it changes. */
+    private readonly onStep: (step: string) => void = () => undefined,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
     this.log.info('agent.started', { vm: this.config.vmName, allocator: this.config.allocatorUrl });
+    this.onStep('waiting');
     while (!signal.aborted) {
       try {
         const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
@@ -94,7 +97,7 @@ export class Agent {
     const outcome: ConfigurationOutcome = result.ok ? 'configured' : 'error';
     const message = result.ok ? undefined : result.message;
     await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString(), outcome, message });
-    this.log.info('agent.start_host_done', { vm: vmName, outcome, reason: message });
+    this.log[result.ok ? 'info' : 'error']('agent.start_host_done', { vm: vmName, outcome, reason: message });
     await this.report(assignment.id, outcome, message, signal);
   }
 

@@ -27,6 +27,8 @@ export interface AgentConfig {
   /** Where start-host keeps the host registration; derived from the desktop user unless set. */
   crdConfigDir: string;
   health: HealthSchedule;
+  /** The boot script's log, shipped to the allocator and followed; unset: none. */
+  bootLog?: string;
 }
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -53,6 +55,8 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (env.LABLINK_DESKTOP_USER && !/^[a-z_][a-z0-9_-]{0,31}$/.test(env.LABLINK_DESKTOP_USER)) {
     problems.push('LABLINK_DESKTOP_USER must be a Linux user name.');
   }
+  const bootLog = env.LABLINK_BOOT_LOG || undefined;
+  if (bootLog !== undefined && !bootLog.startsWith('/')) problems.push('LABLINK_BOOT_LOG must be an absolute path.');
   const health: HealthSchedule = {
     heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
     gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
@@ -73,5 +77,6 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     desktopUser: env.LABLINK_DESKTOP_USER || undefined,
     crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
     health,
+    bootLog,
   };
 }

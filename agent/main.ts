@@ -1,10 +1,15 @@
-import { createLogger } from '../core/log';
+import { createLogger, teeLogger } from '../core/log';
 import { Agent } from './agent';
 import { AllocatorClient } from './allocator-client';
+import { BootLogFollower } from './boot-log';
 import { AgentConfig, readAgentConfig } from './config';
 import { HealthReporter } from './health-reporter';
+import { LogShipper } from './log-shipper';
 
-const log = createLogger(process.env.LABLINK_LOG_FORMAT === 'json' ? 'json' : 'text');
+/** How long a stopping agent tries to send its last lines. */
+const LAST_LINES_TIMEOUT_MS = 2_000;
+
+const localLog = createLogger(process.env.LABLINK_LOG_FORMAT === 'json' ? 'json' : 'text');
 let config: AgentConfig;
 try {
   config = readAgentConfig(process.env);
@@ -19,10 +24,24 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => st
 if (process.channel) process.on('disconnect', () => stop.abort());
 
 const client = new AllocatorClient(config);
-Promise.all([new Agent(config, client, log).run(stop.signal), new HealthReporter(config.vmName, client, config.health, log).run(stop.signal)]).then(
-  () => process.exit(0),
-  (error: unknown) => {
+// The shipper starts first, so its first batch (which registers the VM) says "registering".
+const shipper = new LogShipper(config, client, localLog);
+const log = teeLogger(localLog, (level, line) => shipper.add('agent', level, line));
+const loops = [
+  shipper.run(stop.signal),
+  new Agent(config, client, log, (step) => shipper.setStep(step)).run(stop.signal),
+  new HealthReporter(config.vmName, client, config.health, log).run(stop.signal),
+];
+if (config.bootLog) loops.push(new BootLogFollower(config.bootLog, config.stateDir, shipper, log).run(stop.signal));
+Promise.all(loops).then(
+  async () => {
+    await shipper.flush(LAST_LINES_TIMEOUT_MS);
+    process.exit(0);
+  },
+  async (error: unknown) => {
     log.error('agent.crashed', { reason: (error as Error).message });
+    stop.abort();
+    await shipper.flush(LAST_LINES_TIMEOUT_MS);
     process.exit(1);
   },
 );

@@ -1,7 +1,8 @@
-import { Hono } from 'hono';
+import { Context, Hono } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
+import { recordVmLogs } from '../core/vm-logs';
 import { recordOutcome, recordPoll } from '../core/vms';
 import {
   ASSIGNMENT_PATTERN,
@@ -14,7 +15,8 @@ import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
-import { VmIdentityVerifier } from './identity';
+import { IdentityResult, VmIdentityVerifier } from './identity';
+import { parseLogBatch } from './log-batch';
 
 export interface AllocatorAppOptions {
   sql: Sql;
@@ -31,25 +33,38 @@ export interface AllocatorAppOptions {
 }
 
 const MAX_AGENT_BODY_BYTES = 4 * 1024;
+/** A full batch of log lines fits even when every character takes three bytes of UTF-8. */
+const MAX_LOG_BODY_BYTES = 1024 * 1024;
 const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
 
-/** The VMs' side: long-polls for assignments and reports of how start-host ended. */
+type AgentBody = { ok: true; body: Record<string, unknown>; hostname: string } | { ok: false; response: Response };
+
+/** The front of every agent route: a JSON object with only the `allowed` fields and a valid hostname. */
+async function readAgentBody(c: Context, allowed: readonly string[]): Promise<AgentBody> {
+  const parsed = await readJsonObject(c);
+  if (!parsed.ok) return { ok: false, response: c.json({ error: parsed.message }, parsed.status) };
+  const extra = unexpectedFields(parsed.body, [...allowed, 'hostname', 'identity']);
+  if (extra.length > 0) return { ok: false, response: c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400) };
+  const { hostname } = parsed.body;
+  if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
+    return { ok: false, response: c.json({ error: 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.' }, 400) };
+  }
+  return { ok: true, body: parsed.body, hostname };
+}
+
+/** The VMs' side: long-polls for assignments, reports of how start-host ended, health reports and log lines. */
 export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   const { sql, holds, identity, log } = options;
   const app = new Hono();
   app.use('/vm_startup', capBody(MAX_AGENT_BODY_BYTES));
   app.use('/vm_status', capBody(MAX_AGENT_BODY_BYTES));
+  const identify = (c: Context, request: { body: Record<string, unknown>; hostname: string }): Promise<IdentityResult> =>
+    identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
   app.post('/vm_startup', async (c) => {
-    const parsed = await readJsonObject(c);
-    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
-    const extra = unexpectedFields(parsed.body, ['hostname', 'identity']);
-    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
-    const { hostname } = parsed.body;
-    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
-      return c.json({ error: 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.' }, 400);
-    }
-    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: parsed.body.identity });
+    const request = await readAgentBody(c, []);
+    if (!request.ok) return request.response;
+    const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
     const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null);
@@ -67,13 +82,9 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   });
 
   app.post('/vm_status', async (c) => {
-    const parsed = await readJsonObject(c);
-    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
-    const body = parsed.body;
-    const extra = unexpectedFields(body, ['hostname', 'assignment', 'outcome', 'message', 'identity']);
-    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
-    const { hostname, assignment, outcome, message } = body;
-    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) return c.json({ error: 'Send a valid "hostname".' }, 400);
+    const request = await readAgentBody(c, ['assignment', 'outcome', 'message']);
+    if (!request.ok) return request.response;
+    const { assignment, outcome, message } = request.body;
     if (typeof assignment !== 'string' || !ASSIGNMENT_PATTERN.test(assignment)) {
       return c.json({ error: 'Send the "assignment" id received from /vm_startup.' }, 400);
     }
@@ -81,7 +92,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
       return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
     }
-    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: body.identity });
+    const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
     const recorded = await recordOutcome(sql, {
@@ -98,19 +109,28 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));
   app.post('/vm_health', async (c) => {
-    const parsed = await readJsonObject(c);
-    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
-    const extra = unexpectedFields(parsed.body, ['hostname', 'identity', 'heartbeat', 'gpu', 'inUse']);
-    if (extra.length > 0) return c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400);
-    const { hostname } = parsed.body;
-    if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) return c.json({ error: 'Send a valid "hostname".' }, 400);
-    const report = parseHealthReport(parsed.body);
+    const request = await readAgentBody(c, ['heartbeat', 'gpu', 'inUse']);
+    if (!request.ok) return request.response;
+    const report = parseHealthReport(request.body);
     if (!report.ok) return c.json({ error: report.message }, 400);
-    const who = await identity.identify({ authorization: c.req.header('authorization'), hostname, identity: parsed.body.identity });
+    const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
     if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
     if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
     return c.json({ ok: true });
+  });
+
+  app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
+  app.post('/vm_logs', async (c) => {
+    const request = await readAgentBody(c, ['step', 'lines']);
+    if (!request.ok) return request.response;
+    const parsed = parseLogBatch(request.body);
+    if (!parsed.ok) return c.json({ error: parsed.message }, 400);
+    const who = await identify(c, request);
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+    const { registered } = await recordVmLogs(sql, who.hostname, parsed.batch, who.instanceId ?? null);
+    if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
+    return c.json({ accepted: parsed.batch.lines.length });
   });
 
   app.get('/api/health', (c) => {

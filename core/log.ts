@@ -17,18 +17,35 @@ export function createLogger(format: 'json' | 'text', write: (line: string) => v
       write(JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }));
       return;
     }
-    const details = Object.entries(fields)
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(' ');
     const time = new Date().toISOString().slice(11, 19);
-    write(`${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${event}${details ? ` ${details}` : ''}`);
+    write(`${time} ${level === 'info' ? '' : `${level.toUpperCase()} `}${describeEvent(event, fields)}`);
   };
+  return loggerFrom(emit);
+}
+
+/** An event as one readable line: `event key=value …`. */
+function describeEvent(event: string, fields: LogFields = {}): string {
+  const details = Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ');
+  return `${event}${details ? ` ${details}` : ''}`;
+}
+
+function loggerFrom(emit: (level: LogLevel, event: string, fields?: LogFields) => void): Logger {
   return {
     info: (event, fields) => emit('info', event, fields),
     warn: (event, fields) => emit('warn', event, fields),
     error: (event, fields) => emit('error', event, fields),
   };
+}
+
+/** Logs to `log` and hands each event, as one readable line, to `listener` too (the agent ships them). */
+export function teeLogger(log: Logger, listener: (level: LogLevel, line: string) => void): Logger {
+  return loggerFrom((level, event, fields) => {
+    log[level](event, fields);
+    listener(level, describeEvent(event, fields));
+  });
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

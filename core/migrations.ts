@@ -84,6 +84,25 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'retry token: only the browser that submitted a command may replace it after a failure',
     statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS retry_token text`],
   },
+  {
+    version: 4,
+    description: 'per-VM progress and log channel: current step and the last log lines of each VM',
+    statements: [
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS step text, ADD COLUMN IF NOT EXISTS step_at timestamptz`,
+      // An identity column, not bigserial: inserting needs no grant on a sequence.
+      `CREATE TABLE IF NOT EXISTS vm_log_lines (
+        id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        hostname text NOT NULL REFERENCES vms (hostname) ON DELETE CASCADE,
+        at       timestamptz NOT NULL,
+        level    text NOT NULL CONSTRAINT vm_log_lines_level_check CHECK (level IN ('info', 'warn', 'error')),
+        source   text NOT NULL CONSTRAINT vm_log_lines_source_check CHECK (source IN ('boot', 'agent')),
+        text     text NOT NULL
+      )`,
+      `CREATE INDEX IF NOT EXISTS vm_log_lines_vm_idx ON vm_log_lines (hostname, id)`,
+      // The dashboard counts each VM's error lines on every refresh.
+      `CREATE INDEX IF NOT EXISTS vm_log_lines_errors_idx ON vm_log_lines (hostname) WHERE level = 'error'`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -5,10 +5,15 @@
  * its agent was polling recently (`alive_until` lies in the future).
  */
 
+/**
+ * A VM was heard from: registers its name (waiting) and keeps it alive until at least
+ * :aliveSeconds from now. A poll passes its hold plus a grace; a log batch passes 0, which
+ * registers the VM without counting it free and never shortens a poll's window.
+ */
 export const RECORD_POLL = `
 INSERT INTO vms (hostname, alive_until, instance_id)
 VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
-ON CONFLICT (hostname) DO UPDATE SET alive_until = EXCLUDED.alive_until, last_seen = now(),
+ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXCLUDED.alive_until), last_seen = now(),
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
   -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
   state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
@@ -94,7 +99,8 @@ export const LIST_VMS = `
 SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
-  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale
+  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
+  step, step_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
 /** Takes a VM back from its participant so it can be handed out again. */
@@ -212,3 +218,35 @@ SELECT count(*)::int AS total,
   count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
   count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
 FROM vms WHERE state <> 'retired'`;
+
+/**
+ * Stores a batch of a VM's log lines (:lines, a JSON array, which both executors pass as text)
+ * and its step, and trims the VM to its last :keep lines in the same statement. The DELETE sees
+ * the rows from before this statement, so it keeps :keep minus the batch's size of them.
+ */
+export const RECORD_VM_LOGS = `
+WITH stepped AS (
+  UPDATE vms SET step = CAST(:step AS text), step_at = now()
+  WHERE hostname = :hostname AND CAST(:step AS text) IS NOT NULL AND step IS DISTINCT FROM CAST(:step AS text)
+  RETURNING hostname
+), batch AS (
+  SELECT line, position FROM jsonb_array_elements(CAST(:lines AS jsonb)) WITH ORDINALITY AS batch(line, position)
+), added AS (
+  INSERT INTO vm_log_lines (hostname, at, level, source, text)
+  SELECT :hostname, CAST(line->>'at' AS timestamptz), line->>'level', line->>'source', line->>'text' FROM batch ORDER BY position
+  RETURNING id
+), trimmed AS (
+  DELETE FROM vm_log_lines WHERE hostname = :hostname AND id NOT IN (
+    SELECT id FROM vm_log_lines WHERE hostname = :hostname ORDER BY id DESC
+    LIMIT greatest(CAST(:keep AS int) - (SELECT count(*) FROM batch), 0))
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM added)::int AS added, (SELECT count(*) FROM trimmed)::int AS trimmed`;
+
+export const SELECT_VM_STEP = `SELECT step, step_at FROM vms WHERE hostname = :hostname`;
+
+/** A VM's stored lines in the order they arrived; only one level when :level is set. */
+export const SELECT_VM_LOG_LINES = `
+SELECT at, level, source, text FROM vm_log_lines
+WHERE hostname = :hostname AND (CAST(:level AS text) IS NULL OR level = CAST(:level AS text))
+ORDER BY id`;

@@ -11,7 +11,7 @@ export interface Delivery {
   email: string;
 }
 
-/** Records that a VM is polling and may be handed out until `aliveSeconds` from now. */
+/** Records that a VM is polling and may be handed out until `aliveSeconds` from now (0: registered, not yet free). */
 export async function recordPoll(
   sql: Sql,
   hostname: string,
@@ -140,6 +140,11 @@ export interface VmSummary {
   failure: string | null;
   /** No heartbeat (or poll) for longer than the stale threshold. */
   stale: boolean;
+  /** What the VM reported doing last (a boot step, `registering`, `waiting`), and since when. */
+  step: string | null;
+  step_at: string | null;
+  /** Error lines among its stored log lines. */
+  log_errors: number;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */

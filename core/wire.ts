@@ -1,4 +1,5 @@
 /** Shapes that cross the network between agent, allocator and browser. */
+import type { LogLevel } from './log';
 
 /** `200` answer to `/vm_startup`: only ever a real assignment. */
 export interface VmAssignmentResponse {
@@ -26,3 +27,40 @@ export const FLEET_TAG = 'lablink:fleet';
 export const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 export const ASSIGNMENT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_STATUS_MESSAGE_LENGTH = 500;
+
+export type VmLogSource = 'boot' | 'agent';
+export const VM_LOG_LEVELS: readonly LogLevel[] = ['info', 'warn', 'error'];
+export const VM_LOG_SOURCES: readonly VmLogSource[] = ['boot', 'agent'];
+
+/** One line of a VM's boot log (the user-data's output) or of its agent's own log. */
+export interface VmLogLine {
+  /** ISO 8601; for a boot-log line, when the agent read it. */
+  at: string;
+  level: LogLevel;
+  source: VmLogSource;
+  /** One line of plain text: no control characters but tab. */
+  text: string;
+}
+
+/**
+ * `POST /vm_logs`, with the same proof of identity as `/vm_startup`: some of a VM's log lines
+ * and its current step → `200 {"accepted": n}`. The first batch registers the VM (as not yet
+ * polling), so boot logs are kept before the first poll. The allocator keeps the last
+ * KEPT_LOG_LINES_PER_VM lines per VM. A batch with a bad line is refused whole (400), never cut.
+ */
+export interface VmLogBatch {
+  hostname: string;
+  /** What the VM is doing now: a boot step (`LABLINK_STEP <name>` in the boot log), `registering`, `waiting`. */
+  step?: string;
+  /** At most MAX_LOG_LINES_PER_BATCH; may be empty (a batch that only says the step). */
+  lines: VmLogLine[];
+}
+
+export const MAX_LOG_LINES_PER_BATCH = 100;
+export const MAX_LOG_LINE_LENGTH = 2000;
+export const KEPT_LOG_LINES_PER_VM = 500;
+export const STEP_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+/** How a boot script announces a step: a line ending in `LABLINK_STEP <name>` (a timestamp may precede it). */
+export const STEP_LINE = /(?:^|\s)LABLINK_STEP ([a-z][a-z0-9-]{0,39})\s*$/;
+/** What a stored line may not hold: PostgreSQL text cannot hold NUL, and the rest garble a page or a terminal. */
+export const LOG_CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/g;

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 export function capBody(maxSize: number) {
   return bodyLimit({
     maxSize,
-    onError: (c) => c.json({ error: `The request body is larger than ${maxSize} bytes.` }, 413),
+    // The rest of the body is never read, so this connection cannot carry another request.
+    onError: (c) => c.json({ error: `The request body is larger than ${maxSize} bytes.` }, 413, { connection: 'close' }),
   });
 }

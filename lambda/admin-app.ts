@@ -1,13 +1,14 @@
-import { Hono } from 'hono';
+import { Context, Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import { moveParticipant, returnToPool } from '../core/health';
-import { Logger } from '../core/log';
+import { LogLevel, Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
 import { Sql } from '../core/sql';
+import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { VmSummary, listVms, releaseVm } from '../core/vms';
-import { HOSTNAME_PATTERN } from '../core/wire';
+import { HOSTNAME_PATTERN, VM_LOG_LEVELS } from '../core/wire';
 import { sameOriginOnly } from '../http/same-origin';
-import { AdminAction, actionConfirmPage, adminPage, adminRowsFragment, healthLabel, stateLabel } from './admin-page';
+import { AdminAction, actionConfirmPage, adminPage, adminRowsFragment, healthLabel, stateLabel, vmLogPage } from './admin-page';
 
 export const ADMIN_USER = 'admin';
 
@@ -35,9 +36,16 @@ export function assignmentsCsv(vms: VmSummary[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/** A VM's log as a plain-text file: one line each, oldest first. */
+export function vmLogText(view: VmLogView): string {
+  return view.lines.map((line) => `${line.at} ${line.level.toUpperCase().padEnd(5)} ${line.source.padEnd(5)} ${line.text}\n`).join('');
+}
+
+type LogsRequest = { ok: true; view: VmLogView; level?: LogLevel } | { ok: false; status: 400 | 404; message: string };
+
 type ActionOutcome = { ok: true; notice: string; body: Record<string, unknown> } | { ok: false; status: 404 | 409 | 503; message: string };
 
-/** The instructor's side: the dashboard, the VM list as JSON and CSV, and the actions. All behind HTTP Basic. */
+/** The instructor's side: the dashboard, the VM list as JSON and CSV, each VM's log, and the actions. All behind HTTP Basic. */
 export function createAdminApp(options: AdminAppOptions): Hono {
   const { sql, log } = options;
   const app = new Hono();
@@ -74,12 +82,36 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   };
   const isAction = (name: string): name is AdminAction => name in actions;
 
+  const readLogs = async (c: Context): Promise<LogsRequest> => {
+    const hostname = c.req.param('hostname') ?? '';
+    const level = c.req.query('level') || undefined;
+    if (level !== undefined && !VM_LOG_LEVELS.includes(level as LogLevel)) return { ok: false, status: 400, message: 'The level must be "error", "warn" or "info".' };
+    const view = HOSTNAME_PATTERN.test(hostname) ? await readVmLogs(sql, hostname, level as LogLevel | undefined) : undefined;
+    if (!view) return { ok: false, status: 404, message: 'There is no VM with that name.' };
+    return { ok: true, view, level: level as LogLevel | undefined };
+  };
+
   app.get('/admin', async (c) => {
     const notice = c.req.query('notice');
     return c.html(adminPage({ vms: await listVms(sql), notice: notice?.slice(0, 200), expiresAt: options.expiresAt }));
   });
 
   app.get('/admin/rows', async (c) => c.json(adminRowsFragment(await listVms(sql))));
+
+  // Before the action routes, whose :action would take "logs" too.
+  app.get('/admin/vms/:hostname/logs', async (c) => {
+    const logs = await readLogs(c);
+    return logs.ok ? c.html(vmLogPage(logs.view, logs.level)) : c.text(logs.message, logs.status);
+  });
+
+  app.get('/admin/vms/:hostname/logs.txt', async (c) => {
+    const logs = await readLogs(c);
+    if (!logs.ok) return c.text(logs.message, logs.status);
+    c.header('content-disposition', `attachment; filename="${logs.view.hostname}-log.txt"`);
+    // Agent-supplied text: never let a browser guess it is HTML.
+    c.header('x-content-type-options', 'nosniff');
+    return c.text(vmLogText(logs.view));
+  });
 
   app.get('/admin/vms/:hostname/:action', async (c) => {
     const action = c.req.param('action');
@@ -98,6 +130,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
 
   app.get('/api/vms', async (c) => c.json({ vms: await listVms(sql) }));
+
+  app.get('/api/vms/:hostname/logs', async (c) => {
+    const logs = await readLogs(c);
+    return logs.ok ? c.json(logs.view) : c.json({ error: logs.message }, logs.status);
+  });
 
   app.post('/api/vms/:hostname/:action', async (c) => {
     const hostname = c.req.param('hostname');

@@ -1,5 +1,8 @@
 import { html } from 'hono/html';
+import type { LogLevel } from '../core/log';
+import { VmLogView } from '../core/vm-logs';
 import { VmSummary } from '../core/vms';
+import { VmLogLine } from '../core/wire';
 import { layout } from './layout';
 
 /** What an instructor reads in the State column. */
@@ -20,6 +23,10 @@ export function healthLabel(vm: VmSummary): string {
 function gpuLabel(vm: VmSummary): string {
   if (!vm.gpu_status) return '';
   return vm.gpu_detail ? `${vm.gpu_status}: ${vm.gpu_detail}` : vm.gpu_status;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function when(value: string | null): string {
@@ -45,7 +52,9 @@ function row(vm: VmSummary) {
   <td>${vm.hostname}</td>
   <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
-  <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${vm.reboot_count} reboot${vm.reboot_count === 1 ? '' : 's'})` : ''}</td>
+  <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
+  <td>${vm.step ?? ''}</td>
+  <td><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'error') : 'no errors'}</a></td>
   <td>${gpuLabel(vm)}</td>
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
   <td class="when">${when(vm.assigned_at)}</td>
@@ -131,6 +140,8 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
     <th scope="col"><button type="button" data-sort="state">State</button></th>
     <th scope="col"><button type="button" data-sort="email">Participant</button></th>
     <th scope="col"><button type="button" data-sort="health">Health</button></th>
+    <th scope="col">Step</th>
+    <th scope="col">Log</th>
     <th scope="col">GPU</th>
     <th scope="col">In use</th>
     <th scope="col"><button type="button" data-sort="assigned">Assigned</button></th>
@@ -166,5 +177,37 @@ export function actionConfirmPage(vm: VmSummary, action: AdminAction) {
     <a href="/admin">Cancel</a>
   </form>
 </section>`,
+  );
+}
+
+function logTable(heading: string, lines: VmLogLine[]) {
+  return html`<h2>${heading}</h2>
+<div class="table-wrap">
+<table>
+  <thead><tr><th scope="col">Time</th><th scope="col">Level</th><th scope="col">From</th><th scope="col">Line</th></tr></thead>
+  <tbody>${lines.map(
+    (line) => html`<tr class="level-${line.level}"><td class="when">${when(line.at)}</td><td class="level">${line.level}</td><td>${line.source}</td><td class="log-text">${line.text}</td></tr>`,
+  )}</tbody>
+</table>
+</div>`;
+}
+
+/** One VM's stored log: its errors first, then every line as it came; or only the lines of `level`. */
+export function vmLogPage(view: VmLogView, level?: LogLevel) {
+  const base = `/admin/vms/${view.hostname}/logs`;
+  const errors = view.lines.filter((line) => line.level === 'error');
+  const current = (shown: LogLevel | undefined) => (shown === level ? html` aria-current="page"` : '');
+  let body;
+  if (view.lines.length === 0) body = html`<p>${level ? `No ${level} lines.` : 'No lines yet.'}</p>`;
+  else if (level) body = logTable(`Only ${level} lines (${view.lines.length})`, view.lines);
+  else body = html`${errors.length > 0 ? logTable(`Errors (${errors.length})`, errors) : html`<p>No errors.</p>`}${logTable(`All lines, oldest first (${view.lines.length})`, view.lines)}`;
+  return layout(
+    `Log of ${view.hostname}`,
+    html`<h1>Log of ${view.hostname}</h1>
+<p><a href="/admin">All VMs</a></p>
+<p>Step: <strong>${view.step ?? 'none reported yet'}</strong>${view.stepAt ? ` (since ${when(view.stepAt)})` : ''}. The last lines of the VM's boot log and of its agent are kept.</p>
+<nav aria-label="Log views"><a href="${base}"${current(undefined)}>All lines</a> · <a href="${base}?level=error"${current('error')}>Errors only</a> · <a href="${base}.txt">Download as text</a></nav>
+${body}`,
+    { wide: true },
   );
 }

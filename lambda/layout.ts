@@ -35,6 +35,9 @@ const STYLE = raw(`<style>
   .state-error, .state-stale { color: #b42318; }
   .state-configured { color: #027a48; }
   .table-wrap { overflow-x: auto; }
+  .log-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, Menlo, monospace; font-size: .85rem; }
+  .level-error .level { color: #b42318; font-weight: 700; }
+  .level-warn .level { color: #b54708; font-weight: 700; }
   @media (max-width: 30rem) { .big { font-size: 1.7rem; } main { padding: 1rem .75rem 2rem; } }
 </style>`);
 

@@ -10,6 +10,16 @@ export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
 /** The stand-in start-host's settings, in the simulated VM's home directory. */
 const FAKE_CRD_SETTINGS = 'fake-crd.json';
 
+/** What a simulated VM's boot script "printed": the steps a real one announces, so the dashboard has logs locally too. */
+export const SIMULATED_BOOT_LOG = `LABLINK_STEP install-desktop
+Simulated VM: no desktop to install.
+LABLINK_STEP install-crd
+Simulated VM: start-host is a stand-in that records its arguments instead of calling Google.
+LABLINK_STEP install-node
+Simulated VM: the agent runs on this machine's Node.js.
+LABLINK_STEP start-agent
+`;
+
 export interface SimulatedVmOptions {
   name: string;
   allocatorUrl: string;
@@ -21,6 +31,8 @@ export interface SimulatedVmOptions {
   startHostDelayMs?: number;
   /** More agent environment, such as LABLINK_IDENTITY=ec2 with a stand-in metadata service. */
   env?: Record<string, string>;
+  /** The boot log the agent finds on its first start; SIMULATED_BOOT_LOG unless given. */
+  bootLog?: string;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -28,6 +40,8 @@ export interface SimulatedVmOptions {
 export class SimulatedVm {
   readonly recordFile: string;
   readonly stateDir: string;
+  /** The simulated user-data log (LABLINK_BOOT_LOG); append to it to simulate a boot script at work. */
+  readonly bootLogFile: string;
   private child: ChildProcess | undefined;
 
   private constructor(
@@ -37,11 +51,14 @@ export class SimulatedVm {
   ) {
     this.recordFile = path.join(dir, 'start-host-calls.jsonl');
     this.stateDir = path.join(dir, 'state');
+    this.bootLogFile = path.join(dir, 'user-data.log');
   }
 
   static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
     const dir = await mkdtemp(path.join(os.tmpdir(), `lablink-${options.name}-`));
-    return new SimulatedVm(options.name, dir, options);
+    const vm = new SimulatedVm(options.name, dir, options);
+    await writeFile(vm.bootLogFile, options.bootLog ?? SIMULATED_BOOT_LOG);
+    return vm;
   }
 
   get running(): boolean {
@@ -65,6 +82,7 @@ export class SimulatedVm {
         LABLINK_VM_NAME: this.name,
         LABLINK_START_HOST: FAKE_START_HOST,
         LABLINK_STATE_DIR: this.stateDir,
+        LABLINK_BOOT_LOG: this.bootLogFile,
         // No GPU on a simulated VM unless a test puts a stand-in nvidia-smi in place.
         LABLINK_NVIDIA_SMI: path.join(this.dir, 'no-gpu', 'nvidia-smi'),
         // No real CRD host runs here: the simulated host "runs" while the agent does.

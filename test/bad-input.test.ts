@@ -43,6 +43,8 @@ const agentCase = (name: string, path: string, body: string, status: number, mes
   message,
 });
 const report = { hostname: 'known-vm', assignment: UNKNOWN_ASSIGNMENT, outcome: 'configured' };
+const logLine = { at: '2026-12-01T10:00:00Z', level: 'info', source: 'boot', text: 'Reading package lists...' };
+const logs = (lines: unknown, extra: Record<string, unknown> = {}) => json({ hostname: 'known-vm', step: 'install-desktop', lines, ...extra });
 
 /** One row per public endpoint and kind of bad input; each must be refused with a clear 4xx. */
 const CASES: Case[] = [
@@ -67,6 +69,22 @@ const CASES: Case[] = [
   agentCase('a report with an over-long message', '/vm_status', json({ ...report, outcome: 'error', message: 'x'.repeat(501) }), 400, /message/),
   agentCase('a report with extra fields', '/vm_status', json({ ...report, state: 'waiting' }), 400, /Unexpected field\(s\): state/),
   agentCase('a report with a missing assignment', '/vm_status', json({ hostname: 'known-vm', outcome: 'configured' }), 400, /assignment/),
+  agentCase('logs without a token', '/vm_logs', logs([logLine]), 401, /Bearer/, { 'content-type': JSON_TYPE }),
+  agentCase('logs with a wrong token', '/vm_logs', json({ hostname: 'new-vm', lines: [logLine] }), 403, /wrong/, { 'content-type': JSON_TYPE, authorization: 'Bearer wrong-token-wrong-token' }),
+  agentCase('a NUL byte in a log line', '/vm_logs', logs([logLine, { ...logLine, text: 'apt\u0000get' }]), 400, /Line 2 contains a control character/),
+  agentCase('a line break in a log line', '/vm_logs', logs([{ ...logLine, text: 'one\ntwo' }]), 400, /Line 1 contains a control character/),
+  agentCase('too many log lines', '/vm_logs', logs(Array.from({ length: 101 }, () => logLine)), 400, /at most 100 lines per request; this one has 101/),
+  agentCase('an over-long log line', '/vm_logs', logs([{ ...logLine, text: 'x'.repeat(2001) }]), 400, /Line 1 has 2001 characters; at most 2000 .* refused, not cut/),
+  agentCase('an extra field beside the lines', '/vm_logs', logs([logLine], { state: 'configured' }), 400, /Unexpected field\(s\): state/),
+  agentCase('an extra field in a log line', '/vm_logs', logs([{ ...logLine, pin: '123456' }]), 400, /Line 1 has unexpected field\(s\): pin/),
+  agentCase('an unknown log level', '/vm_logs', logs([{ ...logLine, level: 'debug' }]), 400, /"level" must be/),
+  agentCase('an unknown log source', '/vm_logs', logs([{ ...logLine, source: 'kernel' }]), 400, /"source" must be/),
+  agentCase('a log time that is not a time', '/vm_logs', logs([{ ...logLine, at: 'yesterday' }]), 400, /ISO 8601/),
+  agentCase('a log line that is not an object', '/vm_logs', logs(['just text']), 400, /Line 1 must be an object/),
+  agentCase('log lines that are not a list', '/vm_logs', logs('Reading package lists...'), 400, /"lines"/),
+  agentCase('a step with shell syntax', '/vm_logs', logs([logLine], { step: 'x; reboot' }), 400, /"step" must be a short name/),
+  agentCase('logs with an SQL-ish hostname', '/vm_logs', json({ hostname: "x' OR '1'='1", lines: [] }), 400, /hostname/),
+  agentCase('an oversized log batch', '/vm_logs', json({ hostname: 'known-vm', lines: [], pad: 'y'.repeat(1024 * 1024) }), 413, /larger than/),
   requestVmCase('no fields', {}, 400, /Enter your email/),
   requestVmCase('a missing command', { email: 'a@example.com' }, 400, /command is empty/),
   requestVmCase('an extra field', { email: 'a@example.com', crd_command: goodCommand, pin: '123456' }, 400, /Unexpected field\(s\): pin/),
@@ -96,6 +114,13 @@ const CASES: Case[] = [
   { name: 'API release: a cross-site form post', method: 'POST', path: '/api/vms/known-vm/release', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /Cross-site/ },
   { name: 'API move: a cross-site request by fetch metadata', method: 'POST', path: '/api/vms/known-vm/move', headers: { authorization: ADMIN, 'sec-fetch-site': 'cross-site' }, status: 403, message: /Cross-site/ },
   { name: 'CSV export: no credentials', method: 'GET', path: '/api/vms.csv', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log page: no credentials', method: 'GET', path: '/admin/vms/known-vm/logs', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log page: an unknown VM', method: 'GET', path: '/admin/vms/ghost-vm/logs', headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'VM log download: no credentials', method: 'GET', path: '/admin/vms/known-vm/logs.txt', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log download: an unknown level', method: 'GET', path: '/admin/vms/known-vm/logs.txt?level=debug', headers: { authorization: ADMIN }, status: 400, message: /level must be "error", "warn" or "info"/ },
+  { name: 'VM log API: no credentials', method: 'GET', path: '/api/vms/known-vm/logs', status: 401, message: /Sign in as "admin"/ },
+  { name: 'VM log API: an SQL-ish hostname', method: 'GET', path: "/api/vms/x'%20OR%201=1/logs", headers: { authorization: ADMIN }, status: 404, message: /no VM with that name/ },
+  { name: 'VM log API: an unknown level', method: 'GET', path: '/api/vms/known-vm/logs?level=debug', headers: { authorization: ADMIN }, status: 400, message: /level must be "error", "warn" or "info"/ },
 ];
 
 describe('bad input: a clear 4xx on every public endpoint, and the database byte-for-byte as it was', () => {
@@ -147,8 +172,9 @@ describe('bad identity documents on EC2 (EC2 API mocked with aws-sdk-client-mock
 
   it.each(identityCases)('%s', async (_case, identity, status, message) => {
     const before = await dumpDatabase(env.db.pool);
-    for (const path of ['/vm_startup', '/vm_health']) {
-      const body = path === '/vm_startup' ? { hostname: 'doc-vm-2', identity } : { hostname: 'doc-vm-2', identity, inUse: true };
+    const bodies: Record<string, object> = { '/vm_startup': {}, '/vm_health': { inUse: true }, '/vm_logs': { step: 'registering', lines: [] } };
+    for (const [path, fields] of Object.entries(bodies)) {
+      const body = { hostname: 'doc-vm-2', identity, ...fields };
       const response = await fetch(`${env.url}${path}`, { method: 'POST', headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(body) });
       expect(response.status).toBe(status);
       expect(((await response.json()) as { error: string }).error).toMatch(message);

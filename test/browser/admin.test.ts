@@ -4,7 +4,7 @@ import { recordPoll } from '../../core/vms';
 import { launchChromium } from '../../local/chromium';
 import { accessibilityViolations } from '../support/axe';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
-import { TestStack, freeCount, startTestStack } from '../support/stack';
+import { TestStack, freeCount, sendLogsAsVm, startTestStack } from '../support/stack';
 
 describe('admin dashboard in a real Chromium against local mode', () => {
   let env: TestStack;
@@ -60,5 +60,32 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     const form = await context.newPage();
     await form.goto(`${env.url}/`);
     await expect(form.locator('#free-count').textContent()).resolves.toBe('2 VMs are free right now.');
+  });
+
+  it('opens a VM’s log from the list: errors first, an errors-only view, no accessibility violations', async () => {
+    const at = new Date().toISOString();
+    const sent = await sendLogsAsVm(env.url, {
+      hostname: 'dash-vm-2',
+      step: 'install-node',
+      lines: [
+        { at, level: 'info', source: 'boot', text: 'Reading package lists...' },
+        { at, level: 'error', source: 'boot', text: 'curl: (22) The requested URL returned error: 404' },
+      ],
+    });
+    expect(sent.status).toBe(200);
+
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin`);
+    await page.locator('#vm-rows tr', { hasText: 'dash-vm-2' }).getByRole('link', { name: '1 error' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Log of dash-vm-2');
+    await expect(page.getByRole('heading', { level: 2 }).allTextContents()).resolves.toEqual(['Errors (1)', 'All lines, oldest first (2)']);
+    await expect(page.locator('table').first().locator('tbody td.log-text').allTextContents()).resolves.toEqual(['curl: (22) The requested URL returned error: 404']);
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await page.getByRole('link', { name: 'Errors only' }).click();
+    await expect(page.locator('td.log-text').allTextContents()).resolves.toEqual(['curl: (22) The requested URL returned error: 404']);
+    await expect(page.getByRole('link', { name: 'Download as text' }).getAttribute('href')).resolves.toBe('/admin/vms/dash-vm-2/logs.txt');
+    expect(await accessibilityViolations(page)).toEqual([]);
   });
 });

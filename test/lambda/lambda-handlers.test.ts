@@ -1,5 +1,6 @@
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
+import { MIGRATIONS } from '../../core/migrations';
 import { recordPoll } from '../../core/vms';
 import { TEST_DATA_API_TARGET, answerDataApiWithPostgres } from '../support/data-api-on-postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
@@ -45,7 +46,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     process.env.LABLINK_DB_NAME = TEST_DATA_API_TARGET.database;
     process.env.LABLINK_ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AdminSecret-AbCdEf';
     const migrate = (await import('../../lambda/migrate-handler')).handler;
-    expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '1,2,3' } });
+    expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: MIGRATIONS.map((migration) => migration.version).join(',') } });
     expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
     const form = (await import('../../lambda/form-handler')).handler as unknown as (event: unknown, context: unknown) => Promise<LambdaResult>;
     invoke = (event) => form(event, {});
@@ -57,7 +58,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
 
   it('the migration custom resource created the schema through the Data API', async () => {
     const { rows } = await db.pool.query('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(rows).toEqual(MIGRATIONS.map(({ version }) => ({ version })));
     const calls = dataApi.commandCalls(ExecuteStatementCommand);
     expect(calls.every((call) => call.args[0].input.resourceArn === TEST_DATA_API_TARGET.resourceArn)).toBe(true);
   });

@@ -12,7 +12,7 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'log' | 'expiresAt' | 'repairPolicy'>> = {},
+  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'log' | 'expiresAt' | 'repairPolicy' | 'port'>> = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
@@ -44,6 +44,15 @@ export function pollAsVm(url: string, hostname: string, init: { token?: string; 
     headers: { 'content-type': 'application/json', authorization: `Bearer ${init.token ?? TEST_FLEET_TOKEN}` },
     body: JSON.stringify({ hostname }),
     signal: init.signal,
+  });
+}
+
+/** A batch of log lines (and the step) as an agent would send it. */
+export function sendLogsAsVm(url: string, batch: object): Promise<Response> {
+  return fetch(`${url}/vm_logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+    body: JSON.stringify(batch),
   });
 }
 

@@ -1,0 +1,37 @@
+import type { LogLevel } from './log';
+import { Sql } from './sql';
+import * as statements from './statements';
+import { recordPoll } from './vms';
+import { KEPT_LOG_LINES_PER_VM, VmLogLine } from './wire';
+
+/**
+ * Stores some of a VM's log lines and its current step, keeping its last KEPT_LOG_LINES_PER_VM
+ * lines. Boot logs arrive before the first poll, so the batch registers the VM the way a poll
+ * does, but without counting it free: only a poll says the agent waits for a participant.
+ */
+export async function recordVmLogs(
+  sql: Sql,
+  hostname: string,
+  batch: { step?: string; lines: VmLogLine[] },
+  instanceId: string | null = null,
+): Promise<{ registered: boolean }> {
+  const { registered } = await recordPoll(sql, hostname, 0, instanceId);
+  await sql.query(statements.RECORD_VM_LOGS, { hostname, step: batch.step ?? null, lines: JSON.stringify(batch.lines), keep: KEPT_LOG_LINES_PER_VM });
+  return { registered };
+}
+
+export interface VmLogView {
+  hostname: string;
+  step: string | null;
+  stepAt: string | null;
+  /** In the order they arrived, oldest first. */
+  lines: VmLogLine[];
+}
+
+/** A VM's step and stored lines (only those of `level` when given); undefined when no VM has that name. */
+export async function readVmLogs(sql: Sql, hostname: string, level?: LogLevel): Promise<VmLogView | undefined> {
+  const [vm] = await sql.query<{ step: string | null; step_at: string | null }>(statements.SELECT_VM_STEP, { hostname });
+  if (!vm) return undefined;
+  const lines = await sql.query<VmLogLine>(statements.SELECT_VM_LOG_LINES, { hostname, level: level ?? null });
+  return { hostname, step: vm.step, stepAt: vm.step_at, lines };
+}
