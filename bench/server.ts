@@ -1,5 +1,6 @@
 // The system under test for `npm run bench`: the local stack (allocator and form handlers on
 // one port) over the given database, without simulated VMs or request limits.
+import { newAppRole } from '../core/app-role';
 import { silentLogger } from '../core/log';
 import { startLocalStack } from '../local/stack';
 
@@ -7,6 +8,7 @@ async function main(): Promise<void> {
   const [databaseUrl, holdSeconds, fleetToken] = process.argv.slice(2);
   const stack = await startLocalStack({
     databaseUrl,
+    appRole: newAppRole(),
     fleetToken,
     adminSecret: fleetToken,
     holdSeconds: Number(holdSeconds),

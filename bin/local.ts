@@ -1,3 +1,4 @@
+import { newAppRole } from '../core/app-role';
 import { createLogger } from '../core/log';
 import { MIN_SECRET_LENGTH, generateSecret } from '../core/secrets';
 import { LOCAL_USAGE, parseLocalOptions } from '../local/cli-options';
@@ -44,6 +45,8 @@ async function main(): Promise<number> {
   try {
     const stack = await startLocalStack({
       databaseUrl: postgres.url,
+      // A new password each run, known only to this process: never printed.
+      appRole: newAppRole(),
       fleetToken: fleetToken.value,
       adminSecret: adminSecret.value,
       port: options.port,

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { newAppRole } from '../core/app-role';
 import { createLogger, silentLogger } from '../core/log';
 import { generateSecret } from '../core/secrets';
 import { ensureChromium, launchChromium } from '../local/chromium';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const postgres = await startLocalPostgres();
   const fleetToken = generateSecret();
   const adminSecret = generateSecret();
-  const stack = await startLocalStack({ databaseUrl: postgres.url, fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
+  const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
   const fleet = await startSimulatedFleet({ count: 4, allocatorUrl: stack.url, fleetToken });
   const browser = await launchChromium();
   try {

@@ -39,6 +39,8 @@ export function allocatorStopTimeoutSeconds(holdSeconds: number): number {
 export interface AllocatorServiceProps {
   vpc: IVpc;
   cluster: DatabaseCluster;
+  /** The app role's credentials, which the tasks sign in with: never the owner's. */
+  appSecret: ISecret;
   /** The fleet's name: VMs are recognised by the tag `lablink:fleet=<fleetName>`. */
   fleetName: string;
   /** Only for LabLink-compatible clients without an identity document. */
@@ -95,8 +97,8 @@ export class AllocatorService extends Construct {
         LABLINK_AWS_ACCOUNT: Stack.of(this).account,
       },
       secrets: {
-        PGUSER: EcsSecret.fromSecretsManager(cluster.secret!, 'username'),
-        PGPASSWORD: EcsSecret.fromSecretsManager(cluster.secret!, 'password'),
+        PGUSER: EcsSecret.fromSecretsManager(props.appSecret, 'username'),
+        PGPASSWORD: EcsSecret.fromSecretsManager(props.appSecret, 'password'),
         ...(props.fleetTokenSecret ? { LABLINK_FLEET_TOKEN: EcsSecret.fromSecretsManager(props.fleetTokenSecret) } : {}),
       },
       logging: LogDrivers.awsLogs({

@@ -2,14 +2,14 @@ import { Duration } from 'aws-cdk-lib';
 import { CfnStage, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { dataApiEnvironment } from './database';
+import { Database } from './database';
 import { LabLinkFunction } from './node-function';
 
 export interface FormApiProps {
-  cluster: DatabaseCluster;
+  /** Reached through the Data API, as its app role. */
+  database: Database;
   /** The admin dashboard's password (user "admin"). */
   adminSecret: ISecret;
   /** Participants must enter this code to get a VM. */
@@ -33,13 +33,13 @@ export class FormApi extends Construct {
       // API Gateway waits 30 s at most; this leaves room for a resuming database.
       timeout: Duration.seconds(28),
       environment: {
-        ...dataApiEnvironment(props.cluster),
+        ...props.database.appDataApiEnvironment(),
         LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn,
         ...(props.accessCode ? { LABLINK_ACCESS_CODE: props.accessCode } : {}),
         ...(props.expiresAt ? { LABLINK_EXPIRES_AT: props.expiresAt } : {}),
       },
     });
-    props.cluster.grantDataApiAccess(this.handler);
+    props.database.grantAppDataApiAccess(this.handler);
     props.adminSecret.grantRead(this.handler);
 
     this.api = new HttpApi(this, 'Api', { description: 'LabLink participant form', createDefaultStage: false });

@@ -61,13 +61,14 @@ export class LabLinkStack extends Stack {
     this.allocator = new AllocatorService(this, 'Allocator', {
       vpc: this.network.vpc,
       cluster: this.database.cluster,
+      appSecret: this.database.appSecret,
       fleetName: this.stackName,
       fleetTokenSecret: this.fleetTokenSecret,
       holdSeconds: config.holdSeconds,
       taskCount: config.allocatorTasks,
     });
     this.formApi = new FormApi(this, 'FormApi', {
-      cluster: this.database.cluster,
+      database: this.database,
       adminSecret: this.adminSecret,
       accessCode: config.accessCode,
       expiresAt: config.expiresAt,
@@ -84,8 +85,10 @@ export class LabLinkStack extends Stack {
       allocatorUrl: this.allocator.url,
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
-    // Tasks start once the database is up and migrated, so the first deployment does not roll back.
+    // Tasks start once the database is up and migrated, so the first deployment does not roll back;
+    // both sign in as the app role, which the same custom resource sets up.
     this.allocator.service.node.addDependency(this.database.schema);
+    this.formApi.handler.node.addDependency(this.database.schema);
 
     this.operations = new Operations(this, 'Operations', {
       fleetName: this.stackName,

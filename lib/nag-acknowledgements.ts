@@ -39,5 +39,8 @@ export function acknowledgeNagFindings(stack: Stack): void {
     'CloudFormation-Validate::E1152',
     'The VMs\' ImageId is "resolve:ssm:<parameter>", which EC2 resolves at launch (documented by AWS); the validator only knows literal AMI ids.',
   );
-  acknowledge('AwsSolutions-SMG4', 'The secrets live as long as one workshop deployment; rotating the fleet token would cut off running agents.');
+  acknowledge(
+    'AwsSolutions-SMG4',
+    'The secrets live as long as one workshop deployment; rotating the fleet token would cut off running agents, and the database app role\'s password is set from its secret by the migration custom resource on deploy, not by a rotation Lambda.',
+  );
 }

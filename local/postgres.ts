@@ -44,6 +44,8 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
     databaseDir: path.join(root, 'data'),
     user: 'postgres',
     password,
+    // As Aurora signs in: the app role's password is checked by a real SCRAM exchange.
+    authMethod: 'scram-sha-256',
     port,
     // Data survives a restart; stop() deletes it.
     persistent: true,

@@ -4,6 +4,7 @@ import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
 import { createAllocatorPool } from '../allocator/pool';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
+import { AppRole, ensureAppRole, urlAs } from '../core/app-role';
 import { Logger } from '../core/log';
 import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
@@ -13,7 +14,10 @@ import { RateLimitOptions, rateLimit } from '../http/rate-limit';
 import { createServedWebApp } from '../lambda/web-app';
 
 export interface LocalStackOptions {
+  /** The database as its owner: only the migrations and the app role's grants run with it. */
   databaseUrl: string;
+  /** The least-privilege role the allocator, its LISTEN connection and the web app connect as; created or updated at start. */
+  appRole: AppRole;
   fleetToken: string;
   /** How VMs prove who they are; the fleet token unless given. */
   identity?: VmIdentityVerifier;
@@ -46,18 +50,31 @@ export const DEFAULT_HOLD_SECONDS = 40;
 export const DEFAULT_REQUEST_LIMITS = { perClient: { perSecond: 2, burst: 30 }, global: { perSecond: 50, burst: 100 } };
 export const DEFAULT_ALIVE_GRACE_SECONDS = 20;
 
+/** Migrates as the owner, then creates or updates the app role, as the custom resource does in AWS. */
+async function prepareDatabase(ownerUrl: string, appRole: AppRole): Promise<void> {
+  const owner = createPgPool({ connectionString: ownerUrl, application_name: 'lablink-migrate' }, 1);
+  try {
+    const sql = new PgSql(owner);
+    await migrate(sql);
+    await ensureAppRole(sql, appRole);
+  } finally {
+    await owner.end();
+  }
+}
+
 /**
  * The allocator and the form handlers on one port, over one database: the same
- * apps that run on Fargate and Lambda, with the `pg` executor for both.
+ * apps that run on Fargate and Lambda, with the `pg` executor for both, connected as the app role.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const pool = createPgPool({ connectionString: options.databaseUrl, application_name: 'lablink-web' }, 10);
+  await prepareDatabase(options.databaseUrl, options.appRole);
+  const appUrl = urlAs(options.databaseUrl, options.appRole);
+  const pool = createPgPool({ connectionString: appUrl, application_name: 'lablink-web' }, 10);
   const sql = new PgSql(pool);
-  await migrate(sql);
-  const allocatorPool = createAllocatorPool({ connectionString: options.databaseUrl }, 10);
+  const allocatorPool = createAllocatorPool({ connectionString: appUrl }, 10);
   const allocator = createAllocatorService({
     sql: new PgSql(allocatorPool),
-    listenConnection: { connectionString: options.databaseUrl },
+    listenConnection: { connectionString: appUrl },
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,

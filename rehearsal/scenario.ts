@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { newAppRole } from '../core/app-role';
 import { createLogger } from '../core/log';
 import { renderClientUserData, BOOT_LOG_PATH, DESKTOP_USER, AGENT_NODE_VERSION } from '../lib/user-data';
 import { startLocalPostgres } from '../local/postgres';
@@ -101,6 +102,7 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
     fleetToken: randomBytes(24).toString('hex'),
     identity: verifier,
     adminSecret,
+    appRole: newAppRole(),
     holdSeconds: 10,
     log: createLogger('text'),
   });

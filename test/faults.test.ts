@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../agent/bundle';
+import { newAppRole } from '../core/app-role';
 import { requestVm } from '../core/assignment';
 import { silentLogger } from '../core/log';
 import { freePort } from '../local/postgres';
@@ -62,7 +63,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     function startAllocatorProcess(port: number): { child: ChildProcess; exited: Promise<unknown> } {
       const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, PORT: String(port), LABLINK_DATABASE_URL: db.url, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '30' },
+        env: { PATH: process.env.PATH, PORT: String(port), LABLINK_DATABASE_URL: db.appUrl, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '30' },
         stdio: 'ignore',
       });
       return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
@@ -95,7 +96,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
 
     it('two allocators share one database: a VM held by one is woken by a request made through the other', async () => {
       const stacks = await Promise.all(
-        [0, 1].map(() => startLocalStack({ databaseUrl: db.url, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 30, log: silentLogger })),
+        [0, 1].map(() => startLocalStack({ databaseUrl: db.url, appRole: db.appRole, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 30, log: silentLogger })),
       );
       try {
         const vm = await startVm('fault-vm-2', stacks[0].url);
@@ -114,7 +115,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
       ['start-host went on to register the host', {}, 'configured', null],
       ['start-host never registered the host', { startHostFailure: 'killed' }, 'error', /stopped while start-host was running/],
     ])('the agent is killed while start-host runs and %s: no second start-host, the right state', async (_case, failure, state, error) => {
-      const stack = await startLocalStack({ databaseUrl: db.url, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
+      const stack = await startLocalStack({ databaseUrl: db.url, appRole: db.appRole, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
       try {
         const name = `fault-vm-${state}`;
         const vm = await startVm(name, stack.url, { startHostDelayMs: 1500, ...failure });
@@ -146,7 +147,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     afterAll(async () => postgres?.stop());
 
     it('the allocator and the agents recover without a restart of their own, and the next assignment is delivered', async () => {
-      const stack = await startLocalStack({ databaseUrl: postgres.url, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
+      const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
       try {
         const vm = await startVm('restart-vm-1', stack.url);
         await waitFor(async () => (await stack.sql.query<{ count: number }>('SELECT count(*)::int AS count FROM vms'))[0].count === 1, 'the VM to register');

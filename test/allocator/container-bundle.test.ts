@@ -17,7 +17,7 @@ describe('the allocator bundle the container image runs (npm run build:allocator
     execFileSync('npm', ['run', '--silent', 'build:allocator'], { cwd: ROOT, stdio: 'pipe' });
     const port = await freePort();
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'allocator.js')], {
-      env: { PATH: process.env.PATH, PORT: String(port), LABLINK_DATABASE_URL: db.url, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN },
+      env: { PATH: process.env.PATH, PORT: String(port), LABLINK_DATABASE_URL: db.appUrl, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN },
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {

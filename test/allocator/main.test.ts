@@ -20,7 +20,7 @@ describe('the allocator service process (as on Fargate)', () => {
 
   it('logs JSON, holds polls, and on SIGTERM answers held VMs 204 before exiting cleanly', async () => {
     const port = await freePort();
-    const allocator = startAllocator({ PORT: String(port), LABLINK_DATABASE_URL: db.url, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '120' });
+    const allocator = startAllocator({ PORT: String(port), LABLINK_DATABASE_URL: db.appUrl, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '120' });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(() => allocator.output().includes('allocator.started'), 'the allocator to start');
     const started = JSON.parse(allocator.output().split('\n').find((line) => line.includes('allocator.started'))!);

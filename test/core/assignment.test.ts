@@ -1,14 +1,16 @@
+import pg from 'pg';
 import { requestVm } from '../../core/assignment';
 import { MIGRATIONS, migrate } from '../../core/migrations';
+import { PgSql } from '../../core/pg-sql';
 import { Sql } from '../../core/sql';
 import { countFreeVms, recordPoll } from '../../core/vms';
 import { dataApiOnPostgres } from '../support/data-api-on-postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
-const executors: [string, (db: TestDatabase) => Sql][] = [
-  ['the pg executor', (db) => db.sql],
-  ['the Data API executor (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db) => dataApiOnPostgres(db.pool).sql],
+const executors: [string, (pool: pg.Pool) => Sql][] = [
+  ['the pg executor', (pool) => new PgSql(pool)],
+  ['the Data API executor (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (pool) => dataApiOnPostgres(pool).sql],
 ];
 
 describe.each(executors)('requestVm against real PostgreSQL through %s', (_name, executorFor) => {
@@ -17,7 +19,7 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
 
   beforeEach(async () => {
     db = await createTestDatabase();
-    sql = executorFor(db);
+    sql = executorFor(db.appPool);
   });
   afterEach(async () => {
     await db.drop();
@@ -142,7 +144,7 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
   });
 
   it('applies migrations once: a second run changes nothing', async () => {
-    expect(await migrate(sql)).toEqual([]);
+    expect(await migrate(executorFor(db.pool))).toEqual([]);
     const { rows } = await db.pool.query('SELECT version FROM schema_migrations ORDER BY version');
     expect(rows).toEqual(MIGRATIONS.map((migration) => ({ version: migration.version })));
   });

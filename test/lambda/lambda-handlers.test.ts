@@ -1,8 +1,9 @@
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MIGRATIONS } from '../../core/migrations';
 import { recordPoll } from '../../core/vms';
-import { TEST_DATA_API_TARGET, answerDataApiWithPostgres } from '../support/data-api-on-postgres';
+import { TEST_APP_SECRET_ARN, TEST_DATA_API_TARGET, answerDataApiWithPostgres } from '../support/data-api-on-postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
@@ -36,31 +37,59 @@ type LambdaResult = { statusCode: number; body: string; headers: Record<string, 
 describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-mock, answered by real PostgreSQL', () => {
   let db: TestDatabase;
   const dataApi = mockClient(RDSDataClient);
+  const secretsManager = mockClient(SecretsManagerClient);
   let invoke: (event: unknown) => Promise<LambdaResult>;
+  let migrationLog = '';
 
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
-    answerDataApiWithPostgres(dataApi, db.pool);
+    // The owner's secret signs in as the server's superuser, the app secret as this database's app role.
+    answerDataApiWithPostgres(dataApi, { [TEST_DATA_API_TARGET.secretArn]: db.pool, [TEST_APP_SECRET_ARN]: db.appPool });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: TEST_APP_SECRET_ARN })
+      .resolves({ SecretString: JSON.stringify({ username: db.appRole.name, password: db.appRole.password }) });
+    // As the stack sets them: the migration function signs in as the owner and reads the app secret.
     process.env.LABLINK_DB_CLUSTER_ARN = TEST_DATA_API_TARGET.resourceArn;
     process.env.LABLINK_DB_SECRET_ARN = TEST_DATA_API_TARGET.secretArn;
+    process.env.LABLINK_APP_SECRET_ARN = TEST_APP_SECRET_ARN;
     process.env.LABLINK_DB_NAME = TEST_DATA_API_TARGET.database;
     process.env.LABLINK_ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AdminSecret-AbCdEf';
     const migrate = (await import('../../lambda/migrate-handler')).handler;
-    expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: MIGRATIONS.map((migration) => migration.version).join(',') } });
-    expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      migrationLog += String(line);
+      return true;
+    });
+    try {
+      expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: MIGRATIONS.map((migration) => migration.version).join(',') } });
+      expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
+    } finally {
+      stdout.mockRestore();
+    }
+    // The form function signs in as the app role only.
+    process.env.LABLINK_DB_SECRET_ARN = TEST_APP_SECRET_ARN;
     const form = (await import('../../lambda/form-handler')).handler as unknown as (event: unknown, context: unknown) => Promise<LambdaResult>;
     invoke = (event) => form(event, {});
   });
   afterAll(async () => {
     dataApi.restore();
+    secretsManager.restore();
     await db?.drop();
   });
 
-  it('the migration custom resource created the schema through the Data API', async () => {
+  it('the migration custom resource created the schema and the app role through the Data API, as the owner', async () => {
     const { rows } = await db.pool.query('SELECT version FROM schema_migrations ORDER BY version');
     expect(rows).toEqual(MIGRATIONS.map(({ version }) => ({ version })));
-    const calls = dataApi.commandCalls(ExecuteStatementCommand);
-    expect(calls.every((call) => call.args[0].input.resourceArn === TEST_DATA_API_TARGET.resourceArn)).toBe(true);
+    const { rows: roles } = await db.pool.query('SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1', [db.appRole.name]);
+    expect(roles).toEqual([{ rolcanlogin: true, rolsuper: false }]);
+    const calls = dataApi.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
+    expect(calls.every((input) => input.resourceArn === TEST_DATA_API_TARGET.resourceArn && input.secretArn === TEST_DATA_API_TARGET.secretArn)).toBe(true);
+  });
+
+  it('never logs the app role’s password, nor sends it to the database: only its SCRAM verifier', async () => {
+    expect(migrationLog).toContain('schema.migrated');
+    const statements = dataApi.commandCalls(ExecuteStatementCommand).map((call) => JSON.stringify(call.args[0].input));
+    expect(statements.some((statement) => statement.includes('SCRAM-SHA-256'))).toBe(true);
+    for (const text of [migrationLog, ...statements]) expect(text).not.toContain(db.appRole.password);
   });
 
   it('serves the form and the free count', async () => {
@@ -70,6 +99,8 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     expect(page.body).toContain('1 VM is free right now');
     const count = await invoke(httpApiEvent('GET', '/api/unassigned_vms_count'));
     expect(JSON.parse(count.body)).toEqual({ count: 1 });
+    const formCalls = dataApi.commandCalls(ExecuteStatementCommand).filter((call) => call.args[0].input.secretArn === TEST_APP_SECRET_ARN);
+    expect(formCalls.length).toBeGreaterThan(0);
   });
 
   it('assigns a VM from a form post and refuses a bad one with 400', async () => {

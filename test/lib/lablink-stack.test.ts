@@ -1,4 +1,4 @@
-import { App } from 'aws-cdk-lib';
+import { App, CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
@@ -22,6 +22,13 @@ function statementsOf(template: Template, roleLogicalIdPrefix: RegExp): Statemen
 
 function actionsOf(statement: Statement): string[] {
   return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+/** The secrets a role may read. */
+function secretsReadBy(template: Template, roleLogicalIdPrefix: RegExp): unknown[] {
+  return statementsOf(template, roleLogicalIdPrefix)
+    .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
+    .map((statement) => statement.Resource);
 }
 
 describe('LabLinkStack', () => {
@@ -98,11 +105,8 @@ describe('LabLinkStack', () => {
     for (const statement of statements) expect(statement.Resource).not.toBe('*');
   });
 
-  it('gives the allocator its database secret only, and lets it look up instances to check identities', () => {
-    const readable = statementsOf(template, /^AllocatorTaskExecutionRole/)
-      .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
-      .map((statement) => statement.Resource);
-    expect(readable).toEqual([stack.resolve(stack.database.cluster.secret!.secretArn)]);
+  it('gives the allocator the app role’s database secret only, and lets it look up instances to check identities', () => {
+    expect(secretsReadBy(template, /^AllocatorTaskExecutionRole/)).toEqual([stack.resolve(stack.database.appSecret.secretArn)]);
     expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual(['ec2:DescribeInstances', 'ec2:RebootInstances']);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
@@ -114,12 +118,43 @@ describe('LabLinkStack', () => {
     expect(JSON.stringify(template.toJSON())).not.toContain('LABLINK_FLEET_TOKEN');
   });
 
+  it('signs the allocator and the form Lambda in as the app role; only the migration function may read the owner’s secret', () => {
+    const appSecret = stack.resolve(stack.database.appSecret.secretArn);
+    const ownerSecret = stack.resolve(stack.database.cluster.secret!.secretArn);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { SecretStringTemplate: '{"username":"lablink_app"}', GenerateStringKey: 'password', PasswordLength: 32, ExcludePunctuation: true },
+    });
+
+    const [container] = Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions;
+    const databaseSecrets = (container.Secrets as { Name: string; ValueFrom: unknown }[]).filter((secret) => secret.Name.startsWith('PG'));
+    expect(databaseSecrets.map((secret) => secret.Name)).toEqual(['PGUSER', 'PGPASSWORD']);
+    for (const secret of databaseSecrets) expect(JSON.stringify(secret.ValueFrom)).toContain(JSON.stringify(appSecret));
+
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment?.Variables ?? {});
+    const form = functions.find((variables) => variables.LABLINK_ADMIN_SECRET_ARN)!;
+    const migration = functions.find((variables) => variables.LABLINK_APP_SECRET_ARN)!;
+    expect(form.LABLINK_DB_SECRET_ARN).toEqual(appSecret);
+    expect(migration).toMatchObject({ LABLINK_DB_SECRET_ARN: ownerSecret, LABLINK_APP_SECRET_ARN: appSecret });
+
+    const formReads = secretsReadBy(template, /^FormApiFormFunction/);
+    expect(formReads).toContainEqual(appSecret);
+    expect(formReads).not.toContainEqual(ownerSecret);
+    expect(JSON.stringify(statementsOf(template, /^FormApiFormFunction/))).not.toContain(JSON.stringify(ownerSecret));
+    expect(secretsReadBy(template, /^DatabaseMigrateFunction/)).toEqual(expect.arrayContaining([ownerSecret, appSecret]));
+  });
+
+  it('sets the app role up again when its grants or its secret change, before the form and the allocator use it', () => {
+    const schema = Object.entries(template.findResources('Custom::LabLinkSchema'));
+    expect(schema).toHaveLength(1);
+    const [schemaId, resource] = schema[0];
+    expect(resource.Properties).toMatchObject({ appRole: expect.stringMatching(/^[0-9a-f]{64}$/), appSecret: stack.resolve(stack.database.appSecret.secretArn) });
+    const formFunctionId = stack.resolve((stack.formApi.handler.node.defaultChild as CfnResource).logicalId);
+    expect(template.toJSON().Resources[formFunctionId].DependsOn).toContain(schemaId);
+  });
+
   it('hands the allocator a fleet token only when LabLink-compatible clients are allowed', () => {
     const { stack: withToken, template: tokenTemplate } = synth({ vmCount: '1', allowFleetToken: 'true' });
-    const readable = statementsOf(tokenTemplate, /^AllocatorTaskExecutionRole/)
-      .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
-      .map((statement) => statement.Resource);
-    expect(readable).toContainEqual(withToken.resolve(withToken.fleetTokenSecret!.secretArn));
+    expect(secretsReadBy(tokenTemplate, /^AllocatorTaskExecutionRole/)).toContainEqual(withToken.resolve(withToken.fleetTokenSecret!.secretArn));
     tokenTemplate.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Secrets: Match.arrayWith([Match.objectLike({ Name: 'LABLINK_FLEET_TOKEN' })]) })],
     });

@@ -9,6 +9,8 @@ export const TEST_DATA_API_TARGET = {
   secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lablink-db-AbCdEf',
   database: 'lablink',
 };
+/** The app role's secret, beside the owner's (`TEST_DATA_API_TARGET.secretArn`). */
+export const TEST_APP_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lablink-app-GhIjKl';
 
 const TYPE_NAMES: Record<number, string> = { 16: 'bool', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 700: 'float4', 701: 'float8', 1114: 'timestamp', 1184: 'timestamptz', 2950: 'uuid' };
 const RAW_TEXT = { getTypeParser: () => (value: string) => value };
@@ -31,10 +33,13 @@ function toField(value: string | null, typeName: string): Field {
 /**
  * The RDS Data API cannot run here, so its client is mocked with aws-sdk-client-mock,
  * and each ExecuteStatement is answered by the real PostgreSQL the tests started,
- * shaped as the Data API shapes its records and errors.
+ * shaped as the Data API shapes its records and errors. Given a pool per secret ARN, each call
+ * runs as the role its secret names, as the Data API signs in with that secret.
  */
-export function answerDataApiWithPostgres(mock: AwsClientStub<RDSDataClient>, pool: pg.Pool): void {
+export function answerDataApiWithPostgres(mock: AwsClientStub<RDSDataClient>, pools: pg.Pool | Record<string, pg.Pool>): void {
   mock.on(ExecuteStatementCommand).callsFake(async (input: ExecuteStatementCommandInput) => {
+    const pool = pools instanceof pg.Pool ? pools : pools[input.secretArn!];
+    if (!pool) throw new Error(`no database credentials for the secret ${input.secretArn}`);
     const params = Object.fromEntries((input.parameters ?? []).map((parameter) => [parameter.name!, fromField(parameter.value)]));
     const { text, values } = toPositional(input.sql!, params);
     let result: pg.QueryResult<string[]>;

@@ -17,6 +17,7 @@ export async function startTestStack(
   const db = await createTestDatabase();
   const stack = await startLocalStack({
     databaseUrl: db.url,
+    appRole: db.appRole,
     fleetToken: TEST_FLEET_TOKEN,
     adminSecret: TEST_ADMIN_SECRET,
     ...options,
