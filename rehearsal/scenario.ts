@@ -125,6 +125,8 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       try {
         if (broken) await checkBrokenBoot(checks, vm, exitCode, standIns);
         else await checkHealthyBoot(checks, vm, exitCode, standIns, container, stack.url, admin);
+      } catch (error) {
+        checks.add(`${vm.name}: the rehearsal ran its checks without an unexpected error`, false, String(error));
       } finally {
         if (checks.all.some((check) => !check.ok)) console.log(`--- ${vm.name} boot log ---\n${await container.readFile(BOOT_LOG_PATH).catch(() => '(none)')}`);
         await container.stop();
@@ -163,7 +165,7 @@ async function checkHealthyBoot(
   allocatorUrl: string,
   admin: Record<string, string>,
 ): Promise<void> {
-  checks.add(`${vm.name}: the boot script runs to its end`, exitCode === 0, { exitCode });
+  const booted = checks.add(`${vm.name}: the boot script runs to its end`, exitCode === 0, { exitCode });
   checks.add(
     `${vm.name}: the boot script fetched Chrome Remote Desktop and Node.js from the given locations`,
     standIns.fetched.some((file) => file.startsWith('/crd/')) && standIns.fetched.some((file) => file.startsWith('/node/')),
@@ -179,6 +181,8 @@ async function checkHealthyBoot(
       standIns.signals[0].authenticated,
     standIns.signals,
   );
+  // The rest needs a VM that came up; its boot log is printed below.
+  if (!booted) return;
   const agent = await container.exec(['systemctl', 'show', '--property=ActiveState,SubState,ExecMainPID', 'lablink-agent.service'], { allowFailure: true });
   checks.add(`${vm.name}: the agent runs as a systemd service`, /ActiveState=active/.test(agent.stdout) && /SubState=running/.test(agent.stdout), agent.stdout);
 
@@ -215,6 +219,20 @@ async function checkHealthyBoot(
     return list.vms.find((row) => row.hostname === vm.name && row.state === 'configured');
   }, 60_000);
   checks.add(`${vm.name}: the agent reported the VM configured`, configured !== undefined);
+
+  const logs = await waitFor(async () => {
+    const view = (await (await fetch(`${allocatorUrl}/api/vms/${vm.name}/logs`, { headers: admin })).json()) as { step: string | null; lines: { source: string; text: string }[] };
+    return view.lines.some((line) => line.source === 'boot' && line.text.includes('LABLINK_STEP ready')) ? view : undefined;
+  }, 30_000);
+  checks.add(
+    `${vm.name}: the boot log and the agent's lines reached the allocator, with the boot's last step`,
+    logs !== undefined &&
+      logs.step === 'ready' &&
+      logs.lines.some((line) => line.source === 'boot' && line.text.includes('LABLINK_STEP install-crd')) &&
+      logs.lines.some((line) => line.source === 'agent'),
+    logs,
+  );
+  checks.add(`${vm.name}: no secret in the shipped log lines`, logs !== undefined && !JSON.stringify(logs).includes(CODE) && !JSON.stringify(logs).includes(`${assignment.pin}`), undefined);
 
   const token = ['curl', '-sS', '-m', '5', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`];
   const asParticipant = await container.exec(token, { user: DESKTOP_USER, allowFailure: true });
