@@ -16,6 +16,7 @@ import {
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
+import { AgentAsset } from './agent-asset';
 import { renderClientUserData } from './user-data';
 
 export interface ClientFleetProps {
@@ -70,6 +71,8 @@ export class ClientFleet extends Construct {
     const instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
 
+    const agent = new AgentAsset(this, 'Agent', { readers: this.role });
+
     const image = machineImage(props);
     const stack = Stack.of(this);
     for (let index = 1; index <= props.vmCount; index += 1) {
@@ -79,6 +82,8 @@ export class ClientFleet extends Construct {
         renderClientUserData({
           vmName,
           allocatorUrl: props.allocatorUrl,
+          agentUrl: agent.url,
+          agentSha256: agent.sha256,
           stackName: stack.stackName,
           signalResource: Lazy.string({ produce: () => stack.getLogicalId(instance!.instance) }),
         }),

@@ -1,6 +1,3 @@
-import { gzipSync } from 'node:zlib';
-import { buildAgentBundle } from '../agent/bundle';
-
 /** EC2 refuses user-data above 16 KB (before base64); a test keeps the rendered script below it. */
 export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
 export const AGENT_NODE_VERSION = 'v22.12.0';
@@ -21,23 +18,12 @@ export const REGISTRATION_WAIT_SECONDS = 900;
 export interface ClientUserDataOptions {
   vmName: string;
   allocatorUrl: string;
+  /** The agent bundle as an S3 object (HTTPS URL), read with the VM's role; and its SHA-256, which the boot checks. */
+  agentUrl: string;
+  agentSha256: string;
   /** The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot script's signal. */
   stackName: string;
   signalResource: string;
-}
-
-/**
- * Only the boot rehearsal sets these, to stand in for what cannot be reached from here
- * (Google's package, nodejs.org, CloudFormation's endpoint); a real VM's boot has none of them.
- */
-export const REHEARSAL_OVERRIDES = ['LABLINK_CRD_PACKAGE_URL', 'LABLINK_NODE_DIST_URL', 'LABLINK_CFN_URL'] as const;
-
-let agentPayload: string | undefined;
-
-/** The minified agent, gzipped and base64-encoded so it fits in the user-data with room to spare. */
-export function agentPayloadBase64(): string {
-  agentPayload ??= gzipSync(buildAgentBundle({ minify: true }), { level: 9 }).toString('base64');
-  return agentPayload;
 }
 
 function quote(value: string): string {
@@ -53,7 +39,6 @@ function quote(value: string): string {
  * Values may be CloudFormation tokens.
  */
 export function renderClientUserData(options: ClientUserDataOptions): string {
-  const payload = agentPayloadBase64().replace(/(.{76})/g, '$1\n');
   return `#!/bin/bash
 # LabLink client VM: desktop, Chrome Remote Desktop, Node.js and the LabLink agent.
 set -eEuo pipefail
@@ -63,6 +48,8 @@ VM_NAME=${quote(options.vmName)}
 ALLOCATOR_URL=${quote(options.allocatorUrl)}
 STACK_NAME=${quote(options.stackName)}
 SIGNAL_RESOURCE=${quote(options.signalResource)}
+AGENT_URL=${quote(options.agentUrl)}
+AGENT_SHA256=${quote(options.agentSha256)}
 NODE_VERSION=${AGENT_NODE_VERSION}
 DESKTOP_USER=${DESKTOP_USER}
 CRD_URL=\${LABLINK_CRD_PACKAGE_URL:-${CRD_PACKAGE_URL}}
@@ -85,14 +72,26 @@ imds() {
   token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$IMDS/api/token") &&
     curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/$1"
 }
+# field NAME FILE: a string field of a JSON document (the metadata service's are flat).
+field() { sed -n 's/.*"'"$1"'" *: *"\\([^"]*\\)".*/\\1/p' "$2"; }
+identity() { retry 5 imds dynamic/instance-identity/document > /run/lablink-identity.json; }
+# s3_get URL FILE: a GET signed (SigV4) with the instance role's credentials, which reach
+# curl in a root-only config file: never on a command line, never in this log.
+s3_get() {
+  local creds=/run/lablink-role.json config=/run/lablink-s3.curl role status=0
+  role=$(imds meta-data/iam/security-credentials/) && imds "meta-data/iam/security-credentials/$role" > "$creds" || return 1
+  (umask 077; printf 'user = "%s:%s"\nheader = "x-amz-security-token: %s"\n' "$(field AccessKeyId "$creds")" "$(field SecretAccessKey "$creds")" "$(field Token "$creds")" > "$config")
+  curl -fsS -m 120 --aws-sigv4 "aws:amz:$(field region /run/lablink-identity.json):s3" -K "$config" -o "$2" "$1" || status=$?
+  rm -f "$creds" "$config"
+  return "$status"
+}
 # signal SUCCESS|FAILURE ID: CloudFormation's SignalResource, authenticated like cfn-signal
 # without credentials (the signed identity document), so it needs no IAM permission.
 signal() {
-  local doc=/run/lablink-identity.json sig region
-  retry 5 imds dynamic/instance-identity/document > "$doc"
+  local doc=/run/lablink-identity.json sig
+  identity
   sig=$(retry 5 imds dynamic/instance-identity/signature | tr -d '\\n')
-  region=$(sed -n 's/.*"region" *: *"\\([^"]*\\)".*/\\1/p' "$doc")
-  retry 5 curl -fsS -m 20 -X POST "\${LABLINK_CFN_URL:-https://cloudformation.$region.amazonaws.com/}" \\
+  retry 5 curl -fsS -m 20 -X POST "\${LABLINK_CFN_URL:-https://cloudformation.$(field region "$doc").amazonaws.com/}" \\
     -H "Authorization: CFN_V1 $(base64 -w0 "$doc"):$sig" \\
     --data-urlencode Action=SignalResource --data-urlencode Version=2010-05-15 \\
     --data-urlencode "StackName=$STACK_NAME" --data-urlencode "LogicalResourceId=$SIGNAL_RESOURCE" \\
@@ -159,7 +158,7 @@ usermod -aG chrome-remote-desktop "$DESKTOP_USER"
 echo "$DESKTOP_USER ALL=(root) NOPASSWD: /usr/bin/systemctl enable --now chrome-remote-desktop@$DESKTOP_USER" > /etc/sudoers.d/lablink-crd
 chmod 0440 /etc/sudoers.d/lablink-crd
 
-step start-agent
+step install-agent
 # No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).
 install -d -m 0755 /etc/lablink
 {
@@ -173,11 +172,12 @@ install -d -m 0755 /etc/lablink
 } > /etc/lablink/agent.env
 
 install -d -m 0755 /opt/lablink
-base64 -d <<'AGENT' | gunzip > /opt/lablink/agent.js
-${payload}
-AGENT
+identity
+retry 10 s3_get "$AGENT_URL" /opt/lablink/agent.js
+echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
 install -d -m 0700 ${AGENT_STATE_DIR}
 
+step start-agent
 cat > /etc/systemd/system/lablink-agent.service <<UNIT
 [Unit]
 Description=LabLink agent (waits for a participant, then configures Chrome Remote Desktop)

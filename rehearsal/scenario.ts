@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newAppRole } from '../core/app-role';
 import { createLogger } from '../core/log';
+import { agentBundleFile } from '../lib/agent-asset';
 import { renderClientUserData, BOOT_LOG_PATH, DESKTOP_USER, AGENT_NODE_VERSION } from '../lib/user-data';
 import { startLocalPostgres } from '../local/postgres';
 import { startLocalStack } from '../local/stack';
@@ -32,6 +33,7 @@ interface Vm {
 const STACK_NAME = 'LabLinkRehearsal';
 const HEALTHY: Vm = { name: 'lablink-vm-1', instanceId: 'i-0aaaaaaaaaaaaaaa1', resource: 'FleetVm1Rehearsal' };
 const BROKEN: Vm = { name: 'lablink-vm-2', instanceId: 'i-0aaaaaaaaaaaaaaa2', resource: 'FleetVm2Rehearsal' };
+const AGENT_OBJECT_PATH = '/s3/cdk-assets/agent.js';
 const USER_DATA_PATH = '/var/lib/cloud/lablink-user-data.sh';
 const BOOT_TIMEOUT_MS = 10 * 60_000;
 const CODE = `4/0AanRJrj${randomBytes(12).toString('hex')}`;
@@ -108,16 +110,26 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   });
   const admin = { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` };
   const closers: (() => Promise<void>)[] = [() => postgres.stop(), () => stack.close()];
+  // The same bundle file the CDK asset uploads, served like an S3 object only to a request signed with the VM's role.
+  const agent = agentBundleFile();
   try {
     for (const [vm, broken] of [[BROKEN, true], [HEALTHY, false]] as const) {
       const imds = await startFakeImds(vm.instanceId, { host: IMDS_ADDRESS, port: 80 });
       const artifacts: Record<string, Artifact> = {
         '/crd/chrome-remote-desktop_current_amd64.deb': { file: inputs.crdDeb },
+        [AGENT_OBJECT_PATH]: { file: agent.file, s3: true },
         [`/node/${AGENT_NODE_VERSION}/node-${AGENT_NODE_VERSION}-linux-x64.tar.xz`]: { file: inputs.nodeTarball },
         ...Object.fromEntries(Object.entries(emptyAptRepoFiles()).map(([file, body]) => [file, { body }])),
       };
       const standIns = await startStandInServer(artifacts, imds.document);
-      let userData = renderClientUserData({ vmName: vm.name, allocatorUrl: stack.url, stackName: STACK_NAME, signalResource: vm.resource });
+      let userData = renderClientUserData({
+        vmName: vm.name,
+        allocatorUrl: stack.url,
+        agentUrl: `${standIns.url}${AGENT_OBJECT_PATH}`,
+        agentSha256: agent.sha256,
+        stackName: STACK_NAME,
+        signalResource: vm.resource,
+      });
       // A boot script broken on one line: the deploy must fail and say where.
       if (broken) userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
       console.log(`rehearsal: booting ${vm.name}${broken ? ' (its boot script broken at install-node)' : ''}`);
@@ -171,6 +183,7 @@ async function checkHealthyBoot(
     standIns.fetched.some((file) => file.startsWith('/crd/')) && standIns.fetched.some((file) => file.startsWith('/node/')),
     standIns.fetched,
   );
+  checks.add(`${vm.name}: the agent came from S3 with a request signed by the VM's role (SigV4 checked)`, standIns.signedS3Gets.includes(AGENT_OBJECT_PATH), standIns.fetched);
   checks.add(
     `${vm.name}: CloudFormation gets one SUCCESS signal for this VM, authenticated by its signed identity document`,
     standIns.signals.length === 1 &&

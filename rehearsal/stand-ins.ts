@@ -3,7 +3,9 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { verify } from 'node:crypto';
 import { posix } from 'node:path';
-import { testSigningKeys } from '../test/support/ec2-identity';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { TEST_REGION, TEST_ROLE_CREDENTIALS, testSigningKeys } from '../test/support/ec2-identity';
 
 /** One SignalResource call as CloudFormation would receive it. */
 export interface ReceivedSignal {
@@ -15,13 +17,16 @@ export interface ReceivedSignal {
   authenticated: boolean;
 }
 
-export type Artifact = { body: string | Buffer } | { file: string };
+/** A download; `s3` ones are served only to a request signed (SigV4) with the instance role's credentials. */
+export type Artifact = ({ body: string | Buffer } | { file: string }) & { s3?: boolean };
 
 export interface StandInServer {
   url: string;
   signals: ReceivedSignal[];
   /** Paths the boot script fetched, in order. */
   fetched: string[];
+  /** S3 objects served to a correctly signed request. */
+  signedS3Gets: string[];
   close(): Promise<void>;
 }
 
@@ -29,6 +34,38 @@ async function bodyOf(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+const S3_AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+
+/** Recomputes the request's SigV4 signature (service s3) with the role's credentials, as S3 would. */
+export async function s3SignatureValid(request: IncomingMessage): Promise<boolean> {
+  const match = S3_AUTHORIZATION.exec(request.headers.authorization ?? '');
+  if (!match || match[1] !== TEST_ROLE_CREDENTIALS.accessKeyId || match[3] !== TEST_REGION) return false;
+  const signedHeaders = match[4].split(';');
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders) {
+    const value = request.headers[name];
+    if (typeof value !== 'string') return false;
+    headers[name] = value;
+  }
+  if (headers['x-amz-security-token'] !== TEST_ROLE_CREDENTIALS.sessionToken) return false;
+  const when = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(headers['x-amz-date'] ?? '');
+  if (!when) return false;
+  const url = new URL(request.url ?? '/', `http://${headers.host}`);
+  const signer = new SignatureV4({
+    service: 's3',
+    region: TEST_REGION,
+    credentials: TEST_ROLE_CREDENTIALS,
+    sha256: Hash.bind(null, 'sha256'),
+    uriEscapePath: false,
+    applyChecksum: false,
+  });
+  const signed = await signer.sign(
+    { method: request.method ?? 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: Object.fromEntries(url.searchParams), headers },
+    { signingDate: new Date(`${when[1]}-${when[2]}-${when[3]}T${when[4]}:${when[5]}:${when[6]}Z`), signableHeaders: new Set(signedHeaders) },
+  );
+  return /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] === match[5];
 }
 
 /** `CFN_V1 <base64 document>:<base64 signature>`, checked the way CloudFormation checks a credential-less cfn-signal. */
@@ -48,6 +85,7 @@ export function cfnV1Authenticates(header: string | undefined, expectedDocument:
 export async function startStandInServer(artifacts: Record<string, Artifact>, identityDocument: string): Promise<StandInServer> {
   const signals: ReceivedSignal[] = [];
   const fetched: string[] = [];
+  const signedS3Gets: string[] = [];
   const server: Server = createServer((request, response) => {
     const path = posix.normalize((request.url ?? '/').split('?')[0]);
     if (request.method === 'POST' && path === '/cloudformation/') {
@@ -74,14 +112,22 @@ export async function startStandInServer(artifacts: Record<string, Artifact>, id
       response.statusCode = 404;
       return response.end();
     }
-    if ('file' in artifact) return void createReadStream(artifact.file).pipe(response);
-    response.end(artifact.body);
+    void (artifact.s3 ? s3SignatureValid(request) : Promise.resolve(true)).then((allowed) => {
+      if (!allowed) {
+        response.statusCode = 403;
+        return response.end('SignatureDoesNotMatch');
+      }
+      if (artifact.s3) signedS3Gets.push(path);
+      if ('file' in artifact) return void createReadStream(artifact.file).pipe(response);
+      response.end(artifact.body);
+    });
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     signals,
     fetched,
+    signedS3Gets,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { buildAgentBundle } from '../../agent/bundle';
+import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
 import { EC2_USER_DATA_LIMIT_BYTES, renderClientUserData } from '../../lib/user-data';
 
@@ -8,6 +10,8 @@ describe('client VM user-data', () => {
   const script = renderClientUserData({
     vmName: 'lablink-vm-7',
     allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
+    agentUrl: 'https://cdk-hnb659fds-assets-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/0123abcd.js',
+    agentSha256: agentBundleFile().sha256,
     stackName: 'LabLink',
     signalResource: 'FleetVm7ABCDEF12',
   });
@@ -17,9 +21,18 @@ describe('client VM user-data', () => {
     expect(Buffer.byteLength(script)).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
   });
 
-  it('embeds exactly the minified agent bundle', () => {
-    const payload = /<<'AGENT'[^\n]*\n([\s\S]*?)\nAGENT\n/.exec(script)![1];
-    expect(gunzipSync(Buffer.from(payload.replace(/\n/g, ''), 'base64')).toString('utf8')).toBe(buildAgentBundle({ minify: true }));
+  it('downloads the agent with the VM’s role and refuses any file but the minified bundle', () => {
+    const { file, sha256 } = agentBundleFile();
+    expect(readFileSync(file, 'utf8')).toBe(buildAgentBundle({ minify: true }));
+    expect(sha256).toBe(createHash('sha256').update(buildAgentBundle({ minify: true })).digest('hex'));
+    expect(script).toContain(`AGENT_SHA256='${sha256}'`);
+    expect(script).toMatch(/retry 10 s3_get "\$AGENT_URL" \/opt\/lablink\/agent.js\necho "\$AGENT_SHA256  \/opt\/lablink\/agent.js" \| sha256sum --check/);
+  });
+
+  it('hands the role’s credentials to curl in a root-only file, never on a command line the log or ps could show', () => {
+    expect(script).toContain('(umask 077; printf \'user = "%s:%s"');
+    expect(script).toMatch(/curl [^\n]*--aws-sigv4 "aws:amz:[^"]*:s3" -K "\$config"/);
+    expect(script).not.toMatch(/curl [^\n]*(-u|--user) /);
   });
 
   it('runs the agent as a root service that starts CRD as the desktop user and proves itself with EC2 identity', () => {

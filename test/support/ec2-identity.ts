@@ -14,6 +14,14 @@ export const TEST_FLEET = 'LabLinkTest';
 /** Stands in for AWS's regional signing key: tests sign documents the way AWS does (RSA-SHA256, base64). */
 export const testSigningKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
+/** The instance role's temporary credentials as the stand-in metadata service hands them out. */
+export const TEST_ROLE_NAME = 'LabLinkTestVmRole';
+export const TEST_ROLE_CREDENTIALS = {
+  accessKeyId: 'ASIATESTTESTTESTTEST',
+  secretAccessKey: 'test/Secret+Key0123456789abcdefghijklmnop',
+  sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE/session+token==',
+};
+
 export function identityDocument(instanceId: string, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify(
     { accountId: TEST_ACCOUNT, architecture: 'x86_64', availabilityZone: `${TEST_REGION}a`, instanceId, instanceType: 't3.large', region: TEST_REGION, version: '2017-09-30', ...overrides },
@@ -70,7 +78,7 @@ export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVer
   return { verifier, mock };
 }
 
-/** A stand-in for the instance metadata service (on 127.0.0.1 unless told): IMDSv2 token, then document, signature and instance id. */
+/** A stand-in for the instance metadata service (on 127.0.0.1 unless told): IMDSv2 token, then document, signature, instance id and role credentials. */
 export async function startFakeImds(
   instanceId: string,
   listenOn: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
@@ -91,6 +99,12 @@ export async function startFakeImds(
     if (request.url === '/latest/dynamic/instance-identity/document') return response.end(document);
     if (request.url === '/latest/dynamic/instance-identity/signature') return response.end(signature);
     if (request.url === '/latest/meta-data/instance-id') return response.end(instanceId);
+    if (request.url === '/latest/meta-data/iam/security-credentials/') return response.end(TEST_ROLE_NAME);
+    if (request.url === `/latest/meta-data/iam/security-credentials/${TEST_ROLE_NAME}`) {
+      const { accessKeyId, secretAccessKey, sessionToken } = TEST_ROLE_CREDENTIALS;
+      const expiration = new Date(Date.now() + 6 * 3600_000).toISOString();
+      return response.end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: accessKeyId, SecretAccessKey: secretAccessKey, Token: sessionToken, Expiration: expiration }, null, 2));
+    }
     response.statusCode = 404;
     response.end();
   });
