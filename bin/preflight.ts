@@ -1,0 +1,62 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { LabLinkConfig, readConfig } from '../lib/config';
+import { REPO_ROOT } from '../lib/node-function';
+import { checkFleetQuota } from '../lib/quota-preflight';
+import { runMain } from '../local/run-main';
+
+const USAGE = `Usage: npm run preflight -- [-c key=value …] [--region <region>]
+
+Reads this AWS account's EC2 vCPU quota for the fleet's instance type and the vCPUs other
+instances already use, and refuses (exit 1) when the whole fleet cannot run. Pass the same
+-c flags as to cdk deploy. The region is --region, else the AWS SDK's usual settings.`;
+
+/** The context cdk deploy would see: cdk.json's, then the -c flags. */
+function contextFrom(flags: string[]): Record<string, unknown> {
+  const context: Record<string, unknown> = { ...JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')).context };
+  for (const flag of flags) {
+    const separator = flag.indexOf('=');
+    if (separator < 1) throw new Error(`-c expects key=value (got ${JSON.stringify(flag)}).`);
+    context[flag.slice(0, separator)] = flag.slice(separator + 1);
+  }
+  return context;
+}
+
+runMain(async () => {
+  const { values } = parseArgs({
+    options: { context: { type: 'string', short: 'c', multiple: true }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let context: Record<string, unknown>;
+  let config: LabLinkConfig;
+  try {
+    context = contextFrom(values.context ?? []);
+    config = readConfig((key) => context[key]);
+  } catch (error) {
+    console.error((error as Error).message);
+    return 1;
+  }
+  const ec2 = new EC2Client({ region: values.region });
+  const quotas = new ServiceQuotasClient({ region: values.region });
+  const region = await ec2.config.region().catch(() => undefined);
+  if (!region) {
+    console.error('No AWS region: pass --region or set AWS_REGION.');
+    return 2;
+  }
+  const stackName = typeof context.stackName === 'string' ? context.stackName : 'LabLink';
+  const result = await checkFleetQuota({ instanceType: config.instanceType, vmCount: config.vmCount, stackName }, ec2, quotas, region).catch(
+    (error: Error) => ({ ok: false, unreadable: true, message: `Preflight could not read the account in ${region}: ${error.message}` }),
+  );
+  if ('unreadable' in result) {
+    console.error(result.message);
+    return 2;
+  }
+  (result.ok ? console.log : console.error)(result.message);
+  return result.ok ? 0 : 1;
+});

@@ -1,0 +1,84 @@
+import { DescribeInstancesCommand, DescribeInstanceTypesCommand, EC2Client, Instance } from '@aws-sdk/client-ec2';
+import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { mockClient } from 'aws-sdk-client-mock';
+import { FLEET_TAG } from '../../core/wire';
+import { checkFleetQuota, quotaForInstanceType } from '../../lib/quota-preflight';
+
+const ec2 = new EC2Client({ region: 'eu-west-1' });
+const quotas = new ServiceQuotasClient({ region: 'eu-west-1' });
+const ec2Mock = mockClient(ec2);
+const quotasMock = mockClient(quotas);
+
+function running(instanceType: string, vcpus: number, fleet?: string): Instance {
+  return {
+    InstanceType: instanceType as never,
+    CpuOptions: { CoreCount: vcpus / 2, ThreadsPerCore: 2 },
+    Tags: fleet ? [{ Key: FLEET_TAG, Value: fleet }] : [],
+  };
+}
+
+function account(options: { gpuQuota: number; instances: Instance[][] }): void {
+  ec2Mock.on(DescribeInstanceTypesCommand, { InstanceTypes: ['g4dn.xlarge'] }).resolves({ InstanceTypes: [{ InstanceType: 'g4dn.xlarge', VCpuInfo: { DefaultVCpus: 4 } }] });
+  options.instances.forEach((page, index) => {
+    const NextToken = index + 1 < options.instances.length ? `page-${index + 1}` : undefined;
+    ec2Mock.on(DescribeInstancesCommand, { NextToken: index === 0 ? undefined : `page-${index}` }).resolves({ Reservations: [{ Instances: page }], NextToken });
+  });
+  quotasMock.on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: 'L-DB2E81BA' }).resolves({ Quota: { Value: options.gpuQuota } });
+}
+
+const gpuFleet = { instanceType: 'g4dn.xlarge', vmCount: 300, stackName: 'Course' };
+
+beforeEach(() => {
+  ec2Mock.reset();
+  quotasMock.reset();
+});
+
+describe('npm run preflight: EC2 vCPU quota (EC2 and Service Quotas mocked with aws-sdk-client-mock)', () => {
+  test('a GPU fleet within the G and VT quota passes and says how much it uses', async () => {
+    account({ gpuQuota: 1216, instances: [[running('g5.xlarge', 4), running('m5.large', 2)]] });
+    const result = await checkFleetQuota(gpuFleet, ec2, quotas, 'eu-west-1');
+    expect(result.ok).toBe(true);
+    expect(result.message).toBe(
+      'OK: 300 × g4dn.xlarge need 1200 vCPUs of "Running On-Demand G and VT instances" (L-DB2E81BA) in eu-west-1; the quota is 1216, other instances use 4.',
+    );
+  });
+
+  test('a fleet beyond the quota is refused with the missing vCPUs and the request to make', async () => {
+    account({ gpuQuota: 64, instances: [[running('g4dn.2xlarge', 8)], [running('g4dn.xlarge', 4)]] });
+    const result = await checkFleetQuota(gpuFleet, ec2, quotas, 'eu-west-1');
+    expect(result.ok).toBe(false);
+    expect(result.message).toContain('the quota is 64, other instances use 12, so 1148 vCPUs are missing');
+    expect(result.message).toContain('aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ec2 --quota-code L-DB2E81BA --desired-value 1212');
+  });
+
+  test("the fleet's own running VMs are not other usage, so a redeploy of a full fleet passes", async () => {
+    const ownVms = Array.from({ length: 300 }, () => running('g4dn.xlarge', 4, 'Course'));
+    account({ gpuQuota: 1200, instances: [ownVms, [running('g4dn.xlarge', 4, 'OtherWorkshop')]] });
+    expect((await checkFleetQuota({ ...gpuFleet, vmCount: 299 }, ec2, quotas, 'eu-west-1')).ok).toBe(true);
+    expect((await checkFleetQuota(gpuFleet, ec2, quotas, 'eu-west-1')).ok).toBe(false);
+  });
+
+  test('an instance type the region does not offer is named', async () => {
+    ec2Mock.on(DescribeInstanceTypesCommand).rejects(Object.assign(new Error('The following supplied instance types do not exist'), { name: 'InvalidInstanceType' }));
+    await expect(checkFleetQuota({ ...gpuFleet, instanceType: 'g9.xlarge' }, ec2, quotas, 'eu-west-1')).rejects.toThrow(
+      'The instance type g9.xlarge is not offered in eu-west-1',
+    );
+  });
+
+  test('an instance family without a known quota is refused with where to look, before any AWS call', async () => {
+    const result = await checkFleetQuota({ ...gpuFleet, instanceType: 'u-6tb1.metal' }, ec2, quotas, 'eu-west-1');
+    expect(result).toEqual({ ok: false, message: expect.stringContaining('does not know which EC2 quota u-6tb1.metal counts against') });
+    expect(ec2Mock.calls()).toHaveLength(0);
+  });
+});
+
+test('instance families map to their vCPU quotas', () => {
+  expect(['t3.large', 'm7i-flex.large', 'c7gn.xlarge', 'im4gn.large', 'r7iz.large'].map((type) => quotaForInstanceType(type)?.code)).toEqual(
+    Array(5).fill('L-1216C47A'),
+  );
+  expect(['g4dn.xlarge', 'g6e.2xlarge', 'gr6.4xlarge', 'vt1.3xlarge'].map((type) => quotaForInstanceType(type)?.code)).toEqual(Array(4).fill('L-DB2E81BA'));
+  expect(quotaForInstanceType('p4d.24xlarge')?.code).toBe('L-417A185B');
+  expect(quotaForInstanceType('inf2.xlarge')?.code).toBe('L-1945791B');
+  expect(quotaForInstanceType('hpc7g.4xlarge')).toBeUndefined();
+  expect(quotaForInstanceType('mac1.metal')).toBeUndefined();
+});
