@@ -103,6 +103,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS vm_log_lines_errors_idx ON vm_log_lines (hostname) WHERE level = 'error'`,
     ],
   },
+  {
+    version: 7,
+    description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
