@@ -2,6 +2,7 @@ import { Context, Hono } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
+import { claimSetupRerun } from '../core/setup-rerun';
 import { recordVmLogs } from '../core/vm-logs';
 import { recordOutcome, recordPoll } from '../core/vms';
 import {
@@ -10,6 +11,7 @@ import {
   HOSTNAME_PATTERN,
   MAX_STATUS_MESSAGE_LENGTH,
   VmAssignmentResponse,
+  VmHealthAnswer,
 } from '../core/wire';
 import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
@@ -117,12 +119,17 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
     if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
-    return c.json({ ok: true });
+    const answer: VmHealthAnswer = { ok: true };
+    if (await claimSetupRerun(sql, who.hostname)) {
+      answer.rerunSetup = true;
+      log.info('vm.setup_rerun_sent', { hostname: who.hostname });
+    }
+    return c.json(answer);
   });
 
   app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
   app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, ['step', 'lines']);
+    const request = await readAgentBody(c, ['step', 'lines', 'setupFailure']);
     if (!request.ok) return request.response;
     const parsed = parseLogBatch(request.body);
     if (!parsed.ok) return c.json({ error: parsed.message }, 400);
@@ -130,6 +137,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     const { registered } = await recordVmLogs(sql, who.hostname, parsed.batch, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
+    if (parsed.batch.setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: parsed.batch.setupFailure });
     return c.json({ accepted: parsed.batch.lines.length });
   });
 

@@ -145,6 +145,8 @@ export interface VmSummary {
   step_at: string | null;
   /** Error lines among its stored log lines. */
   log_errors: number;
+  /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
+  setup_rerun_requested_at: string | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */
