@@ -56,7 +56,7 @@ export class Agent {
       await this.untilSetupReady(signal);
       if (signal.aborted) break;
       try {
-        const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
+        const response = await this.post('/vm_startup', { hostname: this.config.vmName, reportsOutcome: true }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
         if (response.status === 204) {
           failures = 0;
           continue;

@@ -17,6 +17,7 @@ import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
+import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
 import { parseLogBatch } from './log-batch';
 
@@ -64,12 +65,15 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
   app.post('/vm_startup', async (c) => {
-    const request = await readAgentBody(c, []);
+    const request = await readAgentBody(c, ['reportsOutcome']);
     if (!request.ok) return request.response;
+    const { reportsOutcome } = request.body;
+    if (reportsOutcome !== undefined && typeof reportsOutcome !== 'boolean') return c.json({ error: '"reportsOutcome" must be true or false.' }, 400);
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
-    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null);
+    // LabLink's own client sends only its hostname: it never reports how start-host ended.
+    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null, reportsOutcome ?? false);
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
@@ -140,6 +144,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (parsed.batch.setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: parsed.batch.setupFailure });
     return c.json({ accepted: parsed.batch.lines.length });
   });
+
+  addLablinkClientRoutes(app, { sql, identity });
 
   app.get('/api/health', (c) => {
     // After the first LISTEN a lost connection is reconnected, and the task stays healthy meanwhile.

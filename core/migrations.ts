@@ -113,6 +113,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE vms ADD COLUMN IF NOT EXISTS setup_rerun_requested_at timestamptz`,
     ],
   },
+  {
+    version: 7,
+    description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

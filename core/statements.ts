@@ -11,10 +11,11 @@
  * registers the VM without counting it free and never shortens a poll's window.
  */
 export const RECORD_POLL = `
-INSERT INTO vms (hostname, alive_until, instance_id)
-VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
+INSERT INTO vms (hostname, alive_until, instance_id, reports_outcome)
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), false))
 ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXCLUDED.alive_until), last_seen = now(),
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
+  reports_outcome = coalesce(CAST(:reportsOutcome AS boolean), vms.reports_outcome),
   -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
   state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
   failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
@@ -87,6 +88,15 @@ UPDATE vms SET state = :outcome, error = :error, crd_command = NULL,
 WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;
+
+/**
+ * Deliveries to VMs that never report how start-host ended (LabLink's own client), older than
+ * :afterSeconds, count as configured: the one-time code is wiped and the participant told to connect.
+ */
+export const FINALIZE_UNREPORTED_DELIVERIES = `
+UPDATE vms SET state = 'configured', crd_command = NULL, configured_at = now()
+WHERE state = 'delivered' AND NOT reports_outcome AND delivered_at < now() - make_interval(secs => CAST(:afterSeconds AS float8))
+RETURNING hostname, email`;
 
 /** A participant's view of their assignment, found by its unguessable id. */
 export const SELECT_ASSIGNMENT = `

@@ -1,6 +1,16 @@
 /** Shapes that cross the network between agent, allocator and browser. */
 import type { LogLevel } from './log';
 
+/**
+ * `POST /vm_startup`, a long-poll. `reportsOutcome: true` says the agent will report how start-host
+ * ended (`/vm_status`); a VM that does not say so (LabLink's own client) has a delivery
+ * treated as final after a bounded time.
+ */
+export interface VmStartupRequest {
+  hostname: string;
+  reportsOutcome?: boolean;
+}
+
 /** `200` answer to `/vm_startup`: only ever a real assignment. */
 export interface VmAssignmentResponse {
   status: 'success';
