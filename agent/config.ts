@@ -5,6 +5,7 @@ import { crdConfigDir } from './crd-host';
 import { ResetConfig } from './desktop-reset';
 import { HealthSchedule } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
+import { SetupPlan, readSetupPlan } from './setup-plan';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
 export type AgentIdentityMode = 'token' | 'ec2';
@@ -32,6 +33,10 @@ export interface AgentConfig {
   bootLog?: string;
   /** How to wipe the desktop between participants; unset (no desktop user, no home given): a reset fails, saying so. */
   reset?: ResetConfig;
+  /** The workshop's setup (LABLINK_SETUP names its JSON file), run before the first poll; unset: none. */
+  setup?: SetupPlan;
+  /** Wait before the setup script's second try, doubled before each further one. */
+  setupRetrySeconds: number;
 }
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -93,6 +98,15 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   }
   const bootLog = env.LABLINK_BOOT_LOG || undefined;
   if (bootLog !== undefined && !bootLog.startsWith('/')) problems.push('LABLINK_BOOT_LOG must be an absolute path.');
+  let setup: SetupPlan | undefined;
+  if (env.LABLINK_SETUP) {
+    try {
+      setup = readSetupPlan(env.LABLINK_SETUP);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  const setupRetrySeconds = seconds(env, 'LABLINK_SETUP_RETRY_SECONDS', 30, problems);
   const health: HealthSchedule = {
     heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
     gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
@@ -116,5 +130,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     health,
     bootLog,
     reset,
+    setup,
+    setupRetrySeconds,
   };
 }

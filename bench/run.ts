@@ -7,12 +7,14 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { requestVm } from '../core/assignment';
+import { countFreeVms } from '../core/vms';
 import { generateSecret } from '../core/secrets';
 import { PgSql, createPgPool } from '../core/pg-sql';
 import { crdCommandFor } from './commands';
 import { startLocalPostgres } from '../local/postgres';
 import { runMain } from '../local/run-main';
 import { summarize } from './stats';
+import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -20,7 +22,7 @@ Drives the real local allocator and form handlers (a child process, on 127.0.0.1
 real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls). Prints one
 JSON line per scenario, then a table.
 
-  --scenarios <list>   fanout,burst,steady,bundle (default: all)
+  --scenarios <list>   fanout,burst,steady,bundle,warmpool (default: all)
   --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
   --assignments <n>    assignments in the fan-out burst (default 500)
   --burst <n>          concurrent form submissions in the burst scenario (default 500)
@@ -102,6 +104,7 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
     let errors = 0;
     const names = Array.from({ length: size }, (_, index) => `${runId}-vm-${index + 1}`);
     const controller = new AbortController();
+    const registrationStarted = performance.now();
     const polls = names.map(async (name) => {
       try {
         const response = await poll(server.url, name, controller.signal);
@@ -113,6 +116,8 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
       }
     });
     await until(async () => (await heldPolls(server.url)) === size, `${size} held polls`, 120_000);
+    await until(async () => (await countFreeVms(pool)) === size, `${size} free VMs`, 120_000);
+    const allFreeSeconds = (performance.now() - registrationStarted) / 1000;
     const rssHeld = await rssKb(server.pid);
     const [{ connections }] = await pool.query<{ connections: number }>(
       `SELECT count(*)::int AS connections FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'lablink-allocator%'`,
@@ -137,6 +142,7 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
     return {
       scenario: 'fanout',
       heldVms: size,
+      allFreeSeconds: Math.round(allFreeSeconds * 10) / 10,
       assignments,
       deliveryLatencyMs: summarize(latencies),
       allocatorDbConnections: connections,
@@ -277,7 +283,7 @@ function table(reports: Report[]): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle' },
+      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool' },
       sizes: { type: 'string', default: '1000,5000,10000' },
       assignments: { type: 'string', default: '500' },
       burst: { type: 'string', default: '500' },
@@ -324,6 +330,10 @@ async function main(): Promise<number> {
     }
     if (scenarios.has('steady')) emit(await steady(postgres.url, serverBundle, steadyVms, steadySeconds, holdSeconds, `s${(run += 1)}`));
     if (scenarios.has('bundle')) emit(await lambdaBundle(dir));
+    if (scenarios.has('warmpool')) {
+      for (const warmVms of [20, 10, 40]) emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, warmVms }));
+      emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, participants: 200 }));
+    }
   } finally {
     await pgPool.end();
     await postgres.stop();

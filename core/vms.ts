@@ -13,8 +13,10 @@ export async function recordPoll(
   hostname: string,
   aliveSeconds: number,
   instanceId: string | null = null,
+  /** Whether the VM's agent says it reports start-host's outcome; null keeps what is known. */
+  reportsOutcome: boolean | null = null,
 ): Promise<{ state: VmState; registered: boolean }> {
-  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId });
+  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId, reportsOutcome });
   return { state: row.state, registered: row.inserted };
 }
 
@@ -188,6 +190,8 @@ export interface VmSummary {
   reset_requested_at: string | null;
   /** Error lines among its stored log lines. */
   log_errors: number;
+  /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
+  setup_rerun_requested_at: string | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */
@@ -221,4 +225,9 @@ export async function recordReset(sql: Sql, hostname: string, outcome: ResetOutc
     failure: outcome === 'failed' ? `Reset failed: ${message ?? 'no reason given'}` : null,
   });
   return row;
+}
+
+/** Treats old deliveries to VMs that never report as configured; returns those VMs. */
+export async function finalizeUnreportedDeliveries(sql: Sql, afterSeconds: number): Promise<{ hostname: string; email: string }[]> {
+  return sql.query(statements.FINALIZE_UNREPORTED_DELIVERIES, { afterSeconds });
 }

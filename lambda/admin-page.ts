@@ -84,43 +84,6 @@ function timeLeft(expiresAt: string): string {
   return `The fleet stops at ${when(expiresAt)} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min).`;
 }
 
-// Live refresh from the server-rendered rows, then filter and sort in place; the table is complete without it.
-const ADMIN_SCRIPT = `
-(function () {
-  var body = document.getElementById('vm-rows');
-  var filter = document.getElementById('filter');
-  var summary = document.getElementById('summary');
-  var sortKey = 'hostname';
-  function apply() {
-    var q = filter.value.trim().toLowerCase();
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = a.dataset[sortKey] || '', y = b.dataset[sortKey] || '';
-      if (sortKey === 'hostname') return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
-    var shown = 0;
-    rows.forEach(function (row) {
-      var match = !q || row.textContent.toLowerCase().indexOf(q) >= 0;
-      row.hidden = !match;
-      if (match) shown += 1;
-      body.appendChild(row);
-    });
-    summary.textContent = summary.dataset.base + (q ? ', ' + shown + ' shown' : '');
-  }
-  function refresh() {
-    fetch('/admin/rows', { credentials: 'same-origin' })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (!data) return; body.innerHTML = data.rows; summary.dataset.base = data.summary; apply(); })
-      .catch(function () {});
-  }
-  filter.addEventListener('input', apply);
-  document.querySelectorAll('th button[data-sort]').forEach(function (b) {
-    b.addEventListener('click', function () { sortKey = b.getAttribute('data-sort'); apply(); });
-  });
-  setInterval(refresh, 5000);
-})();`;
-
 export function adminRowsFragment(vms: VmSummary[]): { rows: string; summary: string } {
   return { rows: vmRows(vms).toString(), summary: summary(vms) };
 }
@@ -156,7 +119,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
   <tbody id="vm-rows">${vmRows(options.vms)}</tbody>
 </table>
 </div>`,
-    { wide: true, script: ADMIN_SCRIPT },
+    { wide: true, script: 'admin.js' },
   );
 }
 

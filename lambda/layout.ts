@@ -1,55 +1,16 @@
 import { html, raw } from 'hono/html';
+import { ScriptName, assetUrl } from './static-assets';
 
-// Colours meet WCAG AA contrast on their backgrounds; focus is always visible.
-const STYLE = raw(`<style>
-  :root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24; }
-  body { margin: 0; background: #f4f6f8; line-height: 1.5; }
-  main { max-width: 44rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
-  main.wide { max-width: 72rem; }
-  h1 { font-size: 1.6rem; margin: .25rem 0; }
-  h2 { font-size: 1.15rem; margin: 0 0 .5rem; }
-  section.card { background: #fff; border-radius: .5rem; padding: 1rem 1.25rem; margin: 1rem 0; box-shadow: 0 1px 3px #0002; }
-  ol.steps { padding-left: 1.25rem; margin: .25rem 0; }
-  ol.steps li { margin: .35rem 0; }
-  label { display: block; font-weight: 600; margin-top: 1rem; }
-  .hint { color: #4b5563; font-size: .92rem; margin: .15rem 0 .35rem; }
-  input, textarea, select { width: 100%; box-sizing: border-box; font: inherit; padding: .55rem; border: 1px solid #6b7280; border-radius: .375rem; background: #fff; }
-  textarea { min-height: 6.5rem; font-family: ui-monospace, Menlo, monospace; font-size: .9rem; }
-  [aria-invalid="true"] { border: 2px solid #b42318; }
-  button, .button { display: inline-block; margin-top: 1rem; font: inherit; font-weight: 600; padding: .6rem 1.3rem; border: 0; border-radius: .375rem; background: #0b57d0; color: #fff; cursor: pointer; text-decoration: none; }
-  button.secondary { background: #e5e7eb; color: #1b1f24; margin-top: 0; padding: .3rem .8rem; }
-  button.danger { background: #b42318; margin-top: 0; padding: .3rem .8rem; }
-  :focus-visible { outline: 3px solid #b45309; outline-offset: 2px; }
-  .error { color: #b42318; font-weight: 600; margin: .3rem 0 0; }
-  .notice { background: #fff4e5; border-left: 4px solid #b54708; padding: .75rem 1rem; margin: 1rem 0; }
-  .ok { background: #ecfdf3; border-left: 4px solid #027a48; padding: .75rem 1rem; margin: 1rem 0; }
-  .big { font-size: 2.1rem; font-weight: 700; font-family: ui-monospace, Menlo, monospace; letter-spacing: .08em; margin: 0; word-break: break-all; }
-  .pair { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
-  .muted { color: #4b5563; }
-  a { color: #0b57d0; }
-  table { width: 100%; border-collapse: collapse; background: #fff; font-size: .92rem; }
-  th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
-  td:first-child, td.when { white-space: nowrap; }
-  th button { background: none; color: inherit; padding: 0; margin: 0; font-weight: 700; }
-  .state { font-weight: 700; }
-  .state-error, .state-stale { color: #b42318; }
-  .state-configured { color: #027a48; }
-  .table-wrap { overflow-x: auto; }
-  .log-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, Menlo, monospace; font-size: .85rem; }
-  .level-error .level { color: #b42318; font-weight: 700; }
-  .level-warn .level { color: #b54708; font-weight: 700; }
-  @media (max-width: 30rem) { .big { font-size: 1.7rem; } main { padding: 1rem .75rem 2rem; } }
-</style>`);
-
-export function layout(title: string, body: unknown, options: { wide?: boolean; script?: string } = {}) {
+/** A whole page: its script, if any, is a static file that reads what it needs from the page's data- attributes. */
+export function layout(title: string, body: unknown, options: { wide?: boolean; script?: ScriptName } = {}) {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · LabLink</title>
-${STYLE}
+<link rel="stylesheet" href="${assetUrl('style.css')}">
 </head>
-<body><main${options.wide ? raw(' class="wide"') : ''}>${body}</main>${options.script ? raw(`<script>${options.script}</script>`) : ''}</body>
+<body><main${options.wide ? raw(' class="wide"') : ''}>${body}</main>${options.script ? html`<script src="${assetUrl(options.script)}"></script>` : ''}</body>
 </html>`;
 }

@@ -31,24 +31,6 @@ export function freeCountText(count: number): string {
   return `${count} VM${count === 1 ? ' is' : 's are'} free right now.`;
 }
 
-// Keeps the free count current without a reload; the page works without it.
-const FORM_SCRIPT = `
-(function () {
-  var el = document.getElementById('free-count');
-  function refresh() {
-    fetch('/api/unassigned_vms_count', { headers: { accept: 'application/json' } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) {
-        if (!data) return;
-        el.textContent = data.count === 0 ? 'No VM is free right now. Ask your instructor; you can still do step 1.'
-          : data.count + (data.count === 1 ? ' VM is' : ' VMs are') + ' free right now.';
-        el.className = data.count === 0 ? 'notice' : 'ok';
-      })
-      .catch(function () {});
-  }
-  setInterval(refresh, 5000);
-})();`;
-
 export function formPage(options: { freeVms: number; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors }) {
   const { freeVms, values = {}, errors = {} } = options;
   return layout(
@@ -89,7 +71,7 @@ ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
   <h2 id="step3">Step 3: connect</h2>
   <p>After step 2 you see your VM's name and a PIN. Open <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a>, click your VM, and enter the PIN.</p>
 </section>`,
-    { script: FORM_SCRIPT },
+    { script: 'form.js' },
   );
 }
 
@@ -105,39 +87,6 @@ export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
 const WHAT_TO_DO_ON_FAILURE =
   'Google\'s command works only once and only for a few minutes. Go back to step 1, get a new command, and submit it with the same email from this browser: you keep this VM and PIN.';
 
-// Follows the agent's progress until ready or failed; the page works without it ("Check again").
-function vmScript(assignmentId: string): string {
-  return `
-(function () {
-  var status = document.getElementById('progress');
-  var detail = document.getElementById('progress-detail');
-  var texts = ${JSON.stringify({ failure: WHAT_TO_DO_ON_FAILURE })};
-  function copy(id) {
-    var text = document.getElementById(id).textContent;
-    if (navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
-  }
-  document.querySelectorAll('[data-copy]').forEach(function (button) {
-    button.hidden = false;
-    button.addEventListener('click', function () { copy(button.getAttribute('data-copy')); button.textContent = 'Copied'; });
-  });
-  function refresh() {
-    fetch('/api/assignment/${assignmentId}', { headers: { accept: 'application/json' } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) {
-        if (!data) return;
-        if (data.assignment !== ${JSON.stringify(assignmentId)}) { location.replace('/vm/' + data.assignment); return; }
-        status.textContent = data.message;
-        status.setAttribute('data-progress', data.progress);
-        status.className = data.progress === 'ready' ? 'ok' : 'notice';
-        detail.textContent = data.progress === 'failed' ? (data.error ? data.error + ' ' : '') + texts.failure : '';
-        if (data.progress !== 'ready' && data.progress !== 'failed' && data.progress !== 'released') setTimeout(refresh, 2000);
-      })
-      .catch(function () { setTimeout(refresh, 5000); });
-  }
-  refresh();
-})();`;
-}
-
 export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
   const { view, assignmentId } = options;
   const failed = view.progress === 'failed';
@@ -147,8 +96,8 @@ export function vmPage(options: { assignmentId: string; view: AssignmentView; ou
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
 ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
-<p id="progress" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
-<p id="progress-detail">${failed ? `${view.error ? `${view.error} ` : ''}${WHAT_TO_DO_ON_FAILURE}` : ''}</p>
+<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
+<p id="progress-detail" data-failure-advice="${WHAT_TO_DO_ON_FAILURE}">${failed ? `${view.error ? `${view.error} ` : ''}${WHAT_TO_DO_ON_FAILURE}` : ''}</p>
 <section class="card" aria-labelledby="details">
   <h2 id="details">Your VM and PIN</h2>
   <div class="pair"><p class="big" id="vm-name">${view.hostname}</p><button type="button" class="secondary" data-copy="vm-name" hidden>Copy name</button></div>
@@ -165,6 +114,6 @@ ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.mo
   </ol>
   <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
 </section>`,
-    { script: vmScript(assignmentId) },
+    { script: 'vm.js' },
   );
 }

@@ -4,6 +4,8 @@ import { Sql } from '../core/sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { createAdminApp } from './admin-app';
 import { createFormApp } from './form-app';
+import { securityHeaders } from './security-headers';
+import { createAssetApp } from './static-assets';
 
 export interface WebAppOptions {
   sql: Sql;
@@ -17,6 +19,8 @@ export interface WebAppOptions {
 /** Everything people use in a browser: the participant form and the admin dashboard. */
 export function createWebApp(options: WebAppOptions): Hono {
   const app = new Hono();
+  app.use('*', securityHeaders());
+  app.route('/', createAssetApp());
   app.route('/', createFormApp(options));
   app.route('/', createAdminApp(options));
   return app;

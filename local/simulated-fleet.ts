@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { buildAgentBundle } from '../agent/bundle';
+import type { SetupPlan } from '../agent/setup-plan';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
 /** Stands in for the reset's `systemctl stop` and `pkill`: records its arguments. */
@@ -35,6 +36,8 @@ export interface SimulatedVmOptions {
   env?: Record<string, string>;
   /** The boot log the agent finds on its first start; SIMULATED_BOOT_LOG unless given. */
   bootLog?: string;
+  /** The workshop's setup (script, check, repository…), run by the agent in this VM's own folder as the current user. */
+  setup?: Omit<SetupPlan, 'workDir'>;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -53,6 +56,8 @@ export class SimulatedVm {
   readonly skelDir: string;
   /** The simulated user-data log (LABLINK_BOOT_LOG); append to it to simulate a boot script at work. */
   readonly bootLogFile: string;
+  /** The setup plan (LABLINK_SETUP) when the VM has a setup. */
+  readonly setupFile: string;
   private child: ChildProcess | undefined;
 
   private constructor(
@@ -66,6 +71,7 @@ export class SimulatedVm {
     this.homeDir = path.join(dir, 'home');
     this.skelDir = path.join(dir, 'skel');
     this.bootLogFile = path.join(dir, 'user-data.log');
+    this.setupFile = path.join(dir, 'setup.json');
   }
 
   static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
@@ -75,6 +81,7 @@ export class SimulatedVm {
     await mkdir(vm.homeDir);
     await mkdir(vm.skelDir);
     await writeFile(path.join(vm.skelDir, '.profile'), '# a new desktop user\n');
+    if (options.setup) await writeFile(vm.setupFile, JSON.stringify({ ...options.setup, workDir: path.join(dir, 'setup') }));
     return vm;
   }
 
@@ -108,6 +115,7 @@ export class SimulatedVm {
         LABLINK_SKEL_DIR: this.skelDir,
         LABLINK_RESET_STOP_CRD: `${fakeCommand} systemctl stop chrome-remote-desktop@simulated`,
         LABLINK_RESET_END_SESSION: `${fakeCommand} pkill -KILL -u simulated`,
+        ...(this.options.setup ? { LABLINK_SETUP: this.setupFile } : {}),
         ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -102,6 +102,9 @@ describe('participant flow in a real Chromium against local mode', () => {
     await page.waitForURL(/\/vm\//);
     await expect(page.locator('#pin').textContent()).resolves.toMatch(/^\d{6}$/);
     await expect(page.getByRole('link', { name: 'Check again' }).isVisible()).resolves.toBe(true);
+    // Copying needs the script: without it the buttons would do nothing, so they are not shown.
+    await expect(page.locator('button[data-copy]').count()).resolves.toBe(2);
+    await expect(page.locator('button[data-copy]').evaluateAll((buttons) => buttons.filter((b) => (b as HTMLElement).offsetParent !== null).length)).resolves.toBe(0);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
   });

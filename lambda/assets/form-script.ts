@@ -1,0 +1,18 @@
+// Keeps the form's free count current without a reload; the page works without it.
+export const FORM_SCRIPT = `(function () {
+  var el = document.getElementById('free-count');
+  if (!el) return;
+  function refresh() {
+    fetch('/api/unassigned_vms_count', { headers: { accept: 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        el.textContent = data.count === 0 ? 'No VM is free right now. Ask your instructor; you can still do step 1.'
+          : data.count + (data.count === 1 ? ' VM is' : ' VMs are') + ' free right now.';
+        el.className = data.count === 0 ? 'notice' : 'ok';
+      })
+      .catch(function () {});
+  }
+  setInterval(refresh, 5000);
+})();
+`;
