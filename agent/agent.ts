@@ -9,6 +9,7 @@ import { AllocatorClient } from './allocator-client';
 import { AgentConfig } from './config';
 import { hostRegisteredSince } from './crd-host';
 import { runStartHost } from './start-host';
+import { untilSettledOrAborted } from './wake-up';
 
 const BACKOFF_BASE_MS = 1_000;
 const INTERRUPTED = 'The agent stopped while start-host was running and the host was not registered; the code is probably spent. Get a new command and submit it again with the same email.';
@@ -41,15 +42,21 @@ export class Agent {
     private readonly log: Logger,
     /** Told the VM's step as it changes. */
     private readonly onStep: (step: string) => void = () => undefined,
+    /** Resolves when the VM may take participants: its workshop setup passed. */
+    private readonly setupReady: () => Promise<void> = () => Promise.resolve(),
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
     this.log.info('agent.started', { vm: this.config.vmName, allocator: this.config.allocatorUrl });
+    await this.untilSetupReady(signal);
     this.onStep('waiting');
     while (!signal.aborted) {
+      // Not polling while a setup (re-)runs: the VM leaves the pool once its last poll's window ends.
+      await this.untilSetupReady(signal);
+      if (signal.aborted) break;
       try {
-        const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
+        const response = await this.post('/vm_startup', { hostname: this.config.vmName, reportsOutcome: true }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
         if (response.status === 204) {
           failures = 0;
           continue;
@@ -70,6 +77,10 @@ export class Agent {
       }
       await sleep(backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS), undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  private untilSetupReady(signal: AbortSignal): Promise<void> {
+    return untilSettledOrAborted(this.setupReady(), signal);
   }
 
   private async configure(assignment: Assignment, signal: AbortSignal): Promise<void> {

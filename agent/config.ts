@@ -4,6 +4,7 @@ import { HOSTNAME_PATTERN } from '../core/wire';
 import { crdConfigDir } from './crd-host';
 import { HealthSchedule } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
+import { SetupPlan, readSetupPlan } from './setup-plan';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
 export type AgentIdentityMode = 'token' | 'ec2';
@@ -29,6 +30,10 @@ export interface AgentConfig {
   health: HealthSchedule;
   /** The boot script's log, shipped to the allocator and followed; unset: none. */
   bootLog?: string;
+  /** The workshop's setup (LABLINK_SETUP names its JSON file), run before the first poll; unset: none. */
+  setup?: SetupPlan;
+  /** Wait before the setup script's second try, doubled before each further one. */
+  setupRetrySeconds: number;
 }
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -57,6 +62,15 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   }
   const bootLog = env.LABLINK_BOOT_LOG || undefined;
   if (bootLog !== undefined && !bootLog.startsWith('/')) problems.push('LABLINK_BOOT_LOG must be an absolute path.');
+  let setup: SetupPlan | undefined;
+  if (env.LABLINK_SETUP) {
+    try {
+      setup = readSetupPlan(env.LABLINK_SETUP);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  const setupRetrySeconds = seconds(env, 'LABLINK_SETUP_RETRY_SECONDS', 30, problems);
   const health: HealthSchedule = {
     heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
     gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
@@ -78,5 +92,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
     health,
     bootLog,
+    setup,
+    setupRetrySeconds,
   };
 }

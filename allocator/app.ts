@@ -2,6 +2,7 @@ import { Context, Hono } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
+import { claimSetupRerun } from '../core/setup-rerun';
 import { recordVmLogs } from '../core/vm-logs';
 import { recordOutcome, recordPoll } from '../core/vms';
 import {
@@ -10,11 +11,13 @@ import {
   HOSTNAME_PATTERN,
   MAX_STATUS_MESSAGE_LENGTH,
   VmAssignmentResponse,
+  VmHealthAnswer,
 } from '../core/wire';
 import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
+import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
 import { parseLogBatch } from './log-batch';
 
@@ -62,12 +65,15 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
   app.post('/vm_startup', async (c) => {
-    const request = await readAgentBody(c, []);
+    const request = await readAgentBody(c, ['reportsOutcome']);
     if (!request.ok) return request.response;
+    const { reportsOutcome } = request.body;
+    if (reportsOutcome !== undefined && typeof reportsOutcome !== 'boolean') return c.json({ error: '"reportsOutcome" must be true or false.' }, 400);
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
-    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null);
+    // LabLink's own client sends only its hostname: it never reports how start-host ended.
+    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null, reportsOutcome ?? false);
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
@@ -117,12 +123,17 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
     if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
-    return c.json({ ok: true });
+    const answer: VmHealthAnswer = { ok: true };
+    if (await claimSetupRerun(sql, who.hostname)) {
+      answer.rerunSetup = true;
+      log.info('vm.setup_rerun_sent', { hostname: who.hostname });
+    }
+    return c.json(answer);
   });
 
   app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
   app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, ['step', 'lines']);
+    const request = await readAgentBody(c, ['step', 'lines', 'setupFailure']);
     if (!request.ok) return request.response;
     const parsed = parseLogBatch(request.body);
     if (!parsed.ok) return c.json({ error: parsed.message }, 400);
@@ -130,8 +141,11 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     const { registered } = await recordVmLogs(sql, who.hostname, parsed.batch, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
+    if (parsed.batch.setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: parsed.batch.setupFailure });
     return c.json({ accepted: parsed.batch.lines.length });
   });
+
+  addLablinkClientRoutes(app, { sql, identity });
 
   app.get('/api/health', (c) => {
     // After the first LISTEN a lost connection is reconnected, and the task stays healthy meanwhile.

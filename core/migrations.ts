@@ -103,6 +103,21 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS vm_log_lines_errors_idx ON vm_log_lines (hostname) WHERE level = 'error'`,
     ],
   },
+  {
+    version: 6,
+    description: 'workshop setup: its own log source, and the admin asking a VM to run it again',
+    statements: [
+      // Dropped and added again: together they are idempotent, as each migration must be.
+      `ALTER TABLE vm_log_lines DROP CONSTRAINT IF EXISTS vm_log_lines_source_check`,
+      `ALTER TABLE vm_log_lines ADD CONSTRAINT vm_log_lines_source_check CHECK (source IN ('boot', 'agent', 'setup'))`,
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS setup_rerun_requested_at timestamptz`,
+    ],
+  },
+  {
+    version: 7,
+    description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

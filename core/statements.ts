@@ -11,10 +11,11 @@
  * registers the VM without counting it free and never shortens a poll's window.
  */
 export const RECORD_POLL = `
-INSERT INTO vms (hostname, alive_until, instance_id)
-VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
+INSERT INTO vms (hostname, alive_until, instance_id, reports_outcome)
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), false))
 ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXCLUDED.alive_until), last_seen = now(),
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
+  reports_outcome = coalesce(CAST(:reportsOutcome AS boolean), vms.reports_outcome),
   -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
   state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
   failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
@@ -88,6 +89,15 @@ WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;
 
+/**
+ * Deliveries to VMs that never report how start-host ended (LabLink's own client), older than
+ * :afterSeconds, count as configured: the one-time code is wiped and the participant told to connect.
+ */
+export const FINALIZE_UNREPORTED_DELIVERIES = `
+UPDATE vms SET state = 'configured', crd_command = NULL, configured_at = now()
+WHERE state = 'delivered' AND NOT reports_outcome AND delivered_at < now() - make_interval(secs => CAST(:afterSeconds AS float8))
+RETURNING hostname, email`;
+
 /** A participant's view of their assignment, found by its unguessable id. */
 export const SELECT_ASSIGNMENT = `
 SELECT hostname, state, pin, error, moved_from, assignment_id::text AS assignment_id FROM vms
@@ -100,7 +110,8 @@ SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, del
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
   coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
-  step, step_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors
+  step, step_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors,
+  setup_rerun_requested_at
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
 /** Takes a VM back from its participant so it can be handed out again. */
@@ -250,3 +261,32 @@ export const SELECT_VM_LOG_LINES = `
 SELECT at, level, source, text FROM vm_log_lines
 WHERE hostname = :hostname AND (CAST(:level AS text) IS NULL OR level = CAST(:level AS text))
 ORDER BY id`;
+
+/**
+ * The agent's word on the workshop's setup: a reason (:failure) takes the VM out of the pool;
+ * null, after a passing re-run, puts it back only if a setup failure (:prefix) was what took it out.
+ */
+export const RECORD_SETUP_FAILURE = `
+UPDATE vms SET failed_at = CASE WHEN CAST(:failure AS text) IS NULL THEN NULL ELSE now() END, failure = CAST(:failure AS text)
+WHERE hostname = :hostname AND (CAST(:failure AS text) IS NOT NULL OR starts_with(failure, CAST(:prefix AS text)))
+RETURNING hostname`;
+
+/**
+ * The admin asks a VM to run its setup again; refused (requested false) while it has a
+ * participant or reports being in use, unless :confirmed.
+ */
+export const REQUEST_SETUP_RERUN = `
+WITH vm AS (
+  SELECT hostname, email, coalesce(in_use, false) AS in_use FROM vms WHERE hostname = :hostname AND state <> 'retired' FOR UPDATE
+), requested AS (
+  UPDATE vms SET setup_rerun_requested_at = now() FROM vm
+  WHERE vms.hostname = vm.hostname AND (CAST(:confirmed AS boolean) OR (vm.email IS NULL AND NOT vm.in_use))
+  RETURNING vms.hostname
+)
+SELECT vm.email, vm.in_use, EXISTS (SELECT 1 FROM requested) AS requested FROM vm`;
+
+/** Hands a pending re-run request to the VM's agent, once. */
+export const CLAIM_SETUP_RERUN = `
+UPDATE vms SET setup_rerun_requested_at = NULL
+WHERE hostname = :hostname AND setup_rerun_requested_at IS NOT NULL
+RETURNING hostname`;

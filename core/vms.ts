@@ -17,8 +17,10 @@ export async function recordPoll(
   hostname: string,
   aliveSeconds: number,
   instanceId: string | null = null,
+  /** Whether the VM's agent says it reports start-host's outcome; null keeps what is known. */
+  reportsOutcome: boolean | null = null,
 ): Promise<{ state: VmState; registered: boolean }> {
-  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId });
+  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId, reportsOutcome });
   return { state: row.state, registered: row.inserted };
 }
 
@@ -145,6 +147,8 @@ export interface VmSummary {
   step_at: string | null;
   /** Error lines among its stored log lines. */
   log_errors: number;
+  /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
+  setup_rerun_requested_at: string | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */
@@ -158,4 +162,9 @@ export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): P
 export async function releaseVm(sql: Sql, hostname: string): Promise<{ previousEmail: string | null } | undefined> {
   const [row] = await sql.query<{ previous_email: string | null }>(statements.RELEASE_VM, { hostname });
   return row && { previousEmail: row.previous_email };
+}
+
+/** Treats old deliveries to VMs that never report as configured; returns those VMs. */
+export async function finalizeUnreportedDeliveries(sql: Sql, afterSeconds: number): Promise<{ hostname: string; email: string }[]> {
+  return sql.query(statements.FINALIZE_UNREPORTED_DELIVERIES, { afterSeconds });
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { buildAgentBundle } from '../agent/bundle';
+import type { SetupPlan } from '../agent/setup-plan';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
 /** The stand-in start-host's settings, in the simulated VM's home directory. */
@@ -33,6 +34,8 @@ export interface SimulatedVmOptions {
   env?: Record<string, string>;
   /** The boot log the agent finds on its first start; SIMULATED_BOOT_LOG unless given. */
   bootLog?: string;
+  /** The workshop's setup (script, check, repository…), run by the agent in this VM's own folder as the current user. */
+  setup?: Omit<SetupPlan, 'workDir'>;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -42,6 +45,8 @@ export class SimulatedVm {
   readonly stateDir: string;
   /** The simulated user-data log (LABLINK_BOOT_LOG); append to it to simulate a boot script at work. */
   readonly bootLogFile: string;
+  /** The setup plan (LABLINK_SETUP) when the VM has a setup. */
+  readonly setupFile: string;
   private child: ChildProcess | undefined;
 
   private constructor(
@@ -52,12 +57,14 @@ export class SimulatedVm {
     this.recordFile = path.join(dir, 'start-host-calls.jsonl');
     this.stateDir = path.join(dir, 'state');
     this.bootLogFile = path.join(dir, 'user-data.log');
+    this.setupFile = path.join(dir, 'setup.json');
   }
 
   static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
     const dir = await mkdtemp(path.join(os.tmpdir(), `lablink-${options.name}-`));
     const vm = new SimulatedVm(options.name, dir, options);
     await writeFile(vm.bootLogFile, options.bootLog ?? SIMULATED_BOOT_LOG);
+    if (options.setup) await writeFile(vm.setupFile, JSON.stringify({ ...options.setup, workDir: path.join(dir, 'setup') }));
     return vm;
   }
 
@@ -87,6 +94,7 @@ export class SimulatedVm {
         LABLINK_NVIDIA_SMI: path.join(this.dir, 'no-gpu', 'nvidia-smi'),
         // No real CRD host runs here: the simulated host "runs" while the agent does.
         LABLINK_CRD_PROCESS: this.options.agentBundle,
+        ...(this.options.setup ? { LABLINK_SETUP: this.setupFile } : {}),
         ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

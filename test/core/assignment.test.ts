@@ -51,6 +51,9 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     expect(second).toMatchObject({ kind: 'assigned', outcome: 'existing' });
     if (first.kind !== 'assigned' || second.kind !== 'assigned') return;
     expect([second.hostname, second.pin]).toEqual([first.hostname, first.pin]);
+    // Knowing the email is not proof of the browser that stored the command: no token to replace it.
+    expect(first.retryToken).toMatch(/^[\w-]{32}$/);
+    expect(second.retryToken).toBeUndefined();
     expect(await countFreeVms(sql)).toBe(2);
   });
 
@@ -72,7 +75,9 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     expect(second.assignmentId).not.toBe(first.assignmentId);
     expect(second.retryToken).not.toBe(first.retryToken);
     // A double click of that retry finds the VM already re-armed: not a refusal.
-    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), proof: first.retryToken })).toMatchObject({ kind: 'assigned', outcome: 'existing' });
+    const doubleClick = await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), proof: first.retryToken });
+    expect(doubleClick).toMatchObject({ kind: 'assigned', outcome: 'existing' });
+    expect(doubleClick).not.toHaveProperty('retryToken');
     const { rows } = await db.pool.query('SELECT state, error, crd_command FROM vms WHERE hostname = $1', [first.hostname]);
     expect(rows[0]).toEqual({ state: 'assigned', error: null, crd_command: newCommand });
     expect(await countFreeVms(sql)).toBe(1);

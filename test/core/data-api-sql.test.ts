@@ -75,6 +75,18 @@ describe('DataApiSql with the RDS Data API client mocked by aws-sdk-client-mock'
 });
 
 describe('migrations through the Data API executor (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', () => {
+  it('refuses two statements in one call, as the Data API does, and runs neither', async () => {
+    const db = await createTestDatabase({ migrate: false });
+    try {
+      const { sql } = dataApiOnPostgres(db.pool);
+      await expect(sql.query('CREATE TABLE first_one (id int); CREATE TABLE second_one (id int)')).rejects.toThrow(/cannot insert multiple commands into a prepared statement/);
+      const { rows } = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+      expect(rows).toEqual([]);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('creates the schema on an empty database, one statement per call, and the trigger works', async () => {
     const db = await createTestDatabase({ migrate: false });
     try {

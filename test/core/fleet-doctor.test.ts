@@ -86,6 +86,48 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect((await row('silent')).unhealthy_since).toBeNull();
   });
 
+  it('gives a VM its reboots again after a healthy spell longer than the cool-down, not before', async () => {
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(await row('silent')).toMatchObject({ reboot_count: 1, failed_at: null });
+    await recordHealth(db.sql, 'silent', { heartbeat: BEAT });
+    await doctor.tick();
+    // Healthy again, but rebooted moments ago: the count stays, so a flapping VM still ends up failed.
+    expect(await row('silent')).toMatchObject({ reboot_count: 1, unhealthy_since: null });
+    await db.pool.query(`UPDATE vms SET last_reboot_at = now() - interval '20 minutes' WHERE hostname = 'silent'`);
+    await doctor.tick();
+    expect(await row('silent')).toMatchObject({ reboot_count: 0, unhealthy_since: null });
+
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes' WHERE hostname = 'silent'`);
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted().filter((instance) => instance === 'i-02')).toEqual(['i-02', 'i-02']);
+    expect(await row('silent')).toMatchObject({ reboot_count: 1, failed_at: null });
+  });
+
+  it('retires a VM whose instance EC2 no longer knows (DescribeInstances NotFound, EC2 mocked with aws-sdk-client-mock)', async () => {
+    const notFound = Object.assign(new Error("The instance ID 'i-02' does not exist"), { name: 'InvalidInstanceID.NotFound' });
+    ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-02'] }).rejects(notFound);
+    expect(await new Ec2Rebooter(ec2).reboot('i-02')).toBe('gone');
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-03']);
+    expect(await row('silent')).toMatchObject({ state: 'retired', failed_at: null });
+  });
+
+  it('does not retire a VM when EC2 fails for another reason (EC2 mocked with aws-sdk-client-mock): it is neither retired nor rebooted', async () => {
+    ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-02'] }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'RequestLimitExceeded' }));
+    await expect(new Ec2Rebooter(ec2).reboot('i-02')).rejects.toThrow('Rate exceeded');
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect(rebooted()).toEqual(['i-03']);
+    expect((await row('silent')).state).toBe('waiting');
+  });
+
   it('repairs nothing while most of the fleet is silent at once (an outage, not broken VMs)', async () => {
     await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes' WHERE hostname <> 'healthy'`);
     await doctor.tick();

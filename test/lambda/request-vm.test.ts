@@ -99,6 +99,26 @@ describe('the participant form over HTTP', () => {
     expect(again.headers.get('location')).toMatch(/outcome=retried/);
   });
 
+  it('lets a JSON client retry a failed setup with the retry_token field its first answer gave, and no one else', async () => {
+    await recordPoll(env.db.sql, 'form-vm-6', 60);
+    const post = (fields: Record<string, string>) =>
+      fetch(`${env.url}/api/request_vm`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(fields) });
+    const first = (await (await post({ email: 'api@example.com', crd_command: crdCommand() })).json()) as { pin: string; retryToken: string };
+    await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'invalid_grant', crd_command = NULL WHERE hostname = 'form-vm-6'`);
+
+    const before = await env.db.dumpVms();
+    const stranger = await post({ email: 'api@example.com', crd_command: crdCommand() });
+    expect(stranger.status).toBe(409);
+    expect(await env.db.dumpVms()).toEqual(before);
+
+    const newCommand = crdCommand();
+    const retried = await post({ email: 'api@example.com', crd_command: newCommand, retry_token: first.retryToken });
+    expect(retried.status).toBe(200);
+    expect(await retried.json()).toEqual({ hostname: 'form-vm-6', pin: first.pin, status: expect.stringMatching(/^\/api\/assignment\//), retryToken: expect.stringMatching(/^[\w-]{32}$/) });
+    const { rows } = await env.db.pool.query(`SELECT state, error, crd_command FROM vms WHERE hostname = 'form-vm-6'`);
+    expect(rows).toEqual([{ state: 'assigned', error: null, crd_command: newCommand }]);
+  });
+
   it('answers an unknown or malformed VM link clearly', async () => {
     expect((await fetch(`${env.url}/api/assignment/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
     expect((await fetch(`${env.url}/api/assignment/1%27%20OR%201=1`)).status).toBe(400);

@@ -44,7 +44,9 @@ export function answerDataApiWithPostgres(mock: AwsClientStub<RDSDataClient>, po
     const { text, values } = toPositional(input.sql!, params);
     let result: pg.QueryResult<string[]>;
     try {
-      result = await pool.query({ text, values, rowMode: 'array', types: RAW_TEXT });
+      // The Data API runs exactly one statement per call: the extended protocol refuses two, as it does.
+      const query: pg.QueryArrayConfig & { queryMode: 'extended' } = { text, values, rowMode: 'array', types: RAW_TEXT, queryMode: 'extended' };
+      result = await pool.query(query);
     } catch (error) {
       const pgError = error as { code?: string; message: string };
       throw new DatabaseErrorException({ message: `ERROR: ${pgError.message}; SQLState: ${pgError.code}`, $metadata: {} });
