@@ -7,6 +7,12 @@ export const MAX_VM_COUNT = 1000;
 export interface LabLinkConfig {
   /** Client VMs to run. Changing it adds or removes VMs at the end; the others stay. @default 2 */
   vmCount: number;
+  /**
+   * Warm pool: only this many free VMs run ahead of demand; the other free VMs are stopped
+   * (after the deploy booted them once) and started again as participants take VMs. All VMs
+   * run when unset.
+   */
+  warmVms?: number;
   /** EC2 instance type of the client VMs. @default 't3.large' (use 'g4dn.xlarge' for a GPU) */
   instanceType: string;
   /** A specific AMI for the client VMs; when unset, `amiSsmParameter` picks one. */
@@ -86,6 +92,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
   const errors = new ConfigErrors();
   const config: LabLinkConfig = {
     vmCount: errors.number(read, 'vmCount', 2, 0, MAX_VM_COUNT),
+    warmVms: read('warmVms') === undefined || read('warmVms') === '' ? undefined : errors.number(read, 'warmVms', 0, 0, MAX_VM_COUNT),
     instanceType: errors.text(read, 'instanceType', 't3.large', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge')!,
     amiId: errors.text(read, 'amiId', undefined, /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0'),
     amiSsmParameter: errors.text(read, 'amiSsmParameter', UBUNTU_24_04_AMI_PARAMETER, /^\/[\w./-]+$/, 'an SSM parameter path starting with /')!,
@@ -101,6 +108,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     expiresAt: errors.text(read, 'expiresAt', undefined, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z'),
     alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
   };
+  if (config.warmVms !== undefined && config.warmVms > config.vmCount) errors.messages.push(`warmVms must not be larger than vmCount (${config.vmCount}).`);
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
   if (errors.messages.length > 0) {
