@@ -16,8 +16,8 @@ import {
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
-import { AgentAsset } from './agent-asset';
-import { renderClientUserData } from './user-data';
+import { AgentAsset, VmFileAsset } from './agent-asset';
+import { VmSetupOptions, renderClientUserData } from './user-data';
 
 export interface ClientFleetProps {
   vpc: IVpc;
@@ -30,11 +30,18 @@ export interface ClientFleetProps {
   /** VMs are named `<prefix>-1 … <prefix>-n`. */
   vmNamePrefix: string;
   allocatorUrl: string;
-  /** How long `cdk deploy` waits for each new VM's boot script to report that its agent registered. @default 30 minutes */
+  /**
+   * How long `cdk deploy` waits for each new VM's boot script to report that its agent
+   * registered (and its setup passed). @default 30 minutes, or 150 with a setup
+   */
   readyTimeout?: Duration;
+  /** The workshop's own software on every VM (see LabLinkConfig); the script is a local file. */
+  setup?: Omit<VmSetupOptions, 'script'> & { scriptFile?: string };
 }
 
 export const DEFAULT_READY_TIMEOUT = Duration.minutes(30);
+/** Longer than the boot, the registration and the boot script's wait for the setup together. */
+export const DEFAULT_READY_TIMEOUT_WITH_SETUP = Duration.minutes(150);
 
 function machineImage(props: ClientFleetProps): IMachineImage {
   // Resolved when each instance launches: a newer AMI behind the parameter never replaces running VMs.
@@ -72,6 +79,9 @@ export class ClientFleet extends Construct {
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
 
     const agent = new AgentAsset(this, 'Agent', { readers: this.role });
+    const { scriptFile, ...setupValues } = props.setup ?? {};
+    const setupScript = scriptFile ? new VmFileAsset(this, 'SetupScript', { file: scriptFile, readers: this.role }) : undefined;
+    const setup: VmSetupOptions | undefined = props.setup ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) } : undefined;
 
     const image = machineImage(props);
     const stack = Stack.of(this);
@@ -86,6 +96,7 @@ export class ClientFleet extends Construct {
           agentSha256: agent.sha256,
           stackName: stack.stackName,
           signalResource: Lazy.string({ produce: () => stack.getLogicalId(instance!.instance) }),
+          setup,
         }),
       );
       instance = new Instance(this, `Vm${index}`, {
@@ -103,7 +114,7 @@ export class ClientFleet extends Construct {
         ],
         instanceName: vmName,
         // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
-        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
+        resourceSignalTimeout: props.readyTimeout ?? (setup ? DEFAULT_READY_TIMEOUT_WITH_SETUP : DEFAULT_READY_TIMEOUT),
       });
       instance.instance.launchTemplate = { launchTemplateId: launchTemplate.launchTemplateId, version: launchTemplate.latestVersionNumber };
       Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
