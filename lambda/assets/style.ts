@@ -20,6 +20,13 @@ button.secondary { background: #e5e7eb; color: #1b1f24; margin-top: 0; padding: 
 button.danger { background: #b42318; margin-top: 0; padding: .3rem .8rem; }
 :focus-visible { outline: 3px solid #b45309; outline-offset: 2px; }
 .error { color: #b42318; font-weight: 600; margin: .3rem 0 0; }
+.error-summary { border: 3px solid #b42318; background: #fff; border-radius: .5rem; padding: .75rem 1.25rem; margin: 1rem 0; }
+.error-summary h2 { color: #b42318; }
+.error-summary ul { margin: .25rem 0; padding-left: 1.25rem; }
+.error-summary a { color: #b42318; font-weight: 600; }
+.check { display: flex; gap: .5rem; align-items: flex-start; margin-top: .5rem; }
+.check input { width: auto; margin: .3rem 0 0; }
+.check label { margin: 0; font-weight: 400; }
 .notice { background: #fff4e5; border-left: 4px solid #b54708; padding: .75rem 1rem; margin: 1rem 0; }
 .ok { background: #ecfdf3; border-left: 4px solid #027a48; padding: .75rem 1rem; margin: 1rem 0; }
 .big { font-size: 2.1rem; font-weight: 700; font-family: ui-monospace, Menlo, monospace; letter-spacing: .08em; margin: 0; word-break: break-all; }
