@@ -8,15 +8,17 @@ import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
 import { EC2_USER_DATA_LIMIT_BYTES, SETUP_RESULT_PATH, SETUP_SCRIPT_PATH, renderClientUserData } from '../../lib/user-data';
 
+const VM_7 = {
+  vmName: 'lablink-vm-7',
+  allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
+  agentUrl: 'https://cdk-hnb659fds-assets-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/0123abcd.js',
+  agentSha256: agentBundleFile().sha256,
+  stackName: 'LabLink',
+  signalResource: 'FleetVm7ABCDEF12',
+};
+
 describe('client VM user-data', () => {
-  const script = renderClientUserData({
-    vmName: 'lablink-vm-7',
-    allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
-    agentUrl: 'https://cdk-hnb659fds-assets-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/0123abcd.js',
-    agentSha256: agentBundleFile().sha256,
-    stackName: 'LabLink',
-    signalResource: 'FleetVm7ABCDEF12',
-  });
+  const script = renderClientUserData(VM_7);
 
   it('is valid bash and fits EC2’s limit', () => {
     expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
@@ -90,15 +92,7 @@ describe('client VM user-data with a workshop setup', () => {
     repositoryRef: 'v1.2',
     containerImage: 'docker.io/library/python:3.12',
   };
-  const script = renderClientUserData({
-    vmName: 'lablink-vm-7',
-    allocatorUrl: 'http://allocator.internal',
-    agentUrl: 'https://assets.s3.eu-west-1.amazonaws.com/agent.js',
-    agentSha256: agentBundleFile().sha256,
-    stackName: 'LabLink',
-    signalResource: 'FleetVm7ABCDEF12',
-    setup: setupOptions,
-  });
+  const script = renderClientUserData({ ...VM_7, setup: setupOptions });
 
   it('is valid bash, fits EC2’s limit, downloads the script with the VM’s role and checks it, and hands the agent its plan', () => {
     expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
