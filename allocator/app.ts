@@ -4,12 +4,13 @@ import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
 import { claimSetupRerun } from '../core/setup-rerun';
 import { recordVmLogs } from '../core/vm-logs';
-import { recordOutcome, recordPoll } from '../core/vms';
+import { ResetOutcome, recordOutcome, recordPoll, recordReset } from '../core/vms';
 import {
   ASSIGNMENT_PATTERN,
   ConfigurationOutcome,
   HOSTNAME_PATTERN,
   MAX_STATUS_MESSAGE_LENGTH,
+  RESET_ORDER,
   VmAssignmentResponse,
   VmHealthAnswer,
 } from '../core/wire';
@@ -39,6 +40,7 @@ const MAX_AGENT_BODY_BYTES = 4 * 1024;
 /** A full batch of log lines fits even when every character takes three bytes of UTF-8. */
 const MAX_LOG_BODY_BYTES = 1024 * 1024;
 const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
+const RESET_OUTCOMES: readonly ResetOutcome[] = ['done', 'failed'];
 
 type AgentBody = { ok: true; body: Record<string, unknown>; hostname: string } | { ok: false; response: Response };
 
@@ -55,7 +57,7 @@ async function readAgentBody(c: Context, allowed: readonly string[]): Promise<Ag
   return { ok: true, body: parsed.body, hostname };
 }
 
-/** The VMs' side: long-polls for assignments, reports of how start-host ended, health reports and log lines. */
+/** The VMs' side: long-polls for assignments and resets, reports of how start-host and resets ended, health reports and log lines. */
 export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   const { sql, holds, identity, log } = options;
   const app = new Hono();
@@ -77,6 +79,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
+    // Not a 200: LabLink's CRD-era client stops polling for good on any 200 that is no assignment.
+    if (delivery.kind === 'reset') return c.json(RESET_ORDER, 202);
     log.info('vm.delivered', { hostname: who.hostname, email: delivery.email });
     const response: VmAssignmentResponse = {
       status: 'success',
@@ -111,6 +115,24 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (recorded.state === 'configured') log.info('vm.configured', { hostname: who.hostname, email: recorded.email });
     else log.warn('vm.configuration_failed', { hostname: who.hostname, email: recorded.email, reason: message });
     return c.json({ state: recorded.state });
+  });
+
+  app.use('/vm_reset', capBody(MAX_AGENT_BODY_BYTES));
+  app.post('/vm_reset', async (c) => {
+    const request = await readAgentBody(c, ['outcome', 'message']);
+    if (!request.ok) return request.response;
+    const { outcome, message } = request.body;
+    if (!RESET_OUTCOMES.includes(outcome as ResetOutcome)) return c.json({ error: 'Send "outcome": "done" or "failed".' }, 400);
+    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
+      return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
+    }
+    const who = await identify(c, request);
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+    const recorded = await recordReset(sql, who.hostname, outcome as ResetOutcome, (message as string | undefined) ?? null);
+    if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
+    if (recorded.failed) log.error('vm.reset_failed', { hostname: who.hostname, reason: message });
+    else log.info('vm.reset_done', { hostname: who.hostname });
+    return c.json({ state: 'waiting', failed: recorded.failed });
   });
 
   app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));

@@ -72,10 +72,6 @@ export async function retireVm(sql: Sql, hostname: string): Promise<void> {
   await sql.query(statements.RETIRE_VM, { hostname });
 }
 
-export async function returnToPool(sql: Sql, hostname: string): Promise<boolean> {
-  return (await sql.query(statements.RETURN_TO_POOL, { hostname })).length > 0;
-}
-
 export interface FleetCounts {
   total: number;
   free: number;

@@ -104,6 +104,21 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 5,
+    description: 'VM reuse: a released VM is reset by its agent before it is handed out again; released links keep saying so',
+    statements: [
+      `ALTER TABLE vms DROP CONSTRAINT IF EXISTS vms_state_check, ADD CONSTRAINT vms_state_check
+        CHECK (state IN ('waiting', 'assigned', 'delivered', 'configured', 'error', 'retired', 'resetting'))`,
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS reset_requested_at timestamptz`,
+      // A participant's link outlives their assignment: their page says the VM was taken back.
+      `CREATE TABLE IF NOT EXISTS released_assignments (
+        assignment_id uuid PRIMARY KEY,
+        hostname      text NOT NULL,
+        released_at   timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
+  {
     version: 6,
     description: 'workshop setup: its own log source, and the admin asking a VM to run it again',
     statements: [

@@ -20,6 +20,19 @@ export interface VmAssignmentResponse {
   assignment: string;
 }
 
+/**
+ * `202` answer to `/vm_startup`: the VM was taken back; the agent wipes the desktop user's CRD
+ * host and home, reports to `/vm_reset`, and only then polls for the next participant.
+ */
+export const RESET_ORDER = { status: 'reset' } as const;
+
+/** `POST /vm_reset`: how the agent's reset ended; a failed one names the step and why. */
+export interface VmResetReport {
+  hostname: string;
+  outcome: 'done' | 'failed';
+  message?: string;
+}
+
 export type ConfigurationOutcome = 'configured' | 'error';
 
 /** `POST /vm_status`: the agent's report of how start-host ended. */

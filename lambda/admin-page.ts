@@ -34,17 +34,20 @@ function when(value: string | null): string {
   return value ? `${value.slice(0, 19).replace('T', ' ')} UTC` : '';
 }
 
-export type AdminAction = 'release' | 'move' | 'return';
+export type AdminAction = 'release' | 'move' | 'reset';
+/** Actions on the whole fleet at once. */
+export type FleetAction = 'reset-released' | 'end-session';
 
 function actionsFor(vm: VmSummary): AdminAction[] {
-  const actions: AdminAction[] = [];
-  if (vm.email) actions.push('move');
-  if (vm.state !== 'waiting') actions.push('release');
-  if (vm.failed_at) actions.push('return');
-  return actions;
+  if (vm.email) return ['move', 'release'];
+  return ['reset'];
 }
 
-const ACTION_LABEL: Record<AdminAction, string> = { release: 'Release', move: 'Move participant', return: 'Return to pool' };
+const ACTION_LABEL: Record<AdminAction, string> = { release: 'Release and reset', move: 'Move participant', reset: 'Reset and return to pool' };
+const FLEET_ACTION_LABEL: Record<FleetAction, string> = {
+  'reset-released': 'Reset all released VMs',
+  'end-session': 'End of session: release and reset every VM',
+};
 
 /** A time as "40 s ago", the exact time in its tooltip and markup. */
 function ago(value: string | null, now: number) {
@@ -84,7 +87,7 @@ function tileLabel(vm: VmSummary): string {
 }
 
 const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
-const LIFE_CYCLE = ['registering', 'free', 'assigned', 'configuring', 'ready'];
+const LIFE_CYCLE = ['registering', 'free', 'assigned', 'configuring', 'ready', 'resetting'];
 
 /** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
 function tiles(vms: VmSummary[]) {
@@ -154,6 +157,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
 <label for="filter">Filter</label>
 <input id="filter" type="search" placeholder="VM name, state, health or email">
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
+<p>Whole fleet: ${(Object.keys(FLEET_ACTION_LABEL) as FleetAction[]).map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
 <table>
   <thead><tr>${COLUMNS.map((column) => header(column, options.order))}</tr></thead>
@@ -164,27 +168,30 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
   );
 }
 
+const RESET_EXPLAINED = html`<p>Its agent stops Chrome Remote Desktop, ends the desktop session, deletes the host registration and recreates the desktop user's home from scratch; only then is the VM free again. A VM whose reset fails is marked failed with the reason.</p>`;
+
 const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
   release: (vm) =>
-    html`<p>${vm.email ? html`It is assigned to <strong>${vm.email}</strong> (${stateLabel(vm)}).` : html`It is ${stateLabel(vm)}.`} Releasing it makes it free for the next participant.</p>
-  ${vm.state === 'configured' ? html`<p class="notice">Chrome Remote Desktop on this VM is already set up for ${vm.email}; they can still connect to it until the VM is restarted or replaced.</p>` : ''}`,
+    html`<p>${vm.email ? html`It is assigned to <strong>${vm.email}</strong> (${stateLabel(vm)}).` : html`It is ${stateLabel(vm)}.`} Releasing it takes it back and resets it for the next participant; their page tells them.</p>
+  ${RESET_EXPLAINED}`,
   move: (vm) =>
-    html`<p><strong>${vm.email}</strong> gets a free VM with a new PIN; ${vm.hostname} leaves the pool as failed. Their VM page tells them to submit a new command from step 1 with the same email.</p>`,
-  return: (vm) => html`<p>${vm.hostname} failed: ${vm.failure ?? 'unknown reason'}. Returning it puts it back among the free VMs once it polls again.</p>`,
+    html`<p><strong>${vm.email}</strong> gets a free VM with a new PIN; ${vm.hostname} leaves the pool as failed and is reset. Their VM page tells them to submit a new command from step 1 with the same email.</p>`,
+  reset: (vm) =>
+    html`<p>${vm.hostname} is ${stateLabel(vm)}${vm.failure ? `, failed: ${vm.failure}` : ''}. Resetting it clears its failure mark and returns it to the pool.</p>
+  ${RESET_EXPLAINED}`,
 };
 
 /** Asks before an action; Cancel comes first and has the focus, so Enter does nothing harmful. */
-export function actionConfirmPage(vm: VmSummary, action: AdminAction, warning?: string) {
-  const title = `${ACTION_LABEL[action]}: ${vm.hostname}?`;
+function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string) {
   return layout(
     title,
     html`<h1>${title}</h1>
 <section class="card">
-  ${CONFIRM_TEXT[action](vm)}
+  ${text}
   ${warning ? html`<p class="notice" id="warning">${warning}</p>` : ''}
-  <form method="post" action="/admin/vms/${vm.hostname}/${action}" class="pair">
+  <form method="post" action="${postUrl}" class="pair">
     <a class="button secondary" href="/admin" autofocus>Cancel</a>
-    <button type="submit" class="danger">${ACTION_LABEL[action]}</button>
+    <button type="submit" class="danger">${label}</button>
   </form>
 </section>`,
   );
@@ -201,6 +208,25 @@ export function actionRefusedPage(hostname: string, action: AdminAction, refusal
   <p class="pair"><a class="button" href="/admin" autofocus>Back to all VMs</a> <a href="/admin/vms/${hostname}/${action}">Try again</a></p>
 </section>`,
   );
+}
+
+export function actionConfirmPage(vm: VmSummary, action: AdminAction, warning?: string) {
+  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action], warning);
+}
+
+/** The VMs each fleet action would take; what its confirmation page counts. */
+export function fleetActionTargets(vms: VmSummary[], action: FleetAction): VmSummary[] {
+  return action === 'end-session' ? vms : vms.filter((vm) => !vm.email && (vm.failed_at !== null || vm.state === 'resetting'));
+}
+
+export function fleetConfirmPage(vms: VmSummary[], action: FleetAction) {
+  const targets = fleetActionTargets(vms, action);
+  const withParticipant = targets.filter((vm) => vm.email).length;
+  const text =
+    action === 'end-session'
+      ? html`<p>All ${plural(targets.length, 'VM')} are taken back${withParticipant ? html`, <strong>${plural(withParticipant, 'participant')}</strong> among them lose their VM (their pages tell them)` : ''}, and every VM is reset for the next session.</p>${RESET_EXPLAINED}`
+      : html`<p>${plural(targets.length, 'VM')} without a participant ${targets.length === 1 ? 'is' : 'are'} out of the pool (failed, or still resetting)${targets.length ? `: ${targets.map((vm) => vm.hostname).join(', ')}` : ''}. Each is reset and returned to the pool.</p>${RESET_EXPLAINED}`;
+  return confirmPage(`${FLEET_ACTION_LABEL[action]}?`, text, `/admin/fleet/${action}`, FLEET_ACTION_LABEL[action]);
 }
 
 function logTable(heading: string, lines: VmLogLine[]) {

@@ -98,6 +98,7 @@ export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
   configuring: (vm) => `${vm} is setting up Chrome Remote Desktop…`,
   ready: (vm) => `Ready. Open remotedesktop.google.com/access, click ${vm} and enter your PIN.`,
   failed: () => 'Setting up Chrome Remote Desktop failed.',
+  broken: (vm) => `${vm} has stopped working. Ask your instructor for help and tell them the VM's name, ${vm}.`,
   released: () => 'The instructor has taken this VM back. Request a VM again from the form.',
 };
 

@@ -3,7 +3,7 @@ import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
 import { launchChromium } from '../../local/chromium';
 import { accessibilityViolations } from '../support/axe';
-import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand } from '../support/fixtures';
 import { TestStack, freeCount, sendLogsAsVm, startTestStack } from '../support/stack';
 
 describe('admin dashboard in a real Chromium against local mode', () => {
@@ -50,11 +50,27 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     await expect(page.locator('#vm-rows tr:not([hidden])').count()).resolves.toBe(1);
     await expect(page.locator('#summary').textContent()).resolves.toBe('2 VMs, 1 free, 1 shown');
 
-    await row.getByRole('link', { name: 'Release' }).click();
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release: ${assigned.hostname}?`);
-    await page.getByRole('button', { name: 'Release' }).click();
+    await row.getByRole('link', { name: 'Release and reset' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release and reset: ${assigned.hostname}?`);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Release and reset' }).click();
     await page.waitForURL(/\/admin\?notice=/);
-    await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released and is free again.`);
+    await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released; it is free again once its agent has reset it.`);
+    await expect(row.locator('td').nth(1).textContent()).resolves.toBe('resetting');
+    expect(await freeCount(env.url)).toBe(1);
+    // Its agent wipes the desktop and says so (the real agent does this in test/agent/reset.test.ts).
+    await fetch(`${env.url}/vm_reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+      body: JSON.stringify({ hostname: assigned.hostname, outcome: 'done' }),
+    });
+    expect(await freeCount(env.url)).toBe(2);
+
+    await page.getByRole('link', { name: 'End of session: release and reset every VM' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('End of session: release and reset every VM?');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    await page.waitForURL(/\/admin$/);
     expect(await freeCount(env.url)).toBe(2);
 
     const form = await context.newPage();
