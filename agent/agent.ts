@@ -3,12 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../core/backoff';
 import { parseCrdCommand } from '../core/crd-command';
 import { Logger, errorMessage } from '../core/log';
-import { ConfigurationOutcome, VmStatusReport } from '../core/wire';
+import { ConfigurationOutcome, VmResetReport, VmStatusReport } from '../core/wire';
 import { readAssignmentRecord, writeAssignmentRecord } from './assignment-record';
 import { AllocatorClient } from './allocator-client';
 import { AgentConfig } from './config';
 import { hostRegisteredSince } from './crd-host';
+import { ResetResult, resetDesktop } from './desktop-reset';
 import { runStartHost } from './start-host';
+import { untilSettledOrAborted } from './wake-up';
 
 const BACKOFF_BASE_MS = 1_000;
 const INTERRUPTED = 'The agent stopped while start-host was running and the host was not registered; the code is probably spent. Get a new command and submit it again with the same email.';
@@ -33,7 +35,7 @@ function parseAssignment(body: unknown): Assignment | undefined {
   return { id, pin: pinText, command };
 }
 
-/** The VM agent: long-poll the allocator, configure CRD once per assignment, report how it went. */
+/** The VM agent: long-poll the allocator, configure CRD once per assignment, reset the VM when taken back, report how it went. */
 export class Agent {
   constructor(
     private readonly config: AgentConfig,
@@ -41,17 +43,30 @@ export class Agent {
     private readonly log: Logger,
     /** Told the VM's step as it changes. */
     private readonly onStep: (step: string) => void = () => undefined,
+    /** Resolves when the VM may take participants: its workshop setup passed. */
+    private readonly setupReady: () => Promise<void> = () => Promise.resolve(),
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
     this.log.info('agent.started', { vm: this.config.vmName, allocator: this.config.allocatorUrl });
+    await this.untilSetupReady(signal);
     this.onStep('waiting');
     while (!signal.aborted) {
+      // Not polling while a setup (re-)runs: the VM leaves the pool once its last poll's window ends.
+      await this.untilSetupReady(signal);
+      if (signal.aborted) break;
       try {
-        const response = await this.post('/vm_startup', { hostname: this.config.vmName }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
+        const response = await this.post('/vm_startup', { hostname: this.config.vmName, reportsOutcome: true }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
         if (response.status === 204) {
           failures = 0;
+          continue;
+        }
+        if (response.status === 202) {
+          failures = 0;
+          const order = (await response.json().catch(() => undefined)) as { status?: string } | undefined;
+          if (order?.status === 'reset') await this.reset(signal);
+          else this.log.warn('agent.bad_order', { vm: this.config.vmName });
           continue;
         }
         if (response.status === 200) {
@@ -70,6 +85,10 @@ export class Agent {
       }
       await sleep(backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS), undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  private untilSetupReady(signal: AbortSignal): Promise<void> {
+    return untilSettledOrAborted(this.setupReady(), signal);
   }
 
   private async configure(assignment: Assignment, signal: AbortSignal): Promise<void> {
@@ -101,12 +120,36 @@ export class Agent {
     await this.report(assignment.id, outcome, message, signal);
   }
 
-  /** Retries until the allocator has the outcome; a 4xx means it no longer wants it. */
-  private async report(assignment: string, outcome: ConfigurationOutcome, message: string | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * The VM was taken back: wipe it, announcing each step on the progress channel, and say how
+   * it ended before polling for the next participant.
+   */
+  private async reset(signal: AbortSignal): Promise<void> {
+    const { vmName } = this.config;
+    this.log.info('agent.reset_started', { vm: vmName });
+    const result: ResetResult = this.config.reset
+      ? await resetDesktop({ ...this.config, reset: this.config.reset }, (step) => {
+          this.onStep(step);
+          this.log.info('agent.reset_step', { vm: vmName, step });
+        })
+      : { ok: false, message: 'This agent has no desktop user to reset (set LABLINK_DESKTOP_USER).' };
+    if (result.ok) this.log.info('agent.reset_done', { vm: vmName });
+    else this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
+    const report: VmResetReport = { hostname: vmName, outcome: result.ok ? 'done' : 'failed', ...(result.ok ? {} : { message: result.message }) };
+    await this.send('/vm_reset', report, signal);
+    this.onStep('waiting');
+  }
+
+  private report(assignment: string, outcome: ConfigurationOutcome, message: string | undefined, signal: AbortSignal): Promise<void> {
     const report: VmStatusReport = { hostname: this.config.vmName, assignment, outcome, ...(message ? { message } : {}) };
+    return this.send('/vm_status', report, signal);
+  }
+
+  /** Retries until the allocator has the report; a 4xx means it no longer wants it. */
+  private async send(path: string, report: object, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; !signal.aborted; attempt += 1) {
       try {
-        const response = await this.post('/vm_status', report, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+        const response = await this.post(path, report, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
         if (response.ok) return;
         if (response.status < 500) {
           this.log.warn('agent.report_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });

@@ -2,8 +2,10 @@ import os from 'node:os';
 import { START_HOST_PATH } from '../core/crd-command';
 import { HOSTNAME_PATTERN } from '../core/wire';
 import { crdConfigDir } from './crd-host';
+import { ResetConfig } from './desktop-reset';
 import { HealthSchedule } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
+import { SetupPlan, readSetupPlan } from './setup-plan';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
 export type AgentIdentityMode = 'token' | 'ec2';
@@ -29,6 +31,12 @@ export interface AgentConfig {
   health: HealthSchedule;
   /** The boot script's log, shipped to the allocator and followed; unset: none. */
   bootLog?: string;
+  /** How to wipe the desktop between participants; unset (no desktop user, no home given): a reset fails, saying so. */
+  reset?: ResetConfig;
+  /** The workshop's setup (LABLINK_SETUP names its JSON file), run before the first poll; unset: none. */
+  setup?: SetupPlan;
+  /** Wait before the setup script's second try, doubled before each further one. */
+  setupRetrySeconds: number;
 }
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -39,6 +47,39 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, problem
     return fallback;
   }
   return Number(raw);
+}
+
+/** A command as argv: split at spaces, never run by a shell. */
+function command(env: NodeJS.ProcessEnv, name: string, fallback: string[] | undefined, problems: string[]): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) {
+    if (!fallback) problems.push(`${name} must be set when LABLINK_DESKTOP_HOME is set without LABLINK_DESKTOP_USER.`);
+    return fallback ?? [];
+  }
+  const argv = raw.split(/\s+/);
+  if (!argv[0].startsWith('/') && !/^[a-z][a-z0-9_.-]*$/.test(argv[0])) problems.push(`${name} must start with a program name or an absolute path.`);
+  return argv;
+}
+
+/**
+ * The reset's commands and folders. With a desktop user the defaults are the real ones
+ * (systemctl stop chrome-remote-desktop@<user>, pkill -KILL -u <user>, the home from
+ * /etc/passwd); without one, only an explicit LABLINK_DESKTOP_HOME with its commands (local
+ * mode's stand-ins) makes resets possible, so no agent ever deletes its own user's home by default.
+ */
+function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfig | undefined {
+  const user = env.LABLINK_DESKTOP_USER || undefined;
+  const home = env.LABLINK_DESKTOP_HOME || undefined;
+  if (!user && !home) return undefined;
+  if (home !== undefined && !home.startsWith('/')) problems.push('LABLINK_DESKTOP_HOME must be an absolute path.');
+  const skelDir = env.LABLINK_SKEL_DIR || '/etc/skel';
+  if (!skelDir.startsWith('/')) problems.push('LABLINK_SKEL_DIR must be an absolute path.');
+  return {
+    stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', user ? ['systemctl', 'stop', `chrome-remote-desktop@${user}`] : undefined, problems),
+    endSession: command(env, 'LABLINK_RESET_END_SESSION', user ? ['pkill', '-KILL', '-u', user] : undefined, problems),
+    home,
+    skelDir,
+  };
 }
 
 /** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
@@ -57,6 +98,15 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   }
   const bootLog = env.LABLINK_BOOT_LOG || undefined;
   if (bootLog !== undefined && !bootLog.startsWith('/')) problems.push('LABLINK_BOOT_LOG must be an absolute path.');
+  let setup: SetupPlan | undefined;
+  if (env.LABLINK_SETUP) {
+    try {
+      setup = readSetupPlan(env.LABLINK_SETUP);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  const setupRetrySeconds = seconds(env, 'LABLINK_SETUP_RETRY_SECONDS', 30, problems);
   const health: HealthSchedule = {
     heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
     gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
@@ -65,6 +115,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     crdProcess: env.LABLINK_CRD_PROCESS || 'chrome-remote-desktop-host',
     nvidiaSmi: env.LABLINK_NVIDIA_SMI || 'nvidia-smi',
   };
+  const reset = readResetConfig(env, problems);
   if (problems.length > 0) throw new Error(`Agent configuration: ${problems.join(' ')}`);
   return {
     allocatorUrl: allocatorUrl.replace(/\/+$/, ''),
@@ -78,5 +129,8 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
     health,
     bootLog,
+    reset,
+    setup,
+    setupRetrySeconds,
   };
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../core/backoff';
 import { HealthReport } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
+import { VmHealthAnswer } from '../core/wire';
 import { AllocatorClient } from './allocator-client';
 import { checkGpu, processRunning, readHeartbeat } from './probes';
 
@@ -33,6 +34,8 @@ export class HealthReporter {
     private readonly client: AllocatorClient,
     private readonly schedule: HealthSchedule,
     private readonly log: Logger,
+    /** Called when an answer says the admin asked for the workshop setup to run again. */
+    private readonly onRerunSetup: () => void = () => undefined,
   ) {}
 
   run(signal: AbortSignal): Promise<void> {
@@ -59,6 +62,8 @@ export class HealthReporter {
           const response = await this.client.post('/vm_health', { hostname: this.vmName, ...report }, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
           if (!response.ok) throw new Error(`allocator answered ${response.status}`);
           lastSent = fingerprint;
+          const answer = (await response.json().catch(() => ({}))) as Partial<VmHealthAnswer>;
+          if (answer.rerunSetup === true) this.onRerunSetup();
         }
         failures = 0;
       } catch (error) {

@@ -5,6 +5,7 @@ import { backoffDelay } from '../core/backoff';
 import { LogLevel, Logger, errorMessage } from '../core/log';
 import { LOG_CONTROL_CHARACTERS, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogBatch, VmLogLine, VmLogSource } from '../core/wire';
 import { AllocatorClient } from './allocator-client';
+import { WakeUp } from './wake-up';
 
 /** Written in the state directory once the allocator first takes a batch; the boot script waits for it. */
 export const REGISTERED_MARKER = 'registered';
@@ -39,7 +40,9 @@ export class LogShipper {
   private step = 'registering';
   private acceptedStep: string | undefined;
   private registered = false;
-  private wake: () => void = () => undefined;
+  /** A setup outcome not yet taken by the allocator (a reason, or null: passed). */
+  private setupFailure: { reason: string | null } | undefined;
+  private readonly wakeUp = new WakeUp();
 
   constructor(
     private readonly config: { vmName: string; stateDir: string },
@@ -53,12 +56,18 @@ export class LogShipper {
       this.queue.shift();
       this.dropped += 1;
     }
-    this.wake();
+    this.wakeUp.ring();
   }
 
   setStep(step: string): void {
     this.step = step;
-    this.wake();
+    this.wakeUp.ring();
+  }
+
+  /** The setup failed (a reason that takes the VM out of the pool) or, with null, passed after all. */
+  setSetupFailure(reason: string | null): void {
+    this.setupFailure = { reason };
+    this.wakeUp.ring();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -68,7 +77,7 @@ export class LogShipper {
       failures = sent ? 0 : failures + 1;
       const wait = !sent ? backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS) : this.queue.length >= MAX_LOG_LINES_PER_BATCH ? 0 : BATCH_WINDOW_MS;
       await sleep(wait, undefined, { signal }).catch(() => undefined);
-      if (!this.pending()) await this.changed(signal);
+      if (!this.pending()) await this.wakeUp.wait(signal);
     }
   }
 
@@ -78,20 +87,7 @@ export class LogShipper {
   }
 
   private pending(): boolean {
-    return this.queue.length > 0 || this.dropped > 0 || this.step !== this.acceptedStep;
-  }
-
-  private changed(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        signal.removeEventListener('abort', done);
-        this.wake = () => undefined;
-        resolve();
-      };
-      this.wake = done;
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return this.queue.length > 0 || this.dropped > 0 || this.step !== this.acceptedStep || this.setupFailure !== undefined;
   }
 
   /** Sends the step and the oldest lines; true when the allocator took them. */
@@ -102,7 +98,8 @@ export class LogShipper {
       : [];
     const lines = this.queue.slice(0, MAX_LOG_LINES_PER_BATCH - note.length);
     const step = this.step;
-    const batch: VmLogBatch = { hostname: this.config.vmName, step, lines: [...note, ...lines] };
+    const setupFailure = this.setupFailure;
+    const batch: VmLogBatch = { hostname: this.config.vmName, step, lines: [...note, ...lines], ...(setupFailure ? { setupFailure: setupFailure.reason } : {}) };
     let status: number;
     let reason: string;
     try {
@@ -121,6 +118,7 @@ export class LogShipper {
     const done = new Set(lines);
     this.queue = this.queue.filter((line) => !done.has(line));
     this.dropped -= dropped;
+    if (this.setupFailure === setupFailure) this.setupFailure = undefined;
     if (status >= 300) {
       this.log.warn('agent.logs_refused', { status, reason });
       return false;

@@ -5,6 +5,7 @@ import { BootLogFollower } from './boot-log';
 import { AgentConfig, readAgentConfig } from './config';
 import { HealthReporter } from './health-reporter';
 import { LogShipper } from './log-shipper';
+import { SetupRunner } from './setup';
 
 /** How long a stopping agent tries to send its last lines. */
 const LAST_LINES_TIMEOUT_MS = 2_000;
@@ -27,10 +28,17 @@ const client = new AllocatorClient(config);
 // The shipper starts first, so its first batch (which registers the VM) says "registering".
 const shipper = new LogShipper(config, client, localLog);
 const log = teeLogger(localLog, (level, line) => shipper.add('agent', level, line));
+const setup = new SetupRunner(
+  config.setup,
+  { vmName: config.vmName, stateDir: config.stateDir, desktopUser: config.desktopUser, retrySeconds: config.setupRetrySeconds },
+  shipper,
+  log,
+);
 const loops = [
   shipper.run(stop.signal),
-  new Agent(config, client, log, (step) => shipper.setStep(step)).run(stop.signal),
-  new HealthReporter(config.vmName, client, config.health, log).run(stop.signal),
+  setup.run(stop.signal),
+  new Agent(config, client, log, (step) => shipper.setStep(step), () => setup.whenReady()).run(stop.signal),
+  new HealthReporter(config.vmName, client, config.health, log, () => setup.requestRerun()).run(stop.signal),
 ];
 if (config.bootLog) loops.push(new BootLogFollower(config.bootLog, config.stateDir, shipper, log).run(stop.signal));
 Promise.all(loops).then(

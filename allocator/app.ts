@@ -2,19 +2,23 @@ import { Context, Hono } from 'hono';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
+import { claimSetupRerun } from '../core/setup-rerun';
 import { recordVmLogs } from '../core/vm-logs';
-import { recordOutcome, recordPoll } from '../core/vms';
+import { ResetOutcome, recordOutcome, recordPoll, recordReset } from '../core/vms';
 import {
   ASSIGNMENT_PATTERN,
   ConfigurationOutcome,
   HOSTNAME_PATTERN,
   MAX_STATUS_MESSAGE_LENGTH,
+  RESET_ORDER,
   VmAssignmentResponse,
+  VmHealthAnswer,
 } from '../core/wire';
 import { readJsonObject, unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
+import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
 import { parseLogBatch } from './log-batch';
 
@@ -36,6 +40,7 @@ const MAX_AGENT_BODY_BYTES = 4 * 1024;
 /** A full batch of log lines fits even when every character takes three bytes of UTF-8. */
 const MAX_LOG_BODY_BYTES = 1024 * 1024;
 const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
+const RESET_OUTCOMES: readonly ResetOutcome[] = ['done', 'failed'];
 
 type AgentBody = { ok: true; body: Record<string, unknown>; hostname: string } | { ok: false; response: Response };
 
@@ -52,7 +57,7 @@ async function readAgentBody(c: Context, allowed: readonly string[]): Promise<Ag
   return { ok: true, body: parsed.body, hostname };
 }
 
-/** The VMs' side: long-polls for assignments, reports of how start-host ended, health reports and log lines. */
+/** The VMs' side: long-polls for assignments and resets, reports of how start-host and resets ended, health reports and log lines. */
 export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   const { sql, holds, identity, log } = options;
   const app = new Hono();
@@ -62,15 +67,20 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
   app.post('/vm_startup', async (c) => {
-    const request = await readAgentBody(c, []);
+    const request = await readAgentBody(c, ['reportsOutcome']);
     if (!request.ok) return request.response;
+    const { reportsOutcome } = request.body;
+    if (reportsOutcome !== undefined && typeof reportsOutcome !== 'boolean') return c.json({ error: '"reportsOutcome" must be true or false.' }, 400);
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
-    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null);
+    // LabLink's own client sends only its hostname: it never reports how start-host ended.
+    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null, reportsOutcome ?? false);
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
+    // Not a 200: LabLink's CRD-era client stops polling for good on any 200 that is no assignment.
+    if (delivery.kind === 'reset') return c.json(RESET_ORDER, 202);
     log.info('vm.delivered', { hostname: who.hostname, email: delivery.email });
     const response: VmAssignmentResponse = {
       status: 'success',
@@ -107,6 +117,24 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json({ state: recorded.state });
   });
 
+  app.use('/vm_reset', capBody(MAX_AGENT_BODY_BYTES));
+  app.post('/vm_reset', async (c) => {
+    const request = await readAgentBody(c, ['outcome', 'message']);
+    if (!request.ok) return request.response;
+    const { outcome, message } = request.body;
+    if (!RESET_OUTCOMES.includes(outcome as ResetOutcome)) return c.json({ error: 'Send "outcome": "done" or "failed".' }, 400);
+    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
+      return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
+    }
+    const who = await identify(c, request);
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+    const recorded = await recordReset(sql, who.hostname, outcome as ResetOutcome, (message as string | undefined) ?? null);
+    if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
+    if (recorded.failed) log.error('vm.reset_failed', { hostname: who.hostname, reason: message });
+    else log.info('vm.reset_done', { hostname: who.hostname });
+    return c.json({ state: 'waiting', failed: recorded.failed });
+  });
+
   app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));
   app.post('/vm_health', async (c) => {
     const request = await readAgentBody(c, ['heartbeat', 'gpu', 'inUse']);
@@ -117,12 +145,17 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
     if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
-    return c.json({ ok: true });
+    const answer: VmHealthAnswer = { ok: true };
+    if (await claimSetupRerun(sql, who.hostname)) {
+      answer.rerunSetup = true;
+      log.info('vm.setup_rerun_sent', { hostname: who.hostname });
+    }
+    return c.json(answer);
   });
 
   app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
   app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, ['step', 'lines']);
+    const request = await readAgentBody(c, ['step', 'lines', 'setupFailure']);
     if (!request.ok) return request.response;
     const parsed = parseLogBatch(request.body);
     if (!parsed.ok) return c.json({ error: parsed.message }, 400);
@@ -130,8 +163,11 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     const { registered } = await recordVmLogs(sql, who.hostname, parsed.batch, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
+    if (parsed.batch.setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: parsed.batch.setupFailure });
     return c.json({ accepted: parsed.batch.lines.length });
   });
+
+  addLablinkClientRoutes(app, { sql, identity });
 
   app.get('/api/health', (c) => {
     // After the first LISTEN a lost connection is reconnected, and the task stays healthy meanwhile.

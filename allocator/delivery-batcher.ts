@@ -39,7 +39,7 @@ export class DeliveryBatcher {
       try {
         const deliveries = await findDeliveries(this.sql, slice);
         for (const hostname of slice) for (const waiter of batch.get(hostname)!) waiter.resolve(deliveries.get(hostname));
-        const delivered = [...deliveries].map(([hostname, delivery]) => ({ hostname, assignmentId: delivery.assignmentId }));
+        const delivered = [...deliveries].flatMap(([hostname, delivery]) => (delivery.kind === 'assignment' ? [{ hostname, assignmentId: delivery.assignmentId }] : []));
         markDelivered(this.sql, delivered).catch((error: unknown) => this.log.warn('delivery.mark_failed', { reason: errorMessage(error) }));
       } catch (error) {
         for (const hostname of slice) for (const waiter of batch.get(hostname)!) waiter.reject(error);

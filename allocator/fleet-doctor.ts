@@ -2,6 +2,7 @@ import { DescribeInstancesCommand, EC2Client, RebootInstancesCommand } from '@aw
 import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
+import { finalizeUnreportedDeliveries } from '../core/vms';
 
 export interface Rebooter {
   /** `gone`: the instance no longer exists (the fleet was made smaller). */
@@ -63,7 +64,12 @@ export interface FleetDoctorOptions {
   metrics?: FleetMetricsSink;
   log: Logger;
   intervalMs: number;
+  /** A delivery to a VM that never reports (LabLink's own client) counts as configured after this long. */
+  unreportedDeliveryFinalSeconds?: number;
 }
+
+/** start-host takes seconds; LabLink's client runs it as soon as its poll is answered. */
+export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
 
 /**
  * Watches the fleet: starts each VM's "unhealthy since" clock, reboots VMs unhealthy for too
@@ -79,6 +85,9 @@ export class FleetDoctor {
 
   async tick(): Promise<void> {
     const { sql, policy, rebooter, log } = this.options;
+    for (const vm of await finalizeUnreportedDeliveries(sql, this.options.unreportedDeliveryFinalSeconds ?? UNREPORTED_DELIVERY_FINAL_SECONDS)) {
+      log.info('vm.assumed_configured', { hostname: vm.hostname, email: vm.email, reason: 'its client does not report how start-host ended' });
+    }
     for (const change of await trackUnhealthy(sql, policy)) {
       if (change.unhealthy) log.warn('vm.unhealthy', { hostname: change.hostname });
       else log.info('vm.healthy_again', { hostname: change.hostname });

@@ -2,6 +2,8 @@ import type { LogLevel } from '../core/log';
 import {
   LOG_CONTROL_CHARACTERS,
   MAX_LOG_LINE_LENGTH,
+  MAX_STATUS_MESSAGE_LENGTH,
+  SETUP_FAILURE_PREFIX,
   MAX_LOG_LINES_PER_BATCH,
   STEP_PATTERN,
   VM_LOG_LEVELS,
@@ -24,7 +26,7 @@ function parseLine(value: unknown, number: number): VmLogLine | string {
   const { at, level, source, text } = line;
   if (typeof at !== 'string' || !ISO_TIME.test(at) || Number.isNaN(Date.parse(at))) return `Line ${number}: "at" must be an ISO 8601 time such as 2026-12-01T10:00:00Z.`;
   if (!VM_LOG_LEVELS.includes(level as LogLevel)) return `Line ${number}: "level" must be "info", "warn" or "error".`;
-  if (!VM_LOG_SOURCES.includes(source as VmLogSource)) return `Line ${number}: "source" must be "boot" or "agent".`;
+  if (!VM_LOG_SOURCES.includes(source as VmLogSource)) return `Line ${number}: "source" must be "boot", "agent" or "setup".`;
   if (typeof text !== 'string') return `Line ${number}: "text" must be a string.`;
   if (text.length > MAX_LOG_LINE_LENGTH) {
     return `Line ${number} has ${text.length} characters; at most ${MAX_LOG_LINE_LENGTH} are allowed. Long lines are refused, not cut: cut them before sending.`;
@@ -33,9 +35,19 @@ function parseLine(value: unknown, number: number): VmLogLine | string {
   return { at: new Date(at).toISOString(), level: level as LogLevel, source: source as VmLogSource, text };
 }
 
-/** Validates the `step` and `lines` of a `/vm_logs` body; one bad line refuses the whole batch. */
+function badSetupFailure(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || !value.startsWith(SETUP_FAILURE_PREFIX) || value.length > MAX_STATUS_MESSAGE_LENGTH || value.search(LOG_CONTROL_CHARACTERS) >= 0) {
+    return `"setupFailure" must be null or one line starting "${SETUP_FAILURE_PREFIX}", at most ${MAX_STATUS_MESSAGE_LENGTH} characters.`;
+  }
+  return undefined;
+}
+
+/** Validates the `step`, `lines` and `setupFailure` of a `/vm_logs` body; one bad line refuses the whole batch. */
 export function parseLogBatch(body: Record<string, unknown>): Parsed {
-  const { step, lines } = body;
+  const { step, lines, setupFailure } = body;
+  const failureProblem = badSetupFailure(setupFailure);
+  if (failureProblem) return { ok: false, message: failureProblem };
   if (step !== undefined && (typeof step !== 'string' || !STEP_PATTERN.test(step))) {
     return { ok: false, message: '"step" must be a short name: a lowercase letter, then lowercase letters, digits or dashes, at most 40 in all.' };
   }
@@ -47,5 +59,8 @@ export function parseLogBatch(body: Record<string, unknown>): Parsed {
     if (typeof line === 'string') return { ok: false, message: line };
     parsed.push(line);
   }
-  return { ok: true, batch: { ...(step !== undefined ? { step } : {}), lines: parsed } };
+  return {
+    ok: true,
+    batch: { ...(step !== undefined ? { step } : {}), lines: parsed, ...(setupFailure !== undefined ? { setupFailure: setupFailure as string | null } : {}) },
+  };
 }

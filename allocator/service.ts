@@ -49,7 +49,7 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
   const listener = new VmUpdateListener({
     connection: options.listenConnection,
     onUpdate: (update) => {
-      if (update.state === 'assigned') holds.wake(update.hostname);
+      if (update.state === 'assigned' || update.state === 'resetting') holds.wake(update.hostname);
     },
     onListening: () => void recheckHeld(),
     log,

@@ -60,6 +60,7 @@ async function main(): Promise<number> {
       count: options.vms,
       allocatorUrl: stack.url,
       fleetToken: fleetToken.value,
+      ...(options.setupScript || options.setupCheck ? { setup: { script: options.setupScript, check: options.setupCheck } } : {}),
       onOutput: (name, line, stream) => {
         if (stream === 'stderr') console.error(`[${name}] ${line}`);
       },
@@ -72,6 +73,7 @@ async function main(): Promise<number> {
     console.log(`  Fleet token:   ${describeSecret('LABLINK_FLEET_TOKEN', fleetToken)}`);
     if (options.accessCode) console.log('  Access code:   required (the one given with --access-code)');
     console.log(`  Simulated VMs: ${fleet.vms.map((vm) => vm.name).join(', ') || 'none'}`);
+    if (options.setupScript || options.setupCheck) console.log('  Setup:         each VM runs it before joining the pool; progress and output on the admin page');
     console.log('Press Ctrl-C to stop.\n');
   } catch (error) {
     console.error(`LabLink could not start: ${(error as Error).message}`);

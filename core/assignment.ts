@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseCrdCommand, formatCrdCommand } from './crd-command';
+import { CrdCommand, parseCrdCommand, formatCrdCommand } from './crd-command';
 import { parseEmail } from './email';
 import { generatePin } from './pin';
 import { Sql, UniqueViolationError } from './sql';
@@ -19,24 +19,52 @@ export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
 
 export type VmRequestResult =
   | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome; retryToken?: string }
-  | { kind: 'invalid'; field: 'email' | 'crd_command'; message: string }
+  | ({ kind: 'invalid' } & InvalidRequest)
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
   | { kind: 'no_vm_free' };
+
+export type RequestField = 'email' | 'crd_command';
+/** Every field's problem at once, so a participant fixes them in one go. */
+export interface InvalidRequest {
+  errors: Partial<Record<RequestField, string>>;
+  /** A likely meant email, offered next to the field. */
+  emailSuggestion?: string;
+}
+
+export interface VmRequestInput {
+  email: unknown;
+  crdCommand: unknown;
+  /** The email exactly as typed, when the participant confirmed it despite a suggested correction. */
+  emailConfirmed?: unknown;
+  proof?: unknown;
+}
+
+type ValidRequest = { ok: true; email: string; command: CrdCommand } | ({ ok: false } & InvalidRequest);
+
+/** Checks every field without touching the database. */
+export function validateVmRequest(input: VmRequestInput): ValidRequest {
+  const email = parseEmail(input.email, input.emailConfirmed);
+  const command = parseCrdCommand(input.crdCommand);
+  if (email.ok && command.ok) return { ok: true, email: email.email, command: command.command };
+  return {
+    ok: false,
+    errors: { ...(email.ok ? {} : { email: email.message }), ...(command.ok ? {} : { crd_command: command.message }) },
+    ...(!email.ok && email.suggestion ? { emailSuggestion: email.suggestion } : {}),
+  };
+}
 
 /**
  * A participant's request: validate, then one atomic statement that returns the VM
  * this email already has or assigns a free one with a fresh PIN.
  */
-export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: unknown; proof?: unknown }): Promise<VmRequestResult> {
-  const email = parseEmail(input.email);
-  if (!email.ok) return { kind: 'invalid', field: 'email', message: email.message };
-  const command = parseCrdCommand(input.crdCommand);
-  if (!command.ok) return { kind: 'invalid', field: 'crd_command', message: command.message };
+export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequestResult> {
+  const valid = validateVmRequest(input);
+  if (!valid.ok) return { kind: 'invalid', errors: valid.errors, ...(valid.emailSuggestion ? { emailSuggestion: valid.emailSuggestion } : {}) };
 
   const proof = typeof input.proof === 'string' && RETRY_TOKEN_PATTERN.test(input.proof) ? input.proof : null;
   const retryToken = generateSecret();
-  const params = { email: email.email, crdCommand: formatCrdCommand(command.command), pin: generatePin(), proof, retryToken };
+  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), proof, retryToken };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -62,7 +90,7 @@ export async function requestVm(sql: Sql, input: { email: unknown; crdCommand: u
     kind: 'assigned',
     hostname: row.hostname,
     pin: row.pin,
-    email: email.email,
+    email: valid.email,
     assignmentId: row.assignment_id,
     outcome: row.outcome,
     // Only the request that stored this command may replace it later.

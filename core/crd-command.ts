@@ -32,16 +32,69 @@ function unquote(value: string): string | undefined {
   return /["'\\]/.test(value) ? undefined : value;
 }
 
+/** Typographic quotes that chat apps and word processors put in place of the ASCII ones. */
+const SMART_DOUBLE_QUOTES = /[\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb]/g;
+const SMART_SINGLE_QUOTES = /[\u2018\u2019\u201a\u201b\u2032]/g;
+const UNICODE_SPACES = /[\u00a0\u2000-\u200a\u202f\u205f\u3000]/g;
+
+/** Joins a line break inside a quoted value (a wrapped code) and turns one between words into a space. */
+function joinLines(text: string): string {
+  let out = '';
+  let inQuotes = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const char = text[i];
+    if (char === '"') inQuotes = !inQuotes;
+    if (char === '\r' || char === '\n') {
+      out = inQuotes ? out.replace(/[ \t]+$/, '') : `${out} `;
+      while (/[\r\n \t]/.test(text[i + 1] ?? '')) i += 1;
+      continue;
+    }
+    out += char;
+  }
+  return out;
+}
+
+/**
+ * Undoes what copying and pasting does to a command whose intent is plain: typographic quotes and
+ * dashes, odd spaces, a shell prompt in front, and line breaks. Anything else stays for the parser to refuse.
+ */
+export function cleanPastedCommand(input: string): string {
+  let text = input
+    .replace(SMART_DOUBLE_QUOTES, '"')
+    .replace(SMART_SINGLE_QUOTES, "'")
+    .replace(UNICODE_SPACES, ' ')
+    .replace(/[\u2010-\u2015\u2212](?=(code|redirect-url|name)=)/g, '--')
+    .replace(/\\\r?\n/g, ' ');
+  text = joinLines(text.trim());
+  // A prompt copied along from a terminal or a tutorial: "$ ", "% ", "# ", "> ".
+  text = text.replace(/^[$%#>]\s+(?=DISPLAY=|\/opt\/google)/, '');
+  return text.replace(/[ \t]+/g, ' ').trim();
+}
+
+/** The code is the last thing in the command and never finished: the copy stopped inside it. */
+function cutOffProblem(text: string): string | undefined {
+  const lastCode = /--code=(["']?)(4\/[0-9A-Za-z_-]*)$/.exec(text);
+  if (lastCode && (lastCode[1] !== '' || !CODE_PATTERN.test(lastCode[2]))) {
+    return `The command stops in the middle of the code (after "${lastCode[2].slice(-12)}"): it was cut off while copying. Copy the whole command again; it ends with --name=$(hostname).`;
+  }
+  const endsWithCode = /--code=(\S+)$/.exec(text);
+  if (endsWithCode && !text.includes('--redirect-url=') && CODE_PATTERN.test(unquote(endsWithCode[1]) ?? '')) {
+    return 'The command stops right after the code: the rest (--redirect-url=…) was cut off while copying. Copy the whole command again; it ends with --name=$(hostname).';
+  }
+  return undefined;
+}
+
 export function parseCrdCommand(input: unknown): CrdParseResult {
   if (typeof input !== 'string' || input.trim() === '') return reject('The Chrome Remote Desktop command is empty.');
   if (input.length > MAX_COMMAND_LENGTH) return reject(`The command is longer than ${MAX_COMMAND_LENGTH} characters, so it is not the one Google shows.`);
   if (/remoting_start_host\.exe|%PROGRAMFILES|%COMPUTERNAME%/i.test(input)) {
     return reject('This is the Windows command; the VM runs Linux.');
   }
-  // A shell line continuation is the only line break a copied command may contain.
-  const text = input.replace(/\\\r?\n/g, ' ').trim();
-  if (/[\u0000-\u001f\u007f]/.test(text)) return reject('The command contains a line break or control character.');
+  const text = cleanPastedCommand(input);
+  if (/[\u0000-\u001f\u007f]/.test(text)) return reject('The command contains a control character.');
   if (CODE_PATTERN.test(unquote(text) ?? '')) return reject('This looks like the code alone, not the whole command.');
+  const cutOff = cutOffProblem(text);
+  if (cutOff) return { ok: false, message: cutOff };
 
   const fields = new Map<string, string>();
   for (const token of text.split(/ +/)) {

@@ -7,7 +7,8 @@ export const GPU_STATUSES: readonly GpuStatus[] = ['ok', 'failed', 'n/a'];
 
 /** What an agent reports; each part is optional, sent on its own schedule or when it changes. */
 export interface HealthReport {
-  heartbeat?: { bootId: string; uptimeSeconds: number; crdRunning: boolean; diskFreeMb: number };
+  /** The agent sends every field; LabLink's own client only some (see allocator/lablink-client-routes.ts). */
+  heartbeat?: { bootId?: string; uptimeSeconds?: number; crdRunning?: boolean; diskFreeMb?: number };
   gpu?: { status: GpuStatus; detail?: string };
   inUse?: boolean;
 }
@@ -18,9 +19,9 @@ export async function recordHealth(sql: Sql, hostname: string, report: HealthRep
     hostname,
     heartbeat: report.heartbeat !== undefined,
     bootId: report.heartbeat?.bootId ?? null,
-    uptimeSeconds: report.heartbeat ? Math.round(report.heartbeat.uptimeSeconds) : null,
+    uptimeSeconds: report.heartbeat?.uptimeSeconds === undefined ? null : Math.round(report.heartbeat.uptimeSeconds),
     crdRunning: report.heartbeat?.crdRunning ?? null,
-    diskFreeMb: report.heartbeat ? Math.round(report.heartbeat.diskFreeMb) : null,
+    diskFreeMb: report.heartbeat?.diskFreeMb === undefined ? null : Math.round(report.heartbeat.diskFreeMb),
     gpuStatus: report.gpu?.status ?? null,
     gpuDetail: report.gpu?.detail ?? null,
     inUse: report.inUse ?? null,
@@ -69,10 +70,6 @@ export async function moveParticipant(sql: Sql, hostname: string): Promise<MoveR
 
 export async function retireVm(sql: Sql, hostname: string): Promise<void> {
   await sql.query(statements.RETIRE_VM, { hostname });
-}
-
-export async function returnToPool(sql: Sql, hostname: string): Promise<boolean> {
-  return (await sql.query(statements.RETURN_TO_POOL, { hostname })).length > 0;
 }
 
 export interface FleetCounts {

@@ -103,6 +103,36 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS vm_log_lines_errors_idx ON vm_log_lines (hostname) WHERE level = 'error'`,
     ],
   },
+  {
+    version: 5,
+    description: 'VM reuse: a released VM is reset by its agent before it is handed out again; released links keep saying so',
+    statements: [
+      `ALTER TABLE vms DROP CONSTRAINT IF EXISTS vms_state_check, ADD CONSTRAINT vms_state_check
+        CHECK (state IN ('waiting', 'assigned', 'delivered', 'configured', 'error', 'retired', 'resetting'))`,
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS reset_requested_at timestamptz`,
+      // A participant's link outlives their assignment: their page says the VM was taken back.
+      `CREATE TABLE IF NOT EXISTS released_assignments (
+        assignment_id uuid PRIMARY KEY,
+        hostname      text NOT NULL,
+        released_at   timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
+  {
+    version: 6,
+    description: 'workshop setup: its own log source, and the admin asking a VM to run it again',
+    statements: [
+      // Dropped and added again: together they are idempotent, as each migration must be.
+      `ALTER TABLE vm_log_lines DROP CONSTRAINT IF EXISTS vm_log_lines_source_check`,
+      `ALTER TABLE vm_log_lines ADD CONSTRAINT vm_log_lines_source_check CHECK (source IN ('boot', 'agent', 'setup'))`,
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS setup_rerun_requested_at timestamptz`,
+    ],
+  },
+  {
+    version: 7,
+    description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

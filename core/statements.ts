@@ -11,10 +11,11 @@
  * registers the VM without counting it free and never shortens a poll's window.
  */
 export const RECORD_POLL = `
-INSERT INTO vms (hostname, alive_until, instance_id)
-VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text))
+INSERT INTO vms (hostname, alive_until, instance_id, reports_outcome)
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), false))
 ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXCLUDED.alive_until), last_seen = now(),
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
+  reports_outcome = coalesce(CAST(:reportsOutcome AS boolean), vms.reports_outcome),
   -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
   state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
   failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
@@ -22,10 +23,13 @@ ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXC
   reboot_count = CASE WHEN vms.state = 'retired' THEN 0 ELSE vms.reboot_count END
 RETURNING state, (xmax = 0) AS inserted`;
 
-/** The pending assignments of these VMs: a read, so answering a held poll waits for no write. */
+/** What a VM's poll is answered with at once: its assignment, or the order to reset itself. */
+const DELIVERABLE = `((state IN ('assigned', 'delivered') AND crd_command IS NOT NULL) OR state = 'resetting')`;
+
+/** The pending assignments and resets of these VMs: a read, so answering a held poll waits for no write. */
 export const SELECT_DELIVERIES = `
-SELECT hostname, crd_command, pin, assignment_id::text AS assignment_id, email FROM vms
-WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
+SELECT hostname, state, crd_command, pin, assignment_id::text AS assignment_id, email FROM vms
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
 
 /** Records that these assignments went out (only informative: both states are delivered again). */
 export const MARK_DELIVERED = `
@@ -34,7 +38,7 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND assignment_id = ANY(CAST(:a
 
 export const SELECT_DELIVERABLE_AMONG = `
 SELECT hostname FROM vms
-WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state IN ('assigned', 'delivered') AND crd_command IS NOT NULL`;
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
 
 /**
  * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
@@ -88,11 +92,28 @@ WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;
 
-/** A participant's view of their assignment, found by its unguessable id. */
+/**
+ * Deliveries to VMs that never report how start-host ended (LabLink's own client), older than
+ * :afterSeconds, count as configured: the one-time code is wiped and the participant told to connect.
+ */
+export const FINALIZE_UNREPORTED_DELIVERIES = `
+UPDATE vms SET state = 'configured', crd_command = NULL, configured_at = now()
+WHERE state = 'delivered' AND NOT reports_outcome AND delivered_at < now() - make_interval(secs => CAST(:afterSeconds AS float8))
+RETURNING hostname, email`;
+
+/** A participant's view of their assignment, found by its unguessable id, or by the id it had before a move. */
 export const SELECT_ASSIGNMENT = `
-SELECT hostname, state, pin, error, moved_from, assignment_id::text AS assignment_id FROM vms
+SELECT hostname, state, pin, email, error, moved_from, assignment_id::text AS assignment_id, assigned_at, failure,
+  failed_at IS NOT NULL AS failed,
+  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
+  floor(extract(epoch FROM now() - assigned_at))::int AS elapsed_seconds
+FROM vms
 WHERE assignment_id = CAST(:assignmentId AS uuid) OR previous_assignment_id = CAST(:assignmentId AS uuid)
 ORDER BY (assignment_id = CAST(:assignmentId AS uuid)) DESC LIMIT 1`;
+
+/** An assignment the instructor took back: its link still says what happened. */
+export const SELECT_RELEASED_ASSIGNMENT = `
+SELECT hostname, released_at FROM released_assignments WHERE assignment_id = CAST(:assignmentId AS uuid)`;
 
 /** Every VM for the admin: no CRD command and no PIN. */
 export const LIST_VMS = `
@@ -100,16 +121,47 @@ SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, del
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
   coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
-  step, step_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors
+  step, step_at, reset_requested_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors,
+  setup_rerun_requested_at
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
-/** Takes a VM back from its participant so it can be handed out again. */
-export const RELEASE_VM = `
-WITH previous AS (SELECT hostname, email FROM vms WHERE hostname = :hostname FOR UPDATE)
-UPDATE vms SET state = 'waiting', email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL,
-  assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
-FROM previous WHERE vms.hostname = previous.hostname
-RETURNING previous.email AS previous_email`;
+/**
+ * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
+ * any failure mark, and waits in `resetting` until its agent has wiped the desktop and says so.
+ * :scope is `one` (:hostname), `released` (no participant and out of the pool: failed, or stuck
+ * resetting) or `all` (the end of a session).
+ */
+export const RESET_VMS = `
+WITH old AS (
+  SELECT hostname, email, assignment_id, previous_assignment_id FROM vms
+  WHERE state <> 'retired' AND CASE CAST(:scope AS text)
+    WHEN 'one' THEN hostname = CAST(:hostname AS text)
+    WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
+    WHEN 'all' THEN true END
+  FOR UPDATE
+), kept AS (
+  INSERT INTO released_assignments (assignment_id, hostname)
+  SELECT id, old.hostname FROM old CROSS JOIN LATERAL unnest(ARRAY[old.assignment_id, old.previous_assignment_id]) AS id
+  WHERE id IS NOT NULL
+  ON CONFLICT (assignment_id) DO NOTHING
+)
+UPDATE vms SET state = 'resetting', reset_requested_at = now(), email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
+  retry_token = NULL, assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL,
+  previous_assignment_id = NULL, failed_at = NULL, failure = NULL, unhealthy_since = NULL, reboot_count = 0
+FROM old WHERE vms.hostname = old.hostname
+RETURNING vms.hostname, old.email AS previous_email`;
+
+/**
+ * The agent's word that its reset ended. Done: the VM waits for the next participant (a failure
+ * mark from before, such as a move off a broken VM, stays). Failed: it is marked failed with the
+ * reason and never handed out until the admin resets it again.
+ */
+export const RECORD_RESET = `
+UPDATE vms SET state = 'waiting', reset_requested_at = NULL, step = NULL,
+  failed_at = CASE WHEN CAST(:outcome AS text) = 'failed' THEN coalesce(failed_at, now()) ELSE failed_at END,
+  failure = CASE WHEN CAST(:outcome AS text) = 'failed' THEN CAST(:failure AS text) ELSE failure END
+WHERE hostname = :hostname AND state = 'resetting'
+RETURNING failed_at IS NOT NULL AS failed`;
 
 /**
  * Whether a VM is unhealthy now: its heartbeats stopped, its GPU fails, or CRD's host is gone on
@@ -175,7 +227,7 @@ WHERE hostname = :hostname RETURNING hostname`;
 
 /**
  * Moves a VM's participant to a free healthy VM in one statement (the email constraint is
- * checked at its end): the old VM leaves the pool, the new one waits for a new command.
+ * checked at its end): the old VM leaves the pool and is reset, the new one waits for a new command.
  */
 export const MOVE_PARTICIPANT = `
 WITH old AS (
@@ -185,8 +237,8 @@ WITH old AS (
   WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL AND hostname <> :hostname
   ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), freed AS (
-  UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, state = 'waiting', error = NULL,
-    moved_from = NULL, previous_assignment_id = NULL,
+  UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, error = NULL,
+    moved_from = NULL, previous_assignment_id = NULL, state = 'resetting', reset_requested_at = now(),
     failed_at = coalesce(failed_at, now()), failure = coalesce(failure, 'Its participant was moved to another VM')
   FROM old, picked WHERE vms.hostname = old.hostname
   RETURNING old.email, old.assignment_id, old.retry_token
@@ -196,12 +248,6 @@ UPDATE vms SET email = freed.email, pin = :pin, state = 'error', assignment_id =
   error = 'Your previous VM stopped working and the instructor moved you to this one.'
 FROM freed, picked WHERE vms.hostname = picked.hostname
 RETURNING vms.hostname, vms.email`;
-
-/** The admin puts a failed VM back into the pool (after fixing it, or if the failure was passing). */
-export const RETURN_TO_POOL = `
-UPDATE vms SET failed_at = NULL, failure = NULL, unhealthy_since = NULL, reboot_count = 0
-WHERE hostname = :hostname AND failed_at IS NOT NULL
-RETURNING hostname`;
 
 export const SELECT_VM_EMAIL = `SELECT email FROM vms WHERE hostname = :hostname`;
 
@@ -250,3 +296,32 @@ export const SELECT_VM_LOG_LINES = `
 SELECT at, level, source, text FROM vm_log_lines
 WHERE hostname = :hostname AND (CAST(:level AS text) IS NULL OR level = CAST(:level AS text))
 ORDER BY id`;
+
+/**
+ * The agent's word on the workshop's setup: a reason (:failure) takes the VM out of the pool;
+ * null, after a passing re-run, puts it back only if a setup failure (:prefix) was what took it out.
+ */
+export const RECORD_SETUP_FAILURE = `
+UPDATE vms SET failed_at = CASE WHEN CAST(:failure AS text) IS NULL THEN NULL ELSE now() END, failure = CAST(:failure AS text)
+WHERE hostname = :hostname AND (CAST(:failure AS text) IS NOT NULL OR starts_with(failure, CAST(:prefix AS text)))
+RETURNING hostname`;
+
+/**
+ * The admin asks a VM to run its setup again; refused (requested false) while it has a
+ * participant or reports being in use, unless :confirmed.
+ */
+export const REQUEST_SETUP_RERUN = `
+WITH vm AS (
+  SELECT hostname, email, coalesce(in_use, false) AS in_use FROM vms WHERE hostname = :hostname AND state <> 'retired' FOR UPDATE
+), requested AS (
+  UPDATE vms SET setup_rerun_requested_at = now() FROM vm
+  WHERE vms.hostname = vm.hostname AND (CAST(:confirmed AS boolean) OR (vm.email IS NULL AND NOT vm.in_use))
+  RETURNING vms.hostname
+)
+SELECT vm.email, vm.in_use, EXISTS (SELECT 1 FROM requested) AS requested FROM vm`;
+
+/** Hands a pending re-run request to the VM's agent, once. */
+export const CLAIM_SETUP_RERUN = `
+UPDATE vms SET setup_rerun_requested_at = NULL
+WHERE hostname = :hostname AND setup_rerun_requested_at IS NOT NULL
+RETURNING hostname`;

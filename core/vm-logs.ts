@@ -2,21 +2,25 @@ import type { LogLevel } from './log';
 import { Sql } from './sql';
 import * as statements from './statements';
 import { recordPoll } from './vms';
-import { KEPT_LOG_LINES_PER_VM, VmLogLine } from './wire';
+import { KEPT_LOG_LINES_PER_VM, SETUP_FAILURE_PREFIX, VmLogBatch, VmLogLine } from './wire';
 
 /**
  * Stores some of a VM's log lines and its current step, keeping its last KEPT_LOG_LINES_PER_VM
- * lines. Boot logs arrive before the first poll, so the batch registers the VM the way a poll
- * does, but without counting it free: only a poll says the agent waits for a participant.
+ * lines, and the outcome of its setup when the batch carries one. Boot logs arrive before the
+ * first poll, so the batch registers the VM the way a poll does, but without counting it free:
+ * only a poll says the agent waits for a participant.
  */
 export async function recordVmLogs(
   sql: Sql,
   hostname: string,
-  batch: { step?: string; lines: VmLogLine[] },
+  batch: Omit<VmLogBatch, 'hostname'>,
   instanceId: string | null = null,
 ): Promise<{ registered: boolean }> {
   const { registered } = await recordPoll(sql, hostname, 0, instanceId);
   await sql.query(statements.RECORD_VM_LOGS, { hostname, step: batch.step ?? null, lines: JSON.stringify(batch.lines), keep: KEPT_LOG_LINES_PER_VM });
+  if (batch.setupFailure !== undefined) {
+    await sql.query(statements.RECORD_SETUP_FAILURE, { hostname, failure: batch.setupFailure, prefix: SETUP_FAILURE_PREFIX });
+  }
   return { registered };
 }
 

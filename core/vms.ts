@@ -1,15 +1,11 @@
 import { Sql } from './sql';
 import * as statements from './statements';
-import { ConfigurationOutcome } from './wire';
+import { ConfigurationOutcome, VmResetReport } from './wire';
 
-export type VmState = 'waiting' | 'assigned' | 'delivered' | 'configured' | 'error' | 'retired';
+export type VmState = 'waiting' | 'assigned' | 'delivered' | 'configured' | 'error' | 'retired' | 'resetting';
 
-export interface Delivery {
-  command: string;
-  pin: string;
-  assignmentId: string;
-  email: string;
-}
+/** What a VM's held poll is answered with: its participant's assignment, or the order to reset itself. */
+export type Delivery = { kind: 'assignment'; command: string; pin: string; assignmentId: string; email: string } | { kind: 'reset' };
 
 /** Records that a VM is polling and may be handed out until `aliveSeconds` from now (0: registered, not yet free). */
 export async function recordPoll(
@@ -17,17 +13,27 @@ export async function recordPoll(
   hostname: string,
   aliveSeconds: number,
   instanceId: string | null = null,
+  /** Whether the VM's agent says it reports start-host's outcome; null keeps what is known. */
+  reportsOutcome: boolean | null = null,
 ): Promise<{ state: VmState; registered: boolean }> {
-  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId });
+  const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId, reportsOutcome });
   return { state: row.state, registered: row.inserted };
 }
 
-/** The VMs' pending assignments; found again on every call until the agent reports. */
+/** The VMs' pending assignments and resets; found again on every call until the agent reports. */
 export async function findDeliveries(sql: Sql, hostnames: string[]): Promise<Map<string, Delivery>> {
-  const rows = await sql.query<{ hostname: string; crd_command: string; pin: string; assignment_id: string; email: string }>(statements.SELECT_DELIVERIES, {
-    hostnames,
-  });
-  return new Map(rows.map((row) => [row.hostname, { command: row.crd_command, pin: row.pin, assignmentId: row.assignment_id, email: row.email }]));
+  const rows = await sql.query<{ hostname: string; state: VmState; crd_command: string; pin: string; assignment_id: string; email: string }>(
+    statements.SELECT_DELIVERIES,
+    { hostnames },
+  );
+  return new Map(
+    rows.map((row): [string, Delivery] => [
+      row.hostname,
+      row.state === 'resetting'
+        ? { kind: 'reset' }
+        : { kind: 'assignment', command: row.crd_command, pin: row.pin, assignmentId: row.assignment_id, email: row.email },
+    ]),
+  );
 }
 
 export async function markDelivered(sql: Sql, deliveries: { hostname: string; assignmentId: string }[]): Promise<void> {
@@ -63,8 +69,12 @@ export async function recordOutcome(
   return row;
 }
 
-/** How far a participant's VM has got, in their words. */
-export type Progress = 'assigned' | 'configuring' | 'ready' | 'failed' | 'released';
+/**
+ * How far a participant's VM has got, in their words: `failed` is a failed start-host (a new
+ * command fixes it), `broken` a VM that stopped working under them (the instructor must act),
+ * `released` a VM the instructor took back.
+ */
+export type Progress = 'assigned' | 'configuring' | 'ready' | 'failed' | 'broken' | 'released';
 
 export function progressOf(state: VmState): Progress {
   switch (state) {
@@ -83,31 +93,64 @@ export function progressOf(state: VmState): Progress {
 
 export interface AssignmentView {
   hostname: string;
+  /** Empty once the VM was taken back. */
   pin: string;
+  email: string | null;
   progress: Progress;
   error: string | null;
   /** Set when the participant was moved here from a failed VM. */
   movedFrom: string | null;
   /** The assignment's current id (it changes when the participant is moved or retries). */
   assignmentId: string;
+  /** Seconds since the VM was assigned (or since the last retry or move). */
+  elapsedSeconds: number | null;
+  /** Why the VM is `broken`. */
+  problem: string | null;
 }
 
-/** A participant's assignment by its id, or by the id it had before the admin moved them. */
-export async function findAssignment(sql: Sql, assignmentId: string): Promise<AssignmentView | undefined> {
-  const [row] = await sql.query<{ hostname: string; state: VmState; pin: string; error: string | null; moved_from: string | null; assignment_id: string }>(
-    statements.SELECT_ASSIGNMENT,
-    { assignmentId },
-  );
-  // A released VM keeps no assignment: the old link leads nowhere.
-  if (!row?.assignment_id) return undefined;
-  return (
-    row && {
+type AssignmentRow = {
+  hostname: string;
+  state: VmState;
+  pin: string;
+  email: string;
+  error: string | null;
+  moved_from: string | null;
+  assignment_id: string;
+  failed: boolean;
+  failure: string | null;
+  stale: boolean;
+  elapsed_seconds: number | null;
+};
+
+/** A participant's assignment by its id, by the id it had before a move, or as taken back; undefined when unknown. */
+export async function findAssignment(sql: Sql, assignmentId: string, staleSeconds = DEFAULT_STALE_SECONDS): Promise<AssignmentView | undefined> {
+  const [row] = await sql.query<AssignmentRow>(statements.SELECT_ASSIGNMENT, { assignmentId, staleSeconds });
+  if (row) {
+    const broken = row.failed || row.stale;
+    return {
       hostname: row.hostname,
       pin: row.pin,
-      progress: progressOf(row.state),
+      email: row.email,
+      progress: broken ? 'broken' : progressOf(row.state),
       error: row.error,
       movedFrom: row.moved_from,
       assignmentId: row.assignment_id,
+      elapsedSeconds: row.elapsed_seconds,
+      problem: broken ? (row.failure ?? 'It stopped reporting to LabLink.') : null,
+    };
+  }
+  const [released] = await sql.query<{ hostname: string }>(statements.SELECT_RELEASED_ASSIGNMENT, { assignmentId });
+  return (
+    released && {
+      hostname: released.hostname,
+      pin: '',
+      email: null,
+      progress: 'released',
+      error: null,
+      movedFrom: null,
+      assignmentId,
+      elapsedSeconds: null,
+      problem: null,
     }
   );
 }
@@ -143,8 +186,12 @@ export interface VmSummary {
   /** What the VM reported doing last (a boot step, `registering`, `waiting`), and since when. */
   step: string | null;
   step_at: string | null;
+  /** Since when the VM waits for its agent to reset it (state `resetting`). */
+  reset_requested_at: string | null;
   /** Error lines among its stored log lines. */
   log_errors: number;
+  /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
+  setup_rerun_requested_at: string | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */
@@ -154,8 +201,33 @@ export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): P
   return sql.query<VmSummary>(statements.LIST_VMS, { staleSeconds });
 }
 
-/** Unassigns a VM; undefined when no VM has that name. */
-export async function releaseVm(sql: Sql, hostname: string): Promise<{ previousEmail: string | null } | undefined> {
-  const [row] = await sql.query<{ previous_email: string | null }>(statements.RELEASE_VM, { hostname });
-  return row && { previousEmail: row.previous_email };
+export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released' } | { scope: 'all' };
+
+/**
+ * Takes VMs back and has their agents reset them (see RESET_VMS); returns each VM taken and
+ * the participant it had. Empty when no VM is in scope (an unknown name, say).
+ */
+export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname: string; previousEmail: string | null }[]> {
+  const rows = await sql.query<{ hostname: string; previous_email: string | null }>(statements.RESET_VMS, {
+    scope: target.scope,
+    hostname: target.scope === 'one' ? target.hostname : null,
+  });
+  return rows.map((row) => ({ hostname: row.hostname, previousEmail: row.previous_email }));
+}
+
+export type ResetOutcome = VmResetReport['outcome'];
+
+/** The agent's report that its reset ended; undefined when the VM was not resetting. */
+export async function recordReset(sql: Sql, hostname: string, outcome: ResetOutcome, message: string | null): Promise<{ failed: boolean } | undefined> {
+  const [row] = await sql.query<{ failed: boolean }>(statements.RECORD_RESET, {
+    hostname,
+    outcome,
+    failure: outcome === 'failed' ? `Reset failed: ${message ?? 'no reason given'}` : null,
+  });
+  return row;
+}
+
+/** Treats old deliveries to VMs that never report as configured; returns those VMs. */
+export async function finalizeUnreportedDeliveries(sql: Sql, afterSeconds: number): Promise<{ hostname: string; email: string }[]> {
+  return sql.query(statements.FINALIZE_UNREPORTED_DELIVERIES, { afterSeconds });
 }

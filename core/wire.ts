@@ -1,6 +1,16 @@
 /** Shapes that cross the network between agent, allocator and browser. */
 import type { LogLevel } from './log';
 
+/**
+ * `POST /vm_startup`, a long-poll. `reportsOutcome: true` says the agent will report how start-host
+ * ended (`/vm_status`); a VM that does not say so (LabLink's own client) has a delivery
+ * treated as final after a bounded time.
+ */
+export interface VmStartupRequest {
+  hostname: string;
+  reportsOutcome?: boolean;
+}
+
 /** `200` answer to `/vm_startup`: only ever a real assignment. */
 export interface VmAssignmentResponse {
   status: 'success';
@@ -8,6 +18,19 @@ export interface VmAssignmentResponse {
   command: string;
   /** Identifies this assignment so the agent never runs start-host twice for it. */
   assignment: string;
+}
+
+/**
+ * `202` answer to `/vm_startup`: the VM was taken back; the agent wipes the desktop user's CRD
+ * host and home, reports to `/vm_reset`, and only then polls for the next participant.
+ */
+export const RESET_ORDER = { status: 'reset' } as const;
+
+/** `POST /vm_reset`: how the agent's reset ended; a failed one names the step and why. */
+export interface VmResetReport {
+  hostname: string;
+  outcome: 'done' | 'failed';
+  message?: string;
 }
 
 export type ConfigurationOutcome = 'configured' | 'error';
@@ -28,11 +51,12 @@ export const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 export const ASSIGNMENT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_STATUS_MESSAGE_LENGTH = 500;
 
-export type VmLogSource = 'boot' | 'agent';
+/** `setup`: the output of the workshop's own setup (repository, container image, setup script, check). */
+export type VmLogSource = 'boot' | 'agent' | 'setup';
 export const VM_LOG_LEVELS: readonly LogLevel[] = ['info', 'warn', 'error'];
-export const VM_LOG_SOURCES: readonly VmLogSource[] = ['boot', 'agent'];
+export const VM_LOG_SOURCES: readonly VmLogSource[] = ['boot', 'agent', 'setup'];
 
-/** One line of a VM's boot log (the user-data's output) or of its agent's own log. */
+/** One line of a VM's boot log (the user-data's output), of its agent's own log, or of its setup. */
 export interface VmLogLine {
   /** ISO 8601; for a boot-log line, when the agent read it. */
   at: string;
@@ -54,6 +78,20 @@ export interface VmLogBatch {
   step?: string;
   /** At most MAX_LOG_LINES_PER_BATCH; may be empty (a batch that only says the step). */
   lines: VmLogLine[];
+  /**
+   * The workshop's setup failed: a short, secret-free reason (the step and the last lines of
+   * output), which takes the VM out of the pool; `null` once a re-run succeeded.
+   */
+  setupFailure?: string | null;
+}
+
+/** How every setup failure's reason begins, so a passing re-run clears only such a failure. */
+export const SETUP_FAILURE_PREFIX = 'Setup failed';
+
+/** `200` answer to `/vm_health`: `rerunSetup` once after the admin asked for the setup to run again. */
+export interface VmHealthAnswer {
+  ok: true;
+  rerunSetup?: true;
 }
 
 export const MAX_LOG_LINES_PER_BATCH = 100;

@@ -1,6 +1,6 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { requestVm } from '../core/assignment';
+import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { countFreeVms, findAssignment } from '../core/vms';
@@ -8,7 +8,7 @@ import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
-import { PROGRESS_TEXT, formPage, vmPage } from './pages';
+import { FIELD_ORDER, FieldErrors, PROGRESS_TEXT, formPage, vmPage } from './pages';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
@@ -24,10 +24,10 @@ function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
 }
 
-const FORM_FIELDS = ['email', 'crd_command', 'access_code', 'retry_token'];
+const FORM_FIELDS = ['email', 'email_confirmed', 'crd_command', 'access_code', 'retry_token'];
 
 type FormFields =
-  | { ok: true; email: unknown; crdCommand: unknown; accessCode: unknown; retryToken: unknown }
+  | { ok: true; email: unknown; emailConfirmed: unknown; crdCommand: unknown; accessCode: unknown; retryToken: unknown }
   | { ok: false; status: 400 | 415; message: string };
 
 async function readFormFields(c: Context): Promise<FormFields> {
@@ -48,7 +48,7 @@ async function readFormFields(c: Context): Promise<FormFields> {
   }
   const extra = unexpectedFields(fields, FORM_FIELDS);
   if (extra.length > 0) return { ok: false, status: 400, message: `Unexpected field(s): ${extra.slice(0, 5).join(', ')}.` };
-  return { ok: true, email: fields.email, crdCommand: fields.crd_command, accessCode: fields.access_code, retryToken: fields.retry_token };
+  return { ok: true, email: fields.email, emailConfirmed: fields.email_confirmed, crdCommand: fields.crd_command, accessCode: fields.access_code, retryToken: fields.retry_token };
 }
 
 /** The workshop's access code, when one is set: the check happens before anything is stored. */
@@ -92,19 +92,27 @@ export function createFormApp(options: FormAppOptions): Hono {
       crdCommand: typeof fields.crdCommand === 'string' ? fields.crdCommand : undefined,
       accessCode: typeof fields.accessCode === 'string' ? fields.accessCode : undefined,
     };
+    const input = { email: fields.email, emailConfirmed: fields.emailConfirmed, crdCommand: fields.crdCommand, proof: fields.retryToken ?? getCookie(c, RETRY_COOKIE) };
+    // Every problem at once: a wrong access code is reported with the fields' own mistakes.
+    const refuse = async (status: 400 | 403, invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
+      // JSON clients get the first problem as `error` too, as before; a refused access code comes first.
+      const field = status === 403 ? 'access_code' : (FIELD_ORDER.find((name) => invalid.errors[name]) as keyof FieldErrors);
+      if (json) return c.json({ error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) }, status);
+      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: invalid.errors, emailSuggestion: invalid.emailSuggestion }), status);
+    };
     const accessProblem = accessCodeProblem(options.accessCode, fields.accessCode);
     if (accessProblem) {
-      if (json) return c.json({ error: accessProblem, field: 'access_code' }, 403);
-      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { access_code: accessProblem } }), 403);
+      const valid = validateVmRequest(input);
+      const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;
+      return refuse(403, { ...invalid, errors: { access_code: accessProblem, ...invalid.errors } });
     }
-    const result = await requestVm(sql, { email: fields.email, crdCommand: fields.crdCommand, proof: fields.retryToken ?? getCookie(c, RETRY_COOKIE) });
+    const result = await requestVm(sql, input);
     switch (result.kind) {
       case 'retry_refused':
         if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
         return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
       case 'invalid':
-        if (json) return c.json({ error: result.message, field: result.field }, 400);
-        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { [result.field]: result.message } }), 400);
+        return refuse(400, result);
       case 'no_vm_free':
         log.warn('vm.none_free');
         if (json) return c.json({ error: NO_VM_FREE }, 503);

@@ -11,12 +11,11 @@ export interface FormValues {
   accessCode?: string;
 }
 
-export interface FormErrors {
-  email?: string;
-  crd_command?: string;
-  access_code?: string;
-  form?: string;
-}
+/** The form's fields in page order: the error summary lists them this way. */
+export const FIELD_ORDER = ['email', 'access_code', 'crd_command'] as const;
+export type FieldErrors = Partial<Record<(typeof FIELD_ORDER)[number], string>>;
+/** `form`: a problem with the request as a whole (no VM free, a refused retry), not with one field. */
+export type FormErrors = FieldErrors & { form?: string };
 
 function fieldError(id: string, message: string | undefined) {
   return message ? html`<p class="error" id="${id}-error">${message}</p>` : '';
@@ -26,16 +25,34 @@ function invalidAttributes(id: string, message: string | undefined) {
   return message ? raw(` aria-invalid="true" aria-describedby="${id}-hint ${id}-error"`) : raw(` aria-describedby="${id}-hint"`);
 }
 
+/** All field problems at the top, each linking to its field; it takes focus (also without JavaScript) so it is read and seen first. */
+function errorSummary(errors: FieldErrors) {
+  const listed = FIELD_ORDER.filter((field) => errors[field]);
+  if (listed.length === 0) return '';
+  return html`<div class="error-summary" id="error-summary" tabindex="-1" autofocus aria-labelledby="error-summary-title">
+  <h2 id="error-summary-title">${listed.length === 1 ? 'There is a problem' : `There are ${listed.length} problems`}</h2>
+  <ul>${listed.map((field) => html`<li><a href="#${field}">${errors[field]}</a></li>`)}</ul>
+</div>`;
+}
+
+/** A suggested correction stays a suggestion: the participant may keep the address they typed. */
+function emailConfirmation(typed: string | undefined, suggestion: string | undefined) {
+  if (!suggestion || !typed) return '';
+  return html`<div class="check"><input type="checkbox" id="email_confirmed" name="email_confirmed" value="${typed.trim()}"><label for="email_confirmed">Yes, ${typed.trim()} is my address</label></div>`;
+}
+
 export function freeCountText(count: number): string {
   if (count === 0) return 'No VM is free right now. Ask your instructor; you can still do step 1.';
   return `${count} VM${count === 1 ? ' is' : 's are'} free right now.`;
 }
 
-export function formPage(options: { freeVms: number; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors }) {
+export function formPage(options: { freeVms: number; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors; emailSuggestion?: string }) {
   const { freeVms, values = {}, errors = {} } = options;
+  const hasFieldErrors = FIELD_ORDER.some((field) => errors[field]);
   return layout(
-    'Get your workshop VM',
+    `${hasFieldErrors ? 'Error: ' : ''}Get your workshop VM`,
     html`<h1>Get your workshop VM</h1>
+${errorSummary(errors)}
 <p id="free-count" class="${freeVms === 0 ? 'notice' : 'ok'}" role="status" aria-live="polite">${freeCountText(freeVms)}</p>
 ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
 <section class="card" aria-labelledby="step1">
@@ -54,6 +71,7 @@ ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
     <p class="hint" id="email-hint">Use the same email if you come back: you get the same VM.</p>
     <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}"${invalidAttributes('email', errors.email)}>
     ${fieldError('email', errors.email)}
+    ${emailConfirmation(values.email, errors.email ? options.emailSuggestion : undefined)}
     ${options.askAccessCode
       ? html`<label for="access_code">Access code</label>
     <p class="hint" id="access_code-hint">Your instructor shows it in the room.</p>
@@ -80,6 +98,7 @@ export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
   configuring: (vm) => `${vm} is setting up Chrome Remote Desktop…`,
   ready: (vm) => `Ready. Open remotedesktop.google.com/access, click ${vm} and enter your PIN.`,
   failed: () => 'Setting up Chrome Remote Desktop failed.',
+  broken: (vm) => `${vm} has stopped working. Ask your instructor for help and tell them the VM's name, ${vm}.`,
   released: () => 'The instructor has taken this VM back. Request a VM again from the form.',
 };
 

@@ -1,4 +1,4 @@
-import { Duration, Lazy, Stack, Tags } from 'aws-cdk-lib';
+import { Duration, Lazy, NestedStack, Stack, Tags } from 'aws-cdk-lib';
 import {
   BlockDeviceVolume,
   EbsDeviceVolumeType,
@@ -44,12 +44,79 @@ function machineImage(props: ClientFleetProps): IMachineImage {
 }
 
 /**
- * The participants' VMs: `vmCount` instances with stable ids (`Vm1`, `Vm2`, …) so changing
- * the count adds or removes VMs at the end and leaves the others alone. IMDSv2 only, no
- * inbound rules, shell access through SSM Session Manager, the agent baked into user-data.
+ * VMs per nested stack. Each VM's boot script (about 8.5 KB in the template) makes a VM
+ * the bulk of a template, and CloudFormation takes at most 1 MB of template and 500
+ * resources per stack: 80 VMs fill about 70 % of the size and 16 % of the resources.
+ */
+export const VMS_PER_SHARD = 80;
+
+interface FleetShardProps extends ClientFleetProps {
+  first: number;
+  last: number;
+  /** The parent stack's name: the fleet tag the allocator checks. */
+  fleetName: string;
+  securityGroup: SecurityGroup;
+  instanceProfile: InstanceProfile;
+  launchTemplate: LaunchTemplate;
+  agent: AgentAsset;
+  image: IMachineImage;
+}
+
+/**
+ * VMs `first` to `last` in a nested stack of their own. A shard always holds the same
+ * numbers (1–80, 81–160, …), so a VM keeps its stack and logical id when the fleet grows.
+ */
+export class FleetShard extends NestedStack {
+  public readonly instances: Instance[] = [];
+
+  constructor(scope: Construct, id: string, props: FleetShardProps) {
+    super(scope, id, { description: `LabLink client VMs ${props.first}-${props.last}`, suppressTemplateIndentation: true });
+    for (let index = props.first; index <= props.last; index += 1) {
+      const vmName = `${props.vmNamePrefix}-${index}`;
+      let instance: Instance | undefined;
+      const userData = UserData.custom(
+        renderClientUserData({
+          vmName,
+          allocatorUrl: props.allocatorUrl,
+          agentUrl: props.agent.url,
+          agentSha256: props.agent.sha256,
+          // The VM signals its own resource, which lives in this nested stack.
+          stackName: this.stackName,
+          signalResource: Lazy.string({ produce: () => this.getLogicalId(instance!.instance) }),
+        }),
+      );
+      instance = new Instance(this, `Vm${index}`, {
+        vpc: props.vpc,
+        vpcSubnets: { subnetType: SubnetType.PUBLIC },
+        instanceType: new InstanceType(props.instanceType),
+        machineImage: props.image,
+        securityGroup: props.securityGroup,
+        instanceProfile: props.instanceProfile,
+        userData,
+        // Editing the boot script must not replace a VM a participant is using.
+        userDataCausesReplacement: false,
+        blockDevices: [
+          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
+        ],
+        instanceName: vmName,
+        // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
+        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
+      });
+      instance.instance.launchTemplate = { launchTemplateId: props.launchTemplate.launchTemplateId, version: props.launchTemplate.latestVersionNumber };
+      Tags.of(instance).add(FLEET_TAG, props.fleetName);
+      this.instances.push(instance);
+    }
+  }
+}
+
+/**
+ * The participants' VMs: `vmCount` instances with stable ids (`Vm1`, `Vm2`, …) in nested
+ * stacks of VMS_PER_SHARD, so changing the count adds or removes VMs at the end and leaves
+ * the others alone. IMDSv2 only, no inbound rules, shell access through SSM Session
+ * Manager, the agent downloaded from S3 at boot.
  */
 export class ClientFleet extends Construct {
-  public readonly instances: Instance[] = [];
+  public readonly shards: FleetShard[] = [];
   public readonly securityGroup: SecurityGroup;
   public readonly role: Role;
 
@@ -67,47 +134,19 @@ export class ClientFleet extends Construct {
     });
 
     // One instance profile and one launch template (IMDSv2 only) for the whole fleet: per-VM
-    // copies would make three resources a VM, and CloudFormation allows 500 in a stack.
+    // copies would make three resources a VM.
     const instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
-
     const agent = new AgentAsset(this, 'Agent', { readers: this.role });
+    const shared = { ...props, fleetName: Stack.of(this).stackName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, image: machineImage(props) };
 
-    const image = machineImage(props);
-    const stack = Stack.of(this);
-    for (let index = 1; index <= props.vmCount; index += 1) {
-      const vmName = `${props.vmNamePrefix}-${index}`;
-      let instance: Instance | undefined;
-      const userData = UserData.custom(
-        renderClientUserData({
-          vmName,
-          allocatorUrl: props.allocatorUrl,
-          agentUrl: agent.url,
-          agentSha256: agent.sha256,
-          stackName: stack.stackName,
-          signalResource: Lazy.string({ produce: () => stack.getLogicalId(instance!.instance) }),
-        }),
-      );
-      instance = new Instance(this, `Vm${index}`, {
-        vpc: props.vpc,
-        vpcSubnets: { subnetType: SubnetType.PUBLIC },
-        instanceType: new InstanceType(props.instanceType),
-        machineImage: image,
-        securityGroup: this.securityGroup,
-        instanceProfile,
-        userData,
-        // Editing the boot script must not replace a VM a participant is using.
-        userDataCausesReplacement: false,
-        blockDevices: [
-          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
-        ],
-        instanceName: vmName,
-        // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
-        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
-      });
-      instance.instance.launchTemplate = { launchTemplateId: launchTemplate.launchTemplateId, version: launchTemplate.latestVersionNumber };
-      Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
-      this.instances.push(instance);
+    for (let first = 1; first <= props.vmCount; first += VMS_PER_SHARD) {
+      const last = Math.min(props.vmCount, first + VMS_PER_SHARD - 1);
+      this.shards.push(new FleetShard(this, `Vms${first}to${first + VMS_PER_SHARD - 1}`, { ...shared, first, last }));
     }
+  }
+
+  get instances(): Instance[] {
+    return this.shards.flatMap((shard) => shard.instances);
   }
 }

@@ -1,5 +1,8 @@
 import { MAX_DEPLOYED_HOLD_SECONDS } from './allocator-service';
 
+/** Kept well within CloudFormation's limits by nested stacks of VMs (see lib/client-fleet.ts). */
+export const MAX_VM_COUNT = 1000;
+
 /** The deployment's settings, read once from CDK context (`cdk deploy -c key=value`) and validated. */
 export interface LabLinkConfig {
   /** Client VMs to run. Changing it adds or removes VMs at the end; the others stay. @default 2 */
@@ -82,7 +85,7 @@ class ConfigErrors {
 export function readConfig(read: ContextReader): LabLinkConfig {
   const errors = new ConfigErrors();
   const config: LabLinkConfig = {
-    vmCount: errors.number(read, 'vmCount', 2, 0, 200),
+    vmCount: errors.number(read, 'vmCount', 2, 0, MAX_VM_COUNT),
     instanceType: errors.text(read, 'instanceType', 't3.large', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge')!,
     amiId: errors.text(read, 'amiId', undefined, /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0'),
     amiSsmParameter: errors.text(read, 'amiSsmParameter', UBUNTU_24_04_AMI_PARAMETER, /^\/[\w./-]+$/, 'an SSM parameter path starting with /')!,

@@ -1,7 +1,8 @@
-import { Annotations, CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AllocatorService } from './allocator-service';
+import { FLEET_TAG } from '../core/wire';
 import { ClientFleet } from './client-fleet';
 import { LabLinkConfig } from './config';
 import { Database } from './database';
@@ -99,7 +100,7 @@ export class LabLinkStack extends Stack {
     if (config.expiresAt) {
       this.expiry = new FleetExpiry(this, 'Expiry', {
         expiresAt: config.expiresAt,
-        instances: this.fleet.instances,
+        shards: this.fleet.shards,
         allocator: this.allocator.service,
         fleetName: this.stackName,
       });
@@ -112,9 +113,10 @@ export class LabLinkStack extends Stack {
       description: 'Admin password: aws secretsmanager get-secret-value --query SecretString --output text --secret-id <this>',
     });
     new CfnOutput(this, 'AllocatorUrl', { value: this.allocator.url, description: 'Internal: what the VMs poll (inside the VPC only)' });
-    new CfnOutput(this, 'InstanceIds', {
-      value: this.fleet.instances.length > 0 ? Fn.join(',', this.fleet.instances.map((instance) => instance.instanceId)) : 'none',
-      description: 'Client VMs (connect with: aws ssm start-session --target <id>)',
+    // A list of 1,000 instance ids would not fit an output: the command lists them instead.
+    new CfnOutput(this, 'ListVmsCommand', {
+      value: `aws ec2 describe-instances --filters Name=tag:${FLEET_TAG},Values=${this.stackName} --query "Reservations[].Instances[].[Tags[?Key=='Name']|[0].Value,InstanceId,State.Name]" --output text`,
+      description: 'Lists the client VMs with their instance ids (connect with: aws ssm start-session --target <id>)',
     });
 
     acknowledgeNagFindings(this);

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MAX_HOLD_SECONDS } from '../allocator/timeouts';
 
@@ -6,10 +8,14 @@ export interface LocalOptions {
   vms: number;
   holdSeconds: number;
   accessCode?: string;
+  /** The workshop's setup script (absolute) and check, tried on every simulated VM. */
+  setupScript?: string;
+  setupCheck?: string;
   help: boolean;
 }
 
 export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>] [--access-code <code>]
+                    [--setup-script <file>] [--setup-check <command>]
 
 Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
 http://127.0.0.1:<p>/, and <n> simulated VMs running the real agent with a stand-in
@@ -19,6 +25,10 @@ for Chrome Remote Desktop's start-host.
   --vms <n>           simulated VMs to start, 0 or more (default 3)
   --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default 40)
   --access-code <c>   participants must enter this code to get a VM (default: none)
+  --setup-script <f>  run this shell script on each simulated VM before it joins the
+                      pool (in the VM's own temporary folder, as you), to try a
+                      workshop's setupScript before deploying
+  --setup-check <cmd> a command that must succeed after the script (setupCheck)
 
 Environment: LABLINK_FLEET_TOKEN and LABLINK_ADMIN_SECRET (at least 16 characters each;
 generated and printed when unset).`;
@@ -36,6 +46,19 @@ function accessCode(value: string | undefined): string | undefined {
   return value;
 }
 
+function setupScript(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const file = path.resolve(value);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`--setup-script: there is no file ${file}.`);
+  return file;
+}
+
+function setupCheck(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '' || value.length > 1000 || /[\n\r\0]/.test(value)) throw new Error('--setup-check must be one line of at most 1000 characters.');
+  return value;
+}
+
 export function parseLocalOptions(argv: string[]): LocalOptions {
   const { values } = parseArgs({
     args: argv,
@@ -44,6 +67,8 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       vms: { type: 'string', default: '3' },
       'hold-seconds': { type: 'string', default: '40' },
       'access-code': { type: 'string' },
+      'setup-script': { type: 'string' },
+      'setup-check': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -53,6 +78,8 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     vms: integer('vms', values.vms, 0, 200),
     holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, MAX_HOLD_SECONDS),
     accessCode: accessCode(values['access-code']),
+    setupScript: setupScript(values['setup-script']),
+    setupCheck: setupCheck(values['setup-check']),
     help: values.help,
   };
 }

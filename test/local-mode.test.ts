@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../local/postgres';
 import { waitFor } from './support/fixtures';
@@ -49,5 +50,34 @@ describe('npm start (local mode)', () => {
     const { output, exited } = startLocalMode(['--vms', 'lots']);
     expect(await exited).toBe(2);
     expect(output()).toContain('--vms must be a whole number from 0 to 200, not "lots".');
+  });
+
+  it('--setup-script runs the script on each simulated VM before it joins the pool, and the admin sees its output', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-local-setup-'));
+    const script = path.join(dir, 'my-setup.sh');
+    writeFileSync(script, 'echo "tutorial installed in $(pwd)"\ntouch ready-for-class\n');
+    const port = await freePort();
+    const { child, output, exited } = startLocalMode(['--port', String(port), '--vms', '1', '--setup-script', script, '--setup-check', 'test -f ready-for-class']);
+    try {
+      await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
+      await waitFor(async () => (await freeCount(`http://127.0.0.1:${port}`)) === 1, 'the VM to pass its setup and join the pool', 30_000);
+      const secret = /Admin secret: +(\S{16,}) \(generated/.exec(output())![1];
+      const authorization = `Basic ${Buffer.from(`admin:${secret}`).toString('base64')}`;
+      const logs = await waitFor(async () => {
+        const view = (await (await fetch(`http://127.0.0.1:${port}/api/vms/lablink-vm-1/logs`, { headers: { authorization } })).json()) as { lines: { source: string; text: string }[] };
+        return view.lines.some((line) => line.source === 'setup') && view;
+      }, 'the setup output on the admin API');
+      expect(logs.lines.find((line) => line.source === 'setup')?.text).toMatch(/^tutorial installed in \/tmp\/lablink-lablink-vm-1-\w+\/setup$/);
+    } finally {
+      process.kill(-child.pid!, 'SIGINT');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a setup script that does not exist, with exit code 2', async () => {
+    const { output, exited } = startLocalMode(['--setup-script', '/nonexistent/my-setup.sh']);
+    expect(await exited).toBe(2);
+    expect(output()).toContain('--setup-script: there is no file /nonexistent/my-setup.sh.');
   });
 });

@@ -1,10 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { buildAgentBundle } from '../../agent/bundle';
+import { readFile } from 'node:fs/promises';
 import { SimulatedVm } from '../../local/simulated-fleet';
-import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
-import { TestStack, startTestStack, submitForm } from '../support/stack';
+import { useAgentHarness } from '../support/agent-harness';
+import { crdCommand, fakeCode, waitFor } from '../support/fixtures';
+import { submitForm } from '../support/stack';
 
 async function callCount(vm: SimulatedVm): Promise<number> {
   try {
@@ -15,50 +13,23 @@ async function callCount(vm: SimulatedVm): Promise<number> {
 }
 
 describe('the agent process', () => {
-  let env: TestStack;
-  let bundleDir: string;
-  let agentBundle: string;
-  const vms: SimulatedVm[] = [];
-
-  async function startVm(name: string, startHostFailure?: string): Promise<SimulatedVm> {
-    const vm = await SimulatedVm.create({ name, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, startHostFailure });
-    vms.push(vm);
-    vm.start();
-    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM vms WHERE hostname = $1 AND alive_until > now()`, [name])).rowCount === 1, `${name} to register`);
-    return vm;
-  }
+  const harness = useAgentHarness();
 
   async function vmRow(name: string) {
-    return (await env.db.pool.query(`SELECT state, error, crd_command, assignment_id FROM vms WHERE hostname = $1`, [name])).rows[0];
+    return (await harness.env.db.pool.query(`SELECT state, error, crd_command, assignment_id FROM vms WHERE hostname = $1`, [name])).rows[0];
   }
 
-  beforeAll(async () => {
-    env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2 });
-    bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-agent-test-'));
-    agentBundle = path.join(bundleDir, 'agent.js');
-    await writeFile(agentBundle, buildAgentBundle());
-  });
-  afterAll(async () => {
-    await Promise.all(vms.map((vm) => vm.dispose()));
-    await env?.close();
-    await rm(bundleDir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await Promise.all(vms.map((vm) => vm.stop()));
-    await env.db.pool.query(`UPDATE vms SET alive_until = now()`);
-  });
-
   it('does not run start-host twice when an assignment it already configured is delivered again', async () => {
-    const vm = await startVm('agent-once');
-    const response = await submitForm(env.url, { email: 'once@example.com', crd_command: crdCommand() });
+    const vm = await harness.startVm('agent-once');
+    const response = await submitForm(harness.env.url, { email: 'once@example.com', crd_command: crdCommand() });
     expect(((await response.json()) as { hostname: string }).hostname).toBe('agent-once');
     await waitFor(async () => (await vmRow('agent-once')).state === 'configured', 'the VM to be configured');
 
     // The allocator lost the report (say, a restart before it committed): it delivers again.
     await vm.stop('SIGKILL');
-    const { rows } = await env.db.pool.query(`SELECT crd_command FROM vms WHERE hostname = 'agent-once'`);
+    const { rows } = await harness.env.db.pool.query(`SELECT crd_command FROM vms WHERE hostname = 'agent-once'`);
     expect(rows[0].crd_command).toBeNull();
-    await env.db.pool.query(`UPDATE vms SET state = 'delivered', crd_command = $1 WHERE hostname = 'agent-once'`, [crdCommand()]);
+    await harness.env.db.pool.query(`UPDATE vms SET state = 'delivered', crd_command = $1 WHERE hostname = 'agent-once'`, [crdCommand()]);
     vm.start();
 
     await waitFor(async () => (await vmRow('agent-once')).state === 'configured', 'the agent to report configured again');
@@ -67,8 +38,8 @@ describe('the agent process', () => {
 
   it('reports a failed start-host as an error without the code or PIN, and wipes the command', async () => {
     const code = fakeCode();
-    await startVm('agent-fails', 'OAuth error: invalid_grant');
-    const response = await submitForm(env.url, { email: 'fails@example.com', crd_command: crdCommand(code) });
+    await harness.startVm('agent-fails', { startHostFailure: 'OAuth error: invalid_grant' });
+    const response = await submitForm(harness.env.url, { email: 'fails@example.com', crd_command: crdCommand(code) });
     const { pin } = (await response.json()) as { pin: string };
     const row = await waitFor(async () => {
       const current = await vmRow('agent-fails');
@@ -83,7 +54,7 @@ describe('the agent process', () => {
   it('refuses to start without its configuration, saying what is missing', async () => {
     const { execFile } = await import('node:child_process');
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [agentBundle], { env: { PATH: process.env.PATH } }, (error, _stdout, stderr) =>
+      execFile(process.execPath, [harness.agentBundle], { env: { PATH: process.env.PATH } }, (error, _stdout, stderr) =>
         resolve({ code: error ? (error.code as number) : 0, stderr }),
       );
     });

@@ -33,4 +33,31 @@ describe('POST /vm_logs on the real allocator', () => {
     expect(texts).not.toContain('boot line 1');
     expect(texts).not.toContain('boot line 100');
   });
+
+  it('takes a setup failure out of the pool and a later null puts it back, but refuses a reason that is not a setup failure and changes nothing', async () => {
+    expect((await pollAsVm(env.url, 'setup-vm')).status).toBe(204);
+    const before = await freeCount(env.url);
+    const bad = await sendLogsAsVm(env.url, { hostname: 'setup-vm', lines: [bootLine('kept?')], setupFailure: 'The agent stopped reporting' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: expect.stringContaining('"setupFailure" must be null or one line starting "Setup failed"') });
+    expect((await readVmLogs(env.db.sql, 'setup-vm'))!.lines).toEqual([]);
+    expect(await freeCount(env.url)).toBe(before);
+
+    const failed = await sendLogsAsVm(env.url, { hostname: 'setup-vm', step: 'setup-failed', lines: [], setupFailure: 'Setup failed at setup-script: exited with status 1.' });
+    expect(failed.status).toBe(200);
+    expect(await freeCount(env.url)).toBe(before - 1);
+    const { rows } = await env.db.pool.query(`SELECT failure FROM vms WHERE hostname = 'setup-vm'`);
+    expect(rows).toEqual([{ failure: 'Setup failed at setup-script: exited with status 1.' }]);
+
+    expect((await sendLogsAsVm(env.url, { hostname: 'setup-vm', step: 'waiting', lines: [], setupFailure: null })).status).toBe(200);
+    expect(await freeCount(env.url)).toBe(before);
+  });
+
+  it('never clears a failure the fleet doctor found when a setup passes', async () => {
+    expect((await pollAsVm(env.url, 'doctor-failed-vm')).status).toBe(204);
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'The agent stopped reporting' WHERE hostname = 'doctor-failed-vm'`);
+    expect((await sendLogsAsVm(env.url, { hostname: 'doctor-failed-vm', lines: [], setupFailure: null })).status).toBe(200);
+    const { rows } = await env.db.pool.query(`SELECT failure, failed_at IS NOT NULL AS failed FROM vms WHERE hostname = 'doctor-failed-vm'`);
+    expect(rows).toEqual([{ failure: 'The agent stopped reporting', failed: true }]);
+  });
 });

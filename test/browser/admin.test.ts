@@ -3,7 +3,7 @@ import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
 import { launchChromium } from '../../local/chromium';
 import { accessibilityViolations } from '../support/axe';
-import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand } from '../support/fixtures';
 import { TestStack, freeCount, sendLogsAsVm, startTestStack } from '../support/stack';
 
 describe('admin dashboard in a real Chromium against local mode', () => {
@@ -50,11 +50,27 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     await expect(page.locator('#vm-rows tr:not([hidden])').count()).resolves.toBe(1);
     await expect(page.locator('#summary').textContent()).resolves.toBe('2 VMs, 1 free, 1 shown');
 
-    await row.getByRole('link', { name: 'Release' }).click();
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release: ${assigned.hostname}?`);
-    await page.getByRole('button', { name: 'Release' }).click();
+    await row.getByRole('link', { name: 'Release and reset' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release and reset: ${assigned.hostname}?`);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Release and reset' }).click();
     await page.waitForURL(/\/admin\?notice=/);
-    await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released and is free again.`);
+    await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released; it is free again once its agent has reset it.`);
+    await expect(row.locator('td').nth(1).textContent()).resolves.toBe('resetting');
+    expect(await freeCount(env.url)).toBe(1);
+    // Its agent wipes the desktop and says so (the real agent does this in test/agent/reset.test.ts).
+    await fetch(`${env.url}/vm_reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+      body: JSON.stringify({ hostname: assigned.hostname, outcome: 'done' }),
+    });
+    expect(await freeCount(env.url)).toBe(2);
+
+    await page.getByRole('link', { name: 'End of session: release and reset every VM' }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('End of session: release and reset every VM?');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    await page.waitForURL(/\/admin$/);
     expect(await freeCount(env.url)).toBe(2);
 
     const form = await context.newPage();
@@ -87,5 +103,50 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     await expect(page.locator('td.log-text').allTextContents()).resolves.toEqual(['curl: (22) The requested URL returned error: 404']);
     await expect(page.getByRole('link', { name: 'Download as text' }).getAttribute('href')).resolves.toBe('/admin/vms/dash-vm-2/logs.txt');
     expect(await accessibilityViolations(page)).toEqual([]);
+  });
+
+  it.each([
+    ['with JavaScript', true],
+    ['without JavaScript', false],
+  ])('on a phone %s: problems first and marked, the table scrolls in its own box, columns sort both ways', async (_case, javaScriptEnabled) => {
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'dash-vm-2'`);
+    const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 390, height: 800 }, httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin`);
+    const names = () => page.locator('#vm-rows tr td:first-child').allTextContents();
+    await expect(names()).resolves.toEqual(['dash-vm-2', 'dash-vm-1']);
+    await expect(page.locator('#tiles li').allTextContents()).resolves.toEqual(['1 failed', '1 free']);
+    const firstRow = await page.locator('#vm-rows tr').first().evaluate((row) => getComputedStyle(row).backgroundColor);
+    const secondRow = await page.locator('#vm-rows tr').nth(1).evaluate((row) => getComputedStyle(row).backgroundColor);
+    expect(firstRow).not.toBe(secondRow);
+    await expect(page.locator('th[aria-sort]').allTextContents()).resolves.toEqual(['Health ▲']);
+
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(sideways).toBeLessThanOrEqual(0);
+    const box = await page.locator('.table-wrap').evaluate((wrap) => wrap.scrollWidth > wrap.clientWidth);
+    expect(box).toBe(true);
+
+    await page.getByRole('link', { name: 'VM', exact: true }).click();
+    await page.waitForURL(/sort=hostname&dir=asc/);
+    await expect(page.locator('th[aria-sort]').getAttribute('aria-sort')).resolves.toBe('ascending');
+    await expect(names()).resolves.toEqual(['dash-vm-1', 'dash-vm-2']);
+    await page.getByRole('link', { name: 'VM', exact: true }).click();
+    await page.waitForURL(/sort=hostname&dir=desc/);
+    await expect(page.locator('th[aria-sort]').getAttribute('aria-sort')).resolves.toBe('descending');
+    await expect(names()).resolves.toEqual(['dash-vm-2', 'dash-vm-1']);
+    if (javaScriptEnabled) expect(await accessibilityViolations(page)).toEqual([]);
+    await env.db.pool.query(`UPDATE vms SET failed_at = NULL, failure = NULL WHERE hostname = 'dash-vm-2'`);
+  });
+
+  it('focuses Cancel first on a confirmation page, so Enter changes nothing', async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin/vms/dash-vm-1/release`);
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Cancel');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    const before = await env.db.dumpVms();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${env.url}/admin`);
+    expect(await env.db.dumpVms()).toEqual(before);
   });
 });

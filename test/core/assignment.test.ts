@@ -143,8 +143,13 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
   it('changes nothing for invalid input', async () => {
     await registerVms(2);
     const before = await db.dumpVms();
-    expect(await requestVm(sql, { email: 'not-an-email', crdCommand: crdCommand() })).toMatchObject({ kind: 'invalid', field: 'email' });
-    expect(await requestVm(sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toMatchObject({ kind: 'invalid', field: 'crd_command' });
+    expect(await requestVm(sql, { email: 'not-an-email', crdCommand: crdCommand() })).toEqual({ kind: 'invalid', errors: { email: expect.stringMatching(/not a valid email/) } });
+    expect(await requestVm(sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toEqual({ kind: 'invalid', errors: { crd_command: expect.stringMatching(/Debian Linux/) } });
+    expect(await requestVm(sql, { email: 'erin@gmial.com', crdCommand: '' })).toEqual({
+      kind: 'invalid',
+      errors: { email: expect.stringMatching(/Did you mean erin@gmail\.com\?/), crd_command: expect.stringMatching(/empty/) },
+      emailSuggestion: 'erin@gmail.com',
+    });
     expect(await db.dumpVms()).toEqual(before);
   });
 

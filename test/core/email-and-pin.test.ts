@@ -37,11 +37,15 @@ describe('parseEmail typo suggestions', () => {
     ['sam@hotmial.com', 'sam@hotmail.com'],
     ['sam@outlok.com', 'sam@outlook.com'],
   ])('asks whether %s meant %s', (typed, meant) => {
-    expect(parseEmail(typed)).toEqual({ ok: false, message: `Did you mean ${meant}? Check the part after the @.` });
+    expect(parseEmail(typed)).toEqual({ ok: false, message: `Did you mean ${meant}? Correct the part after the @, or confirm that ${typed} is right.`, suggestion: meant });
   });
 
-  it('accepts real domains that merely resemble a common one', () => {
-    expect(parseEmail('sam@gmx.com')).toEqual({ ok: true, email: 'sam@gmx.com' });
-    expect(parseEmail('sam@university.edu')).toEqual({ ok: true, email: 'sam@university.edu' });
+  it('keeps the address as typed once the participant confirms that very address', () => {
+    expect(parseEmail('Sam@Gmial.com', 'sam@gmial.com')).toEqual({ ok: true, email: 'sam@gmial.com' });
+    expect(parseEmail('sam@gmial.com', 'other@gmial.com')).toMatchObject({ ok: false, suggestion: 'sam@gmail.com' });
+  });
+
+  it.each(['ymail.com', 'mail.com', 'email.com', 'gmx.com', 'university.edu'])('accepts %s, a real domain that merely resembles a common one', (domain) => {
+    expect(parseEmail(`sam@${domain}`)).toEqual({ ok: true, email: `sam@${domain}` });
   });
 });

