@@ -21,7 +21,7 @@ export const ACCEPTED_FINDINGS: Record<string, string> = {
 const CONFIGURATIONS: Record<string, Record<string, string>> = {
   Small: { vmCount: '1' },
   Full: {
-    vmCount: '200',
+    vmCount: '1000',
     instanceType: 'g4dn.xlarge',
     amiId: 'ami-0123456789abcdef0',
     volumeGb: '100',

@@ -5,13 +5,15 @@ import { LogLevel, Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
 import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
-import { ResetScope, VmSummary, listVms, resetVms } from '../core/vms';
+import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
 import { HOSTNAME_PATTERN, VM_LOG_LEVELS } from '../core/wire';
 import { sameOriginOnly } from '../http/same-origin';
+import { parseVmOrder, sortVms } from './vm-order';
 import {
   AdminAction,
   FleetAction,
   actionConfirmPage,
+  actionRefusedPage,
   adminPage,
   adminRowsFragment,
   fleetConfirmPage,
@@ -53,7 +55,10 @@ export function vmLogText(view: VmLogView): string {
 
 type LogsRequest = { ok: true; view: VmLogView; level?: LogLevel } | { ok: false; status: 400 | 404; message: string };
 
-type ActionOutcome = { ok: true; notice: string; body: Record<string, unknown> } | { ok: false; status: 404 | 409 | 503; message: string };
+type ActionOutcome =
+  | { ok: true; notice: string; body: Record<string, unknown> }
+  /** `title` and `next` head and follow the message on the page a browser gets. */
+  | { ok: false; status: 404 | 409 | 503; message: string; title: string; next?: string };
 
 /** The instructor's side: the dashboard, the VM list as JSON and CSV, each VM's log, and the actions. All behind HTTP Basic. */
 export function createAdminApp(options: AdminAppOptions): Hono {
@@ -70,7 +75,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.use('/api/vms/*', sameOriginOnly());
   app.use('/api/fleet/*', sameOriginOnly());
 
-  const NO_SUCH_VM: ActionOutcome = { ok: false, status: 404, message: 'There is no VM with that name.' };
+  const NO_SUCH_VM: ActionOutcome = { ok: false, status: 404, message: 'There is no VM with that name.', title: 'No such VM' };
   const reset = async (target: ResetScope) => {
     const taken = await resetVms(sql, target);
     for (const vm of taken) log.info('vm.reset_requested', { hostname: vm.hostname, email: vm.previousEmail });
@@ -85,8 +90,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     release: (hostname) => resetOne(hostname, 'was released; it is free again once its agent has reset it.'),
     move: async (hostname) => {
       const moved = await moveParticipant(sql, hostname);
-      if (moved.kind === 'no_participant') return { ok: false, status: 409, message: `${hostname} has no participant to move.` };
-      if (moved.kind === 'no_vm_free') return { ok: false, status: 503, message: 'No healthy VM is free to move the participant to.' };
+      if (moved.kind === 'no_participant') return { ok: false, status: 409, message: `${hostname} has no participant to move.`, title: `Nobody to move on ${hostname}` };
+      if (moved.kind === 'no_vm_free') {
+        return {
+          ok: false,
+          status: 503,
+          message: `No healthy VM is free to move the participant to, so they stay on ${hostname}.`,
+          title: 'No free VM to move the participant to',
+          next: 'Release a VM nobody uses, return a repaired one to the pool, or add VMs (npx cdk deploy -c vmCount=<more>, ready in about 10 minutes); then try again.',
+        };
+      }
       log.warn('vm.participant_moved', { from: hostname, to: moved.hostname, email: moved.email });
       return { ok: true, notice: `${moved.email} was moved from ${hostname} to ${moved.hostname}.`, body: { from: hostname, to: moved.hostname, email: moved.email } };
     },
@@ -121,10 +134,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get('/admin', async (c) => {
     const notice = c.req.query('notice');
-    return c.html(adminPage({ vms: await listVms(sql), notice: notice?.slice(0, 200), expiresAt: options.expiresAt }));
+    const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
+    if (!order.ok) return c.text(order.message, 400);
+    return c.html(adminPage({ vms: sortVms(await listVms(sql), order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt }));
   });
 
-  app.get('/admin/rows', async (c) => c.json(adminRowsFragment(await listVms(sql))));
+  app.get('/admin/rows', async (c) => {
+    const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
+    if (!order.ok) return c.json({ error: order.message }, 400);
+    return c.json(adminRowsFragment(sortVms(await listVms(sql), order.order)));
+  });
 
   // Before the action routes, whose :action would take "logs" too.
   app.get('/admin/vms/:hostname/logs', async (c) => {
@@ -166,7 +185,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const action = c.req.param('action');
     const vm = (await listVms(sql)).find((candidate) => candidate.hostname === c.req.param('hostname'));
     if (!vm || !isAction(action)) return c.text('There is no such VM or action.', 404);
-    return c.html(actionConfirmPage(vm, action));
+    const warning = action === 'move' && (await countFreeVms(sql)) === 0 ? 'No healthy VM is free right now, so moving would not work: free or add one first.' : undefined;
+    return c.html(actionConfirmPage(vm, action, warning));
   });
 
   app.post('/admin/vms/:hostname/:action', async (c) => {
@@ -174,7 +194,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const action = c.req.param('action');
     if (!HOSTNAME_PATTERN.test(hostname) || !isAction(action)) return c.text('There is no such VM or action.', 404);
     const outcome = await actions[action](hostname);
-    if (!outcome.ok) return c.text(outcome.message, outcome.status);
+    if (!outcome.ok) return c.html(actionRefusedPage(hostname, action, outcome), outcome.status);
     return c.redirect(`/admin?notice=${encodeURIComponent(outcome.notice)}`, 303);
   });
 

@@ -4,6 +4,7 @@ import { VmLogView } from '../core/vm-logs';
 import { VmSummary } from '../core/vms';
 import { VmLogLine } from '../core/wire';
 import { layout } from './layout';
+import { SortKey, VmOrder, problemRank, timeAgo } from './vm-order';
 
 /** What an instructor reads in the State column. */
 export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling'>): string {
@@ -48,10 +49,15 @@ const FLEET_ACTION_LABEL: Record<FleetAction, string> = {
   'end-session': 'End of session: release and reset every VM',
 };
 
-function row(vm: VmSummary) {
+/** A time as "40 s ago", the exact time in its tooltip and markup. */
+function ago(value: string | null, now: number) {
+  return value ? html`<time datetime="${value}" title="${when(value)}">${timeAgo(value, now)}</time>` : '';
+}
+
+function row(vm: VmSummary, now: number) {
   const health = healthLabel(vm);
   const problem = vm.failure ?? vm.error ?? '';
-  return html`<tr data-hostname="${vm.hostname}" data-state="${stateLabel(vm)}" data-health="${health}" data-email="${vm.email ?? ''}" data-assigned="${vm.assigned_at ?? ''}" data-seen="${vm.health_reported_at ?? vm.last_seen}">
+  return html`<tr data-hostname="${vm.hostname}"${problemRank(vm) < 5 ? html` class="problem"` : ''}>
   <td>${vm.hostname}</td>
   <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
@@ -60,15 +66,41 @@ function row(vm: VmSummary) {
   <td><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'error') : 'no errors'}</a></td>
   <td>${gpuLabel(vm)}</td>
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
-  <td class="when">${when(vm.assigned_at)}</td>
-  <td class="when">${when(vm.health_reported_at ?? vm.last_seen)}</td>
+  <td class="when">${ago(vm.assigned_at, now)}</td>
+  <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
   <td>${problem}</td>
   <td>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;
 }
 
-export function vmRows(vms: VmSummary[]) {
-  return html`${vms.map(row)}`;
+export function vmRows(vms: VmSummary[], now = Date.now()) {
+  return html`${vms.map((vm) => row(vm, now))}`;
+}
+
+/** What a tile counts a VM as: its problem if it has one, else its state. */
+function tileLabel(vm: VmSummary): string {
+  if (vm.failed_at) return 'failed';
+  if (vm.state === 'error') return 'setup failed';
+  if (vm.stale) return 'stale';
+  if (vm.unhealthy_since) return 'unhealthy';
+  return stateLabel(vm);
+}
+
+const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
+const LIFE_CYCLE = ['registering', 'free', 'assigned', 'configuring', 'ready', 'resetting'];
+
+/** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
+function tiles(vms: VmSummary[]) {
+  const counts = new Map<string, number>();
+  for (const vm of vms) counts.set(tileLabel(vm), (counts.get(tileLabel(vm)) ?? 0) + 1);
+  const rank = (label: string) => {
+    const known = [...PROBLEM_TILES, ...LIFE_CYCLE].indexOf(label);
+    return known >= 0 ? known : PROBLEM_TILES.length + LIFE_CYCLE.length;
+  };
+  const labels = [...counts.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return html`${labels.map(
+    (label) => html`<li class="tile${PROBLEM_TILES.includes(label) ? ' tile-problem' : ''}"><span class="tile-count">${counts.get(label)}</span> <span class="tile-label">${label}</span></li>`,
+  )}`;
 }
 
 function summary(vms: VmSummary[]): string {
@@ -84,38 +116,51 @@ function timeLeft(expiresAt: string): string {
   return `The fleet stops at ${when(expiresAt)} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min).`;
 }
 
-export function adminRowsFragment(vms: VmSummary[]): { rows: string; summary: string } {
-  return { rows: vmRows(vms).toString(), summary: summary(vms) };
+/** The parts of the dashboard its script refreshes, already in the page's order. */
+export function adminRowsFragment(vms: VmSummary[]): { rows: string; summary: string; tiles: string } {
+  return { rows: vmRows(vms).toString(), summary: summary(vms), tiles: tiles(vms).toString() };
 }
 
-export function adminPage(options: { vms: VmSummary[]; notice?: string; expiresAt?: string }) {
+const COLUMNS: { label: string; sort?: SortKey }[] = [
+  { label: 'VM', sort: 'hostname' },
+  { label: 'State', sort: 'state' },
+  { label: 'Participant', sort: 'email' },
+  { label: 'Health', sort: 'health' },
+  { label: 'Step' },
+  { label: 'Log' },
+  { label: 'GPU' },
+  { label: 'In use' },
+  { label: 'Assigned', sort: 'assigned' },
+  { label: 'Last heard', sort: 'seen' },
+  { label: 'Problem' },
+  { label: 'Actions' },
+];
+
+/** A sortable column's header links to the page sorted by it; the sorted one says which way and links to the other. */
+function header(column: (typeof COLUMNS)[number], order: VmOrder) {
+  if (!column.sort) return html`<th scope="col">${column.label}</th>`;
+  const sorted = column.sort === order.key;
+  const next = sorted && order.direction === 'asc' ? 'desc' : 'asc';
+  const arrow = sorted ? (order.direction === 'asc' ? ' ▲' : ' ▼') : '';
+  return html`<th scope="col"${sorted ? html` aria-sort="${order.direction === 'asc' ? 'ascending' : 'descending'}"` : ''}><a class="sort" href="/admin?sort=${column.sort}&amp;dir=${next}">${column.label}<span aria-hidden="true">${arrow}</span></a></th>`;
+}
+
+export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string }) {
   const base = summary(options.vms);
   return layout(
     'Admin',
     html`<h1>LabLink VMs</h1>
 ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
 ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expiresAt)}</p>` : ''}
+<ul class="tiles" id="tiles" aria-label="VMs by state">${tiles(options.vms)}</ul>
 <p id="summary" data-base="${base}" aria-live="polite">${base}</p>
 <label for="filter">Filter</label>
 <input id="filter" type="search" placeholder="VM name, state, health or email">
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
 <p>Whole fleet: ${(Object.keys(FLEET_ACTION_LABEL) as FleetAction[]).map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
-<div class="table-wrap">
+<div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
 <table>
-  <thead><tr>
-    <th scope="col"><button type="button" data-sort="hostname">VM</button></th>
-    <th scope="col"><button type="button" data-sort="state">State</button></th>
-    <th scope="col"><button type="button" data-sort="email">Participant</button></th>
-    <th scope="col"><button type="button" data-sort="health">Health</button></th>
-    <th scope="col">Step</th>
-    <th scope="col">Log</th>
-    <th scope="col">GPU</th>
-    <th scope="col">In use</th>
-    <th scope="col"><button type="button" data-sort="assigned">Assigned</button></th>
-    <th scope="col"><button type="button" data-sort="seen">Last heard</button></th>
-    <th scope="col">Problem</th>
-    <th scope="col">Actions</th>
-  </tr></thead>
+  <thead><tr>${COLUMNS.map((column) => header(column, options.order))}</tr></thead>
   <tbody id="vm-rows">${vmRows(options.vms)}</tbody>
 </table>
 </div>`,
@@ -136,22 +181,37 @@ const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
   ${RESET_EXPLAINED}`,
 };
 
-function confirmPage(title: string, text: unknown, postUrl: string, label: string) {
+/** Asks before an action; Cancel comes first and has the focus, so Enter does nothing harmful. */
+function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string) {
   return layout(
     title,
     html`<h1>${title}</h1>
 <section class="card">
   ${text}
-  <form method="post" action="${postUrl}">
+  ${warning ? html`<p class="notice" id="warning">${warning}</p>` : ''}
+  <form method="post" action="${postUrl}" class="pair">
+    <a class="button secondary" href="/admin" autofocus>Cancel</a>
     <button type="submit" class="danger">${label}</button>
-    <a href="/admin">Cancel</a>
   </form>
 </section>`,
   );
 }
 
-export function actionConfirmPage(vm: VmSummary, action: AdminAction) {
-  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action]);
+/** An action that could not be done: what happened, that nothing changed, and what to do next. */
+export function actionRefusedPage(hostname: string, action: AdminAction, refusal: { title: string; message: string; next?: string }) {
+  return layout(
+    refusal.title,
+    html`<h1>${refusal.title}</h1>
+<section class="card">
+  <p>${refusal.message} Nothing was changed.</p>
+  ${refusal.next ? html`<p>${refusal.next}</p>` : ''}
+  <p class="pair"><a class="button" href="/admin" autofocus>Back to all VMs</a> <a href="/admin/vms/${hostname}/${action}">Try again</a></p>
+</section>`,
+  );
+}
+
+export function actionConfirmPage(vm: VmSummary, action: AdminAction, warning?: string) {
+  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action], warning);
 }
 
 /** The VMs each fleet action would take; what its confirmation page counts. */

@@ -1,4 +1,4 @@
-import { Duration, Lazy, Stack, Tags } from 'aws-cdk-lib';
+import { Duration, Lazy, NestedStack, Stack, Tags } from 'aws-cdk-lib';
 import {
   BlockDeviceVolume,
   EbsDeviceVolumeType,
@@ -16,8 +16,8 @@ import {
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
-import { AgentAsset } from './agent-asset';
-import { renderClientUserData } from './user-data';
+import { AgentAsset, VmFileAsset } from './agent-asset';
+import { VmSetupOptions, renderClientUserData } from './user-data';
 
 export interface ClientFleetProps {
   vpc: IVpc;
@@ -30,11 +30,18 @@ export interface ClientFleetProps {
   /** VMs are named `<prefix>-1 … <prefix>-n`. */
   vmNamePrefix: string;
   allocatorUrl: string;
-  /** How long `cdk deploy` waits for each new VM's boot script to report that its agent registered. @default 30 minutes */
+  /**
+   * How long `cdk deploy` waits for each new VM's boot script to report that its agent
+   * registered (and its setup passed). @default 30 minutes, or 150 with a setup
+   */
   readyTimeout?: Duration;
+  /** The workshop's own software on every VM (see LabLinkConfig); the script is a local file. */
+  setup?: Omit<VmSetupOptions, 'script'> & { scriptFile?: string };
 }
 
 export const DEFAULT_READY_TIMEOUT = Duration.minutes(30);
+/** Longer than the boot, the registration and the boot script's wait for the setup together. */
+export const DEFAULT_READY_TIMEOUT_WITH_SETUP = Duration.minutes(150);
 
 function machineImage(props: ClientFleetProps): IMachineImage {
   // Resolved when each instance launches: a newer AMI behind the parameter never replaces running VMs.
@@ -44,12 +51,82 @@ function machineImage(props: ClientFleetProps): IMachineImage {
 }
 
 /**
- * The participants' VMs: `vmCount` instances with stable ids (`Vm1`, `Vm2`, …) so changing
- * the count adds or removes VMs at the end and leaves the others alone. IMDSv2 only, no
- * inbound rules, shell access through SSM Session Manager, the agent baked into user-data.
+ * VMs per nested stack. Each VM's boot script (about 8.5 KB in the template) makes a VM
+ * the bulk of a template, and CloudFormation takes at most 1 MB of template and 500
+ * resources per stack: 80 VMs fill about 70 % of the size and 16 % of the resources.
+ */
+export const VMS_PER_SHARD = 80;
+
+interface FleetShardProps extends ClientFleetProps {
+  first: number;
+  last: number;
+  /** The parent stack's name: the fleet tag the allocator checks. */
+  fleetName: string;
+  securityGroup: SecurityGroup;
+  instanceProfile: InstanceProfile;
+  launchTemplate: LaunchTemplate;
+  agent: AgentAsset;
+  /** The workshop setup with its script as an S3 object. */
+  vmSetup?: VmSetupOptions;
+  image: IMachineImage;
+}
+
+/**
+ * VMs `first` to `last` in a nested stack of their own. A shard always holds the same
+ * numbers (1–80, 81–160, …), so a VM keeps its stack and logical id when the fleet grows.
+ */
+export class FleetShard extends NestedStack {
+  public readonly instances: Instance[] = [];
+
+  constructor(scope: Construct, id: string, props: FleetShardProps) {
+    super(scope, id, { description: `LabLink client VMs ${props.first}-${props.last}`, suppressTemplateIndentation: true });
+    for (let index = props.first; index <= props.last; index += 1) {
+      const vmName = `${props.vmNamePrefix}-${index}`;
+      let instance: Instance | undefined;
+      const userData = UserData.custom(
+        renderClientUserData({
+          vmName,
+          allocatorUrl: props.allocatorUrl,
+          agentUrl: props.agent.url,
+          agentSha256: props.agent.sha256,
+          // The VM signals its own resource, which lives in this nested stack.
+          stackName: this.stackName,
+          signalResource: Lazy.string({ produce: () => this.getLogicalId(instance!.instance) }),
+          setup: props.vmSetup,
+        }),
+      );
+      instance = new Instance(this, `Vm${index}`, {
+        vpc: props.vpc,
+        vpcSubnets: { subnetType: SubnetType.PUBLIC },
+        instanceType: new InstanceType(props.instanceType),
+        machineImage: props.image,
+        securityGroup: props.securityGroup,
+        instanceProfile: props.instanceProfile,
+        userData,
+        // Editing the boot script must not replace a VM a participant is using.
+        userDataCausesReplacement: false,
+        blockDevices: [
+          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
+        ],
+        instanceName: vmName,
+        // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
+        resourceSignalTimeout: props.readyTimeout ?? (props.vmSetup ? DEFAULT_READY_TIMEOUT_WITH_SETUP : DEFAULT_READY_TIMEOUT),
+      });
+      instance.instance.launchTemplate = { launchTemplateId: props.launchTemplate.launchTemplateId, version: props.launchTemplate.latestVersionNumber };
+      Tags.of(instance).add(FLEET_TAG, props.fleetName);
+      this.instances.push(instance);
+    }
+  }
+}
+
+/**
+ * The participants' VMs: `vmCount` instances with stable ids (`Vm1`, `Vm2`, …) in nested
+ * stacks of VMS_PER_SHARD, so changing the count adds or removes VMs at the end and leaves
+ * the others alone. IMDSv2 only, no inbound rules, shell access through SSM Session
+ * Manager, the agent downloaded from S3 at boot.
  */
 export class ClientFleet extends Construct {
-  public readonly instances: Instance[] = [];
+  public readonly shards: FleetShard[] = [];
   public readonly securityGroup: SecurityGroup;
   public readonly role: Role;
 
@@ -67,47 +144,22 @@ export class ClientFleet extends Construct {
     });
 
     // One instance profile and one launch template (IMDSv2 only) for the whole fleet: per-VM
-    // copies would make three resources a VM, and CloudFormation allows 500 in a stack.
+    // copies would make three resources a VM.
     const instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
-
     const agent = new AgentAsset(this, 'Agent', { readers: this.role });
+    const { scriptFile, ...setupValues } = props.setup ?? {};
+    const setupScript = scriptFile ? new VmFileAsset(this, 'SetupScript', { file: scriptFile, readers: this.role }) : undefined;
+    const vmSetup: VmSetupOptions | undefined = props.setup ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) } : undefined;
+    const shared = { ...props, fleetName: Stack.of(this).stackName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, vmSetup, image: machineImage(props) };
 
-    const image = machineImage(props);
-    const stack = Stack.of(this);
-    for (let index = 1; index <= props.vmCount; index += 1) {
-      const vmName = `${props.vmNamePrefix}-${index}`;
-      let instance: Instance | undefined;
-      const userData = UserData.custom(
-        renderClientUserData({
-          vmName,
-          allocatorUrl: props.allocatorUrl,
-          agentUrl: agent.url,
-          agentSha256: agent.sha256,
-          stackName: stack.stackName,
-          signalResource: Lazy.string({ produce: () => stack.getLogicalId(instance!.instance) }),
-        }),
-      );
-      instance = new Instance(this, `Vm${index}`, {
-        vpc: props.vpc,
-        vpcSubnets: { subnetType: SubnetType.PUBLIC },
-        instanceType: new InstanceType(props.instanceType),
-        machineImage: image,
-        securityGroup: this.securityGroup,
-        instanceProfile,
-        userData,
-        // Editing the boot script must not replace a VM a participant is using.
-        userDataCausesReplacement: false,
-        blockDevices: [
-          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
-        ],
-        instanceName: vmName,
-        // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
-        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
-      });
-      instance.instance.launchTemplate = { launchTemplateId: launchTemplate.launchTemplateId, version: launchTemplate.latestVersionNumber };
-      Tags.of(instance).add(FLEET_TAG, Stack.of(this).stackName);
-      this.instances.push(instance);
+    for (let first = 1; first <= props.vmCount; first += VMS_PER_SHARD) {
+      const last = Math.min(props.vmCount, first + VMS_PER_SHARD - 1);
+      this.shards.push(new FleetShard(this, `Vms${first}to${first + VMS_PER_SHARD - 1}`, { ...shared, first, last }));
     }
+  }
+
+  get instances(): Instance[] {
+    return this.shards.flatMap((shard) => shard.instances);
   }
 }

@@ -2,14 +2,15 @@ import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { FargateService } from 'aws-cdk-lib/aws-ecs';
-import { Instance } from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
+import type { FleetShard } from './client-fleet';
 
 export interface FleetExpiryProps {
   /** UTC, ISO 8601 (2026-12-01T18:00Z). */
   expiresAt: string;
-  instances: Instance[];
+  /** The nested stacks of VMs; each gets its own stop schedule, naming only its own instances. */
+  shards: FleetShard[];
   allocator: FargateService;
   fleetName: string;
 }
@@ -41,20 +42,20 @@ export class FleetExpiry extends Construct {
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
 
     const at = schedulerAt(props.expiresAt);
-    const schedule = (name: string, arn: string, input: object) =>
+    const schedule = (scope: Construct, name: string, arn: string, input: object) =>
       this.schedules.push(
-        new CfnSchedule(this, name, {
+        new CfnSchedule(scope, name, {
           description: `LabLink: ${name} at the workshop's end`,
           scheduleExpression: at,
           scheduleExpressionTimezone: 'UTC',
           flexibleTimeWindow: { mode: 'OFF' },
-          target: { arn, roleArn: role.roleArn, input: Stack.of(this).toJsonString(input), retryPolicy: { maximumRetryAttempts: 10 } },
+          target: { arn, roleArn: role.roleArn, input: Stack.of(scope).toJsonString(input), retryPolicy: { maximumRetryAttempts: 10 } },
         }),
       );
-    if (props.instances.length > 0) {
-      schedule('StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', { InstanceIds: props.instances.map((instance) => instance.instanceId) });
+    for (const shard of props.shards) {
+      schedule(shard, 'StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', { InstanceIds: shard.instances.map((instance) => instance.instanceId) });
     }
-    schedule('StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
+    schedule(this, 'StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
       Cluster: props.allocator.cluster.clusterName,
       Service: props.allocator.serviceName,
       DesiredCount: 0,

@@ -1,8 +1,9 @@
-import { Annotations, CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AllocatorService } from './allocator-service';
-import { ClientFleet } from './client-fleet';
+import { FLEET_TAG } from '../core/wire';
+import { ClientFleet, ClientFleetProps } from './client-fleet';
 import { LabLinkConfig } from './config';
 import { Database } from './database';
 import { FleetExpiry } from './fleet-expiry';
@@ -83,6 +84,7 @@ export class LabLinkStack extends Stack {
       volumeGb: config.volumeGb,
       vmNamePrefix: config.vmNamePrefix,
       allocatorUrl: this.allocator.url,
+      setup: workshopSetup(config),
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
     // Tasks start once the database is up and migrated, so the first deployment does not roll back;
@@ -99,7 +101,7 @@ export class LabLinkStack extends Stack {
     if (config.expiresAt) {
       this.expiry = new FleetExpiry(this, 'Expiry', {
         expiresAt: config.expiresAt,
-        instances: this.fleet.instances,
+        shards: this.fleet.shards,
         allocator: this.allocator.service,
         fleetName: this.stackName,
       });
@@ -112,9 +114,10 @@ export class LabLinkStack extends Stack {
       description: 'Admin password: aws secretsmanager get-secret-value --query SecretString --output text --secret-id <this>',
     });
     new CfnOutput(this, 'AllocatorUrl', { value: this.allocator.url, description: 'Internal: what the VMs poll (inside the VPC only)' });
-    new CfnOutput(this, 'InstanceIds', {
-      value: this.fleet.instances.length > 0 ? Fn.join(',', this.fleet.instances.map((instance) => instance.instanceId)) : 'none',
-      description: 'Client VMs (connect with: aws ssm start-session --target <id>)',
+    // A list of 1,000 instance ids would not fit an output: the command lists them instead.
+    new CfnOutput(this, 'ListVmsCommand', {
+      value: `aws ec2 describe-instances --filters Name=tag:${FLEET_TAG},Values=${this.stackName} --query "Reservations[].Instances[].[Tags[?Key=='Name']|[0].Value,InstanceId,State.Name]" --output text`,
+      description: 'Lists the client VMs with their instance ids (connect with: aws ssm start-session --target <id>)',
     });
 
     acknowledgeNagFindings(this);
@@ -135,4 +138,11 @@ export class LabLinkStack extends Stack {
       );
     }
   }
+}
+
+/** The workshop setup's context keys, or undefined when none is set. */
+function workshopSetup(config: LabLinkConfig): ClientFleetProps['setup'] {
+  const { setupScript, setupCheck, repository, repositoryRef, containerImage } = config;
+  if (!setupScript && !setupCheck && !repository && !containerImage) return undefined;
+  return { scriptFile: setupScript, check: setupCheck, repository, repositoryRef, containerImage };
 }

@@ -16,7 +16,7 @@ input, textarea, select { width: 100%; box-sizing: border-box; font: inherit; pa
 textarea { min-height: 6.5rem; font-family: ui-monospace, Menlo, monospace; font-size: .9rem; }
 [aria-invalid="true"] { border: 2px solid #b42318; }
 button, .button { display: inline-block; margin-top: 1rem; font: inherit; font-weight: 600; padding: .6rem 1.3rem; border: 0; border-radius: .375rem; background: #0b57d0; color: #fff; cursor: pointer; text-decoration: none; }
-button.secondary { background: #e5e7eb; color: #1b1f24; margin-top: 0; padding: .3rem .8rem; }
+button.secondary, .button.secondary { background: #e5e7eb; color: #1b1f24; margin-top: 0; padding: .3rem .8rem; }
 button.danger { background: #b42318; margin-top: 0; padding: .3rem .8rem; }
 :focus-visible { outline: 3px solid #b45309; outline-offset: 2px; }
 .error { color: #b42318; font-weight: 600; margin: .3rem 0 0; }
@@ -36,11 +36,17 @@ a { color: #0b57d0; }
 table { width: 100%; border-collapse: collapse; background: #fff; font-size: .92rem; }
 th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 td:first-child, td.when { white-space: nowrap; }
-th button { background: none; color: inherit; padding: 0; margin: 0; font-weight: 700; }
+th a.sort { color: inherit; font-weight: 700; }
+tr.problem { background: #fef3f2; }
+tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }
+.tiles { list-style: none; display: flex; flex-wrap: wrap; gap: .5rem; padding: 0; margin: 1rem 0; }
+.tile { background: #fff; border-radius: .5rem; padding: .5rem .9rem; box-shadow: 0 1px 3px #0002; min-width: 5.5rem; }
+.tile-count { display: block; font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
+.tile-problem { background: #fef3f2; color: #b42318; border: 2px solid #b42318; }
 .state { font-weight: 700; }
 .state-error, .state-stale { color: #b42318; }
 .state-configured { color: #027a48; }
-.table-wrap { overflow-x: auto; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
 .log-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, Menlo, monospace; font-size: .85rem; }
 .level-error .level { color: #b42318; font-weight: 700; }
 .level-warn .level { color: #b54708; font-weight: 700; }

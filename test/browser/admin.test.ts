@@ -104,4 +104,49 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     await expect(page.getByRole('link', { name: 'Download as text' }).getAttribute('href')).resolves.toBe('/admin/vms/dash-vm-2/logs.txt');
     expect(await accessibilityViolations(page)).toEqual([]);
   });
+
+  it.each([
+    ['with JavaScript', true],
+    ['without JavaScript', false],
+  ])('on a phone %s: problems first and marked, the table scrolls in its own box, columns sort both ways', async (_case, javaScriptEnabled) => {
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'dash-vm-2'`);
+    const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 390, height: 800 }, httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin`);
+    const names = () => page.locator('#vm-rows tr td:first-child').allTextContents();
+    await expect(names()).resolves.toEqual(['dash-vm-2', 'dash-vm-1']);
+    await expect(page.locator('#tiles li').allTextContents()).resolves.toEqual(['1 failed', '1 free']);
+    const firstRow = await page.locator('#vm-rows tr').first().evaluate((row) => getComputedStyle(row).backgroundColor);
+    const secondRow = await page.locator('#vm-rows tr').nth(1).evaluate((row) => getComputedStyle(row).backgroundColor);
+    expect(firstRow).not.toBe(secondRow);
+    await expect(page.locator('th[aria-sort]').allTextContents()).resolves.toEqual(['Health ▲']);
+
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(sideways).toBeLessThanOrEqual(0);
+    const box = await page.locator('.table-wrap').evaluate((wrap) => wrap.scrollWidth > wrap.clientWidth);
+    expect(box).toBe(true);
+
+    await page.getByRole('link', { name: 'VM', exact: true }).click();
+    await page.waitForURL(/sort=hostname&dir=asc/);
+    await expect(page.locator('th[aria-sort]').getAttribute('aria-sort')).resolves.toBe('ascending');
+    await expect(names()).resolves.toEqual(['dash-vm-1', 'dash-vm-2']);
+    await page.getByRole('link', { name: 'VM', exact: true }).click();
+    await page.waitForURL(/sort=hostname&dir=desc/);
+    await expect(page.locator('th[aria-sort]').getAttribute('aria-sort')).resolves.toBe('descending');
+    await expect(names()).resolves.toEqual(['dash-vm-2', 'dash-vm-1']);
+    if (javaScriptEnabled) expect(await accessibilityViolations(page)).toEqual([]);
+    await env.db.pool.query(`UPDATE vms SET failed_at = NULL, failure = NULL WHERE hostname = 'dash-vm-2'`);
+  });
+
+  it('focuses Cancel first on a confirmation page, so Enter changes nothing', async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const page = await context.newPage();
+    await page.goto(`${env.url}/admin/vms/dash-vm-1/release`);
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Cancel');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    const before = await env.db.dumpVms();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${env.url}/admin`);
+    expect(await env.db.dumpVms()).toEqual(before);
+  });
 });

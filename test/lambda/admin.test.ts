@@ -138,6 +138,46 @@ describe('admin API and dashboard over HTTP', () => {
     expect(again.status).toBe(409);
   });
 
+  it('sorts the dashboard by the query string both ways, marks the sorted column, and refuses an unknown column', async () => {
+    const page = async (query: string) => (await fetch(`${env.url}/admin${query}`, { headers: { authorization: ADMIN } })).text();
+    const order = (html: string) => [...html.matchAll(/<tr data-hostname="([^"]+)"/g)].map((match) => match[1]);
+    const ascending = await page('?sort=hostname&dir=asc');
+    expect(order(ascending)).toEqual(['adm-vm-1', 'adm-vm-2', 'adm-vm-10']);
+    expect(ascending).toContain('<th scope="col" aria-sort="ascending"><a class="sort" href="/admin?sort=hostname&amp;dir=desc">VM');
+    const descending = await page('?sort=hostname&dir=desc');
+    expect(order(descending)).toEqual(['adm-vm-10', 'adm-vm-2', 'adm-vm-1']);
+    expect(descending).toContain('<th scope="col" aria-sort="descending"><a class="sort" href="/admin?sort=hostname&amp;dir=asc">VM');
+    expect((descending.match(/aria-sort=/g) ?? []).length).toBe(1);
+
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'adm-vm-10'`);
+    const byDefault = await page('');
+    expect(order(byDefault)).toEqual(['adm-vm-10', 'adm-vm-1', 'adm-vm-2']);
+    expect(byDefault).toContain('<tr data-hostname="adm-vm-10" class="problem">');
+    expect(byDefault).toMatch(/<li class="tile tile-problem"><span class="tile-count">1<\/span> <span class="tile-label">failed<\/span><\/li><li class="tile"><span class="tile-count">2<\/span> <span class="tile-label">free<\/span>/);
+    expect(byDefault).toMatch(/<time datetime="[^"]+" title="[^"]+ UTC">(just now|\d+ s ago)<\/time>/);
+
+    const refused = await fetch(`${env.url}/admin?sort=pin`, { headers: { authorization: ADMIN } });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toBe('"sort" must be one of hostname, state, email, health, assigned, seen.');
+  });
+
+  it('answers "move" with no free VM with a page saying so and what to do, and changes nothing', async () => {
+    const assigned = await requestVm(env.db.sql, { email: 'fay@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
+    const confirm = await (await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { headers: { authorization: ADMIN } })).text();
+    expect(confirm).toContain('No healthy VM is free right now, so moving would not work');
+    const before = await env.db.dumpVms();
+    const response = await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toContain('<h1>No free VM to move the participant to</h1>');
+    expect(page).toContain(`so they stay on ${assigned.hostname}. Nothing was changed.`);
+    expect(page).toContain('Release a VM nobody uses');
+    expect(await env.db.dumpVms()).toEqual(before);
+  });
+
   it('refuses a cross-site form post to the dashboard even with credentials', async () => {
     await requestVm(env.db.sql, { email: 'carol@example.com', crdCommand: crdCommand() });
     const before = await env.db.dumpVms();

@@ -7,6 +7,8 @@ import { ALLOCATOR_IMAGE_SOURCES, MAX_DEPLOYED_HOLD_SECONDS } from '../../lib/al
 import { readConfig } from '../../lib/config';
 import { LabLinkStack, LabLinkStackProps, REGIONS_WITHOUT_DATA_API } from '../../lib/lablink-stack';
 import { REPO_ROOT } from '../../lib/node-function';
+import { VMS_PER_SHARD } from '../../lib/client-fleet';
+import { fleetInstances, shardTemplates } from '../support/fleet-templates';
 
 // CloudFormation's validator runs on these templates in lablink-stack.test.ts and `npm run validate:templates`; here it would only slow the many synths.
 process.env.CDK_VALIDATION = 'false';
@@ -71,14 +73,15 @@ describe('the first cdk deploy', () => {
   });
 
   it('waits for every VM’s own signal, and its boot script names that VM’s resource in this stack', () => {
-    const instances = Object.entries(resources).filter(([, resource]) => resource.Type === 'AWS::EC2::Instance');
+    const instances = Object.entries(fleetInstances(stack));
     expect(instances).toHaveLength(2);
-    for (const [logicalId, instance] of instances) {
+    for (const [id, instance] of instances) {
       // CloudFormation counts one signal when Count is left out.
       expect(instance.CreationPolicy).toEqual({ ResourceSignal: { Timeout: 'PT30M' } });
       const userData = JSON.stringify(instance.Properties!.UserData);
-      expect(userData).toContain(`SIGNAL_RESOURCE='${logicalId}'`);
-      expect(userData).toContain("STACK_NAME='LabLinkTest'");
+      expect(userData).toContain(`SIGNAL_RESOURCE='${id.split('/')[1]}'`);
+      // The VM's resource lives in its nested stack: the signal names that stack.
+      expect(userData).toContain(`STACK_NAME='",{"Ref":"AWS::StackName"},"'`);
     }
   });
 });
@@ -143,8 +146,22 @@ describe('the cdk CLI with a past expiresAt (real CLI, no AWS account: it stops 
 });
 
 describe('the largest fleet the README allows', () => {
-  it('fits in one stack with room to spare (CloudFormation allows 500 resources)', () => {
-    const resources = Template.fromStack(stackOf({ vmCount: '200', allowFleetToken: 'true', expiresAt: '2099-01-01T00:00Z', alarmEmail: 'ops@example.com' })).toJSON().Resources;
-    expect(Object.keys(resources).length).toBeLessThan(400);
+  // CloudFormation's limits per stack: 500 resources, 1 MB of template (from S3), 200 parameters, 200 outputs.
+  const stack = stackOf({ vmCount: '1000', allowFleetToken: 'true', expiresAt: '2099-01-01T00:00Z', alarmEmail: 'ops@example.com' });
+  const templates = [Template.fromStack(stack), ...shardTemplates(stack)].map((template) => template.toJSON());
+
+  it('1,000 VMs fit in nested stacks of VMS_PER_SHARD, each well within CloudFormation’s limits', () => {
+    expect(templates).toHaveLength(1 + Math.ceil(1000 / VMS_PER_SHARD));
+    for (const template of templates) {
+      expect(Object.keys(template.Resources).length).toBeLessThanOrEqual(250);
+      expect(Buffer.byteLength(JSON.stringify(template))).toBeLessThanOrEqual(800_000);
+      expect(Object.keys(template.Parameters ?? {}).length).toBeLessThanOrEqual(100);
+      expect(Object.keys(template.Outputs ?? {}).length).toBeLessThanOrEqual(100);
+    }
+  });
+
+  it('names the VMs <prefix>-1 … <prefix>-1000, each once, with the numbers in order across the nested stacks', () => {
+    const names = Object.values(fleetInstances(stack)).map((instance) => (instance.Properties.Tags as { Key: string; Value: string }[]).find((tag) => tag.Key === 'Name')!.Value);
+    expect(names).toEqual(Array.from({ length: 1000 }, (_, index) => `lablink-vm-${index + 1}`));
   });
 });

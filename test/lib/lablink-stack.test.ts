@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
 import { LabLinkStack } from '../../lib/lablink-stack';
 import { EC2_USER_DATA_LIMIT_BYTES } from '../../lib/user-data';
+import { fleetInstances, shardTemplates } from '../support/fleet-templates';
 
 function synth(context: Record<string, unknown> = {}): { stack: LabLinkStack; template: Template } {
   const app = new App();
@@ -50,11 +51,12 @@ describe('LabLinkStack', () => {
   });
 
   it('starts vmCount VMs with IMDSv2 required, encrypted disks, and the SSM role', () => {
-    template.resourceCountIs('AWS::EC2::Instance', 3);
+    template.resourceCountIs('AWS::EC2::Instance', 0);
+    expect(Object.keys(fleetInstances(stack))).toEqual(['Vms1to80/Vm1', 'Vms1to80/Vm2', 'Vms1to80/Vm3'].map((id) => expect.stringMatching(new RegExp(`^${id}[0-9A-F]{8}$`))));
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } } });
-    template.hasResourceProperties('AWS::EC2::Instance', {
-      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 40, VolumeType: 'gp3' } }],
-    });
+    for (const instance of Object.values(fleetInstances(stack))) {
+      expect(instance.Properties.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 40, VolumeType: 'gp3' } }]);
+    }
     template.hasResourceProperties('AWS::IAM::Role', {
       ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
     });
@@ -86,10 +88,9 @@ describe('LabLinkStack', () => {
   });
 
   it('runs the form API on Node.js 24 Lambdas on arm64, throttled, tighter on request_vm', () => {
-    template.allResourcesProperties('AWS::Lambda::Function', Match.objectLike({}));
-    const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
-    expect(functions).toHaveLength(2);
-    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([, fn]) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
+    expect(functions.map(([logicalId]) => logicalId)).toEqual([expect.stringMatching(/^DatabaseMigrateFunction[0-9A-F]{8}$/), expect.stringMatching(/^FormApiFormFunction[0-9A-F]{8}$/)]);
+    for (const [, fn] of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
       RouteSettings: { 'POST /api/request_vm': { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 } },
@@ -98,11 +99,21 @@ describe('LabLinkStack', () => {
 
   it('grants the Lambdas Data API access to this cluster only', () => {
     const clusterArn = stack.resolve(stack.database.cluster.clusterArn);
-    const statements = statementsOf(template, /^(FormApiFormFunction|DatabaseMigrateFunction)/);
-    const dataApi = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('rds-data:')));
-    expect(dataApi.length).toBeGreaterThanOrEqual(2);
-    for (const statement of dataApi) expect(statement.Resource).toEqual(clusterArn);
-    for (const statement of statements) expect(statement.Resource).not.toBe('*');
+    const appSecret = stack.resolve(stack.database.appSecret.secretArn);
+    const ownerSecret = stack.resolve(stack.database.cluster.secret!.secretArn);
+    const adminSecret = stack.resolve(stack.adminSecret.secretArn);
+    const resourcesOf = (role: RegExp) => statementsOf(template, role).map((statement) => [actionsOf(statement).some((action) => action.startsWith('rds-data:')) ? 'rds-data' : 'secret', statement.Resource]);
+    // Every resource named: no wildcard, no other cluster, no secret beyond the ones each function needs.
+    expect(resourcesOf(/^FormApiFormFunction/)).toEqual([
+      ['rds-data', clusterArn],
+      ['secret', appSecret],
+      ['secret', adminSecret],
+    ]);
+    expect(resourcesOf(/^DatabaseMigrateFunction/)).toEqual([
+      ['rds-data', clusterArn],
+      ['secret', ownerSecret],
+      ['secret', appSecret],
+    ]);
   });
 
   it('gives the allocator the app role’s database secret only, and lets it look up instances to check identities', () => {
@@ -161,13 +172,15 @@ describe('LabLinkStack', () => {
   });
 
   it('tags every VM with its fleet and gives it its name, which the allocator checks', () => {
-    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+    const instances = Object.values(fleetInstances(stack));
+    expect(instances).toHaveLength(3);
+    for (const instance of instances) {
       expect(instance.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'lablink:fleet', Value: 'LabLinkTest' }, { Key: 'Name', Value: expect.stringMatching(/^lablink-vm-\d$/) }]));
     }
   });
 
   it('keeps every VM’s user-data under EC2’s 16 KB limit', () => {
-    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+    for (const instance of Object.values(fleetInstances(stack))) {
       const parts = instance.Properties.UserData['Fn::Base64']['Fn::Join'][1] as unknown[];
       // Tokens resolve to an ALB DNS name, a secret ARN and a region: 300 bytes covers all three.
       const size = parts.reduce<number>((total, part) => total + (typeof part === 'string' ? Buffer.byteLength(part) : 300), 0);
@@ -176,7 +189,7 @@ describe('LabLinkStack', () => {
   });
 
   it('outputs what an admin needs', () => {
-    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'InstanceIds']) template.hasOutput(name, {});
+    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'ListVmsCommand']) template.hasOutput(name, {});
   });
 
   it('passes cdk-nag AwsSolutions checks, with every acknowledged finding carrying a reason', () => {
@@ -202,12 +215,14 @@ describe('LabLinkStack', () => {
   });
 
   it('with expiresAt, stops the VMs and the allocator at that time, allowed to touch only this fleet', () => {
-    const { template: expiring } = synth({ vmCount: '2', expiresAt: '2099-12-01T18:00Z', alarmEmail: 'ops@example.com' });
-    expiring.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'at(2099-12-01T18:00:00)',
-      ScheduleExpressionTimezone: 'UTC',
-      Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances' }),
+    const { stack: expiringStack, template: expiring } = synth({ vmCount: '82', expiresAt: '2099-12-01T18:00Z', alarmEmail: 'ops@example.com' });
+    // Each nested stack of VMs stops its own instances: 1,000 ids would not fit one schedule's input.
+    const stopped = shardTemplates(expiringStack).map((shard) => {
+      const [schedule] = Object.values(shard.findResources('AWS::Scheduler::Schedule'));
+      expect(schedule.Properties).toMatchObject({ ScheduleExpression: 'at(2099-12-01T18:00:00)', ScheduleExpressionTimezone: 'UTC', Target: { Arn: 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances' } });
+      return (JSON.stringify(schedule.Properties.Target.Input).match(/"Ref":"Vm\d+/g) ?? []).length;
     });
+    expect(stopped).toEqual([80, 2]);
     expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
     const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & { Condition: unknown };
     expect(stop.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
@@ -218,10 +233,9 @@ describe('LabLinkStack', () => {
   });
 
   it('adds a VM without replacing the others when vmCount grows', () => {
-    const larger = synth({ vmCount: '4', holdSeconds: '40' }).template;
-    const before = template.findResources('AWS::EC2::Instance');
-    const after = larger.findResources('AWS::EC2::Instance');
-    expect(Object.keys(after)).toHaveLength(4);
+    const before = fleetInstances(stack);
+    const after = fleetInstances(synth({ vmCount: '83', holdSeconds: '40' }).stack);
+    expect(Object.keys(after)).toHaveLength(83);
     for (const [logicalId, resource] of Object.entries(before)) expect(after[logicalId]).toEqual(resource);
     // The AMI is looked up when an instance launches, so a newer Ubuntu image never replaces running VMs.
     for (const resource of Object.values(after)) expect(resource.Properties.ImageId).toBe(`resolve:ssm:${UBUNTU_24_04_AMI_PARAMETER}`);

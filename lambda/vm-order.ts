@@ -1,0 +1,72 @@
+import { VmSummary } from '../core/vms';
+
+/** The dashboard's sortable columns; `health` puts problems first. */
+export const SORT_KEYS = ['hostname', 'state', 'email', 'health', 'assigned', 'seen'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export type SortDirection = 'asc' | 'desc';
+export interface VmOrder {
+  key: SortKey;
+  direction: SortDirection;
+}
+
+/** What an instructor must see first: problems, worst first. */
+export const DEFAULT_ORDER: VmOrder = { key: 'health', direction: 'asc' };
+
+export type OrderRequest = { ok: true; order: VmOrder } | { ok: false; message: string };
+
+/** The order from the query string (`?sort=seen&dir=desc`), so sorting works without JavaScript. */
+export function parseVmOrder(sort: string | undefined, direction: string | undefined): OrderRequest {
+  if (sort !== undefined && !(SORT_KEYS as readonly string[]).includes(sort)) return { ok: false, message: `"sort" must be one of ${SORT_KEYS.join(', ')}.` };
+  if (direction !== undefined && direction !== 'asc' && direction !== 'desc') return { ok: false, message: '"dir" must be "asc" or "desc".' };
+  return { ok: true, order: { key: (sort as SortKey | undefined) ?? DEFAULT_ORDER.key, direction: direction ?? (sort === undefined ? DEFAULT_ORDER.direction : 'asc') } };
+}
+
+/** 0 is the worst: failed, then a failed setup, stale, unhealthy, not polling; healthy VMs last. */
+export function problemRank(vm: VmSummary): number {
+  if (vm.failed_at) return 0;
+  if (vm.state === 'error') return 1;
+  if (vm.stale) return 2;
+  if (vm.unhealthy_since) return 3;
+  if (vm.state === 'waiting' && !vm.polling) return 4;
+  return 5;
+}
+
+const naturally = new Intl.Collator('en', { numeric: true });
+
+const SORT_VALUE: Record<SortKey, (vm: VmSummary) => string | number | null> = {
+  hostname: (vm) => vm.hostname,
+  state: (vm) => vm.state,
+  email: (vm) => vm.email,
+  health: problemRank,
+  assigned: (vm) => (vm.assigned_at ? Date.parse(vm.assigned_at) : null),
+  seen: (vm) => Date.parse(vm.health_reported_at ?? vm.last_seen),
+};
+
+/** Sorted by the key, both ways; empty values stay last either way, ties in natural name order (vm-2 before vm-10). */
+export function sortVms(vms: VmSummary[], order: VmOrder): VmSummary[] {
+  const value = SORT_VALUE[order.key];
+  const sign = order.direction === 'asc' ? 1 : -1;
+  return [...vms].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    if (x !== y) {
+      if (x === null) return 1;
+      if (y === null) return -1;
+      const compared = typeof x === 'number' && typeof y === 'number' ? x - y : naturally.compare(String(x), String(y));
+      if (compared !== 0) return sign * compared;
+    }
+    return naturally.compare(a.hostname, b.hostname);
+  });
+}
+
+/** "40 s ago", "12 min ago", "3 h ago", "2 days ago": how long ago `iso` was, at `now`. */
+export function timeAgo(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
