@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
   const fleet = await startSimulatedFleet({ count: 4, allocatorUrl: stack.url, fleetToken });
   const browser = await launchChromium();
+  const adminPost = (route: string) =>
+    fetch(`${stack.url}${route}`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` } });
   try {
     const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, httpCredentials: { username: 'admin', password: adminSecret } });
     const page = await context.newPage();
@@ -33,6 +35,23 @@ async function main(): Promise<void> {
     await page.getByRole('button', { name: 'Get my VM' }).click();
     await page.waitForSelector('#progress[data-progress="ready"]');
     await page.screenshot({ path: path.join(DOCS, 'vm-ready.png'), fullPage: true });
+
+    // The admin takes the VM back: the open page says so.
+    const hostname = await page.locator('#hostname').textContent();
+    await adminPost(`/api/vms/${hostname}/release`);
+    await page.waitForSelector('#progress[data-progress="released"]');
+    await page.screenshot({ path: path.join(DOCS, 'vm-released.png'), fullPage: true });
+
+    // A command Google no longer accepts: once reset, the same VM is first in line again, and
+    // its stand-in start-host refuses a code it has seen.
+    await page.goto(`${stack.url}/`);
+    await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));
+    await page.getByLabel('Your email').fill('grace@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForSelector('#progress[data-progress="failed"]');
+    await page.locator('details summary').click();
+    await page.screenshot({ path: path.join(DOCS, 'vm-failed.png'), fullPage: true });
 
     await page.setViewportSize({ width: 1200, height: 600 });
     await page.goto(`${stack.url}/admin`);
