@@ -12,7 +12,7 @@ const DOCS = path.join(__dirname, '..', 'docs');
 const EXAMPLE_COMMAND =
   'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkgQexampleexampleexample" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)';
 
-/** Renders the form, a participant's VM page and the admin dashboard from a real local run into docs/. */
+/** Renders the form (also with mistakes, on a phone), a participant's VM page (ready, failed, released) and the admin dashboard from a real local run into docs/. */
 async function main(): Promise<void> {
   ensureChromium();
   const log = createLogger('text');
@@ -29,16 +29,45 @@ async function main(): Promise<void> {
     await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));
     await page.screenshot({ path: path.join(DOCS, 'form.png'), fullPage: true });
 
+    // A participant's mistakes, on a phone: the summary at the top has the focus.
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await phone.goto(`${stack.url}/`);
+    await phone.getByLabel('Your email').fill('ada@gmial.com');
+    await phone.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND.slice(0, 90));
+    await phone.getByRole('button', { name: 'Get my VM' }).click();
+    await phone.waitForSelector('#error-summary');
+    await phone.screenshot({ path: path.join(DOCS, 'form-errors.png') });
+    await phone.close();
+
     await page.getByLabel('Your email').fill('ada@example.com');
     await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
     await page.getByRole('button', { name: 'Get my VM' }).click();
     await page.waitForSelector('#progress[data-progress="ready"]');
+    const adaPage = page.url();
     await page.screenshot({ path: path.join(DOCS, 'vm-ready.png'), fullPage: true });
+
+    // A code Google no longer accepts: the stand-in start-host refuses it.
+    for (const vm of fleet.vms) vm.setStartHostFailure('OAuth error: the authorization code has already been used.');
+    await page.goto(`${stack.url}/`);
+    await page.getByLabel('Your email').fill('grace@example.com');
+    await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForSelector('#progress[data-progress="failed"]');
+    await page.screenshot({ path: path.join(DOCS, 'vm-failed.png'), fullPage: true });
 
     await page.setViewportSize({ width: 1200, height: 600 });
     await page.goto(`${stack.url}/admin`);
     await page.waitForSelector('#vm-rows tr');
     await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });
+
+    const ada = (await (await page.request.get(`${stack.url}/api/vms`)).json()) as { vms: { hostname: string; email: string | null }[] };
+    const adaVm = ada.vms.find((vm) => vm.email === 'ada@example.com');
+    if (!adaVm) throw new Error('ada@example.com has no VM');
+    await page.request.post(`${stack.url}/api/vms/${adaVm.hostname}/release`);
+    await page.setViewportSize({ width: 900, height: 1000 });
+    await page.goto(adaPage);
+    await page.waitForSelector('#progress[data-progress="released"]');
+    await page.screenshot({ path: path.join(DOCS, 'vm-released.png'), fullPage: true });
     log.info('screenshots.saved', { folder: DOCS });
   } finally {
     await browser.close();
