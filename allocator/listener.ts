@@ -140,13 +140,21 @@ export class VmUpdateListener {
   }
 
   private dispatch(payload: string | undefined): void {
-    try {
-      const update = JSON.parse(payload ?? '') as Partial<VmUpdate>;
-      if (typeof update.hostname === 'string' && typeof update.state === 'string') {
-        this.options.onUpdate({ hostname: update.hostname, state: update.state });
-      }
-    } catch {
-      this.options.log.warn('listener.bad_payload', { channel: VM_UPDATES_CHANNEL });
-    }
+    const update = parseVmUpdate(payload);
+    if (update) this.options.onUpdate(update);
+    else this.options.log.warn('listener.bad_payload', { channel: VM_UPDATES_CHANNEL });
   }
+}
+
+/** What the trigger sends; anything else (another sender on the channel, a future format) is skipped. */
+function parseVmUpdate(payload: string | undefined): VmUpdate | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload ?? '');
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { hostname, state } = parsed as Record<string, unknown>;
+  return typeof hostname === 'string' && typeof state === 'string' ? { hostname, state } : undefined;
 }

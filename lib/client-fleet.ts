@@ -16,8 +16,8 @@ import {
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
-import { AgentAsset } from './agent-asset';
-import { renderClientUserData } from './user-data';
+import { AgentAsset, VmFileAsset } from './agent-asset';
+import { VmSetupOptions, renderClientUserData } from './user-data';
 
 export interface ClientFleetProps {
   vpc: IVpc;
@@ -30,11 +30,18 @@ export interface ClientFleetProps {
   /** VMs are named `<prefix>-1 … <prefix>-n`. */
   vmNamePrefix: string;
   allocatorUrl: string;
-  /** How long `cdk deploy` waits for each new VM's boot script to report that its agent registered. @default 30 minutes */
+  /**
+   * How long `cdk deploy` waits for each new VM's boot script to report that its agent
+   * registered (and its setup passed). @default 30 minutes, or 150 with a setup
+   */
   readyTimeout?: Duration;
+  /** The workshop's own software on every VM (see LabLinkConfig); the script is a local file. */
+  setup?: Omit<VmSetupOptions, 'script'> & { scriptFile?: string };
 }
 
 export const DEFAULT_READY_TIMEOUT = Duration.minutes(30);
+/** Longer than the boot, the registration and the boot script's wait for the setup together. */
+export const DEFAULT_READY_TIMEOUT_WITH_SETUP = Duration.minutes(150);
 
 function machineImage(props: ClientFleetProps): IMachineImage {
   // Resolved when each instance launches: a newer AMI behind the parameter never replaces running VMs.
@@ -59,6 +66,8 @@ interface FleetShardProps extends ClientFleetProps {
   instanceProfile: InstanceProfile;
   launchTemplate: LaunchTemplate;
   agent: AgentAsset;
+  /** The workshop setup with its script as an S3 object. */
+  vmSetup?: VmSetupOptions;
   image: IMachineImage;
 }
 
@@ -83,6 +92,7 @@ export class FleetShard extends NestedStack {
           // The VM signals its own resource, which lives in this nested stack.
           stackName: this.stackName,
           signalResource: Lazy.string({ produce: () => this.getLogicalId(instance!.instance) }),
+          setup: props.vmSetup,
         }),
       );
       instance = new Instance(this, `Vm${index}`, {
@@ -100,7 +110,7 @@ export class FleetShard extends NestedStack {
         ],
         instanceName: vmName,
         // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
-        resourceSignalTimeout: props.readyTimeout ?? DEFAULT_READY_TIMEOUT,
+        resourceSignalTimeout: props.readyTimeout ?? (props.vmSetup ? DEFAULT_READY_TIMEOUT_WITH_SETUP : DEFAULT_READY_TIMEOUT),
       });
       instance.instance.launchTemplate = { launchTemplateId: props.launchTemplate.launchTemplateId, version: props.launchTemplate.latestVersionNumber };
       Tags.of(instance).add(FLEET_TAG, props.fleetName);
@@ -138,7 +148,10 @@ export class ClientFleet extends Construct {
     const instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', { requireImdsv2: true });
     const agent = new AgentAsset(this, 'Agent', { readers: this.role });
-    const shared = { ...props, fleetName: Stack.of(this).stackName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, image: machineImage(props) };
+    const { scriptFile, ...setupValues } = props.setup ?? {};
+    const setupScript = scriptFile ? new VmFileAsset(this, 'SetupScript', { file: scriptFile, readers: this.role }) : undefined;
+    const vmSetup: VmSetupOptions | undefined = props.setup ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) } : undefined;
+    const shared = { ...props, fleetName: Stack.of(this).stackName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, vmSetup, image: machineImage(props) };
 
     for (let first = 1; first <= props.vmCount; first += VMS_PER_SHARD) {
       const last = Math.min(props.vmCount, first + VMS_PER_SHARD - 1);

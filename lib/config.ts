@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { MAX_DEPLOYED_HOLD_SECONDS } from './allocator-service';
 
 /** Kept well within CloudFormation's limits by nested stacks of VMs (see lib/client-fleet.ts). */
@@ -41,7 +43,22 @@ export interface LabLinkConfig {
   expiresAt?: string;
   /** When set, alarms are sent to this address (it must confirm the subscription). */
   alarmEmail?: string;
+  /**
+   * The workshop's own software on every VM, set up before the VM joins the pool:
+   * `setupScript` (a local shell script, shipped as an S3 asset, run as root once on first boot,
+   * tried up to three times), `setupCheck` (a command that must then succeed as the desktop user),
+   * `repository` (+ `repositoryRef`) cloned into the desktop user's home, `containerImage` pulled
+   * with Podman and started from a desktop launcher.
+   */
+  setupScript?: string;
+  setupCheck?: string;
+  repository?: string;
+  repositoryRef?: string;
+  containerImage?: string;
 }
+
+/** Bigger scripts belong in the repository or an image; this keeps a VM's download quick. */
+export const MAX_SETUP_SCRIPT_BYTES = 1024 * 1024;
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
 
@@ -79,6 +96,19 @@ class ConfigErrors {
     }
     return raw;
   }
+
+  /** A local file's absolute path: it must exist and be at most `maxBytes`. */
+  file(read: ContextReader, key: string, maxBytes: number): string | undefined {
+    const raw = read(key);
+    if (raw === undefined || raw === '') return undefined;
+    const file = typeof raw === 'string' ? path.resolve(raw) : '';
+    const size = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
+    if (!size?.isFile() || size.size > maxBytes) {
+      this.messages.push(`${key} must be a readable file of at most ${maxBytes / 1024} KB, such as ./setup.sh (got ${JSON.stringify(raw)}).`);
+      return undefined;
+    }
+    return file;
+  }
 }
 
 /** Reads and validates every context key; one error lists every bad key with what it allows. */
@@ -100,7 +130,13 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     accessCode: errors.text(read, 'accessCode', undefined, /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces'),
     expiresAt: errors.text(read, 'expiresAt', undefined, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z'),
     alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
+    setupScript: errors.file(read, 'setupScript', MAX_SETUP_SCRIPT_BYTES),
+    setupCheck: errors.text(read, 'setupCheck', undefined, /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\''),
+    repository: errors.text(read, 'repository', undefined, /^(https:\/\/|ssh:\/\/|git@)[\w.@:/~+-]+?\/[\w.-]+?(\.git)?\/?$/, 'a git URL such as https://github.com/owner/tutorial.git'),
+    repositoryRef: errors.text(read, 'repositoryRef', undefined, /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2'),
+    containerImage: errors.text(read, 'containerImage', undefined, /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12'),
   };
+  if (config.repositoryRef && !config.repository) errors.messages.push('repositoryRef needs repository.');
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
   if (errors.messages.length > 0) {

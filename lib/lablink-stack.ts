@@ -3,7 +3,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AllocatorService } from './allocator-service';
 import { FLEET_TAG } from '../core/wire';
-import { ClientFleet } from './client-fleet';
+import { ClientFleet, ClientFleetProps } from './client-fleet';
 import { LabLinkConfig } from './config';
 import { Database } from './database';
 import { FleetExpiry } from './fleet-expiry';
@@ -84,6 +84,7 @@ export class LabLinkStack extends Stack {
       volumeGb: config.volumeGb,
       vmNamePrefix: config.vmNamePrefix,
       allocatorUrl: this.allocator.url,
+      setup: workshopSetup(config),
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
     // Tasks start once the database is up and migrated, so the first deployment does not roll back;
@@ -137,4 +138,11 @@ export class LabLinkStack extends Stack {
       );
     }
   }
+}
+
+/** The workshop setup's context keys, or undefined when none is set. */
+function workshopSetup(config: LabLinkConfig): ClientFleetProps['setup'] {
+  const { setupScript, setupCheck, repository, repositoryRef, containerImage } = config;
+  if (!setupScript && !setupCheck && !repository && !containerImage) return undefined;
+  return { scriptFile: setupScript, check: setupCheck, repository, repositoryRef, containerImage };
 }

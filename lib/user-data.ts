@@ -1,3 +1,6 @@
+import { SETUP_RESULT_FILE } from '../agent/setup';
+import type { SetupPlan } from '../agent/setup-plan';
+
 /** EC2 refuses user-data above 16 KB (before base64); a test keeps the rendered script below it. */
 export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
 export const AGENT_NODE_VERSION = 'v22.12.0';
@@ -14,6 +17,21 @@ export const NODE_DIST_URL = 'https://nodejs.org/dist';
 export const VM_PACKAGES = ['xfce4', 'xfce4-terminal', 'xfce4-goodies', 'desktop-base', 'dbus-x11', 'xscreensaver', 'curl', 'ca-certificates', 'xz-utils', 'iptables'];
 /** How long the boot script waits for the agent's first accepted report. */
 export const REGISTRATION_WAIT_SECONDS = 900;
+/** The workshop's setup: where its plan, script and working folder go, and how long the boot script waits for its result. */
+export const SETUP_PLAN_PATH = '/etc/lablink/setup.json';
+export const SETUP_SCRIPT_PATH = '/opt/lablink/setup.sh';
+export const SETUP_WORK_DIR = '/var/lib/lablink-setup';
+export const SETUP_RESULT_PATH = `${AGENT_STATE_DIR}/${SETUP_RESULT_FILE}`;
+export const SETUP_WAIT_SECONDS = 110 * 60;
+
+/** The workshop's own software (see LabLinkConfig): the script as an S3 object read with the VM's role. */
+export interface VmSetupOptions {
+  script?: { url: string; sha256: string };
+  check?: string;
+  repository?: string;
+  repositoryRef?: string;
+  containerImage?: string;
+}
 
 export interface ClientUserDataOptions {
   vmName: string;
@@ -24,6 +42,55 @@ export interface ClientUserDataOptions {
   /** The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot script's signal. */
   stackName: string;
   signalResource: string;
+  /** The workshop's setup, run by the agent before the VM joins the pool; none when unset. */
+  setup?: VmSetupOptions;
+}
+
+/** The agent's setup plan: plain values from the context, never tokens, so it is written as a quoted here-document. */
+function setupPlan(setup: VmSetupOptions): SetupPlan {
+  return {
+    ...(setup.script ? { script: SETUP_SCRIPT_PATH } : {}),
+    ...(setup.check ? { check: setup.check } : {}),
+    ...(setup.repository ? { repository: setup.repository } : {}),
+    ...(setup.repositoryRef ? { repositoryRef: setup.repositoryRef } : {}),
+    ...(setup.containerImage ? { containerImage: setup.containerImage } : {}),
+    workDir: SETUP_WORK_DIR,
+  };
+}
+
+/** Installs what the setup needs and hands the agent its plan; the agent runs it before its first poll. */
+function renderSetupInstall(setup: VmSetupOptions): string {
+  const packages = [...(setup.repository ? ['git'] : []), ...(setup.containerImage ? ['podman', 'uidmap'] : [])];
+  return `
+step install-setup
+${packages.length > 0 ? `retry 3 apt-get $APT install -y -q --no-install-recommends ${packages.join(' ')}
+` : ''}${
+    setup.script
+      ? `SETUP_URL=${quote(setup.script.url)}
+retry 10 s3_get "$SETUP_URL" ${SETUP_SCRIPT_PATH}
+echo ${quote(`${setup.script.sha256}  ${SETUP_SCRIPT_PATH}`)} | sha256sum --check --quiet
+chmod 0700 ${SETUP_SCRIPT_PATH}
+`
+      : ''
+  }cat > ${SETUP_PLAN_PATH} <<'LABLINK_SETUP_PLAN'
+${JSON.stringify(setupPlan(setup))}
+LABLINK_SETUP_PLAN
+echo "LABLINK_SETUP=${SETUP_PLAN_PATH}" >> /etc/lablink/agent.env
+`;
+}
+
+/** Waits for the agent's setup result; a failed one fails the boot naming the setup's step. */
+function renderSetupWait(): string {
+  return `
+step setup
+for _ in $(seq ${SETUP_WAIT_SECONDS / 5}); do [ -e ${SETUP_RESULT_PATH} ] && break; sleep 5; done
+if ! grep -q '"ok":true' ${SETUP_RESULT_PATH} 2>/dev/null; then
+  failed_step=$(field step ${SETUP_RESULT_PATH} 2>/dev/null || true)
+  STEP=\${failed_step:-setup}
+  echo "ERROR: $(field reason ${SETUP_RESULT_PATH} 2>/dev/null || echo "no setup result after ${SETUP_WAIT_SECONDS} s")"
+  false
+fi
+`;
 }
 
 function quote(value: string): string {
@@ -176,7 +243,7 @@ identity
 retry 10 s3_get "$AGENT_URL" /opt/lablink/agent.js
 echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
 install -d -m 0700 ${AGENT_STATE_DIR}
-
+${options.setup ? renderSetupInstall(options.setup) : ''}
 step start-agent
 cat > /etc/systemd/system/lablink-agent.service <<UNIT
 [Unit]
@@ -204,7 +271,7 @@ if [ ! -e ${REGISTERED_MARKER} ]; then
   journalctl -u lablink-agent.service -n 30 --no-pager || true
   false
 fi
-
+${options.setup ? renderSetupWait() : ''}
 step ready
 signal SUCCESS "$(retry 5 imds meta-data/instance-id)"
 `;

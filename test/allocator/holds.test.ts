@@ -1,5 +1,5 @@
 import { HoldRegistry } from '../../allocator/holds';
-import { LogFields, Logger } from '../../core/log';
+import { RecordingLogger, recordingLogger } from '../support/recording-logger';
 import { Delivery } from '../../core/vms';
 
 /** One read of a VM's row that the test answers by hand, to put a wake-up exactly where a race needs it. */
@@ -17,15 +17,9 @@ async function settle(): Promise<void> {
   for (let round = 0; round < 20; round += 1) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function recordingLogger(): Logger & { events: { event: string; fields?: LogFields }[] } {
-  const events: { event: string; fields?: LogFields }[] = [];
-  const record = (event: string, fields?: LogFields) => void events.push({ event, fields });
-  return { events, info: record, warn: record, error: record };
-}
-
 describe('HoldRegistry with reads the test resolves by hand', () => {
   let reads: PendingRead[];
-  let log: ReturnType<typeof recordingLogger>;
+  let log: RecordingLogger;
   let registry: HoldRegistry;
   let controller: AbortController;
 

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
 
 function contextOf(values: Record<string, unknown>) {
@@ -22,7 +23,27 @@ describe('readConfig (CDK context)', () => {
       accessCode: undefined,
       expiresAt: undefined,
       alarmEmail: undefined,
+      setupScript: undefined,
+      setupCheck: undefined,
+      repository: undefined,
+      repositoryRef: undefined,
+      containerImage: undefined,
     });
+  });
+
+  it('takes a workshop setup: the script as an absolute path to an existing file', () => {
+    const config = readConfig(contextOf({ setupScript: 'docs/examples/python-tutorial-setup.sh', setupCheck: 'python -c "import numpy"', repository: 'git@github.com:owner/tutorial.git', repositoryRef: 'main' }));
+    expect(config.setupScript).toBe(path.resolve('docs/examples/python-tutorial-setup.sh'));
+    expect(config).toMatchObject({ setupCheck: 'python -c "import numpy"', repository: 'git@github.com:owner/tutorial.git', repositoryRef: 'main' });
+  });
+
+  it('names every bad setup key with what it allows', () => {
+    expect(() =>
+      readConfig(contextOf({ setupScript: './no-such-setup.sh', setupCheck: 'echo one\necho two', repository: 'ftp://example.org/x', repositoryRef: '--upload-pack=evil', containerImage: 'Python 3' })),
+    ).toThrow(
+      /setupScript must be a readable file of at most 1024 KB, such as .\/setup.sh \(got ".\/no-such-setup.sh"\)[\s\S]*setupCheck must be one line[\s\S]*repository must be a git URL[\s\S]*repositoryRef must be a branch, tag or commit[\s\S]*containerImage must be an image reference/,
+    );
+    expect(() => readConfig(contextOf({ repositoryRef: 'main' }))).toThrow(/repositoryRef needs repository/);
   });
 
   it('takes strings from -c flags and numbers from cdk.json alike', () => {

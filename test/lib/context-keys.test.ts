@@ -1,5 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readConfig } from '../../lib/config';
@@ -12,8 +13,8 @@ process.env.CDK_VALIDATION = 'false';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
-function synthWith(key: string, value: string, stackId = 'LabLinkKeys'): Record<string, Resource> {
-  const context: Record<string, string> = { vmCount: '1', [key]: value };
+function synthWith(key: string, value: string, also: Record<string, string> = {}, stackId = 'LabLinkKeys'): Record<string, Resource> {
+  const context: Record<string, string> = { vmCount: '1', ...also, [key]: value };
   const stack = new LabLinkStack(new App(), context.stackName ?? stackId, { config: readConfig((name) => context[name]) });
   // The VMs live in nested stacks: their resources count too.
   return Object.assign({}, ...[Template.fromStack(stack), ...shardTemplates(stack)].map((template) => template.toJSON().Resources));
@@ -24,9 +25,16 @@ function ofType(resources: Record<string, Resource>, type: string): Resource[] {
 }
 
 const text = (value: unknown) => JSON.stringify(value);
+const sha256Of = (file: string) => createHash('sha256').update(readFileSync(path.join(REPO_ROOT, file))).digest('hex');
+/** How many S3 objects the VMs' role may read. */
+const s3ReadsOf = (r: Record<string, Resource>) =>
+  ofType(r, 'AWS::IAM::Policy')
+    .filter((policy) => text(policy.Properties.Roles).includes('FleetRole'))
+    .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: { Action: string }[] }).Statement)
+    .filter((statement) => statement.Action === 's3:GetObject').length;
 
 /** For every key in the README's context table: a value other than its default, and where it must show in the template. */
-const KEYS: Record<string, { value: string; reaches: (resources: Record<string, Resource>) => unknown[] }> = {
+const KEYS: Record<string, { value: string; also?: Record<string, string>; reaches: (resources: Record<string, Resource>) => unknown[] }> = {
   vmCount: { value: '3', reaches: (r) => [ofType(r, 'AWS::EC2::Instance').length, 3] },
   instanceType: { value: 'g4dn.xlarge', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.InstanceType, 'g4dn.xlarge'] },
   amiId: { value: 'ami-0123456789abcdef0', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.ImageId, 'ami-0123456789abcdef0'] },
@@ -42,6 +50,22 @@ const KEYS: Record<string, { value: string; reaches: (resources: Record<string, 
   allowFleetToken: { value: 'true', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'), true] },
   expiresAt: { value: '2099-06-01T17:30Z', reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'] },
   alarmEmail: { value: 'ops@example.com', reaches: (r) => [ofType(r, 'AWS::SNS::Subscription')[0]?.Properties.Endpoint, 'ops@example.com'] },
+  setupScript: {
+    value: 'docs/examples/python-tutorial-setup.sh',
+    // Its checksum in the boot script, and the VMs' role may read one more object (the script's).
+    reaches: (r) => [
+      [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(`'${sha256Of('docs/examples/python-tutorial-setup.sh')}  /opt/lablink/setup.sh'`), s3ReadsOf(r)],
+      [true, 2],
+    ],
+  },
+  setupCheck: { value: 'python -c "import sleap"', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(text('"check":"python -c \\"import sleap\\""').slice(1, -1)), true] },
+  repository: { value: 'https://github.com/owner/tutorial.git', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repository\\":\\"https://github.com/owner/tutorial.git'), true] },
+  repositoryRef: {
+    value: 'v1.2',
+    also: { repository: 'https://github.com/owner/tutorial.git' },
+    reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repositoryRef\\":\\"v1.2'), true],
+  },
+  containerImage: { value: 'docker.io/library/python:3.12', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"containerImage\\":\\"docker.io/library/python:3.12'), true] },
   stackName: { value: 'Morning', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"lablink:fleet","Value":"Morning"}'), true] },
 };
 
@@ -61,8 +85,8 @@ describe('every context key in the README reaches the template', () => {
     defaults = synthWith('vmCount', '1');
   });
 
-  it.each(Object.entries(KEYS))('%s', (key, { value, reaches }) => {
-    const [actual, expected] = reaches(synthWith(key, value));
+  it.each(Object.entries(KEYS))('%s', (key, { value, also, reaches }) => {
+    const [actual, expected] = reaches(synthWith(key, value, also));
     expect(actual).toEqual(expected);
     // Without the key the template differs there, so the check sees the key's own effect.
     expect(reaches(defaults)[0]).not.toEqual(expected);

@@ -1,20 +1,24 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
 import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
-import { EC2_USER_DATA_LIMIT_BYTES, renderClientUserData } from '../../lib/user-data';
+import { EC2_USER_DATA_LIMIT_BYTES, SETUP_RESULT_PATH, SETUP_SCRIPT_PATH, renderClientUserData } from '../../lib/user-data';
+
+const VM_7 = {
+  vmName: 'lablink-vm-7',
+  allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
+  agentUrl: 'https://cdk-hnb659fds-assets-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/0123abcd.js',
+  agentSha256: agentBundleFile().sha256,
+  stackName: 'LabLink',
+  signalResource: 'FleetVm7ABCDEF12',
+};
 
 describe('client VM user-data', () => {
-  const script = renderClientUserData({
-    vmName: 'lablink-vm-7',
-    allocatorUrl: 'http://internal-LabLink-Alloc-0123456789.eu-west-1.elb.amazonaws.com',
-    agentUrl: 'https://cdk-hnb659fds-assets-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/0123abcd.js',
-    agentSha256: agentBundleFile().sha256,
-    stackName: 'LabLink',
-    signalResource: 'FleetVm7ABCDEF12',
-  });
+  const script = renderClientUserData(VM_7);
 
   it('is valid bash and fits EC2’s limit', () => {
     expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
@@ -77,5 +81,62 @@ describe('startHostInvocation', () => {
       file: '/usr/sbin/runuser',
       args: ['-u', 'lablink', '--', '/opt/crd/start-host', `--code=${command.code}`, `--redirect-url=${command.redirectUrl}`, '--name=vm-1'],
     });
+  });
+});
+
+describe('client VM user-data with a workshop setup', () => {
+  const setupOptions = {
+    script: { url: 'https://cdk-assets.s3.eu-west-1.amazonaws.com/setup0123.sh', sha256: 'ab'.repeat(32) },
+    check: `python -c "import sleap" && echo 'ok'`,
+    repository: 'https://github.com/owner/tutorial.git',
+    repositoryRef: 'v1.2',
+    containerImage: 'docker.io/library/python:3.12',
+  };
+  const script = renderClientUserData({ ...VM_7, setup: setupOptions });
+
+  it('is valid bash, fits EC2’s limit, downloads the script with the VM’s role and checks it, and hands the agent its plan', () => {
+    expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
+    expect(Buffer.byteLength(script)).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
+    expect(script).toContain(`retry 10 s3_get "$SETUP_URL" ${SETUP_SCRIPT_PATH}`);
+    expect(script).toContain(`echo '${'ab'.repeat(32)}  ${SETUP_SCRIPT_PATH}' | sha256sum --check --quiet`);
+    expect(script).toContain('install -y -q --no-install-recommends git podman uidmap');
+    const plan = /<<'LABLINK_SETUP_PLAN'\n(.*)\nLABLINK_SETUP_PLAN\n/.exec(script)![1];
+    expect(JSON.parse(plan)).toEqual({
+      script: SETUP_SCRIPT_PATH,
+      check: setupOptions.check,
+      repository: setupOptions.repository,
+      repositoryRef: 'v1.2',
+      containerImage: setupOptions.containerImage,
+      workDir: '/var/lib/lablink-setup',
+    });
+    // The agent reads the plan when it starts, so the plan is written first.
+    expect(script.indexOf('LABLINK_SETUP=/etc/lablink/setup.json')).toBeLessThan(script.indexOf('systemctl enable --now lablink-agent.service'));
+  });
+
+  /** Runs the boot script's wait for the setup result against a result file, with its own step, field and ERR trap. */
+  function waitForSetup(result: string | undefined): { status: number | null; output: string } {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-setup-wait-'));
+    try {
+      const resultFile = path.join(dir, 'setup-result.json');
+      if (result !== undefined) writeFileSync(resultFile, result);
+      const wait = script.slice(script.indexOf('\nstep setup\n'), script.indexOf('\nstep ready\n')).split(SETUP_RESULT_PATH).join(resultFile);
+      const field = /^field\(\) .*$/m.exec(script)![0];
+      const prelude = `set -eEuo pipefail\nstep() { STEP=$1; }\n${field}\ntrap 'echo "FAILURE signalled for lablink-vm-7:$STEP"; exit 1' ERR\n`;
+      const run = spawnSync('bash', ['-c', `${prelude}${wait}\necho "SUCCESS signalled"`], { encoding: 'utf8' });
+      return { status: run.status, output: run.stdout + run.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('signals success once the agent’s setup passed', () => {
+    expect(waitForSetup('{"fingerprint":"f","ok":true}\n')).toEqual({ status: 0, output: 'SUCCESS signalled\n' });
+  });
+
+  it('fails the deploy naming the setup’s failed step, with its reason in the log', () => {
+    const failed = waitForSetup('{"fingerprint":"f","ok":false,"step":"setup-check","reason":"Setup failed at setup-check: exited with status 1."}\n');
+    expect(failed.status).toBe(1);
+    expect(failed.output).toContain('ERROR: Setup failed at setup-check: exited with status 1.');
+    expect(failed.output).toContain('FAILURE signalled for lablink-vm-7:setup-check');
   });
 });
