@@ -12,7 +12,7 @@ const DOCS = path.join(__dirname, '..', 'docs');
 const EXAMPLE_COMMAND =
   'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkgQexampleexampleexample" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)';
 
-/** Renders the form (also with mistakes, on a phone), a participant's VM page (ready, failed, released) and the admin dashboard from a real local run into docs/. */
+/** Renders the form (also with mistakes, on a phone), a participant's VM page (ready, released, failed) and the admin dashboard from a real local run into docs/. */
 async function main(): Promise<void> {
   ensureChromium();
   const log = createLogger('text');
@@ -22,6 +22,8 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
   const fleet = await startSimulatedFleet({ count: 4, allocatorUrl: stack.url, fleetToken });
   const browser = await launchChromium();
+  const adminPost = (route: string) =>
+    fetch(`${stack.url}${route}`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` } });
   try {
     const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, httpCredentials: { username: 'admin', password: adminSecret } });
     const page = await context.newPage();
@@ -43,31 +45,29 @@ async function main(): Promise<void> {
     await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
     await page.getByRole('button', { name: 'Get my VM' }).click();
     await page.waitForSelector('#progress[data-progress="ready"]');
-    const adaPage = page.url();
     await page.screenshot({ path: path.join(DOCS, 'vm-ready.png'), fullPage: true });
 
-    // A code Google no longer accepts: the stand-in start-host refuses it.
-    for (const vm of fleet.vms) vm.setStartHostFailure('OAuth error: the authorization code has already been used.');
+    // The admin takes the VM back: the open page says so.
+    const hostname = await page.locator('#hostname').textContent();
+    await adminPost(`/api/vms/${hostname}/release`);
+    await page.waitForSelector('#progress[data-progress="released"]');
+    await page.screenshot({ path: path.join(DOCS, 'vm-released.png'), fullPage: true });
+
+    // A command Google no longer accepts: once reset, the same VM is first in line again, and
+    // its stand-in start-host refuses a code it has seen.
     await page.goto(`${stack.url}/`);
+    await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));
     await page.getByLabel('Your email').fill('grace@example.com');
     await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);
     await page.getByRole('button', { name: 'Get my VM' }).click();
     await page.waitForSelector('#progress[data-progress="failed"]');
+    await page.locator('details summary').click();
     await page.screenshot({ path: path.join(DOCS, 'vm-failed.png'), fullPage: true });
 
     await page.setViewportSize({ width: 1200, height: 600 });
     await page.goto(`${stack.url}/admin`);
     await page.waitForSelector('#vm-rows tr');
     await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });
-
-    const ada = (await (await page.request.get(`${stack.url}/api/vms`)).json()) as { vms: { hostname: string; email: string | null }[] };
-    const adaVm = ada.vms.find((vm) => vm.email === 'ada@example.com');
-    if (!adaVm) throw new Error('ada@example.com has no VM');
-    await page.request.post(`${stack.url}/api/vms/${adaVm.hostname}/release`);
-    await page.setViewportSize({ width: 900, height: 1000 });
-    await page.goto(adaPage);
-    await page.waitForSelector('#progress[data-progress="released"]');
-    await page.screenshot({ path: path.join(DOCS, 'vm-released.png'), fullPage: true });
     log.info('screenshots.saved', { folder: DOCS });
   } finally {
     await browser.close();

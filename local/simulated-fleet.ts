@@ -89,23 +89,13 @@ export class SimulatedVm {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** From now on the stand-in start-host fails with `message`, as Google's refuses an expired or used code; undefined: it succeeds again. */
-  setStartHostFailure(message: string | undefined): void {
-    this.options.startHostFailure = message;
-    this.writeStartHostSettings();
-  }
-
-  // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME;
-  // the skeleton has them too, so a home recreated by a reset still has them.
-  private writeStartHostSettings(): void {
-    const settings = JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 });
-    for (const dir of [this.homeDir, this.skelDir]) writeFileSync(path.join(dir, FAKE_CRD_SETTINGS), settings);
-  }
-
   /** Starts (or restarts) the agent process; its state directory survives restarts. */
   start(): void {
     if (this.running) return;
-    this.writeStartHostSettings();
+    // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME;
+    // the skeleton has them too, so a home recreated by a reset still has them.
+    const settings = JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 });
+    for (const dir of [this.homeDir, this.skelDir]) writeFileSync(path.join(dir, FAKE_CRD_SETTINGS), settings);
     const fakeCommand = `${process.execPath} ${FAKE_COMMAND} ${this.resetCommandsFile}`;
     const child = spawn(process.execPath, [this.options.agentBundle], {
       env: {
