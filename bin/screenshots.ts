@@ -2,7 +2,7 @@ import path from 'node:path';
 import { newAppRole } from '../core/app-role';
 import { createLogger, silentLogger } from '../core/log';
 import { generateSecret } from '../core/secrets';
-import { ensureChromium, launchChromium } from '../local/chromium';
+import { launchChromium } from '../local/chromium';
 import { startLocalPostgres } from '../local/postgres';
 import { runMain } from '../local/run-main';
 import { startSimulatedFleet } from '../local/simulated-fleet';
@@ -14,7 +14,6 @@ const EXAMPLE_COMMAND =
 
 /** Renders the form (also with mistakes, on a phone), a participant's VM page (ready, released, failed) and the admin dashboard from a real local run into docs/. */
 async function main(): Promise<void> {
-  ensureChromium();
   const log = createLogger('text');
   const postgres = await startLocalPostgres();
   const fleetToken = generateSecret();
