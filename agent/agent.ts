@@ -45,6 +45,8 @@ export class Agent {
     private readonly onStep: (step: string) => void = () => undefined,
     /** Resolves when the VM may take participants: its workshop setup passed. */
     private readonly setupReady: () => Promise<void> = () => Promise.resolve(),
+    /** Told that the home was recreated: the workshop setup must run again. */
+    private readonly homeRecreated: () => void = () => undefined,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -70,14 +72,19 @@ export class Agent {
           continue;
         }
         if (response.status === 200) {
-          failures = 0;
           const assignment = parseAssignment(await response.json());
-          if (assignment) await this.configure(assignment, signal);
-          else this.log.warn('agent.bad_assignment', { vm: this.config.vmName });
-          continue;
+          if (assignment) {
+            failures = 0;
+            await this.configure(assignment, signal);
+            continue;
+          }
+          // Not an assignment we can use: polling again at once would hammer a confused allocator.
+          failures += 1;
+          this.log.warn('agent.bad_assignment', { vm: this.config.vmName, attempt: failures });
+        } else {
+          failures += 1;
+          this.log.warn('agent.poll_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
         }
-        failures += 1;
-        this.log.warn('agent.poll_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
       } catch (error) {
         if (signal.aborted) break;
         failures += 1;
@@ -121,8 +128,8 @@ export class Agent {
   }
 
   /**
-   * The VM was taken back: wipe it, announcing each step on the progress channel, and say how
-   * it ended before polling for the next participant.
+   * The VM was taken back: wipe it, announcing each step on the progress channel, run the
+   * workshop setup again in the new home, and say how it ended before polling for the next participant.
    */
   private async reset(signal: AbortSignal): Promise<void> {
     const { vmName } = this.config;
@@ -133,8 +140,15 @@ export class Agent {
           this.log.info('agent.reset_step', { vm: vmName, step });
         })
       : { ok: false, message: 'This agent has no desktop user to reset (set LABLINK_DESKTOP_USER).' };
-    if (result.ok) this.log.info('agent.reset_done', { vm: vmName });
-    else this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
+    if (result.ok) {
+      // The VM is still `resetting`, so nobody gets it before the setup is back in the new home.
+      this.homeRecreated();
+      await this.untilSetupReady(signal);
+      if (signal.aborted) return;
+      this.log.info('agent.reset_done', { vm: vmName });
+    } else {
+      this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
+    }
     const report: VmResetReport = { hostname: vmName, outcome: result.ok ? 'done' : 'failed', ...(result.ok ? {} : { message: result.message }) };
     await this.send('/vm_reset', report, signal);
     this.onStep('waiting');

@@ -116,6 +116,17 @@ export class SetupRunner {
     this.wakeUp.ring();
   }
 
+  /**
+   * The desktop user's home was just recreated, so what the setup put there is gone: run it again.
+   * The gate closes at once, so whenReady() waits for this run, not for the one before.
+   */
+  rerunAfterReset(): void {
+    if (!this.plan) return;
+    this.gate.close();
+    this.rerun = true;
+    this.wakeUp.ring();
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     if (!this.plan) return this.gate.open();
     const previous = await this.readResult();

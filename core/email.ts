@@ -1,7 +1,7 @@
 /** `suggestion`: a likely meant address; the participant may keep theirs by confirming it. */
 export type EmailParseResult = { ok: true; email: string } | { ok: false; message: string; suggestion?: string };
 
-const MAX_EMAIL_LENGTH = 254;
+export const MAX_EMAIL_LENGTH = 254;
 // Pragmatic: one @, a dot-separated domain with a 2+ letter TLD, no spaces or quotes.
 const EMAIL_PATTERN = /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$/;
 const COMMON_DOMAINS = ['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'yahoo.com', 'icloud.com', 'live.com', 'proton.me', 'protonmail.com'];

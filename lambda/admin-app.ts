@@ -3,6 +3,7 @@ import { basicAuth } from 'hono/basic-auth';
 import { moveParticipant } from '../core/health';
 import { LogLevel, Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
+import { requestSetupRerun } from '../core/setup-rerun';
 import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
@@ -86,7 +87,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (!taken) return NO_SUCH_VM;
     return { ok: true, notice: `${hostname} ${notice}`, body: { hostname, state: 'resetting', previousEmail: taken.previousEmail } };
   };
-  const actions: Record<AdminAction, (hostname: string) => Promise<ActionOutcome>> = {
+  /** `confirmed`: the admin confirmed an action that disturbs a connected participant. */
+  const actions: Record<AdminAction, (hostname: string, confirmed: boolean) => Promise<ActionOutcome>> = {
     release: (hostname) => resetOne(hostname, 'was released; it is free again once its agent has reset it.'),
     move: async (hostname) => {
       const moved = await moveParticipant(sql, hostname);
@@ -104,6 +106,21 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       return { ok: true, notice: `${moved.email} was moved from ${hostname} to ${moved.hostname}.`, body: { from: hostname, to: moved.hostname, email: moved.email } };
     },
     reset: (hostname) => resetOne(hostname, 'is being reset; it returns to the pool once its agent is done.'),
+    'rerun-setup': async (hostname, confirmed) => {
+      const request = await requestSetupRerun(sql, hostname, confirmed);
+      if (request.kind === 'no_such_vm') return NO_SUCH_VM;
+      if (request.kind === 'participant_connected') {
+        return {
+          ok: false,
+          status: 409,
+          message: `${request.email ?? 'A participant'} is connected to ${hostname}, and re-running the setup may disturb them.`,
+          title: `Someone is using ${hostname}`,
+          next: 'Confirm on the action’s page (or send confirm=yes) to re-run it anyway.',
+        };
+      }
+      log.info('vm.setup_rerun_requested', { hostname, confirmed });
+      return { ok: true, notice: `${hostname} runs its setup again when its agent next reports.`, body: { hostname, setupRerun: 'requested' } };
+    },
   };
   const fleetActions: Record<FleetAction, () => Promise<ActionOutcome>> = {
     'reset-released': async () => {
@@ -193,7 +210,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const hostname = c.req.param('hostname');
     const action = c.req.param('action');
     if (!HOSTNAME_PATTERN.test(hostname) || !isAction(action)) return c.text('There is no such VM or action.', 404);
-    const outcome = await actions[action](hostname);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const outcome = await actions[action](hostname, form.confirm === 'yes');
     if (!outcome.ok) return c.html(actionRefusedPage(hostname, action, outcome), outcome.status);
     return c.redirect(`/admin?notice=${encodeURIComponent(outcome.notice)}`, 303);
   });
@@ -209,7 +227,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const hostname = c.req.param('hostname');
     const action = c.req.param('action');
     if (!HOSTNAME_PATTERN.test(hostname) || !isAction(action)) return c.json({ error: 'There is no VM with that name, or no such action.' }, 404);
-    const outcome = await actions[action](hostname);
+    const outcome = await actions[action](hostname, c.req.query('confirm') === 'yes');
     if (!outcome.ok) return c.json({ error: outcome.message }, outcome.status);
     return c.json(outcome.body);
   });

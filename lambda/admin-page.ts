@@ -4,7 +4,8 @@ import { VmLogView } from '../core/vm-logs';
 import { VmSummary } from '../core/vms';
 import { VmLogLine } from '../core/wire';
 import { layout } from './layout';
-import { SortKey, VmOrder, problemRank, timeAgo } from './vm-order';
+import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order';
+import { progressPhase, setupFailed } from './vm-progress';
 
 /** What an instructor reads in the State column. */
 export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling'>): string {
@@ -34,16 +35,23 @@ function when(value: string | null): string {
   return value ? `${value.slice(0, 19).replace('T', ' ')} UTC` : '';
 }
 
-export type AdminAction = 'release' | 'move' | 'reset';
+export type AdminAction = 'release' | 'move' | 'reset' | 'rerun-setup';
 /** Actions on the whole fleet at once. */
 export type FleetAction = 'reset-released' | 'end-session';
 
 function actionsFor(vm: VmSummary): AdminAction[] {
-  if (vm.email) return ['move', 'release'];
-  return ['reset'];
+  // A VM whose setup failed does not poll, so it would never hear a reset: re-running the setup is its way back.
+  if (setupFailed(vm.failure)) return ['rerun-setup'];
+  if (vm.email) return ['move', 'release', 'rerun-setup'];
+  return ['reset', 'rerun-setup'];
 }
 
-const ACTION_LABEL: Record<AdminAction, string> = { release: 'Release and reset', move: 'Move participant', reset: 'Reset and return to pool' };
+const ACTION_LABEL: Record<AdminAction, string> = {
+  release: 'Release and reset',
+  move: 'Move participant',
+  reset: 'Reset and return to pool',
+  'rerun-setup': 'Re-run setup',
+};
 const FLEET_ACTION_LABEL: Record<FleetAction, string> = {
   'reset-released': 'Reset all released VMs',
   'end-session': 'End of session: release and reset every VM',
@@ -54,6 +62,15 @@ function ago(value: string | null, now: number) {
   return value ? html`<time datetime="${value}" title="${when(value)}">${timeAgo(value, now)}</time>` : '';
 }
 
+/** The VM's phase (booting → installing desktop → setup script → check → ready), its step, and how long it has been at it. */
+function progress(vm: VmSummary, now: number) {
+  const phase = progressPhase(vm.step);
+  const since = vm.step_at ? elapsedText(Math.max(0, Math.round((now - Date.parse(vm.step_at)) / 1000))) : '';
+  return html`<span class="progress progress-${phase.replace(' ', '-')}">${phase}</span>${vm.step ? html` <small>${vm.step}${since ? ` · ${since}` : ''}</small>` : ''}${
+    vm.setup_rerun_requested_at ? html` <small>(re-run asked)</small>` : ''
+  }`;
+}
+
 function row(vm: VmSummary, now: number) {
   const health = healthLabel(vm);
   const problem = vm.failure ?? vm.error ?? '';
@@ -62,14 +79,14 @@ function row(vm: VmSummary, now: number) {
   <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
   <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
-  <td>${vm.step ?? ''}</td>
+  <td>${progress(vm, now)}</td>
   <td><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'error') : 'no errors'}</a></td>
   <td>${gpuLabel(vm)}</td>
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
   <td class="when">${ago(vm.assigned_at, now)}</td>
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
   <td>${problem}</td>
-  <td>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
+  <td class="actions">${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;
 }
 
@@ -126,7 +143,7 @@ const COLUMNS: { label: string; sort?: SortKey }[] = [
   { label: 'State', sort: 'state' },
   { label: 'Participant', sort: 'email' },
   { label: 'Health', sort: 'health' },
-  { label: 'Step' },
+  { label: 'Progress' },
   { label: 'Log' },
   { label: 'GPU' },
   { label: 'In use' },
@@ -159,7 +176,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
 <p>Whole fleet: ${(Object.keys(FLEET_ACTION_LABEL) as FleetAction[]).map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
-<table>
+<table class="vms">
   <thead><tr>${COLUMNS.map((column) => header(column, options.order))}</tr></thead>
   <tbody id="vm-rows">${vmRows(options.vms)}</tbody>
 </table>
@@ -179,10 +196,20 @@ const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
   reset: (vm) =>
     html`<p>${vm.hostname} is ${stateLabel(vm)}${vm.failure ? `, failed: ${vm.failure}` : ''}. Resetting it clears its failure mark and returns it to the pool.</p>
   ${RESET_EXPLAINED}`,
+  'rerun-setup': (vm) =>
+    html`<p>${vm.hostname}'s agent runs the workshop's setup again (repository, container image, setup script, check) when it next reports, within a minute, and takes no new participant until it passes. ${
+      setupFailed(vm.failure) ? html`It failed: ${vm.failure}. If it passes now, the VM returns to the pool.` : ''
+    }</p>
+  ${participantConnected(vm) ? html`<p class="notice" id="connected"><strong>${vm.email ?? 'A participant'}</strong> is connected to this VM: the setup runs while they work, and may change or restart what they use.</p>` : ''}`,
 };
 
+/** Someone has the VM, or its agent says it is in use: a re-run of the setup needs the admin's confirmation. */
+export function participantConnected(vm: Pick<VmSummary, 'email' | 'in_use'>): boolean {
+  return vm.email !== null || vm.in_use === true;
+}
+
 /** Asks before an action; Cancel comes first and has the focus, so Enter does nothing harmful. */
-function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string) {
+function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string, confirmed = false) {
   return layout(
     title,
     html`<h1>${title}</h1>
@@ -190,6 +217,7 @@ function confirmPage(title: string, text: unknown, postUrl: string, label: strin
   ${text}
   ${warning ? html`<p class="notice" id="warning">${warning}</p>` : ''}
   <form method="post" action="${postUrl}" class="pair">
+    ${confirmed ? html`<input type="hidden" name="confirm" value="yes">` : ''}
     <a class="button secondary" href="/admin" autofocus>Cancel</a>
     <button type="submit" class="danger">${label}</button>
   </form>
@@ -211,7 +239,9 @@ export function actionRefusedPage(hostname: string, action: AdminAction, refusal
 }
 
 export function actionConfirmPage(vm: VmSummary, action: AdminAction, warning?: string) {
-  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action], warning);
+  // Submitting this page, which names the connected participant, is the confirmation a re-run needs.
+  const confirmed = action === 'rerun-setup' && participantConnected(vm);
+  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action], warning, confirmed);
 }
 
 /** The VMs each fleet action would take; what its confirmation page counts. */

@@ -3,13 +3,15 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
+import { MAX_EMAIL_LENGTH } from '../core/email';
 import { countFreeVms, findAssignment } from '../core/vms';
 import { countWarmingVms } from '../core/fleet-power';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
-import { FIELD_ORDER, FieldErrors, PROGRESS_TEXT, formPage, vmPage } from './pages';
+import { FIELD_ORDER, FieldErrors, formPage } from './pages';
+import { PROGRESS_TEXT, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
@@ -77,7 +79,8 @@ export function createFormApp(options: FormAppOptions): Hono {
   const askAccessCode = options.accessCode !== undefined;
   const app = new Hono();
 
-  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode })));
+  // `?email=` comes from a VM page's "Get a new command": the participant keeps their address.
+  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } })));
 
   app.get('/api/unassigned_vms_count', async (c) => c.json({ count: await countFreeVms(sql) }));
 
@@ -169,6 +172,8 @@ export function createFormApp(options: FormAppOptions): Hono {
       message: PROGRESS_TEXT[view.progress](view.hostname),
       error: view.error,
       movedFrom: view.movedFrom,
+      elapsedSeconds: view.elapsedSeconds,
+      slow: setupIsSlow(view),
     });
   });
 

@@ -1,5 +1,4 @@
 import { html, raw } from 'hono/html';
-import { AssignmentView, Progress } from '../core/vms';
 import { layout } from './layout';
 
 export const CRD_HEADLESS_URL = 'https://remotedesktop.google.com/headless';
@@ -90,48 +89,5 @@ ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
   <p>After step 2 you see your VM's name and a PIN. Open <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a>, click your VM, and enter the PIN.</p>
 </section>`,
     { script: 'form.js' },
-  );
-}
-
-export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
-  assigned: (vm) => `Waiting for ${vm} to pick up your request…`,
-  configuring: (vm) => `${vm} is setting up Chrome Remote Desktop…`,
-  ready: (vm) => `Ready. Open remotedesktop.google.com/access, click ${vm} and enter your PIN.`,
-  failed: () => 'Setting up Chrome Remote Desktop failed.',
-  broken: (vm) => `${vm} has stopped working. Ask your instructor for help and tell them the VM's name, ${vm}.`,
-  released: () => 'The instructor has taken this VM back. Request a VM again from the form.',
-};
-
-const WHAT_TO_DO_ON_FAILURE =
-  'Google\'s command works only once and only for a few minutes. Go back to step 1, get a new command, and submit it with the same email from this browser: you keep this VM and PIN.';
-
-export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
-  const { view, assignmentId } = options;
-  const failed = view.progress === 'failed';
-  return layout(
-    `Your VM ${view.hostname}`,
-    html`<h1>Your VM is <span id="hostname">${view.hostname}</span></h1>
-${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
-${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
-${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
-<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
-<p id="progress-detail" data-failure-advice="${WHAT_TO_DO_ON_FAILURE}">${failed ? `${view.error ? `${view.error} ` : ''}${WHAT_TO_DO_ON_FAILURE}` : ''}</p>
-<section class="card" aria-labelledby="details">
-  <h2 id="details">Your VM and PIN</h2>
-  <div class="pair"><p class="big" id="vm-name">${view.hostname}</p><button type="button" class="secondary" data-copy="vm-name" hidden>Copy name</button></div>
-  <p class="muted">PIN</p>
-  <div class="pair"><p class="big" id="pin">${view.pin}</p><button type="button" class="secondary" data-copy="pin" hidden>Copy PIN</button></div>
-  <p class="muted">Keep this page open or write the PIN down: you type it when you connect.</p>
-</section>
-<section class="card" aria-labelledby="next">
-  <h2 id="next">Next: connect</h2>
-  <ol class="steps">
-    <li>Wait until this page says <strong>Ready</strong> (about a minute).</li>
-    <li>Open <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a> with the same Google account as in step 1.</li>
-    <li>Click <strong>${view.hostname}</strong> and enter your PIN.</li>
-  </ol>
-  <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
-</section>`,
-    { script: 'vm.js' },
   );
 }

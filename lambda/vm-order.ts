@@ -62,11 +62,15 @@ export function sortVms(vms: VmSummary[], order: VmOrder): VmSummary[] {
 /** "40 s ago", "12 min ago", "3 h ago", "2 days ago": how long ago `iso` was, at `now`. */
 export function timeAgo(iso: string, now: number): string {
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (seconds < 5) return 'just now';
-  if (seconds < 60) return `${seconds} s ago`;
+  return seconds < 5 ? 'just now' : `${elapsedText(seconds)} ago`;
+}
+
+/** A span of time as an instructor reads it: "40 s", "3 min", "2 h", "3 days". */
+export function elapsedText(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
   const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min ago`;
+  if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ago`;
-  return `${Math.floor(hours / 24)} days ago`;
+  if (hours < 48) return `${hours} h`;
+  return `${Math.floor(hours / 24)} days`;
 }

@@ -1,11 +1,13 @@
-// Follows the agent's progress on a participant's VM page until ready or failed, and makes the copy
-// buttons work; the page works without it ("Check again"). The page passes its data in data- attributes.
+// Keeps a participant's VM page true while it is open: when the state changes (ready, failed,
+// stopped working, taken back, moved to another VM) it loads the page again, which the server
+// renders with the right message and next step; meanwhile it counts the setup's elapsed time and
+// shows the "taking longer than usual" note. It makes the copy buttons work. The page works
+// without it (a <noscript> refresh). The page passes its data in data- attributes.
 export const VM_SCRIPT = `(function () {
   var status = document.getElementById('progress');
-  var detail = document.getElementById('progress-detail');
-  if (!status || !detail) return;
+  if (!status) return;
   var assignmentId = status.getAttribute('data-assignment');
-  var failureAdvice = detail.getAttribute('data-failure-advice') || '';
+  var shown = status.getAttribute('data-progress');
   function copy(id) {
     var text = document.getElementById(id).textContent;
     if (navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
@@ -14,17 +16,27 @@ export const VM_SCRIPT = `(function () {
     button.hidden = false;
     button.addEventListener('click', function () { copy(button.getAttribute('data-copy')); button.textContent = 'Copied'; });
   });
+  var elapsed = document.getElementById('elapsed');
+  if (elapsed) {
+    var started = Date.now() - 1000 * Number(elapsed.getAttribute('data-elapsed'));
+    var slowAfter = Number(elapsed.getAttribute('data-slow-after'));
+    var time = document.getElementById('elapsed-time');
+    var slow = document.getElementById('slow');
+    setInterval(function () {
+      var seconds = Math.floor((Date.now() - started) / 1000);
+      var minutes = Math.floor(seconds / 60);
+      time.textContent = minutes > 0 ? minutes + ' min ' + (seconds % 60) + ' s' : seconds + ' s';
+      if (seconds >= slowAfter) slow.hidden = false;
+    }, 1000);
+  }
   function refresh() {
     fetch('/api/assignment/' + encodeURIComponent(assignmentId), { headers: { accept: 'application/json' } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
-        if (!data) return;
+        if (!data) { setTimeout(refresh, 5000); return; }
         if (data.assignment !== assignmentId) { location.replace('/vm/' + data.assignment); return; }
-        status.textContent = data.message;
-        status.setAttribute('data-progress', data.progress);
-        status.className = data.progress === 'ready' ? 'ok' : 'notice';
-        detail.textContent = data.progress === 'failed' ? (data.error ? data.error + ' ' : '') + failureAdvice : '';
-        if (data.progress !== 'ready' && data.progress !== 'failed' && data.progress !== 'released') setTimeout(refresh, 2000);
+        if (data.progress !== shown) { location.reload(); return; }
+        if (data.progress !== 'released') setTimeout(refresh, data.progress === 'assigned' || data.progress === 'configuring' ? 2000 : 4000);
       })
       .catch(function () { setTimeout(refresh, 5000); });
   }

@@ -1,7 +1,7 @@
 import { Browser } from 'playwright-core';
 import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
-import { launchChromium } from '../../local/chromium';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../local/chromium';
 import { accessibilityViolations } from '../support/axe';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand } from '../support/fixtures';
 import { TestStack, freeCount, sendLogsAsVm, startTestStack } from '../support/stack';
@@ -14,7 +14,7 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     env = await startTestStack();
     for (const name of ['dash-vm-1', 'dash-vm-2']) await recordPoll(env.db.sql, name, 600);
     browser = await launchChromium();
-  });
+  }, CHROMIUM_INSTALL_TIMEOUT_MS);
   afterAll(async () => {
     await browser?.close();
     await env?.close();

@@ -1,7 +1,7 @@
 import { Browser, BrowserContext } from 'playwright-core';
 import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
-import { launchChromium } from '../../local/chromium';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../local/chromium';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
 import { watchCspViolations } from '../support/csp';
 import { TestStack, startTestStack } from '../support/stack';
@@ -14,7 +14,7 @@ describe('pages under their Content-Security-Policy in a real Chromium', () => {
     env = await startTestStack();
     for (const name of ['csp-vm-1', 'csp-vm-2']) await recordPoll(env.db.sql, name, 600);
     browser = await launchChromium();
-  });
+  }, CHROMIUM_INSTALL_TIMEOUT_MS);
   afterAll(async () => {
     await browser?.close();
     await env?.close();

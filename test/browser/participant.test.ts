@@ -1,6 +1,6 @@
 import { Browser, Page } from 'playwright-core';
 import { SimulatedFleet, startSimulatedFleet } from '../../local/simulated-fleet';
-import { launchChromium } from '../../local/chromium';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../local/chromium';
 import { accessibilityViolations } from '../support/axe';
 import { TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { TestStack, freeCount, startTestStack } from '../support/stack';
@@ -15,7 +15,7 @@ describe('participant flow in a real Chromium against local mode', () => {
     fleet = await startSimulatedFleet({ count: 3, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, namePrefix: 'web-vm' });
     await waitFor(async () => (await freeCount(env.url)) === 3, 'three agents to register');
     browser = await launchChromium();
-  });
+  }, CHROMIUM_INSTALL_TIMEOUT_MS);
   afterAll(async () => {
     await browser?.close();
     await fleet?.stop();

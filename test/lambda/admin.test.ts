@@ -178,6 +178,50 @@ describe('admin API and dashboard over HTTP', () => {
     expect(await env.db.dumpVms()).toEqual(before);
   });
 
+  it('re-runs a VM’s setup: at once without a participant, refused while one is connected unless confirmed, and 404 for an unknown VM', async () => {
+    const requested = async () => (await env.db.pool.query(`SELECT hostname FROM vms WHERE setup_rerun_requested_at IS NOT NULL ORDER BY hostname`)).rows.map((row) => row.hostname);
+    const free = await fetch(`${env.url}/api/vms/adm-vm-2/rerun-setup`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(free.status).toBe(200);
+    expect(await free.json()).toEqual({ hostname: 'adm-vm-2', setupRerun: 'requested' });
+
+    const dave = await requestVm(env.db.sql, { email: 'dave@example.com', crdCommand: crdCommand() });
+    if (dave.kind !== 'assigned') throw new Error('expected an assignment');
+    const refused = await fetch(`${env.url}/api/vms/${dave.hostname}/rerun-setup`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toEqual({ error: `dave@example.com is connected to ${dave.hostname}, and re-running the setup may disturb them.` });
+    expect(await requested()).toEqual(['adm-vm-2']);
+
+    // The dashboard's confirmation page names the participant, and submitting it is the confirmation.
+    const page = await (await fetch(`${env.url}/admin/vms/${dave.hostname}/rerun-setup`, { headers: { authorization: ADMIN } })).text();
+    expect(page).toContain('<strong>dave@example.com</strong> is connected to this VM');
+    expect(page).toContain('<input type="hidden" name="confirm" value="yes">');
+    const confirmed = await fetch(`${env.url}/admin/vms/${dave.hostname}/rerun-setup`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, origin: env.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'confirm=yes',
+      redirect: 'manual',
+    });
+    expect(confirmed.status).toBe(303);
+    expect(decodeURIComponent(confirmed.headers.get('location')!)).toBe(`/admin?notice=${dave.hostname} runs its setup again when its agent next reports.`);
+    expect(await requested()).toEqual(['adm-vm-2', dave.hostname].sort());
+
+    const unknown = await fetch(`${env.url}/api/vms/adm-vm-99/rerun-setup`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('shows each VM’s progress with its step and how long it has been at it, and only "Re-run setup" for a failed setup', async () => {
+    await env.db.pool.query(`UPDATE vms SET step = 'setup-script', step_at = now() - interval '3 minutes' WHERE hostname = 'adm-vm-1'`);
+    await env.db.pool.query(`UPDATE vms SET step = 'setup-failed', step_at = now(), failed_at = now(), failure = 'Setup failed at setup-check: exited with status 1.' WHERE hostname = 'adm-vm-2'`);
+    await env.db.pool.query(`UPDATE vms SET step = 'waiting', step_at = now() WHERE hostname = 'adm-vm-10'`);
+    const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
+    expect(rowOf('adm-vm-1')).toContain('<span class="progress progress-setup-script">setup script</span> <small>setup-script · 3 min</small>');
+    expect(rowOf('adm-vm-10')).toContain('<span class="progress progress-ready">ready</span>');
+    expect(rowOf('adm-vm-2')).toContain('<span class="progress progress-failed">failed</span>');
+    expect(rowOf('adm-vm-2')).toContain('href="/admin/vms/adm-vm-2/rerun-setup"');
+    expect(rowOf('adm-vm-2')).not.toContain('href="/admin/vms/adm-vm-2/reset"');
+  });
+
   it('refuses a cross-site form post to the dashboard even with credentials', async () => {
     await requestVm(env.db.sql, { email: 'carol@example.com', crdCommand: crdCommand() });
     const before = await env.db.dumpVms();

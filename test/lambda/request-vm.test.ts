@@ -76,6 +76,8 @@ describe('the participant form over HTTP', () => {
       message: 'Setting up Chrome Remote Desktop failed.',
       error: 'start-host exited with code 1: invalid_grant',
       movedFrom: null,
+      elapsedSeconds: expect.any(Number),
+      slow: false,
     });
     expect(JSON.stringify(status)).not.toContain(rows[0].pin);
   });

@@ -88,10 +88,9 @@ describe('LabLinkStack', () => {
   });
 
   it('runs the form API on Node.js 24 Lambdas on arm64, throttled, tighter on request_vm', () => {
-    template.allResourcesProperties('AWS::Lambda::Function', Match.objectLike({}));
-    const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
-    expect(functions).toHaveLength(2);
-    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([, fn]) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
+    expect(functions.map(([logicalId]) => logicalId)).toEqual([expect.stringMatching(/^DatabaseMigrateFunction[0-9A-F]{8}$/), expect.stringMatching(/^FormApiFormFunction[0-9A-F]{8}$/)]);
+    for (const [, fn] of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
       RouteSettings: { 'POST /api/request_vm': { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 } },
@@ -100,11 +99,21 @@ describe('LabLinkStack', () => {
 
   it('grants the Lambdas Data API access to this cluster only', () => {
     const clusterArn = stack.resolve(stack.database.cluster.clusterArn);
-    const statements = statementsOf(template, /^(FormApiFormFunction|DatabaseMigrateFunction)/);
-    const dataApi = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('rds-data:')));
-    expect(dataApi.length).toBeGreaterThanOrEqual(2);
-    for (const statement of dataApi) expect(statement.Resource).toEqual(clusterArn);
-    for (const statement of statements) expect(statement.Resource).not.toBe('*');
+    const appSecret = stack.resolve(stack.database.appSecret.secretArn);
+    const ownerSecret = stack.resolve(stack.database.cluster.secret!.secretArn);
+    const adminSecret = stack.resolve(stack.adminSecret.secretArn);
+    const resourcesOf = (role: RegExp) => statementsOf(template, role).map((statement) => [actionsOf(statement).some((action) => action.startsWith('rds-data:')) ? 'rds-data' : 'secret', statement.Resource]);
+    // Every resource named: no wildcard, no other cluster, no secret beyond the ones each function needs.
+    expect(resourcesOf(/^FormApiFormFunction/)).toEqual([
+      ['rds-data', clusterArn],
+      ['secret', appSecret],
+      ['secret', adminSecret],
+    ]);
+    expect(resourcesOf(/^DatabaseMigrateFunction/)).toEqual([
+      ['rds-data', clusterArn],
+      ['secret', ownerSecret],
+      ['secret', appSecret],
+    ]);
   });
 
   it('gives the allocator the app role’s database secret only, and lets it look up instances to check identities', () => {
