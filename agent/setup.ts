@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, errorMessage } from '../core/log';
 import { MAX_STATUS_MESSAGE_LENGTH, SETUP_FAILURE_PREFIX } from '../core/wire';
 import { bootLineLevel } from './boot-log';
+import type { AgentSetup } from './agent';
+import type { ResetResult } from './desktop-reset';
 import { LogShipper, plainText } from './log-shipper';
 import { SetupPlan, repositoryFolder } from './setup-plan';
 import { WakeUp } from './wake-up';
@@ -88,7 +90,7 @@ class Gate {
  * secret reaches the output. A failure takes the VM out of the pool with the step and the last
  * lines; the admin may ask for a re-run, which the agent hears through its health reports.
  */
-export class SetupRunner {
+export class SetupRunner implements AgentSetup {
   private readonly gate = new Gate();
   private rerun = false;
   /** The last command's last lines of output, quoted when its step fails. */
@@ -114,6 +116,19 @@ export class SetupRunner {
     }
     this.rerun = true;
     this.wakeUp.ring();
+  }
+
+  /**
+   * After a reset recreated the desktop user's home: the steps that live there again (the
+   * repository, the image and its launcher) and the check; the script, run as root once, is not.
+   */
+  async restoreHome(signal: AbortSignal): Promise<ResetResult> {
+    if (!this.plan) return { ok: true };
+    for (const step of this.steps().filter((candidate) => candidate.name !== 'setup-script')) {
+      const failure = await this.runStep(step, signal);
+      if (failure) return { ok: false, message: failure };
+    }
+    return { ok: true };
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -157,13 +172,9 @@ export class SetupRunner {
     await rm(this.resultFile, { force: true });
     const fingerprint = await this.fingerprint();
     for (const step of this.steps()) {
-      this.shipper.setStep(step.name);
-      this.log.info('agent.setup_step', { vm: this.options.vmName, step: step.name });
-      const outcome = await step.run(signal).catch((error: unknown): StepOutcome => ({ ok: false, reason: errorMessage(error) }));
+      const reason = await this.runStep(step, signal);
       if (signal.aborted) return;
-      if (!outcome.ok) {
-        const reason = failureReason(step.name, outcome.reason ?? 'failed', this.lastLines);
-        this.log.error('agent.setup_failed', { vm: this.options.vmName, step: step.name, reason: outcome.reason });
+      if (reason) {
         await this.writeResult({ fingerprint, ok: false, step: step.name, reason });
         this.shipper.setStep('setup-failed');
         this.shipper.setSetupFailure(reason);
@@ -174,6 +185,16 @@ export class SetupRunner {
     this.log.info('agent.setup_passed', { vm: this.options.vmName });
     this.shipper.setSetupFailure(null);
     this.gate.open();
+  }
+
+  /** Runs one step as the VM's step; undefined when it passed, else the failure's reason. */
+  private async runStep(step: SetupStep, signal: AbortSignal): Promise<string | undefined> {
+    this.shipper.setStep(step.name);
+    this.log.info('agent.setup_step', { vm: this.options.vmName, step: step.name });
+    const outcome = await step.run(signal).catch((error: unknown): StepOutcome => ({ ok: false, reason: errorMessage(error) }));
+    if (outcome.ok || signal.aborted) return undefined;
+    this.log.error('agent.setup_failed', { vm: this.options.vmName, step: step.name, reason: outcome.reason });
+    return failureReason(step.name, outcome.reason ?? 'failed', this.lastLines);
   }
 
   private async writeResult(result: SetupResult): Promise<void> {

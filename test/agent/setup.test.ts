@@ -7,7 +7,7 @@ import type { SetupPlan } from '../../agent/setup-plan';
 import { execFileSync } from 'node:child_process';
 import { requestSetupRerun } from '../../core/setup-rerun';
 import { readVmLogs } from '../../core/vm-logs';
-import { VmSummary, listVms } from '../../core/vms';
+import { VmSummary, listVms, resetVms } from '../../core/vms';
 import { KEPT_LOG_LINES_PER_VM } from '../../core/wire';
 import { SimulatedVm } from '../../local/simulated-fleet';
 import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
@@ -158,6 +158,24 @@ describe('the workshop setup runs in the real agent before the VM joins the real
       return shipped.includes('lesson 1') && shipped;
     }, 'the script to read the tag’s lesson');
     expect(texts).not.toContain('lesson 2');
+  });
+
+  it('after a reset recreated the home, runs the home’s steps and the check again: a VM whose check now fails is failed, naming it', async () => {
+    // The script leaves something in the home, which a reset wipes; the second VM's check does not depend on it.
+    const homeMarker = await script('home-marker', 'touch "$HOME/workshop-data"');
+    await startVm('setup-reset-fails', { script: homeMarker, check: 'test -f "$HOME/workshop-data"' });
+    await startVm('setup-reset-ok', { script: homeMarker, check: 'echo "check after boot or reset"' });
+    for (const name of ['setup-reset-fails', 'setup-reset-ok']) await waitFor(() => isFree(name), `${name} to be free`, 30_000);
+
+    for (const name of ['setup-reset-fails', 'setup-reset-ok']) expect(await resetVms(env.db.sql, { scope: 'one', hostname: name })).toHaveLength(1);
+    const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the reset to fail at the check', 30_000);
+    expect(failed.failure).toContain('Setup failed at setup-check: exited with status 1.');
+    await waitFor(() => isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
+    const checks = await waitFor(async () => {
+      const ran = (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check after boot or reset');
+      return ran.length === 2 && ran;
+    }, 'the check to have run at boot and after the reset');
+    expect(checks).toHaveLength(2);
   });
 
   it('keeps only the last lines of a very talkative script', async () => {
