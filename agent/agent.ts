@@ -80,14 +80,19 @@ export class Agent {
           continue;
         }
         if (response.status === 200) {
-          failures = 0;
           const assignment = parseAssignment(await response.json());
-          if (assignment) await this.configure(assignment, signal);
-          else this.log.warn('agent.bad_assignment', { vm: this.config.vmName });
-          continue;
+          if (assignment) {
+            failures = 0;
+            await this.configure(assignment, signal);
+            continue;
+          }
+          // Not an assignment we can use: polling again at once would hammer a confused allocator.
+          failures += 1;
+          this.log.warn('agent.bad_assignment', { vm: this.config.vmName, attempt: failures });
+        } else {
+          failures += 1;
+          this.log.warn('agent.poll_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
         }
-        failures += 1;
-        this.log.warn('agent.poll_refused', { status: response.status, reason: (await response.text()).slice(0, 200) });
       } catch (error) {
         if (signal.aborted) break;
         failures += 1;

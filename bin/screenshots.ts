@@ -12,7 +12,7 @@ const DOCS = path.join(__dirname, '..', 'docs');
 const EXAMPLE_COMMAND =
   'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkgQexampleexampleexample" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)';
 
-/** Renders the form, a participant's VM page and the admin dashboard from a real local run into docs/. */
+/** Renders the form (also with mistakes, on a phone), a participant's VM page (ready, released, failed) and the admin dashboard from a real local run into docs/. */
 async function main(): Promise<void> {
   const log = createLogger('text');
   const postgres = await startLocalPostgres();
@@ -29,6 +29,16 @@ async function main(): Promise<void> {
     await page.goto(`${stack.url}/`);
     await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));
     await page.screenshot({ path: path.join(DOCS, 'form.png'), fullPage: true });
+
+    // A participant's mistakes, on a phone: the summary at the top has the focus.
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await phone.goto(`${stack.url}/`);
+    await phone.getByLabel('Your email').fill('ada@gmial.com');
+    await phone.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND.slice(0, 90));
+    await phone.getByRole('button', { name: 'Get my VM' }).click();
+    await phone.waitForSelector('#error-summary');
+    await phone.screenshot({ path: path.join(DOCS, 'form-errors.png') });
+    await phone.close();
 
     await page.getByLabel('Your email').fill('ada@example.com');
     await page.getByLabel('The Debian Linux command from step 1').fill(EXAMPLE_COMMAND);

@@ -19,7 +19,7 @@ const INSTALL_SCRIPT = `test -x "$1" || { apt-get ${APT_WAITS_FOR_LOCK.join(' ')
  * Installs Debian's Chromium when it is missing (browser tests and screenshots need a real one, and
  * Playwright's own download is not available here). Only what launches Chromium calls it.
  */
-export async function ensureChromium(): Promise<void> {
+async function ensureChromium(): Promise<void> {
   if (existsSync(CHROMIUM_PATH)) return;
   if (process.getuid?.() !== 0) {
     throw new Error(`Chromium is missing at ${CHROMIUM_PATH}. Install it (sudo apt-get install -y chromium) or set LABLINK_CHROMIUM_PATH.`);

@@ -35,7 +35,8 @@ button.danger { background: #b42318; margin-top: 0; padding: .3rem .8rem; }
 a { color: #0b57d0; }
 table { width: 100%; border-collapse: collapse; background: #fff; font-size: .92rem; }
 th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
-td:first-child, td.when { white-space: nowrap; }
+td:first-child, td.when, td a { white-space: nowrap; }
+td.actions a { display: inline-block; margin: 0 .6rem .2rem 0; }
 th a.sort { color: inherit; font-weight: 700; }
 tr.problem { background: #fef3f2; }
 tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }

@@ -18,6 +18,7 @@ interface Answer {
 interface SeenRequest {
   path: string;
   body: Record<string, unknown>;
+  receivedAt: number;
 }
 
 /** A real HTTP server on 127.0.0.1 that answers each path as the test scripts it and records what the agent sent. */
@@ -28,7 +29,7 @@ async function startScriptedAllocator(script: Record<string, (count: number) => 
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const path = request.url ?? '';
-      seen.push({ path, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> });
+      seen.push({ path, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>, receivedAt: Date.now() });
       const answer = script[path]?.(seen.filter((request) => request.path === path).length) ?? { status: 204 };
       const timer = setTimeout(() => {
         if (answer.body === undefined) response.writeHead(answer.status).end();
@@ -94,5 +95,23 @@ describe('the agent process against a scripted allocator on 127.0.0.1', () => {
     const lastPollIndex = allocator!.seen.findLastIndex((request) => request.path === '/vm_startup');
     expect(lastPollIndex).toBeGreaterThan(statusIndex);
     expect(output.join('\n')).toMatch(/agent\.report_refused status=409/);
+  });
+
+  it('backs off on a 200 it cannot use as an assignment instead of polling in a busy loop, and takes the real one when it comes', async () => {
+    const assignment = randomUUID();
+    await startAgent({
+      '/vm_startup': (count) => {
+        if (count <= 3) return { status: 200, body: { status: 'success', note: 'an allocator that lost its mind' } };
+        if (count === 4) return { status: 200, body: { status: 'success', pin: '654321', command: crdCommand(), assignment } };
+        return NOTHING_YET;
+      },
+    });
+    await waitFor(() => requests('/vm_status').length === 1, 'the agent to configure the real assignment', 30_000);
+    expect(requests('/vm_status')[0].body).toEqual({ hostname: 'scripted-vm', assignment, outcome: 'configured' });
+    const polls = requests('/vm_startup');
+    // The backoff after the 1st and the 2nd unusable answer waits at least 0.5 s and 1 s (half of it is fixed).
+    expect(polls[2].receivedAt - polls[0].receivedAt).toBeGreaterThanOrEqual(1_500);
+    const warnings = output.filter((line) => line.includes('agent.bad_assignment'));
+    expect(warnings.map((line) => /attempt=(\d+)/.exec(line)?.[1])).toEqual(['1', '2', '3']);
   });
 });

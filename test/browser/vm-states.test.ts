@@ -1,6 +1,6 @@
 import { Browser, Page } from 'playwright-core';
 import { recordPoll } from '../../core/vms';
-import { launchChromium } from '../../local/chromium';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../local/chromium';
 import { useAgentHarness } from '../support/agent-harness';
 import { accessibilityViolations } from '../support/axe';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
@@ -13,7 +13,7 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
 
   beforeAll(async () => {
     browser = await launchChromium();
-  });
+  }, CHROMIUM_INSTALL_TIMEOUT_MS);
   afterAll(async () => browser?.close());
 
   async function requestInBrowser(email: string, options: { javaScriptEnabled?: boolean } = {}): Promise<Page> {
