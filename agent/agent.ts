@@ -35,16 +35,6 @@ function parseAssignment(body: unknown): Assignment | undefined {
   return { id, pin: pinText, command };
 }
 
-/** What the agent needs of the workshop setup (agent/setup.ts). */
-export interface AgentSetup {
-  /** Resolves when the VM may take participants: the setup passed. */
-  whenReady(): Promise<void>;
-  /** Puts back what a reset wiped from the desktop user's home (repository, image, launcher) and checks again. */
-  restoreHome(signal: AbortSignal): Promise<ResetResult>;
-}
-
-const NO_SETUP: AgentSetup = { whenReady: () => Promise.resolve(), restoreHome: async () => ({ ok: true }) };
-
 /** The VM agent: long-poll the allocator, configure CRD once per assignment, reset the VM when taken back, report how it went. */
 export class Agent {
   constructor(
@@ -53,8 +43,10 @@ export class Agent {
     private readonly log: Logger,
     /** Told the VM's step as it changes. */
     private readonly onStep: (step: string) => void = () => undefined,
-    /** The workshop setup: polls wait for it to pass, and a reset ends by restoring what it put in the home. */
-    private readonly setup: AgentSetup = NO_SETUP,
+    /** Resolves when the VM may take participants: its workshop setup passed. */
+    private readonly setupReady: () => Promise<void> = () => Promise.resolve(),
+    /** Told that the home was recreated: the workshop setup must run again. */
+    private readonly homeRecreated: () => void = () => undefined,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -103,7 +95,7 @@ export class Agent {
   }
 
   private untilSetupReady(signal: AbortSignal): Promise<void> {
-    return untilSettledOrAborted(this.setup.whenReady(), signal);
+    return untilSettledOrAborted(this.setupReady(), signal);
   }
 
   private async configure(assignment: Assignment, signal: AbortSignal): Promise<void> {
@@ -136,22 +128,27 @@ export class Agent {
   }
 
   /**
-   * The VM was taken back: wipe it, announcing each step on the progress channel, and say how
-   * it ended before polling for the next participant.
+   * The VM was taken back: wipe it, announcing each step on the progress channel, run the
+   * workshop setup again in the new home, and say how it ended before polling for the next participant.
    */
   private async reset(signal: AbortSignal): Promise<void> {
     const { vmName } = this.config;
     this.log.info('agent.reset_started', { vm: vmName });
-    let result: ResetResult = this.config.reset
+    const result: ResetResult = this.config.reset
       ? await resetDesktop({ ...this.config, reset: this.config.reset }, (step) => {
           this.onStep(step);
           this.log.info('agent.reset_step', { vm: vmName, step });
         })
       : { ok: false, message: 'This agent has no desktop user to reset (set LABLINK_DESKTOP_USER).' };
-    // The new home lacks the workshop's repository and image: the next participant needs them too.
-    if (result.ok) result = await this.setup.restoreHome(signal);
-    if (result.ok) this.log.info('agent.reset_done', { vm: vmName });
-    else this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
+    if (result.ok) {
+      // The VM is still `resetting`, so nobody gets it before the setup is back in the new home.
+      this.homeRecreated();
+      await this.untilSetupReady(signal);
+      if (signal.aborted) return;
+      this.log.info('agent.reset_done', { vm: vmName });
+    } else {
+      this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
+    }
     const report: VmResetReport = { hostname: vmName, outcome: result.ok ? 'done' : 'failed', ...(result.ok ? {} : { message: result.message }) };
     await this.send('/vm_reset', report, signal);
     this.onStep('waiting');

@@ -37,7 +37,14 @@ const setup = new SetupRunner(
 const loops = [
   shipper.run(stop.signal),
   setup.run(stop.signal),
-  new Agent(config, client, log, (step) => shipper.setStep(step), setup).run(stop.signal),
+  new Agent(
+    config,
+    client,
+    log,
+    (step) => shipper.setStep(step),
+    () => setup.whenReady(),
+    () => setup.rerunAfterReset(),
+  ).run(stop.signal),
   new HealthReporter(config.vmName, client, config.health, log, () => setup.requestRerun()).run(stop.signal),
 ];
 if (config.bootLog) loops.push(new BootLogFollower(config.bootLog, config.stateDir, shipper, log).run(stop.signal));

@@ -7,8 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, errorMessage } from '../core/log';
 import { MAX_STATUS_MESSAGE_LENGTH, SETUP_FAILURE_PREFIX } from '../core/wire';
 import { bootLineLevel } from './boot-log';
-import type { AgentSetup } from './agent';
-import type { ResetResult } from './desktop-reset';
 import { LogShipper, plainText } from './log-shipper';
 import { SetupPlan, repositoryFolder } from './setup-plan';
 import { WakeUp } from './wake-up';
@@ -90,7 +88,7 @@ class Gate {
  * secret reaches the output. A failure takes the VM out of the pool with the step and the last
  * lines; the admin may ask for a re-run, which the agent hears through its health reports.
  */
-export class SetupRunner implements AgentSetup {
+export class SetupRunner {
   private readonly gate = new Gate();
   private rerun = false;
   /** The last command's last lines of output, quoted when its step fails. */
@@ -119,16 +117,14 @@ export class SetupRunner implements AgentSetup {
   }
 
   /**
-   * After a reset recreated the desktop user's home: the steps that live there again (the
-   * repository, the image and its launcher) and the check; the script, run as root once, is not.
+   * The desktop user's home was just recreated, so what the setup put there is gone: run it again.
+   * The gate closes at once, so whenReady() waits for this run, not for the one before.
    */
-  async restoreHome(signal: AbortSignal): Promise<ResetResult> {
-    if (!this.plan) return { ok: true };
-    for (const step of this.steps().filter((candidate) => candidate.name !== 'setup-script')) {
-      const failure = await this.runStep(step, signal);
-      if (failure) return { ok: false, message: failure };
-    }
-    return { ok: true };
+  rerunAfterReset(): void {
+    if (!this.plan) return;
+    this.gate.close();
+    this.rerun = true;
+    this.wakeUp.ring();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -172,9 +168,13 @@ export class SetupRunner implements AgentSetup {
     await rm(this.resultFile, { force: true });
     const fingerprint = await this.fingerprint();
     for (const step of this.steps()) {
-      const reason = await this.runStep(step, signal);
+      this.shipper.setStep(step.name);
+      this.log.info('agent.setup_step', { vm: this.options.vmName, step: step.name });
+      const outcome = await step.run(signal).catch((error: unknown): StepOutcome => ({ ok: false, reason: errorMessage(error) }));
       if (signal.aborted) return;
-      if (reason) {
+      if (!outcome.ok) {
+        const reason = failureReason(step.name, outcome.reason ?? 'failed', this.lastLines);
+        this.log.error('agent.setup_failed', { vm: this.options.vmName, step: step.name, reason: outcome.reason });
         await this.writeResult({ fingerprint, ok: false, step: step.name, reason });
         this.shipper.setStep('setup-failed');
         this.shipper.setSetupFailure(reason);
@@ -185,16 +185,6 @@ export class SetupRunner implements AgentSetup {
     this.log.info('agent.setup_passed', { vm: this.options.vmName });
     this.shipper.setSetupFailure(null);
     this.gate.open();
-  }
-
-  /** Runs one step as the VM's step; undefined when it passed, else the failure's reason. */
-  private async runStep(step: SetupStep, signal: AbortSignal): Promise<string | undefined> {
-    this.shipper.setStep(step.name);
-    this.log.info('agent.setup_step', { vm: this.options.vmName, step: step.name });
-    const outcome = await step.run(signal).catch((error: unknown): StepOutcome => ({ ok: false, reason: errorMessage(error) }));
-    if (outcome.ok || signal.aborted) return undefined;
-    this.log.error('agent.setup_failed', { vm: this.options.vmName, step: step.name, reason: outcome.reason });
-    return failureReason(step.name, outcome.reason ?? 'failed', this.lastLines);
   }
 
   private async writeResult(result: SetupResult): Promise<void> {

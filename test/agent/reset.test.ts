@@ -77,6 +77,29 @@ describe('one VM serves one participant after another (real agent process, stand
     expect(existsSync(hostFile)).toBe(true);
   });
 
+  it('runs the workshop setup again in the new home before the VM is free again', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-reset-setup-'));
+    try {
+      const script = path.join(dir, 'setup.sh');
+      // Slow on purpose: a VM reported free before its setup is back would be seen without the file.
+      await writeFile(script, 'set -e\nsleep 1\necho "tutorial for $(date +%s%N)" > "$HOME/tutorial.txt"\necho "tutorial installed"\n');
+      const vm = await harness.startVm('reuse-setup', { setup: { script } });
+      const tutorial = path.join(vm.homeDir, 'tutorial.txt');
+      const first = await readFile(tutorial, 'utf8');
+      await request('setup-first@example.com', fakeCode());
+      await waitFor(async () => (await vmRow('reuse-setup')).state === 'configured', 'the VM to be configured');
+
+      await fetch(`${harness.env.url}/api/vms/reuse-setup/release`, { method: 'POST', headers: { authorization: ADMIN } });
+      await waitFor(async () => (await vmRow('reuse-setup')).state === 'waiting', 'the reset to be done');
+      const again = await readFile(tutorial, 'utf8');
+      expect(again).toMatch(/^tutorial for \d+\n$/);
+      expect(again).not.toBe(first);
+      expect(await vmRow('reuse-setup')).toMatchObject({ failed_at: null });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('marks a VM whose reset fails as failed with the reason, and never hands it out', async () => {
     await harness.startVm('reuse-broken', { env: { LABLINK_RESET_STOP_CRD: '/bin/false' } });
     await request('broken@example.com', fakeCode());

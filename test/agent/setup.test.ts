@@ -160,22 +160,20 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     expect(texts).not.toContain('lesson 2');
   });
 
-  it('after a reset recreated the home, runs the home’s steps and the check again: a VM whose check now fails is failed, naming it', async () => {
-    // The script leaves something in the home, which a reset wipes; the second VM's check does not depend on it.
-    const homeMarker = await script('home-marker', 'touch "$HOME/workshop-data"');
-    await startVm('setup-reset-fails', { script: homeMarker, check: 'test -f "$HOME/workshop-data"' });
-    await startVm('setup-reset-ok', { script: homeMarker, check: 'echo "check after boot or reset"' });
+  it('after a reset recreated the home, runs the setup and its check again before the VM is free: one whose setup now fails stays out, named', async () => {
+    // The first VM's script fails once its home was recreated; the second one's passes again.
+    const onlyOnce = await script('only-once', 'if [ -e "$HOME/../ran-once" ]; then echo "error: licence already used" >&2; exit 4; fi\ntouch "$HOME/../ran-once" "$HOME/workshop-data"');
+    const every = await script('every-time', 'touch "$HOME/workshop-data"');
+    await startVm('setup-reset-fails', { script: onlyOnce, check: 'test -f "$HOME/workshop-data"' });
+    await startVm('setup-reset-ok', { script: every, check: 'test -f "$HOME/workshop-data" && echo "check passed"' });
     for (const name of ['setup-reset-fails', 'setup-reset-ok']) await waitFor(() => isFree(name), `${name} to be free`, 30_000);
 
     for (const name of ['setup-reset-fails', 'setup-reset-ok']) expect(await resetVms(env.db.sql, { scope: 'one', hostname: name })).toHaveLength(1);
-    const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the reset to fail at the check', 30_000);
-    expect(failed.failure).toContain('Setup failed at setup-check: exited with status 1.');
-    await waitFor(() => isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
-    const checks = await waitFor(async () => {
-      const ran = (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check after boot or reset');
-      return ran.length === 2 && ran;
-    }, 'the check to have run at boot and after the reset');
-    expect(checks).toHaveLength(2);
+    const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the setup after the reset to fail', 30_000);
+    expect(failed.failure).toBe('Setup failed at setup-script: exited with status 4 (3 attempts). Last lines: error: licence already used');
+    expect(failed.state).toBe('resetting');
+    await waitFor(async () => (await vmRow('setup-reset-ok'))?.state === 'waiting' && isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
+    await waitFor(async () => (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check passed').length === 2, 'the check to have passed at boot and after the reset');
   });
 
   it('keeps only the last lines of a very talkative script', async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
-import { SimulatedVm } from '../../local/simulated-fleet';
+import { SimulatedVm, SimulatedVmOptions } from '../../local/simulated-fleet';
 import { TEST_FLEET_TOKEN, waitFor } from './fixtures';
 import { TestStack, startTestStack } from './stack';
 
@@ -12,7 +12,7 @@ export interface AgentHarness {
   /** The agent bundle the VMs run. */
   readonly agentBundle: string;
   /** Starts a real agent process as VM `name` and waits until it polls. */
-  startVm(name: string, options?: { startHostFailure?: string; env?: Record<string, string> }): Promise<SimulatedVm>;
+  startVm(name: string, options?: Pick<SimulatedVmOptions, 'startHostFailure' | 'env' | 'setup'>): Promise<SimulatedVm>;
 }
 
 /**
