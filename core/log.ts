@@ -14,7 +14,8 @@ export interface Logger {
 export function createLogger(format: 'json' | 'text', write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Logger {
   const emit = (level: LogLevel, event: string, fields: LogFields = {}) => {
     if (format === 'json') {
-      write(JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }));
+      // JSON escapes C0 itself; the rest is escaped the same way, so the line stays valid JSON.
+      write(JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }).replace(UNSAFE_IN_LOG_LINE, unicodeEscape));
       return;
     }
     const time = new Date().toISOString().slice(11, 19);
@@ -23,11 +24,28 @@ export function createLogger(format: 'json' | 'text', write: (line: string) => v
   return loggerFrom(emit);
 }
 
+/** Control characters (C0, DEL, C1), line and paragraph separators, and bidi overrides: what can forge a line or drive a terminal. */
+const UNSAFE_IN_LOG_LINE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A field value as it may appear in a readable line. Values come from agents and participants too:
+ * every control character is escaped, so a value can neither forge a line nor drive a terminal.
+ */
+function logValue(value: string | number | boolean | null): string {
+  return String(value).replace(UNSAFE_IN_LOG_LINE, (character) => ESCAPES[character] ?? unicodeEscape(character));
+}
+
+function unicodeEscape(character: string): string {
+  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
 /** An event as one readable line: `event key=value …`. */
 function describeEvent(event: string, fields: LogFields = {}): string {
   const details = Object.entries(fields)
     .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => `${key}=${value}`)
+    .map(([key, value]) => `${key}=${logValue(value as string | number | boolean | null)}`)
     .join(' ');
   return `${event}${details ? ` ${details}` : ''}`;
 }

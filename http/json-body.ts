@@ -16,7 +16,15 @@ export async function readJsonObject(c: Context): Promise<JsonBodyResult> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, status: 400, message: 'The body must be a JSON object.' };
   }
+  // PostgreSQL text cannot hold NUL: refused here, it is a clear 400 instead of a failed insert.
+  if (holdsNul(body)) return { ok: false, status: 400, message: 'Text in the body must not contain NUL characters (\\u0000).' };
   return { ok: true, body: body as Record<string, unknown> };
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || holdsNul(inner));
 }
 
 /** Names the fields a body has beyond the allowed ones, so typos are not silently ignored. */
