@@ -5,6 +5,9 @@
  * its agent was polling recently (`alive_until` lies in the future).
  */
 
+/** A VM that can be handed out: waiting, nobody's, polling, not failed. The one definition of "free". */
+const FREE_VM = `state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
+
 /**
  * A VM was heard from: registers its name (waiting) and keeps it alive until at least
  * :aliveSeconds from now. A poll passes its hold plus a grace; a log batch passes 0, which
@@ -49,7 +52,7 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
  * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
  * locked with SKIP LOCKED so concurrent submissions never pick the same row. A VM whose setup
  * failed is re-armed with a new command only when the request carries its retry token
- * (:proof), which only the submitter of the last command received: knowing someone's email is
+ * (:presentedRetryToken), which only the submitter of the last command received: knowing someone's email is
  * not enough to put your own Google account on their VM. The token is rotated on every use.
  */
 export const ASSIGN_VM = `
@@ -58,11 +61,11 @@ WITH existing AS (
 ), retried AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
     retry_token = :retryToken, assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
-  WHERE email = :email AND state = 'error' AND retry_token = :proof
+  WHERE email = :email AND state = 'error' AND retry_token = :presentedRetryToken
   RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
-  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL
+  WHERE ${FREE_VM}
     AND NOT EXISTS (SELECT 1 FROM existing)
   ORDER BY registered_at, hostname
   LIMIT 1
@@ -84,7 +87,7 @@ SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
-WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
+WHERE ${FREE_VM}`;
 
 /**
  * The agent's report of how start-host ended. The one-time code is wiped either
@@ -239,7 +242,7 @@ WITH old AS (
   SELECT hostname, email, assignment_id, retry_token FROM vms WHERE hostname = :hostname AND email IS NOT NULL FOR UPDATE
 ), picked AS (
   SELECT hostname FROM vms
-  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL AND hostname <> :hostname
+  WHERE ${FREE_VM} AND hostname <> :hostname
   ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), freed AS (
   UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, error = NULL,
@@ -259,7 +262,7 @@ export const SELECT_VM_EMAIL = `SELECT email FROM vms WHERE hostname = :hostname
 /** The fleet at a glance, for metrics and alarms. */
 export const FLEET_COUNTS = `
 SELECT count(*)::int AS total,
-  count(*) FILTER (WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL)::int AS free,
+  count(*) FILTER (WHERE ${FREE_VM})::int AS free,
   count(*) FILTER (WHERE email IS NOT NULL)::int AS assigned,
   count(*) FILTER (WHERE failed_at IS NULL
     AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
@@ -350,14 +353,14 @@ SELECT hostname, CASE
     WHEN started_at > now() - interval '10 minutes' THEN 'starting'
     WHEN started_at IS NOT NULL THEN 'stopped'
     WHEN ${HAS_PARTICIPANT} THEN 'busy'
-    WHEN state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL THEN 'free'
+    WHEN ${FREE_VM} THEN 'free'
   END AS state
 FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired'`;
 
 /** Takes free VMs out of the pool before they are stopped, so none is handed out while it stops. */
 export const CLAIM_STOPS = `
 UPDATE vms SET stopped_at = now(), alive_until = least(alive_until, now())
-WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state = 'waiting' AND email IS NULL AND stopped_at IS NULL
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${FREE_VM} AND stopped_at IS NULL
 RETURNING hostname, instance_id`;
 
 export const CLAIM_STARTS = `
