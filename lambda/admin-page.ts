@@ -176,7 +176,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
 <p>Whole fleet: ${(Object.keys(FLEET_ACTION_LABEL) as FleetAction[]).map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
-<table>
+<table class="vms">
   <thead><tr>${COLUMNS.map((column) => header(column, options.order))}</tr></thead>
   <tbody id="vm-rows">${vmRows(options.vms)}</tbody>
 </table>

@@ -38,7 +38,10 @@ th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7
 td:first-child, td.when, td a { white-space: nowrap; }
 td.actions a { display: inline-block; margin: 0 .6rem .2rem 0; }
 th a.sort { color: inherit; font-weight: 700; }
-tr.problem { background: #fef3f2; }
+/* On a narrow screen the VM table keeps readable columns and scrolls in its box, the VM's name staying in view. */
+table.vms { min-width: 62rem; }
+table.vms th:first-child, table.vms td:first-child { position: sticky; left: 0; background: #fff; z-index: 1; }
+tr.problem, tr.problem td:first-child { background: #fef3f2; }
 tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }
 .tiles { list-style: none; display: flex; flex-wrap: wrap; gap: .5rem; padding: 0; margin: 1rem 0; }
 .tile { background: #fff; border-radius: .5rem; padding: .5rem .9rem; box-shadow: 0 1px 3px #0002; min-width: 5.5rem; }
