@@ -7,7 +7,7 @@ import type { SetupPlan } from '../../agent/setup-plan';
 import { execFileSync } from 'node:child_process';
 import { requestSetupRerun } from '../../core/setup-rerun';
 import { readVmLogs } from '../../core/vm-logs';
-import { VmSummary, listVms } from '../../core/vms';
+import { VmSummary, listVms, resetVms } from '../../core/vms';
 import { KEPT_LOG_LINES_PER_VM } from '../../core/wire';
 import { SimulatedVm } from '../../local/simulated-fleet';
 import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
@@ -158,6 +158,22 @@ describe('the workshop setup runs in the real agent before the VM joins the real
       return shipped.includes('lesson 1') && shipped;
     }, 'the script to read the tag’s lesson');
     expect(texts).not.toContain('lesson 2');
+  });
+
+  it('after a reset recreated the home, runs the setup and its check again before the VM is free: one whose setup now fails stays out, named', async () => {
+    // The first VM's script fails once its home was recreated; the second one's passes again.
+    const onlyOnce = await script('only-once', 'if [ -e "$HOME/../ran-once" ]; then echo "error: licence already used" >&2; exit 4; fi\ntouch "$HOME/../ran-once" "$HOME/workshop-data"');
+    const every = await script('every-time', 'touch "$HOME/workshop-data"');
+    await startVm('setup-reset-fails', { script: onlyOnce, check: 'test -f "$HOME/workshop-data"' });
+    await startVm('setup-reset-ok', { script: every, check: 'test -f "$HOME/workshop-data" && echo "check passed"' });
+    for (const name of ['setup-reset-fails', 'setup-reset-ok']) await waitFor(() => isFree(name), `${name} to be free`, 30_000);
+
+    for (const name of ['setup-reset-fails', 'setup-reset-ok']) expect(await resetVms(env.db.sql, { scope: 'one', hostname: name })).toHaveLength(1);
+    const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the setup after the reset to fail', 30_000);
+    expect(failed.failure).toBe('Setup failed at setup-script: exited with status 4 (3 attempts). Last lines: error: licence already used');
+    expect(failed.state).toBe('resetting');
+    await waitFor(async () => (await vmRow('setup-reset-ok'))?.state === 'waiting' && isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
+    await waitFor(async () => (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check passed').length === 2, 'the check to have passed at boot and after the reset');
   });
 
   it('keeps only the last lines of a very talkative script', async () => {
