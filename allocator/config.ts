@@ -14,6 +14,8 @@ export interface AllocatorConfig {
   aliveGraceSeconds: number;
   identity: IdentityConfig;
   repairPolicy: RepairPolicy;
+  /** Free VMs the warm pool keeps running (EC2 only); no warm pool when unset. */
+  warmVms?: number;
   database: PgConnection;
   logFormat: 'json' | 'text';
 }
@@ -44,6 +46,7 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
     maxReboots: integer(env, 'LABLINK_MAX_REBOOTS', DEFAULT_REPAIR_POLICY.maxReboots, 0, 20, problems),
     cooldownSeconds: integer(env, 'LABLINK_REBOOT_COOLDOWN_SECONDS', DEFAULT_REPAIR_POLICY.cooldownSeconds, 0, 86_400, problems),
   };
+  const warmVms = env.LABLINK_WARM_VMS ? integer(env, 'LABLINK_WARM_VMS', 0, 0, 1000, problems) : undefined;
   const fleetToken = env.LABLINK_FLEET_TOKEN || undefined;
   if (fleetToken !== undefined && fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be at least 16 characters.');
   let identity: IdentityConfig | undefined;
@@ -78,6 +81,7 @@ export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
     aliveGraceSeconds,
     identity: identity!,
     repairPolicy,
+    ...(warmVms !== undefined ? { warmVms } : {}),
     database: { ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}), ...(ssl ? { ssl } : {}) },
     logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
   };

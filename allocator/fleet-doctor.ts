@@ -2,6 +2,7 @@ import { DescribeInstancesCommand, EC2Client, RebootInstancesCommand } from '@aw
 import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
+import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../core/vms';
 
 export interface Rebooter {
@@ -78,10 +79,11 @@ export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
  * Every allocator runs one; SKIP LOCKED keeps two from rebooting the same VM.
  */
 export class FleetDoctor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly options: FleetDoctorOptions) {}
+  constructor(private readonly options: FleetDoctorOptions) {
+    this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.check_failed');
+  }
 
   async tick(): Promise<void> {
     const { sql, policy, rebooter, log } = this.options;
@@ -119,17 +121,10 @@ export class FleetDoctor {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.tick()
-        .catch((error: unknown) => this.options.log.warn('fleet.check_failed', { reason: errorMessage(error) }))
-        .finally(() => (this.running = undefined));
-    }, this.options.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }

@@ -5,16 +5,21 @@ import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
+import { Ec2InstancePower } from './fleet-power';
 import { identityVerifierFor } from './identity-from-config';
 import { createAllocatorPool } from './pool';
 import { IDLE_TIMEOUT_MARGIN_SECONDS } from './timeouts';
 import { createAllocatorService } from './service';
+
+/** A free VM beyond the warm target runs this long before it is stopped: a late wave of participants finds it. */
+const WARM_POOL_GRACE_MS = 10 * 60_000;
 
 /** The allocator as it runs on ECS Fargate: the VMs' long-polls, one LISTEN connection, a small pool. */
 async function main(): Promise<void> {
   const config = readAllocatorConfig(process.env);
   const log = createLogger(config.logFormat);
   const pool = createAllocatorPool(config.database);
+  const ec2 = config.identity.mode === 'ec2' ? new EC2Client({ region: config.identity.region }) : undefined;
   const service = createAllocatorService({
     sql: new PgSql(pool),
     listenConnection: config.database,
@@ -24,9 +29,10 @@ async function main(): Promise<void> {
     doctor: {
       policy: config.repairPolicy,
       intervalMs: 30_000,
-      rebooter: config.identity.mode === 'ec2' ? new Ec2Rebooter(new EC2Client({ region: config.identity.region })) : undefined,
+      rebooter: ec2 && new Ec2Rebooter(ec2),
       metrics: config.identity.mode === 'ec2' ? embeddedMetricsSink(config.identity.fleet) : undefined,
     },
+    power: ec2 && { power: new Ec2InstancePower(ec2), intervalMs: 15_000, warmVms: config.warmVms, graceMs: WARM_POOL_GRACE_MS },
     log,
   });
   // Serve first, so health checks get an answer (503 "starting") while LISTEN is still

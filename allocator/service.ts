@@ -6,6 +6,7 @@ import { selectDeliverable } from '../core/vms';
 import { createAllocatorApp } from './app';
 import { DeliveryBatcher } from './delivery-batcher';
 import { FleetDoctor, FleetDoctorOptions } from './fleet-doctor';
+import { FleetPower, FleetPowerOptions } from './fleet-power';
 import { HoldRegistry } from './holds';
 import { VmIdentityVerifier } from './identity';
 import { VmUpdateListener } from './listener';
@@ -19,6 +20,8 @@ export interface AllocatorServiceOptions {
   aliveGraceSeconds: number;
   /** Fleet health checks and repairs; off when unset. */
   doctor?: Omit<FleetDoctorOptions, 'sql' | 'log'>;
+  /** Termination protection and the warm pool (EC2 only); off when unset. */
+  power?: Omit<FleetPowerOptions, 'sql' | 'log'>;
   log: Logger;
 }
 
@@ -27,6 +30,7 @@ export interface AllocatorService {
   holds: HoldRegistry;
   listener: VmUpdateListener;
   doctor?: FleetDoctor;
+  power?: FleetPower;
   start(): Promise<void>;
   /** Ends every hold with "nothing yet" and closes the LISTEN connection. */
   stop(): Promise<void>;
@@ -67,19 +71,23 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
   });
 
   const doctor = options.doctor && new FleetDoctor({ ...options.doctor, sql, log });
+  const power = options.power && new FleetPower({ ...options.power, sql, log });
 
   return {
     app,
     holds,
     listener,
     doctor,
+    power,
     async start() {
       doctor?.start();
+      power?.start();
       await listener.start();
     },
     async stop() {
       holds.endAll();
       await doctor?.stop();
+      await power?.stop();
       await listener.stop();
     },
   };

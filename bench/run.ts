@@ -331,8 +331,10 @@ async function main(): Promise<number> {
     if (scenarios.has('steady')) emit(await steady(postgres.url, serverBundle, steadyVms, steadySeconds, holdSeconds, `s${(run += 1)}`));
     if (scenarios.has('bundle')) emit(await lambdaBundle(dir));
     if (scenarios.has('warmpool')) {
-      for (const warmVms of [20, 10, 40]) emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, warmVms }));
-      emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, participants: 200 }));
+      for (const preBooted of [true, false]) {
+        for (const warmVms of [20, 10, 40]) emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, warmVms, preBooted }));
+        emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, participants: 200, preBooted }));
+      }
     }
   } finally {
     await pgPool.end();

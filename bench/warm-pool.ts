@@ -19,6 +19,12 @@ export interface WarmPoolScenario {
   resetMinutes: number;
   graceMinutes: number;
   tickSeconds: number;
+  /**
+   * As deployed (nested stacks): every seat's VM was booted by the deploy and the free ones
+   * beyond warmVms stopped, so more capacity is a restart. Otherwise (an Auto Scaling group)
+   * only warmVms VMs exist at the start and more capacity is a cold boot.
+   */
+  preBooted: boolean;
 }
 
 export const DEFAULT_WARM_POOL_SCENARIO: WarmPoolScenario = {
@@ -34,6 +40,7 @@ export const DEFAULT_WARM_POOL_SCENARIO: WarmPoolScenario = {
   resetMinutes: 1,
   graceMinutes: 10,
   tickSeconds: 10,
+  preBooted: true,
 };
 
 type SimVm = { name: string; state: 'free' | 'busy' | 'starting' | 'stopped'; readyAtMs: number; freeSinceMs: number; leavesAtMs: number };
@@ -47,9 +54,9 @@ const MINUTE = 60_000;
 export function simulateWarmPool(scenario: WarmPoolScenario) {
   const settings = { warmVms: scenario.warmVms, maxVms: scenario.maxVms, graceMs: scenario.graceMinutes * MINUTE };
   const arrivals = Array.from({ length: scenario.participants }, (_, i) => scenario.arrivalMinutes * MINUTE * (i / scenario.participants) ** 2);
-  const vms: SimVm[] = Array.from({ length: Math.min(scenario.warmVms, scenario.maxVms) }, (_, i) => ({
+  const vms: SimVm[] = Array.from({ length: scenario.preBooted ? scenario.maxVms : Math.min(scenario.warmVms, scenario.maxVms) }, (_, i) => ({
     name: `vm-${i + 1}`,
-    state: 'free',
+    state: i < scenario.warmVms ? 'free' : 'stopped',
     readyAtMs: 0,
     freeSinceMs: 0,
     leavesAtMs: Infinity,
@@ -85,14 +92,18 @@ export function simulateWarmPool(scenario: WarmPoolScenario) {
     peakRunning = Math.max(peakRunning, running);
     runningMs += running * tickMs;
   }
-  const vmHours = runningMs / (60 * MINUTE);
+  // Pre-booted VMs ran once at deploy: their boot, then the grace period before the first stop.
+  const deployVmHours = scenario.preBooted ? ((scenario.maxVms - scenario.warmVms) * (scenario.coldBootMinutes + scenario.graceMinutes)) / 60 : 0;
+  const vmHours = runningMs / (60 * MINUTE) + deployVmHours;
   const preProvisionedVmHours = (scenario.maxVms * scenario.eventMinutes) / 60;
   return {
     scenario: 'warmpool',
     seats: scenario.maxVms,
+    preBooted: scenario.preBooted,
     warmVms: scenario.warmVms,
     participants: scenario.participants,
     vmHours: Math.round(vmHours),
+    deployVmHours: Math.round(deployVmHours),
     preProvisionedVmHours,
     savedPercent: Math.round((1 - vmHours / preProvisionedVmHours) * 1000) / 10,
     peakRunningVms: peakRunning,

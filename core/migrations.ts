@@ -133,6 +133,14 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
     statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
   },
+  {
+    version: 8,
+    description: 'fleet power: termination protection while a VM has a participant, and the warm pool stopping and starting free VMs',
+    statements: [
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS termination_protected boolean NOT NULL DEFAULT false,
+        ADD COLUMN IF NOT EXISTS stopped_at timestamptz, ADD COLUMN IF NOT EXISTS started_at timestamptz`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -13,9 +13,14 @@
 export const RECORD_POLL = `
 INSERT INTO vms (hostname, alive_until, instance_id, reports_outcome)
 VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), false))
-ON CONFLICT (hostname) DO UPDATE SET alive_until = greatest(vms.alive_until, EXCLUDED.alive_until), last_seen = now(),
+ON CONFLICT (hostname) DO UPDATE SET last_seen = now(),
+  -- A VM the warm pool is stopping may poll once more while it shuts down: it stays out of the pool.
+  alive_until = CASE WHEN vms.stopped_at > now() - interval '5 minutes' THEN vms.alive_until ELSE greatest(vms.alive_until, EXCLUDED.alive_until) END,
   instance_id = coalesce(EXCLUDED.instance_id, vms.instance_id),
   reports_outcome = coalesce(CAST(:reportsOutcome AS boolean), vms.reports_outcome),
+  -- Polling long after it was stopped, the VM runs again, whoever started it.
+  stopped_at = CASE WHEN CAST(:aliveSeconds AS float8) > 0 AND vms.stopped_at <= now() - interval '5 minutes' THEN NULL ELSE vms.stopped_at END,
+  started_at = CASE WHEN CAST(:aliveSeconds AS float8) > 0 THEN NULL ELSE vms.started_at END,
   -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
   state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
   failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
@@ -325,3 +330,41 @@ export const CLAIM_SETUP_RERUN = `
 UPDATE vms SET setup_rerun_requested_at = NULL
 WHERE hostname = :hostname AND setup_rerun_requested_at IS NOT NULL
 RETURNING hostname`;
+
+/** A VM has a participant (or is being cleaned after one): CloudFormation must not delete it. */
+const HAS_PARTICIPANT = `state IN ('assigned', 'delivered', 'configured', 'resetting')`;
+
+/** VMs whose termination protection is not what their participant needs. */
+export const SELECT_PROTECTION_CHANGES = `
+SELECT hostname, instance_id, ${HAS_PARTICIPANT} AS protect FROM vms
+WHERE instance_id IS NOT NULL AND state <> 'retired' AND termination_protected <> (${HAS_PARTICIPANT})`;
+
+export const SET_TERMINATION_PROTECTED = `
+UPDATE vms SET termination_protected = CAST(:protect AS boolean) WHERE hostname = :hostname`;
+
+/** What the warm-pool controller decides on; a VM neither free, busy, starting nor stopped (booting, dead) is left out. */
+export const SELECT_WARM_POOL_VMS = `
+SELECT hostname, CASE
+    WHEN stopped_at IS NOT NULL THEN 'stopped'
+    -- A start that never led to a poll (EC2 refused it, the VM broke) is tried again.
+    WHEN started_at > now() - interval '10 minutes' THEN 'starting'
+    WHEN started_at IS NOT NULL THEN 'stopped'
+    WHEN ${HAS_PARTICIPANT} THEN 'busy'
+    WHEN state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL THEN 'free'
+  END AS state
+FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired'`;
+
+/** Takes free VMs out of the pool before they are stopped, so none is handed out while it stops. */
+export const CLAIM_STOPS = `
+UPDATE vms SET stopped_at = now(), alive_until = least(alive_until, now())
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state = 'waiting' AND email IS NULL AND stopped_at IS NULL
+RETURNING hostname, instance_id`;
+
+export const CLAIM_STARTS = `
+UPDATE vms SET stopped_at = NULL, started_at = now()
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND (stopped_at IS NOT NULL OR started_at <= now() - interval '10 minutes')
+RETURNING hostname, instance_id`;
+
+/** VMs stopped by the warm pool or starting again: a participant who finds none free can get one soon. */
+export const COUNT_WARMING_VMS = `
+SELECT count(*)::int AS count FROM vms WHERE (stopped_at IS NOT NULL OR started_at IS NOT NULL) AND state <> 'retired' AND failed_at IS NULL`;

@@ -5,6 +5,7 @@ import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
 import { countFreeVms, findAssignment } from '../core/vms';
+import { countWarmingVms } from '../core/fleet-power';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { unexpectedFields } from '../http/json-body';
@@ -14,6 +15,8 @@ import { PROGRESS_TEXT, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
+/** The warm pool holds stopped VMs: one is starting for the next participant (a stopped VM runs again in about 2 minutes). */
+const VM_STARTING = 'All running VMs are taken, and more are starting now. Submit the form again in 2 minutes (your request was not stored; the command stays valid for a few minutes).';
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
 /** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
 export const RETRY_COOKIE = 'lablink_retry';
@@ -116,10 +119,13 @@ export function createFormApp(options: FormAppOptions): Hono {
         return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
       case 'invalid':
         return refuse(400, result);
-      case 'no_vm_free':
-        log.warn('vm.none_free');
-        if (json) return c.json({ error: NO_VM_FREE }, 503);
-        return c.html(formPage({ freeVms: 0, askAccessCode, values, errors: { form: NO_VM_FREE } }), 503);
+      case 'no_vm_free': {
+        const starting = (await countWarmingVms(sql)) > 0;
+        log.warn('vm.none_free', { starting });
+        const message = starting ? VM_STARTING : NO_VM_FREE;
+        if (json) return c.json({ error: message }, 503, starting ? { 'retry-after': '120' } : {});
+        return c.html(formPage({ freeVms: 0, askAccessCode, values, errors: { form: message } }), 503);
+      }
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
         if (result.retryToken) {

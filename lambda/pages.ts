@@ -37,7 +37,9 @@ function errorSummary(errors: FieldErrors) {
 /** A suggested correction stays a suggestion: the participant may keep the address they typed. */
 function emailConfirmation(typed: string | undefined, suggestion: string | undefined) {
   if (!suggestion || !typed) return '';
-  return html`<div class="check"><input type="checkbox" id="email_confirmed" name="email_confirmed" value="${typed.trim()}"><label for="email_confirmed">Yes, ${typed.trim()} is my address</label></div>`;
+  // The button needs the form's script; without it the participant edits the field.
+  return html`<button type="button" class="secondary" data-use-email="${suggestion}" hidden>Use ${suggestion}</button>
+    <div class="check"><input type="checkbox" id="email_confirmed" name="email_confirmed" value="${typed.trim()}"><label for="email_confirmed">Yes, ${typed.trim()} is my address</label></div>`;
 }
 
 export function freeCountText(count: number): string {

@@ -49,6 +49,8 @@ export interface AllocatorServiceProps {
   holdSeconds: number;
   /** @default 1 */
   taskCount?: number;
+  /** Free VMs the warm pool keeps running; no warm pool when unset. */
+  warmVms?: number;
 }
 
 /**
@@ -87,6 +89,7 @@ export class AllocatorService extends Construct {
       environment: {
         PORT: String(ALLOCATOR_PORT),
         LABLINK_HOLD_SECONDS: String(props.holdSeconds),
+        ...(props.warmVms !== undefined ? { LABLINK_WARM_VMS: String(props.warmVms) } : {}),
         LABLINK_LOG_FORMAT: 'json',
         PGHOST: cluster.clusterEndpoint.hostname,
         PGPORT: String(cluster.clusterEndpoint.port),
@@ -115,7 +118,8 @@ export class AllocatorService extends Construct {
     const { partition, region, account } = Stack.of(this);
     task.addToTaskRolePolicy(
       new PolicyStatement({
-        actions: ['ec2:RebootInstances'],
+        // Reboot sick VMs; protect VMs with a participant from deletion; the warm pool's stops and starts.
+        actions: ['ec2:RebootInstances', 'ec2:ModifyInstanceAttribute', 'ec2:StartInstances', 'ec2:StopInstances'],
         resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
         conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
       }),

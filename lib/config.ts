@@ -9,6 +9,12 @@ export const MAX_VM_COUNT = 1000;
 export interface LabLinkConfig {
   /** Client VMs to run. Changing it adds or removes VMs at the end; the others stay. @default 2 */
   vmCount: number;
+  /**
+   * Warm pool: only this many free VMs run ahead of demand; the other free VMs are stopped
+   * (after the deploy booted them once) and started again as participants take VMs. All VMs
+   * run when unset.
+   */
+  warmVms?: number;
   /** EC2 instance type of the client VMs. @default 't3.large' (use 'g4dn.xlarge' for a GPU) */
   instanceType: string;
   /** A specific AMI for the client VMs; when unset, `amiSsmParameter` picks one. */
@@ -116,6 +122,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
   const errors = new ConfigErrors();
   const config: LabLinkConfig = {
     vmCount: errors.number(read, 'vmCount', 2, 0, MAX_VM_COUNT),
+    warmVms: read('warmVms') === undefined || read('warmVms') === '' ? undefined : errors.number(read, 'warmVms', 0, 0, MAX_VM_COUNT),
     instanceType: errors.text(read, 'instanceType', 't3.large', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge')!,
     amiId: errors.text(read, 'amiId', undefined, /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0'),
     amiSsmParameter: errors.text(read, 'amiSsmParameter', UBUNTU_24_04_AMI_PARAMETER, /^\/[\w./-]+$/, 'an SSM parameter path starting with /')!,
@@ -136,6 +143,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     repositoryRef: errors.text(read, 'repositoryRef', undefined, /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2'),
     containerImage: errors.text(read, 'containerImage', undefined, /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12'),
   };
+  if (config.warmVms !== undefined && config.warmVms > config.vmCount) errors.messages.push(`warmVms must not be larger than vmCount (${config.vmCount}).`);
   if (config.repositoryRef && !config.repository) errors.messages.push('repositoryRef needs repository.');
   if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
   if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');

@@ -67,6 +67,7 @@ export class LabLinkStack extends Stack {
       fleetTokenSecret: this.fleetTokenSecret,
       holdSeconds: config.holdSeconds,
       taskCount: config.allocatorTasks,
+      warmVms: config.warmVms,
     });
     this.formApi = new FormApi(this, 'FormApi', {
       database: this.database,

@@ -86,6 +86,14 @@ describe('participant flow in a real Chromium against local mode', () => {
 
     await summary.getByRole('link').nth(1).click();
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('crd_command');
+
+    // Taking the suggestion needs the script; without it the button would do nothing, so it is not shown.
+    const useSuggestion = page.getByRole('button', { name: 'Use grace@gmail.com' });
+    await expect(useSuggestion.isVisible()).resolves.toBe(javaScriptEnabled);
+    if (javaScriptEnabled) {
+      await useSuggestion.click();
+      await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmail.com');
+    }
   });
 
   it('keeps an address the participant confirms, and takes a command pasted with a prompt and typographic quotes', async () => {

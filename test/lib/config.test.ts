@@ -44,6 +44,9 @@ describe('readConfig (CDK context)', () => {
       /setupScript must be a readable file of at most 1024 KB, such as .\/setup.sh \(got ".\/no-such-setup.sh"\)[\s\S]*setupCheck must be one line[\s\S]*repository must be a git URL[\s\S]*repositoryRef must be a branch, tag or commit[\s\S]*containerImage must be an image reference/,
     );
     expect(() => readConfig(contextOf({ repositoryRef: 'main' }))).toThrow(/repositoryRef needs repository/);
+    expect(() => readConfig(contextOf({ vmCount: '10', warmVms: '11' }))).toThrow(/warmVms must not be larger than vmCount \(10\)/);
+    expect(readConfig(contextOf({ vmCount: '10', warmVms: '3' })).warmVms).toBe(3);
+    expect(readConfig(contextOf({ vmCount: '10' })).warmVms).toBeUndefined();
   });
 
   it('takes strings from -c flags and numbers from cdk.json alike', () => {

@@ -43,6 +43,7 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
   dbMinCapacity: { value: '1.5', reaches: (r) => [text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MinCapacity":1.5'), true] },
   dbMaxCapacity: { value: '9', reaches: (r) => [text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MaxCapacity":9'), true] },
   holdSeconds: { value: '77', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_HOLD_SECONDS","Value":"77"}'), true] },
+  warmVms: { value: '2', also: { vmCount: '3' }, reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_WARM_VMS","Value":"2"}'), true] },
   allocatorTasks: { value: '3', reaches: (r) => [ofType(r, 'AWS::ECS::Service')[0]?.Properties.DesiredCount, 3] },
   vmNamePrefix: { value: 'course', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true] },
   apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":14,"ThrottlingRateLimit":7}'] },

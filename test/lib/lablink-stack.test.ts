@@ -118,7 +118,10 @@ describe('LabLinkStack', () => {
 
   it('gives the allocator the app role’s database secret only, and lets it look up instances to check identities', () => {
     expect(secretsReadBy(template, /^AllocatorTaskExecutionRole/)).toEqual([stack.resolve(stack.database.appSecret.secretArn)]);
-    expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual(['ec2:DescribeInstances', 'ec2:RebootInstances']);
+    expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual([
+      'ec2:DescribeInstances',
+      ['ec2:RebootInstances', 'ec2:ModifyInstanceAttribute', 'ec2:StartInstances', 'ec2:StopInstances'],
+    ]);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
@@ -197,8 +200,8 @@ describe('LabLinkStack', () => {
     expect(report.violations.filter((violation) => violation.severity === 'error').map((violation) => violation.ruleName)).toEqual([]);
   });
 
-  it('lets the allocator reboot only this fleet’s instances', () => {
-    const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => statement.Action === 'ec2:RebootInstances') as Statement & { Condition: unknown };
+  it('lets the allocator reboot, protect, stop and start only this fleet’s instances', () => {
+    const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => actionsOf(statement).includes('ec2:RebootInstances')) as Statement & { Condition: unknown };
     expect(reboot.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expect(JSON.stringify(reboot.Resource)).toContain(':instance/*');
   });

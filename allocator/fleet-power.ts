@@ -1,0 +1,105 @@
+import { EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { claimStarts, claimStops, protectionChanges, recordProtection, warmPoolVms } from '../core/fleet-power';
+import { Logger, errorMessage } from '../core/log';
+import { Sql } from '../core/sql';
+import { PoolVm, decideWarmPool } from '../core/warm-pool';
+import { Periodic } from './periodic';
+
+/** What the fleet's power needs from EC2. */
+export interface InstancePower {
+  setTerminationProtection(instanceId: string, protect: boolean): Promise<void>;
+  start(instanceIds: string[]): Promise<void>;
+  stop(instanceIds: string[]): Promise<void>;
+}
+
+export class Ec2InstancePower implements InstancePower {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async setTerminationProtection(instanceId: string, protect: boolean): Promise<void> {
+    await this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, DisableApiTermination: { Value: protect } }));
+  }
+
+  async start(instanceIds: string[]): Promise<void> {
+    await this.ec2.send(new StartInstancesCommand({ InstanceIds: instanceIds }));
+  }
+
+  async stop(instanceIds: string[]): Promise<void> {
+    await this.ec2.send(new StopInstancesCommand({ InstanceIds: instanceIds }));
+  }
+}
+
+export interface FleetPowerOptions {
+  sql: Sql;
+  power: InstancePower;
+  log: Logger;
+  intervalMs: number;
+  /** Free VMs to keep running ahead of demand; the warm pool is off when unset. */
+  warmVms?: number;
+  /** How long a VM beyond the warm target stays free before it is stopped. */
+  graceMs: number;
+}
+
+/**
+ * Keeps EC2 in step with the database: a VM with a participant has termination protection
+ * (CloudFormation cannot delete it when the fleet shrinks), and with a warm pool only
+ * `warmVms` free VMs run, the others stopped and started again as participants arrive.
+ */
+export class FleetPower {
+  private readonly periodic: Periodic;
+  /** When each VM was first seen free: only the controller's own view, rebuilt after a restart. */
+  private readonly freeSince = new Map<string, number>();
+
+  constructor(private readonly options: FleetPowerOptions) {
+    this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.power_failed');
+  }
+
+  async tick(now = Date.now()): Promise<void> {
+    await this.protect();
+    if (this.options.warmVms !== undefined) await this.balance(now);
+  }
+
+  private async protect(): Promise<void> {
+    const { sql, power, log } = this.options;
+    for (const change of await protectionChanges(sql)) {
+      try {
+        await power.setTerminationProtection(change.instance_id, change.protect);
+        await recordProtection(sql, change.hostname, change.protect);
+      } catch (error) {
+        log.warn('vm.protection_failed', { hostname: change.hostname, protect: change.protect, reason: errorMessage(error) });
+      }
+    }
+  }
+
+  private async balance(now: number): Promise<void> {
+    const { sql, power, log } = this.options;
+    const rows = await warmPoolVms(sql);
+    const vms: PoolVm[] = rows.map((row) => {
+      if (row.state !== 'free') {
+        this.freeSince.delete(row.hostname);
+        return { name: row.hostname, state: row.state };
+      }
+      if (!this.freeSince.has(row.hostname)) this.freeSince.set(row.hostname, now);
+      return { name: row.hostname, state: 'free', freeSinceMs: this.freeSince.get(row.hostname)! };
+    });
+    // Every VM already exists (CloudFormation made them): more capacity means starting stopped ones.
+    const decision = decideWarmPool(vms, 0, now, { warmVms: this.options.warmVms!, maxVms: vms.length, graceMs: this.options.graceMs });
+    const starting = await claimStarts(sql, decision.restart);
+    const stopping = await claimStops(sql, decision.stop);
+    if (starting.length > 0) {
+      await power.start(starting.map((vm) => vm.instance_id));
+      log.info('fleet.warm_pool_started', { vms: starting.map((vm) => vm.hostname).join(' ') });
+    }
+    if (stopping.length > 0) {
+      await power.stop(stopping.map((vm) => vm.instance_id));
+      log.info('fleet.warm_pool_stopped', { vms: stopping.map((vm) => vm.hostname).join(' ') });
+    }
+  }
+
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+}

@@ -1,0 +1,131 @@
+import { EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Ec2InstancePower, FleetPower } from '../../allocator/fleet-power';
+import { requestVm } from '../../core/assignment';
+import { countWarmingVms } from '../../core/fleet-power';
+import { silentLogger } from '../../core/log';
+import { countFreeVms, recordPoll, recordReset, resetVms } from '../../core/vms';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { crdCommand } from '../support/fixtures';
+import { startTestStack, submitForm } from '../support/stack';
+
+const MINUTE = 60_000;
+
+describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, StartInstances, StopInstances mocked with aws-sdk-client-mock)', () => {
+  let db: TestDatabase;
+  const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const ec2Mock = mockClient(ec2);
+  const power = (warmVms?: number) => new FleetPower({ sql: db.sql, power: new Ec2InstancePower(ec2), log: silentLogger, intervalMs: 3_600_000, warmVms, graceMs: 10 * MINUTE });
+  const protections = () => ec2Mock.commandCalls(ModifyInstanceAttributeCommand).map((call) => [call.args[0].input.InstanceId, call.args[0].input.DisableApiTermination?.Value]);
+  const started = () => ec2Mock.commandCalls(StartInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
+  const stopped = () => ec2Mock.commandCalls(StopInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
+  const register = async (count: number) => {
+    for (let n = 1; n <= count; n += 1) await recordPoll(db.sql, `vm-${n}`, 600, `i-${n}`);
+  };
+  const assign = async (email: string) => {
+    const result = await requestVm(db.sql, { email, crdCommand: crdCommand() });
+    if (result.kind !== 'assigned') throw new Error(`expected an assignment, got ${result.kind}`);
+    return result.hostname;
+  };
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    ec2Mock.reset();
+    ec2Mock.on(ModifyInstanceAttributeCommand).resolves({});
+    ec2Mock.on(StartInstancesCommand).resolves({});
+    ec2Mock.on(StopInstancesCommand).resolves({});
+  });
+  afterEach(async () => db?.drop());
+
+  it('protects a VM from deletion while it has a participant, through its reset, and lifts it when the VM is free again', async () => {
+    await register(2);
+    const fleet = power();
+    const taken = await assign('ada@example.com');
+    const instance = `i-${taken.split('-')[1]}`;
+    await fleet.tick();
+    expect(protections()).toEqual([[instance, true]]);
+    await fleet.tick();
+    expect(protections()).toHaveLength(1);
+
+    await resetVms(db.sql, { scope: 'one', hostname: taken });
+    await fleet.tick();
+    expect(protections()).toHaveLength(1);
+    await recordReset(db.sql, taken, 'done', null);
+    await fleet.tick();
+    expect(protections()).toEqual([[instance, true], [instance, false]]);
+  });
+
+  it('tries a refused protection again on the next round', async () => {
+    await register(1);
+    ec2Mock.on(ModifyInstanceAttributeCommand).rejectsOnce(new Error('RequestLimitExceeded')).resolves({});
+    const fleet = power();
+    await assign('grace@example.com');
+    await fleet.tick();
+    await fleet.tick();
+    expect(protections()).toEqual([['i-1', true], ['i-1', true]]);
+    const { rows } = await db.pool.query(`SELECT termination_protected FROM vms WHERE hostname = 'vm-1'`);
+    expect(rows).toEqual([{ termination_protected: true }]);
+  });
+
+  it('warm pool: stops free VMs beyond warmVms after the grace period, out of the pool before EC2 stops them', async () => {
+    await register(5);
+    const fleet = power(2);
+    const t0 = Date.now();
+    await fleet.tick(t0);
+    expect(stopped()).toEqual([]);
+    await fleet.tick(t0 + 11 * MINUTE);
+    expect(stopped()).toHaveLength(3);
+    expect(await countFreeVms(db.sql)).toBe(2);
+    // A stopping VM's last poll while it shuts down does not put it back in the pool.
+    for (const instance of stopped()) await recordPoll(db.sql, `vm-${instance.slice(2)}`, 600, instance);
+    expect(await countFreeVms(db.sql)).toBe(2);
+    await fleet.tick(t0 + 12 * MINUTE);
+    expect(stopped()).toHaveLength(3);
+  });
+
+  it('warm pool: each assignment starts a stopped VM, and the form is told VMs are starting while none is free', async () => {
+    await register(3);
+    const fleet = power(1);
+    const t0 = Date.now();
+    await fleet.tick(t0);
+    await fleet.tick(t0 + 11 * MINUTE);
+    expect(stopped()).toHaveLength(2);
+    expect(await countWarmingVms(db.sql)).toBe(2);
+
+    await assign('ada@example.com');
+    expect(await countFreeVms(db.sql)).toBe(0);
+    await fleet.tick(t0 + 12 * MINUTE);
+    expect(started()).toHaveLength(1);
+    expect(stopped()).toContain(started()[0]);
+    expect((await requestVm(db.sql, { email: 'grace@example.com', crdCommand: crdCommand() })).kind).toBe('no_vm_free');
+    expect(await countWarmingVms(db.sql)).toBe(2);
+
+    // The started VM's agent polls again: it is free, and no longer counted as starting.
+    await recordPoll(db.sql, `vm-${started()[0].slice(2)}`, 600, started()[0]);
+    expect(await countFreeVms(db.sql)).toBe(1);
+    expect(await countWarmingVms(db.sql)).toBe(1);
+    await fleet.tick(t0 + 13 * MINUTE);
+    expect(started()).toHaveLength(1);
+  });
+});
+
+describe('the form while the warm pool starts VMs (real local stack)', () => {
+  it('answers "more are starting, submit again in 2 minutes" instead of "none free" when stopped VMs remain', async () => {
+    const env = await startTestStack();
+    try {
+      await recordPoll(env.db.sql, 'warm-vm-1', 600, 'i-1');
+      await env.db.pool.query(`UPDATE vms SET stopped_at = now(), alive_until = now() WHERE hostname = 'warm-vm-1'`);
+      const starting = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() });
+      expect(starting.status).toBe(503);
+      expect(starting.headers.get('retry-after')).toBe('120');
+      expect(((await starting.json()) as { error: string }).error).toMatch(/^All running VMs are taken, and more are starting now\. Submit the form again in 2 minutes/);
+
+      await env.db.pool.query(`UPDATE vms SET state = 'retired' WHERE hostname = 'warm-vm-1'`);
+      const none = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() });
+      expect(none.status).toBe(503);
+      expect(((await none.json()) as { error: string }).error).toMatch(/^No VM is free right now/);
+    } finally {
+      await env.close();
+    }
+  });
+});
