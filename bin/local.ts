@@ -35,9 +35,15 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger('text');
+  // Listened for from the start, so a Ctrl-C while starting still shuts down in order (and deletes the data).
+  const stopRequested = new Promise<void>((resolve) => {
+    process.on('SIGINT', resolve);
+    process.on('SIGTERM', resolve);
+  });
 
   console.log('Starting PostgreSQL…');
   const postgres = await startLocalPostgres();
+  console.log(`PostgreSQL data: ${postgres.dataDir} (deleted when LabLink stops)`);
   const cleanups: (() => Promise<void>)[] = [() => postgres.stop()];
   const shutdown = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => console.error(error.message));
@@ -81,10 +87,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopRequested;
   console.log('\nStopping…');
   await shutdown();
   return 0;

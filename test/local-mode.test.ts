@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../local/postgres';
@@ -20,16 +21,25 @@ function startLocalMode(args: string[]): CapturedProcess {
   return spawnCapturing('npm', ['start', '--silent', '--', ...args], { cwd: ROOT, detached: true, env });
 }
 
+/** The PostgreSQL data folder the runner printed; it holds emails, PINs and codes. */
+async function dataFolderOf(output: () => string): Promise<string> {
+  const dir = await waitFor(() => /PostgreSQL data: (\S+) \(deleted when LabLink stops\)/.exec(output())?.[1], 'the runner to print its data folder', 45_000);
+  expect(existsSync(path.join(dir, 'data', 'PG_VERSION'))).toBe(true);
+  return dir;
+}
+
 function processesInGroup(pgid: number): string[] {
   const lines = execFileSync('ps', ['-eo', 'pgid=,pid=,args='], { encoding: 'utf8' }).split('\n');
   return lines.filter((line) => line.trim().split(/\s+/)[0] === String(pgid));
 }
 
 describe('npm start (local mode)', () => {
-  it('prints the form URL, registers the simulated VMs, and Ctrl-C leaves no process behind', async () => {
+  it('prints the form URL, registers the simulated VMs, and Ctrl-C leaves no process and no data folder behind', async () => {
     const port = await freePort();
     const { child, output, exited } = startLocalMode(['--port', String(port), '--vms', '2']);
+    let dataFolder = '';
     try {
+      dataFolder = await dataFolderOf(output);
       await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
       expect(output()).toContain(`Form:          http://127.0.0.1:${port}/`);
       expect(output()).toContain(`Admin:         http://127.0.0.1:${port}/admin  (user admin)`);
@@ -44,6 +54,31 @@ describe('npm start (local mode)', () => {
     expect([0, 130, null]).toContain(await exited);
     await waitFor(() => output().includes('Stopping'), 'the runner to shut down');
     await waitFor(() => processesInGroup(child.pid!).length === 0, 'every local-mode process to exit');
+    expect(existsSync(dataFolder)).toBe(false);
+  });
+
+  it('deletes the PostgreSQL data folder on SIGTERM too', async () => {
+    const { child, output, exited } = startLocalMode(['--port', String(await freePort()), '--vms', '0']);
+    const dataFolder = await dataFolderOf(output);
+    await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
+    process.kill(-child.pid!, 'SIGTERM');
+    await exited;
+    await waitFor(() => processesInGroup(child.pid!).length === 0, 'every local-mode process to exit');
+    expect(existsSync(dataFolder)).toBe(false);
+  });
+
+  it('deletes the PostgreSQL data folder when it cannot start (port taken), exiting 1 with the reason', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { output, exited } = startLocalMode(['--port', String((taken.address() as net.AddressInfo).port), '--vms', '0']);
+      const dataFolder = await dataFolderOf(output);
+      expect(await exited).toBe(1);
+      expect(output()).toContain('LabLink could not start: ');
+      expect(existsSync(dataFolder)).toBe(false);
+    } finally {
+      taken.close();
+    }
   });
 
   it('refuses a bad flag with a clear message and exit code 2', async () => {
