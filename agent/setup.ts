@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -280,6 +281,8 @@ export class SetupRunner {
       ...(this.options.desktopUser ? { LABLINK_DESKTOP_USER: this.options.desktopUser } : {}),
     };
     for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME']) if (process.env[name] !== undefined) env[name] = process.env[name];
+    // systemd gives a root service no HOME, and installers (conda's among them) want one.
+    env.HOME ??= os.homedir();
     return env;
   }
 }

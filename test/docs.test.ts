@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Browser } from 'playwright-core';
@@ -22,6 +23,12 @@ describe('the docs', () => {
   it.each(DOCS)('%s links only to files that exist', (file) => {
     const links = [...read(file).matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)].map((match) => match[1]);
     for (const link of links) expect([link, existsSync(path.join(ROOT, path.dirname(file), link))]).toEqual([link, true]);
+  });
+
+  it.each(readdirSync(path.join(ROOT, 'docs', 'examples')).filter((name) => name.endsWith('.sh')))('docs/examples/%s is valid bash that stops at the first error', (name) => {
+    const file = path.join(ROOT, 'docs', 'examples', name);
+    expect(() => execFileSync('bash', ['-n', file])).not.toThrow();
+    expect(readFileSync(file, 'utf8')).toMatch(/^set -euo pipefail$/m);
   });
 
   it.each(DOCS)('%s names only npm scripts that exist', (file) => {

@@ -11,8 +11,8 @@ set -euo pipefail
 
 ENV_NAME=tutorial
 PACKAGES=(python=3.12 numpy pandas matplotlib jupyterlab)
-# On a VM (root) conda goes to /opt/conda; tried locally (as you) into the VM's own folder.
-if [ "$(id -u)" = 0 ]; then CONDA_DIR=/opt/conda; else CONDA_DIR=$PWD/conda; fi
+# On a VM (which has a desktop user) conda goes to /opt/conda; tried locally, into the simulated VM's own folder.
+if [ -n "${LABLINK_DESKTOP_USER:-}" ]; then CONDA_DIR=/opt/conda; else CONDA_DIR=$PWD/conda; fi
 
 if [ ! -x "$CONDA_DIR/bin/conda" ]; then
   echo "Installing Miniforge into $CONDA_DIR"
