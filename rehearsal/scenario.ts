@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newAppRole } from '../core/app-role';
@@ -33,7 +33,14 @@ interface Vm {
 const STACK_NAME = 'LabLinkRehearsal';
 const HEALTHY: Vm = { name: 'lablink-vm-1', instanceId: 'i-0aaaaaaaaaaaaaaa1', resource: 'FleetVm1Rehearsal' };
 const BROKEN: Vm = { name: 'lablink-vm-2', instanceId: 'i-0aaaaaaaaaaaaaaa2', resource: 'FleetVm2Rehearsal' };
+const SETUP_BROKEN: Vm = { name: 'lablink-vm-3', instanceId: 'i-0aaaaaaaaaaaaaaa3', resource: 'FleetVm3Rehearsal' };
 const AGENT_OBJECT_PATH = '/s3/cdk-assets/agent.js';
+/** A small workshop setupScript (an S3 asset like the agent) and setupCheck for the healthy VM. */
+const SETUP_OBJECT_PATH = '/s3/cdk-assets/setup.sh';
+const SETUP_SCRIPT = 'set -e\necho "workshop setup on $LABLINK_VM_NAME"\necho ready > /etc/lablink-workshop-ready\n';
+const SETUP_CHECK = 'test -f /etc/lablink-workshop-ready && echo "workshop check passed as $(id -un)"';
+/** The third VM's check fails: its deploy must fail naming the setup's step. */
+const FAILING_CHECK = 'echo "No module named sleap" >&2; exit 1';
 const USER_DATA_PATH = '/var/lib/cloud/lablink-user-data.sh';
 const BOOT_TIMEOUT_MS = 10 * 60_000;
 const CODE = `4/0AanRJrj${randomBytes(12).toString('hex')}`;
@@ -98,7 +105,7 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   const postgres = await startLocalPostgres();
   const adminSecret = randomBytes(24).toString('hex');
   // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the two rehearsal VMs.
-  const { verifier } = ec2Verifier([HEALTHY, BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })));
+  const { verifier } = ec2Verifier([HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })));
   const stack = await startLocalStack({
     databaseUrl: postgres.url,
     fleetToken: randomBytes(24).toString('hex'),
@@ -113,11 +120,12 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   // The same bundle file the CDK asset uploads, served like an S3 object only to a request signed with the VM's role.
   const agent = agentBundleFile();
   try {
-    for (const [vm, broken] of [[BROKEN, true], [HEALTHY, false]] as const) {
+    for (const [vm, broken] of [[BROKEN, 'install-node'], [SETUP_BROKEN, 'setup-check'], [HEALTHY, undefined]] as const) {
       const imds = await startFakeImds(vm.instanceId, { host: IMDS_ADDRESS, port: 80 });
       const artifacts: Record<string, Artifact> = {
         '/crd/chrome-remote-desktop_current_amd64.deb': { file: inputs.crdDeb },
         [AGENT_OBJECT_PATH]: { file: agent.file, s3: true },
+        [SETUP_OBJECT_PATH]: { body: SETUP_SCRIPT, s3: true },
         [`/node/${AGENT_NODE_VERSION}/node-${AGENT_NODE_VERSION}-linux-x64.tar.xz`]: { file: inputs.nodeTarball },
         ...Object.fromEntries(Object.entries(emptyAptRepoFiles()).map(([file, body]) => [file, { body }])),
       };
@@ -129,13 +137,17 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
         agentSha256: agent.sha256,
         stackName: STACK_NAME,
         signalResource: vm.resource,
+        setup: {
+          script: { url: `${standIns.url}${SETUP_OBJECT_PATH}`, sha256: createHash('sha256').update(SETUP_SCRIPT).digest('hex') },
+          check: broken === 'setup-check' ? FAILING_CHECK : SETUP_CHECK,
+        },
       });
       // A boot script broken on one line: the deploy must fail and say where.
-      if (broken) userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
-      console.log(`rehearsal: booting ${vm.name}${broken ? ' (its boot script broken at install-node)' : ''}`);
+      if (broken === 'install-node') userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
+      console.log(`rehearsal: booting ${vm.name}${broken ? ` (broken at ${broken})` : ''}`);
       const { container, exitCode } = await bootVm(inputs, standIns, userData);
       try {
-        if (broken) await checkBrokenBoot(checks, vm, exitCode, standIns);
+        if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
         else await checkHealthyBoot(checks, vm, exitCode, standIns, container, stack.url, admin);
       } catch (error) {
         checks.add(`${vm.name}: the rehearsal ran its checks without an unexpected error`, false, String(error));
@@ -154,13 +166,13 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-async function checkBrokenBoot(checks: Checks, vm: Vm, exitCode: number | null, standIns: StandInServer): Promise<void> {
-  checks.add(`${vm.name}: the broken boot script exits with an error`, exitCode !== 0, { exitCode });
+async function checkBrokenBoot(checks: Checks, vm: Vm, step: string, exitCode: number | null, standIns: StandInServer): Promise<void> {
+  checks.add(`${vm.name}: the boot script broken at ${step} exits with an error`, exitCode !== 0, { exitCode });
   checks.add(
-    `${vm.name}: CloudFormation gets one FAILURE signal naming the VM and the step (${vm.name}:install-node)`,
+    `${vm.name}: CloudFormation gets one FAILURE signal naming the VM and the step (${vm.name}:${step})`,
     standIns.signals.length === 1 &&
       standIns.signals[0].status === 'FAILURE' &&
-      standIns.signals[0].uniqueId === `${vm.name}:install-node` &&
+      standIns.signals[0].uniqueId === `${vm.name}:${step}` &&
       standIns.signals[0].logicalResourceId === vm.resource &&
       standIns.signals[0].stackName === STACK_NAME &&
       standIns.signals[0].authenticated,
@@ -244,6 +256,15 @@ async function checkHealthyBoot(
       logs.lines.some((line) => line.source === 'boot' && line.text.includes('LABLINK_STEP install-crd')) &&
       logs.lines.some((line) => line.source === 'agent'),
     logs,
+  );
+  const setupLines = logs?.lines.filter((line) => line.source === 'setup').map((line) => line.text) ?? [];
+  checks.add(
+    `${vm.name}: the setupScript came from S3 signed by the VM's role, ran as root before the VM joined the pool, and the setupCheck passed as ${DESKTOP_USER}`,
+    standIns.signedS3Gets.includes(SETUP_OBJECT_PATH) &&
+      setupLines.includes(`workshop setup on ${vm.name}`) &&
+      setupLines.includes(`workshop check passed as ${DESKTOP_USER}`) &&
+      setupLines.indexOf(`workshop setup on ${vm.name}`) < setupLines.indexOf(`workshop check passed as ${DESKTOP_USER}`),
+    { fetched: standIns.signedS3Gets, setupLines },
   );
   checks.add(`${vm.name}: no secret in the shipped log lines`, logs !== undefined && !JSON.stringify(logs).includes(CODE) && !JSON.stringify(logs).includes(`${assignment.pin}`), undefined);
 
