@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     await page.locator('details summary').click();
     await page.screenshot({ path: path.join(DOCS, 'vm-failed.png'), fullPage: true });
 
-    await page.setViewportSize({ width: 1200, height: 600 });
+    await page.setViewportSize({ width: 1440, height: 600 });
     await page.goto(`${stack.url}/admin`);
     await page.waitForSelector('#vm-rows tr');
     await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });

@@ -85,7 +85,7 @@ function row(vm: VmSummary, now: number) {
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
   <td class="when">${ago(vm.assigned_at, now)}</td>
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
-  <td>${problem}</td>
+  <td class="problem-text">${problem}</td>
   <td class="actions">${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;
 }

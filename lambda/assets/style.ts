@@ -4,7 +4,7 @@ export const STYLE_CSS = `/* Without JavaScript some controls stay hidden: [hidd
 :root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24; }
 body { margin: 0; background: #f4f6f8; line-height: 1.5; }
 main { max-width: 44rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
-main.wide { max-width: 72rem; }
+main.wide { max-width: 84rem; }
 h1 { font-size: 1.6rem; margin: .25rem 0; }
 h2 { font-size: 1.15rem; margin: 0 0 .5rem; }
 section.card { background: #fff; border-radius: .5rem; padding: 1rem 1.25rem; margin: 1rem 0; box-shadow: 0 1px 3px #0002; }
@@ -40,6 +40,8 @@ td.actions a { display: inline-block; margin: 0 .6rem .2rem 0; }
 th a.sort { color: inherit; font-weight: 700; }
 /* On a narrow screen the VM table keeps readable columns and scrolls in its box, the VM's name staying in view. */
 table.vms { min-width: 62rem; }
+td.problem-text { min-width: 11rem; }
+td small { white-space: nowrap; }
 table.vms th:first-child, table.vms td:first-child { position: sticky; left: 0; background: #fff; z-index: 1; }
 tr.problem, tr.problem td:first-child { background: #fef3f2; }
 tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }
