@@ -64,7 +64,7 @@ function command(env: NodeJS.ProcessEnv, name: string, fallback: string[] | unde
 /**
  * The reset's commands and folders. With a desktop user the defaults are the real ones
  * (systemctl stop chrome-remote-desktop@<user>, pkill -KILL -u <user>, the home from
- * /etc/passwd); without one, only an explicit LABLINK_DESKTOP_HOME with its commands (local
+ * /etc/passwd, the user's files in /tmp, /var/tmp and /dev/shm); without one, only an explicit LABLINK_DESKTOP_HOME with its commands (local
  * mode's stand-ins) makes resets possible, so no agent ever deletes its own user's home by default.
  */
 function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfig | undefined {
@@ -74,7 +74,10 @@ function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfi
   if (home !== undefined && !home.startsWith('/')) problems.push('LABLINK_DESKTOP_HOME must be an absolute path.');
   const skelDir = env.LABLINK_SKEL_DIR || '/etc/skel';
   if (!skelDir.startsWith('/')) problems.push('LABLINK_SKEL_DIR must be an absolute path.');
+  const tempDirs = env.LABLINK_RESET_TEMP_DIRS ? env.LABLINK_RESET_TEMP_DIRS.split(':').filter(Boolean) : user ? ['/tmp', '/var/tmp', '/dev/shm'] : [];
+  if (tempDirs.some((dir) => !dir.startsWith('/'))) problems.push('LABLINK_RESET_TEMP_DIRS must be absolute paths separated by colons.');
   return {
+    tempDirs,
     stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', user ? ['systemctl', 'stop', `chrome-remote-desktop@${user}`] : undefined, problems),
     endSession: command(env, 'LABLINK_RESET_END_SESSION', user ? ['pkill', '-KILL', '-u', user] : undefined, problems),
     home,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, cp, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** How the agent wipes the desktop between two participants; see readAgentConfig for the defaults. */
@@ -12,6 +12,8 @@ export interface ResetConfig {
   home?: string;
   /** What a new home starts from. */
   skelDir: string;
+  /** Shared temporary folders (/tmp and the like) whose top-level entries owned by the desktop user are deleted. */
+  tempDirs: string[];
 }
 
 export interface ResetTarget {
@@ -25,7 +27,7 @@ export interface ResetTarget {
   passwdFile?: string;
 }
 
-export type ResetStep = 'reset-stop-crd' | 'reset-end-session' | 'reset-remove-host' | 'reset-recreate-home';
+export type ResetStep = 'reset-stop-crd' | 'reset-end-session' | 'reset-remove-host' | 'reset-remove-temp' | 'reset-recreate-home';
 export type ResetResult = { ok: true } | { ok: false; message: string };
 
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -59,6 +61,16 @@ function checkHome(home: string, stateDir: string): void {
   if (!relative.startsWith('..') && !path.isAbsolute(relative)) throw new Error(`Refusing to recreate ${home}: the agent's state folder is inside it.`);
 }
 
+/** Deletes what `uid` left at the top of a shared temporary folder (with everything below it). */
+async function removeOwnedBy(dir: string, uid: number): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const entry = path.join(dir, name);
+    const owner = await lstat(entry).then((info) => info.uid, () => undefined);
+    if (owner === uid) await rm(entry, { recursive: true, force: true });
+  }
+}
+
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -70,8 +82,8 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
 
 /**
  * Wipes what one participant left for the next: stops CRD's host, ends the desktop session,
- * deletes the host registration (`host#*.json`) and recreates the desktop user's home from the
- * skeleton. Each step is announced before it runs; the first failure ends the reset, naming it.
+ * deletes the host registration (`host#*.json`) and the user's files in the shared temporary
+ * folders, and recreates the desktop user's home from the skeleton. Each step is announced before it runs; the first failure ends the reset, naming it.
  */
 export async function resetDesktop(target: ResetTarget, announce: (step: ResetStep) => void): Promise<ResetResult> {
   let step: ResetStep = 'reset-stop-crd';
@@ -83,10 +95,13 @@ export async function resetDesktop(target: ResetTarget, announce: (step: ResetSt
     announce((step = 'reset-remove-host'));
     const names = await readdir(target.crdConfigDir).catch(() => [] as string[]);
     for (const name of names.filter((candidate) => /^host#.*\.json$/.test(candidate))) await rm(path.join(target.crdConfigDir, name), { force: true });
-    announce((step = 'reset-recreate-home'));
     const account = target.desktopUser
       ? await lookUpUser(target.desktopUser, target.passwdFile)
       : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: target.reset.home ?? '' };
+    announce((step = 'reset-remove-temp'));
+    if (target.desktopUser && account.uid === 0) throw new Error(`${target.desktopUser} is root: refusing to delete root's files.`);
+    for (const dir of target.reset.tempDirs) await removeOwnedBy(dir, account.uid);
+    announce((step = 'reset-recreate-home'));
     const home = target.reset.home ?? account.home;
     checkHome(home, target.stateDir);
     await rm(home, { recursive: true, force: true });

@@ -185,7 +185,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
   );
 }
 
-const RESET_EXPLAINED = html`<p>Its agent stops Chrome Remote Desktop, ends the desktop session, deletes the host registration and recreates the desktop user's home from scratch; only then is the VM free again. A VM whose reset fails is marked failed with the reason.</p>`;
+const RESET_EXPLAINED = html`<p>Its agent stops Chrome Remote Desktop, ends the desktop session, deletes the host registration and the user's temporary files, and recreates the desktop user's home from scratch; only then is the VM free again. A VM whose reset fails is marked failed with the reason.</p>`;
 
 const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
   release: (vm) =>

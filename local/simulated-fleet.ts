@@ -54,6 +54,8 @@ export class SimulatedVm {
   readonly homeDir: string;
   /** What a reset recreates the home from, like /etc/skel. */
   readonly skelDir: string;
+  /** Stands in for /tmp: a reset deletes what the desktop user left there. */
+  readonly tempDir: string;
   /** The simulated user-data log (LABLINK_BOOT_LOG); append to it to simulate a boot script at work. */
   readonly bootLogFile: string;
   /** The setup plan (LABLINK_SETUP) when the VM has a setup. */
@@ -70,6 +72,7 @@ export class SimulatedVm {
     this.stateDir = path.join(dir, 'state');
     this.homeDir = path.join(dir, 'home');
     this.skelDir = path.join(dir, 'skel');
+    this.tempDir = path.join(dir, 'tmp');
     this.bootLogFile = path.join(dir, 'user-data.log');
     this.setupFile = path.join(dir, 'setup.json');
   }
@@ -80,6 +83,7 @@ export class SimulatedVm {
     await writeFile(vm.bootLogFile, options.bootLog ?? SIMULATED_BOOT_LOG);
     await mkdir(vm.homeDir);
     await mkdir(vm.skelDir);
+    await mkdir(vm.tempDir);
     await writeFile(path.join(vm.skelDir, '.profile'), '# a new desktop user\n');
     if (options.setup) await writeFile(vm.setupFile, JSON.stringify({ ...options.setup, workDir: path.join(dir, 'setup') }));
     return vm;
@@ -113,6 +117,7 @@ export class SimulatedVm {
         LABLINK_CRD_PROCESS: this.options.agentBundle,
         LABLINK_DESKTOP_HOME: this.homeDir,
         LABLINK_SKEL_DIR: this.skelDir,
+        LABLINK_RESET_TEMP_DIRS: this.tempDir,
         LABLINK_RESET_STOP_CRD: `${fakeCommand} systemctl stop chrome-remote-desktop@simulated`,
         LABLINK_RESET_END_SESSION: `${fakeCommand} pkill -KILL -u simulated`,
         ...(this.options.setup ? { LABLINK_SETUP: this.setupFile } : {}),

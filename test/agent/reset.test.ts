@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readAgentConfig } from '../../agent/config';
@@ -39,6 +39,7 @@ describe('one VM serves one participant after another (real agent process, stand
     // What the participant left on the desktop.
     await mkdir(path.join(vm.homeDir, 'Documents'));
     await writeFile(path.join(vm.homeDir, 'Documents', 'notes.txt'), 'first participant’s notes');
+    await writeFile(path.join(vm.tempDir, 'download.part'), 'half a download');
 
     const release = await fetch(`${harness.env.url}/api/vms/reuse-1/release`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(await release.json()).toEqual({ hostname: 'reuse-1', state: 'resetting', previousEmail: 'first@example.com' });
@@ -47,6 +48,7 @@ describe('one VM serves one participant after another (real agent process, stand
     expect(await vmRow('reuse-1')).toMatchObject({ email: null, failed_at: null, failure: null });
     expect(existsSync(hostFile)).toBe(false);
     expect(existsSync(path.join(vm.homeDir, 'Documents'))).toBe(false);
+    expect(existsSync(path.join(vm.tempDir, 'download.part'))).toBe(false);
     // The home was made again from the skeleton.
     expect(await readFile(path.join(vm.homeDir, '.profile'), 'utf8')).toBe('# a new desktop user\n');
     expect((await jsonLines(vm.resetCommandsFile)).map((call) => call.argv.join(' '))).toEqual([
@@ -59,7 +61,7 @@ describe('one VM serves one participant after another (real agent process, stand
       const text = rows.map((row) => row.text).join('\n');
       return text.includes('agent.reset_done') && text;
     }, 'the reset’s log lines to arrive');
-    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-recreate-home']) expect(logged).toContain(step);
+    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-temp', 'reset-recreate-home']) expect(logged).toContain(step);
     expect(logged).toContain('agent.reset_done');
 
     // The previous participant's link says what happened.
@@ -140,6 +142,7 @@ describe('the reset’s configuration and safety checks', () => {
   it('on EC2 stops the desktop user’s CRD service and ends their processes, by default', () => {
     expect(readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink' }).reset).toEqual({
       stopCrd: ['systemctl', 'stop', 'chrome-remote-desktop@lablink'],
+      tempDirs: ['/tmp', '/var/tmp', '/dev/shm'],
       endSession: ['pkill', '-KILL', '-u', 'lablink'],
       home: undefined,
       skelDir: '/etc/skel',
@@ -159,26 +162,39 @@ describe('the reset’s configuration and safety checks', () => {
   ])('refuses to delete %s', async (_case, home, reason) => {
     const announced: string[] = [];
     const result = await resetDesktop(
-      { reset: { stopCrd: ['true'], endSession: ['true'], home, skelDir: '/etc/skel' }, crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' },
+      { reset: { stopCrd: ['true'], endSession: ['true'], home, skelDir: '/etc/skel', tempDirs: [] }, crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' },
       (step) => announced.push(step),
     );
     expect(result).toEqual({ ok: false, message: `reset-recreate-home: Refusing to recreate ${home}: ${reason}.` });
-    expect(announced).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-recreate-home']);
+    expect(announced).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-temp', 'reset-recreate-home']);
   });
 
-  it('recreates a desktop user’s home found in the passwd file, owned by that user', async () => {
+  // Files of another user (here: the test's own) exist only where root can make them.
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+
+  asRoot('recreates a desktop user’s home found in the passwd file, owned by them, and deletes their temporary files only', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-passwd-'));
     try {
       const home = path.join(dir, 'home', 'desk');
+      const tmp = path.join(dir, 'tmp');
       await mkdir(path.join(dir, 'skel'), { recursive: true });
       await writeFile(path.join(dir, 'skel', '.bashrc'), 'PS1=$ \n');
       await mkdir(home, { recursive: true });
       await writeFile(path.join(home, 'secret.txt'), 'left behind');
-      const uid = process.getuid!();
-      const gid = process.getgid!();
+      const [uid, gid] = [54321, 54321];
+      await mkdir(path.join(tmp, 'theirs'), { recursive: true });
+      await writeFile(path.join(tmp, 'theirs', 'draft.txt'), 'a participant’s draft');
+      await chown(path.join(tmp, 'theirs'), uid, gid);
+      await writeFile(path.join(tmp, 'someone-elses.txt'), 'not theirs');
       await writeFile(path.join(dir, 'passwd'), `root:x:0:0:root:/root:/bin/bash\ndesk:x:${uid}:${gid}::${home}:/bin/bash\n`);
       const result = await resetDesktop(
-        { reset: { stopCrd: ['true'], endSession: ['false'], skelDir: path.join(dir, 'skel') }, desktopUser: 'desk', passwdFile: path.join(dir, 'passwd'), crdConfigDir: path.join(home, '.config'), stateDir: path.join(dir, 'state') },
+        {
+          reset: { stopCrd: ['true'], endSession: ['false'], skelDir: path.join(dir, 'skel'), tempDirs: [tmp] },
+          desktopUser: 'desk',
+          passwdFile: path.join(dir, 'passwd'),
+          crdConfigDir: path.join(home, '.config'),
+          stateDir: path.join(dir, 'state'),
+        },
         () => undefined,
       );
       expect(result).toEqual({ ok: true });
@@ -186,7 +202,24 @@ describe('the reset’s configuration and safety checks', () => {
       expect(await readFile(path.join(home, '.bashrc'), 'utf8')).toBe('PS1=$ \n');
       expect((await stat(home)).mode & 0o777).toBe(0o750);
       expect((await stat(path.join(home, '.bashrc'))).uid).toBe(uid);
+      expect(existsSync(path.join(tmp, 'theirs'))).toBe(false);
+      expect(existsSync(path.join(tmp, 'someone-elses.txt'))).toBe(true);
       expect(await lookUpUser('nobody-here', path.join(dir, 'passwd')).catch((error: Error) => error.message)).toBe(`There is no user nobody-here in ${path.join(dir, 'passwd')}.`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never deletes root’s files as a desktop user’s', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-passwd-root-'));
+    try {
+      await writeFile(path.join(dir, 'passwd'), `toor:x:0:0::/home/toor:/bin/bash\n`);
+      const result = await resetDesktop(
+        { reset: { stopCrd: ['true'], endSession: ['true'], skelDir: '/etc/skel', tempDirs: [dir] }, desktopUser: 'toor', passwdFile: path.join(dir, 'passwd'), crdConfigDir: dir, stateDir: '/var/lib/lablink-agent' },
+        () => undefined,
+      );
+      expect(result).toEqual({ ok: false, message: "reset-remove-temp: toor is root: refusing to delete root's files." });
+      expect(existsSync(path.join(dir, 'passwd'))).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
