@@ -140,7 +140,8 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
     setupScript: errors.file(read, 'setupScript', MAX_SETUP_SCRIPT_BYTES),
     setupCheck: errors.text(read, 'setupCheck', undefined, /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\''),
-    repository: errors.text(read, 'repository', undefined, /^(https:\/\/|ssh:\/\/|git@)[\w.@:/~+-]+?\/[\w.-]+?(\.git)?\/?$/, 'a git URL such as https://github.com/owner/tutorial.git'),
+    // No user:password@ in an https URL: the plan, the clone's .git/config and the log would show it to participants.
+    repository: errors.text(read, 'repository', undefined, /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/, 'a public git URL without credentials, such as https://github.com/owner/tutorial.git'),
     repositoryRef: errors.text(read, 'repositoryRef', undefined, /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2'),
     containerImage: errors.text(read, 'containerImage', undefined, /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12'),
   };

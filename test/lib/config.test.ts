@@ -41,9 +41,12 @@ describe('readConfig (CDK context)', () => {
     expect(() =>
       readConfig(contextOf({ setupScript: './no-such-setup.sh', setupCheck: 'echo one\necho two', repository: 'ftp://example.org/x', repositoryRef: '--upload-pack=evil', containerImage: 'Python 3' })),
     ).toThrow(
-      /setupScript must be a readable file of at most 1024 KB, such as .\/setup.sh \(got ".\/no-such-setup.sh"\)[\s\S]*setupCheck must be one line[\s\S]*repository must be a git URL[\s\S]*repositoryRef must be a branch, tag or commit[\s\S]*containerImage must be an image reference/,
+      /setupScript must be a readable file of at most 1024 KB, such as .\/setup.sh \(got ".\/no-such-setup.sh"\)[\s\S]*setupCheck must be one line[\s\S]*repository must be a public git URL[\s\S]*repositoryRef must be a branch, tag or commit[\s\S]*containerImage must be an image reference/,
     );
     expect(() => readConfig(contextOf({ repositoryRef: 'main' }))).toThrow(/repositoryRef needs repository/);
+    // A token in the URL would reach every participant: refused.
+    expect(() => readConfig(contextOf({ repository: 'https://alice:ghp_secret@github.com/owner/tutorial.git' }))).toThrow(/repository must be a public git URL without credentials/);
+    expect(readConfig(contextOf({ repository: 'https://gitlab.example.org:8443/group/sub/tutorial' })).repository).toBe('https://gitlab.example.org:8443/group/sub/tutorial');
     expect(() => readConfig(contextOf({ vmCount: '10', warmVms: '11' }))).toThrow(/warmVms must not be larger than vmCount \(10\)/);
     expect(readConfig(contextOf({ vmCount: '10', warmVms: '3' })).warmVms).toBe(3);
     expect(readConfig(contextOf({ vmCount: '10' })).warmVms).toBeUndefined();
