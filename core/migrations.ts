@@ -130,8 +130,9 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 7,
+    // True until a poll says otherwise: only LabLink's own client polls without "reportsOutcome".
     description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
-    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT false`],
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT true`],
   },
   {
     version: 8,

@@ -4,6 +4,7 @@
  * Data API parses unambiguously. A VM is "free" when it waits, has no participant, and
  * its agent was polling recently (`alive_until` lies in the future).
  */
+import { SETUP_FAILURE_PREFIX } from './wire';
 
 /** Stopped (or being started again) by the warm pool: silent on purpose, never stale, unhealthy or repaired. */
 const POWERED_DOWN = `(stopped_at IS NOT NULL OR started_at IS NOT NULL)`;
@@ -21,7 +22,7 @@ const FREE_VM = `state = 'waiting' AND email IS NULL AND alive_until > now() AND
  */
 export const RECORD_POLL = `
 INSERT INTO vms (hostname, alive_until, instance_id, reports_outcome)
-VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), false))
+VALUES (:hostname, now() + make_interval(secs => CAST(:aliveSeconds AS float8)), CAST(:instanceId AS text), coalesce(CAST(:reportsOutcome AS boolean), true))
 ON CONFLICT (hostname) DO UPDATE SET last_seen = now(),
   -- A VM the warm pool is stopping may poll once more while it shuts down: it stays out of the pool.
   alive_until = CASE WHEN vms.stopped_at > now() - interval '5 minutes' THEN vms.alive_until ELSE greatest(vms.alive_until, EXCLUDED.alive_until) END,
@@ -136,9 +137,21 @@ SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, del
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
   ${STALE} AS stale,
   step, step_at, reset_requested_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors,
-  setup_rerun_requested_at,
+  setup_rerun_requested_at, moved_from,
   CASE WHEN stopped_at IS NOT NULL THEN 'stopped' WHEN started_at IS NOT NULL THEN 'starting' END AS warm_pool
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
+
+/**
+ * Keeps the links of the VMs in the CTE `source` working after they are taken back: each
+ * participant's page (by the assignment id, or the one before a move) says the VM was taken back.
+ */
+const keepReleasedLinks = (source: string) => `INSERT INTO released_assignments (assignment_id, hostname)
+  SELECT id, ${source}.hostname FROM ${source} CROSS JOIN LATERAL unnest(ARRAY[${source}.assignment_id, ${source}.previous_assignment_id]) AS id
+  WHERE id IS NOT NULL
+  ON CONFLICT (assignment_id) DO NOTHING`;
+
+/** Why a VM with LabLink's own client is not handed to the next participant after a release. */
+export const CANNOT_RESET = 'Cannot reset itself (it runs the LabLink client, which has no reset): reboot it before it serves anyone else';
 
 /**
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
@@ -148,23 +161,28 @@ FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
  */
 export const RESET_VMS = `
 WITH old AS (
-  SELECT hostname, email, assignment_id, previous_assignment_id FROM vms
+  -- Only this project's agent resets (LabLink's own client never does), and not while its setup has failed (it is not polling).
+  SELECT hostname, email, assignment_id, previous_assignment_id,
+    reports_outcome AND NOT starts_with(coalesce(failure, ''), '${SETUP_FAILURE_PREFIX}') AS can_reset FROM vms
   WHERE state <> 'retired' AND CASE CAST(:scope AS text)
     WHEN 'one' THEN hostname = CAST(:hostname AS text)
     WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
     WHEN 'all' THEN true END
   FOR UPDATE
 ), kept AS (
-  INSERT INTO released_assignments (assignment_id, hostname)
-  SELECT id, old.hostname FROM old CROSS JOIN LATERAL unnest(ARRAY[old.assignment_id, old.previous_assignment_id]) AS id
-  WHERE id IS NOT NULL
-  ON CONFLICT (assignment_id) DO NOTHING
+  ${keepReleasedLinks('old')}
 )
-UPDATE vms SET state = 'resetting', reset_requested_at = now(), email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
+UPDATE vms SET state = CASE WHEN old.can_reset THEN 'resetting' WHEN old.email IS NOT NULL THEN 'waiting' ELSE vms.state END,
+  reset_requested_at = CASE WHEN old.can_reset THEN now() END, email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
   retry_token = NULL, assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL,
-  previous_assignment_id = NULL, failed_at = NULL, failure = NULL, unhealthy_since = NULL, reboot_count = 0
+  previous_assignment_id = NULL,
+  -- A VM that cannot reset itself but had a participant keeps their files: out of the pool until the admin reboots it.
+  failed_at = CASE WHEN old.can_reset THEN NULL WHEN old.email IS NOT NULL THEN now() ELSE vms.failed_at END,
+  failure = CASE WHEN old.can_reset THEN NULL WHEN old.email IS NOT NULL THEN '${CANNOT_RESET}' ELSE vms.failure END,
+  unhealthy_since = CASE WHEN old.can_reset THEN NULL ELSE vms.unhealthy_since END,
+  reboot_count = CASE WHEN old.can_reset THEN 0 ELSE vms.reboot_count END
 FROM old WHERE vms.hostname = old.hostname
-RETURNING vms.hostname, old.email AS previous_email`;
+RETURNING vms.hostname, old.email AS previous_email, old.can_reset, vms.failure`;
 
 /**
  * The agent's word that its reset ended. Done: the VM waits for the next participant (a failure
@@ -236,9 +254,14 @@ RETURNING hostname, email, failure`;
 
 /** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts, and no one's VM. */
 export const RETIRE_VM = `
+WITH gone AS (
+  SELECT hostname, assignment_id, previous_assignment_id FROM vms WHERE hostname = :hostname FOR UPDATE
+), kept AS (
+  ${keepReleasedLinks('gone')}
+)
 UPDATE vms SET state = 'retired', unhealthy_since = NULL, email = NULL, crd_command = NULL, pin = NULL,
   assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL
-WHERE hostname = :hostname RETURNING hostname`;
+FROM gone WHERE vms.hostname = gone.hostname RETURNING vms.hostname`;
 
 /**
  * Moves a VM's participant to a free healthy VM in one statement (the email constraint is

@@ -192,6 +192,8 @@ export interface VmSummary {
   log_errors: number;
   /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
   setup_rerun_requested_at: string | null;
+  /** The VM its participant was moved from: this one waits for their new command (state `error`), nothing failed. */
+  moved_from: string | null;
   /** The warm pool stopped this VM, or is starting it again. */
   warm_pool: 'stopped' | 'starting' | null;
 }
@@ -206,15 +208,16 @@ export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): P
 export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released' } | { scope: 'all' };
 
 /**
- * Takes VMs back and has their agents reset them (see RESET_VMS); returns each VM taken and
- * the participant it had. Empty when no VM is in scope (an unknown name, say).
+ * Takes VMs back and has their agents reset them (see RESET_VMS); returns each VM taken, the
+ * participant it had, and whether it resets (a VM that cannot is left out of the pool, with
+ * the reason as its failure). Empty when no VM is in scope (an unknown name, say).
  */
-export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname: string; previousEmail: string | null }[]> {
-  const rows = await sql.query<{ hostname: string; previous_email: string | null }>(statements.RESET_VMS, {
+export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname: string; previousEmail: string | null; resetting: boolean; failure: string | null }[]> {
+  const rows = await sql.query<{ hostname: string; previous_email: string | null; can_reset: boolean; failure: string | null }>(statements.RESET_VMS, {
     scope: target.scope,
     hostname: target.scope === 'one' ? target.hostname : null,
   });
-  return rows.map((row) => ({ hostname: row.hostname, previousEmail: row.previous_email }));
+  return rows.map((row) => ({ hostname: row.hostname, previousEmail: row.previous_email, resetting: row.can_reset, failure: row.failure }));
 }
 
 export type ResetOutcome = VmResetReport['outcome'];

@@ -85,7 +85,19 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const resetOne = async (hostname: string, notice: string): Promise<ActionOutcome> => {
     const [taken] = await reset({ scope: 'one', hostname });
     if (!taken) return NO_SUCH_VM;
+    if (!taken.resetting && !taken.previousEmail) {
+      return { ok: false, status: 409, message: `${hostname} cannot reset now: ${taken.failure ?? 'its agent does not reset'}.`, title: `${hostname} cannot reset`, next: 'Re-run its setup, or reboot it.' };
+    }
+    if (!taken.resetting) {
+      return { ok: true, notice: `${hostname} was taken back from ${taken.previousEmail}. ${taken.failure}.`, body: { hostname, state: 'failed', previousEmail: taken.previousEmail, failure: taken.failure } };
+    }
     return { ok: true, notice: `${hostname} ${notice}`, body: { hostname, state: 'resetting', previousEmail: taken.previousEmail } };
+  };
+  /** The notice for a fleet action: how many VMs reset, and which cannot. */
+  const fleetNotice = (taken: Awaited<ReturnType<typeof reset>>, resetNotice: (count: number) => string) => {
+    const stuck = taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname);
+    const resetting = taken.length - stuck.length;
+    return `${resetNotice(resetting)}${stuck.length > 0 ? ` Not reset (see their failure on the dashboard): ${stuck.join(', ')}.` : ''}`;
   };
   /** `confirmed`: the admin confirmed an action that disturbs a connected participant. */
   const actions: Record<AdminAction, (hostname: string, confirmed: boolean) => Promise<ActionOutcome>> = {
@@ -125,15 +137,23 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const fleetActions: Record<FleetAction, () => Promise<ActionOutcome>> = {
     'reset-released': async () => {
       const taken = await reset({ scope: 'released' });
-      return { ok: true, notice: `${taken.length} released VM${taken.length === 1 ? ' is' : 's are'} being reset.`, body: { resetting: taken.map((vm) => vm.hostname) } };
+      return {
+        ok: true,
+        notice: fleetNotice(taken, (count) => `${count} released VM${count === 1 ? ' is' : 's are'} being reset.`),
+        body: { resetting: taken.filter((vm) => vm.resetting).map((vm) => vm.hostname), notReset: taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname) },
+      };
     },
     'end-session': async () => {
       const taken = await reset({ scope: 'all' });
       log.warn('fleet.end_of_session', { vms: taken.length });
       return {
         ok: true,
-        notice: `End of session: all ${taken.length} VMs were taken back and are being reset.`,
-        body: { resetting: taken.map((vm) => vm.hostname), released: taken.filter((vm) => vm.previousEmail).map((vm) => vm.previousEmail) },
+        notice: fleetNotice(taken, (count) => `End of session: all VMs were taken back; ${count} ${count === 1 ? 'is' : 'are'} being reset.`),
+        body: {
+          resetting: taken.filter((vm) => vm.resetting).map((vm) => vm.hostname),
+          notReset: taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname),
+          released: taken.filter((vm) => vm.previousEmail).map((vm) => vm.previousEmail),
+        },
       };
     },
   };

@@ -8,8 +8,9 @@ import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order'
 import { progressPhase, setupFailed } from './vm-progress';
 
 /** What an instructor reads in the State column. */
-export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool'>): string {
+export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool' | 'moved_from'>): string {
   if (vm.warm_pool) return vm.warm_pool;
+  if (vm.state === 'error' && vm.moved_from) return 'waiting for command';
   if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
   if (vm.state === 'delivered') return 'configuring';
   if (vm.state === 'configured') return 'ready';
@@ -98,14 +99,14 @@ export function vmRows(vms: VmSummary[], now = Date.now()) {
 /** What a tile counts a VM as: its problem if it has one, else its state. */
 function tileLabel(vm: VmSummary): string {
   if (vm.failed_at) return 'failed';
-  if (vm.state === 'error') return 'setup failed';
+  if (vm.state === 'error' && !vm.moved_from) return 'setup failed';
   if (vm.stale) return 'stale';
   if (vm.unhealthy_since) return 'unhealthy';
   return stateLabel(vm);
 }
 
 const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
-const LIFE_CYCLE = ['registering', 'free', 'starting', 'stopped', 'assigned', 'configuring', 'ready', 'resetting'];
+const LIFE_CYCLE = ['registering', 'free', 'starting', 'stopped', 'assigned', 'waiting for command', 'configuring', 'ready', 'resetting'];
 
 /** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
 function tiles(vms: VmSummary[]) {

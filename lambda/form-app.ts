@@ -11,7 +11,7 @@ import { secretsEqual } from '../core/secrets';
 import { unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { FIELD_ORDER, FieldErrors, formPage } from './pages';
-import { PROGRESS_TEXT, setupIsSlow, vmPage } from './vm-page';
+import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
@@ -169,7 +169,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       hostname: view.hostname,
       assignment: view.assignmentId,
       progress: view.progress,
-      message: PROGRESS_TEXT[view.progress](view.hostname),
+      message: progressMessage(view),
       error: view.error,
       movedFrom: view.movedFrom,
       elapsedSeconds: view.elapsedSeconds,

@@ -24,7 +24,7 @@ export function parseVmOrder(sort: string | undefined, direction: string | undef
 /** 0 is the worst: failed, then a failed setup, stale, unhealthy, not polling; healthy VMs last. */
 export function problemRank(vm: VmSummary): number {
   if (vm.failed_at) return 0;
-  if (vm.state === 'error') return 1;
+  if (vm.state === 'error' && !vm.moved_from) return 1;
   if (vm.stale) return 2;
   if (vm.unhealthy_since) return 3;
   if (vm.state === 'waiting' && !vm.polling) return 4;

@@ -8,8 +8,8 @@ export const SLOW_SETUP_SECONDS = 120;
 /** Without JavaScript the page reloads itself this often while something may still change. */
 const NO_SCRIPT_REFRESH_SECONDS = 10;
 
-/** The headline of each state, also sent as `message` by the status endpoint. */
-export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
+/** The headline of each state. */
+const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
   assigned: (vm) => `Waiting for ${vm} to pick up your request…`,
   configuring: (vm) => `${vm} is setting up Chrome Remote Desktop…`,
   ready: (vm) => `Ready. Open remotedesktop.google.com/access, click ${vm} and enter your PIN.`,
@@ -17,6 +17,13 @@ export const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
   broken: (vm) => `${vm} has stopped working.`,
   released: (vm) => `The instructor has taken ${vm} back.`,
 };
+
+/** The page's headline, also sent as `message` by the status endpoint. */
+export function progressMessage(view: AssignmentView): string {
+  // A moved participant's new VM waits for their command: nothing of theirs failed on it.
+  if (view.progress === 'failed' && view.movedFrom) return `${view.hostname} is waiting for a new command from you.`;
+  return PROGRESS_TEXT[view.progress](view.hostname);
+}
 
 /** True while setting up runs past SLOW_SETUP_SECONDS. */
 export function setupIsSlow(view: AssignmentView): boolean {
@@ -83,13 +90,15 @@ ${askInstructor(view, 'If you still need a VM, they can free one for you; then r
 export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
   const { view, assignmentId } = options;
   const released = view.progress === 'released';
+  // Waiting for "Ready" makes sense only on the way there; a failed or broken VM has its own next step above.
+  const connecting = view.progress === 'assigned' || view.progress === 'configuring' || view.progress === 'ready';
   return layout(
     released ? `${view.hostname} was taken back` : `Your VM ${view.hostname}`,
     html`<h1>${released ? 'Your VM was taken back' : html`Your VM is <span id="hostname">${view.hostname}</span>`}</h1>
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
 ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
-<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${PROGRESS_TEXT[view.progress](view.hostname)}</p>
+<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
 ${stateDetail(view)}
 ${released
   ? ''
@@ -100,7 +109,7 @@ ${released
   <div class="pair"><p class="big" id="pin">${view.pin}</p><button type="button" class="secondary" data-copy="pin" hidden>Copy PIN</button></div>
   <p class="muted">Keep this page open or write the PIN down: you type it when you connect.</p>
 </section>
-<section class="card" aria-labelledby="next">
+${connecting ? html`<section class="card" aria-labelledby="next">
   <h2 id="next">Next: connect</h2>
   <ol class="steps">
     <li>Wait until this page says <strong>Ready</strong>.</li>
@@ -108,7 +117,7 @@ ${released
     <li>Click <strong>${view.hostname}</strong> and enter your PIN.</li>
   </ol>
   <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
-</section>`}`,
+</section>` : ''}`}`,
     { script: 'vm.js', refreshSeconds: released ? undefined : NO_SCRIPT_REFRESH_SECONDS },
   );
 }

@@ -1,6 +1,8 @@
+import { CANNOT_RESET } from '../../core/statements';
 import { readVmLogs } from '../../core/vm-logs';
+import { resetVms } from '../../core/vms';
 import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
-import { TestStack, startTestStack, submitForm } from '../support/stack';
+import { TestStack, freeCount, startTestStack, submitForm } from '../support/stack';
 
 /** What LabLink's own client VM sends: bare JSON bodies with its fleet token, nothing of this project's agent. */
 function asLablinkClient(env: TestStack, path: string, body: object, token = TEST_FLEET_TOKEN): Promise<Response> {
@@ -74,6 +76,22 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     const page = (await (await fetch(`${env.url}${status}`)).json()) as { progress: string; message: string };
     expect(page.progress).toBe('ready');
     expect(page.message).toContain(vm);
+  });
+
+  it('a VM running LabLink\'s client, released, is taken out of the pool (it cannot reset itself) and its participant is told', async () => {
+    const vm = 'lablink-client-vm-2';
+    const poll = asLablinkClient(env, '/vm_startup', { hostname: vm });
+    await waitFor(async () => (await row(env, vm))?.state === 'waiting', 'the held poll');
+    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE hostname <> $1 AND state = 'waiting'`, [vm]);
+    const form = await submitForm(env.url, { email: 'lin@example.com', crd_command: crdCommand() });
+    const { status } = (await form.json()) as { status: string };
+    expect((await poll).status).toBe(200);
+
+    expect(await resetVms(env.db.sql, { scope: 'one', hostname: vm })).toEqual([{ hostname: vm, previousEmail: 'lin@example.com', resetting: false, failure: CANNOT_RESET }]);
+    const { rows } = await env.db.pool.query(`SELECT state, email, failed_at IS NOT NULL AS failed FROM vms WHERE hostname = $1`, [vm]);
+    expect(rows).toEqual([{ state: 'waiting', email: null, failed: true }]);
+    expect(await freeCount(env.url)).toBe(0);
+    expect(((await (await fetch(`${env.url}${status}`)).json()) as { progress: string }).progress).toBe('released');
   });
 
   it("leaves a delivery to this project's agent (which reports) alone after the same time", async () => {

@@ -154,6 +154,16 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(await countFreeVms(db.sql)).toBeGreaterThan(0);
   });
 
+  it('retires a gone VM that had a participant, and their page says the VM was taken back instead of going blank', async () => {
+    const { rows } = await db.pool.query(`UPDATE vms SET state = 'configured', email = 'gone@example.com', assignment_id = gen_random_uuid() WHERE hostname = 'silent' RETURNING assignment_id`);
+    goneInstances.add('i-02');
+    await doctor.tick();
+    await ageUnhealthy();
+    await doctor.tick();
+    expect((await row('silent')).state).toBe('retired');
+    expect(await findAssignment(db.sql, rows[0].assignment_id)).toMatchObject({ hostname: 'silent', progress: 'released' });
+  });
+
   it('does not let VMs long gone look like an outage: repairs go on', async () => {
     await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '3 hours' WHERE hostname IN ('silent', 'local-silent', 'spare')`);
     await doctor.tick();

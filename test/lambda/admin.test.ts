@@ -92,6 +92,15 @@ describe('admin API and dashboard over HTTP', () => {
     expect(await freeCount(env.url)).toBe(3);
   });
 
+  it('refuses to reset a VM whose workshop setup failed (its agent does not poll, so it would never hear it), and changes nothing', async () => {
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'Setup failed at setup-script: exit code 1' WHERE hostname = 'adm-vm-2'`);
+    const before = await env.db.dumpVms();
+    const refused = await fetch(`${env.url}/api/vms/adm-vm-2/reset`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: string }).error).toBe('adm-vm-2 cannot reset now: Setup failed at setup-script: exit code 1.');
+    expect(await env.db.dumpVms()).toEqual(before);
+  });
+
   it('resets every released VM at once, and only those', async () => {
     const kept = await requestVm(env.db.sql, { email: 'kept@example.com', crdCommand: crdCommand() });
     if (kept.kind !== 'assigned') throw new Error('expected an assignment');
@@ -115,7 +124,7 @@ describe('admin API and dashboard over HTTP', () => {
     expect(confirm).toContain('All 3 VMs are taken back, <strong>1 participant</strong> among them lose their VM');
     const done = await fetch(`${env.url}/admin/fleet/end-session`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url }, redirect: 'manual' });
     expect(done.status).toBe(303);
-    expect(decodeURIComponent(done.headers.get('location')!)).toBe('/admin?notice=End of session: all 3 VMs were taken back and are being reset.');
+    expect(decodeURIComponent(done.headers.get('location')!)).toBe('/admin?notice=End of session: all VMs were taken back; 3 are being reset.');
     const { rows } = await env.db.pool.query(`SELECT DISTINCT state, email FROM vms`);
     expect(rows).toEqual([{ state: 'resetting', email: null }]);
     expect(await freeCount(env.url)).toBe(0);

@@ -80,6 +80,17 @@ describe('the participant form over HTTP', () => {
       slow: false,
     });
     expect(JSON.stringify(status)).not.toContain(rows[0].pin);
+    // Waiting for "Ready" would not help: the page shows the failure's own next step instead.
+    const failedPage = await (await fetch(`${env.url}${location}`)).text();
+    expect(failedPage).toContain('id="next-step"');
+    expect(failedPage).toContain('data-progress="failed"');
+    expect(failedPage).not.toContain('Wait until this page says');
+
+    // Moved here by the instructor: nothing of theirs failed, the VM waits for their command.
+    await env.db.pool.query(`UPDATE vms SET moved_from = 'form-vm-9', error = 'Your previous VM stopped working and the instructor moved you to this one.' WHERE hostname = 'form-vm-4'`);
+    const moved = (await (await fetch(`${env.url}/api/assignment/${assignmentId}`)).json()) as { message: string };
+    expect(moved.message).toBe('form-vm-4 is waiting for a new command from you.');
+    expect(await (await fetch(`${env.url}${location}`)).text()).toContain('>form-vm-4 is waiting for a new command from you.</p>');
   });
 
   it('lets only the browser that submitted the command retry after a failed setup', async () => {

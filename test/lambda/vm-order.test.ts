@@ -9,7 +9,7 @@ function vm(hostname: string, fields: Partial<VmSummary> = {}): VmSummary {
     assigned_at: null, delivered_at: null, configured_at: null, polling: true, instance_id: null, boot_id: null, uptime_seconds: null,
     crd_running: null, disk_free_mb: null, gpu_status: null, gpu_detail: null, in_use: null, health_reported_at: null, unhealthy_since: null,
     reboot_count: 0, last_reboot_at: null, failed_at: null, failure: null, stale: false, step: null, step_at: null, log_errors: 0,
-    setup_rerun_requested_at: null, reset_requested_at: null, warm_pool: null, ...fields,
+    setup_rerun_requested_at: null, reset_requested_at: null, warm_pool: null, moved_from: null, ...fields,
   };
 }
 
@@ -38,6 +38,12 @@ describe('sortVms', () => {
 
   it('puts problems first by default, worst first, then in natural name order', () => {
     expect(names(sortVms(vms, DEFAULT_ORDER))).toEqual(['lab-1', 'lab-3', 'lab-4', 'lab-2', 'lab-10']);
+  });
+
+  it('does not count a VM waiting for a moved participant\'s new command as a failed setup', () => {
+    const moved = vm('lab-5', { state: 'error', moved_from: 'lab-1' });
+    const failed = vm('lab-6', { state: 'error' });
+    expect(names(sortVms([moved, failed], DEFAULT_ORDER))).toEqual(['lab-6', 'lab-5']);
   });
 
   it('sorts names naturally both ways', () => {
