@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { PgConnection } from '../core/pg-sql';
-import { MAX_HOLD_SECONDS } from './timeouts';
+import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from './timeouts';
 
 export type IdentityConfig =
   | { mode: 'token'; fleetToken: string }
@@ -38,7 +38,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
   const problems: string[] = [];
   const port = integer(env, 'PORT', 8080, 1, 65535, problems);
-  const holdSeconds = integer(env, 'LABLINK_HOLD_SECONDS', 40, 1, MAX_HOLD_SECONDS, problems);
+  const holdSeconds = integer(env, 'LABLINK_HOLD_SECONDS', DEFAULT_HOLD_SECONDS, 1, MAX_HOLD_SECONDS, problems);
   const aliveGraceSeconds = integer(env, 'LABLINK_ALIVE_GRACE_SECONDS', 20, 1, 3600, problems);
   const repairPolicy: RepairPolicy = {
     staleSeconds: integer(env, 'LABLINK_STALE_SECONDS', DEFAULT_REPAIR_POLICY.staleSeconds, 10, 86_400, problems),

@@ -17,7 +17,7 @@ export class DeliveryBatcher {
     private readonly maxBatch = 1000,
   ) {}
 
-  take(hostname: string): Promise<Delivery | undefined> {
+  findDelivery(hostname: string): Promise<Delivery | undefined> {
     return new Promise((resolve, reject) => {
       const waiting = this.pending.get(hostname) ?? [];
       waiting.push({ resolve, reject });

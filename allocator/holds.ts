@@ -1,7 +1,7 @@
 import { Delivery } from '../core/vms';
 import { Logger, errorMessage } from '../core/log';
 
-type Deliver = (hostname: string) => Promise<Delivery | undefined>;
+type FindDelivery = (hostname: string) => Promise<Delivery | undefined>;
 
 /** One held `/vm_startup` request. It ends exactly once: delivered, timed out, aborted or superseded. */
 class Hold {
@@ -15,7 +15,7 @@ class Hold {
     readonly hostname: string,
     holdMs: number,
     private readonly signal: AbortSignal,
-    private readonly deliver: Deliver,
+    private readonly findDelivery: FindDelivery,
     private readonly log: Logger,
     private readonly settle: (hold: Hold, delivery: Delivery | undefined) => void,
   ) {
@@ -34,7 +34,7 @@ class Hold {
     do {
       this.checkAgain = false;
       try {
-        const delivery = await this.deliver(this.hostname);
+        const delivery = await this.findDelivery(this.hostname);
         if (delivery) this.end(delivery);
       } catch (error) {
         // The hold stays: the next notification or the agent's next poll checks again.
@@ -58,7 +58,7 @@ export class HoldRegistry {
   private readonly holds = new Map<string, Hold>();
 
   constructor(
-    private readonly deliver: Deliver,
+    private readonly findDelivery: FindDelivery,
     private readonly log: Logger,
   ) {}
 
@@ -78,7 +78,7 @@ export class HoldRegistry {
     // A newer poll from the same VM means the older connection is stale.
     this.holds.get(hostname)?.end(undefined);
     return new Promise((resolve) => {
-      const hold = new Hold(hostname, holdMs, signal, this.deliver, this.log, (ended, delivery) => {
+      const hold = new Hold(hostname, holdMs, signal, this.findDelivery, this.log, (ended, delivery) => {
         if (this.holds.get(hostname) === ended) this.holds.delete(hostname);
         resolve(delivery);
       });

@@ -40,7 +40,7 @@ export interface AllocatorService {
 export function createAllocatorService(options: AllocatorServiceOptions): AllocatorService {
   const { sql, log } = options;
   const deliveries = new DeliveryBatcher(sql, log);
-  const holds = new HoldRegistry((hostname) => deliveries.take(hostname), log);
+  const holds = new HoldRegistry((hostname) => deliveries.findDelivery(hostname), log);
 
   const recheckHeld = async () => {
     try {

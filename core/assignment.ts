@@ -37,7 +37,8 @@ export interface VmRequestInput {
   crdCommand: unknown;
   /** The email exactly as typed, when the participant confirmed it despite a suggested correction. */
   emailConfirmed?: unknown;
-  proof?: unknown;
+  /** The retry token the browser holds from its last submission (form field or cookie), if any. */
+  retryToken?: unknown;
 }
 
 type ValidRequest = { ok: true; email: string; command: CrdCommand } | ({ ok: false } & InvalidRequest);
@@ -62,9 +63,8 @@ export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequ
   const valid = validateVmRequest(input);
   if (!valid.ok) return { kind: 'invalid', errors: valid.errors, ...(valid.emailSuggestion ? { emailSuggestion: valid.emailSuggestion } : {}) };
 
-  const proof = typeof input.proof === 'string' && RETRY_TOKEN_PATTERN.test(input.proof) ? input.proof : null;
-  const retryToken = generateSecret();
-  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), proof, retryToken };
+  const presentedRetryToken = typeof input.retryToken === 'string' && RETRY_TOKEN_PATTERN.test(input.retryToken) ? input.retryToken : null;
+  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret() };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -94,6 +94,6 @@ export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequ
     assignmentId: row.assignment_id,
     outcome: row.outcome,
     // Only the request that stored this command may replace it later.
-    ...(row.outcome === 'existing' ? {} : { retryToken }),
+    ...(row.outcome === 'existing' ? {} : { retryToken: params.retryToken }),
   };
 }

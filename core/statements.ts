@@ -5,6 +5,15 @@
  * its agent was polling recently (`alive_until` lies in the future).
  */
 
+/** Stopped (or being started again) by the warm pool: silent on purpose, never stale, unhealthy or repaired. */
+const POWERED_DOWN = `(stopped_at IS NOT NULL OR started_at IS NOT NULL)`;
+
+/** Heartbeats stopped, and not because the warm pool stopped the VM. */
+const STALE = `(coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AND NOT ${POWERED_DOWN})`;
+
+/** A VM that can be handed out: waiting, nobody's, polling, not failed. The one definition of "free". */
+const FREE_VM = `state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
+
 /**
  * A VM was heard from: registers its name (waiting) and keeps it alive until at least
  * :aliveSeconds from now. A poll passes its hold plus a grace; a log batch passes 0, which
@@ -49,7 +58,7 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
  * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
  * locked with SKIP LOCKED so concurrent submissions never pick the same row. A VM whose setup
  * failed is re-armed with a new command only when the request carries its retry token
- * (:proof), which only the submitter of the last command received: knowing someone's email is
+ * (:presentedRetryToken), which only the submitter of the last command received: knowing someone's email is
  * not enough to put your own Google account on their VM. The token is rotated on every use.
  */
 export const ASSIGN_VM = `
@@ -58,11 +67,11 @@ WITH existing AS (
 ), retried AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
     retry_token = :retryToken, assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
-  WHERE email = :email AND state = 'error' AND retry_token = :proof
+  WHERE email = :email AND state = 'error' AND retry_token = :presentedRetryToken
   RETURNING hostname, pin, assignment_id
 ), picked AS (
   SELECT hostname FROM vms
-  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL
+  WHERE ${FREE_VM}
     AND NOT EXISTS (SELECT 1 FROM existing)
   ORDER BY registered_at, hostname
   LIMIT 1
@@ -84,7 +93,7 @@ SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
-WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
+WHERE ${FREE_VM}`;
 
 /**
  * The agent's report of how start-host ended. The one-time code is wiped either
@@ -110,7 +119,7 @@ RETURNING hostname, email`;
 export const SELECT_ASSIGNMENT = `
 SELECT hostname, state, pin, email, error, moved_from, assignment_id::text AS assignment_id, assigned_at, failure,
   failed_at IS NOT NULL AS failed,
-  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
+  ${STALE} AS stale,
   floor(extract(epoch FROM now() - assigned_at))::int AS elapsed_seconds
 FROM vms
 WHERE assignment_id = CAST(:assignmentId AS uuid) OR previous_assignment_id = CAST(:assignmentId AS uuid)
@@ -125,9 +134,10 @@ export const LIST_VMS = `
 SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
-  coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AS stale,
+  ${STALE} AS stale,
   step, step_at, reset_requested_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors,
-  setup_rerun_requested_at
+  setup_rerun_requested_at,
+  CASE WHEN stopped_at IS NOT NULL THEN 'stopped' WHEN started_at IS NOT NULL THEN 'starting' END AS warm_pool
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
 /**
@@ -172,8 +182,8 @@ RETURNING failed_at IS NOT NULL AS failed`;
  * Whether a VM is unhealthy now: its heartbeats stopped, its GPU fails, or CRD's host is gone on
  * a configured VM. A client that never sends heartbeats (LabLink's own) is never judged stale.
  */
-const UNHEALTHY = `(coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)
-  OR coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))`;
+const UNHEALTHY = `(${STALE}
+  OR (NOT ${POWERED_DOWN} AND (coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))))`;
 
 /** In use, by a report that is still current: a hung VM's last "in use" does not shield it forever. */
 const IN_USE_NOW = `coalesce(in_use AND health_reported_at >= now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)`;
@@ -207,7 +217,7 @@ export const CLAIM_REBOOTS = `
 UPDATE vms SET reboot_count = reboot_count + 1, last_reboot_at = now(), unhealthy_since = now()
 WHERE hostname IN (
   SELECT hostname FROM vms
-  WHERE failed_at IS NULL AND instance_id IS NOT NULL AND NOT ${IN_USE_NOW}
+  WHERE failed_at IS NULL AND instance_id IS NOT NULL AND NOT ${IN_USE_NOW} AND NOT ${POWERED_DOWN}
     AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
     AND reboot_count < :maxReboots
     AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
@@ -221,7 +231,7 @@ UPDATE vms SET failed_at = now(), failure = CASE
     WHEN state = 'configured' AND crd_running = false THEN 'Chrome Remote Desktop host is not running'
     ELSE 'The agent stopped reporting' END
 WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
-  AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW}
+  AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW} AND NOT ${POWERED_DOWN}
 RETURNING hostname, email, failure`;
 
 /** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts, and no one's VM. */
@@ -239,7 +249,7 @@ WITH old AS (
   SELECT hostname, email, assignment_id, retry_token FROM vms WHERE hostname = :hostname AND email IS NOT NULL FOR UPDATE
 ), picked AS (
   SELECT hostname FROM vms
-  WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL AND hostname <> :hostname
+  WHERE ${FREE_VM} AND hostname <> :hostname
   ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), freed AS (
   UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, error = NULL,
@@ -259,12 +269,10 @@ export const SELECT_VM_EMAIL = `SELECT email FROM vms WHERE hostname = :hostname
 /** The fleet at a glance, for metrics and alarms. */
 export const FLEET_COUNTS = `
 SELECT count(*)::int AS total,
-  count(*) FILTER (WHERE state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL)::int AS free,
+  count(*) FILTER (WHERE ${FREE_VM})::int AS free,
   count(*) FILTER (WHERE email IS NOT NULL)::int AS assigned,
-  count(*) FILTER (WHERE failed_at IS NULL
-    AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)))::int AS stale,
-  count(*) FILTER (WHERE failed_at IS NULL
-    AND health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8))
+  count(*) FILTER (WHERE failed_at IS NULL AND ${STALE})::int AS stale,
+  count(*) FILTER (WHERE failed_at IS NULL AND ${STALE}
     AND health_reported_at > now() - make_interval(secs => CAST(:staleSeconds AS float8)) - interval '30 minutes')::int AS newly_stale,
   count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
   count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
@@ -350,14 +358,14 @@ SELECT hostname, CASE
     WHEN started_at > now() - interval '10 minutes' THEN 'starting'
     WHEN started_at IS NOT NULL THEN 'stopped'
     WHEN ${HAS_PARTICIPANT} THEN 'busy'
-    WHEN state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL THEN 'free'
+    WHEN ${FREE_VM} THEN 'free'
   END AS state
 FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired'`;
 
 /** Takes free VMs out of the pool before they are stopped, so none is handed out while it stops. */
 export const CLAIM_STOPS = `
 UPDATE vms SET stopped_at = now(), alive_until = least(alive_until, now())
-WHERE hostname = ANY(CAST(:hostnames AS text[])) AND state = 'waiting' AND email IS NULL AND stopped_at IS NULL
+WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${FREE_VM} AND stopped_at IS NULL
 RETURNING hostname, instance_id`;
 
 export const CLAIM_STARTS = `

@@ -192,6 +192,8 @@ export interface VmSummary {
   log_errors: number;
   /** The admin asked the VM to run its setup again and its agent has not heard it yet. */
   setup_rerun_requested_at: string | null;
+  /** The warm pool stopped this VM, or is starting it again. */
+  warm_pool: 'stopped' | 'starting' | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */

@@ -8,7 +8,8 @@ import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order'
 import { progressPhase, setupFailed } from './vm-progress';
 
 /** What an instructor reads in the State column. */
-export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling'>): string {
+export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool'>): string {
+  if (vm.warm_pool) return vm.warm_pool;
   if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
   if (vm.state === 'delivered') return 'configuring';
   if (vm.state === 'configured') return 'ready';
@@ -104,7 +105,7 @@ function tileLabel(vm: VmSummary): string {
 }
 
 const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
-const LIFE_CYCLE = ['registering', 'free', 'assigned', 'configuring', 'ready', 'resetting'];
+const LIFE_CYCLE = ['registering', 'free', 'starting', 'stopped', 'assigned', 'configuring', 'ready', 'resetting'];
 
 /** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
 function tiles(vms: VmSummary[]) {

@@ -98,7 +98,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       crdCommand: typeof fields.crdCommand === 'string' ? fields.crdCommand : undefined,
       accessCode: typeof fields.accessCode === 'string' ? fields.accessCode : undefined,
     };
-    const input = { email: fields.email, emailConfirmed: fields.emailConfirmed, crdCommand: fields.crdCommand, proof: fields.retryToken ?? getCookie(c, RETRY_COOKIE) };
+    const input = { email: fields.email, emailConfirmed: fields.emailConfirmed, crdCommand: fields.crdCommand, retryToken: fields.retryToken ?? getCookie(c, RETRY_COOKIE) };
     // Every problem at once: a wrong access code is reported with the fields' own mistakes.
     const refuse = async (status: 400 | 403, invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
       // JSON clients get the first problem as `error` too, as before; a refused access code comes first.

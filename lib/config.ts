@@ -1,3 +1,4 @@
+import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { MAX_DEPLOYED_HOLD_SECONDS } from './allocator-service';
@@ -129,7 +130,7 @@ export function readConfig(read: ContextReader): LabLinkConfig {
     volumeGb: errors.number(read, 'volumeGb', 40, 8, 2000),
     dbMinCapacity: errors.number(read, 'dbMinCapacity', 0.5, 0, 256, false),
     dbMaxCapacity: errors.number(read, 'dbMaxCapacity', 4, 1, 256, false),
-    holdSeconds: errors.number(read, 'holdSeconds', 40, 5, MAX_DEPLOYED_HOLD_SECONDS),
+    holdSeconds: errors.number(read, 'holdSeconds', DEFAULT_HOLD_SECONDS, 5, MAX_DEPLOYED_HOLD_SECONDS),
     allocatorTasks: errors.number(read, 'allocatorTasks', 1, 1, 10),
     vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
     apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MAX_HOLD_SECONDS } from '../allocator/timeouts';
+import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
 
 export interface LocalOptions {
   port: number;
@@ -23,7 +23,7 @@ for Chrome Remote Desktop's start-host.
 
   --port <p>          port of the form and the allocator (default 8080)
   --vms <n>           simulated VMs to start, 0 or more (default 3)
-  --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default 40)
+  --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default ${DEFAULT_HOLD_SECONDS})
   --access-code <c>   participants must enter this code to get a VM (default: none)
   --setup-script <f>  run this shell script on each simulated VM before it joins the
                       pool (in the VM's own temporary folder, as you), to try a
@@ -65,7 +65,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     options: {
       port: { type: 'string', default: '8080' },
       vms: { type: 'string', default: '3' },
-      'hold-seconds': { type: 'string', default: '40' },
+      'hold-seconds': { type: 'string', default: String(DEFAULT_HOLD_SECONDS) },
       'access-code': { type: 'string' },
       'setup-script': { type: 'string' },
       'setup-check': { type: 'string' },

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
 import { createAllocatorPool } from '../allocator/pool';
+import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { AppRole, ensureAppRole, urlAs } from '../core/app-role';
 import { Logger } from '../core/log';
@@ -47,7 +48,6 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HOLD_SECONDS = 40;
 /** A whole classroom may share one address behind NAT: generous per client, firm overall. */
 export const DEFAULT_REQUEST_LIMITS = { perClient: { perSecond: 2, burst: 30 }, global: { perSecond: 50, burst: 100 } };
 export const DEFAULT_ALIVE_GRACE_SECONDS = 20;

@@ -14,6 +14,9 @@ import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, waitFor } from './supp
 import { RestartablePostgres, startRestartablePostgres } from './support/restartable-postgres';
 import { submitForm } from './support/stack';
 
+// Each fault starts real processes (tsx compiles the allocator at start): slow on a loaded machine, never a timing claim.
+jest.setTimeout(180_000);
+
 const ROOT = path.join(__dirname, '..');
 
 async function startHostCalls(vm: SimulatedVm): Promise<number> {
@@ -74,7 +77,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
       const url = `http://127.0.0.1:${port}`;
       const first = startAllocatorProcess(port);
       const vm = await startVm('fault-vm-1', url);
-      await waitFor(async () => (await vmState(db.pool, 'fault-vm-1'))?.state === 'waiting', 'the VM to wait');
+      await waitFor(async () => (await vmState(db.pool, 'fault-vm-1'))?.state === 'waiting', 'the VM to wait', 60_000);
       await waitFor(async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1, 'the poll to be held');
 
       // Frozen, it cannot answer the held poll; then it dies without a word.
@@ -119,7 +122,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
       try {
         const name = `fault-vm-${state}`;
         const vm = await startVm(name, stack.url, { startHostDelayMs: 1500, ...failure });
-        await waitFor(async () => (await vmState(db.pool, name))?.state === 'waiting', 'the VM to wait');
+        await waitFor(async () => (await vmState(db.pool, name))?.state === 'waiting', 'the VM to wait', 60_000);
         await submitForm(stack.url, { email: `${state}@example.com`, crd_command: crdCommand() });
         await waitFor(async () => (await startHostCalls(vm)) === 1, 'start-host to start');
         await vm.stop('SIGKILL');

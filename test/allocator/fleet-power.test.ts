@@ -1,17 +1,20 @@
-import { EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, RebootInstancesCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
 import { Ec2InstancePower, FleetPower } from '../../allocator/fleet-power';
 import { requestVm } from '../../core/assignment';
 import { countWarmingVms } from '../../core/fleet-power';
 import { silentLogger } from '../../core/log';
-import { countFreeVms, recordPoll, recordReset, resetVms } from '../../core/vms';
+import { recordHealth } from '../../core/health';
+import { countFreeVms, listVms, recordPoll, recordReset, resetVms } from '../../core/vms';
+import { stateLabel } from '../../lambda/admin-page';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 import { startTestStack, submitForm } from '../support/stack';
 
 const MINUTE = 60_000;
 
-describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, StartInstances, StopInstances mocked with aws-sdk-client-mock)', () => {
+describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, StartInstances, StopInstances, RebootInstances mocked with aws-sdk-client-mock)', () => {
   let db: TestDatabase;
   const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const ec2Mock = mockClient(ec2);
@@ -81,6 +84,32 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(await countFreeVms(db.sql)).toBe(2);
     await fleet.tick(t0 + 12 * MINUTE);
     expect(stopped()).toHaveLength(3);
+  });
+
+  it('warm pool: a stopped VM is silent on purpose: never stale, unhealthy or rebooted, and listed as stopped', async () => {
+    await register(3);
+    for (let n = 1; n <= 3; n += 1) await recordHealth(db.sql, `vm-${n}`, { heartbeat: { bootId: 'b', uptimeSeconds: 1, crdRunning: false, diskFreeMb: 1000 } });
+    const fleet = power(1);
+    const t0 = Date.now();
+    await fleet.tick(t0);
+    await fleet.tick(t0 + 11 * MINUTE);
+    expect(stopped()).toHaveLength(2);
+    // Long after the last heartbeat of every VM, as if they had all gone silent.
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '1 hour', alive_until = CASE WHEN stopped_at IS NULL THEN alive_until ELSE now() END`);
+    const policy = { staleSeconds: 60, repairAfterSeconds: 0, maxReboots: 2, cooldownSeconds: 0 };
+    const doctor = new FleetDoctor({ sql: db.sql, policy, rebooter: new Ec2Rebooter(ec2), log: silentLogger, intervalMs: 3_600_000 });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-1', State: { Name: 'running' } }] }] });
+    ec2Mock.on(RebootInstancesCommand).resolves({});
+    await doctor.tick();
+    await doctor.tick();
+    const rebooted = ec2Mock.commandCalls(RebootInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
+    const running = (await listVms(db.sql, 60)).find((vm) => !vm.warm_pool)!;
+    expect([...new Set(rebooted)]).toEqual([running.instance_id]);
+    const listed = (await listVms(db.sql, 60)).filter((vm) => vm.warm_pool).map((vm) => ({ label: stateLabel(vm), stale: vm.stale, unhealthy: vm.unhealthy_since, failed: vm.failed_at }));
+    expect(listed).toEqual([
+      { label: 'stopped', stale: false, unhealthy: null, failed: null },
+      { label: 'stopped', stale: false, unhealthy: null, failed: null },
+    ]);
   });
 
   it('warm pool: each assignment starts a stopped VM, and the form is told VMs are starting while none is free', async () => {

@@ -68,14 +68,14 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'retry_refused', hostname: first.hostname });
     expect(await db.dumpVms()).toEqual(before);
     // Nor is the assignment id, which anyone with the email can see.
-    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), proof: first.assignmentId })).toMatchObject({ kind: 'retry_refused' });
-    const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand, proof: first.retryToken });
+    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), retryToken: first.assignmentId })).toMatchObject({ kind: 'retry_refused' });
+    const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand, retryToken: first.retryToken });
     expect(second).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
     if (second.kind !== 'assigned') return;
     expect(second.assignmentId).not.toBe(first.assignmentId);
     expect(second.retryToken).not.toBe(first.retryToken);
     // A double click of that retry finds the VM already re-armed: not a refusal.
-    const doubleClick = await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), proof: first.retryToken });
+    const doubleClick = await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), retryToken: first.retryToken });
     expect(doubleClick).toMatchObject({ kind: 'assigned', outcome: 'existing' });
     expect(doubleClick).not.toHaveProperty('retryToken');
     const { rows } = await db.pool.query('SELECT state, error, crd_command FROM vms WHERE hostname = $1', [first.hostname]);

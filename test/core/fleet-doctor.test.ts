@@ -195,7 +195,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
     // A new command with the same email configures the new VM.
-    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), proof: assigned.retryToken })).toMatchObject({
+    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), retryToken: assigned.retryToken })).toMatchObject({
       kind: 'assigned',
       hostname: target,
       outcome: 'retried',
