@@ -144,8 +144,6 @@ export class SetupRunner {
       this.log.info('agent.setup_rerun', { vm: this.options.vmName });
       this.gate.close();
       await this.runOnce(signal);
-      // The agent polls again after a passing re-run: say so, as it did after the first.
-      if (!signal.aborted) this.shipper.setStep('waiting');
     }
   }
 
@@ -185,6 +183,8 @@ export class SetupRunner {
     await this.writeResult({ fingerprint, ok: true });
     this.log.info('agent.setup_passed', { vm: this.options.vmName });
     this.shipper.setSetupFailure(null);
+    // The agent polls (again) now: say so, also after a re-run.
+    this.shipper.setStep('waiting');
     this.gate.open();
   }
 

@@ -172,6 +172,8 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the setup after the reset to fail', 30_000);
     expect(failed.failure).toBe('Setup failed at setup-script: exited with status 4 (3 attempts). Last lines: error: licence already used');
     expect(failed.state).toBe('resetting');
+    // A failed re-run's step says so: the dashboard shows it failed, not ready.
+    expect(failed.step).toBe('setup-failed');
     await waitFor(async () => (await vmRow('setup-reset-ok'))?.state === 'waiting' && isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
     await waitFor(async () => (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check passed').length === 2, 'the check to have passed at boot and after the reset');
   });
