@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
@@ -26,7 +26,7 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     return file;
   }
 
-  async function startVm(name: string, setup: Omit<SetupPlan, 'workDir'>): Promise<SimulatedVm> {
+  async function startVm(name: string, setup: Omit<SetupPlan, 'workDir'>, extraEnv: Record<string, string> = {}): Promise<SimulatedVm> {
     const vm = await SimulatedVm.create({
       name,
       allocatorUrl: env.url,
@@ -34,7 +34,7 @@ describe('the workshop setup runs in the real agent before the VM joins the real
       agentBundle,
       setup,
       // Fast retries and heartbeats, so a test takes seconds.
-      env: { LABLINK_SETUP_RETRY_SECONDS: '0.2', LABLINK_HEARTBEAT_SECONDS: '0.5' },
+      env: { LABLINK_SETUP_RETRY_SECONDS: '0.2', LABLINK_HEARTBEAT_SECONDS: '0.5', ...extraEnv },
     });
     vms.push(vm);
     vm.start();
@@ -139,6 +139,26 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     const failed = await waitFor(() => failedRow('setup-check-fails'), 'the check to fail', 30_000);
     expect(failed.failure).toBe('Setup failed at setup-check: exited with status 1. Last lines: No module named sleap');
     expect(failed.polling).toBe(false);
+  });
+
+  it('pulls the container image (Podman is a stand-in here) and puts a launcher on the desktop; a failed pull fails the VM at that step', async () => {
+    // The stand-in records its argv; it refuses one image as a registry would.
+    const bin = path.join(dir, 'podman-bin');
+    const calls = path.join(dir, 'podman-calls');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'podman'), `#!/bin/sh\necho "$*" >> '${calls}'\nif [ "$2" = registry.example.org/missing:1 ]; then echo 'Error: manifest unknown' >&2; exit 125; fi\necho 'Writing manifest to image destination'\n`);
+    await chmod(path.join(bin, 'podman'), 0o755);
+    const withPodman = { PATH: `${bin}:${process.env.PATH}` };
+
+    const vm = await startVm('setup-container', { containerImage: 'docker.io/library/python:3.12' }, withPodman);
+    await waitFor(() => isFree('setup-container'), 'the VM to be free after the pull', 30_000);
+    expect(await readFile(calls, 'utf8')).toBe('pull docker.io/library/python:3.12\n');
+    const launcher = await readFile(path.join(vm.homeDir, 'Desktop', 'workshop-container.desktop'), 'utf8');
+    expect(launcher).toContain('Exec=xfce4-terminal --hold --command="podman run --rm -it docker.io/library/python:3.12"');
+
+    await startVm('setup-container-missing', { containerImage: 'registry.example.org/missing:1' }, withPodman);
+    const failed = await waitFor(() => failedRow('setup-container-missing'), 'the pull to fail', 30_000);
+    expect(failed.failure).toBe('Setup failed at setup-container: exited with status 125. Last lines: Error: manifest unknown');
   });
 
   it('clones the repository at the given ref before the script, which finds it in its folder', async () => {
