@@ -1,5 +1,6 @@
 import { Context, Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { moveParticipant } from '../core/health';
 import { LogLevel, Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
@@ -24,6 +25,8 @@ import {
 } from './admin-page';
 
 export const ADMIN_USER = 'admin';
+/** Carries the outcome of an admin action to the next dashboard view. */
+const NOTICE_COOKIE = 'lablink_notice';
 
 export interface AdminAppOptions {
   sql: Sql;
@@ -169,8 +172,18 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return { ok: true, view, level: level as LogLevel | undefined };
   };
 
+  /**
+   * After an action, the dashboard says what happened. The text travels in a short-lived cookie,
+   * not the URL, so nobody can send an admin a link that shows a notice of their own.
+   */
+  const showNotice = (c: Context, notice: string) => {
+    setCookie(c, NOTICE_COOKIE, notice, { path: '/admin', httpOnly: true, sameSite: 'Strict', secure: new URL(c.req.url).protocol === 'https:', maxAge: 60 });
+    return c.redirect('/admin', 303);
+  };
+
   app.get('/admin', async (c) => {
-    const notice = c.req.query('notice');
+    const notice = getCookie(c, NOTICE_COOKIE);
+    if (notice !== undefined) deleteCookie(c, NOTICE_COOKIE, { path: '/admin' });
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.text(order.message, 400);
     return c.html(adminPage({ vms: sortVms(await listVms(sql), order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt }));
@@ -208,7 +221,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (!isFleetAction(action)) return c.text('There is no such action.', 404);
     const outcome = await fleetActions[action]();
     if (!outcome.ok) return c.text(outcome.message, outcome.status);
-    return c.redirect(`/admin?notice=${encodeURIComponent(outcome.notice)}`, 303);
+    return showNotice(c, outcome.notice);
   });
 
   app.post('/api/fleet/:action', async (c) => {
@@ -233,7 +246,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const outcome = await actions[action](hostname, form.confirm === 'yes');
     if (!outcome.ok) return c.html(actionRefusedPage(hostname, action, outcome), outcome.status);
-    return c.redirect(`/admin?notice=${encodeURIComponent(outcome.notice)}`, 303);
+    return showNotice(c, outcome.notice);
   });
 
   app.get('/api/vms', async (c) => c.json({ vms: await listVms(sql) }));

@@ -54,7 +54,7 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Release and reset: ${assigned.hostname}?`);
     expect(await accessibilityViolations(page)).toEqual([]);
     await page.getByRole('button', { name: 'Release and reset' }).click();
-    await page.waitForURL(/\/admin\?notice=/);
+    await page.waitForURL(/\/admin$/);
     await expect(page.getByRole('status').first().textContent()).resolves.toBe(`${assigned.hostname} was released; it is free again once its agent has reset it.`);
     await expect(row.locator('td').nth(1).textContent()).resolves.toBe('resetting');
     expect(await freeCount(env.url)).toBe(1);
