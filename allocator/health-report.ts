@@ -1,36 +1,37 @@
-import { GPU_STATUSES, GpuStatus, HealthReport } from '../core/health';
+import * as v from 'valibot';
+import { GPU_STATUSES, HealthReport } from '../core/health';
+import { check } from '../http/validate';
 
-type Parsed = { ok: true; report: HealthReport } | { ok: false; message: string };
+const count = (max: number, message: string) => v.pipe(v.number(message), v.finite(message), v.minValue(0, message), v.maxValue(max, message));
 
-const isCount = (value: unknown, max: number) => typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= max;
+const HEARTBEAT_MESSAGE = '"heartbeat" needs bootId, uptimeSeconds, crdRunning (true/false) and diskFreeMb.';
+const GPU_MESSAGE = '"gpu" needs status "ok", "failed" or "n/a", and an optional short detail.';
 
-/** Validates the report parts of a `/vm_health` body; anything malformed is refused whole. */
-export function parseHealthReport(body: Record<string, unknown>): Parsed {
-  const report: HealthReport = {};
-  if (body.heartbeat !== undefined) {
-    const beat = body.heartbeat as Record<string, unknown> | null;
-    if (
-      typeof beat !== 'object' || beat === null ||
-      typeof beat.bootId !== 'string' || !/^[\w-]{1,64}$/.test(beat.bootId) ||
-      !isCount(beat.uptimeSeconds, 10 * 365 * 86_400) ||
-      typeof beat.crdRunning !== 'boolean' ||
-      !isCount(beat.diskFreeMb, 1e9)
-    ) {
-      return { ok: false, message: '"heartbeat" needs bootId, uptimeSeconds, crdRunning (true/false) and diskFreeMb.' };
-    }
-    report.heartbeat = { bootId: beat.bootId, uptimeSeconds: beat.uptimeSeconds as number, crdRunning: beat.crdRunning, diskFreeMb: beat.diskFreeMb as number };
-  }
-  if (body.gpu !== undefined) {
-    const gpu = body.gpu as Record<string, unknown> | null;
-    if (typeof gpu !== 'object' || gpu === null || !GPU_STATUSES.includes(gpu.status as GpuStatus) || (gpu.detail !== undefined && (typeof gpu.detail !== 'string' || gpu.detail.length > 200))) {
-      return { ok: false, message: '"gpu" needs status "ok", "failed" or "n/a", and an optional short detail.' };
-    }
-    report.gpu = { status: gpu.status as GpuStatus, ...(gpu.detail !== undefined ? { detail: gpu.detail as string } : {}) };
-  }
-  if (body.inUse !== undefined) {
-    if (typeof body.inUse !== 'boolean') return { ok: false, message: '"inUse" must be true or false.' };
-    report.inUse = body.inUse;
-  }
-  if (Object.keys(report).length === 0) return { ok: false, message: 'Send at least one of "heartbeat", "gpu" or "inUse".' };
-  return { ok: true, report };
+/** The report parts of a `/vm_health` body (other fields are checked by the route); anything malformed is refused whole. */
+const HEALTH_REPORT = v.pipe(
+  v.object({
+    heartbeat: v.optional(
+      v.object(
+        {
+          bootId: v.pipe(v.string(HEARTBEAT_MESSAGE), v.regex(/^[\w-]{1,64}$/, HEARTBEAT_MESSAGE)),
+          uptimeSeconds: count(10 * 365 * 86_400, HEARTBEAT_MESSAGE),
+          crdRunning: v.boolean(HEARTBEAT_MESSAGE),
+          diskFreeMb: count(1e9, HEARTBEAT_MESSAGE),
+        },
+        HEARTBEAT_MESSAGE,
+      ),
+    ),
+    gpu: v.optional(
+      v.object({ status: v.picklist(GPU_STATUSES, GPU_MESSAGE), detail: v.optional(v.pipe(v.string(GPU_MESSAGE), v.maxLength(200, GPU_MESSAGE))) }, GPU_MESSAGE),
+    ),
+    inUse: v.optional(v.boolean('"inUse" must be true or false.')),
+  }),
+  v.check((report) => Object.values(report).some((part) => part !== undefined), 'Send at least one of "heartbeat", "gpu" or "inUse".'),
+);
+
+export function parseHealthReport(body: Record<string, unknown>): { ok: true; report: HealthReport } | { ok: false; message: string } {
+  const checked = check(HEALTH_REPORT, body);
+  if (!checked.ok) return checked;
+  const { heartbeat, gpu, inUse } = checked.value;
+  return { ok: true, report: { ...(heartbeat ? { heartbeat } : {}), ...(gpu ? { gpu } : {}), ...(inUse !== undefined ? { inUse } : {}) } };
 }
