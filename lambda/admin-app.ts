@@ -1,4 +1,5 @@
 import { Context, Hono } from 'hono';
+import * as v from 'valibot';
 import { basicAuth } from 'hono/basic-auth';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { moveParticipant } from '../core/health';
@@ -10,6 +11,7 @@ import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
 import { HOSTNAME_PATTERN, VM_LOG_LEVELS } from '../core/wire';
 import { sameOriginOnly } from '../http/same-origin';
+import { check } from '../http/validate';
 import { parseVmOrder, sortVms } from './vm-order';
 import {
   AdminAction,
@@ -56,6 +58,9 @@ export function assignmentsCsv(vms: VmSummary[]): string {
 export function vmLogText(view: VmLogView): string {
   return view.lines.map((line) => `${line.at} ${line.level.toUpperCase().padEnd(5)} ${line.source.padEnd(5)} ${line.text}\n`).join('');
 }
+
+/** `?level=` may be empty: it means every level, as if it were not given. */
+const LOG_LEVEL = v.optional(v.picklist(VM_LOG_LEVELS, 'The level must be "error", "warn" or "info".'));
 
 type LogsRequest = { ok: true; view: VmLogView; level?: LogLevel } | { ok: false; status: 400 | 404; message: string };
 
@@ -165,11 +170,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   const readLogs = async (c: Context): Promise<LogsRequest> => {
     const hostname = c.req.param('hostname') ?? '';
-    const level = c.req.query('level') || undefined;
-    if (level !== undefined && !VM_LOG_LEVELS.includes(level as LogLevel)) return { ok: false, status: 400, message: 'The level must be "error", "warn" or "info".' };
-    const view = HOSTNAME_PATTERN.test(hostname) ? await readVmLogs(sql, hostname, level as LogLevel | undefined) : undefined;
+    const level = check(LOG_LEVEL, c.req.query('level') || undefined);
+    if (!level.ok) return { ok: false, status: 400, message: level.message };
+    const view = HOSTNAME_PATTERN.test(hostname) ? await readVmLogs(sql, hostname, level.value) : undefined;
     if (!view) return { ok: false, status: 404, message: 'There is no VM with that name.' };
-    return { ok: true, view, level: level as LogLevel | undefined };
+    return { ok: true, view, level: level.value };
   };
 
   /**

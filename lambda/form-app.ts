@@ -8,9 +8,9 @@ import { countFreeVms, findAssignment } from '../core/vms';
 import { countWarmingVms } from '../core/fleet-power';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
-import { unexpectedFields } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { FIELD_ORDER, FieldErrors, formPage } from './pages';
+import { readRequestForm } from './request-form';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
@@ -29,37 +29,10 @@ function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
 }
 
-const FORM_FIELDS = ['email', 'email_confirmed', 'crd_command', 'access_code', 'retry_token'];
-
-type FormFields =
-  | { ok: true; email: unknown; emailConfirmed: unknown; crdCommand: unknown; accessCode: unknown; retryToken: unknown }
-  | { ok: false; status: 400 | 415; message: string };
-
-async function readFormFields(c: Context): Promise<FormFields> {
-  const type = c.req.header('content-type') ?? '';
-  let fields: Record<string, unknown>;
-  try {
-    if (/^application\/json\b/i.test(type)) {
-      const body: unknown = await c.req.json();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, status: 400, message: 'The body must be a JSON object.' };
-      fields = body as Record<string, unknown>;
-    } else if (/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
-      fields = await c.req.parseBody();
-    } else {
-      return { ok: false, status: 415, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
-    }
-  } catch {
-    return { ok: false, status: 400, message: 'The request body could not be read.' };
-  }
-  const extra = unexpectedFields(fields, FORM_FIELDS);
-  if (extra.length > 0) return { ok: false, status: 400, message: `Unexpected field(s): ${extra.slice(0, 5).join(', ')}.` };
-  return { ok: true, email: fields.email, emailConfirmed: fields.email_confirmed, crdCommand: fields.crd_command, accessCode: fields.access_code, retryToken: fields.retry_token };
-}
-
 /** The workshop's access code, when one is set: the check happens before anything is stored. */
-function accessCodeProblem(required: string | undefined, given: unknown): string | undefined {
+function accessCodeProblem(required: string | undefined, given: string | undefined): string | undefined {
   if (required === undefined) return undefined;
-  if (typeof given !== 'string' || given.trim() === '') return 'Enter the access code your instructor gave you.';
+  if (given === undefined || given.trim() === '') return 'Enter the access code your instructor gave you.';
   if (!secretsEqual(given.trim(), required)) return 'That access code is not right. Check it with your instructor.';
   return undefined;
 }
@@ -88,17 +61,14 @@ export function createFormApp(options: FormAppOptions): Hono {
   if (options.requestLimiter) app.use('/api/request_vm', options.requestLimiter);
   app.post('/api/request_vm', async (c) => {
     const json = wantsJson(c);
-    const fields = await readFormFields(c);
-    if (!fields.ok) {
-      if (json) return c.json({ error: fields.message }, fields.status);
-      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: fields.message } }), fields.status);
+    const read = await readRequestForm(c);
+    if (!read.ok) {
+      if (json) return c.json({ error: read.message }, read.status);
+      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: read.message } }), read.status);
     }
-    const values = {
-      email: typeof fields.email === 'string' ? fields.email : undefined,
-      crdCommand: typeof fields.crdCommand === 'string' ? fields.crdCommand : undefined,
-      accessCode: typeof fields.accessCode === 'string' ? fields.accessCode : undefined,
-    };
-    const input = { email: fields.email, emailConfirmed: fields.emailConfirmed, crdCommand: fields.crdCommand, retryToken: fields.retryToken ?? getCookie(c, RETRY_COOKIE) };
+    const { email, emailConfirmed, crdCommand, accessCode, retryToken } = read.form;
+    const values = { email, crdCommand, accessCode };
+    const input = { email, emailConfirmed, crdCommand, retryToken: retryToken ?? getCookie(c, RETRY_COOKIE) };
     // Every problem at once: a wrong access code is reported with the fields' own mistakes.
     const refuse = async (status: 400 | 403, invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
       // JSON clients get the first problem as `error` too, as before; a refused access code comes first.
@@ -106,7 +76,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       if (json) return c.json({ error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) }, status);
       return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: invalid.errors, emailSuggestion: invalid.emailSuggestion }), status);
     };
-    const accessProblem = accessCodeProblem(options.accessCode, fields.accessCode);
+    const accessProblem = accessCodeProblem(options.accessCode, accessCode);
     if (accessProblem) {
       const valid = validateVmRequest(input);
       const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;

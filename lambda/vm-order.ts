@@ -1,4 +1,6 @@
+import * as v from 'valibot';
 import { VmSummary } from '../core/vms';
+import { check } from '../http/validate';
 
 /** The dashboard's sortable columns; `health` puts problems first. */
 export const SORT_KEYS = ['hostname', 'state', 'email', 'health', 'assigned', 'seen'] as const;
@@ -14,11 +16,18 @@ export const DEFAULT_ORDER: VmOrder = { key: 'health', direction: 'asc' };
 
 export type OrderRequest = { ok: true; order: VmOrder } | { ok: false; message: string };
 
+/** `sort` is checked before `dir`, so a wrong column is the one reported when both are wrong. */
+const ORDER_QUERY = v.object({
+  sort: v.optional(v.picklist(SORT_KEYS, `"sort" must be one of ${SORT_KEYS.join(', ')}.`)),
+  dir: v.optional(v.picklist(['asc', 'desc'], '"dir" must be "asc" or "desc".')),
+});
+
 /** The order from the query string (`?sort=seen&dir=desc`), so sorting works without JavaScript. */
 export function parseVmOrder(sort: string | undefined, direction: string | undefined): OrderRequest {
-  if (sort !== undefined && !(SORT_KEYS as readonly string[]).includes(sort)) return { ok: false, message: `"sort" must be one of ${SORT_KEYS.join(', ')}.` };
-  if (direction !== undefined && direction !== 'asc' && direction !== 'desc') return { ok: false, message: '"dir" must be "asc" or "desc".' };
-  return { ok: true, order: { key: (sort as SortKey | undefined) ?? DEFAULT_ORDER.key, direction: direction ?? (sort === undefined ? DEFAULT_ORDER.direction : 'asc') } };
+  const checked = check(ORDER_QUERY, { sort, dir: direction });
+  if (!checked.ok) return checked;
+  const { sort: key, dir } = checked.value;
+  return { ok: true, order: { key: key ?? DEFAULT_ORDER.key, direction: dir ?? (key === undefined ? DEFAULT_ORDER.direction : 'asc') } };
 }
 
 /** 0 is the worst: failed, then a failed setup, stale, unhealthy, not polling; healthy VMs last. */
