@@ -1,4 +1,5 @@
 import { Context, Hono } from 'hono';
+import * as v from 'valibot';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
@@ -14,8 +15,9 @@ import {
   VmAssignmentResponse,
   VmHealthAnswer,
 } from '../core/wire';
-import { readJsonObject, unexpectedFields } from '../http/json-body';
+import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
+import { check, exactObject } from '../http/validate';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
 import { addLablinkClientRoutes } from './lablink-client-routes';
@@ -42,19 +44,39 @@ const MAX_LOG_BODY_BYTES = 1024 * 1024;
 const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
 const RESET_OUTCOMES: readonly ResetOutcome[] = ['done', 'failed'];
 
-type AgentBody = { ok: true; body: Record<string, unknown>; hostname: string } | { ok: false; response: Response };
+const HOSTNAME_MESSAGE = 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.';
+const MESSAGE_MESSAGE = `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.`;
+const statusMessage = v.optional(v.pipe(v.string(MESSAGE_MESSAGE), v.maxLength(MAX_STATUS_MESSAGE_LENGTH, MESSAGE_MESSAGE)));
+/** A field allowed here whose value a parser of its own checks after the hostname. */
+const checkedLater = v.optional(v.unknown());
 
-/** The front of every agent route: a JSON object with only the `allowed` fields and a valid hostname. */
-async function readAgentBody(c: Context, allowed: readonly string[]): Promise<AgentBody> {
+const STARTUP_FIELDS = { reportsOutcome: v.optional(v.boolean('"reportsOutcome" must be true or false.')) };
+const STATUS_FIELDS = {
+  assignment: v.pipe(v.string('Send the "assignment" id received from /vm_startup.'), v.regex(ASSIGNMENT_PATTERN, 'Send the "assignment" id received from /vm_startup.')),
+  outcome: v.picklist(OUTCOMES, 'Send "outcome": "configured" or "error".'),
+  message: statusMessage,
+};
+const RESET_FIELDS = { outcome: v.picklist(RESET_OUTCOMES, 'Send "outcome": "done" or "failed".'), message: statusMessage };
+const HEALTH_FIELDS = { heartbeat: checkedLater, gpu: checkedLater, inUse: checkedLater };
+const LOG_FIELDS = { step: checkedLater, lines: checkedLater, setupFailure: checkedLater };
+
+type AgentFields<E extends v.ObjectEntries> = v.InferOutput<v.ObjectSchema<E, undefined>> & { hostname: string; identity?: unknown };
+type AgentBody<E extends v.ObjectEntries> = { ok: true; body: AgentFields<E>; hostname: string } | { ok: false; response: Response };
+
+/** The front of every agent route: a JSON object with a valid hostname, an optional identity and only the route's `fields`, each valid. */
+async function readAgentBody<E extends v.ObjectEntries>(c: Context, fields: E): Promise<AgentBody<E>> {
   const parsed = await readJsonObject(c);
   if (!parsed.ok) return { ok: false, response: c.json({ error: parsed.message }, parsed.status) };
-  const extra = unexpectedFields(parsed.body, [...allowed, 'hostname', 'identity']);
-  if (extra.length > 0) return { ok: false, response: c.json({ error: `Unexpected field(s): ${extra.join(', ')}.` }, 400) };
-  const { hostname } = parsed.body;
-  if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
-    return { ok: false, response: c.json({ error: 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.' }, 400) };
-  }
-  return { ok: true, body: parsed.body, hostname };
+  const schema = exactObject({
+    hostname: v.pipe(v.string(HOSTNAME_MESSAGE), v.regex(HOSTNAME_PATTERN, HOSTNAME_MESSAGE)),
+    identity: v.optional(v.unknown()),
+    ...fields,
+  });
+  const checked = check(schema, parsed.body);
+  if (!checked.ok) return { ok: false, response: c.json({ error: checked.message }, 400) };
+  // TypeScript cannot resolve valibot's output type over a generic spread; the schema above guarantees it.
+  const body = checked.value as AgentFields<E>;
+  return { ok: true, body, hostname: body.hostname };
 }
 
 /** The VMs' side: long-polls for assignments and resets, reports of how start-host and resets ended, health reports and log lines. */
@@ -63,14 +85,13 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   const app = new Hono();
   app.use('/vm_startup', capBody(MAX_AGENT_BODY_BYTES));
   app.use('/vm_status', capBody(MAX_AGENT_BODY_BYTES));
-  const identify = (c: Context, request: { body: Record<string, unknown>; hostname: string }): Promise<IdentityResult> =>
+  const identify = (c: Context, request: { body: { identity?: unknown }; hostname: string }): Promise<IdentityResult> =>
     identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
   app.post('/vm_startup', async (c) => {
-    const request = await readAgentBody(c, ['reportsOutcome']);
+    const request = await readAgentBody(c, STARTUP_FIELDS);
     if (!request.ok) return request.response;
     const { reportsOutcome } = request.body;
-    if (reportsOutcome !== undefined && typeof reportsOutcome !== 'boolean') return c.json({ error: '"reportsOutcome" must be true or false.' }, 400);
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
@@ -92,23 +113,16 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   });
 
   app.post('/vm_status', async (c) => {
-    const request = await readAgentBody(c, ['assignment', 'outcome', 'message']);
+    const request = await readAgentBody(c, STATUS_FIELDS);
     if (!request.ok) return request.response;
     const { assignment, outcome, message } = request.body;
-    if (typeof assignment !== 'string' || !ASSIGNMENT_PATTERN.test(assignment)) {
-      return c.json({ error: 'Send the "assignment" id received from /vm_startup.' }, 400);
-    }
-    if (!OUTCOMES.includes(outcome as ConfigurationOutcome)) return c.json({ error: 'Send "outcome": "configured" or "error".' }, 400);
-    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
-      return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
-    }
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
 
     const recorded = await recordOutcome(sql, {
       hostname: who.hostname,
       assignmentId: assignment,
-      outcome: outcome as ConfigurationOutcome,
+      outcome,
       error: outcome === 'error' ? (message ?? 'start-host failed') : null,
     });
     if (!recorded) return c.json({ error: 'This VM has no such assignment (it may have been released).' }, 409);
@@ -119,16 +133,12 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   app.use('/vm_reset', capBody(MAX_AGENT_BODY_BYTES));
   app.post('/vm_reset', async (c) => {
-    const request = await readAgentBody(c, ['outcome', 'message']);
+    const request = await readAgentBody(c, RESET_FIELDS);
     if (!request.ok) return request.response;
     const { outcome, message } = request.body;
-    if (!RESET_OUTCOMES.includes(outcome as ResetOutcome)) return c.json({ error: 'Send "outcome": "done" or "failed".' }, 400);
-    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_STATUS_MESSAGE_LENGTH)) {
-      return c.json({ error: `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.` }, 400);
-    }
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
-    const recorded = await recordReset(sql, who.hostname, outcome as ResetOutcome, (message as string | undefined) ?? null);
+    const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
     if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
     if (recorded.failed) log.error('vm.reset_failed', { hostname: who.hostname, reason: message });
     else log.info('vm.reset_done', { hostname: who.hostname });
@@ -137,7 +147,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));
   app.post('/vm_health', async (c) => {
-    const request = await readAgentBody(c, ['heartbeat', 'gpu', 'inUse']);
+    const request = await readAgentBody(c, HEALTH_FIELDS);
     if (!request.ok) return request.response;
     const report = parseHealthReport(request.body);
     if (!report.ok) return c.json({ error: report.message }, 400);
@@ -155,7 +165,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
   app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, ['step', 'lines', 'setupFailure']);
+    const request = await readAgentBody(c, LOG_FIELDS);
     if (!request.ok) return request.response;
     const parsed = parseLogBatch(request.body);
     if (!parsed.ok) return c.json({ error: parsed.message }, 400);

@@ -16,3 +16,24 @@ export function checkAll<S extends v.GenericSchema>(schema: S, value: unknown): 
   const result = v.safeParse(schema, value, { abortEarly: false });
   return result.success ? { ok: true, value: result.output } : { ok: false, messages: [...new Set(result.issues.map((issue) => issue.message))] };
 }
+
+type FieldsMessages = { notObject: string; unexpected: (fields: string[]) => string };
+const BODY_MESSAGES: FieldsMessages = { notObject: 'The body must be a JSON object.', unexpected: (fields) => `Unexpected field(s): ${fields.join(', ')}.` };
+
+/**
+ * An object with exactly `entries`' fields. Unknown fields are all named at once, before any
+ * field is checked, so a typo is not silently ignored; a missing field gets the message its
+ * schema gives `undefined`, as a wrong value does, instead of valibot's generic one.
+ */
+export function exactObject<E extends v.ObjectEntries>(entries: E, messages: FieldsMessages = BODY_MESSAGES) {
+  const unknownFields = (input: object) => Object.keys(input).filter((key) => !Object.hasOwn(entries, key));
+  return v.pipe(
+    v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), messages.notObject),
+    v.check((input) => unknownFields(input).length === 0, (issue) => messages.unexpected(unknownFields(issue.input))),
+    // Its only own issue left is a missing field (the input is an object by now).
+    v.object(entries, (issue) => {
+      const missing = check(entries[String(issue.path?.[0]?.key)], undefined);
+      return missing.ok ? issue.message : missing.message;
+    }),
+  );
+}
