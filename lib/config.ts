@@ -1,6 +1,8 @@
 import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import * as v from 'valibot';
+import { checkAll } from '../http/validate';
 import { MAX_DEPLOYED_HOLD_SECONDS } from './allocator-service';
 
 /** Kept well within CloudFormation's limits by nested stacks of VMs (see lib/client-fleet.ts). */
@@ -71,86 +73,83 @@ export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/
 
 type ContextReader = (key: string) => unknown;
 
-class ConfigErrors {
-  readonly messages: string[] = [];
+/** A refusal names the key, what it allows, and the value exactly as given (before any conversion). */
+const refused = (key: string, allowed: string) => (issue: v.BaseIssue<unknown>) => `${key} must be ${allowed} (got ${JSON.stringify(issue.input)}).`;
 
-  number(read: ContextReader, key: string, fallback: number, min: number, max: number, whole = true): number {
-    const raw = read(key);
-    if (raw === undefined || raw === '') return fallback;
-    const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-    if (!Number.isFinite(value) || (whole && !Number.isInteger(value)) || value < min || value > max) {
-      this.messages.push(`${key} must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max} (got ${JSON.stringify(raw)}).`);
-      return fallback;
-    }
-    return value;
-  }
+/** cdk.json gives numbers, `-c key=value` gives strings: both count; anything else becomes NaN and is refused. */
+const asNumber = (raw: unknown) => (typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN);
 
-  flag(read: ContextReader, key: string, fallback: boolean): boolean {
-    const raw = read(key);
-    if (raw === undefined || raw === '') return fallback;
-    if (raw === true || raw === 'true') return true;
-    if (raw === false || raw === 'false') return false;
-    this.messages.push(`${key} must be true or false (got ${JSON.stringify(raw)}).`);
-    return fallback;
-  }
-
-  text(read: ContextReader, key: string, fallback: string | undefined, pattern: RegExp, allowed: string): string | undefined {
-    const raw = read(key);
-    if (raw === undefined || raw === '') return fallback;
-    if (typeof raw !== 'string' || !pattern.test(raw)) {
-      this.messages.push(`${key} must be ${allowed} (got ${JSON.stringify(raw)}).`);
-      return fallback;
-    }
-    return raw;
-  }
-
-  /** A local file's absolute path: it must exist and be at most `maxBytes`. */
-  file(read: ContextReader, key: string, maxBytes: number): string | undefined {
-    const raw = read(key);
-    if (raw === undefined || raw === '') return undefined;
-    const file = typeof raw === 'string' ? path.resolve(raw) : '';
-    const size = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
-    if (!size?.isFile() || size.size > maxBytes) {
-      this.messages.push(`${key} must be a readable file of at most ${maxBytes / 1024} KB, such as ./setup.sh (got ${JSON.stringify(raw)}).`);
-      return undefined;
-    }
-    return file;
-  }
+function numberKey(key: string, min: number, max: number, whole = true) {
+  const allowed = v.pipe(v.number(), v.finite(), v.minValue(min), v.maxValue(max), v.check((value) => !whole || Number.isInteger(value)));
+  // Checked before the conversion, so the refusal quotes the value as given.
+  return v.pipe(v.unknown(), v.check((raw) => v.is(allowed, asNumber(raw)), refused(key, `a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`)), v.transform(asNumber));
 }
+
+const flagKey = (key: string) =>
+  v.pipe(v.union([v.boolean(), v.picklist(['true', 'false'])], refused(key, 'true or false')), v.transform((raw) => raw === true || raw === 'true'));
+
+const textKey = (key: string, pattern: RegExp, allowed: string) => v.pipe(v.string(refused(key, allowed)), v.regex(pattern, refused(key, allowed)));
+
+const isSmallFile = (file: string, maxBytes: number) => {
+  const stat = statSync(path.resolve(file), { throwIfNoEntry: false });
+  return stat !== undefined && stat.isFile() && stat.size <= maxBytes;
+};
+
+/** A local file, given relative to the working directory; the stack gets its absolute path. */
+function fileKey(key: string, maxBytes: number) {
+  const message = refused(key, `a readable file of at most ${maxBytes / 1024} KB, such as ./setup.sh`);
+  return v.pipe(v.string(message), v.check((file) => isSmallFile(file, maxBytes), message), v.transform((file) => path.resolve(file)));
+}
+
+const CONTEXT_KEYS = v.object({
+  vmCount: v.optional(numberKey('vmCount', 0, MAX_VM_COUNT), 2),
+  warmVms: v.optional(numberKey('warmVms', 0, MAX_VM_COUNT)),
+  instanceType: v.optional(textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'), 't3.large'),
+  amiId: v.optional(textKey('amiId', /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0')),
+  amiSsmParameter: v.optional(textKey('amiSsmParameter', /^\/[\w./-]+$/, 'an SSM parameter path starting with /'), UBUNTU_24_04_AMI_PARAMETER),
+  volumeGb: v.optional(numberKey('volumeGb', 8, 2000), 40),
+  dbMinCapacity: v.optional(numberKey('dbMinCapacity', 0, 256, false), 0.5),
+  dbMaxCapacity: v.optional(numberKey('dbMaxCapacity', 1, 256, false), 4),
+  holdSeconds: v.optional(numberKey('holdSeconds', 5, MAX_DEPLOYED_HOLD_SECONDS), DEFAULT_HOLD_SECONDS),
+  allocatorTasks: v.optional(numberKey('allocatorTasks', 1, 10), 1),
+  vmNamePrefix: v.optional(textKey('vmNamePrefix', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters'), 'lablink-vm'),
+  apiRateLimit: v.optional(numberKey('apiRateLimit', 1, 10000), 50),
+  allowFleetToken: v.optional(flagKey('allowFleetToken'), false),
+  accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
+  expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),
+  alarmEmail: v.optional(textKey('alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),
+  setupScript: v.optional(fileKey('setupScript', MAX_SETUP_SCRIPT_BYTES)),
+  setupCheck: v.optional(textKey('setupCheck', /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\'')),
+  // No user:password@ in an https URL: the plan, the clone's .git/config and the log would show it to participants.
+  repository: v.optional(
+    textKey('repository', /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/, 'a public git URL without credentials, such as https://github.com/owner/tutorial.git'),
+  ),
+  repositoryRef: v.optional(textKey('repositoryRef', /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2')),
+  containerImage: v.optional(textKey('containerImage', /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12')),
+});
+
+/** Rules between keys, each checked once the keys it compares are valid, after the keys' own refusals. */
+const CONTEXT = v.pipe(
+  CONTEXT_KEYS,
+  v.partialCheck(
+    [['warmVms'], ['vmCount']],
+    (config) => config.warmVms === undefined || config.warmVms <= config.vmCount,
+    (issue) => `warmVms must not be larger than vmCount (${issue.input.vmCount}).`,
+  ),
+  v.partialCheck([['repositoryRef'], ['repository']], (config) => !config.repositoryRef || Boolean(config.repository), 'repositoryRef needs repository.'),
+  v.partialCheck([['dbMinCapacity'], ['dbMaxCapacity']], (config) => config.dbMinCapacity <= config.dbMaxCapacity, 'dbMinCapacity must not be larger than dbMaxCapacity.'),
+  v.partialCheck(
+    [['dbMinCapacity'], ['dbMaxCapacity']],
+    (config) => config.dbMinCapacity % 0.5 === 0 && config.dbMaxCapacity % 0.5 === 0,
+    'dbMinCapacity and dbMaxCapacity must be multiples of 0.5.',
+  ),
+);
 
 /** Reads and validates every context key; one error lists every bad key with what it allows. */
 export function readConfig(read: ContextReader): LabLinkConfig {
-  const errors = new ConfigErrors();
-  const config: LabLinkConfig = {
-    vmCount: errors.number(read, 'vmCount', 2, 0, MAX_VM_COUNT),
-    warmVms: read('warmVms') === undefined || read('warmVms') === '' ? undefined : errors.number(read, 'warmVms', 0, 0, MAX_VM_COUNT),
-    instanceType: errors.text(read, 'instanceType', 't3.large', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge')!,
-    amiId: errors.text(read, 'amiId', undefined, /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0'),
-    amiSsmParameter: errors.text(read, 'amiSsmParameter', UBUNTU_24_04_AMI_PARAMETER, /^\/[\w./-]+$/, 'an SSM parameter path starting with /')!,
-    volumeGb: errors.number(read, 'volumeGb', 40, 8, 2000),
-    dbMinCapacity: errors.number(read, 'dbMinCapacity', 0.5, 0, 256, false),
-    dbMaxCapacity: errors.number(read, 'dbMaxCapacity', 4, 1, 256, false),
-    holdSeconds: errors.number(read, 'holdSeconds', DEFAULT_HOLD_SECONDS, 5, MAX_DEPLOYED_HOLD_SECONDS),
-    allocatorTasks: errors.number(read, 'allocatorTasks', 1, 1, 10),
-    vmNamePrefix: errors.text(read, 'vmNamePrefix', 'lablink-vm', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters')!,
-    apiRateLimit: errors.number(read, 'apiRateLimit', 50, 1, 10000),
-    allowFleetToken: errors.flag(read, 'allowFleetToken', false),
-    accessCode: errors.text(read, 'accessCode', undefined, /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces'),
-    expiresAt: errors.text(read, 'expiresAt', undefined, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z'),
-    alarmEmail: errors.text(read, 'alarmEmail', undefined, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
-    setupScript: errors.file(read, 'setupScript', MAX_SETUP_SCRIPT_BYTES),
-    setupCheck: errors.text(read, 'setupCheck', undefined, /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\''),
-    // No user:password@ in an https URL: the plan, the clone's .git/config and the log would show it to participants.
-    repository: errors.text(read, 'repository', undefined, /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/, 'a public git URL without credentials, such as https://github.com/owner/tutorial.git'),
-    repositoryRef: errors.text(read, 'repositoryRef', undefined, /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2'),
-    containerImage: errors.text(read, 'containerImage', undefined, /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12'),
-  };
-  if (config.warmVms !== undefined && config.warmVms > config.vmCount) errors.messages.push(`warmVms must not be larger than vmCount (${config.vmCount}).`);
-  if (config.repositoryRef && !config.repository) errors.messages.push('repositoryRef needs repository.');
-  if (config.dbMinCapacity > config.dbMaxCapacity) errors.messages.push('dbMinCapacity must not be larger than dbMaxCapacity.');
-  if (config.dbMinCapacity % 0.5 !== 0 || config.dbMaxCapacity % 0.5 !== 0) errors.messages.push('dbMinCapacity and dbMaxCapacity must be multiples of 0.5.');
-  if (errors.messages.length > 0) {
-    throw new Error(`Invalid LabLink context (set with cdk deploy -c key=value):\n  - ${errors.messages.join('\n  - ')}`);
-  }
-  return config;
+  // An empty value (`-c key=`) leaves the key at its default, like an unset one.
+  const context = Object.fromEntries(Object.keys(CONTEXT_KEYS.entries).map((key) => [key, read(key) === '' ? undefined : read(key)]));
+  const checked = checkAll(CONTEXT, context);
+  if (!checked.ok) throw new Error(`Invalid LabLink context (set with cdk deploy -c key=value):\n  - ${checked.messages.join('\n  - ')}`);
+  return checked.value;
 }

@@ -126,6 +126,11 @@ const CASES: Case[] = [
   { name: 'end of session: no credentials', method: 'POST', path: '/api/fleet/end-session', status: 401, message: /Sign in as "admin"/ },
   { name: 'end of session: a cross-site form post', method: 'POST', path: '/admin/fleet/end-session', headers: { authorization: ADMIN, origin: 'https://evil.example', 'content-type': FORM_TYPE }, body: '', status: 403, message: /Cross-site/ },
   { name: 'fleet action: an unknown one', method: 'POST', path: '/api/fleet/reset-everything', headers: { authorization: ADMIN }, status: 404, message: /no such action/ },
+  // Names every object has (its prototype's) are no actions either.
+  { name: 'VM action API: a prototype name as the action', method: 'POST', path: '/api/vms/known-vm/constructor', headers: { authorization: ADMIN }, status: 404, message: /no such action/ },
+  { name: 'dashboard VM action: a prototype name as the action', method: 'POST', path: '/admin/vms/known-vm/toString', headers: { authorization: ADMIN, 'content-type': FORM_TYPE }, body: '', status: 404, message: /no such VM or action/ },
+  { name: 'dashboard VM action page: a prototype name as the action', method: 'GET', path: '/admin/vms/known-vm/hasOwnProperty', headers: { authorization: ADMIN }, status: 404, message: /no such VM or action/ },
+  { name: 'fleet action: a prototype name', method: 'POST', path: '/api/fleet/constructor', headers: { authorization: ADMIN }, status: 404, message: /no such action/ },
   { name: 'API move: a cross-site request by fetch metadata', method: 'POST', path: '/api/vms/known-vm/move', headers: { authorization: ADMIN, 'sec-fetch-site': 'cross-site' }, status: 403, message: /Cross-site/ },
   { name: 'CSV export: no credentials', method: 'GET', path: '/api/vms.csv', status: 401, message: /Sign in as "admin"/ },
   { name: 'VM log page: no credentials', method: 'GET', path: '/admin/vms/known-vm/logs', status: 401, message: /Sign in as "admin"/ },
