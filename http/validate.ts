@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { unexpectedFields } from './json-body';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -26,10 +27,10 @@ const BODY_MESSAGES: FieldsMessages = { notObject: 'The body must be a JSON obje
  * schema gives `undefined`, as a wrong value does, instead of valibot's generic one.
  */
 export function exactObject<E extends v.ObjectEntries>(entries: E, messages: FieldsMessages = BODY_MESSAGES) {
-  const unknownFields = (input: object) => Object.keys(input).filter((key) => !Object.hasOwn(entries, key));
+  const allowed = Object.keys(entries);
   return v.pipe(
     v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), messages.notObject),
-    v.check((input) => unknownFields(input).length === 0, (issue) => messages.unexpected(unknownFields(issue.input))),
+    v.check((input) => unexpectedFields(input, allowed).length === 0, (issue) => messages.unexpected(unexpectedFields(issue.input, allowed))),
     // Its only own issue left is a missing field (the input is an object by now).
     v.object(entries, (issue) => {
       const missing = check(entries[String(issue.path?.[0]?.key)], undefined);

@@ -84,6 +84,8 @@ const CASES: Case[] = [
   agentCase('an extra field beside the lines', '/vm_logs', logs([logLine], { state: 'configured' }), 400, /Unexpected field\(s\): state/),
   agentCase('an extra field in a log line', '/vm_logs', logs([{ ...logLine, pin: '123456' }]), 400, /Line 1 has unexpected field\(s\): pin/),
   agentCase('an unknown log level', '/vm_logs', logs([{ ...logLine, level: 'debug' }]), 400, /"level" must be/),
+  agentCase('a bad third log line', '/vm_logs', logs([logLine, logLine, { ...logLine, level: 'debug' }]), 400, /^Line 3: "level" must be "info", "warn" or "error"\.$/),
+  agentCase('a log line without its text', '/vm_logs', logs([{ at: logLine.at, level: 'info', source: 'boot' }]), 400, /^Line 1: "text" must be a string\.$/),
   agentCase('an unknown log source', '/vm_logs', logs([{ ...logLine, source: 'kernel' }]), 400, /"source" must be/),
   agentCase('a log time that is not a time', '/vm_logs', logs([{ ...logLine, at: 'yesterday' }]), 400, /ISO 8601/),
   agentCase('a log line that is not an object', '/vm_logs', logs(['just text']), 400, /Line 1 must be an object/),
