@@ -45,19 +45,21 @@ const OUTCOMES: readonly ConfigurationOutcome[] = ['configured', 'error'];
 const RESET_OUTCOMES: readonly ResetOutcome[] = ['done', 'failed'];
 
 const HOSTNAME_MESSAGE = 'Send "hostname": letters, digits, dots and dashes, at most 63 characters.';
+const ASSIGNMENT_MESSAGE = 'Send the "assignment" id received from /vm_startup.';
 const MESSAGE_MESSAGE = `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.`;
 const statusMessage = v.optional(v.pipe(v.string(MESSAGE_MESSAGE), v.maxLength(MAX_STATUS_MESSAGE_LENGTH, MESSAGE_MESSAGE)));
-/** A field allowed here whose value a parser of its own checks after the hostname. */
-const checkedLater = v.optional(v.unknown());
+/** What every agent body holds; `identity` is judged by the identity verifier. */
+const AGENT_FIELDS = { hostname: v.pipe(v.string(HOSTNAME_MESSAGE), v.regex(HOSTNAME_PATTERN, HOSTNAME_MESSAGE)), identity: v.optional(v.unknown()) };
 
 const STARTUP_FIELDS = { reportsOutcome: v.optional(v.boolean('"reportsOutcome" must be true or false.')) };
 const STATUS_FIELDS = {
-  assignment: v.pipe(v.string('Send the "assignment" id received from /vm_startup.'), v.regex(ASSIGNMENT_PATTERN, 'Send the "assignment" id received from /vm_startup.')),
+  assignment: v.pipe(v.string(ASSIGNMENT_MESSAGE), v.regex(ASSIGNMENT_PATTERN, ASSIGNMENT_MESSAGE)),
   outcome: v.picklist(OUTCOMES, 'Send "outcome": "configured" or "error".'),
   message: statusMessage,
 };
 const RESET_FIELDS = { outcome: v.picklist(RESET_OUTCOMES, 'Send "outcome": "done" or "failed".'), message: statusMessage };
-const HEALTH_FIELDS = { heartbeat: checkedLater, gpu: checkedLater, inUse: checkedLater };
+/** Allowed here; their values are checked by parseHealthReport, after the hostname. */
+const HEALTH_FIELDS = { heartbeat: v.optional(v.unknown()), gpu: v.optional(v.unknown()), inUse: v.optional(v.unknown()) };
 
 type AgentFields<E extends v.ObjectEntries> = v.InferOutput<v.ObjectSchema<E, undefined>> & { hostname: string; identity?: unknown };
 type AgentBody<E extends v.ObjectEntries> = { ok: true; body: AgentFields<E>; hostname: string } | { ok: false; response: Response };
@@ -66,12 +68,7 @@ type AgentBody<E extends v.ObjectEntries> = { ok: true; body: AgentFields<E>; ho
 async function readAgentBody<E extends v.ObjectEntries>(c: Context, fields: E): Promise<AgentBody<E>> {
   const parsed = await readJsonObject(c);
   if (!parsed.ok) return { ok: false, response: c.json({ error: parsed.message }, parsed.status) };
-  const schema = exactObject({
-    hostname: v.pipe(v.string(HOSTNAME_MESSAGE), v.regex(HOSTNAME_PATTERN, HOSTNAME_MESSAGE)),
-    identity: v.optional(v.unknown()),
-    ...fields,
-  });
-  const checked = check(schema, parsed.body);
+  const checked = check(exactObject({ ...AGENT_FIELDS, ...fields }), parsed.body);
   if (!checked.ok) return { ok: false, response: c.json({ error: checked.message }, 400) };
   // TypeScript cannot resolve valibot's output type over a generic spread; the schema above guarantees it.
   const body = checked.value as AgentFields<E>;
