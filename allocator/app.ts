@@ -22,7 +22,7 @@ import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
 import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
-import { parseLogBatch } from './log-batch';
+import { LOG_BATCH_FIELDS } from './log-batch';
 
 export interface AllocatorAppOptions {
   sql: Sql;
@@ -58,7 +58,6 @@ const STATUS_FIELDS = {
 };
 const RESET_FIELDS = { outcome: v.picklist(RESET_OUTCOMES, 'Send "outcome": "done" or "failed".'), message: statusMessage };
 const HEALTH_FIELDS = { heartbeat: checkedLater, gpu: checkedLater, inUse: checkedLater };
-const LOG_FIELDS = { step: checkedLater, lines: checkedLater, setupFailure: checkedLater };
 
 type AgentFields<E extends v.ObjectEntries> = v.InferOutput<v.ObjectSchema<E, undefined>> & { hostname: string; identity?: unknown };
 type AgentBody<E extends v.ObjectEntries> = { ok: true; body: AgentFields<E>; hostname: string } | { ok: false; response: Response };
@@ -165,16 +164,15 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
   app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, LOG_FIELDS);
+    const request = await readAgentBody(c, LOG_BATCH_FIELDS);
     if (!request.ok) return request.response;
-    const parsed = parseLogBatch(request.body);
-    if (!parsed.ok) return c.json({ error: parsed.message }, 400);
+    const { step, lines, setupFailure } = request.body;
     const who = await identify(c, request);
     if (!who.ok) return c.json({ error: who.message }, who.status);
-    const { registered } = await recordVmLogs(sql, who.hostname, parsed.batch, who.instanceId ?? null);
+    const { registered } = await recordVmLogs(sql, who.hostname, { step, lines, setupFailure }, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
-    if (parsed.batch.setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: parsed.batch.setupFailure });
-    return c.json({ accepted: parsed.batch.lines.length });
+    if (setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: setupFailure });
+    return c.json({ accepted: lines.length });
   });
 
   addLablinkClientRoutes(app, { sql, identity });

@@ -1,4 +1,5 @@
 import { Context, Hono } from 'hono';
+import * as v from 'valibot';
 import { GpuStatus, HealthReport, recordHealth } from '../core/health';
 import type { LogLevel } from '../core/log';
 import { Sql } from '../core/sql';
@@ -6,6 +7,7 @@ import { recordVmLogs } from '../core/vm-logs';
 import { HOSTNAME_PATTERN, LOG_CONTROL_CHARACTERS, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../core/wire';
 import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
+import { check, fieldsObject } from '../http/validate';
 import { VmIdentityVerifier } from './identity';
 
 /**
@@ -27,20 +29,51 @@ const METRIC_FIELDS = [
   ['cloud_init_duration_seconds', 'boot script'],
   ['container_startup_duration_seconds', 'client container start'],
 ] as const;
+const BOOT_ID_MESSAGE = '"boot_id" must be the kernel\'s boot id (letters, digits, dashes) or null.';
+const seconds = (field: string) => {
+  const message = `"${field}" must be a number of seconds.`;
+  return v.optional(v.pipe(v.number(message), v.finite(message), v.minValue(0, message)));
+};
 
-type Identified = { ok: true; hostname: string; body: Record<string, unknown> } | { ok: false; response: Response };
+// LabLink's clients may send fields of their own: those are ignored, not refused.
+const VM_STATUS = fieldsObject({ status: v.picklist(CLIENT_STATUSES, `Send "status": one of ${CLIENT_STATUSES.join(', ')}.`) });
+const HEARTBEAT = fieldsObject({
+  boot_id: v.nullish(v.pipe(v.string(BOOT_ID_MESSAGE), v.regex(/^[\w-]{1,64}$/, BOOT_ID_MESSAGE))),
+  crd_active: v.optional(v.boolean('"crd_active" must be true or false.')),
+});
+const GPU_HEALTH = fieldsObject({
+  gpu_status: v.pipe(v.picklist(Object.keys(GPU_STATUS), 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".'), v.transform((status) => GPU_STATUS[status])),
+});
+const IN_USE = fieldsObject({ status: v.boolean('Send "status": true while the workshop software runs, false otherwise.') });
+const METRICS = v.pipe(
+  fieldsObject({ cloud_init_duration_seconds: seconds('cloud_init_duration_seconds'), container_startup_duration_seconds: seconds('container_startup_duration_seconds') }),
+  v.check((metrics) => METRIC_FIELDS.some(([field]) => metrics[field] !== undefined), `Send ${METRIC_FIELDS.map(([field]) => `"${field}"`).join(' or ')}.`),
+);
+const MESSAGES_MESSAGE = 'Send "messages": a list of log lines (strings).';
+const VM_LOGS = fieldsObject({
+  messages: v.pipe(
+    v.array(v.string(MESSAGES_MESSAGE), MESSAGES_MESSAGE),
+    v.maxLength(MAX_LOG_LINES_PER_BATCH, (issue) => `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${issue.input.length}.`),
+  ),
+});
 
-/** Reads the JSON body, takes the VM's name from `field` (or the path), and checks the VM's proof of identity. */
-async function identifiedBody(c: Context, identity: VmIdentityVerifier, field: string, fromPath?: string): Promise<Identified> {
+type Identified<T> = { ok: true; hostname: string; fields: T } | { ok: false; response: Response };
+
+/**
+ * Reads the JSON body, takes the VM's name from `field` (or the path), checks the VM's proof
+ * of identity, then the route's `fields` (in LabLink's order: who asks comes first).
+ */
+async function identifiedBody<S extends v.GenericSchema>(c: Context, identity: VmIdentityVerifier, field: string, fields: S, fromPath?: string): Promise<Identified<v.InferOutput<S>>> {
   const parsed = await readJsonObject(c);
   if (!parsed.ok) return { ok: false, response: c.json({ error: parsed.message }, parsed.status) };
-  const hostname = fromPath ?? parsed.body[field];
-  if (typeof hostname !== 'string' || !HOSTNAME_PATTERN.test(hostname)) {
-    return { ok: false, response: c.json({ error: `Send "${field}": the VM's name (letters, digits, dots and dashes, at most 63 characters).` }, 400) };
-  }
-  const who = await identity.identify({ authorization: c.req.header('authorization'), hostname });
+  const hostnameMessage = `Send "${field}": the VM's name (letters, digits, dots and dashes, at most 63 characters).`;
+  const hostname = check(v.pipe(v.string(hostnameMessage), v.regex(HOSTNAME_PATTERN, hostnameMessage)), fromPath ?? parsed.body[field]);
+  if (!hostname.ok) return { ok: false, response: c.json({ error: hostname.message }, 400) };
+  const who = await identity.identify({ authorization: c.req.header('authorization'), hostname: hostname.value });
   if (!who.ok) return { ok: false, response: c.json({ error: who.message }, who.status) };
-  return { ok: true, hostname: who.hostname, body: parsed.body };
+  const checked = check(fields, parsed.body);
+  if (!checked.ok) return { ok: false, response: c.json({ error: checked.message }, 400) };
+  return { ok: true, hostname: who.hostname, fields: checked.value };
 }
 
 /** One line of plain text: control characters shown as `\xNN` so a line cannot forge another or drive a terminal. */
@@ -70,67 +103,48 @@ export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOp
   app.use('/api/vm-logs', capBody(MAX_LOG_BODY_BYTES));
 
   app.post('/api/vm-status', async (c) => {
-    const request = await identifiedBody(c, identity, 'hostname');
+    const request = await identifiedBody(c, identity, 'hostname', VM_STATUS);
     if (!request.ok) return request.response;
-    const status = request.body.status;
-    if (!CLIENT_STATUSES.includes(status as (typeof CLIENT_STATUSES)[number])) {
-      return c.json({ error: `Send "status": one of ${CLIENT_STATUSES.join(', ')}.` }, 400);
-    }
+    const { status } = request.fields;
     const lines = status === 'error' ? [line('The VM reported status "error" (see its boot log).', 'error')] : [];
-    await recordVmLogs(sql, request.hostname, { step: status as string, lines });
+    await recordVmLogs(sql, request.hostname, { step: status, lines });
     return c.json({ message: 'VM status updated successfully.' });
   });
 
   app.post('/api/heartbeat', async (c) => {
-    const request = await identifiedBody(c, identity, 'vm_id');
+    const request = await identifiedBody(c, identity, 'vm_id', HEARTBEAT);
     if (!request.ok) return request.response;
-    const { boot_id: bootId, crd_active: crdActive } = request.body;
-    if (bootId !== undefined && bootId !== null && (typeof bootId !== 'string' || !/^[\w-]{1,64}$/.test(bootId))) {
-      return c.json({ error: '"boot_id" must be the kernel\'s boot id (letters, digits, dashes) or null.' }, 400);
-    }
-    if (crdActive !== undefined && typeof crdActive !== 'boolean') return c.json({ error: '"crd_active" must be true or false.' }, 400);
-    return health(c, request.hostname, { heartbeat: { bootId: (bootId as string | null | undefined) ?? undefined, crdRunning: crdActive } }, '');
+    const { boot_id: bootId, crd_active: crdActive } = request.fields;
+    return health(c, request.hostname, { heartbeat: { bootId: bootId ?? undefined, crdRunning: crdActive } }, '');
   });
 
   app.post('/api/gpu_health', async (c) => {
-    const request = await identifiedBody(c, identity, 'hostname');
+    const request = await identifiedBody(c, identity, 'hostname', GPU_HEALTH);
     if (!request.ok) return request.response;
-    const status = GPU_STATUS[request.body.gpu_status as string];
-    if (!status) return c.json({ error: 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".' }, 400);
-    return health(c, request.hostname, { gpu: { status } }, 'GPU health status updated successfully.');
+    return health(c, request.hostname, { gpu: { status: request.fields.gpu_status } }, 'GPU health status updated successfully.');
   });
 
   app.post('/api/update_inuse_status', async (c) => {
-    const request = await identifiedBody(c, identity, 'hostname');
+    const request = await identifiedBody(c, identity, 'hostname', IN_USE);
     if (!request.ok) return request.response;
-    if (typeof request.body.status !== 'boolean') return c.json({ error: 'Send "status": true while the workshop software runs, false otherwise.' }, 400);
-    return health(c, request.hostname, { inUse: request.body.status }, 'In-use status updated successfully.');
+    return health(c, request.hostname, { inUse: request.fields.status }, 'In-use status updated successfully.');
   });
 
   app.post('/api/vm-metrics/:hostname', async (c) => {
-    const request = await identifiedBody(c, identity, 'hostname', c.req.param('hostname'));
+    const request = await identifiedBody(c, identity, 'hostname', METRICS, c.req.param('hostname'));
     if (!request.ok) return request.response;
-    const lines: VmLogLine[] = [];
-    for (const [field, what] of METRIC_FIELDS) {
-      const seconds = request.body[field];
-      if (seconds === undefined) continue;
-      if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return c.json({ error: `"${field}" must be a number of seconds.` }, 400);
-      lines.push(line(`The ${what} took ${Math.round(seconds)} s.`, 'info'));
-    }
-    if (lines.length === 0) return c.json({ error: `Send ${METRIC_FIELDS.map(([field]) => `"${field}"`).join(' or ')}.` }, 400);
+    const lines = METRIC_FIELDS.flatMap(([field, what]) => {
+      const took = request.fields[field];
+      return took === undefined ? [] : [line(`The ${what} took ${Math.round(took)} s.`, 'info')];
+    });
     await recordVmLogs(sql, request.hostname, { lines });
     return c.json({ message: 'VM metrics posted successfully.' });
   });
 
   app.post('/api/vm-logs', async (c) => {
-    const request = await identifiedBody(c, identity, 'log_stream');
+    const request = await identifiedBody(c, identity, 'log_stream', VM_LOGS);
     if (!request.ok) return request.response;
-    const { messages } = request.body;
-    if (!Array.isArray(messages) || messages.some((message) => typeof message !== 'string')) {
-      return c.json({ error: 'Send "messages": a list of log lines (strings).' }, 400);
-    }
-    if (messages.length > MAX_LOG_LINES_PER_BATCH) return c.json({ error: `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${messages.length}.` }, 400);
-    await recordVmLogs(sql, request.hostname, { lines: (messages as string[]).map((text) => line(text)) });
+    await recordVmLogs(sql, request.hostname, { lines: request.fields.messages.map((text) => line(text)) });
     return c.json({ message: 'VM logs posted successfully.' });
   });
 }

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { unexpectedFields } from './json-body';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -17,23 +18,27 @@ export function checkAll<S extends v.GenericSchema>(schema: S, value: unknown): 
   return result.success ? { ok: true, value: result.output } : { ok: false, messages: [...new Set(result.issues.map((issue) => issue.message))] };
 }
 
+/**
+ * An object of `entries`' fields (others are dropped). A missing field gets the message its
+ * schema gives `undefined`, as a wrong value does, instead of valibot's generic one.
+ */
+export function fieldsObject<E extends v.ObjectEntries>(entries: E) {
+  return v.object(entries, (issue) => {
+    const key = issue.path?.[0]?.key;
+    const missing = typeof key === 'string' && Object.hasOwn(entries, key) ? check(entries[key], undefined) : undefined;
+    return missing && !missing.ok ? missing.message : issue.message;
+  });
+}
+
 type FieldsMessages = { notObject: string; unexpected: (fields: string[]) => string };
 const BODY_MESSAGES: FieldsMessages = { notObject: 'The body must be a JSON object.', unexpected: (fields) => `Unexpected field(s): ${fields.join(', ')}.` };
 
-/**
- * An object with exactly `entries`' fields. Unknown fields are all named at once, before any
- * field is checked, so a typo is not silently ignored; a missing field gets the message its
- * schema gives `undefined`, as a wrong value does, instead of valibot's generic one.
- */
+/** A `fieldsObject` with exactly `entries`' fields: unknown fields are all named at once, before any field is checked, so a typo is not silently ignored. */
 export function exactObject<E extends v.ObjectEntries>(entries: E, messages: FieldsMessages = BODY_MESSAGES) {
-  const unknownFields = (input: object) => Object.keys(input).filter((key) => !Object.hasOwn(entries, key));
+  const allowed = Object.keys(entries);
   return v.pipe(
     v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), messages.notObject),
-    v.check((input) => unknownFields(input).length === 0, (issue) => messages.unexpected(unknownFields(issue.input))),
-    // Its only own issue left is a missing field (the input is an object by now).
-    v.object(entries, (issue) => {
-      const missing = check(entries[String(issue.path?.[0]?.key)], undefined);
-      return missing.ok ? issue.message : missing.message;
-    }),
+    v.check((input) => unexpectedFields(input, allowed).length === 0, (issue) => messages.unexpected(unexpectedFields(issue.input, allowed))),
+    fieldsObject(entries),
   );
 }

@@ -9,9 +9,9 @@ import { requestSetupRerun } from '../core/setup-rerun';
 import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
-import { HOSTNAME_PATTERN, VM_LOG_LEVELS } from '../core/wire';
 import { sameOriginOnly } from '../http/same-origin';
 import { check } from '../http/validate';
+import { FLEET_ACTION, HOSTNAME, LOG_LEVEL, VM_ACTION_PARAMS } from './admin-requests';
 import { parseVmOrder, sortVms } from './vm-order';
 import {
   AdminAction,
@@ -27,6 +27,7 @@ import {
 } from './admin-page';
 
 export const ADMIN_USER = 'admin';
+const NO_SUCH_VM_OR_ACTION = 'There is no such VM or action.';
 /** Carries the outcome of an admin action to the next dashboard view. */
 const NOTICE_COOKIE = 'lablink_notice';
 
@@ -58,9 +59,6 @@ export function assignmentsCsv(vms: VmSummary[]): string {
 export function vmLogText(view: VmLogView): string {
   return view.lines.map((line) => `${line.at} ${line.level.toUpperCase().padEnd(5)} ${line.source.padEnd(5)} ${line.text}\n`).join('');
 }
-
-/** `?level=` may be empty: it means every level, as if it were not given. */
-const LOG_LEVEL = v.optional(v.picklist(VM_LOG_LEVELS, 'The level must be "error", "warn" or "info".'));
 
 type LogsRequest = { ok: true; view: VmLogView; level?: LogLevel } | { ok: false; status: 400 | 404; message: string };
 
@@ -165,14 +163,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       };
     },
   };
-  const isFleetAction = (name: string): name is FleetAction => name in fleetActions;
-  const isAction = (name: string): name is AdminAction => name in actions;
-
   const readLogs = async (c: Context): Promise<LogsRequest> => {
     const hostname = c.req.param('hostname') ?? '';
     const level = check(LOG_LEVEL, c.req.query('level') || undefined);
     if (!level.ok) return { ok: false, status: 400, message: level.message };
-    const view = HOSTNAME_PATTERN.test(hostname) ? await readVmLogs(sql, hostname, level.value) : undefined;
+    const view = v.is(HOSTNAME, hostname) ? await readVmLogs(sql, hostname, level.value) : undefined;
     if (!view) return { ok: false, status: 404, message: 'There is no VM with that name.' };
     return { ok: true, view, level: level.value };
   };
@@ -217,13 +212,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get('/admin/fleet/:action', async (c) => {
     const action = c.req.param('action');
-    if (!isFleetAction(action)) return c.text('There is no such action.', 404);
+    if (!v.is(FLEET_ACTION, action)) return c.text('There is no such action.', 404);
     return c.html(fleetConfirmPage(await listVms(sql), action));
   });
 
   app.post('/admin/fleet/:action', async (c) => {
     const action = c.req.param('action');
-    if (!isFleetAction(action)) return c.text('There is no such action.', 404);
+    if (!v.is(FLEET_ACTION, action)) return c.text('There is no such action.', 404);
     const outcome = await fleetActions[action]();
     if (!outcome.ok) return c.text(outcome.message, outcome.status);
     return showNotice(c, outcome.notice);
@@ -231,23 +226,25 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.post('/api/fleet/:action', async (c) => {
     const action = c.req.param('action');
-    if (!isFleetAction(action)) return c.json({ error: 'There is no such action: use reset-released or end-session.' }, 404);
+    if (!v.is(FLEET_ACTION, action)) return c.json({ error: 'There is no such action: use reset-released or end-session.' }, 404);
     const outcome = await fleetActions[action]();
     return outcome.ok ? c.json(outcome.body) : c.json({ error: outcome.message }, outcome.status);
   });
 
   app.get('/admin/vms/:hostname/:action', async (c) => {
-    const action = c.req.param('action');
-    const vm = (await listVms(sql)).find((candidate) => candidate.hostname === c.req.param('hostname'));
-    if (!vm || !isAction(action)) return c.text('There is no such VM or action.', 404);
+    const params = c.req.param();
+    if (!v.is(VM_ACTION_PARAMS, params)) return c.text(NO_SUCH_VM_OR_ACTION, 404);
+    const { hostname, action } = params;
+    const vm = (await listVms(sql)).find((candidate) => candidate.hostname === hostname);
+    if (!vm) return c.text(NO_SUCH_VM_OR_ACTION, 404);
     const warning = action === 'move' && (await countFreeVms(sql)) === 0 ? 'No healthy VM is free right now, so moving would not work: free or add one first.' : undefined;
     return c.html(actionConfirmPage(vm, action, warning));
   });
 
   app.post('/admin/vms/:hostname/:action', async (c) => {
-    const hostname = c.req.param('hostname');
-    const action = c.req.param('action');
-    if (!HOSTNAME_PATTERN.test(hostname) || !isAction(action)) return c.text('There is no such VM or action.', 404);
+    const params = c.req.param();
+    if (!v.is(VM_ACTION_PARAMS, params)) return c.text(NO_SUCH_VM_OR_ACTION, 404);
+    const { hostname, action } = params;
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const outcome = await actions[action](hostname, form.confirm === 'yes');
     if (!outcome.ok) return c.html(actionRefusedPage(hostname, action, outcome), outcome.status);
@@ -262,9 +259,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
 
   app.post('/api/vms/:hostname/:action', async (c) => {
-    const hostname = c.req.param('hostname');
-    const action = c.req.param('action');
-    if (!HOSTNAME_PATTERN.test(hostname) || !isAction(action)) return c.json({ error: 'There is no VM with that name, or no such action.' }, 404);
+    const params = c.req.param();
+    if (!v.is(VM_ACTION_PARAMS, params)) return c.json({ error: 'There is no VM with that name, or no such action.' }, 404);
+    const { hostname, action } = params;
     const outcome = await actions[action](hostname, c.req.query('confirm') === 'yes');
     if (!outcome.ok) return c.json({ error: outcome.message }, outcome.status);
     return c.json(outcome.body);

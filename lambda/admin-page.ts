@@ -37,9 +37,11 @@ function when(value: string | null): string {
   return value ? `${value.slice(0, 19).replace('T', ' ')} UTC` : '';
 }
 
-export type AdminAction = 'release' | 'move' | 'reset' | 'rerun-setup';
+export const ADMIN_ACTIONS = ['release', 'move', 'reset', 'rerun-setup'] as const;
+export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 /** Actions on the whole fleet at once. */
-export type FleetAction = 'reset-released' | 'end-session';
+export const FLEET_ACTIONS = ['reset-released', 'end-session'] as const;
+export type FleetAction = (typeof FLEET_ACTIONS)[number];
 
 function actionsFor(vm: VmSummary): AdminAction[] {
   // A VM whose setup failed does not poll, so it would never hear a reset: re-running the setup is its way back.
@@ -176,7 +178,7 @@ ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expi
 <label for="filter">Filter</label>
 <input id="filter" type="search" placeholder="VM name, state, health or email">
 <p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
-<p>Whole fleet: ${(Object.keys(FLEET_ACTION_LABEL) as FleetAction[]).map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
+<p>Whole fleet: ${FLEET_ACTIONS.map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
 <table class="vms">
   <thead><tr>${COLUMNS.map((column) => header(column, options.order))}</tr></thead>

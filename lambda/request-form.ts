@@ -1,22 +1,17 @@
 import { Context } from 'hono';
 import * as v from 'valibot';
-import { unexpectedFields } from '../http/json-body';
-import { check } from '../http/validate';
-
-const FIELD_NAMES = ['email', 'email_confirmed', 'crd_command', 'access_code', 'retry_token'];
+import { check, exactObject } from '../http/validate';
 
 /** A field that is not text (a number in JSON, a file in a multipart form) counts as not given: the field's own check then asks for it. */
 const text = v.fallback(v.optional(v.string()), undefined);
 
 /** The fields of `POST /api/request_vm`; what each holds is judged later (core/email.ts, core/crd-command.ts, the access code). */
 const REQUEST_FORM = v.pipe(
-  v.custom<Record<string, unknown>>((body) => typeof body === 'object' && body !== null && !Array.isArray(body), 'The body must be a JSON object.'),
-  // Up to five unknown names, so a typo is not silently ignored and the answer stays short.
-  v.check(
-    (body) => unexpectedFields(body, FIELD_NAMES).length === 0,
-    (issue) => `Unexpected field(s): ${unexpectedFields(issue.input, FIELD_NAMES).slice(0, 5).join(', ')}.`,
+  exactObject(
+    { email: text, email_confirmed: text, crd_command: text, access_code: text, retry_token: v.optional(v.unknown()) },
+    // A public form: at most five unknown names are echoed back, so the answer stays short.
+    { notObject: 'The body must be a JSON object.', unexpected: (fields) => `Unexpected field(s): ${fields.slice(0, 5).join(', ')}.` },
   ),
-  v.object({ email: text, email_confirmed: text, crd_command: text, access_code: text, retry_token: v.optional(v.unknown()) }),
   v.transform((form) => ({ email: form.email, emailConfirmed: form.email_confirmed, crdCommand: form.crd_command, accessCode: form.access_code, retryToken: form.retry_token })),
 );
 

@@ -121,6 +121,10 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
       ['/api/vm-logs', { log_stream: vm, messages: 'one line' }, 400, '"messages"'],
       ['/api/vm-logs', { log_stream: vm, messages: Array.from({ length: 101 }, () => 'x') }, 400, 'at most 100'],
       ['/api/gpu_health', { gpu_status: 'Healthy' }, 400, 'Send "hostname"'],
+      ['/api/vm-status', { hostname: vm }, 400, 'Send "status": one of initializing, running, error, unknown.'],
+      ['/api/gpu_health', { hostname: vm, gpu_status: 'toString' }, 400, 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".'],
+      [`/api/vm-metrics/${vm}`, { unrelated: 1 }, 400, 'Send "cloud_init_duration_seconds" or "container_startup_duration_seconds".'],
+      ['/api/vm-logs', { log_stream: vm, messages: ['one line', 2] }, 400, 'Send "messages": a list of log lines (strings).'],
     ];
     for (const [path, body, status, message] of cases) {
       const response = await asLablinkClient(env, path, body);
