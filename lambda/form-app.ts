@@ -1,5 +1,6 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
@@ -9,6 +10,7 @@ import { countWarmingVms } from '../core/fleet-power';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { capBody } from '../http/limits';
+import { check } from '../http/validate';
 import { FIELD_ORDER, FieldErrors, formPage } from './pages';
 import { readRequestForm } from './request-form';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
@@ -18,6 +20,9 @@ const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your re
 /** The warm pool holds stopped VMs: one is starting for the next participant (a stopped VM runs again in about 2 minutes). */
 const VM_STARTING = 'All running VMs are taken, and more are starting now. Submit the form again in 2 minutes (your request was not stored; the command stays valid for a few minutes).';
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
+const ASSIGNMENT_ID = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN, 'That is not an assignment id.'));
+/** How the VM page was reached after a request; any other `?outcome=` is ignored, as if none were given. */
+const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried'])), undefined);
 /** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
 export const RETRY_COOKIE = 'lablink_retry';
 
@@ -122,18 +127,17 @@ export function createFormApp(options: FormAppOptions): Hono {
 
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');
-    const view = ASSIGNMENT_PATTERN.test(assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
+    const view = v.is(ASSIGNMENT_ID, assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
     if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
-    const outcome = c.req.query('outcome');
-    return c.html(vmPage({ assignmentId, view, outcome: outcome === 'existing' || outcome === 'retried' ? outcome : undefined }));
+    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')) }));
   });
 
   app.get('/api/assignment/:assignment', async (c) => {
-    const assignmentId = c.req.param('assignment');
-    if (!ASSIGNMENT_PATTERN.test(assignmentId)) return c.json({ error: 'That is not an assignment id.' }, 400);
-    const view = await findAssignment(sql, assignmentId);
+    const assignmentId = check(ASSIGNMENT_ID, c.req.param('assignment'));
+    if (!assignmentId.ok) return c.json({ error: assignmentId.message }, 400);
+    const view = await findAssignment(sql, assignmentId.value);
     if (!view) return c.json({ error: UNKNOWN_ASSIGNMENT }, 404);
     return c.json({
       hostname: view.hostname,

@@ -65,6 +65,12 @@ describe('the participant form over HTTP', () => {
     expect(page).toContain('id="hostname">form-vm-4<');
     expect(page).toContain(`id="pin">${rows[0].pin}<`);
     expect(page).toContain('data-progress="assigned"');
+    expect(page).not.toContain('You already had this VM');
+    // `?outcome=` only ever says one of the two known things; anything else is ignored.
+    expect(await (await fetch(`${env.url}${location}?outcome=existing`)).text()).toContain('You already had this VM; here it is again.');
+    const odd = await fetch(`${env.url}${location}?outcome=%3Cscript%3E`);
+    expect(odd.status).toBe(200);
+    expect(await odd.text()).not.toMatch(/You already had this VM|trying again with the new command/);
 
     const assignmentId = location.split('/').pop();
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'start-host exited with code 1: invalid_grant' WHERE hostname = 'form-vm-4'`);
