@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { PgConnection } from '../core/pg-sql';
+import { checkAll } from '../http/validate';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from './timeouts';
 
 export type IdentityConfig =
@@ -20,15 +22,116 @@ export interface AllocatorConfig {
   logFormat: 'json' | 'text';
 }
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, problems: string[]): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    problems.push(`${name} must be a whole number from ${min} to ${max}.`);
-    return fallback;
-  }
-  return Number(raw);
+function wholeNumber(name: string, min: number, max: number) {
+  const message = `${name} must be a whole number from ${min} to ${max}.`;
+  return v.pipe(v.string(), v.regex(/^\d+$/, message), v.transform(Number), v.minValue(min, message), v.maxValue(max, message));
 }
+
+/** An unset variable takes the fallback, checked as if it had been set to it. */
+const integer = (name: string, fallback: number, min: number, max: number) => v.optional(wholeNumber(name, min, max), String(fallback));
+
+/** Tried here so one error lists every problem; the config below reads the file again to keep it. */
+const canRead = (file: string) => {
+  try {
+    readFileSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const text = v.optional(v.string());
+
+/**
+ * Rules between variables come after each variable's own check, in a stable order. Each is checked
+ * when the variables it reads are valid (partialCheck), even if others are not, so one error lists
+ * every problem; its issue is filed under a variable (forward), since a path-less issue would make
+ * valibot skip the rules after it.
+ */
+const ENVIRONMENT = v.pipe(
+  v.object({
+    PORT: integer('PORT', 8080, 1, 65535),
+    LABLINK_HOLD_SECONDS: integer('LABLINK_HOLD_SECONDS', DEFAULT_HOLD_SECONDS, 1, MAX_HOLD_SECONDS),
+    LABLINK_ALIVE_GRACE_SECONDS: integer('LABLINK_ALIVE_GRACE_SECONDS', 20, 1, 3600),
+    LABLINK_STALE_SECONDS: integer('LABLINK_STALE_SECONDS', DEFAULT_REPAIR_POLICY.staleSeconds, 10, 86_400),
+    LABLINK_REPAIR_AFTER_SECONDS: integer('LABLINK_REPAIR_AFTER_SECONDS', DEFAULT_REPAIR_POLICY.repairAfterSeconds, 10, 86_400),
+    LABLINK_MAX_REBOOTS: integer('LABLINK_MAX_REBOOTS', DEFAULT_REPAIR_POLICY.maxReboots, 0, 20),
+    LABLINK_REBOOT_COOLDOWN_SECONDS: integer('LABLINK_REBOOT_COOLDOWN_SECONDS', DEFAULT_REPAIR_POLICY.cooldownSeconds, 0, 86_400),
+    LABLINK_WARM_VMS: v.optional(wholeNumber('LABLINK_WARM_VMS', 0, 1000)),
+    LABLINK_FLEET_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'LABLINK_FLEET_TOKEN must be at least 16 characters.'))),
+    LABLINK_IDENTITY_MODE: v.optional(v.picklist(['token', 'ec2'], 'LABLINK_IDENTITY_MODE must be "token" or "ec2".'), 'token'),
+    AWS_REGION: text,
+    AWS_DEFAULT_REGION: text,
+    LABLINK_FLEET_NAME: text,
+    LABLINK_AWS_ACCOUNT: text,
+    LABLINK_DATABASE_URL: text,
+    PGHOST: text,
+    LABLINK_DATABASE_CA_FILE: text,
+    LABLINK_LOG_FORMAT: text,
+  }),
+  v.forward(
+    v.partialCheck(
+      [['LABLINK_IDENTITY_MODE'], ['LABLINK_FLEET_TOKEN']],
+      (env) => env.LABLINK_IDENTITY_MODE !== 'token' || env.LABLINK_FLEET_TOKEN !== undefined,
+      'LABLINK_FLEET_TOKEN must be set (at least 16 characters).',
+    ),
+    ['LABLINK_FLEET_TOKEN'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['LABLINK_IDENTITY_MODE'], ['AWS_REGION'], ['AWS_DEFAULT_REGION']],
+      (env) => env.LABLINK_IDENTITY_MODE !== 'ec2' || (env.AWS_REGION ?? env.AWS_DEFAULT_REGION) !== undefined,
+      'AWS_REGION must be set for LABLINK_IDENTITY_MODE=ec2.',
+    ),
+    ['AWS_REGION'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['LABLINK_IDENTITY_MODE'], ['LABLINK_FLEET_NAME']],
+      (env) => env.LABLINK_IDENTITY_MODE !== 'ec2' || env.LABLINK_FLEET_NAME !== undefined,
+      'LABLINK_FLEET_NAME must name the fleet for LABLINK_IDENTITY_MODE=ec2.',
+    ),
+    ['LABLINK_FLEET_NAME'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['LABLINK_DATABASE_URL'], ['PGHOST']],
+      (env) => env.LABLINK_DATABASE_URL !== undefined || env.PGHOST !== undefined,
+      'Set LABLINK_DATABASE_URL, or PGHOST with PGUSER, PGPASSWORD and PGDATABASE.',
+    ),
+    ['LABLINK_DATABASE_URL'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['LABLINK_DATABASE_CA_FILE']],
+      (env) => env.LABLINK_DATABASE_CA_FILE === undefined || canRead(env.LABLINK_DATABASE_CA_FILE),
+      (issue) => `LABLINK_DATABASE_CA_FILE (${issue.input.LABLINK_DATABASE_CA_FILE}) cannot be read.`,
+    ),
+    ['LABLINK_DATABASE_CA_FILE'],
+  ),
+  v.transform((env): AllocatorConfig => ({
+    port: env.PORT,
+    holdSeconds: env.LABLINK_HOLD_SECONDS,
+    aliveGraceSeconds: env.LABLINK_ALIVE_GRACE_SECONDS,
+    // The checks above ensure what each mode needs is set.
+    identity:
+      env.LABLINK_IDENTITY_MODE === 'token'
+        ? { mode: 'token', fleetToken: env.LABLINK_FLEET_TOKEN! }
+        : { mode: 'ec2', region: (env.AWS_REGION ?? env.AWS_DEFAULT_REGION)!, fleet: env.LABLINK_FLEET_NAME!, accountId: env.LABLINK_AWS_ACCOUNT, fleetToken: env.LABLINK_FLEET_TOKEN },
+    repairPolicy: {
+      staleSeconds: env.LABLINK_STALE_SECONDS,
+      repairAfterSeconds: env.LABLINK_REPAIR_AFTER_SECONDS,
+      maxReboots: env.LABLINK_MAX_REBOOTS,
+      cooldownSeconds: env.LABLINK_REBOOT_COOLDOWN_SECONDS,
+    },
+    ...(env.LABLINK_WARM_VMS !== undefined ? { warmVms: env.LABLINK_WARM_VMS } : {}),
+    database: {
+      ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}),
+      ...(env.LABLINK_DATABASE_CA_FILE ? { ssl: { ca: readFileSync(env.LABLINK_DATABASE_CA_FILE, 'utf8'), rejectUnauthorized: true } } : {}),
+    },
+    logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
+  })),
+);
 
 /**
  * The Fargate allocator's environment, read once. The database is either
@@ -36,53 +139,8 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
  * Secrets Manager); LABLINK_DATABASE_CA_FILE turns on verified TLS with that CA bundle.
  */
 export function readAllocatorConfig(env: NodeJS.ProcessEnv): AllocatorConfig {
-  const problems: string[] = [];
-  const port = integer(env, 'PORT', 8080, 1, 65535, problems);
-  const holdSeconds = integer(env, 'LABLINK_HOLD_SECONDS', DEFAULT_HOLD_SECONDS, 1, MAX_HOLD_SECONDS, problems);
-  const aliveGraceSeconds = integer(env, 'LABLINK_ALIVE_GRACE_SECONDS', 20, 1, 3600, problems);
-  const repairPolicy: RepairPolicy = {
-    staleSeconds: integer(env, 'LABLINK_STALE_SECONDS', DEFAULT_REPAIR_POLICY.staleSeconds, 10, 86_400, problems),
-    repairAfterSeconds: integer(env, 'LABLINK_REPAIR_AFTER_SECONDS', DEFAULT_REPAIR_POLICY.repairAfterSeconds, 10, 86_400, problems),
-    maxReboots: integer(env, 'LABLINK_MAX_REBOOTS', DEFAULT_REPAIR_POLICY.maxReboots, 0, 20, problems),
-    cooldownSeconds: integer(env, 'LABLINK_REBOOT_COOLDOWN_SECONDS', DEFAULT_REPAIR_POLICY.cooldownSeconds, 0, 86_400, problems),
-  };
-  const warmVms = env.LABLINK_WARM_VMS ? integer(env, 'LABLINK_WARM_VMS', 0, 0, 1000, problems) : undefined;
-  const fleetToken = env.LABLINK_FLEET_TOKEN || undefined;
-  if (fleetToken !== undefined && fleetToken.length < 16) problems.push('LABLINK_FLEET_TOKEN must be at least 16 characters.');
-  let identity: IdentityConfig | undefined;
-  const mode = env.LABLINK_IDENTITY_MODE || 'token';
-  if (mode === 'token') {
-    if (!fleetToken) problems.push('LABLINK_FLEET_TOKEN must be set (at least 16 characters).');
-    else identity = { mode, fleetToken };
-  } else if (mode === 'ec2') {
-    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
-    if (!region) problems.push('AWS_REGION must be set for LABLINK_IDENTITY_MODE=ec2.');
-    if (!env.LABLINK_FLEET_NAME) problems.push('LABLINK_FLEET_NAME must name the fleet for LABLINK_IDENTITY_MODE=ec2.');
-    if (region && env.LABLINK_FLEET_NAME) {
-      identity = { mode, region, fleet: env.LABLINK_FLEET_NAME, accountId: env.LABLINK_AWS_ACCOUNT || undefined, fleetToken };
-    }
-  } else {
-    problems.push('LABLINK_IDENTITY_MODE must be "token" or "ec2".');
-  }
-  if (!env.LABLINK_DATABASE_URL && !env.PGHOST) problems.push('Set LABLINK_DATABASE_URL, or PGHOST with PGUSER, PGPASSWORD and PGDATABASE.');
-  const caFile = env.LABLINK_DATABASE_CA_FILE;
-  let ssl: PgConnection['ssl'];
-  if (caFile) {
-    try {
-      ssl = { ca: readFileSync(caFile, 'utf8'), rejectUnauthorized: true };
-    } catch {
-      problems.push(`LABLINK_DATABASE_CA_FILE (${caFile}) cannot be read.`);
-    }
-  }
-  if (problems.length > 0) throw new Error(`Allocator configuration: ${problems.join(' ')}`);
-  return {
-    port,
-    holdSeconds,
-    aliveGraceSeconds,
-    identity: identity!,
-    repairPolicy,
-    ...(warmVms !== undefined ? { warmVms } : {}),
-    database: { ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}), ...(ssl ? { ssl } : {}) },
-    logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
-  };
+  // An empty variable counts as unset, as a shell's `NAME=` means.
+  const checked = checkAll(ENVIRONMENT, Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
+  if (!checked.ok) throw new Error(`Allocator configuration: ${checked.messages.join(' ')}`);
+  return checked.value;
 }

@@ -5,7 +5,11 @@ import { check, exactObject } from '../http/validate';
 /** A field that is not text (a number in JSON, a file in a multipart form) counts as not given: the field's own check then asks for it. */
 const text = v.fallback(v.optional(v.string()), undefined);
 
-/** The fields of `POST /api/request_vm`; what each holds is judged later (core/email.ts, core/crd-command.ts, the access code). */
+/**
+ * The fields of `POST /api/request_vm`; what each holds is judged later (core/email.ts,
+ * core/crd-command.ts, the access code). `retry_token` stays as sent: core ignores a malformed
+ * one, and a sent one, even malformed, must not let the browser's cookie stand in for it.
+ */
 const REQUEST_FORM = v.pipe(
   exactObject(
     { email: text, email_confirmed: text, crd_command: text, access_code: text, retry_token: v.optional(v.unknown()) },

@@ -128,20 +128,33 @@ const CONTEXT_KEYS = v.object({
   containerImage: v.optional(textKey('containerImage', /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12')),
 });
 
-/** Rules between keys, each checked once the keys it compares are valid, after the keys' own refusals. */
+/**
+ * Rules between keys come after the keys' own refusals. Each is checked when the keys it compares
+ * are valid (partialCheck), even if other keys are not; its issue is filed under a key (forward),
+ * since a path-less issue would make valibot skip the rules after it.
+ */
 const CONTEXT = v.pipe(
   CONTEXT_KEYS,
-  v.partialCheck(
-    [['warmVms'], ['vmCount']],
-    (config) => config.warmVms === undefined || config.warmVms <= config.vmCount,
-    (issue) => `warmVms must not be larger than vmCount (${issue.input.vmCount}).`,
+  v.forward(
+    v.partialCheck(
+      [['warmVms'], ['vmCount']],
+      (config) => config.warmVms === undefined || config.warmVms <= config.vmCount,
+      (issue) => `warmVms must not be larger than vmCount (${issue.input.vmCount}).`,
+    ),
+    ['warmVms'],
   ),
-  v.partialCheck([['repositoryRef'], ['repository']], (config) => !config.repositoryRef || Boolean(config.repository), 'repositoryRef needs repository.'),
-  v.partialCheck([['dbMinCapacity'], ['dbMaxCapacity']], (config) => config.dbMinCapacity <= config.dbMaxCapacity, 'dbMinCapacity must not be larger than dbMaxCapacity.'),
-  v.partialCheck(
-    [['dbMinCapacity'], ['dbMaxCapacity']],
-    (config) => config.dbMinCapacity % 0.5 === 0 && config.dbMaxCapacity % 0.5 === 0,
-    'dbMinCapacity and dbMaxCapacity must be multiples of 0.5.',
+  v.forward(v.partialCheck([['repositoryRef'], ['repository']], (config) => !config.repositoryRef || Boolean(config.repository), 'repositoryRef needs repository.'), ['repositoryRef']),
+  v.forward(
+    v.partialCheck([['dbMinCapacity'], ['dbMaxCapacity']], (config) => config.dbMinCapacity <= config.dbMaxCapacity, 'dbMinCapacity must not be larger than dbMaxCapacity.'),
+    ['dbMinCapacity'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['dbMinCapacity'], ['dbMaxCapacity']],
+      (config) => config.dbMinCapacity % 0.5 === 0 && config.dbMaxCapacity % 0.5 === 0,
+      'dbMinCapacity and dbMaxCapacity must be multiples of 0.5.',
+    ),
+    ['dbMaxCapacity'],
   ),
 );
 
