@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../agent/bundle';
@@ -10,7 +10,7 @@ import { freePort } from '../local/postgres';
 import { SimulatedVm } from '../local/simulated-fleet';
 import { startLocalStack } from '../local/stack';
 import { TestDatabase, createTestDatabase } from './support/database';
-import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, waitFor } from './support/fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from './support/fixtures';
 import { RestartablePostgres, startRestartablePostgres } from './support/restartable-postgres';
 import { submitForm } from './support/stack';
 
@@ -18,6 +18,15 @@ import { submitForm } from './support/stack';
 jest.setTimeout(180_000);
 
 const ROOT = path.join(__dirname, '..');
+
+/** Whether any process has `fragment` in its command line (the orphaned start-host has the code). */
+async function processRunningWith(fragment: string): Promise<boolean> {
+  for (const pid of (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry))) {
+    const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (commandLine.includes(fragment)) return true;
+  }
+  return false;
+}
 
 async function startHostCalls(vm: SimulatedVm): Promise<number> {
   try {
@@ -123,11 +132,12 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
         const name = `fault-vm-${state}`;
         const vm = await startVm(name, stack.url, { startHostDelayMs: 1500, ...failure });
         await waitFor(async () => (await vmState(db.pool, name))?.state === 'waiting', 'the VM to wait', 60_000);
-        await submitForm(stack.url, { email: `${state}@example.com`, crd_command: crdCommand() });
+        const code = fakeCode();
+        await submitForm(stack.url, { email: `${state}@example.com`, crd_command: crdCommand(code) });
         await waitFor(async () => (await startHostCalls(vm)) === 1, 'start-host to start');
         await vm.stop('SIGKILL');
         // The orphaned start-host finishes (or fails) on its own before the agent comes back.
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await waitFor(async () => !(await processRunningWith(code)), 'the orphaned start-host to end', 60_000);
         vm.start();
         const row = await waitFor(async () => {
           const current = await vmState(db.pool, name);
