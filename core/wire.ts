@@ -46,6 +46,12 @@ export interface VmStatusReport {
 
 /** EC2 tag that marks a fleet's instances; its value is the fleet (stack) name. */
 export const FLEET_TAG = 'lablink:fleet';
+/** EC2 tag (value `true`) on the instances of the fleet's spares group, which take over failed VMs' names. */
+export const SPARE_TAG = 'lablink:spare';
+/** EC2 tag on a failed VM's instance once a spare took its name: it is no longer part of the fleet. */
+export const REPLACED_TAG = 'lablink:replaced';
+/** A spare asks for the name of the VM it replaces here, with its identity document. */
+export const CLAIM_NAME_PATH = '/vm_name';
 
 export const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 export const ASSIGNMENT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
