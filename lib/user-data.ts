@@ -1,5 +1,6 @@
 import { SETUP_RESULT_FILE } from '../agent/setup';
 import type { SetupPlan } from '../agent/setup-plan';
+import { HOSTNAME_PATTERN } from '../core/wire';
 
 /** EC2 refuses user-data above 16 KB (before base64); a test keeps the rendered script below it. */
 export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
@@ -34,14 +35,21 @@ export interface VmSetupOptions {
 }
 
 export interface ClientUserDataOptions {
-  vmName: string;
+  /**
+   * The VM's name; none for a spare of the spares group, which claims the name of a failed VM
+   * from the allocator (`agent.js claim-name`) once its agent is downloaded.
+   */
+  vmName?: string;
   allocatorUrl: string;
   /** The agent bundle as an S3 object (HTTPS URL), read with the VM's role; and its SHA-256, which the boot checks. */
   agentUrl: string;
   agentSha256: string;
-  /** The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot script's signal. */
-  stackName: string;
-  signalResource: string;
+  /**
+   * The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot
+   * script's signal; none for a spare, which CloudFormation does not wait for.
+   */
+  stackName?: string;
+  signalResource?: string;
   /** The workshop's setup, run by the agent before the VM joins the pool; none when unset. */
   setup?: VmSetupOptions;
 }
@@ -93,6 +101,24 @@ fi
 `;
 }
 
+const SET_HOSTNAME = `
+step set-hostname
+hostnamectl set-hostname "$VM_NAME"
+`;
+
+/**
+ * A spare's name: the allocator gives it the name of a failed VM once the signed identity
+ * document shows the instance is a spare of this fleet; it answers 409 until a replacement waits.
+ * The name goes into agent.env, so anything but a hostname fails the boot.
+ */
+const CLAIM_NAME = `
+step claim-name
+VM_NAME=$(retry 30 env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name)
+name_pattern=${quote(HOSTNAME_PATTERN.source)}
+[[ $VM_NAME =~ $name_pattern ]]
+hostnamectl set-hostname "$VM_NAME"
+`;
+
 function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -111,10 +137,10 @@ export function renderClientUserData(options: ClientUserDataOptions): string {
 set -eEuo pipefail
 LOG=${BOOT_LOG_PATH}
 exec > >(tee -a "$LOG") 2>&1
-VM_NAME=${quote(options.vmName)}
+VM_NAME=${quote(options.vmName ?? '')}
 ALLOCATOR_URL=${quote(options.allocatorUrl)}
-STACK_NAME=${quote(options.stackName)}
-SIGNAL_RESOURCE=${quote(options.signalResource)}
+STACK_NAME=${quote(options.stackName ?? '')}
+SIGNAL_RESOURCE=${quote(options.signalResource ?? '')}
 AGENT_URL=${quote(options.agentUrl)}
 AGENT_SHA256=${quote(options.agentSha256)}
 NODE_VERSION=${AGENT_NODE_VERSION}
@@ -156,6 +182,7 @@ s3_get() {
 # without credentials (the signed identity document), so it needs no IAM permission.
 signal() {
   local doc=/run/lablink-identity.json sig
+  [ -n "$SIGNAL_RESOURCE" ] || return 0
   identity
   sig=$(retry 5 imds dynamic/instance-identity/signature | tr -d '\\n')
   retry 5 curl -fsS -m 20 -X POST "\${LABLINK_CFN_URL:-https://cloudformation.$(field region "$doc").amazonaws.com/}" \\
@@ -174,10 +201,7 @@ failed() {
   exit "$status"
 }
 trap 'failed $?' ERR
-
-step set-hostname
-hostnamectl set-hostname "$VM_NAME"
-
+${options.vmName !== undefined ? SET_HOSTNAME : ''}
 step install-desktop
 export DEBIAN_FRONTEND=noninteractive
 # First boot races unattended-upgrades for the package locks: wait for them instead of failing.
@@ -228,7 +252,11 @@ chmod 0440 /etc/sudoers.d/lablink-crd
 step install-agent
 # No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).
 install -d -m 0755 /etc/lablink
-{
+install -d -m 0755 /opt/lablink
+identity
+retry 10 s3_get "$AGENT_URL" /opt/lablink/agent.js
+echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
+${options.vmName === undefined ? CLAIM_NAME : ''}{
   echo "LABLINK_ALLOCATOR_URL=$ALLOCATOR_URL"
   echo "LABLINK_VM_NAME=$VM_NAME"
   echo "LABLINK_IDENTITY=ec2"
@@ -237,11 +265,6 @@ install -d -m 0755 /etc/lablink
   echo "LABLINK_BOOT_LOG=$LOG"
   echo "LABLINK_LOG_FORMAT=json"
 } > /etc/lablink/agent.env
-
-install -d -m 0755 /opt/lablink
-identity
-retry 10 s3_get "$AGENT_URL" /opt/lablink/agent.js
-echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
 install -d -m 0700 ${AGENT_STATE_DIR}
 ${options.setup ? renderSetupInstall(options.setup) : ''}
 step start-agent

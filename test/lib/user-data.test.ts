@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
@@ -63,6 +63,95 @@ describe('client VM user-data', () => {
     expect(script).toContain('NODE_DIST=${LABLINK_NODE_DIST_URL:-https://nodejs.org/dist}');
     expect(script).toMatch(/retry 5 curl [^\n]*"\$CRD_URL"/);
     expect(script).toMatch(/retry 5 curl [^\n]*"\$NODE_DIST\/\$NODE_VERSION/);
+  });
+});
+
+describe('client VM user-data of a spare (no name baked in)', () => {
+  const { vmName: _name, stackName: _stack, signalResource: _resource, ...spareOptions } = VM_7;
+  const script = renderClientUserData(spareOptions);
+  const named = renderClientUserData(VM_7);
+
+  /** A shell function of a boot script, as written there. */
+  const shellFunction = (rendered: string, name: string) => new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}$`, 'm').exec(rendered)![0];
+
+  /**
+   * Runs the boot script's claim-name step and its agent.env with stand-ins for node (the
+   * agent answering `answers` in turn, exit 1 on "fail"), hostnamectl and sleep.
+   */
+  function claimName(answers: string[]): { status: number | null; output: string; agentEnv?: string; hostname?: string } {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-claim-name-'));
+    try {
+      const step = script.slice(script.indexOf('\nstep claim-name\n'), script.indexOf('\ninstall -d -m 0700 ')).split('/etc/lablink/agent.env').join(`${dir}/agent.env`);
+      // `env` runs node from PATH: a stand-in that answers in turn and logs how it was called.
+      writeFileSync(path.join(dir, 'answers'), answers.join('\n') + '\n');
+      writeFileSync(
+        path.join(dir, 'node'),
+        `#!/bin/bash\necho "$LABLINK_ALLOCATOR_URL $LABLINK_IDENTITY $*" >> ${dir}/agent-calls\nanswer=$(sed -n "$(wc -l < ${dir}/agent-calls)p" ${dir}/answers)\n[ "$answer" != fail ] || { echo 'no replacement waiting' >&2; exit 1; }\necho "$answer"\n`,
+        { mode: 0o755 },
+      );
+      const prelude = [
+        'set -eEuo pipefail',
+        "ALLOCATOR_URL='http://allocator.internal' LOG=/var/log/boot.log DESKTOP_USER=lablink",
+        'step() { STEP=$1; }',
+        'sleep() { :; }',
+        `PATH=${dir}:$PATH`,
+        `hostnamectl() { echo "$2" > ${dir}/hostname; }`,
+        shellFunction(script, 'retry'),
+        `trap 'echo "FAILURE signalled for $STEP"; exit 1' ERR`,
+      ].join('\n');
+      const run = spawnSync('bash', ['-c', `${prelude}\n${step}\necho done`], { encoding: 'utf8' });
+      const read = (file: string) => (existsSync(path.join(dir, file)) ? readFileSync(path.join(dir, file), 'utf8') : undefined);
+      expect(read('agent-calls')?.split('\n')[0]).toBe('http://allocator.internal ec2 /opt/lablink/agent.js claim-name');
+      return { status: run.status, output: run.stdout + run.stderr, agentEnv: read('agent.env'), hostname: read('hostname')?.trim() };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('is valid bash, fits EC2’s limit, and bakes in no VM name, stack or resource to signal', () => {
+    expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
+    expect(Buffer.byteLength(script)).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
+    expect(script).toContain("VM_NAME=''\n");
+    expect(script).toContain("STACK_NAME=''\nSIGNAL_RESOURCE=''\n");
+    expect(script).not.toContain('lablink-vm-7');
+    expect(script).not.toContain('step set-hostname');
+  });
+
+  it('claims its name after the agent is downloaded and checked, then sets the hostname and writes agent.env with it', () => {
+    const checked = script.indexOf('sha256sum --check --quiet\n');
+    const claim = script.indexOf('\nstep claim-name\n');
+    expect(claim).toBeGreaterThan(checked);
+    expect(script.indexOf('hostnamectl set-hostname "$VM_NAME"')).toBeGreaterThan(claim);
+    expect(script.indexOf('} > /etc/lablink/agent.env')).toBeGreaterThan(claim);
+    expect(script.indexOf('} > /etc/lablink/agent.env')).toBeLessThan(script.indexOf('systemctl enable --now lablink-agent.service'));
+    expect(script).toContain('VM_NAME=$(retry 30 env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name)');
+  });
+
+  it('asks again while no replacement waits, and hands the agent the name it got', () => {
+    const claimed = claimName(['fail', 'fail', 'lablink-vm-17']);
+    expect(claimed.status).toBe(0);
+    expect(claimed.output).toMatch(/no replacement waiting[\s\S]*attempt 2 failed/);
+    expect(claimed.hostname).toBe('lablink-vm-17');
+    expect(claimed.agentEnv).toContain('LABLINK_VM_NAME=lablink-vm-17\n');
+    expect(claimed.agentEnv).toContain('LABLINK_IDENTITY=ec2\n');
+  });
+
+  it('fails the boot at claim-name after 30 refusals, or when the answer is not a hostname', () => {
+    const refused = claimName(Array(30).fill('fail'));
+    expect(refused.status).toBe(1);
+    expect(refused.output).toContain('gave up after 30 attempts');
+    expect(refused.output).toContain('FAILURE signalled for claim-name');
+    expect(refused.agentEnv).toBeUndefined();
+    const injected = claimName(['vm-1 LABLINK_IDENTITY=token']);
+    expect(injected.output).toContain('FAILURE signalled for claim-name');
+    expect(injected.agentEnv).toBeUndefined();
+  });
+
+  it('signals nothing, since no CloudFormation resource waits for a spare; a named VM still signals', () => {
+    for (const [rendered, resource, signalled] of [[script, '', false], [named, 'FleetVm7ABCDEF12', true]] as const) {
+      const run = spawnSync('bash', ['-c', `set -eEuo pipefail\nSIGNAL_RESOURCE='${resource}'\nidentity() { echo identity; return 1; }\n${shellFunction(rendered, 'signal')}\nsignal FAILURE x; echo "returned $?"`], { encoding: 'utf8' });
+      expect(run.stdout).toBe(signalled ? 'identity\n' : 'returned 0\n');
+    }
   });
 });
 
