@@ -412,7 +412,8 @@ WHERE state <> 'retired' AND ((${POWERED_DOWN} AND failed_at IS NULL) OR replace
 
 /**
  * Failed VMs nobody is on get a spare (one allocator each, SKIP LOCKED), at most :maxReplacements
- * times per name. A failed setup is left to the admin: a spare would run the same script.
+ * times per name. A failed setup is left to the admin: a spare would run the same script. While
+ * the warm pool holds stopped VMs, starting one of those is the cheaper replacement.
  */
 export const REQUEST_REPLACEMENTS = `
 UPDATE vms SET replacement_requested_at = now(), replacement_count = replacement_count + 1, alive_until = least(alive_until, now())
@@ -421,6 +422,7 @@ WHERE hostname IN (
   WHERE failed_at IS NOT NULL AND email IS NULL AND state <> 'retired' AND instance_id IS NOT NULL
     AND replacement_requested_at IS NULL AND replacement_count < :maxReplacements
     AND NOT starts_with(coalesce(failure, ''), '${SETUP_FAILURE_PREFIX}')
+    AND NOT EXISTS (SELECT 1 FROM vms stopped WHERE stopped.stopped_at IS NOT NULL AND stopped.failed_at IS NULL AND stopped.state <> 'retired')
   FOR UPDATE SKIP LOCKED)
 RETURNING hostname, instance_id, spare, failure`;
 

@@ -150,6 +150,20 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect(desired().at(-1)).toBe(1);
   });
 
+  it('asks for no spare while the warm pool has a stopped VM to start instead, and does once none is left', async () => {
+    await register('lablink-3', 'i-0000000000000003');
+    await db.pool.query(`UPDATE vms SET stopped_at = now(), alive_until = now() WHERE hostname = 'lablink-3'`);
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_requested_at: null, failure: 'The agent stopped reporting' });
+    expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
+
+    await db.pool.query(`UPDATE vms SET stopped_at = NULL WHERE hostname = 'lablink-3'`);
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_count: 1 });
+    expect(desired().at(-1)).toBe(1);
+  });
+
   it('never lets the warm pool stop a spare (its group would replace a stopped instance as unhealthy)', async () => {
     await goSilent('lablink-2');
     await doctor.tick();
