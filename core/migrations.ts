@@ -142,6 +142,16 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD COLUMN IF NOT EXISTS stopped_at timestamptz, ADD COLUMN IF NOT EXISTS started_at timestamptz`,
     ],
   },
+  {
+    version: 9,
+    description: 'spares: a failed VM waits for a replacement, which takes over its name; how often a name was replaced',
+    statements: [
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS replacement_requested_at timestamptz,
+        ADD COLUMN IF NOT EXISTS replacement_count integer NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS spare boolean NOT NULL DEFAULT false,
+        ADD COLUMN IF NOT EXISTS replaced_instance_id text`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
