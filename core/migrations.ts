@@ -152,6 +152,17 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD COLUMN IF NOT EXISTS replaced_instance_id text`,
     ],
   },
+  {
+    version: 10,
+    description: 'leases: one allocator task at a time runs a fleet-wide controller (the warm pool)',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS allocator_leases (
+        name       text PRIMARY KEY,
+        holder     text NOT NULL,
+        expires_at timestamptz NOT NULL
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -461,3 +461,12 @@ SELECT hostname FROM mine UNION ALL SELECT hostname FROM claimed`;
 /** The name a spare instance holds, if any. */
 export const SELECT_SPARE_NAME = `
 SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'`;
+
+/** Takes or renews the lease :name for :holder; returns a row only when :holder has it now. */
+export const TAKE_LEASE = `
+INSERT INTO allocator_leases (name, holder, expires_at) VALUES (:name, :holder, now() + make_interval(secs => CAST(:seconds AS float8)))
+ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+WHERE allocator_leases.holder = EXCLUDED.holder OR allocator_leases.expires_at < now()
+RETURNING holder`;
+
+export const RELEASE_LEASE = `DELETE FROM allocator_leases WHERE name = :name AND holder = :holder`;
