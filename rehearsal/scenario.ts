@@ -2,12 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newAppRole } from '../core/app-role';
+import { markFailed, recordHealth, trackUnhealthy } from '../core/health';
 import { createLogger } from '../core/log';
+import { requestReplacements, spareName } from '../core/replacement';
+import { Sql } from '../core/sql';
+import { recordPoll } from '../core/vms';
 import { agentBundleFile } from '../lib/agent-asset';
 import { renderClientUserData, BOOT_LOG_PATH, DESKTOP_USER, AGENT_NODE_VERSION } from '../lib/user-data';
 import { startLocalPostgres } from '../local/postgres';
 import { startLocalStack } from '../local/stack';
-import { ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
+import { FleetInstance, ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
 import { CRD_STAND_IN_LOG, emptyAptRepoFiles, writeAptSources } from './apt-repo';
 import { Container, bootContainer } from './container';
 import { IMDS_ADDRESS } from './netns';
@@ -34,6 +38,10 @@ const STACK_NAME = 'LabLinkRehearsal';
 const HEALTHY: Vm = { name: 'lablink-vm-1', instanceId: 'i-0aaaaaaaaaaaaaaa1', resource: 'FleetVm1Rehearsal' };
 const BROKEN: Vm = { name: 'lablink-vm-2', instanceId: 'i-0aaaaaaaaaaaaaaa2', resource: 'FleetVm2Rehearsal' };
 const SETUP_BROKEN: Vm = { name: 'lablink-vm-3', instanceId: 'i-0aaaaaaaaaaaaaaa3', resource: 'FleetVm3Rehearsal' };
+/** An instance of the spares group: no name and no resource in its user-data; it takes over lablink-vm-2. */
+const SPARE: Vm = { name: BROKEN.name, instanceId: 'i-0eeeeeeeeeeeeeee1', resource: '' };
+/** Thresholds of zero: the fleet doctor's statements fail a silent VM at once. */
+const FAIL_AT_ONCE = { staleSeconds: 0, repairAfterSeconds: 0, maxReboots: 0, cooldownSeconds: 0 };
 const AGENT_OBJECT_PATH = '/s3/cdk-assets/agent.js';
 /** A small workshop setupScript (an S3 asset like the agent) and setupCheck for the healthy VM. */
 const SETUP_OBJECT_PATH = '/s3/cdk-assets/setup.sh';
@@ -104,8 +112,9 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   const checks = new Checks();
   const postgres = await startLocalPostgres();
   const adminSecret = randomBytes(24).toString('hex');
-  // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the two rehearsal VMs.
-  const { verifier } = ec2Verifier([HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })));
+  // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the rehearsal VMs and the spare.
+  const fleet: FleetInstance[] = [...[HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })), { instanceId: SPARE.instanceId, spare: true }];
+  const { verifier } = ec2Verifier(fleet, undefined, (instanceId) => spareName(stack.sql, instanceId));
   const stack = await startLocalStack({
     databaseUrl: postgres.url,
     fleetToken: randomBytes(24).toString('hex'),
@@ -120,7 +129,8 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   // The same bundle file the CDK asset uploads, served like an S3 object only to a request signed with the VM's role.
   const agent = agentBundleFile();
   try {
-    for (const [vm, broken] of [[BROKEN, 'install-node'], [SETUP_BROKEN, 'setup-check'], [HEALTHY, undefined]] as const) {
+    for (const [vm, broken] of [[BROKEN, 'install-node'], [SETUP_BROKEN, 'setup-check'], [HEALTHY, undefined], [SPARE, 'spare']] as const) {
+      if (broken === 'spare' && !(await requestSpare(checks, stack.sql, fleet))) break;
       const imds = await startFakeImds(vm.instanceId, { host: IMDS_ADDRESS, port: 80 });
       const artifacts: Record<string, Artifact> = {
         '/crd/chrome-remote-desktop_current_amd64.deb': { file: inputs.crdDeb },
@@ -131,12 +141,11 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       };
       const standIns = await startStandInServer(artifacts, imds.document);
       let userData = renderClientUserData({
-        vmName: vm.name,
+        // A spare's boot script is the same without a name and without a resource to signal.
+        ...(broken === 'spare' ? {} : { vmName: vm.name, stackName: STACK_NAME, signalResource: vm.resource }),
         allocatorUrl: stack.url,
         agentUrl: `${standIns.url}${AGENT_OBJECT_PATH}`,
         agentSha256: agent.sha256,
-        stackName: STACK_NAME,
-        signalResource: vm.resource,
         setup: {
           script: { url: `${standIns.url}${SETUP_OBJECT_PATH}`, sha256: createHash('sha256').update(SETUP_SCRIPT).digest('hex') },
           check: broken === 'setup-check' ? FAILING_CHECK : SETUP_CHECK,
@@ -144,10 +153,11 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       });
       // A boot script broken on one line: the deploy must fail and say where.
       if (broken === 'install-node') userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
-      console.log(`rehearsal: booting ${vm.name}${broken ? ` (broken at ${broken})` : ''}`);
+      console.log(`rehearsal: booting ${broken === 'spare' ? `a spare for ${vm.name}` : vm.name}${broken && broken !== 'spare' ? ` (broken at ${broken})` : ''}`);
       const { container, exitCode } = await bootVm(inputs, standIns, userData);
       try {
-        if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
+        if (broken === 'spare') await checkSpareBoot(checks, exitCode, standIns, container, stack.url, admin);
+        else if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
         else await checkHealthyBoot(checks, vm, exitCode, standIns, container, stack.url, admin);
       } catch (error) {
         checks.add(`${vm.name}: the rehearsal ran its checks without an unexpected error`, false, String(error));
@@ -164,6 +174,21 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   const failed = checks.all.filter((check) => !check.ok).length;
   console.log(`rehearsal: ${checks.all.length - failed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * lablink-vm-2 (whose boot broke) fails the way the fleet doctor sees it, registered, one
+ * heartbeat and then silence, and the doctor's own statements ask for a replacement; the mocked EC2 API then shows
+ * its instance tagged replaced, as the allocator tags it in AWS.
+ */
+async function requestSpare(checks: Checks, sql: Sql, fleet: FleetInstance[]): Promise<boolean> {
+  await recordPoll(sql, BROKEN.name, 0, BROKEN.instanceId);
+  await recordHealth(sql, BROKEN.name, { heartbeat: {} });
+  await trackUnhealthy(sql, FAIL_AT_ONCE);
+  await markFailed(sql, FAIL_AT_ONCE);
+  const requested = await requestReplacements(sql, 2);
+  fleet.find((instance) => instance.instanceId === BROKEN.instanceId)!.replaced = true;
+  return checks.add(`${BROKEN.name}: failed with nobody on it, it gets a replacement (and only it)`, requested.length === 1 && requested[0].hostname === BROKEN.name, requested);
 }
 
 async function checkBrokenBoot(checks: Checks, vm: Vm, step: string, exitCode: number | null, standIns: StandInServer): Promise<void> {
@@ -225,10 +250,7 @@ async function checkHealthyBoot(
   const assignment = (await response.json()) as { hostname?: string; pin?: string };
   checks.add(`${vm.name}: the form assigns this VM`, response.status === 200 && assignment.hostname === vm.name, assignment);
 
-  const record = await waitFor(async () => {
-    const line = (await container.readFile(CRD_STAND_IN_LOG)).split('\n').find((text) => text.trim() !== '');
-    return line ? (JSON.parse(line) as { uid: number; user: string; argv: string[]; stdin: string[]; result: string; sudoExit: number | null }) : undefined;
-  }, 60_000);
+  const record = await startHostRecord(container);
   const desktopUid = Number((await container.exec(['id', '-u', DESKTOP_USER])).stdout.trim());
   checks.add(`${vm.name}: start-host ran as the desktop user ${DESKTOP_USER}, not root`, record !== undefined && record.uid === desktopUid && record.uid !== 0, record);
   checks.add(
@@ -273,4 +295,47 @@ async function checkHealthyBoot(
   const asRoot = await container.exec(token, { allowFailure: true });
   checks.add(`${vm.name}: the desktop user cannot reach the instance metadata service`, asParticipant.code !== 0 && asParticipant.stdout === '', asParticipant);
   checks.add(`${vm.name}: root (the agent) still reaches the instance metadata service`, asRoot.code === 0 && asRoot.stdout.startsWith('imds-token-'), asRoot);
+}
+
+/** What the stand-in start-host recorded on its first run in this VM (its argv, stdin and uid). */
+async function startHostRecord(container: Container) {
+  return waitFor(async () => {
+    const line = (await container.readFile(CRD_STAND_IN_LOG)).split('\n').find((text) => text.trim() !== '');
+    return line ? (JSON.parse(line) as { uid: number; user: string; argv: string[]; stdin: string[]; result: string; sudoExit: number | null }) : undefined;
+  }, 60_000);
+}
+
+/** The spare boots from the user-data without a name, takes the failed VM's name from the allocator, and serves a participant under it. */
+async function checkSpareBoot(
+  checks: Checks,
+  exitCode: number | null,
+  standIns: StandInServer,
+  container: Container,
+  allocatorUrl: string,
+  admin: Record<string, string>,
+): Promise<void> {
+  const name = SPARE.name;
+  const booted = checks.add(`spare: the boot script without a name runs to its end`, exitCode === 0, { exitCode });
+  checks.add(`spare: CloudFormation gets no signal (no resource waits for a spare)`, standIns.signals.length === 0, standIns.signals);
+  if (!booted) return;
+  const hostname = (await container.exec(['hostname'], { allowFailure: true })).stdout.trim();
+  const agentEnv = await container.readFile('/etc/lablink/agent.env').catch(() => '');
+  checks.add(`spare: it claimed ${name} (POST /vm_name), set it as its hostname and gave it to its agent`, hostname === name && agentEnv.includes(`LABLINK_VM_NAME=${name}\n`), { hostname, agentEnv });
+
+  const vms = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string; instance_id: string | null }[] };
+  const row = vms.vms.find((vm) => vm.hostname === name);
+  checks.add(`spare: ${name} is back in the pool, waiting, on the spare's instance`, row?.state === 'waiting' && row.instance_id === SPARE.instanceId, row);
+
+  const response = await fetch(`${allocatorUrl}/api/request_vm`, {
+    method: 'POST',
+    headers: { accept: 'application/json' },
+    body: new URLSearchParams({
+      email: 'second-participant@example.com',
+      crd_command: `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${CODE}x" --redirect-url="${REDIRECT_URL}" --name=$(hostname)`,
+    }),
+  });
+  const assignment = (await response.json()) as { hostname?: string };
+  checks.add(`spare: the form assigns ${name} to the next participant`, response.status === 200 && assignment.hostname === name, assignment);
+  const record = await startHostRecord(container);
+  checks.add(`spare: start-host ran on the spare with --name=${name}`, record?.argv.includes(`--name=${name}`) === true && record.result === 'registered', record);
 }
