@@ -1,13 +1,15 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
-import { Logger } from '../core/log';
+import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordHealth } from '../core/health';
 import { claimSetupRerun } from '../core/setup-rerun';
 import { recordVmLogs } from '../core/vm-logs';
 import { ResetOutcome, recordOutcome, recordPoll, recordReset } from '../core/vms';
+import { claimSpareName } from '../core/replacement';
 import {
   ASSIGNMENT_PATTERN,
+  CLAIM_NAME_PATH,
   ConfigurationOutcome,
   HOSTNAME_PATTERN,
   MAX_STATUS_MESSAGE_LENGTH,
@@ -23,6 +25,7 @@ import { HoldRegistry } from './holds';
 import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
 import { LOG_BATCH_FIELDS } from './log-batch';
+import { SparesGroup } from './spares';
 
 export interface AllocatorAppOptions {
   sql: Sql;
@@ -35,6 +38,8 @@ export interface AllocatorAppOptions {
   isListening: () => boolean;
   /** False until the first LISTEN: a task that never reached its database is not healthy. */
   isReady: () => boolean;
+  /** Tags a spare with the name it claimed, for the EC2 console; none in local mode. */
+  spares?: SparesGroup;
   log: Logger;
 }
 
@@ -170,6 +175,22 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
     if (setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: setupFailure });
     return c.json({ accepted: lines.length });
+  });
+
+  app.use(CLAIM_NAME_PATH, capBody(MAX_AGENT_BODY_BYTES));
+  app.post(CLAIM_NAME_PATH, async (c) => {
+    const parsed = await readJsonObject(c);
+    if (!parsed.ok) return c.json({ error: parsed.message }, parsed.status);
+    const checked = check(exactObject({ identity: v.optional(v.unknown()) }), parsed.body);
+    if (!checked.ok) return c.json({ error: checked.message }, 400);
+    if (!identity.identifySpare) return c.json({ error: 'Spares exist only with EC2 identity; this allocator checks fleet tokens.' }, 403);
+    const who = await identity.identifySpare(checked.value.identity);
+    if (!who.ok) return c.json({ error: who.message }, who.status);
+    const hostname = await claimSpareName(sql, who.instanceId);
+    if (!hostname) return c.json({ error: 'No VM is waiting for a spare.' }, 409);
+    log.info('vm.spare_named', { hostname, instanceId: who.instanceId });
+    await options.spares?.name(who.instanceId, hostname).catch((error: unknown) => log.warn('vm.spare_tag_failed', { hostname, reason: errorMessage(error) }));
+    return c.json({ hostname });
   });
 
   addLablinkClientRoutes(app, { sql, identity });

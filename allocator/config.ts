@@ -18,6 +18,8 @@ export interface AllocatorConfig {
   repairPolicy: RepairPolicy;
   /** Free VMs the warm pool keeps running (EC2 only); no warm pool when unset. */
   warmVms?: number;
+  /** The fleet's spares group, whose instances take over failed VMs' names (EC2 only); none when unset. */
+  spares?: { groupName: string; maxReplacements: number };
   database: PgConnection;
   logFormat: 'json' | 'text';
 }
@@ -58,6 +60,8 @@ const ENVIRONMENT = v.pipe(
     LABLINK_MAX_REBOOTS: integer('LABLINK_MAX_REBOOTS', DEFAULT_REPAIR_POLICY.maxReboots, 0, 20),
     LABLINK_REBOOT_COOLDOWN_SECONDS: integer('LABLINK_REBOOT_COOLDOWN_SECONDS', DEFAULT_REPAIR_POLICY.cooldownSeconds, 0, 86_400),
     LABLINK_WARM_VMS: v.optional(wholeNumber('LABLINK_WARM_VMS', 0, 1000)),
+    LABLINK_SPARES_GROUP: text,
+    LABLINK_MAX_REPLACEMENTS: integer('LABLINK_MAX_REPLACEMENTS', 2, 0, 20),
     LABLINK_FLEET_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'LABLINK_FLEET_TOKEN must be at least 16 characters.'))),
     LABLINK_IDENTITY_MODE: v.optional(v.picklist(['token', 'ec2'], 'LABLINK_IDENTITY_MODE must be "token" or "ec2".'), 'token'),
     AWS_REGION: text,
@@ -95,6 +99,14 @@ const ENVIRONMENT = v.pipe(
   ),
   v.forward(
     v.partialCheck(
+      [['LABLINK_IDENTITY_MODE'], ['LABLINK_SPARES_GROUP']],
+      (env) => env.LABLINK_SPARES_GROUP === undefined || env.LABLINK_IDENTITY_MODE === 'ec2',
+      'LABLINK_SPARES_GROUP needs LABLINK_IDENTITY_MODE=ec2: spares prove who they are with the EC2 identity document.',
+    ),
+    ['LABLINK_SPARES_GROUP'],
+  ),
+  v.forward(
+    v.partialCheck(
       [['LABLINK_DATABASE_URL'], ['PGHOST']],
       (env) => env.LABLINK_DATABASE_URL !== undefined || env.PGHOST !== undefined,
       'Set LABLINK_DATABASE_URL, or PGHOST with PGUSER, PGPASSWORD and PGDATABASE.',
@@ -125,6 +137,7 @@ const ENVIRONMENT = v.pipe(
       cooldownSeconds: env.LABLINK_REBOOT_COOLDOWN_SECONDS,
     },
     ...(env.LABLINK_WARM_VMS !== undefined ? { warmVms: env.LABLINK_WARM_VMS } : {}),
+    ...(env.LABLINK_SPARES_GROUP !== undefined ? { spares: { groupName: env.LABLINK_SPARES_GROUP, maxReplacements: env.LABLINK_MAX_REPLACEMENTS } } : {}),
     database: {
       ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}),
       ...(env.LABLINK_DATABASE_CA_FILE ? { ssl: { ca: readFileSync(env.LABLINK_DATABASE_CA_FILE, 'utf8'), rejectUnauthorized: true } } : {}),

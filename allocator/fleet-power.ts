@@ -1,5 +1,7 @@
 import { EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { randomUUID } from 'node:crypto';
 import { claimStarts, claimStops, protectionChanges, recordProtection, warmPoolVms } from '../core/fleet-power';
+import { releaseLease, takeLease } from '../core/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { PoolVm, decideWarmPool } from '../core/warm-pool';
@@ -39,13 +41,18 @@ export interface FleetPowerOptions {
   graceMs: number;
 }
 
+const WARM_POOL_LEASE = 'warm-pool';
+
 /**
  * Keeps EC2 in step with the database: a VM with a participant has termination protection
  * (CloudFormation cannot delete it when the fleet shrinks), and with a warm pool only
- * `warmVms` free VMs run, the others stopped and started again as participants arrive.
+ * `warmVms` free VMs run, the others stopped and started again as participants arrive. One
+ * allocator task at a time (the lease holder) runs the warm pool, so two never both start VMs
+ * for the same demand.
  */
 export class FleetPower {
   private readonly periodic: Periodic;
+  private readonly holder = randomUUID();
   /** When each VM was first seen free: only the controller's own view, rebuilt after a restart. */
   private readonly freeSince = new Map<string, number>();
 
@@ -55,7 +62,9 @@ export class FleetPower {
 
   async tick(now = Date.now()): Promise<void> {
     await this.protect();
-    if (this.options.warmVms !== undefined) await this.balance(now);
+    if (this.options.warmVms === undefined) return;
+    // Three missed ticks and another task takes over.
+    if (await takeLease(this.options.sql, WARM_POOL_LEASE, this.holder, (3 * this.options.intervalMs) / 1000)) await this.balance(now);
   }
 
   private async protect(): Promise<void> {
@@ -99,7 +108,9 @@ export class FleetPower {
     this.periodic.start();
   }
 
-  stop(): Promise<void> {
-    return this.periodic.stop();
+  async stop(): Promise<void> {
+    await this.periodic.stop();
+    // The next task need not wait for the lease to run out.
+    if (this.options.warmVms !== undefined) await releaseLease(this.options.sql, WARM_POOL_LEASE, this.holder).catch(() => undefined);
   }
 }

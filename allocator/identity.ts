@@ -10,9 +10,13 @@ export interface IdentityRequest {
   identity?: unknown;
 }
 
+export type SpareIdentityResult = { ok: true; instanceId: string } | { ok: false; status: 401 | 403; message: string };
+
 /** Decides which VM a request comes from. */
 export interface VmIdentityVerifier {
   identify(request: IdentityRequest): Promise<IdentityResult>;
+  /** Which spare instance asks for a name (the body's `identity`); only EC2 identity has spares. */
+  identifySpare?(identity: unknown): Promise<SpareIdentityResult>;
 }
 
 /** LabLink-compatible identity: any holder of the fleet's shared bearer token. */

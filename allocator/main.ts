@@ -3,10 +3,13 @@ import { PgSql } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { spareName } from '../core/replacement';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
 import { Ec2InstancePower } from './fleet-power';
 import { identityVerifierFor } from './identity-from-config';
+import { AwsSparesGroup } from './spares';
 import { createAllocatorPool } from './pool';
 import { IDLE_TIMEOUT_MARGIN_SECONDS } from './timeouts';
 import { createAllocatorService } from './service';
@@ -20,10 +23,11 @@ async function main(): Promise<void> {
   const log = createLogger(config.logFormat);
   const pool = createAllocatorPool(config.database);
   const ec2 = config.identity.mode === 'ec2' ? new EC2Client({ region: config.identity.region }) : undefined;
+  const sql = new PgSql(pool);
   const service = createAllocatorService({
-    sql: new PgSql(pool),
+    sql,
     listenConnection: config.database,
-    identity: identityVerifierFor(config.identity),
+    identity: identityVerifierFor(config.identity, (instanceId) => spareName(sql, instanceId)),
     holdSeconds: config.holdSeconds,
     aliveGraceSeconds: config.aliveGraceSeconds,
     doctor: {
@@ -33,6 +37,13 @@ async function main(): Promise<void> {
       metrics: config.identity.mode === 'ec2' ? embeddedMetricsSink(config.identity.fleet) : undefined,
     },
     power: ec2 && { power: new Ec2InstancePower(ec2), intervalMs: 15_000, warmVms: config.warmVms, graceMs: WARM_POOL_GRACE_MS },
+    spares:
+      ec2 && config.spares && config.identity.mode === 'ec2'
+        ? {
+            group: new AwsSparesGroup(ec2, new AutoScalingClient({ region: config.identity.region }), config.spares.groupName),
+            maxReplacements: config.spares.maxReplacements,
+          }
+        : undefined,
     log,
   });
   // Serve first, so health checks get an answer (503 "starting") while LISTEN is still

@@ -19,7 +19,9 @@ export interface AllocatorServiceOptions {
   holdSeconds: number;
   aliveGraceSeconds: number;
   /** Fleet health checks and repairs; off when unset. */
-  doctor?: Omit<FleetDoctorOptions, 'sql' | 'log'>;
+  doctor?: Omit<FleetDoctorOptions, 'sql' | 'log' | 'spares'>;
+  /** Failed VMs replaced by spares that claim their names (EC2 only); off when unset. */
+  spares?: FleetDoctorOptions['spares'];
   /** Termination protection and the warm pool (EC2 only); off when unset. */
   power?: Omit<FleetPowerOptions, 'sql' | 'log'>;
   log: Logger;
@@ -67,10 +69,11 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     aliveGraceSeconds: options.aliveGraceSeconds,
     isListening: () => listener.isListening,
     isReady: () => listener.hasListened,
+    spares: options.spares?.group,
     log,
   });
 
-  const doctor = options.doctor && new FleetDoctor({ ...options.doctor, sql, log });
+  const doctor = options.doctor && new FleetDoctor({ ...options.doctor, spares: options.spares, sql, log });
   const power = options.power && new FleetPower({ ...options.power, sql, log });
 
   return {

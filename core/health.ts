@@ -45,7 +45,7 @@ export async function trackUnhealthy(sql: Sql, policy: RepairPolicy): Promise<{ 
   return sql.query(statements.TRACK_UNHEALTHY, { staleSeconds: policy.staleSeconds, cooldownSeconds: policy.cooldownSeconds });
 }
 
-export async function claimReboots(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; instance_id: string; reboot_count: number }[]> {
+export async function claimReboots(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; instance_id: string; reboot_count: number; spare: boolean }[]> {
   return sql.query(statements.CLAIM_REBOOTS, {
     staleSeconds: policy.staleSeconds,
     repairAfterSeconds: policy.repairAfterSeconds,

@@ -142,6 +142,27 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD COLUMN IF NOT EXISTS stopped_at timestamptz, ADD COLUMN IF NOT EXISTS started_at timestamptz`,
     ],
   },
+  {
+    version: 9,
+    description: 'spares: a failed VM waits for a replacement, which takes over its name; how often a name was replaced',
+    statements: [
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS replacement_requested_at timestamptz,
+        ADD COLUMN IF NOT EXISTS replacement_count integer NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS spare boolean NOT NULL DEFAULT false,
+        ADD COLUMN IF NOT EXISTS replaced_instance_id text`,
+    ],
+  },
+  {
+    version: 10,
+    description: 'leases: one allocator task at a time runs a fleet-wide controller (the warm pool)',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS allocator_leases (
+        name       text PRIMARY KEY,
+        holder     text NOT NULL,
+        expires_at timestamptz NOT NULL
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

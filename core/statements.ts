@@ -138,7 +138,8 @@ SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, del
   ${STALE} AS stale,
   step, step_at, reset_requested_at, (SELECT count(*) FROM vm_log_lines l WHERE l.hostname = vms.hostname AND l.level = 'error')::int AS log_errors,
   setup_rerun_requested_at, moved_from,
-  CASE WHEN stopped_at IS NOT NULL THEN 'stopped' WHEN started_at IS NOT NULL THEN 'starting' END AS warm_pool
+  CASE WHEN stopped_at IS NOT NULL THEN 'stopped' WHEN started_at IS NOT NULL THEN 'starting' END AS warm_pool,
+  replacement_requested_at, replacement_count, spare, replaced_instance_id
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
 /**
@@ -240,7 +241,7 @@ WHERE hostname IN (
     AND reboot_count < :maxReboots
     AND (last_reboot_at IS NULL OR last_reboot_at < now() - make_interval(secs => CAST(:cooldownSeconds AS float8)))
   FOR UPDATE SKIP LOCKED)
-RETURNING hostname, instance_id, reboot_count`;
+RETURNING hostname, instance_id, reboot_count, spare`;
 
 /** Takes VMs that stayed unhealthy after their reboots out of the pool, saying why. */
 export const MARK_FAILED = `
@@ -251,6 +252,11 @@ UPDATE vms SET failed_at = now(), failure = CASE
 WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST(:repairAfterSeconds AS float8))
   AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW} AND NOT ${POWERED_DOWN}
 RETURNING hostname, email, failure`;
+
+/** A spare's instance vanished (its group replaced it as unhealthy): the name waits for the next spare. */
+export const MARK_SPARE_GONE = `
+UPDATE vms SET failed_at = coalesce(failed_at, now()), failure = 'Its spare instance is gone'
+WHERE hostname = :hostname AND spare`;
 
 /** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts, and no one's VM. */
 export const RETIRE_VM = `
@@ -373,7 +379,10 @@ WHERE instance_id IS NOT NULL AND state <> 'retired' AND termination_protected <
 export const SET_TERMINATION_PROTECTED = `
 UPDATE vms SET termination_protected = CAST(:protect AS boolean) WHERE hostname = :hostname`;
 
-/** What the warm-pool controller decides on; a VM neither free, busy, starting nor stopped (booting, dead) is left out. */
+/**
+ * What the warm-pool controller decides on; a VM neither free, busy, starting nor stopped (booting, dead) is left out,
+ * and so are spares: their Auto Scaling group would replace a stopped one as unhealthy.
+ */
 export const SELECT_WARM_POOL_VMS = `
 SELECT hostname, CASE
     WHEN stopped_at IS NOT NULL THEN 'stopped'
@@ -383,7 +392,7 @@ SELECT hostname, CASE
     WHEN ${HAS_PARTICIPANT} THEN 'busy'
     WHEN ${FREE_VM} THEN 'free'
   END AS state
-FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired'`;
+FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired' AND NOT spare`;
 
 /** Takes free VMs out of the pool before they are stopped, so none is handed out while it stops. */
 export const CLAIM_STOPS = `
@@ -396,6 +405,68 @@ UPDATE vms SET stopped_at = NULL, started_at = now()
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND (stopped_at IS NOT NULL OR started_at <= now() - interval '10 minutes')
 RETURNING hostname, instance_id`;
 
-/** VMs stopped by the warm pool or starting again: a participant who finds none free can get one soon. */
+/** VMs stopped by the warm pool, starting again, or waiting for a spare: a participant who finds none free can get one soon. */
 export const COUNT_WARMING_VMS = `
-SELECT count(*)::int AS count FROM vms WHERE (stopped_at IS NOT NULL OR started_at IS NOT NULL) AND state <> 'retired' AND failed_at IS NULL`;
+SELECT count(*)::int AS count FROM vms
+WHERE state <> 'retired' AND ((${POWERED_DOWN} AND failed_at IS NULL) OR replacement_requested_at IS NOT NULL)`;
+
+/**
+ * Failed VMs nobody is on get a spare (one allocator each, SKIP LOCKED), at most :maxReplacements
+ * times per name. A failed setup is left to the admin: a spare would run the same script. While
+ * the warm pool holds stopped VMs, starting one of those is the cheaper replacement.
+ */
+export const REQUEST_REPLACEMENTS = `
+UPDATE vms SET replacement_requested_at = now(), replacement_count = replacement_count + 1, alive_until = least(alive_until, now())
+WHERE hostname IN (
+  SELECT hostname FROM vms
+  WHERE failed_at IS NOT NULL AND email IS NULL AND state <> 'retired' AND instance_id IS NOT NULL
+    AND replacement_requested_at IS NULL AND replacement_count < :maxReplacements
+    AND NOT starts_with(coalesce(failure, ''), '${SETUP_FAILURE_PREFIX}')
+    AND NOT EXISTS (SELECT 1 FROM vms stopped WHERE stopped.stopped_at IS NOT NULL AND stopped.failed_at IS NULL AND stopped.state <> 'retired')
+  FOR UPDATE SKIP LOCKED)
+RETURNING hostname, instance_id, spare, failure`;
+
+/** EC2 refused to take the failed instance out of the fleet: the VM stays failed and is tried again. */
+export const CANCEL_REPLACEMENT = `
+UPDATE vms SET replacement_requested_at = NULL, replacement_count = replacement_count - 1
+WHERE hostname = :hostname AND replacement_requested_at IS NOT NULL`;
+
+/** How many spares the group should run: those holding a name, and one per VM waiting for one. */
+export const COUNT_SPARES_WANTED = `
+SELECT count(*)::int AS count FROM vms WHERE state <> 'retired' AND (spare OR replacement_requested_at IS NOT NULL)`;
+
+/**
+ * A spare instance takes the name of the VM that has waited longest for one, starting afresh:
+ * waiting, no failure, no health history. Asked again, it gets the name it already has.
+ */
+export const CLAIM_SPARE_NAME = `
+WITH mine AS (
+  SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'
+), picked AS (
+  SELECT hostname FROM vms
+  WHERE replacement_requested_at IS NOT NULL AND state <> 'retired' AND NOT EXISTS (SELECT 1 FROM mine)
+  ORDER BY replacement_requested_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE vms SET replaced_instance_id = vms.instance_id, instance_id = :instanceId, spare = true, replacement_requested_at = NULL,
+    state = 'waiting', registered_at = now(), alive_until = now(), error = NULL, failed_at = NULL, failure = NULL,
+    unhealthy_since = NULL, reboot_count = 0, last_reboot_at = NULL, health_reported_at = NULL, boot_id = NULL, uptime_seconds = NULL,
+    crd_running = NULL, disk_free_mb = NULL, gpu_status = NULL, gpu_detail = NULL, in_use = NULL, reset_requested_at = NULL,
+    setup_rerun_requested_at = NULL, termination_protected = false, stopped_at = NULL, started_at = NULL,
+    step = 'claim-name', step_at = now()
+  FROM picked WHERE vms.hostname = picked.hostname
+  RETURNING vms.hostname
+)
+SELECT hostname FROM mine UNION ALL SELECT hostname FROM claimed`;
+
+/** The name a spare instance holds, if any. */
+export const SELECT_SPARE_NAME = `
+SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'`;
+
+/** Takes or renews the lease :name for :holder; returns a row only when :holder has it now. */
+export const TAKE_LEASE = `
+INSERT INTO allocator_leases (name, holder, expires_at) VALUES (:name, :holder, now() + make_interval(secs => CAST(:seconds AS float8)))
+ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+WHERE allocator_leases.holder = EXCLUDED.holder OR allocator_leases.expires_at < now()
+RETURNING holder`;
+
+export const RELEASE_LEASE = `DELETE FROM allocator_leases WHERE name = :name AND holder = :holder`;

@@ -196,6 +196,14 @@ export interface VmSummary {
   moved_from: string | null;
   /** The warm pool stopped this VM, or is starting it again. */
   warm_pool: 'stopped' | 'starting' | null;
+  /** Since when this failed VM waits for a spare to take over its name. */
+  replacement_requested_at: string | null;
+  /** How often a spare has been asked to take over this name. */
+  replacement_count: number;
+  /** A spare (an instance of the spares group) holds this name now. */
+  spare: boolean;
+  /** The failed instance the spare took over from. */
+  replaced_instance_id: string | null;
 }
 
 /** A VM with no heartbeat for this long counts as stale. */

@@ -8,7 +8,8 @@ import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order'
 import { progressPhase, setupFailed } from './vm-progress';
 
 /** What an instructor reads in the State column. */
-export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool' | 'moved_from'>): string {
+export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool' | 'moved_from' | 'replacement_requested_at'>): string {
+  if (vm.replacement_requested_at) return 'replacing';
   if (vm.warm_pool) return vm.warm_pool;
   if (vm.state === 'error' && vm.moved_from) return 'waiting for command';
   if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
@@ -44,6 +45,8 @@ export const FLEET_ACTIONS = ['reset-released', 'end-session'] as const;
 export type FleetAction = (typeof FLEET_ACTIONS)[number];
 
 function actionsFor(vm: VmSummary): AdminAction[] {
+  // Its instance is on its way out; the spare that takes the name starts afresh.
+  if (vm.replacement_requested_at) return [];
   // A VM whose setup failed does not poll, so it would never hear a reset: re-running the setup is its way back.
   if (setupFailed(vm.failure)) return ['rerun-setup'];
   if (vm.email) return ['move', 'release', 'rerun-setup'];
@@ -79,7 +82,7 @@ function row(vm: VmSummary, now: number) {
   const health = healthLabel(vm);
   const problem = vm.failure ?? vm.error ?? '';
   return html`<tr data-hostname="${vm.hostname}"${problemRank(vm) < 5 ? html` class="problem"` : ''}>
-  <td>${vm.hostname}</td>
+  <td>${vm.hostname}${vm.spare ? html` <small title="${vm.replaced_instance_id ? `replaced ${vm.replaced_instance_id}` : ''}">spare</small>` : ''}</td>
   <td class="state state-${vm.state}">${stateLabel(vm)}</td>
   <td>${vm.email ?? ''}</td>
   <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
@@ -100,6 +103,7 @@ export function vmRows(vms: VmSummary[], now = Date.now()) {
 
 /** What a tile counts a VM as: its problem if it has one, else its state. */
 function tileLabel(vm: VmSummary): string {
+  if (vm.replacement_requested_at) return 'replacing';
   if (vm.failed_at) return 'failed';
   if (vm.state === 'error' && !vm.moved_from) return 'setup failed';
   if (vm.stale) return 'stale';
@@ -108,7 +112,7 @@ function tileLabel(vm: VmSummary): string {
 }
 
 const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
-const LIFE_CYCLE = ['registering', 'free', 'starting', 'stopped', 'assigned', 'waiting for command', 'configuring', 'ready', 'resetting'];
+const LIFE_CYCLE = ['registering', 'replacing', 'free', 'starting', 'stopped', 'assigned', 'waiting for command', 'configuring', 'ready', 'resetting'];
 
 /** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
 function tiles(vms: VmSummary[]) {

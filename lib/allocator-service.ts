@@ -1,4 +1,5 @@
 import { Duration, IgnoreMode, Stack } from 'aws-cdk-lib';
+import { IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IVpc, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -7,6 +8,7 @@ import {
   ContainerImage,
   ContainerInsights,
   CpuArchitecture,
+  ContainerDefinition,
   FargateService,
   FargateTaskDefinition,
   LogDrivers,
@@ -18,7 +20,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { FLEET_TAG } from '../core/wire';
+import { FLEET_TAG, REPLACED_TAG } from '../core/wire';
 import { IDLE_TIMEOUT_MARGIN_SECONDS } from '../allocator/timeouts';
 import { DATABASE_NAME } from './database';
 import { REPO_ROOT } from './node-function';
@@ -65,18 +67,23 @@ export class AllocatorService extends Construct {
   public readonly targetGroup: ApplicationTargetGroup;
   /** The URL agents poll, reachable only inside the VPC. */
   public readonly url: string;
+  private readonly task: FargateTaskDefinition;
+  private readonly container: ContainerDefinition;
+  private readonly fleetName: string;
 
   constructor(scope: Construct, id: string, props: AllocatorServiceProps) {
     super(scope, id);
     const { vpc, cluster } = props;
     const ecsCluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
 
+    this.fleetName = props.fleetName;
     const task = new FargateTaskDefinition(this, 'Task', {
       cpu: 256,
       memoryLimitMiB: 512,
       runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
     });
-    task.addContainer('allocator', {
+    this.task = task;
+    this.container = task.addContainer('allocator', {
       image: ContainerImage.fromAsset(REPO_ROOT, {
         file: 'allocator/Dockerfile',
         // Only what the Dockerfile copies: anything else (a `cdk synth -o` folder inside the
@@ -162,6 +169,32 @@ export class AllocatorService extends Construct {
       deregistrationDelay: Duration.seconds(props.holdSeconds + IDLE_TIMEOUT_MARGIN_SECONDS),
     });
     this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
+  }
+
+  /**
+   * Turns on replacing failed VMs from `spares`: the allocator sets the group's desired
+   * capacity, ends a failed spare, and tags the failed instance replaced and a new spare with
+   * its name. Nothing else in the group, no other tag.
+   */
+  replaceFrom(spares: IAutoScalingGroup): void {
+    this.container.addEnvironment('LABLINK_SPARES_GROUP', spares.autoScalingGroupName);
+    this.task.addToTaskRolePolicy(
+      new PolicyStatement({
+        actions: ['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
+        resources: [spares.autoScalingGroupArn],
+      }),
+    );
+    const { partition, region, account } = Stack.of(this);
+    this.task.addToTaskRolePolicy(
+      new PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
+        conditions: {
+          StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: this.fleetName },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', REPLACED_TAG] },
+        },
+      }),
+    );
   }
 
   /** Lets VMs in `peer` reach the allocator. */

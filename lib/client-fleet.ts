@@ -1,5 +1,7 @@
 import { Duration, Lazy, NestedStack, Stack, Tags } from 'aws-cdk-lib';
+import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import {
+  BlockDevice,
   BlockDeviceVolume,
   EbsDeviceVolumeType,
   IMachineImage,
@@ -15,7 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-ec2';
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { FLEET_TAG } from '../core/wire';
+import { FLEET_TAG, SPARE_TAG } from '../core/wire';
 import { AgentAsset, VmFileAsset } from './agent-asset';
 import { VmSetupOptions, renderClientUserData } from './user-data';
 
@@ -48,6 +50,11 @@ function machineImage(props: ClientFleetProps): IMachineImage {
   if (!props.amiId) return MachineImage.resolveSsmParameterAtLaunch(props.amiSsmParameter, { os: OperatingSystemType.LINUX });
   const imageId = props.amiId;
   return { getImage: () => ({ imageId, osType: OperatingSystemType.LINUX, userData: UserData.forLinux() }) };
+}
+
+/** The root volume of every client VM, named or spare. */
+function rootVolume(volumeGb: number): BlockDevice {
+  return { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) };
 }
 
 /**
@@ -105,9 +112,7 @@ export class FleetShard extends NestedStack {
         userData,
         // Editing the boot script must not replace a VM a participant is using.
         userDataCausesReplacement: false,
-        blockDevices: [
-          { deviceName: '/dev/sda1', volume: BlockDeviceVolume.ebs(props.volumeGb, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
-        ],
+        blockDevices: [rootVolume(props.volumeGb)],
         instanceName: vmName,
         // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
         resourceSignalTimeout: props.readyTimeout ?? (props.vmSetup ? DEFAULT_READY_TIMEOUT_WITH_SETUP : DEFAULT_READY_TIMEOUT),
@@ -124,11 +129,16 @@ export class FleetShard extends NestedStack {
  * stacks of VMS_PER_SHARD, so changing the count adds or removes VMs at the end and leaves
  * the others alone. IMDSv2 only, no inbound rules, shell access through SSM Session
  * Manager, the agent downloaded from S3 at boot.
+ *
+ * Beside them, the spares group: the same machine from a boot script without a name, up to
+ * one spare per VM. The allocator alone sets its desired capacity when it replaces a failed VM;
+ * a spare claims that VM's name at boot.
  */
 export class ClientFleet extends Construct {
   public readonly shards: FleetShard[] = [];
   public readonly securityGroup: SecurityGroup;
   public readonly role: Role;
+  public readonly spares: AutoScalingGroup;
 
   constructor(scope: Construct, id: string, props: ClientFleetProps) {
     super(scope, id);
@@ -151,12 +161,38 @@ export class ClientFleet extends Construct {
     const { scriptFile, ...setupValues } = props.setup ?? {};
     const setupScript = scriptFile ? new VmFileAsset(this, 'SetupScript', { file: scriptFile, readers: this.role }) : undefined;
     const vmSetup: VmSetupOptions | undefined = props.setup ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) } : undefined;
-    const shared = { ...props, fleetName: Stack.of(this).stackName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, vmSetup, image: machineImage(props) };
+    const fleetName = Stack.of(this).stackName;
+    const image = machineImage(props);
+    const shared = { ...props, fleetName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, vmSetup, image };
 
     for (let first = 1; first <= props.vmCount; first += VMS_PER_SHARD) {
       const last = Math.min(props.vmCount, first + VMS_PER_SHARD - 1);
       this.shards.push(new FleetShard(this, `Vms${first}to${first + VMS_PER_SHARD - 1}`, { ...shared, first, last }));
     }
+
+    const spareTemplate = new LaunchTemplate(this, 'SpareLaunchTemplate', {
+      requireImdsv2: true,
+      instanceType: new InstanceType(props.instanceType),
+      machineImage: image,
+      securityGroup: this.securityGroup,
+      instanceProfile,
+      blockDevices: [rootVolume(props.volumeGb)],
+      userData: UserData.custom(renderClientUserData({ allocatorUrl: props.allocatorUrl, agentUrl: agent.url, agentSha256: agent.sha256, setup: vmSetup })),
+    });
+    // In the parent stack: it serves the whole fleet, while a nested stack holds fixed numbers and goes when vmCount shrinks below them.
+    this.spares = new AutoScalingGroup(this, 'Spares', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      launchTemplate: spareTemplate,
+      minCapacity: 0,
+      maxCapacity: props.vmCount,
+      // No desiredCapacity: a deploy would reset what the allocator set. Protected, so lowering
+      // it never ends a spare someone works on; the allocator ends a failed spare by its id.
+      newInstancesProtectedFromScaleIn: true,
+    });
+    // Tags at launch: the allocator admits a spare by them before it has a name.
+    Tags.of(this.spares).add(FLEET_TAG, fleetName, { applyToLaunchedInstances: true });
+    Tags.of(this.spares).add(SPARE_TAG, 'true', { applyToLaunchedInstances: true });
   }
 
   get instances(): Instance[] {

@@ -1,4 +1,5 @@
 import { Stack } from 'aws-cdk-lib';
+import { CfnScheduledAction, IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { FargateService } from 'aws-cdk-lib/aws-ecs';
@@ -11,6 +12,8 @@ export interface FleetExpiryProps {
   expiresAt: string;
   /** The nested stacks of VMs; each gets its own stop schedule, naming only its own instances. */
   shards: FleetShard[];
+  /** The spares group: no spare launches after the end. */
+  spares: IAutoScalingGroup;
   allocator: FargateService;
   fleetName: string;
 }
@@ -24,6 +27,8 @@ export function schedulerAt(expiresAt: string): string {
  * Stops the fleet's VMs and the allocator at `expiresAt`, so a forgotten workshop stops
  * costing money. EventBridge Scheduler calls the EC2 and ECS APIs directly (universal
  * targets); its role may stop only instances tagged with this fleet, and scale only this service.
+ * The spares group's desired capacity drops to 0 then, so no spare launches afterwards; the
+ * spares already running are protected from scale-in and keep running (see docs/architecture.md).
  */
 export class FleetExpiry extends Construct {
   public readonly schedules: CfnSchedule[] = [];
@@ -55,6 +60,12 @@ export class FleetExpiry extends Construct {
     for (const shard of props.shards) {
       schedule(shard, 'StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', { InstanceIds: shard.instances.map((instance) => instance.instanceId) });
     }
+    new CfnScheduledAction(this, 'NoMoreSpares', {
+      autoScalingGroupName: props.spares.autoScalingGroupName,
+      startTime: new Date(props.expiresAt).toISOString(),
+      // Only the desired capacity: a maximum of 0 would outlive a later deploy that moves expiresAt.
+      desiredCapacity: 0,
+    });
     schedule(this, 'StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
       Cluster: props.allocator.cluster.clusterName,
       Service: props.allocator.serviceName,

@@ -88,6 +88,7 @@ export class LabLinkStack extends Stack {
       setup: workshopSetup(config),
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
+    this.allocator.replaceFrom(this.fleet.spares);
     // Tasks start once the database is up and migrated, so the first deployment does not roll back;
     // both sign in as the app role, which the same custom resource sets up.
     this.allocator.service.node.addDependency(this.database.schema);
@@ -103,6 +104,7 @@ export class LabLinkStack extends Stack {
       this.expiry = new FleetExpiry(this, 'Expiry', {
         expiresAt: config.expiresAt,
         shards: this.fleet.shards,
+        spares: this.fleet.spares,
         allocator: this.allocator.service,
         fleetName: this.stackName,
       });
@@ -120,8 +122,14 @@ export class LabLinkStack extends Stack {
       value: `aws ec2 describe-instances --filters Name=tag:${FLEET_TAG},Values=${this.stackName} --query "Reservations[].Instances[].[Tags[?Key=='Name']|[0].Value,InstanceId,State.Name]" --output text`,
       description: 'Lists the client VMs with their instance ids (connect with: aws ssm start-session --target <id>)',
     });
+    // Scale-in protection keeps spares through a lower capacity and CloudFormation does not force-delete
+    // the group, so spares still running would hold up cdk destroy; this API ends them regardless.
+    new CfnOutput(this, 'EndSparesCommand', {
+      value: `for id in $(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names ${this.fleet.spares.autoScalingGroupName} --query "AutoScalingGroups[0].Instances[].InstanceId" --output text); do aws autoscaling terminate-instance-in-auto-scaling-group --should-decrement-desired-capacity --instance-id $id; done`,
+      description: 'Terminates every spare VM (after the workshop, before cdk destroy)',
+    });
 
-    acknowledgeNagFindings(this);
+    acknowledgeNagFindings(this, this.fleet.spares);
   }
 
   /**

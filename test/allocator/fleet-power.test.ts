@@ -136,6 +136,29 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     await fleet.tick(t0 + 13 * MINUTE);
     expect(started()).toHaveLength(1);
   });
+
+  it('warm pool: with two allocator tasks (a deployment) one starts VMs for an assignment, not both; a stopping task hands over at once', async () => {
+    await register(4);
+    const [oldTask, newTask] = [power(1), power(1)];
+    const t0 = Date.now();
+    await oldTask.tick(t0);
+    await newTask.tick(t0);
+    await oldTask.tick(t0 + 11 * MINUTE);
+    await newTask.tick(t0 + 11 * MINUTE);
+    expect(stopped()).toHaveLength(3);
+
+    await assign('ada@example.com');
+    await oldTask.tick(t0 + 12 * MINUTE);
+    await newTask.tick(t0 + 12 * MINUTE);
+    expect(started()).toHaveLength(1);
+
+    await oldTask.stop();
+    await assign('grace@example.com').catch(() => undefined);
+    await recordPoll(db.sql, `vm-${started()[0].slice(2)}`, 600, started()[0]);
+    await assign('grace@example.com');
+    await newTask.tick(t0 + 13 * MINUTE);
+    expect(started()).toHaveLength(2);
+  });
 });
 
 describe('the form while the warm pool starts VMs (real local stack)', () => {

@@ -55,4 +55,11 @@ describe('the allocator service process (as on Fargate)', () => {
     expect(allocator.output()).toContain('LABLINK_HOLD_SECONDS must be a whole number');
     expect(allocator.output()).toContain('Set LABLINK_DATABASE_URL');
   });
+
+  it('refuses a spares group without EC2 identity, and a bad replacement limit', async () => {
+    const allocator = startAllocator({ LABLINK_SPARES_GROUP: 'LabLink-Spares', LABLINK_MAX_REPLACEMENTS: '99' });
+    expect(await allocator.exited).toBe(1);
+    expect(allocator.output()).toContain('LABLINK_SPARES_GROUP needs LABLINK_IDENTITY_MODE=ec2');
+    expect(allocator.output()).toContain('LABLINK_MAX_REPLACEMENTS must be a whole number from 0 to 20');
+  });
 });

@@ -54,8 +54,8 @@ describe('the first cdk deploy', () => {
       const launchTemplates = Template.fromStack(workshop).findResources('AWS::EC2::LaunchTemplate');
       return Object.values(launchTemplates).map((launchTemplate) => launchTemplate.Properties.LaunchTemplateName as string);
     });
-    // No name at all: CloudFormation then generates one unique to the stack.
-    expect(names).toHaveLength(2);
+    // No name at all: CloudFormation then generates one unique to the stack. Two a stack: the named VMs' and the spares'.
+    expect(names).toHaveLength(4);
     expect(names.filter((name) => name !== undefined && names.indexOf(name) !== names.lastIndexOf(name))).toEqual([]);
   });
 
@@ -158,6 +158,11 @@ describe('the largest fleet the README allows', () => {
       expect(Object.keys(template.Parameters ?? {}).length).toBeLessThanOrEqual(100);
       expect(Object.keys(template.Outputs ?? {}).length).toBeLessThanOrEqual(100);
     }
+  });
+
+  it('lets the spares group grow to one spare per VM, from the parent stack', () => {
+    const groups = Object.values(Template.fromStack(stack).findResources('AWS::AutoScaling::AutoScalingGroup'));
+    expect(groups.map((group) => group.Properties.MaxSize)).toEqual(['1000']);
   });
 
   it('names the VMs <prefix>-1 … <prefix>-1000, each once, with the numbers in order across the nested stacks', () => {

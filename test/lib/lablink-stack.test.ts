@@ -121,6 +121,8 @@ describe('LabLinkStack', () => {
     expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual([
       'ec2:DescribeInstances',
       ['ec2:RebootInstances', 'ec2:ModifyInstanceAttribute', 'ec2:StartInstances', 'ec2:StopInstances'],
+      ['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
+      'ec2:CreateTags',
     ]);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
@@ -192,7 +194,11 @@ describe('LabLinkStack', () => {
   });
 
   it('outputs what an admin needs', () => {
-    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'ListVmsCommand']) template.hasOutput(name, {});
+    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'ListVmsCommand', 'EndSparesCommand']) template.hasOutput(name, {});
+    // Through Auto Scaling, which ends a spare despite its scale-in protection, and lowers the capacity so none replaces it.
+    const endSpares = JSON.stringify(template.toJSON().Outputs.EndSparesCommand.Value);
+    expect(endSpares).toContain(`--auto-scaling-group-names ",${JSON.stringify(stack.resolve(stack.fleet.spares.autoScalingGroupName))}`);
+    expect(endSpares).toContain('aws autoscaling terminate-instance-in-auto-scaling-group --should-decrement-desired-capacity --instance-id $id');
   });
 
   it('passes cdk-nag AwsSolutions checks, with every acknowledged finding carrying a reason', () => {
@@ -204,6 +210,67 @@ describe('LabLinkStack', () => {
     const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => actionsOf(statement).includes('ec2:RebootInstances')) as Statement & { Condition: unknown };
     expect(reboot.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expect(JSON.stringify(reboot.Resource)).toContain(':instance/*');
+  });
+
+  it('keeps a spares group in the parent stack: none running, up to one spare per VM, its size left to the allocator', () => {
+    template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 1);
+    for (const shard of shardTemplates(stack)) shard.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
+    const [group] = Object.values(template.findResources('AWS::AutoScaling::AutoScalingGroup'));
+    expect(group.Properties).toMatchObject({ MinSize: '0', MaxSize: '3', NewInstancesProtectedFromScaleIn: true });
+    // A desired capacity in the template would reset the allocator's on every deploy.
+    expect(group.Properties.DesiredCapacity).toBeUndefined();
+    expect(group.CreationPolicy).toBeUndefined();
+    expect(group.Properties.Tags).toEqual([
+      { Key: 'lablink:fleet', Value: 'LabLinkTest', PropagateAtLaunch: true },
+      { Key: 'lablink:spare', Value: 'true', PropagateAtLaunch: true },
+    ]);
+    const publicSubnets = stack.network.vpc.publicSubnets.map((subnet) => stack.resolve(subnet.subnetId));
+    expect(group.Properties.VPCZoneIdentifier).toEqual(publicSubnets);
+  });
+
+  it('launches spares like the named VMs (IMDSv2, type, image, security group, role, encrypted disk) with a boot script that claims its name', () => {
+    const [group] = Object.values(template.findResources('AWS::AutoScaling::AutoScalingGroup'));
+    const spareTemplate = template.toJSON().Resources[group.Properties.LaunchTemplate.LaunchTemplateId.Ref].Properties.LaunchTemplateData;
+    const [named] = Object.values(fleetInstances(stack));
+    const [profileId] = Object.keys(template.findResources('AWS::IAM::InstanceProfile'));
+    expect(spareTemplate).toMatchObject({
+      MetadataOptions: { HttpTokens: 'required' },
+      InstanceType: named.Properties.InstanceType,
+      ImageId: named.Properties.ImageId,
+      BlockDeviceMappings: named.Properties.BlockDeviceMappings,
+      SecurityGroupIds: [stack.resolve(stack.fleet.securityGroup.securityGroupId)],
+      IamInstanceProfile: { Arn: { 'Fn::GetAtt': [profileId, 'Arn'] } },
+    });
+    const parts = spareTemplate.UserData['Fn::Base64']['Fn::Join'][1] as unknown[];
+    const script = parts.filter((part): part is string => typeof part === 'string').join('');
+    expect(script).toContain("VM_NAME=''\n");
+    expect(script).toContain("SIGNAL_RESOURCE=''\n");
+    expect(script).toContain('\nstep claim-name\n');
+    expect(script).not.toContain('step set-hostname');
+    const size = parts.reduce<number>((total, part) => total + (typeof part === 'string' ? Buffer.byteLength(part) : 300), 0);
+    expect(size).toBeLessThan(EC2_USER_DATA_LIMIT_BYTES);
+  });
+
+  it('lets the allocator size and end spares of this group only, and tag this fleet’s instances only with a name or as replaced', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'LABLINK_SPARES_GROUP', Value: stack.resolve(stack.fleet.spares.autoScalingGroupName) }]) })],
+    });
+    const statements = statementsOf(template, /^AllocatorTaskTaskRole/) as (Statement & { Condition?: unknown })[];
+    const scaling = statements.find((statement) => actionsOf(statement).includes('autoscaling:SetDesiredCapacity'))!;
+    expect(actionsOf(scaling)).toEqual(['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup']);
+    expect(scaling.Resource).toEqual(stack.resolve(stack.fleet.spares.autoScalingGroupArn));
+    // The group by its name; "*" only for the id AWS puts in its ARN.
+    expect(JSON.stringify(scaling.Resource)).toContain(`:autoScalingGroup:*:autoScalingGroupName/",${JSON.stringify(stack.resolve(stack.fleet.spares.autoScalingGroupName))}]`);
+    const tagging = statements.find((statement) => actionsOf(statement).includes('ec2:CreateTags'))!;
+    expect(actionsOf(tagging)).toEqual(['ec2:CreateTags']);
+    expect(JSON.stringify(tagging.Resource)).toContain(':instance/*');
+    expect(tagging.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', 'lablink:replaced'] },
+    });
+    // Nothing else of Auto Scaling or of tagging, anywhere in the allocator's rights.
+    const elsewhere = statements.filter((statement) => statement !== scaling && statement !== tagging).flatMap(actionsOf);
+    expect(elsewhere.filter((action) => action.startsWith('autoscaling:') || action === 'ec2:CreateTags')).toEqual([]);
   });
 
   it('raises alarms for no free VM, stale and failed VMs, allocator down and Lambda errors, on one dashboard', () => {
@@ -227,6 +294,13 @@ describe('LabLinkStack', () => {
     });
     expect(stopped).toEqual([80, 2]);
     expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
+    // No spare launches after the end; a lower maximum would outlive a deploy that moves expiresAt.
+    const [noMoreSpares] = Object.values(expiring.findResources('AWS::AutoScaling::ScheduledAction'));
+    expect(noMoreSpares.Properties).toEqual({
+      AutoScalingGroupName: expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName),
+      StartTime: '2099-12-01T18:00:00.000Z',
+      DesiredCapacity: 0,
+    });
     const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & { Condition: unknown };
     expect(stop.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expiring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });

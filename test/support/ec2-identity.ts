@@ -3,9 +3,9 @@ import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Ec2FleetMembership, Ec2IdentityVerifier } from '../../allocator/ec2-identity';
+import { Ec2FleetMembership, Ec2IdentityVerifier, SpareNames } from '../../allocator/ec2-identity';
 import { VmIdentityVerifier } from '../../allocator/identity';
-import { FLEET_TAG } from '../../core/wire';
+import { FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../../core/wire';
 
 export const TEST_REGION = 'eu-west-1';
 export const TEST_ACCOUNT = '123456789012';
@@ -36,9 +36,14 @@ export function signDocument(document: string, key = testSigningKeys.privateKey)
 
 export interface FleetInstance {
   instanceId: string;
-  name: string;
+  /** The Name tag; a spare has none until the allocator names it. */
+  name?: string;
   fleet?: string;
   state?: string;
+  /** An instance of the spares group (tag lablink:spare=true). */
+  spare?: boolean;
+  /** A failed VM a spare took over from (tag lablink:replaced). */
+  replaced?: boolean;
 }
 
 /** The EC2 API cannot run here: DescribeInstances is mocked with aws-sdk-client-mock over this list. */
@@ -55,8 +60,10 @@ export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock
             InstanceId: instance.instanceId,
             State: { Name: instance.state ?? 'running' },
             Tags: [
-              { Key: 'Name', Value: instance.name },
+              ...(instance.name ? [{ Key: 'Name', Value: instance.name }] : []),
               { Key: FLEET_TAG, Value: instance.fleet ?? TEST_FLEET },
+              ...(instance.spare ? [{ Key: SPARE_TAG, Value: 'true' }] : []),
+              ...(instance.replaced ? [{ Key: REPLACED_TAG, Value: '2026-12-02T10:00:00.000Z' }] : []),
             ],
           })),
         },
@@ -66,13 +73,13 @@ export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock
   return { client, mock };
 }
 
-export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVerifier) {
+export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVerifier, spareNames?: SpareNames) {
   const { client, mock } = mockFleet(instances);
   const verifier = new Ec2IdentityVerifier({
     region: TEST_REGION,
     accountId: TEST_ACCOUNT,
     publicKey: testSigningKeys.publicKey,
-    fleet: new Ec2FleetMembership(client, TEST_FLEET),
+    fleet: new Ec2FleetMembership(client, TEST_FLEET, spareNames),
     fallback,
   });
   return { verifier, mock };

@@ -1,0 +1,41 @@
+import { Sql } from './sql';
+import * as statements from './statements';
+
+/** A failed VM whose instance is to leave the fleet, so a spare can take over its name. */
+export interface ReplacementRequest {
+  hostname: string;
+  instance_id: string;
+  /** The failed instance is itself a spare (its group replaces it), not one of the named VMs. */
+  spare: boolean;
+  failure: string | null;
+}
+
+/** Claims the failed VMs nobody is on for replacement (see REQUEST_REPLACEMENTS). */
+export async function requestReplacements(sql: Sql, maxReplacements: number): Promise<ReplacementRequest[]> {
+  return sql.query<ReplacementRequest>(statements.REQUEST_REPLACEMENTS, { maxReplacements });
+}
+
+export async function markSpareGone(sql: Sql, hostname: string): Promise<void> {
+  await sql.query(statements.MARK_SPARE_GONE, { hostname });
+}
+
+export async function cancelReplacement(sql: Sql, hostname: string): Promise<void> {
+  await sql.query(statements.CANCEL_REPLACEMENT, { hostname });
+}
+
+/** How many instances the spares group should run. */
+export async function countSparesWanted(sql: Sql): Promise<number> {
+  const [row] = await sql.query<{ count: number }>(statements.COUNT_SPARES_WANTED);
+  return row.count;
+}
+
+/** The name this spare instance takes (or already holds); undefined when no VM waits for a spare. */
+export async function claimSpareName(sql: Sql, instanceId: string): Promise<string | undefined> {
+  const [row] = await sql.query<{ hostname: string }>(statements.CLAIM_SPARE_NAME, { instanceId });
+  return row?.hostname;
+}
+
+export async function spareName(sql: Sql, instanceId: string): Promise<string | undefined> {
+  const [row] = await sql.query<{ hostname: string }>(statements.SELECT_SPARE_NAME, { instanceId });
+  return row?.hostname;
+}

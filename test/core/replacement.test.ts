@@ -1,0 +1,174 @@
+import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, RebootInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
+import { AwsSparesGroup } from '../../allocator/spares';
+import { requestVm } from '../../core/assignment';
+import { countWarmingVms, warmPoolVms } from '../../core/fleet-power';
+import { RepairPolicy, recordHealth } from '../../core/health';
+import { silentLogger } from '../../core/log';
+import { claimSpareName, countSparesWanted } from '../../core/replacement';
+import { countFreeVms, recordPoll } from '../../core/vms';
+import { REPLACED_TAG, SETUP_FAILURE_PREFIX } from '../../core/wire';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { crdCommand } from '../support/fixtures';
+
+const POLICY: RepairPolicy = { staleSeconds: 60, repairAfterSeconds: 300, maxReboots: 0, cooldownSeconds: 600 };
+const BEAT = { bootId: 'boot-1', uptimeSeconds: 100, crdRunning: true, diskFreeMb: 10_000 };
+const GROUP = 'LabLinkTest-Spares';
+const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Auto Scaling mocked with aws-sdk-client-mock)', () => {
+  let db: TestDatabase;
+  const ec2 = new EC2Client({ region: 'eu-west-1', credentials });
+  const autoScaling = new AutoScalingClient({ region: 'eu-west-1', credentials });
+  const ec2Mock = mockClient(ec2);
+  const autoScalingMock = mockClient(autoScaling);
+  let doctor: FleetDoctor;
+
+  const row = async (hostname: string) => (await db.pool.query('SELECT * FROM vms WHERE hostname = $1', [hostname])).rows[0];
+  /** The VM stops reporting for longer than the repair policy waits: with no reboots allowed, the next check fails it. */
+  const goSilent = async (hostname: string) => {
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '10 minutes', alive_until = now() WHERE hostname = $1`, [hostname]);
+    await doctor.tick();
+    await db.pool.query(`UPDATE vms SET unhealthy_since = now() - interval '10 minutes' WHERE hostname = $1`, [hostname]);
+  };
+  const desired = () => autoScalingMock.commandCalls(SetDesiredCapacityCommand).map((call) => call.args[0].input.DesiredCapacity);
+  const register = async (hostname: string, instanceId: string) => {
+    await recordPoll(db.sql, hostname, 600, instanceId);
+    await recordHealth(db.sql, hostname, { heartbeat: BEAT });
+  };
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    ec2Mock.reset();
+    autoScalingMock.reset();
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
+      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: 'running' } }] }],
+    }));
+    ec2Mock.on(RebootInstancesCommand).resolves({});
+    ec2Mock.on(CreateTagsCommand).resolves({});
+    ec2Mock.on(StopInstancesCommand).resolves({});
+    autoScalingMock.on(SetDesiredCapacityCommand).resolves({});
+    autoScalingMock.on(TerminateInstanceInAutoScalingGroupCommand).resolves({});
+    doctor = new FleetDoctor({
+      sql: db.sql,
+      policy: POLICY,
+      rebooter: new Ec2Rebooter(ec2),
+      spares: { group: new AwsSparesGroup(ec2, autoScaling, GROUP), maxReplacements: 2 },
+      log: silentLogger,
+      intervalMs: 60_000,
+    });
+    await register('lablink-1', 'i-0000000000000001');
+    await register('lablink-2', 'i-0000000000000002');
+  });
+  afterEach(async () => db.drop());
+
+  it('takes a failed VM out of the fleet, asks the spares group for one more, and the spare takes over its name', async () => {
+    await doctor.tick();
+    expect(desired()).toEqual([0]);
+
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ failure: 'The agent stopped reporting', replacement_count: 1 });
+    expect((await row('lablink-2')).replacement_requested_at).not.toBeNull();
+    // The named VM is tagged out of the fleet before it is stopped; CloudFormation keeps it, stopped.
+    const tags = ec2Mock.commandCalls(CreateTagsCommand).map((call) => call.args[0].input);
+    expect(tags).toEqual([{ Resources: ['i-0000000000000002'], Tags: [{ Key: REPLACED_TAG, Value: expect.any(String) }] }]);
+    expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input.InstanceIds)).toEqual([['i-0000000000000002']]);
+    expect(autoScalingMock.commandCalls(SetDesiredCapacityCommand).at(-1)?.args[0].input).toEqual({ AutoScalingGroupName: GROUP, DesiredCapacity: 1, HonorCooldown: false });
+    // The form tells the next participant a VM is on its way rather than "none free".
+    expect(await countWarmingVms(db.sql)).toBe(1);
+
+    expect(await claimSpareName(db.sql, 'i-0spare00000000001')).toBe('lablink-2');
+    // Asked again (its boot script retried), the spare keeps its name; a second spare gets none.
+    expect(await claimSpareName(db.sql, 'i-0spare00000000001')).toBe('lablink-2');
+    expect(await claimSpareName(db.sql, 'i-0spare00000000002')).toBeUndefined();
+    expect(await row('lablink-2')).toMatchObject({
+      state: 'waiting',
+      instance_id: 'i-0spare00000000001',
+      replaced_instance_id: 'i-0000000000000002',
+      spare: true,
+      failed_at: null,
+      failure: null,
+      replacement_requested_at: null,
+    });
+    expect(await countWarmingVms(db.sql)).toBe(0);
+
+    // The spare polls under its new name and is handed out like any VM.
+    await register('lablink-2', 'i-0spare00000000001');
+    expect(await countFreeVms(db.sql)).toBe(2);
+    await requestVm(db.sql, { email: 'first@example.com', crdCommand: crdCommand() });
+    expect(await requestVm(db.sql, { email: 'second@example.com', crdCommand: crdCommand() })).toMatchObject({ kind: 'assigned', hostname: 'lablink-2' });
+    // The spare still counts: the group keeps one instance.
+    await doctor.tick();
+    expect(desired()).toEqual([0, 1]);
+    expect(await countSparesWanted(db.sql)).toBe(1);
+  });
+
+  it('terminates a failed spare without lowering the group, so the group starts its successor', async () => {
+    await goSilent('lablink-2');
+    await doctor.tick();
+    await claimSpareName(db.sql, 'i-0spare00000000001');
+    await register('lablink-2', 'i-0spare00000000001');
+
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceId: 'i-0spare00000000001', ShouldDecrementDesiredCapacity: false },
+    ]);
+    expect(await row('lablink-2')).toMatchObject({ replacement_count: 2, spare: true });
+    expect(await countSparesWanted(db.sql)).toBe(1);
+    expect(await claimSpareName(db.sql, 'i-0spare00000000003')).toBe('lablink-2');
+
+    // Twice replaced is the limit: a third failure leaves the name failed for the admin.
+    await register('lablink-2', 'i-0spare00000000003');
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_count: 2, replacement_requested_at: null, failure: 'The agent stopped reporting' });
+  });
+
+  it('leaves a VM with a participant, and one whose workshop setup failed, to the admin', async () => {
+    await requestVm(db.sql, { email: 'busy@example.com', crdCommand: crdCommand() });
+    await db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'broken' WHERE hostname = 'lablink-1'`);
+    await db.pool.query(`UPDATE vms SET failed_at = now(), failure = $1 WHERE hostname = 'lablink-2'`, [`${SETUP_FAILURE_PREFIX}: the check exited 1`]);
+    await doctor.tick();
+    expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
+    expect(await countSparesWanted(db.sql)).toBe(0);
+  });
+
+  it('keeps the VM failed, to be tried again, when EC2 refuses to take its instance out', async () => {
+    ec2Mock.on(CreateTagsCommand).rejects(Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' }));
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_requested_at: null, replacement_count: 0, failure: 'The agent stopped reporting' });
+    expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
+
+    ec2Mock.on(CreateTagsCommand).resolves({});
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_count: 1 });
+    expect(desired().at(-1)).toBe(1);
+  });
+
+  it('asks for no spare while the warm pool has a stopped VM to start instead, and does once none is left', async () => {
+    await register('lablink-3', 'i-0000000000000003');
+    await db.pool.query(`UPDATE vms SET stopped_at = now(), alive_until = now() WHERE hostname = 'lablink-3'`);
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_requested_at: null, failure: 'The agent stopped reporting' });
+    expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
+
+    await db.pool.query(`UPDATE vms SET stopped_at = NULL WHERE hostname = 'lablink-3'`);
+    await doctor.tick();
+    expect(await row('lablink-2')).toMatchObject({ replacement_count: 1 });
+    expect(desired().at(-1)).toBe(1);
+  });
+
+  it('never lets the warm pool stop a spare (its group would replace a stopped instance as unhealthy)', async () => {
+    await goSilent('lablink-2');
+    await doctor.tick();
+    await claimSpareName(db.sql, 'i-0spare00000000001');
+    await register('lablink-2', 'i-0spare00000000001');
+    expect((await warmPoolVms(db.sql)).map((vm) => vm.hostname)).toEqual(['lablink-1']);
+  });
+});
