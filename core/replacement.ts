@@ -45,3 +45,18 @@ export async function spareName(sql: Sql, instanceId: string): Promise<string | 
   const [row] = await sql.query<{ hostname: string }>(statements.SELECT_SPARE_NAME, { instanceId });
   return row?.hostname;
 }
+
+/** Which names spares hold, for the identity check. */
+export interface SpareRegistry {
+  /** The name a spare instance claimed. */
+  nameOf(instanceId: string): Promise<string | undefined>;
+  /** The spare instance that holds a name now. */
+  holderOf(hostname: string): Promise<string | undefined>;
+}
+
+export function spareRegistry(sql: Sql): SpareRegistry {
+  return {
+    nameOf: (instanceId) => spareName(sql, instanceId),
+    holderOf: async (hostname) => (await sql.query<{ instance_id: string }>(statements.SELECT_SPARE_HOLDER, { hostname }))[0]?.instance_id,
+  };
+}

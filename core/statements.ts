@@ -472,6 +472,10 @@ SELECT hostname FROM mine UNION ALL SELECT hostname FROM claimed`;
 export const SELECT_SPARE_NAME = `
 SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'`;
 
+/** The spare instance that holds a name, if any. */
+export const SELECT_SPARE_HOLDER = `
+SELECT instance_id FROM vms WHERE hostname = :hostname AND spare AND state <> 'retired'`;
+
 /** Takes or renews the lease :name for :holder; returns a row only when :holder has it now. */
 export const TAKE_LEASE = `
 INSERT INTO allocator_leases (name, holder, expires_at) VALUES (:name, :holder, now() + make_interval(secs => CAST(:seconds AS float8)))
