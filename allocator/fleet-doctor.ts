@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
+import { EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
@@ -6,25 +6,20 @@ import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../core/vms';
 import { cancelReplacement, countSparesWanted, markSpareGone, requestReplacements } from '../core/replacement';
 import { SparesGroup } from './spares';
+import { instanceGone } from './instance-state';
+import { takeLease } from '../core/lease';
+import { randomUUID } from 'node:crypto';
 
 export interface Rebooter {
   /** `gone`: the instance no longer exists (the fleet was made smaller). */
   reboot(instanceId: string): Promise<'rebooted' | 'gone'>;
 }
 
-const GONE_STATES = new Set(['shutting-down', 'terminated']);
-
 export class Ec2Rebooter implements Rebooter {
   constructor(private readonly ec2: EC2Client) {}
 
-  /** EC2 silently ignores reboots of terminated instances, so ask first whether it still exists. */
   async reboot(instanceId: string): Promise<'rebooted' | 'gone'> {
-    const described = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })).catch((error: Error) => {
-      if (error.name === 'InvalidInstanceID.NotFound') return undefined;
-      throw error;
-    });
-    const state = described?.Reservations?.flatMap((reservation) => reservation.Instances ?? [])[0]?.State?.Name;
-    if (!state || GONE_STATES.has(state)) return 'gone';
+    if (await instanceGone(this.ec2, instanceId)) return 'gone';
     await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
     return 'rebooted';
   }
@@ -73,6 +68,8 @@ export interface FleetDoctorOptions {
   spares?: { group: SparesGroup; maxReplacements: number };
 }
 
+const SPARES_LEASE = 'spares';
+
 /** start-host takes seconds; LabLink's client runs it as soon as its poll is answered. */
 export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
 
@@ -85,8 +82,7 @@ export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
  */
 export class FleetDoctor {
   private readonly periodic: Periodic;
-  /** The spares group's capacity as this allocator last set it; unknown after a start. */
-  private sparesDesired: number | undefined;
+  private readonly holder = randomUUID();
 
   constructor(private readonly options: FleetDoctorOptions) {
     this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.check_failed');
@@ -137,20 +133,24 @@ export class FleetDoctor {
     const { sql, log } = this.options;
     for (const request of await requestReplacements(sql, maxReplacements)) {
       try {
-        await group.retire(request.instance_id, request.spare);
-        log.warn('vm.replacing', { hostname: request.hostname, instanceId: request.instance_id, reason: request.failure });
+        if ((await group.retire(request.instance_id, request.spare)) === 'gone' && !request.spare) {
+          // CloudFormation deleted it (the fleet shrank): the name goes with it.
+          await retireVm(sql, request.hostname);
+          log.info('vm.retired', { hostname: request.hostname, instanceId: request.instance_id });
+        } else {
+          log.warn('vm.replacing', { hostname: request.hostname, instanceId: request.instance_id, reason: request.failure });
+        }
       } catch (error) {
         await cancelReplacement(sql, request.hostname);
         log.error('vm.replace_failed', { hostname: request.hostname, instanceId: request.instance_id, reason: errorMessage(error) });
       }
     }
-    // From the database, so every allocator sets the same number.
+    // One task sets the group's size, counted from the database, each round: two tasks racing
+    // could lower it for a moment, and a value changed behind the allocator's back is put right.
+    if (!(await takeLease(sql, SPARES_LEASE, this.holder, (3 * this.options.intervalMs) / 1000))) return;
     const wanted = await countSparesWanted(sql);
-    if (wanted === this.sparesDesired) return;
     try {
       await group.setDesiredCapacity(wanted);
-      this.sparesDesired = wanted;
-      log.info('fleet.spares_desired', { count: wanted });
     } catch (error) {
       log.error('fleet.spares_failed', { count: wanted, reason: errorMessage(error) });
     }

@@ -5,7 +5,7 @@ import { closeServer, listen } from '../http/node-server';
 import { readAllocatorConfig } from './config';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { spareName } from '../core/replacement';
+import { spareRegistry } from '../core/replacement';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
 import { Ec2InstancePower } from './fleet-power';
 import { identityVerifierFor } from './identity-from-config';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const service = createAllocatorService({
     sql,
     listenConnection: config.database,
-    identity: identityVerifierFor(config.identity, (instanceId) => spareName(sql, instanceId)),
+    identity: identityVerifierFor(config.identity, spareRegistry(sql)),
     holdSeconds: config.holdSeconds,
     aliveGraceSeconds: config.aliveGraceSeconds,
     doctor: {

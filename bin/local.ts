@@ -36,6 +36,8 @@ async function main(): Promise<number> {
   }
   const log = createLogger('text');
   // Listened for from the start, so a Ctrl-C while starting still shuts down in order (and deletes the data).
+  // npm runs this with `node --import tsx`, not the tsx CLI: that parent relays the signal and SIGKILLs this
+  // process unless it acknowledges within 30 ms, which on a busy machine cut the shutdown short and left the data.
   const stopRequested = new Promise<void>((resolve) => {
     process.on('SIGINT', resolve);
     process.on('SIGTERM', resolve);

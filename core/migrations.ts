@@ -163,6 +163,12 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 11,
+    description: 'a spare holds at most one name',
+    // Two overlapping claims by one instance (its boot script retried) cannot take two names.
+    statements: [`CREATE UNIQUE INDEX IF NOT EXISTS vms_spare_instance_key ON vms (instance_id) WHERE spare AND state <> 'retired'`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

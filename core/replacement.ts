@@ -1,4 +1,4 @@
-import { Sql } from './sql';
+import { Sql, UniqueViolationError } from './sql';
 import * as statements from './statements';
 
 /** A failed VM whose instance is to leave the fleet, so a spare can take over its name. */
@@ -31,11 +31,32 @@ export async function countSparesWanted(sql: Sql): Promise<number> {
 
 /** The name this spare instance takes (or already holds); undefined when no VM waits for a spare. */
 export async function claimSpareName(sql: Sql, instanceId: string): Promise<string | undefined> {
-  const [row] = await sql.query<{ hostname: string }>(statements.CLAIM_SPARE_NAME, { instanceId });
-  return row?.hostname;
+  try {
+    const [row] = await sql.query<{ hostname: string }>(statements.CLAIM_SPARE_NAME, { instanceId });
+    return row?.hostname;
+  } catch (error) {
+    // An overlapping claim by the same instance won: the name it took is the answer.
+    if (error instanceof UniqueViolationError) return spareName(sql, instanceId);
+    throw error;
+  }
 }
 
 export async function spareName(sql: Sql, instanceId: string): Promise<string | undefined> {
   const [row] = await sql.query<{ hostname: string }>(statements.SELECT_SPARE_NAME, { instanceId });
   return row?.hostname;
+}
+
+/** Which names spares hold, for the identity check. */
+export interface SpareRegistry {
+  /** The name a spare instance claimed. */
+  nameOf(instanceId: string): Promise<string | undefined>;
+  /** The spare instance that holds a name now. */
+  holderOf(hostname: string): Promise<string | undefined>;
+}
+
+export function spareRegistry(sql: Sql): SpareRegistry {
+  return {
+    nameOf: (instanceId) => spareName(sql, instanceId),
+    holderOf: async (hostname) => (await sql.query<{ instance_id: string }>(statements.SELECT_SPARE_HOLDER, { hostname }))[0]?.instance_id,
+  };
 }

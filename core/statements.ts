@@ -165,7 +165,8 @@ WITH old AS (
   -- Only this project's agent resets (LabLink's own client never does), and not while its setup has failed (it is not polling).
   SELECT hostname, email, assignment_id, previous_assignment_id,
     reports_outcome AND NOT starts_with(coalesce(failure, ''), '${SETUP_FAILURE_PREFIX}') AS can_reset FROM vms
-  WHERE state <> 'retired' AND CASE CAST(:scope AS text)
+  -- A VM waiting for a spare has left the fleet: the spare starts afresh anyway.
+  WHERE state <> 'retired' AND replacement_requested_at IS NULL AND CASE CAST(:scope AS text)
     WHEN 'one' THEN hostname = CAST(:hostname AS text)
     WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
     WHEN 'all' THEN true END
@@ -253,9 +254,13 @@ WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST
   AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW} AND NOT ${POWERED_DOWN}
 RETURNING hostname, email, failure`;
 
-/** A spare's instance vanished (its group replaced it as unhealthy): the name waits for the next spare. */
+/**
+ * A spare's instance vanished (its group replaced it as unhealthy, which starts a successor):
+ * the name waits for that successor, with no further request to the group.
+ */
 export const MARK_SPARE_GONE = `
-UPDATE vms SET failed_at = coalesce(failed_at, now()), failure = 'Its spare instance is gone'
+UPDATE vms SET failed_at = coalesce(failed_at, now()), failure = 'Its spare instance is gone',
+  replacement_requested_at = coalesce(replacement_requested_at, now()), alive_until = least(alive_until, now())
 WHERE hostname = :hostname AND spare`;
 
 /** A VM whose instance no longer exists (the fleet shrank): out of the lists and the counts, and no one's VM. */
@@ -266,7 +271,8 @@ WITH gone AS (
   ${keepReleasedLinks('gone')}
 )
 UPDATE vms SET state = 'retired', unhealthy_since = NULL, email = NULL, crd_command = NULL, pin = NULL,
-  assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL
+  assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL,
+  replacement_requested_at = NULL
 FROM gone WHERE vms.hostname = gone.hostname RETURNING vms.hostname`;
 
 /**
@@ -405,10 +411,13 @@ UPDATE vms SET stopped_at = NULL, started_at = now()
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND (stopped_at IS NOT NULL OR started_at <= now() - interval '10 minutes')
 RETURNING hostname, instance_id`;
 
+/** A spare boots in 5 to 10 minutes: a replacement older than this is no longer promised to participants. */
+const REPLACEMENT_EXPECTED_MINUTES = 20;
+
 /** VMs stopped by the warm pool, starting again, or waiting for a spare: a participant who finds none free can get one soon. */
 export const COUNT_WARMING_VMS = `
 SELECT count(*)::int AS count FROM vms
-WHERE state <> 'retired' AND ((${POWERED_DOWN} AND failed_at IS NULL) OR replacement_requested_at IS NOT NULL)`;
+WHERE state <> 'retired' AND ((${POWERED_DOWN} AND failed_at IS NULL) OR replacement_requested_at > now() - interval '${REPLACEMENT_EXPECTED_MINUTES} minutes')`;
 
 /**
  * Failed VMs nobody is on get a spare (one allocator each, SKIP LOCKED), at most :maxReplacements
@@ -449,7 +458,8 @@ WITH mine AS (
 ), claimed AS (
   UPDATE vms SET replaced_instance_id = vms.instance_id, instance_id = :instanceId, spare = true, replacement_requested_at = NULL,
     state = 'waiting', registered_at = now(), alive_until = now(), error = NULL, failed_at = NULL, failure = NULL,
-    unhealthy_since = NULL, reboot_count = 0, last_reboot_at = NULL, health_reported_at = NULL, boot_id = NULL, uptime_seconds = NULL,
+    -- Heard from now: a spare whose agent never starts goes stale and is repaired like any VM.
+    unhealthy_since = NULL, reboot_count = 0, last_reboot_at = NULL, health_reported_at = now(), last_seen = now(), boot_id = NULL, uptime_seconds = NULL,
     crd_running = NULL, disk_free_mb = NULL, gpu_status = NULL, gpu_detail = NULL, in_use = NULL, reset_requested_at = NULL,
     setup_rerun_requested_at = NULL, termination_protected = false, stopped_at = NULL, started_at = NULL,
     step = 'claim-name', step_at = now()
@@ -461,6 +471,10 @@ SELECT hostname FROM mine UNION ALL SELECT hostname FROM claimed`;
 /** The name a spare instance holds, if any. */
 export const SELECT_SPARE_NAME = `
 SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'`;
+
+/** The spare instance that holds a name, if any. */
+export const SELECT_SPARE_HOLDER = `
+SELECT instance_id FROM vms WHERE hostname = :hostname AND spare AND state <> 'retired'`;
 
 /** Takes or renews the lease :name for :holder; returns a row only when :holder has it now. */
 export const TAKE_LEASE = `

@@ -37,7 +37,7 @@ export interface VmSetupOptions {
 export interface ClientUserDataOptions {
   /**
    * The VM's name; none for a spare of the spares group, which claims the name of a failed VM
-   * from the allocator (`agent.js claim-name`) once its agent is downloaded.
+   * from the allocator (`agent.js claim-name`) just before its agent starts.
    */
   vmName?: string;
   allocatorUrl: string;
@@ -109,7 +109,8 @@ hostnamectl set-hostname "$VM_NAME"
 /**
  * A spare's name: the allocator gives it the name of a failed VM once the signed identity
  * document shows the instance is a spare of this fleet; it answers 409 until a replacement waits.
- * The name goes into agent.env, so anything but a hostname fails the boot.
+ * The name goes into agent.env, so anything but a hostname fails the boot. Asked just before the
+ * agent starts: from the claim on, the allocator expects the VM's heartbeats.
  */
 const CLAIM_NAME = `
 step claim-name
@@ -256,9 +257,8 @@ install -d -m 0755 /opt/lablink
 identity
 retry 10 s3_get "$AGENT_URL" /opt/lablink/agent.js
 echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
-${options.vmName === undefined ? CLAIM_NAME : ''}{
+{
   echo "LABLINK_ALLOCATOR_URL=$ALLOCATOR_URL"
-  echo "LABLINK_VM_NAME=$VM_NAME"
   echo "LABLINK_IDENTITY=ec2"
   echo "LABLINK_STATE_DIR=${AGENT_STATE_DIR}"
   echo "LABLINK_DESKTOP_USER=$DESKTOP_USER"
@@ -266,7 +266,9 @@ ${options.vmName === undefined ? CLAIM_NAME : ''}{
   echo "LABLINK_LOG_FORMAT=json"
 } > /etc/lablink/agent.env
 install -d -m 0700 ${AGENT_STATE_DIR}
-${options.setup ? renderSetupInstall(options.setup) : ''}
+${options.setup ? renderSetupInstall(options.setup) : ''}${options.vmName === undefined ? CLAIM_NAME : ''}
+echo "LABLINK_VM_NAME=$VM_NAME" >> /etc/lablink/agent.env
+
 step start-agent
 cat > /etc/systemd/system/lablink-agent.service <<UNIT
 [Unit]

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { buildAgentBundle } from '../../agent/bundle';
 import { recordPoll } from '../../core/vms';
-import { requestReplacements, spareName } from '../../core/replacement';
+import { requestReplacements, spareRegistry } from '../../core/replacement';
 import { Sql } from '../../core/sql';
 import { CLAIM_NAME_PATH } from '../../core/wire';
 import { SimulatedVm } from '../../local/simulated-fleet';
@@ -18,6 +18,8 @@ const NAMED = 'i-0aaaaaaaaaaaaaaa1';
 const FAILED = 'i-0aaaaaaaaaaaaaaa2';
 const SPARE = 'i-0eeeeeeeeeeeeeee1';
 const SECOND_SPARE = 'i-0eeeeeeeeeeeeeee2';
+/** Named lablink-2 and not tagged replaced: the fleet grew back over a name a spare holds. */
+const GROWN_BACK = 'i-0aaaaaaaaaaaaaaa3';
 
 function signed(instanceId: string) {
   const document = identityDocument(instanceId);
@@ -53,9 +55,10 @@ describe('a spare claims the name of a failed VM and serves under it (EC2 API mo
         { instanceId: FAILED, name: 'lablink-2', replaced: true },
         { instanceId: SPARE, spare: true },
         { instanceId: SECOND_SPARE, spare: true },
+        { instanceId: GROWN_BACK, name: 'lablink-2' },
       ],
       undefined,
-      (instanceId) => spareName(sql, instanceId),
+      { nameOf: (instanceId) => spareRegistry(sql).nameOf(instanceId), holderOf: (hostname) => spareRegistry(sql).holderOf(hostname) },
     );
     env = await startTestStack({ holdSeconds: 2, identity: verifier });
     sql = env.db.sql;
@@ -115,8 +118,14 @@ describe('a spare claims the name of a failed VM and serves under it (EC2 API mo
       const response = await post(CLAIM_NAME_PATH, body);
       expect({ status: response.status, error: ((await response.json()) as { error: string }).error }).toEqual({ status, error: expect.stringMatching(message) });
     }
-    // The replaced instance, started again by someone, cannot poll as its old name either.
+    // The replaced instance, started again by someone, cannot poll as its old name either,
+    // nor can another instance tagged with the name while the spare holds it.
     expect((await post('/vm_startup', { hostname: 'lablink-2', identity: signed(FAILED) })).status).toBe(403);
+    const grownBack = await post('/vm_startup', { hostname: 'lablink-2', identity: signed(GROWN_BACK) });
+    expect({ status: grownBack.status, ...((await grownBack.json()) as object) }).toEqual({
+      status: 403,
+      error: `lablink-2 is served by the spare ${SPARE} now: this instance was replaced.`,
+    });
     const names = (await env.db.pool.query(`SELECT hostname, instance_id FROM vms ORDER BY hostname`)).rows;
     expect(names).toEqual([{ hostname: 'lablink-2', instance_id: SPARE }]);
   });

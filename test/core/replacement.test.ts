@@ -1,5 +1,5 @@
 import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, RebootInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, RebootInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
 import { AwsSparesGroup } from '../../allocator/spares';
@@ -8,7 +8,9 @@ import { countWarmingVms, warmPoolVms } from '../../core/fleet-power';
 import { RepairPolicy, recordHealth } from '../../core/health';
 import { silentLogger } from '../../core/log';
 import { claimSpareName, countSparesWanted } from '../../core/replacement';
-import { countFreeVms, recordPoll } from '../../core/vms';
+import { toPositional } from '../../core/sql';
+import { CLAIM_SPARE_NAME } from '../../core/statements';
+import { countFreeVms, recordPoll, resetVms } from '../../core/vms';
 import { REPLACED_TAG, SETUP_FAILURE_PREFIX } from '../../core/wire';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
@@ -17,6 +19,8 @@ const POLICY: RepairPolicy = { staleSeconds: 60, repairAfterSeconds: 300, maxReb
 const BEAT = { bootId: 'boot-1', uptimeSeconds: 100, crdRunning: true, diskFreeMb: 10_000 };
 const GROUP = 'LabLinkTest-Spares';
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** Instances EC2 says are terminated. */
+const goneInstances = new Set<string>();
 
 describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Auto Scaling mocked with aws-sdk-client-mock)', () => {
   let db: TestDatabase;
@@ -43,9 +47,11 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     db = await createTestDatabase();
     ec2Mock.reset();
     autoScalingMock.reset();
+    goneInstances.clear();
     ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
-      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: 'running' } }] }],
+      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } }] }],
     }));
+    ec2Mock.on(ModifyInstanceAttributeCommand).resolves({});
     ec2Mock.on(RebootInstancesCommand).resolves({});
     ec2Mock.on(CreateTagsCommand).resolves({});
     ec2Mock.on(StopInstancesCommand).resolves({});
@@ -76,6 +82,10 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     const tags = ec2Mock.commandCalls(CreateTagsCommand).map((call) => call.args[0].input);
     expect(tags).toEqual([{ Resources: ['i-0000000000000002'], Tags: [{ Key: REPLACED_TAG, Value: expect.any(String) }] }]);
     expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input.InstanceIds)).toEqual([['i-0000000000000002']]);
+    // Protected while a participant was on it? Not any more: a smaller fleet or `cdk destroy` can delete it.
+    expect(ec2Mock.commandCalls(ModifyInstanceAttributeCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceId: 'i-0000000000000002', DisableApiTermination: { Value: false } },
+    ]);
     expect(autoScalingMock.commandCalls(SetDesiredCapacityCommand).at(-1)?.args[0].input).toEqual({ AutoScalingGroupName: GROUP, DesiredCapacity: 1, HonorCooldown: false });
     // The form tells the next participant a VM is on its way rather than "none free".
     expect(await countWarmingVms(db.sql)).toBe(1);
@@ -102,7 +112,7 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect(await requestVm(db.sql, { email: 'second@example.com', crdCommand: crdCommand() })).toMatchObject({ kind: 'assigned', hostname: 'lablink-2' });
     // The spare still counts: the group keeps one instance.
     await doctor.tick();
-    expect(desired()).toEqual([0, 1]);
+    expect(desired().at(-1)).toBe(1);
     expect(await countSparesWanted(db.sql)).toBe(1);
   });
 
@@ -126,6 +136,72 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     await goSilent('lablink-2');
     await doctor.tick();
     expect(await row('lablink-2')).toMatchObject({ replacement_count: 2, replacement_requested_at: null, failure: 'The agent stopped reporting' });
+  });
+
+  it('waits for the successor when the group replaced a spare by itself, and retires a name whose instance CloudFormation deleted', async () => {
+    await goSilent('lablink-2');
+    await doctor.tick();
+    await claimSpareName(db.sql, 'i-0spare00000000001');
+    await register('lablink-2', 'i-0spare00000000001');
+
+    goneInstances.add('i-0spare00000000001');
+    goneInstances.add('i-0000000000000001');
+    // With a reboot left, the doctor asks EC2 first and finds both instances gone.
+    const rebooting = new FleetDoctor({
+      sql: db.sql,
+      policy: { ...POLICY, maxReboots: 1 },
+      rebooter: new Ec2Rebooter(ec2),
+      spares: { group: new AwsSparesGroup(ec2, autoScaling, GROUP), maxReplacements: 2 },
+      log: silentLogger,
+      intervalMs: 60_000,
+    });
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '10 minutes', alive_until = now()`);
+    await rebooting.tick();
+    await db.pool.query(`UPDATE vms SET unhealthy_since = now() - interval '10 minutes'`);
+    await rebooting.tick();
+    expect(ec2Mock.commandCalls(RebootInstancesCommand)).toHaveLength(0);
+    // Nothing to terminate: the group has started the successor already, and the name waits for it.
+    expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand)).toHaveLength(0);
+    expect(await row('lablink-2')).toMatchObject({ failure: 'Its spare instance is gone' });
+    expect((await row('lablink-2')).replacement_requested_at).not.toBeNull();
+    expect(await claimSpareName(db.sql, 'i-0spare00000000002')).toBe('lablink-2');
+    expect(await row('lablink-1')).toMatchObject({ state: 'retired', replacement_requested_at: null });
+    expect(desired().at(-1)).toBe(1);
+
+    // Without a reboot left, the same happens through the replacement itself: nothing to terminate, the name waits.
+    goneInstances.add('i-0spare00000000002');
+    await register('lablink-2', 'i-0spare00000000002');
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand)).toHaveLength(0);
+    expect(await claimSpareName(db.sql, 'i-0spare00000000003')).toBe('lablink-2');
+  });
+
+  it('gives one spare one name even when its boot script asks twice at the same moment', async () => {
+    for (const name of ['lablink-1', 'lablink-2']) await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
+    const first = await db.pool.connect();
+    try {
+      await first.query('BEGIN');
+      const { text, values } = toPositional(CLAIM_SPARE_NAME, { instanceId: 'i-0spare00000000001' });
+      const [claimed] = (await first.query(text, values)).rows;
+      // The second claim cannot see the first until it commits, and must not take the other name.
+      const second = claimSpareName(db.sql, 'i-0spare00000000001');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await first.query('COMMIT');
+      expect(await second).toBe(claimed.hostname);
+    } finally {
+      first.release();
+    }
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM vms WHERE replacement_requested_at IS NOT NULL`)).rows[0].n).toBe(1);
+  });
+
+  it('keeps a VM waiting for its spare out of resets, and stops promising it to participants after 20 minutes', async () => {
+    await goSilent('lablink-2');
+    await doctor.tick();
+    expect(await resetVms(db.sql, { scope: 'released' })).toEqual([]);
+    expect(await countWarmingVms(db.sql)).toBe(1);
+    await db.pool.query(`UPDATE vms SET replacement_requested_at = now() - interval '21 minutes' WHERE hostname = 'lablink-2'`);
+    expect(await countWarmingVms(db.sql)).toBe(0);
   });
 
   it('leaves a VM with a participant, and one whose workshop setup failed, to the admin', async () => {

@@ -81,7 +81,7 @@ describe('client VM user-data of a spare (no name baked in)', () => {
   function claimName(answers: string[]): { status: number | null; output: string; agentEnv?: string; hostname?: string } {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-claim-name-'));
     try {
-      const step = script.slice(script.indexOf('\nstep claim-name\n'), script.indexOf('\ninstall -d -m 0700 ')).split('/etc/lablink/agent.env').join(`${dir}/agent.env`);
+      const step = script.slice(script.indexOf('\nstep claim-name\n'), script.indexOf('\nstep start-agent\n')).split('/etc/lablink/agent.env').join(`${dir}/agent.env`);
       // `env` runs node from PATH: a stand-in that answers in turn and logs how it was called.
       writeFileSync(path.join(dir, 'answers'), answers.join('\n') + '\n');
       writeFileSync(
@@ -117,13 +117,16 @@ describe('client VM user-data of a spare (no name baked in)', () => {
     expect(script).not.toContain('step set-hostname');
   });
 
-  it('claims its name after the agent is downloaded and checked, then sets the hostname and writes agent.env with it', () => {
+  it('claims its name just before the agent starts (the allocator expects heartbeats from the claim on), then sets the hostname and gives the agent the name', () => {
     const checked = script.indexOf('sha256sum --check --quiet\n');
     const claim = script.indexOf('\nstep claim-name\n');
     expect(claim).toBeGreaterThan(checked);
+    const withSetup = renderClientUserData({ ...spareOptions, setup: { check: 'test -x /usr/bin/python3' } });
+    expect(withSetup.indexOf('\nstep claim-name\n')).toBeGreaterThan(withSetup.indexOf('\nstep install-setup\n'));
+    expect(withSetup.indexOf('\nstep install-setup\n')).toBeGreaterThan(0);
+    expect(script.indexOf('\nstep start-agent\n')).toBeGreaterThan(claim);
     expect(script.indexOf('hostnamectl set-hostname "$VM_NAME"')).toBeGreaterThan(claim);
-    expect(script.indexOf('} > /etc/lablink/agent.env')).toBeGreaterThan(claim);
-    expect(script.indexOf('} > /etc/lablink/agent.env')).toBeLessThan(script.indexOf('systemctl enable --now lablink-agent.service'));
+    expect(script.indexOf('echo "LABLINK_VM_NAME=$VM_NAME" >> /etc/lablink/agent.env')).toBeGreaterThan(claim);
     expect(script).toContain('VM_NAME=$(retry 30 env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name)');
   });
 
@@ -132,8 +135,7 @@ describe('client VM user-data of a spare (no name baked in)', () => {
     expect(claimed.status).toBe(0);
     expect(claimed.output).toMatch(/no replacement waiting[\s\S]*attempt 2 failed/);
     expect(claimed.hostname).toBe('lablink-vm-17');
-    expect(claimed.agentEnv).toContain('LABLINK_VM_NAME=lablink-vm-17\n');
-    expect(claimed.agentEnv).toContain('LABLINK_IDENTITY=ec2\n');
+    expect(claimed.agentEnv).toBe('LABLINK_VM_NAME=lablink-vm-17\n');
   });
 
   it('fails the boot at claim-name after 30 refusals, or when the answer is not a hostname', () => {

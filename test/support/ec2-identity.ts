@@ -3,7 +3,8 @@ import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Ec2FleetMembership, Ec2IdentityVerifier, SpareNames } from '../../allocator/ec2-identity';
+import { Ec2FleetMembership, Ec2IdentityVerifier } from '../../allocator/ec2-identity';
+import { SpareRegistry } from '../../core/replacement';
 import { VmIdentityVerifier } from '../../allocator/identity';
 import { FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../../core/wire';
 
@@ -73,13 +74,13 @@ export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock
   return { client, mock };
 }
 
-export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVerifier, spareNames?: SpareNames) {
+export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVerifier, spares?: SpareRegistry) {
   const { client, mock } = mockFleet(instances);
   const verifier = new Ec2IdentityVerifier({
     region: TEST_REGION,
     accountId: TEST_ACCOUNT,
     publicKey: testSigningKeys.publicKey,
-    fleet: new Ec2FleetMembership(client, TEST_FLEET, spareNames),
+    fleet: new Ec2FleetMembership(client, TEST_FLEET, spares),
     fallback,
   });
   return { verifier, mock };
