@@ -4,7 +4,7 @@ import path from 'node:path';
 import { newAppRole } from '../core/app-role';
 import { markFailed, recordHealth, trackUnhealthy } from '../core/health';
 import { createLogger } from '../core/log';
-import { requestReplacements, spareName } from '../core/replacement';
+import { requestReplacements, spareRegistry } from '../core/replacement';
 import { Sql } from '../core/sql';
 import { recordPoll } from '../core/vms';
 import { agentBundleFile } from '../lib/agent-asset';
@@ -114,7 +114,10 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   const adminSecret = randomBytes(24).toString('hex');
   // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the rehearsal VMs and the spare.
   const fleet: FleetInstance[] = [...[HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })), { instanceId: SPARE.instanceId, spare: true }];
-  const { verifier } = ec2Verifier(fleet, undefined, (instanceId) => spareName(stack.sql, instanceId));
+  const { verifier } = ec2Verifier(fleet, undefined, {
+    nameOf: (instanceId) => spareRegistry(stack.sql).nameOf(instanceId),
+    holderOf: (hostname) => spareRegistry(stack.sql).holderOf(hostname),
+  });
   const stack = await startLocalStack({
     databaseUrl: postgres.url,
     fleetToken: randomBytes(24).toString('hex'),
@@ -156,9 +159,10 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       console.log(`rehearsal: booting ${broken === 'spare' ? `a spare for ${vm.name}` : vm.name}${broken && broken !== 'spare' ? ` (broken at ${broken})` : ''}`);
       const { container, exitCode } = await bootVm(inputs, standIns, userData);
       try {
-        if (broken === 'spare') await checkSpareBoot(checks, exitCode, standIns, container, stack.url, admin);
+        const booted: Booted = { exitCode, standIns, container, allocatorUrl: stack.url, admin };
+        if (broken === 'spare') await checkSpareBoot(checks, booted);
         else if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
-        else await checkHealthyBoot(checks, vm, exitCode, standIns, container, stack.url, admin);
+        else await checkHealthyBoot(checks, vm, booted);
       } catch (error) {
         checks.add(`${vm.name}: the rehearsal ran its checks without an unexpected error`, false, String(error));
       } finally {
@@ -205,15 +209,16 @@ async function checkBrokenBoot(checks: Checks, vm: Vm, step: string, exitCode: n
   );
 }
 
-async function checkHealthyBoot(
-  checks: Checks,
-  vm: Vm,
-  exitCode: number | null,
-  standIns: StandInServer,
-  container: Container,
-  allocatorUrl: string,
-  admin: Record<string, string>,
-): Promise<void> {
+/** A VM whose boot script has run, and the allocator it reports to. */
+interface Booted {
+  exitCode: number | null;
+  standIns: StandInServer;
+  container: Container;
+  allocatorUrl: string;
+  admin: Record<string, string>;
+}
+
+async function checkHealthyBoot(checks: Checks, vm: Vm, { exitCode, standIns, container, allocatorUrl, admin }: Booted): Promise<void> {
   const booted = checks.add(`${vm.name}: the boot script runs to its end`, exitCode === 0, { exitCode });
   checks.add(
     `${vm.name}: the boot script fetched Chrome Remote Desktop and Node.js from the given locations`,
@@ -239,14 +244,7 @@ async function checkHealthyBoot(
   const vms = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string }[] };
   checks.add(`${vm.name}: the VM registered with the allocator and waits`, vms.vms.some((row) => row.hostname === vm.name && row.state === 'waiting'), vms);
 
-  const response = await fetch(`${allocatorUrl}/api/request_vm`, {
-    method: 'POST',
-    headers: { accept: 'application/json' },
-    body: new URLSearchParams({
-      email: 'participant@example.com',
-      crd_command: `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${CODE}" --redirect-url="${REDIRECT_URL}" --name=$(hostname)`,
-    }),
-  });
+  const response = await requestVm(allocatorUrl, 'participant@example.com', CODE);
   const assignment = (await response.json()) as { hostname?: string; pin?: string };
   checks.add(`${vm.name}: the form assigns this VM`, response.status === 200 && assignment.hostname === vm.name, assignment);
 
@@ -297,6 +295,18 @@ async function checkHealthyBoot(
   checks.add(`${vm.name}: root (the agent) still reaches the instance metadata service`, asRoot.code === 0 && asRoot.stdout.startsWith('imds-token-'), asRoot);
 }
 
+/** The participant form's request, with the command remotedesktop.google.com/headless shows. */
+async function requestVm(allocatorUrl: string, email: string, code: string): Promise<Response> {
+  return fetch(`${allocatorUrl}/api/request_vm`, {
+    method: 'POST',
+    headers: { accept: 'application/json' },
+    body: new URLSearchParams({
+      email,
+      crd_command: `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${code}" --redirect-url="${REDIRECT_URL}" --name=$(hostname)`,
+    }),
+  });
+}
+
 /** What the stand-in start-host recorded on its first run in this VM (its argv, stdin and uid). */
 async function startHostRecord(container: Container) {
   return waitFor(async () => {
@@ -306,14 +316,7 @@ async function startHostRecord(container: Container) {
 }
 
 /** The spare boots from the user-data without a name, takes the failed VM's name from the allocator, and serves a participant under it. */
-async function checkSpareBoot(
-  checks: Checks,
-  exitCode: number | null,
-  standIns: StandInServer,
-  container: Container,
-  allocatorUrl: string,
-  admin: Record<string, string>,
-): Promise<void> {
+async function checkSpareBoot(checks: Checks, { exitCode, standIns, container, allocatorUrl, admin }: Booted): Promise<void> {
   const name = SPARE.name;
   const booted = checks.add(`spare: the boot script without a name runs to its end`, exitCode === 0, { exitCode });
   checks.add(`spare: CloudFormation gets no signal (no resource waits for a spare)`, standIns.signals.length === 0, standIns.signals);
@@ -326,14 +329,7 @@ async function checkSpareBoot(
   const row = vms.vms.find((vm) => vm.hostname === name);
   checks.add(`spare: ${name} is back in the pool, waiting, on the spare's instance`, row?.state === 'waiting' && row.instance_id === SPARE.instanceId, row);
 
-  const response = await fetch(`${allocatorUrl}/api/request_vm`, {
-    method: 'POST',
-    headers: { accept: 'application/json' },
-    body: new URLSearchParams({
-      email: 'second-participant@example.com',
-      crd_command: `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${CODE}x" --redirect-url="${REDIRECT_URL}" --name=$(hostname)`,
-    }),
-  });
+  const response = await requestVm(allocatorUrl, 'second-participant@example.com', `${CODE}x`);
   const assignment = (await response.json()) as { hostname?: string };
   checks.add(`spare: the form assigns ${name} to the next participant`, response.status === 200 && assignment.hostname === name, assignment);
   const record = await startHostRecord(container);
