@@ -1,6 +1,6 @@
-import { EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { randomUUID } from 'node:crypto';
-import { claimStarts, claimStops, protectionChanges, recordProtection, warmPoolVms } from '../core/fleet-power';
+import { claimStarts, claimStops, protectionChanges, recordProtection, replacedInstances, warmPoolVms } from '../core/fleet-power';
 import { releaseLease, takeLease } from '../core/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
@@ -12,6 +12,8 @@ export interface InstancePower {
   setTerminationProtection(instanceId: string, protect: boolean): Promise<void>;
   start(instanceIds: string[]): Promise<void>;
   stop(instanceIds: string[]): Promise<void>;
+  /** Those of these instances that are running (or starting). */
+  running(instanceIds: string[]): Promise<string[]>;
 }
 
 export class Ec2InstancePower implements InstancePower {
@@ -27,6 +29,19 @@ export class Ec2InstancePower implements InstancePower {
 
   async stop(instanceIds: string[]): Promise<void> {
     await this.ec2.send(new StopInstancesCommand({ InstanceIds: instanceIds }));
+  }
+
+  async running(instanceIds: string[]): Promise<string[]> {
+    // By filter, not InstanceIds: an id EC2 has forgotten (the fleet shrank) is no error then.
+    const answer = await this.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'instance-id', Values: instanceIds },
+          { Name: 'instance-state-name', Values: ['pending', 'running'] },
+        ],
+      }),
+    );
+    return (answer.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
   }
 }
 
@@ -62,6 +77,7 @@ export class FleetPower {
 
   async tick(now = Date.now()): Promise<void> {
     await this.protect();
+    await this.keepReplacedStopped().catch((error: unknown) => this.options.log.warn('fleet.replaced_check_failed', { reason: errorMessage(error) }));
     if (this.options.warmVms === undefined) return;
     // Three missed ticks and another task takes over.
     if (await takeLease(this.options.sql, WARM_POOL_LEASE, this.holder, (3 * this.options.intervalMs) / 1000)) await this.balance(now);
@@ -77,6 +93,17 @@ export class FleetPower {
         log.warn('vm.protection_failed', { hostname: change.hostname, protect: change.protect, reason: errorMessage(error) });
       }
     }
+  }
+
+  /** A deploy that changes the boot script starts every named VM again, the replaced ones too. */
+  private async keepReplacedStopped(): Promise<void> {
+    const { sql, power, log } = this.options;
+    const replaced = await replacedInstances(sql);
+    if (replaced.length === 0) return;
+    const running = await power.running(replaced.map((vm) => vm.instance_id));
+    if (running.length === 0) return;
+    await power.stop(running);
+    log.info('fleet.replaced_stopped', { instances: running.join(' ') });
   }
 
   private async balance(now: number): Promise<void> {

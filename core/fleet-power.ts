@@ -27,6 +27,10 @@ export async function claimStarts(sql: Sql, hostnames: string[]): Promise<{ host
   return hostnames.length === 0 ? [] : sql.query(statements.CLAIM_STARTS, { hostnames });
 }
 
+export async function replacedInstances(sql: Sql): Promise<{ hostname: string; instance_id: string }[]> {
+  return sql.query(statements.SELECT_REPLACED_INSTANCES);
+}
+
 export async function countWarmingVms(sql: Sql): Promise<number> {
   const [row] = await sql.query<{ count: number }>(statements.COUNT_WARMING_VMS);
   return row.count;

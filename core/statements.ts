@@ -456,7 +456,9 @@ WITH mine AS (
   WHERE replacement_requested_at IS NOT NULL AND state <> 'retired' AND NOT EXISTS (SELECT 1 FROM mine)
   ORDER BY replacement_requested_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), claimed AS (
-  UPDATE vms SET replaced_instance_id = vms.instance_id, instance_id = :instanceId, spare = true, replacement_requested_at = NULL,
+  -- The name's first instance (CloudFormation's) is remembered through later replacements: it is the one that stays, stopped.
+  UPDATE vms SET replaced_instance_id = CASE WHEN vms.spare THEN vms.replaced_instance_id ELSE vms.instance_id END,
+    instance_id = :instanceId, spare = true, replacement_requested_at = NULL,
     state = 'waiting', registered_at = now(), alive_until = now(), error = NULL, failed_at = NULL, failure = NULL,
     -- Heard from now: a spare whose agent never starts goes stale and is repaired like any VM.
     unhealthy_since = NULL, reboot_count = 0, last_reboot_at = NULL, health_reported_at = now(), last_seen = now(), boot_id = NULL, uptime_seconds = NULL,
@@ -484,3 +486,9 @@ WHERE allocator_leases.holder = EXCLUDED.holder OR allocator_leases.expires_at <
 RETURNING holder`;
 
 export const RELEASE_LEASE = `DELETE FROM allocator_leases WHERE name = :name AND holder = :holder`;
+
+/** The named VMs' instances that spares replaced (or are about to): they stay stopped. */
+export const SELECT_REPLACED_INSTANCES = `
+SELECT hostname, replaced_instance_id AS instance_id FROM vms WHERE replaced_instance_id IS NOT NULL AND state <> 'retired'
+UNION ALL
+SELECT hostname, instance_id FROM vms WHERE replacement_requested_at IS NOT NULL AND NOT spare AND state <> 'retired'`;

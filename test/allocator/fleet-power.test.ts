@@ -137,6 +137,23 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(started()).toHaveLength(1);
   });
 
+  it('keeps a replaced VM stopped when a deploy starts it again (DescribeInstances by filter, mocked)', async () => {
+    await register(2);
+    await db.pool.query(`UPDATE vms SET spare = true, replaced_instance_id = 'i-old-2', instance_id = 'i-spare-2' WHERE hostname = 'vm-2'`);
+    let state = 'stopped';
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { Filters: { Name: string; Values: string[] }[] }) => {
+      const ids = input.Filters.find((filter) => filter.Name === 'instance-id')?.Values ?? [];
+      return { Reservations: state === 'running' ? [{ Instances: ids.filter((id) => id === 'i-old-2').map((id) => ({ InstanceId: id })) }] : [] };
+    });
+    const fleet = power();
+    await fleet.tick();
+    expect(stopped()).toEqual([]);
+    state = 'running';
+    await fleet.tick();
+    expect(stopped()).toEqual(['i-old-2']);
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand).at(-1)?.args[0].input.Filters?.[0]).toEqual({ Name: 'instance-id', Values: ['i-old-2'] });
+  });
+
   it('warm pool: with two allocator tasks (a deployment) one starts VMs for an assignment, not both; a stopping task hands over at once', async () => {
     await register(4);
     const [oldTask, newTask] = [power(1), power(1)];

@@ -130,6 +130,8 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect(await row('lablink-2')).toMatchObject({ replacement_count: 2, spare: true });
     expect(await countSparesWanted(db.sql)).toBe(1);
     expect(await claimSpareName(db.sql, 'i-0spare00000000003')).toBe('lablink-2');
+    // The name's first instance, CloudFormation's, is the one remembered: it stays, stopped.
+    expect(await row('lablink-2')).toMatchObject({ instance_id: 'i-0spare00000000003', replaced_instance_id: 'i-0000000000000002' });
 
     // Twice replaced is the limit: a third failure leaves the name failed for the admin.
     await register('lablink-2', 'i-0spare00000000003');
