@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
+import { FleetNames } from '../core/replacement';
+import { HOSTNAME_PATTERN } from '../core/wire';
 import { PgConnection } from '../core/pg-sql';
 import { checkAll } from '../http/validate';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from './timeouts';
@@ -19,7 +21,7 @@ export interface AllocatorConfig {
   /** Free VMs the warm pool keeps running (EC2 only); no warm pool when unset. */
   warmVms?: number;
   /** The fleet's spares group, whose instances take over failed VMs' names (EC2 only); none when unset. */
-  spares?: { groupName: string; maxReplacements: number };
+  spares?: { groupName: string; maxReplacements: number; names?: FleetNames };
   database: PgConnection;
   logFormat: 'json' | 'text';
 }
@@ -62,6 +64,8 @@ const ENVIRONMENT = v.pipe(
     LABLINK_WARM_VMS: v.optional(wholeNumber('LABLINK_WARM_VMS', 0, 1000)),
     LABLINK_SPARES_GROUP: text,
     LABLINK_MAX_REPLACEMENTS: integer('LABLINK_MAX_REPLACEMENTS', 2, 0, 20),
+    LABLINK_VM_NAME_PREFIX: v.optional(v.pipe(v.string(), v.regex(HOSTNAME_PATTERN, 'LABLINK_VM_NAME_PREFIX must be letters, digits, dots and dashes.'))),
+    LABLINK_VM_COUNT: v.optional(wholeNumber('LABLINK_VM_COUNT', 0, 1000)),
     LABLINK_FLEET_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'LABLINK_FLEET_TOKEN must be at least 16 characters.'))),
     LABLINK_IDENTITY_MODE: v.optional(v.picklist(['token', 'ec2'], 'LABLINK_IDENTITY_MODE must be "token" or "ec2".'), 'token'),
     AWS_REGION: text,
@@ -137,7 +141,15 @@ const ENVIRONMENT = v.pipe(
       cooldownSeconds: env.LABLINK_REBOOT_COOLDOWN_SECONDS,
     },
     ...(env.LABLINK_WARM_VMS !== undefined ? { warmVms: env.LABLINK_WARM_VMS } : {}),
-    ...(env.LABLINK_SPARES_GROUP !== undefined ? { spares: { groupName: env.LABLINK_SPARES_GROUP, maxReplacements: env.LABLINK_MAX_REPLACEMENTS } } : {}),
+    ...(env.LABLINK_SPARES_GROUP !== undefined
+      ? {
+          spares: {
+            groupName: env.LABLINK_SPARES_GROUP,
+            maxReplacements: env.LABLINK_MAX_REPLACEMENTS,
+            ...(env.LABLINK_VM_NAME_PREFIX !== undefined && env.LABLINK_VM_COUNT !== undefined ? { names: { prefix: env.LABLINK_VM_NAME_PREFIX, vmCount: env.LABLINK_VM_COUNT } } : {}),
+          },
+        }
+      : {}),
     database: {
       ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}),
       ...(env.LABLINK_DATABASE_CA_FILE ? { ssl: { ca: readFileSync(env.LABLINK_DATABASE_CA_FILE, 'utf8'), rejectUnauthorized: true } } : {}),

@@ -4,10 +4,10 @@ import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../core/vms';
-import { cancelReplacement, countSparesWanted, markSpareGone, requestReplacements } from '../core/replacement';
+import { FleetNames, cancelReplacement, countSparesWanted, markSpareGone, requestReplacements, retireNamesBeyond } from '../core/replacement';
 import { SparesGroup } from './spares';
 import { instanceGone } from './instance-state';
-import { takeLease } from '../core/lease';
+import { releaseLease, takeLease } from '../core/lease';
 import { randomUUID } from 'node:crypto';
 
 export interface Rebooter {
@@ -65,7 +65,7 @@ export interface FleetDoctorOptions {
   /** A delivery to a VM that never reports (LabLink's own client) counts as configured after this long. */
   unreportedDeliveryFinalSeconds?: number;
   /** Failed VMs get a spare that takes over their name; without one (local mode), they stay failed. */
-  spares?: { group: SparesGroup; maxReplacements: number };
+  spares?: { group: SparesGroup; maxReplacements: number; names?: FleetNames };
 }
 
 const SPARES_LEASE = 'spares';
@@ -129,8 +129,17 @@ export class FleetDoctor {
     this.options.metrics?.(await fleetCounts(sql, policy.staleSeconds));
   }
 
-  private async replaceFailed({ group, maxReplacements }: NonNullable<FleetDoctorOptions['spares']>): Promise<void> {
+  private async replaceFailed({ group, maxReplacements, names }: NonNullable<FleetDoctorOptions['spares']>): Promise<void> {
     const { sql, log } = this.options;
+    // A smaller fleet: CloudFormation deleted the named VMs beyond it, but not the spares holding their names.
+    for (const vm of names ? await retireNamesBeyond(sql, names) : []) {
+      try {
+        if (vm.spare && vm.instance_id) await group.end(vm.instance_id);
+        log.info('vm.retired', { hostname: vm.hostname, instanceId: vm.instance_id, reason: 'the fleet is smaller now' });
+      } catch (error) {
+        log.error('vm.spare_end_failed', { hostname: vm.hostname, instanceId: vm.instance_id, reason: errorMessage(error) });
+      }
+    }
     for (const request of await requestReplacements(sql, maxReplacements)) {
       try {
         if ((await group.retire(request.instance_id, request.spare)) === 'gone' && !request.spare) {
@@ -160,7 +169,9 @@ export class FleetDoctor {
     this.periodic.start();
   }
 
-  stop(): Promise<void> {
-    return this.periodic.stop();
+  async stop(): Promise<void> {
+    await this.periodic.stop();
+    // The next task need not wait for the lease to run out.
+    if (this.options.spares) await releaseLease(this.options.sql, SPARES_LEASE, this.holder).catch(() => undefined);
   }
 }

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
         ? {
             group: new AwsSparesGroup(ec2, new AutoScalingClient({ region: config.identity.region }), config.spares.groupName),
             maxReplacements: config.spares.maxReplacements,
+            names: config.spares.names,
           }
         : undefined,
     log,

@@ -16,6 +16,8 @@ export interface SparesGroup {
    */
   retire(instanceId: string, spare: boolean): Promise<'retired' | 'gone'>;
   setDesiredCapacity(count: number): Promise<void>;
+  /** Ends a spare the fleet no longer needs, and the group's capacity with it. */
+  end(instanceId: string): Promise<void>;
   /** Shows the spare's name in the EC2 console; the allocator itself knows it from the database. */
   name(instanceId: string, hostname: string): Promise<void>;
 }
@@ -39,6 +41,10 @@ export class AwsSparesGroup implements SparesGroup {
     await this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, DisableApiTermination: { Value: false } }));
     await this.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
     return 'retired';
+  }
+
+  async end(instanceId: string): Promise<void> {
+    await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }));
   }
 
   async setDesiredCapacity(count: number): Promise<void> {

@@ -10,6 +10,17 @@ export interface ReplacementRequest {
   failure: string | null;
 }
 
+/** The fleet's names: `<prefix>-1` to `<prefix>-<vmCount>`. */
+export interface FleetNames {
+  prefix: string;
+  vmCount: number;
+}
+
+/** Takes names beyond the fleet's size out (see RETIRE_NAMES_BEYOND); returns the spares to end. */
+export async function retireNamesBeyond(sql: Sql, names: FleetNames): Promise<{ hostname: string; instance_id: string | null; spare: boolean }[]> {
+  return sql.query(statements.RETIRE_NAMES_BEYOND, { prefix: names.prefix, vmCount: names.vmCount });
+}
+
 /** Claims the failed VMs nobody is on for replacement (see REQUEST_REPLACEMENTS). */
 export async function requestReplacements(sql: Sql, maxReplacements: number): Promise<ReplacementRequest[]> {
   return sql.query<ReplacementRequest>(statements.REQUEST_REPLACEMENTS, { maxReplacements });

@@ -272,7 +272,7 @@ WITH gone AS (
 )
 UPDATE vms SET state = 'retired', unhealthy_since = NULL, email = NULL, crd_command = NULL, pin = NULL,
   assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL,
-  replacement_requested_at = NULL
+  replacement_requested_at = NULL, spare = false
 FROM gone WHERE vms.hostname = gone.hostname RETURNING vms.hostname`;
 
 /**
@@ -492,3 +492,22 @@ export const SELECT_REPLACED_INSTANCES = `
 SELECT hostname, replaced_instance_id AS instance_id FROM vms WHERE replaced_instance_id IS NOT NULL AND state <> 'retired'
 UNION ALL
 SELECT hostname, instance_id FROM vms WHERE replacement_requested_at IS NOT NULL AND NOT spare AND state <> 'retired'`;
+
+/**
+ * Spares that hold a name the fleet no longer has (`<prefix>-<n>` with n above :vmCount, after
+ * `vmCount` shrank) and nobody is on, and such names still waiting for a spare: retired in one
+ * statement, so none is handed out meanwhile. The spares' instances are then ended.
+ */
+export const RETIRE_NAMES_BEYOND = `
+WITH beyond AS (
+  SELECT hostname, instance_id, spare FROM vms
+  WHERE state <> 'retired' AND email IS NULL AND (spare OR replacement_requested_at IS NOT NULL)
+    AND starts_with(hostname, CAST(:prefix AS text) || '-')
+    AND CASE WHEN substring(hostname FROM char_length(CAST(:prefix AS text)) + 2) ~ '^[0-9]{1,6}$'
+      THEN CAST(substring(hostname FROM char_length(CAST(:prefix AS text)) + 2) AS integer) > :vmCount ELSE false END
+  FOR UPDATE
+)
+UPDATE vms SET state = 'retired', spare = false, replacement_requested_at = NULL, unhealthy_since = NULL,
+  health_reported_at = NULL, alive_until = least(vms.alive_until, now())
+FROM beyond WHERE vms.hostname = beyond.hostname
+RETURNING vms.hostname, beyond.instance_id, beyond.spare`;

@@ -174,10 +174,13 @@ export class AllocatorService extends Construct {
   /**
    * Turns on replacing failed VMs from `spares`: the allocator sets the group's desired
    * capacity, ends a failed spare, and tags the failed instance replaced and a new spare with
-   * its name. Nothing else in the group, no other tag.
+   * its name. Nothing else in the group, no other tag. The fleet's names (`<prefix>-1` to
+   * `<prefix>-<vmCount>`) tell it which spares a smaller fleet no longer needs.
    */
-  replaceFrom(spares: IAutoScalingGroup): void {
+  replaceFrom(spares: IAutoScalingGroup, names: { prefix: string; vmCount: number }): void {
     this.container.addEnvironment('LABLINK_SPARES_GROUP', spares.autoScalingGroupName);
+    this.container.addEnvironment('LABLINK_VM_NAME_PREFIX', names.prefix);
+    this.container.addEnvironment('LABLINK_VM_COUNT', String(names.vmCount));
     this.task.addToTaskRolePolicy(
       new PolicyStatement({
         actions: ['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup'],

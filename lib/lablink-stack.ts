@@ -88,7 +88,7 @@ export class LabLinkStack extends Stack {
       setup: workshopSetup(config),
     });
     this.allocator.allowAgentsFrom(this.fleet.securityGroup);
-    this.allocator.replaceFrom(this.fleet.spares);
+    this.allocator.replaceFrom(this.fleet.spares, { prefix: config.vmNamePrefix, vmCount: config.vmCount });
     // Tasks start once the database is up and migrated, so the first deployment does not roll back;
     // both sign in as the app role, which the same custom resource sets up.
     this.allocator.service.node.addDependency(this.database.schema);

@@ -179,6 +179,44 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect(await claimSpareName(db.sql, 'i-0spare00000000003')).toBe('lablink-2');
   });
 
+  it('ends the spares of names a smaller fleet no longer has once nobody is on them; a grown-back name is a named VM again', async () => {
+    await register('lablink-3', 'i-0000000000000003');
+    for (const name of ['lablink-2', 'lablink-3']) {
+      await goSilent(name);
+      await doctor.tick();
+    }
+    await claimSpareName(db.sql, 'i-0spare00000000002');
+    await claimSpareName(db.sql, 'i-0spare00000000003');
+    await register('lablink-2', 'i-0spare00000000002');
+    await register('lablink-3', 'i-0spare00000000003');
+    await db.pool.query(`UPDATE vms SET email = 'busy@example.com', state = 'configured' WHERE hostname = 'lablink-3'`);
+
+    // A deployment with the smaller vmCount: the old task stops, the new one knows the new size.
+    await doctor.stop();
+    const shrunk = new FleetDoctor({
+      sql: db.sql,
+      policy: POLICY,
+      rebooter: new Ec2Rebooter(ec2),
+      spares: { group: new AwsSparesGroup(ec2, autoScaling, GROUP), maxReplacements: 2, names: { prefix: 'lablink', vmCount: 1 } },
+      log: silentLogger,
+      intervalMs: 60_000,
+    });
+    await shrunk.tick();
+    expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceId: 'i-0spare00000000002', ShouldDecrementDesiredCapacity: true },
+    ]);
+    expect(await row('lablink-2')).toMatchObject({ state: 'retired', spare: false });
+    // Someone works on lablink-3: it stays until they are done.
+    expect(await row('lablink-3')).toMatchObject({ state: 'configured', spare: true });
+    expect(await row('lablink-1')).toMatchObject({ state: 'waiting', spare: false });
+    expect(desired().at(-1)).toBe(1);
+
+    // The fleet grows back: CloudFormation's new lablink-2 registers as a named VM, and no spare is wanted for it.
+    await register('lablink-2', 'i-0000000000000022');
+    expect(await row('lablink-2')).toMatchObject({ state: 'waiting', spare: false, instance_id: 'i-0000000000000022' });
+    expect(await countSparesWanted(db.sql)).toBe(1);
+  });
+
   it('gives one spare one name even when its boot script asks twice at the same moment', async () => {
     for (const name of ['lablink-1', 'lablink-2']) await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
     const first = await db.pool.connect();

@@ -253,7 +253,15 @@ describe('LabLinkStack', () => {
 
   it('lets the allocator size and end spares of this group only, and tag this fleet’s instances only with a name or as replaced', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'LABLINK_SPARES_GROUP', Value: stack.resolve(stack.fleet.spares.autoScalingGroupName) }]) })],
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([
+            { Name: 'LABLINK_SPARES_GROUP', Value: stack.resolve(stack.fleet.spares.autoScalingGroupName) },
+            { Name: 'LABLINK_VM_NAME_PREFIX', Value: 'lablink-vm' },
+            { Name: 'LABLINK_VM_COUNT', Value: String(stack.fleet.instances.length) },
+          ]),
+        }),
+      ],
     });
     const statements = statementsOf(template, /^AllocatorTaskTaskRole/) as (Statement & { Condition?: unknown })[];
     const scaling = statements.find((statement) => actionsOf(statement).includes('autoscaling:SetDesiredCapacity'))!;
