@@ -1,4 +1,5 @@
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { CfnScheduledAction, IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
@@ -6,13 +7,14 @@ import { FargateService } from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import { FLEET_TAG } from '../core/wire';
 import type { FleetShard } from './client-fleet';
+import { LabLinkFunction } from './node-function';
 
 export interface FleetExpiryProps {
   /** UTC, ISO 8601 (2026-12-01T18:00Z). */
   expiresAt: string;
   /** The nested stacks of VMs; each gets its own stop schedule, naming only its own instances. */
   shards: FleetShard[];
-  /** The spares group: no spare launches after the end. */
+  /** The spares group: no spare launches after the end, and the running ones are stopped. */
   spares: IAutoScalingGroup;
   allocator: FargateService;
   fleetName: string;
@@ -27,8 +29,9 @@ export function schedulerAt(expiresAt: string): string {
  * Stops the fleet's VMs and the allocator at `expiresAt`, so a forgotten workshop stops
  * costing money. EventBridge Scheduler calls the EC2 and ECS APIs directly (universal
  * targets); its role may stop only instances tagged with this fleet, and scale only this service.
- * The spares group's desired capacity drops to 0 then, so no spare launches afterwards; the
- * spares already running are protected from scale-in and keep running (see docs/architecture.md).
+ * The spares group's desired capacity drops to 0 then, so no spare launches afterwards, and a
+ * small function stops the spares already running: they have no instance ids in the template,
+ * and their scale-in protection keeps a lower capacity from ending them (see docs/architecture.md).
  */
 export class FleetExpiry extends Construct {
   public readonly schedules: CfnSchedule[] = [];
@@ -37,14 +40,29 @@ export class FleetExpiry extends Construct {
     super(scope, id);
     const { account, region, partition } = Stack.of(this);
     const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com'), description: 'LabLink: stop the fleet at its expiry time' });
-    role.addToPolicy(
+    const stopFleetInstances = () =>
       new PolicyStatement({
         actions: ['ec2:StopInstances'],
         resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
         conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
-      }),
-    );
+      });
+    role.addToPolicy(stopFleetInstances());
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
+
+    const stopSpares = new LabLinkFunction(this, 'SparesStopper', {
+      entry: 'lambda/stop-spares-handler.ts',
+      environment: { LABLINK_SPARES_GROUP: props.spares.autoScalingGroupName },
+      timeout: Duration.seconds(60),
+    });
+    stopSpares.addToRolePolicy(stopFleetInstances());
+    stopSpares.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }));
+    // DescribeAutoScalingGroups has no resource-level permissions.
+    stopSpares.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingGroups'], resources: ['*'] }));
+    stopSpares.grantInvoke(role);
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(stopSpares.node.defaultChild as CfnFunction)}.Arn>:*]`,
+      reason: 'The expiry schedule may invoke any version of the one function that stops the spares; CDK grants it that way.',
+    });
 
     const at = schedulerAt(props.expiresAt);
     const schedule = (scope: Construct, name: string, arn: string, input: object) =>
@@ -66,6 +84,7 @@ export class FleetExpiry extends Construct {
       // Only the desired capacity: a maximum of 0 would outlive a later deploy that moves expiresAt.
       desiredCapacity: 0,
     });
+    schedule(this, 'StopSpares', stopSpares.functionArn, {});
     schedule(this, 'StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
       Cluster: props.allocator.cluster.clusterName,
       Service: props.allocator.serviceName,

@@ -302,6 +302,18 @@ describe('LabLinkStack', () => {
     });
     expect(stopped).toEqual([80, 2]);
     expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
+    // The spares have no ids in the template: a function stops them, allowed to touch only this group and this fleet.
+    const [stopper] = Object.entries(expiring.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith('ExpirySparesStopper'));
+    expect(stopper[1].Properties.Environment.Variables.LABLINK_SPARES_GROUP).toEqual(expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName));
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [stopper[0], 'Arn'] } }) });
+    const stopperRights = statementsOf(expiring, /^ExpirySparesStopperServiceRole/) as (Statement & { Condition?: unknown })[];
+    expect(stopperRights.map((statement) => [actionsOf(statement), statement.Condition ?? statement.Resource])).toEqual([
+      [['ec2:StopInstances'], { StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } }],
+      [['autoscaling:SuspendProcesses'], expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupArn)],
+      [['autoscaling:DescribeAutoScalingGroups'], '*'],
+    ]);
+    const nag = new AwsSolutionsChecks().validateScope(expiringStack);
+    expect(nag.violations.filter((violation) => violation.severity === 'error').map((violation) => violation.ruleName)).toEqual([]);
     // No spare launches after the end; a lower maximum would outlive a deploy that moves expiresAt.
     const [noMoreSpares] = Object.values(expiring.findResources('AWS::AutoScaling::ScheduledAction'));
     expect(noMoreSpares.Properties).toEqual({
