@@ -4,7 +4,7 @@ import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../core/vms';
-import { FleetNames, cancelReplacement, countSparesWanted, markSpareGone, requestReplacements, retireNamesBeyond } from '../core/replacement';
+import { FleetNames, cancelReplacement, countSparesWanted, markSpareEnded, markSpareGone, requestReplacements, retireNamesBeyond, sparesToEnd } from '../core/replacement';
 import { SparesGroup } from './spares';
 import { instanceGone } from './instance-state';
 import { releaseLease, takeLease } from '../core/lease';
@@ -133,9 +133,13 @@ export class FleetDoctor {
     const { sql, log } = this.options;
     // A smaller fleet: CloudFormation deleted the named VMs beyond it, but not the spares holding their names.
     for (const vm of names ? await retireNamesBeyond(sql, names) : []) {
+      log.info('vm.retired', { hostname: vm.hostname, instanceId: vm.instance_id, reason: 'the fleet is smaller now' });
+    }
+    for (const vm of await sparesToEnd(sql)) {
       try {
-        if (vm.spare && vm.instance_id) await group.end(vm.instance_id);
-        log.info('vm.retired', { hostname: vm.hostname, instanceId: vm.instance_id, reason: 'the fleet is smaller now' });
+        await group.end(vm.instance_id);
+        await markSpareEnded(sql, vm.hostname, vm.instance_id);
+        log.info('vm.spare_ended', { hostname: vm.hostname, instanceId: vm.instance_id });
       } catch (error) {
         log.error('vm.spare_end_failed', { hostname: vm.hostname, instanceId: vm.instance_id, reason: errorMessage(error) });
       }

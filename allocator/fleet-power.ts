@@ -12,9 +12,11 @@ export interface InstancePower {
   setTerminationProtection(instanceId: string, protect: boolean): Promise<void>;
   start(instanceIds: string[]): Promise<void>;
   stop(instanceIds: string[]): Promise<void>;
-  /** Those of these instances that are running (or starting). */
+  /** Those of these instances that are running. */
   running(instanceIds: string[]): Promise<string[]>;
 }
+
+const FILTER_VALUES_PER_CALL = 200;
 
 export class Ec2InstancePower implements InstancePower {
   constructor(private readonly ec2: EC2Client) {}
@@ -32,16 +34,21 @@ export class Ec2InstancePower implements InstancePower {
   }
 
   async running(instanceIds: string[]): Promise<string[]> {
+    const found: string[] = [];
     // By filter, not InstanceIds: an id EC2 has forgotten (the fleet shrank) is no error then.
-    const answer = await this.ec2.send(
-      new DescribeInstancesCommand({
-        Filters: [
-          { Name: 'instance-id', Values: instanceIds },
-          { Name: 'instance-state-name', Values: ['pending', 'running'] },
-        ],
-      }),
-    );
-    return (answer.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
+    // EC2 takes at most 200 values per filter. Only `running`: a starting instance is CloudFormation's to finish.
+    for (let first = 0; first < instanceIds.length; first += FILTER_VALUES_PER_CALL) {
+      const answer = await this.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: 'instance-id', Values: instanceIds.slice(first, first + FILTER_VALUES_PER_CALL) },
+            { Name: 'instance-state-name', Values: ['running'] },
+          ],
+        }),
+      );
+      found.push(...(answer.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])));
+    }
+    return found;
   }
 }
 

@@ -44,6 +44,7 @@ export class AwsSparesGroup implements SparesGroup {
   }
 
   async end(instanceId: string): Promise<void> {
+    if (await instanceGone(this.ec2, instanceId)) return;
     await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }));
   }
 

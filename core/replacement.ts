@@ -16,9 +16,17 @@ export interface FleetNames {
   vmCount: number;
 }
 
-/** Takes names beyond the fleet's size out (see RETIRE_NAMES_BEYOND); returns the spares to end. */
+/** Takes names beyond the fleet's size out (see RETIRE_NAMES_BEYOND). */
 export async function retireNamesBeyond(sql: Sql, names: FleetNames): Promise<{ hostname: string; instance_id: string | null; spare: boolean }[]> {
   return sql.query(statements.RETIRE_NAMES_BEYOND, { prefix: names.prefix, vmCount: names.vmCount });
+}
+
+export async function sparesToEnd(sql: Sql): Promise<{ hostname: string; instance_id: string }[]> {
+  return sql.query(statements.SELECT_SPARES_TO_END);
+}
+
+export async function markSpareEnded(sql: Sql, hostname: string, instanceId: string): Promise<void> {
+  await sql.query(statements.MARK_SPARE_ENDED, { hostname, instanceId });
 }
 
 /** Claims the failed VMs nobody is on for replacement (see REQUEST_REPLACEMENTS). */

@@ -16,6 +16,12 @@ const STALE = `(coalesce(health_reported_at < now() - make_interval(secs => CAST
 const FREE_VM = `state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
 
 /**
+ * A retired name polled by another instance is a new VM (the fleet grew back); the instance it
+ * was retired with (a spare being ended, say) does not bring it back.
+ */
+const REVIVED = `(vms.state = 'retired' AND EXCLUDED.instance_id IS DISTINCT FROM vms.instance_id)`;
+
+/**
  * A VM was heard from: registers its name (waiting) and keeps it alive until at least
  * :aliveSeconds from now. A poll passes its hold plus a grace; a log batch passes 0, which
  * registers the VM without counting it free and never shortens a poll's window.
@@ -31,11 +37,11 @@ ON CONFLICT (hostname) DO UPDATE SET last_seen = now(),
   -- Polling long after it was stopped, the VM runs again, whoever started it.
   stopped_at = CASE WHEN CAST(:aliveSeconds AS float8) > 0 AND vms.stopped_at <= now() - interval '5 minutes' THEN NULL ELSE vms.stopped_at END,
   started_at = CASE WHEN CAST(:aliveSeconds AS float8) > 0 THEN NULL ELSE vms.started_at END,
-  -- A retired name polling again is a new VM (the fleet grew back): it starts afresh.
-  state = CASE WHEN vms.state = 'retired' THEN 'waiting' ELSE vms.state END,
-  failed_at = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failed_at END,
-  failure = CASE WHEN vms.state = 'retired' THEN NULL ELSE vms.failure END,
-  reboot_count = CASE WHEN vms.state = 'retired' THEN 0 ELSE vms.reboot_count END
+  state = CASE WHEN ${REVIVED} THEN 'waiting' ELSE vms.state END,
+  failed_at = CASE WHEN ${REVIVED} THEN NULL ELSE vms.failed_at END,
+  failure = CASE WHEN ${REVIVED} THEN NULL ELSE vms.failure END,
+  reboot_count = CASE WHEN ${REVIVED} THEN 0 ELSE vms.reboot_count END,
+  spare = CASE WHEN ${REVIVED} THEN false ELSE vms.spare END
 RETURNING state, (xmax = 0) AS inserted`;
 
 /** What a VM's poll is answered with at once: its assignment, or the order to reset itself. */
@@ -496,7 +502,8 @@ SELECT hostname, instance_id FROM vms WHERE replacement_requested_at IS NOT NULL
 /**
  * Spares that hold a name the fleet no longer has (`<prefix>-<n>` with n above :vmCount, after
  * `vmCount` shrank) and nobody is on, and such names still waiting for a spare: retired in one
- * statement, so none is handed out meanwhile. The spares' instances are then ended.
+ * statement, so none is handed out meanwhile. A retired row keeps `spare` until its instance is
+ * ended (SELECT_SPARES_TO_END), so a failed call is tried again.
  */
 export const RETIRE_NAMES_BEYOND = `
 WITH beyond AS (
@@ -507,7 +514,14 @@ WITH beyond AS (
       THEN CAST(substring(hostname FROM char_length(CAST(:prefix AS text)) + 2) AS integer) > :vmCount ELSE false END
   FOR UPDATE
 )
-UPDATE vms SET state = 'retired', spare = false, replacement_requested_at = NULL, unhealthy_since = NULL,
+UPDATE vms SET state = 'retired', replacement_requested_at = NULL, unhealthy_since = NULL,
   health_reported_at = NULL, alive_until = least(vms.alive_until, now())
 FROM beyond WHERE vms.hostname = beyond.hostname
 RETURNING vms.hostname, beyond.instance_id, beyond.spare`;
+
+/** Retired names whose spare instance is still to be ended. */
+export const SELECT_SPARES_TO_END = `
+SELECT hostname, instance_id FROM vms WHERE state = 'retired' AND spare AND instance_id IS NOT NULL`;
+
+export const MARK_SPARE_ENDED = `
+UPDATE vms SET spare = false WHERE hostname = :hostname AND state = 'retired' AND instance_id = :instanceId`;

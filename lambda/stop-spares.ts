@@ -16,7 +16,12 @@ export const PROCESSES_SUSPENDED_AT_EXPIRY = ['HealthCheck', 'ReplaceUnhealthy',
 export async function stopSpares(autoScaling: AutoScalingClient, ec2: EC2Client, groupName: string): Promise<string[]> {
   await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: PROCESSES_SUSPENDED_AT_EXPIRY }));
   const described = await autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] }));
-  const instanceIds = (described.AutoScalingGroups?.[0]?.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
-  if (instanceIds.length > 0) await ec2.send(new StopInstancesCommand({ InstanceIds: instanceIds }));
-  return instanceIds;
+  const instances = described.AutoScalingGroups?.[0]?.Instances ?? [];
+  // EC2 refuses the whole call if one instance is not running yet (or is ending).
+  const running = instances.flatMap((instance) => (instance.InstanceId && instance.LifecycleState === 'InService' ? [instance.InstanceId] : []));
+  if (running.length > 0) await ec2.send(new StopInstancesCommand({ InstanceIds: running }));
+  const launching = instances.filter((instance) => instance.LifecycleState?.startsWith('Pending'));
+  // Thrown after the others are stopped, so the invocation's retry stops these once they run.
+  if (launching.length > 0) throw new Error(`Spares still launching, stopped on the next try: ${launching.map((instance) => instance.InstanceId).join(' ')}`);
+  return running;
 }

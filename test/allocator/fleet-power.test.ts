@@ -154,6 +154,13 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(ec2Mock.commandCalls(DescribeInstancesCommand).at(-1)?.args[0].input.Filters?.[0]).toEqual({ Name: 'instance-id', Values: ['i-old-2'] });
   });
 
+  it('asks EC2 about at most 200 replaced instances per call, the most one filter takes (EC2 mocked)', async () => {
+    const ids = Array.from({ length: 250 }, (_, n) => `i-${n}`);
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    expect(await new Ec2InstancePower(ec2).running(ids)).toEqual([]);
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input.Filters?.[0].Values?.length)).toEqual([200, 50]);
+  });
+
   it('warm pool: with two allocator tasks (a deployment) one starts VMs for an assignment, not both; a stopping task hands over at once', async () => {
     await register(4);
     const [oldTask, newTask] = [power(1), power(1)];

@@ -201,8 +201,17 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
       log: silentLogger,
       intervalMs: 60_000,
     });
+    // Auto Scaling refuses the first time: the name is out of the pool at once, and its spare is ended on the next round.
+    autoScalingMock.on(TerminateInstanceInAutoScalingGroupCommand).rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    await shrunk.tick();
+    expect(await row('lablink-2')).toMatchObject({ state: 'retired', spare: true });
+    // The spare, still shutting down, polls once more: a retired name stays retired for the instance it was retired with.
+    await register('lablink-2', 'i-0spare00000000002');
+    expect(await row('lablink-2')).toMatchObject({ state: 'retired' });
+    expect(await countFreeVms(db.sql)).toBe(1);
     await shrunk.tick();
     expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceId: 'i-0spare00000000002', ShouldDecrementDesiredCapacity: true },
       { InstanceId: 'i-0spare00000000002', ShouldDecrementDesiredCapacity: true },
     ]);
     expect(await row('lablink-2')).toMatchObject({ state: 'retired', spare: false });
