@@ -108,13 +108,18 @@ hostnamectl set-hostname "$VM_NAME"
 
 /**
  * A spare's name: the allocator gives it the name of a failed VM once the signed identity
- * document shows the instance is a spare of this fleet; it answers 409 until a replacement waits.
- * The name goes into agent.env, so anything but a hostname fails the boot. Asked just before the
- * agent starts: from the claim on, the allocator expects the VM's heartbeats.
+ * document shows the instance is a spare of this fleet; it answers 409 until a replacement waits,
+ * and until then the spare stays warm and asks each minute (so a spare whose name was taken, or no
+ * longer needed, serves the next replacement instead of idling). The name goes into agent.env, so
+ * anything but a hostname fails the boot. Asked just before the agent starts: from the claim on,
+ * the allocator expects the VM's heartbeats.
  */
 const CLAIM_NAME = `
 step claim-name
-VM_NAME=$(retry 30 env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name)
+until VM_NAME=$(env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name); do
+  echo "no name yet; a warm spare, asking again in 60 s"
+  sleep 60
+done
 name_pattern=${quote(HOSTNAME_PATTERN.source)}
 [[ $VM_NAME =~ $name_pattern ]]
 hostnamectl set-hostname "$VM_NAME"

@@ -127,23 +127,23 @@ describe('client VM user-data of a spare (no name baked in)', () => {
     expect(script.indexOf('\nstep start-agent\n')).toBeGreaterThan(claim);
     expect(script.indexOf('hostnamectl set-hostname "$VM_NAME"')).toBeGreaterThan(claim);
     expect(script.indexOf('echo "LABLINK_VM_NAME=$VM_NAME" >> /etc/lablink/agent.env')).toBeGreaterThan(claim);
-    expect(script).toContain('VM_NAME=$(retry 30 env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name)');
+    expect(script).toContain('until VM_NAME=$(env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name); do');
   });
 
   it('asks again while no replacement waits, and hands the agent the name it got', () => {
     const claimed = claimName(['fail', 'fail', 'lablink-vm-17']);
     expect(claimed.status).toBe(0);
-    expect(claimed.output).toMatch(/no replacement waiting[\s\S]*attempt 2 failed/);
+    expect(claimed.output).toContain('no replacement waiting');
+    expect(claimed.output.match(/no name yet; a warm spare, asking again in 60 s/g)).toHaveLength(2);
     expect(claimed.hostname).toBe('lablink-vm-17');
     expect(claimed.agentEnv).toBe('LABLINK_VM_NAME=lablink-vm-17\n');
   });
 
-  it('fails the boot at claim-name after 30 refusals, or when the answer is not a hostname', () => {
-    const refused = claimName(Array(30).fill('fail'));
-    expect(refused.status).toBe(1);
-    expect(refused.output).toContain('gave up after 30 attempts');
-    expect(refused.output).toContain('FAILURE signalled for claim-name');
-    expect(refused.agentEnv).toBeUndefined();
+  it('stays a warm spare while no replacement waits, asking each minute for as long as it takes, and fails the boot on an answer that is no hostname', () => {
+    const warm = claimName([...Array(40).fill('fail'), 'lablink-vm-5']);
+    expect(warm.status).toBe(0);
+    expect(warm.output.match(/asking again in 60 s/g)).toHaveLength(40);
+    expect(warm.hostname).toBe('lablink-vm-5');
     const injected = claimName(['vm-1 LABLINK_IDENTITY=token']);
     expect(injected.output).toContain('FAILURE signalled for claim-name');
     expect(injected.agentEnv).toBeUndefined();
