@@ -83,7 +83,7 @@ function row(vm: VmSummary, now: number) {
   const problem = vm.failure ?? vm.error ?? '';
   return html`<tr data-hostname="${vm.hostname}"${problemRank(vm) < 5 ? html` class="problem"` : ''}>
   <td>${vm.hostname}${vm.spare ? html` <small title="${vm.replaced_instance_id ? `replaced ${vm.replaced_instance_id}` : ''}">spare</small>` : ''}</td>
-  <td class="state state-${vm.state}">${stateLabel(vm)}</td>
+  <td class="state state-${vm.state}">${stateLabel(vm)}${vm.replacement_requested_at ? html` <small>since ${ago(vm.replacement_requested_at, now)}</small>` : ''}</td>
   <td>${vm.email ?? ''}</td>
   <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
   <td>${progress(vm, now)}</td>

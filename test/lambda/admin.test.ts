@@ -243,11 +243,12 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('shows a failed VM waiting for a spare as "replacing" with no actions, and marks the spare that took a name', async () => {
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'The agent stopped reporting', replacement_requested_at = now() WHERE hostname = 'adm-vm-1'`);
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'The agent stopped reporting', replacement_requested_at = now() - interval '25 minutes' WHERE hostname = 'adm-vm-1'`);
     await env.db.pool.query(`UPDATE vms SET spare = true, replaced_instance_id = 'i-0aaaaaaaaaaaaaaa2', instance_id = 'i-0eeeeeeeeeeeeeee1' WHERE hostname = 'adm-vm-2'`);
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
     const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
-    expect(rowOf('adm-vm-1')).toContain('<td class="state state-waiting">replacing</td>');
+    // Since when: a spare boots in 5 to 10 minutes, so 25 minutes tells the instructor to look (docs/troubleshooting.md).
+    expect(rowOf('adm-vm-1')).toMatch(/<td class="state state-waiting">replacing <small>since <time datetime="[^"]+" title="[^"]+">25 min ago<\/time><\/small><\/td>/);
     expect(rowOf('adm-vm-1')).toContain('<td class="actions"></td>');
     expect(rowOf('adm-vm-2')).toContain('adm-vm-2 <small title="replaced i-0aaaaaaaaaaaaaaa2">spare</small>');
     expect(page).toContain('<span class="tile-count">1</span> <span class="tile-label">replacing</span>');
