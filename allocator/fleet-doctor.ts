@@ -7,8 +7,7 @@ import { finalizeUnreportedDeliveries } from '../core/vms';
 import { FleetNames, cancelReplacement, countSparesWanted, markSpareEnded, markSpareGone, requestReplacements, retireNamesBeyond, sparesToEnd } from '../core/replacement';
 import { SparesGroup } from './spares';
 import { instanceGone } from './instance-state';
-import { releaseLease, takeLease } from '../core/lease';
-import { randomUUID } from 'node:crypto';
+import { Lease } from '../core/lease';
 
 export interface Rebooter {
   /** `gone`: the instance no longer exists (the fleet was made smaller). */
@@ -82,10 +81,12 @@ export const UNREPORTED_DELIVERY_FINAL_SECONDS = 120;
  */
 export class FleetDoctor {
   private readonly periodic: Periodic;
-  private readonly holder = randomUUID();
+  /** Only the holder sizes the spares group. */
+  private readonly sparesLease: Lease;
 
   constructor(private readonly options: FleetDoctorOptions) {
     this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.check_failed');
+    this.sparesLease = new Lease(options.sql, SPARES_LEASE, options.intervalMs);
   }
 
   async tick(): Promise<void> {
@@ -160,7 +161,7 @@ export class FleetDoctor {
     }
     // One task sets the group's size, counted from the database, each round: two tasks racing
     // could lower it for a moment, and a value changed behind the allocator's back is put right.
-    if (!(await takeLease(sql, SPARES_LEASE, this.holder, (3 * this.options.intervalMs) / 1000))) return;
+    if (!(await this.sparesLease.take())) return;
     const wanted = await countSparesWanted(sql);
     try {
       await group.setDesiredCapacity(wanted);
@@ -175,7 +176,6 @@ export class FleetDoctor {
 
   async stop(): Promise<void> {
     await this.periodic.stop();
-    // The next task need not wait for the lease to run out.
-    if (this.options.spares) await releaseLease(this.options.sql, SPARES_LEASE, this.holder).catch(() => undefined);
+    if (this.options.spares) await this.sparesLease.release();
   }
 }

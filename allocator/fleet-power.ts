@@ -1,7 +1,6 @@
 import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { randomUUID } from 'node:crypto';
 import { claimStarts, claimStops, protectionChanges, recordProtection, replacedInstances, warmPoolVms } from '../core/fleet-power';
-import { releaseLease, takeLease } from '../core/lease';
+import { Lease } from '../core/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { PoolVm, decideWarmPool } from '../core/warm-pool';
@@ -74,20 +73,21 @@ const WARM_POOL_LEASE = 'warm-pool';
  */
 export class FleetPower {
   private readonly periodic: Periodic;
-  private readonly holder = randomUUID();
+  /** Only the holder runs the warm pool. */
+  private readonly warmPoolLease: Lease;
   /** When each VM was first seen free: only the controller's own view, rebuilt after a restart. */
   private readonly freeSince = new Map<string, number>();
 
   constructor(private readonly options: FleetPowerOptions) {
     this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.power_failed');
+    this.warmPoolLease = new Lease(options.sql, WARM_POOL_LEASE, options.intervalMs);
   }
 
   async tick(now = Date.now()): Promise<void> {
     await this.protect();
     await this.keepReplacedStopped().catch((error: unknown) => this.options.log.warn('fleet.replaced_check_failed', { reason: errorMessage(error) }));
     if (this.options.warmVms === undefined) return;
-    // Three missed ticks and another task takes over.
-    if (await takeLease(this.options.sql, WARM_POOL_LEASE, this.holder, (3 * this.options.intervalMs) / 1000)) await this.balance(now);
+    if (await this.warmPoolLease.take()) await this.balance(now);
   }
 
   private async protect(): Promise<void> {
@@ -144,7 +144,6 @@ export class FleetPower {
 
   async stop(): Promise<void> {
     await this.periodic.stop();
-    // The next task need not wait for the lease to run out.
-    if (this.options.warmVms !== undefined) await releaseLease(this.options.sql, WARM_POOL_LEASE, this.holder).catch(() => undefined);
+    if (this.options.warmVms !== undefined) await this.warmPoolLease.release();
   }
 }

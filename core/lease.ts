@@ -1,15 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import { Sql } from './sql';
 import * as statements from './statements';
 
 /**
  * A named lease in the database: while several allocator tasks run (a deployment starts the
- * new one before the old one stops), only the holder runs a fleet-wide controller. A holder
- * that dies loses it when it expires.
+ * new one before the old one stops), only the holder runs a fleet-wide controller. Renewed
+ * each round; a holder that dies loses it after three missed rounds.
  */
-export async function takeLease(sql: Sql, name: string, holder: string, seconds: number): Promise<boolean> {
-  return (await sql.query(statements.TAKE_LEASE, { name, holder, seconds })).length > 0;
-}
+export class Lease {
+  private readonly holder = randomUUID();
 
-export async function releaseLease(sql: Sql, name: string, holder: string): Promise<void> {
-  await sql.query(statements.RELEASE_LEASE, { name, holder });
+  constructor(
+    private readonly sql: Sql,
+    private readonly name: string,
+    private readonly roundMs: number,
+  ) {}
+
+  /** Takes or renews the lease; false while another task holds it. */
+  async take(): Promise<boolean> {
+    const rows = await this.sql.query(statements.TAKE_LEASE, { name: this.name, holder: this.holder, seconds: (3 * this.roundMs) / 1000 });
+    return rows.length > 0;
+  }
+
+  /** Hands the lease over at once when a task stops; a database already gone changes nothing. */
+  async release(): Promise<void> {
+    await this.sql.query(statements.RELEASE_LEASE, { name: this.name, holder: this.holder }).catch(() => undefined);
+  }
 }
