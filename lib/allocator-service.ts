@@ -20,9 +20,10 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { FLEET_TAG, REPLACED_TAG } from '../core/wire';
+import { REPLACED_TAG } from '../core/wire';
 import { IDLE_TIMEOUT_MARGIN_SECONDS } from '../allocator/timeouts';
 import { DATABASE_NAME } from './database';
+import { onFleetInstances, terminationProtectionRight } from './fleet-rights';
 import { REPO_ROOT } from './node-function';
 
 export const ALLOCATOR_PORT = 8080;
@@ -121,16 +122,10 @@ export class AllocatorService extends Construct {
 
     // Which instance a VM is: DescribeInstances has no resource-level permissions, so "*" it is (read-only).
     task.addToTaskRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
-    // Repairs: reboot only this fleet's instances.
-    const { partition, region, account } = Stack.of(this);
-    task.addToTaskRolePolicy(
-      new PolicyStatement({
-        // Reboot sick VMs; protect VMs with a participant from deletion; the warm pool's stops and starts.
-        actions: ['ec2:RebootInstances', 'ec2:ModifyInstanceAttribute', 'ec2:StartInstances', 'ec2:StopInstances'],
-        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
-        conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
-      }),
-    );
+    // Reboot sick VMs and the warm pool's stops and starts, on this fleet's instances only.
+    task.addToTaskRolePolicy(onFleetInstances(this, props.fleetName, ['ec2:RebootInstances', 'ec2:StartInstances', 'ec2:StopInstances']));
+    // Protect VMs with a participant from deletion, and lift it again: that attribute and no other (not a stopped VM's user-data).
+    task.addToTaskRolePolicy(terminationProtectionRight(this, props.fleetName, ['true', 'false']));
 
     const serviceSecurityGroup = new SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,
@@ -187,16 +182,8 @@ export class AllocatorService extends Construct {
         resources: [spares.autoScalingGroupArn],
       }),
     );
-    const { partition, region, account } = Stack.of(this);
     this.task.addToTaskRolePolicy(
-      new PolicyStatement({
-        actions: ['ec2:CreateTags'],
-        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
-        conditions: {
-          StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: this.fleetName },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', REPLACED_TAG] },
-        },
-      }),
+      onFleetInstances(this, this.fleetName, ['ec2:CreateTags'], { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', REPLACED_TAG] } }),
     );
   }
 

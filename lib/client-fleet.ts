@@ -87,6 +87,7 @@ export class FleetShard extends NestedStack {
 
   constructor(scope: Construct, id: string, props: FleetShardProps) {
     super(scope, id, { description: `LabLink client VMs ${props.first}-${props.last}`, suppressTemplateIndentation: true });
+    const zones = props.vpc.publicSubnets;
     for (let index = props.first; index <= props.last; index += 1) {
       const vmName = `${props.vmNamePrefix}-${index}`;
       let instance: Instance | undefined;
@@ -104,7 +105,9 @@ export class FleetShard extends NestedStack {
       );
       instance = new Instance(this, `Vm${index}`, {
         vpc: props.vpc,
-        vpcSubnets: { subnetType: SubnetType.PUBLIC },
+        // Round-robin over the public subnets (one per zone) by the VM's number, so a VM keeps its zone
+        // when the fleet grows, and one zone's outage or lack of capacity takes only its share of the fleet.
+        vpcSubnets: { subnets: [zones[(index - 1) % zones.length]] },
         instanceType: new InstanceType(props.instanceType),
         machineImage: props.image,
         securityGroup: props.securityGroup,

@@ -5,8 +5,8 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { FargateService } from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
-import { FLEET_TAG } from '../core/wire';
 import type { FleetShard } from './client-fleet';
+import { onFleetInstances } from './fleet-rights';
 import { LabLinkFunction } from './node-function';
 
 export interface FleetExpiryProps {
@@ -25,6 +25,11 @@ export function schedulerAt(expiresAt: string): string {
   return `at(${new Date(expiresAt).toISOString().slice(0, 19)})`;
 }
 
+/** The StartTime Auto Scaling takes: YYYY-MM-DDThh:mm:ssZ, without the milliseconds of toISOString. */
+export function autoScalingStartTime(expiresAt: string): string {
+  return `${new Date(expiresAt).toISOString().slice(0, 19)}Z`;
+}
+
 /**
  * Stops the fleet's VMs and the allocator at `expiresAt`, so a forgotten workshop stops
  * costing money. EventBridge Scheduler calls the EC2 and ECS APIs directly (universal
@@ -38,14 +43,8 @@ export class FleetExpiry extends Construct {
 
   constructor(scope: Construct, id: string, props: FleetExpiryProps) {
     super(scope, id);
-    const { account, region, partition } = Stack.of(this);
     const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com'), description: 'LabLink: stop the fleet at its expiry time' });
-    const stopFleetInstances = () =>
-      new PolicyStatement({
-        actions: ['ec2:StopInstances'],
-        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
-        conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: props.fleetName } },
-      });
+    const stopFleetInstances = () => onFleetInstances(this, props.fleetName, ['ec2:StopInstances']);
     role.addToPolicy(stopFleetInstances());
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
 
@@ -80,7 +79,7 @@ export class FleetExpiry extends Construct {
     }
     new CfnScheduledAction(this, 'NoMoreSpares', {
       autoScalingGroupName: props.spares.autoScalingGroupName,
-      startTime: new Date(props.expiresAt).toISOString(),
+      startTime: autoScalingStartTime(props.expiresAt),
       // Only the desired capacity: a maximum of 0 would outlive a later deploy that moves expiresAt.
       desiredCapacity: 0,
     });

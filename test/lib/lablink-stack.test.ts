@@ -62,6 +62,17 @@ describe('LabLinkStack', () => {
     });
   });
 
+  it('spreads the named VMs round-robin over every public subnet (one per zone), as the spares group is', () => {
+    const { stack: four, template: parent } = synth({ vmCount: '4' });
+    const publicSubnets = four.network.vpc.publicSubnets.map((subnet) => four.resolve(subnet.subnetId));
+    expect(publicSubnets).toHaveLength(2);
+    // In a nested stack a subnet is a parameter, which the parent stack sets to its subnet's id.
+    const [shard] = Object.values(parent.findResources('AWS::CloudFormation::Stack'));
+    const subnetOf = (instance: { [key: string]: any }) => publicSubnets.findIndex((subnet) => JSON.stringify(shard.Properties.Parameters[instance.Properties.SubnetId.Ref]) === JSON.stringify(subnet));
+    const fourVms = Object.values(fleetInstances(four));
+    expect(fourVms.map(subnetOf)).toEqual([0, 1, 0, 1]);
+  });
+
   it('admits no inbound traffic to the VMs', () => {
     const vmGroupId = stack.resolve(stack.fleet.securityGroup.securityGroupId);
     const groups = template.findResources('AWS::EC2::SecurityGroup');
@@ -120,7 +131,8 @@ describe('LabLinkStack', () => {
     expect(secretsReadBy(template, /^AllocatorTaskExecutionRole/)).toEqual([stack.resolve(stack.database.appSecret.secretArn)]);
     expect(statementsOf(template, /^AllocatorTaskTaskRole/).map((statement) => statement.Action)).toEqual([
       'ec2:DescribeInstances',
-      ['ec2:RebootInstances', 'ec2:ModifyInstanceAttribute', 'ec2:StartInstances', 'ec2:StopInstances'],
+      ['ec2:RebootInstances', 'ec2:StartInstances', 'ec2:StopInstances'],
+      'ec2:ModifyInstanceAttribute',
       ['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
       'ec2:CreateTags',
     ]);
@@ -210,6 +222,17 @@ describe('LabLinkStack', () => {
     const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => actionsOf(statement).includes('ec2:RebootInstances')) as Statement & { Condition: unknown };
     expect(reboot.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expect(JSON.stringify(reboot.Resource)).toContain(':instance/*');
+  });
+
+  it('lets the allocator change termination protection and no other attribute (not a stopped VM’s user-data)', () => {
+    const modify = statementsOf(template, /^AllocatorTaskTaskRole/).filter((statement) => actionsOf(statement).includes('ec2:ModifyInstanceAttribute')) as (Statement & { Condition: unknown })[];
+    expect(modify).toHaveLength(1);
+    expect(actionsOf(modify[0])).toEqual(['ec2:ModifyInstanceAttribute']);
+    expect(modify[0].Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' },
+      // A request that sets another attribute has no value for this key, so the condition refuses it.
+      StringEqualsIgnoreCase: { 'ec2:Attribute/DisableApiTermination': ['true', 'false'] },
+    });
   });
 
   it('keeps a spares group in the parent stack: none running, up to one spare per VM, its size left to the allocator', () => {
@@ -318,7 +341,8 @@ describe('LabLinkStack', () => {
     const [noMoreSpares] = Object.values(expiring.findResources('AWS::AutoScaling::ScheduledAction'));
     expect(noMoreSpares.Properties).toEqual({
       AutoScalingGroupName: expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName),
-      StartTime: '2099-12-01T18:00:00.000Z',
+      // AWS's format for StartTime, without milliseconds.
+      StartTime: '2099-12-01T18:00:00Z',
       DesiredCapacity: 0,
     });
     const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & { Condition: unknown };
