@@ -1,10 +1,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { contextFromFlags, stackNameOf } from '../lib/cli-context';
 import { LabLinkConfig, readConfig } from '../lib/config';
-import { REPO_ROOT } from '../lib/node-function';
 import { checkFleetQuota } from '../lib/quota-preflight';
 import { runMain } from '../local/run-main';
 
@@ -13,17 +11,6 @@ const USAGE = `Usage: npm run preflight -- [-c key=value …] [--region <region>
 Reads this AWS account's EC2 vCPU quota for the fleet's instance type and the vCPUs other
 instances already use, and refuses (exit 1) when the whole fleet cannot run. Pass the same
 -c flags as to cdk deploy. The region is --region, else the AWS SDK's usual settings.`;
-
-/** The context cdk deploy would see: cdk.json's, then the -c flags. */
-function contextFrom(flags: string[]): Record<string, unknown> {
-  const context: Record<string, unknown> = { ...JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')).context };
-  for (const flag of flags) {
-    const separator = flag.indexOf('=');
-    if (separator < 1) throw new Error(`-c expects key=value (got ${JSON.stringify(flag)}).`);
-    context[flag.slice(0, separator)] = flag.slice(separator + 1);
-  }
-  return context;
-}
 
 runMain(async () => {
   const { values } = parseArgs({
@@ -36,7 +23,7 @@ runMain(async () => {
   let context: Record<string, unknown>;
   let config: LabLinkConfig;
   try {
-    context = contextFrom(values.context ?? []);
+    context = contextFromFlags(values.context ?? []);
     config = readConfig((key) => context[key]);
   } catch (error) {
     console.error((error as Error).message);
@@ -49,7 +36,7 @@ runMain(async () => {
     console.error('No AWS region: pass --region or set AWS_REGION.');
     return 2;
   }
-  const stackName = typeof context.stackName === 'string' ? context.stackName : 'LabLink';
+  const stackName = stackNameOf(context);
   const result = await checkFleetQuota({ instanceType: config.instanceType, vmCount: config.vmCount, stackName }, ec2, quotas, region).catch(
     (error: Error) => ({ ok: false, unreadable: true, message: `Preflight could not read the account in ${region}: ${error.message}` }),
   );

@@ -6,7 +6,7 @@ import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { FargateService } from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import type { FleetShard } from './client-fleet';
-import { onFleetInstances } from './fleet-rights';
+import { onFleetInstances, terminationProtectionRight } from './fleet-rights';
 import { LabLinkFunction } from './node-function';
 
 export interface FleetExpiryProps {
@@ -35,8 +35,10 @@ export function autoScalingStartTime(expiresAt: string): string {
  * costing money. EventBridge Scheduler calls the EC2 and ECS APIs directly (universal
  * targets); its role may stop only instances tagged with this fleet, and scale only this service.
  * The spares group's desired capacity drops to 0 then, so no spare launches afterwards, and a
- * small function stops the spares already running: they have no instance ids in the template,
- * and their scale-in protection keeps a lower capacity from ending them (see docs/architecture.md).
+ * small function lifts the termination protection the allocator kept on VMs with a participant
+ * (so `cdk destroy` can delete them afterwards), then stops the spares already running: they have
+ * no instance ids in the template, and their scale-in protection keeps a lower capacity from
+ * ending them (see docs/architecture.md).
  */
 export class FleetExpiry extends Construct {
   public readonly schedules: CfnSchedule[] = [];
@@ -48,19 +50,24 @@ export class FleetExpiry extends Construct {
     role.addToPolicy(stopFleetInstances());
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
 
-    const stopSpares = new LabLinkFunction(this, 'SparesStopper', {
-      entry: 'lambda/stop-spares-handler.ts',
-      environment: { LABLINK_SPARES_GROUP: props.spares.autoScalingGroupName },
-      timeout: Duration.seconds(60),
+    const endFunction = new LabLinkFunction(this, 'EndFunction', {
+      entry: 'lambda/expiry-handler.ts',
+      environment: { LABLINK_SPARES_GROUP: props.spares.autoScalingGroupName, LABLINK_FLEET_NAME: props.fleetName },
+      // A thousand VMs' protection is read one call each, a few at a time, slowed down when EC2 throttles.
+      timeout: Duration.minutes(10),
     });
-    stopSpares.addToRolePolicy(stopFleetInstances());
-    stopSpares.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }));
-    // DescribeAutoScalingGroups has no resource-level permissions.
-    stopSpares.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingGroups'], resources: ['*'] }));
-    stopSpares.grantInvoke(role);
+    endFunction.addToRolePolicy(stopFleetInstances());
+    // Lifting termination protection: find the fleet's instances, read the attribute, set it to false and to nothing else.
+    endFunction.addToRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    endFunction.addToRolePolicy(onFleetInstances(this, props.fleetName, ['ec2:DescribeInstanceAttribute']));
+    endFunction.addToRolePolicy(terminationProtectionRight(this, props.fleetName, ['false']));
+    endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }));
+    // DescribeInstances and DescribeAutoScalingGroups have no resource-level permissions.
+    endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingGroups'], resources: ['*'] }));
+    endFunction.grantInvoke(role);
     Validations.of(this).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(stopSpares.node.defaultChild as CfnFunction)}.Arn>:*]`,
-      reason: 'The expiry schedule may invoke any version of the one function that stops the spares; CDK grants it that way.',
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(endFunction.node.defaultChild as CfnFunction)}.Arn>:*]`,
+      reason: 'The expiry schedule may invoke any version of the one function that unprotects the VMs and stops the spares; CDK grants it that way.',
     });
 
     const at = schedulerAt(props.expiresAt);
@@ -83,7 +90,7 @@ export class FleetExpiry extends Construct {
       // Only the desired capacity: a maximum of 0 would outlive a later deploy that moves expiresAt.
       desiredCapacity: 0,
     });
-    schedule(this, 'StopSpares', stopSpares.functionArn, {});
+    schedule(this, 'EndFleet', endFunction.functionArn, {});
     schedule(this, 'StopAllocator', 'arn:aws:scheduler:::aws-sdk:ecs:updateService', {
       Cluster: props.allocator.cluster.clusterName,
       Service: props.allocator.serviceName,

@@ -122,11 +122,9 @@ export class LabLinkStack extends Stack {
       value: `aws ec2 describe-instances --filters Name=tag:${FLEET_TAG},Values=${this.stackName} --query "Reservations[].Instances[].[Tags[?Key=='Name']|[0].Value,InstanceId,State.Name]" --output text`,
       description: 'Lists the client VMs with their instance ids (connect with: aws ssm start-session --target <id>)',
     });
-    // Scale-in protection keeps spares through a lower capacity and CloudFormation does not force-delete
-    // the group, so spares still running would hold up cdk destroy; this API ends them regardless.
-    new CfnOutput(this, 'EndSparesCommand', {
-      value: `for id in $(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names ${this.fleet.spares.autoScalingGroupName} --query "AutoScalingGroups[0].Instances[].InstanceId" --output text); do aws autoscaling terminate-instance-in-auto-scaling-group --should-decrement-desired-capacity --instance-id $id; done`,
-      description: 'Terminates every spare VM (after the workshop, before cdk destroy)',
+    new CfnOutput(this, 'SparesGroup', {
+      value: this.fleet.spares.autoScalingGroupName,
+      description: 'The Auto Scaling group of spares that replace failed VMs (npm run teardown ends them)',
     });
 
     acknowledgeNagFindings(this, this.fleet.spares);

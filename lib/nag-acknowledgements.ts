@@ -19,15 +19,15 @@ export function acknowledgeNagFindings(stack: Stack, spares: IConstruct): void {
   );
   acknowledge(
     'AwsSolutions-IAM5[Resource::*]',
-    'ecr:GetAuthorizationToken (execution role), ec2:DescribeInstances (task role, read-only, to check a VM belongs to the fleet) and autoscaling:DescribeAutoScalingGroups (the spares stopper at expiresAt, read-only) have no resource-level permissions; AWS only grants them on "*".',
+    'ecr:GetAuthorizationToken (execution role), ec2:DescribeInstances (task role, read-only, to check a VM belongs to the fleet; the expiry function, to find the fleet\'s instances by tag) and autoscaling:DescribeAutoScalingGroups (the expiry function, read-only) have no resource-level permissions; AWS only grants them on "*".',
   );
   acknowledge(
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    'Rebooting (allocator) and stopping (expiry schedule, spares stopper) apply to instances only, further limited by a condition on the tag lablink:fleet=<this stack>, so VMs added later, and spares, are covered too.',
+    'Rebooting and protecting (allocator), stopping (expiry schedule and function) and reading and lifting termination protection (expiry function) apply to instances only, further limited by a condition on the tag lablink:fleet=<this stack>, so VMs added later, and spares, are covered too; ModifyInstanceAttribute also by the attribute (ec2:Attribute/DisableApiTermination).',
   );
   acknowledge(
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/<FleetSparesASG9B080AB4>]',
-    'The allocator\'s and the spares stopper\'s rights on the spares group name it; the "*" stands for the id AWS puts in a group\'s ARN, which CloudFormation does not return.',
+    'The allocator\'s and the expiry function\'s rights on the spares group name it; the "*" stands for the id AWS puts in a group\'s ARN, which CloudFormation does not return.',
   );
   acknowledge(
     'AwsSolutions-AS3',

@@ -38,7 +38,8 @@ describe('the docs', () => {
 
   it.each(DOCS)('%s uses only CDK context keys that the stack accepts, with valid values', (file) => {
     for (const block of codeBlocks(read(file), 'sh')) {
-      for (const line of block.split('\n').filter((candidate) => candidate.includes('cdk deploy'))) {
+      // The teardown takes the deploy's flags (and synthesizes the app with them for cdk destroy).
+      for (const line of block.split('\n').filter((candidate) => candidate.includes('cdk deploy') || candidate.includes('npm run teardown'))) {
         const context = Object.fromEntries([...line.matchAll(/-c (\w+)=(\S+)/g)].map(([, key, value]) => [key, value.includes('<') ? undefined : value]));
         expect(() => readConfig((key) => context[key])).not.toThrow();
         const known = Object.keys(readConfig(() => undefined));

@@ -206,11 +206,8 @@ describe('LabLinkStack', () => {
   });
 
   it('outputs what an admin needs', () => {
-    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'ListVmsCommand', 'EndSparesCommand']) template.hasOutput(name, {});
-    // Through Auto Scaling, which ends a spare despite its scale-in protection, and lowers the capacity so none replaces it.
-    const endSpares = JSON.stringify(template.toJSON().Outputs.EndSparesCommand.Value);
-    expect(endSpares).toContain(`--auto-scaling-group-names ",${JSON.stringify(stack.resolve(stack.fleet.spares.autoScalingGroupName))}`);
-    expect(endSpares).toContain('aws autoscaling terminate-instance-in-auto-scaling-group --should-decrement-desired-capacity --instance-id $id');
+    for (const name of ['FormUrl', 'AdminUrl', 'AdminSecretName', 'AllocatorUrl', 'ListVmsCommand']) template.hasOutput(name, {});
+    template.hasOutput('SparesGroup', { Value: stack.resolve(stack.fleet.spares.autoScalingGroupName) });
   });
 
   it('passes cdk-nag AwsSolutions checks, with every acknowledged finding carrying a reason', () => {
@@ -326,12 +323,21 @@ describe('LabLinkStack', () => {
     expect(stopped).toEqual([80, 2]);
     expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
     // The spares have no ids in the template: a function stops them, allowed to touch only this group and this fleet.
-    const [stopper] = Object.entries(expiring.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith('ExpirySparesStopper'));
-    expect(stopper[1].Properties.Environment.Variables.LABLINK_SPARES_GROUP).toEqual(expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName));
-    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [stopper[0], 'Arn'] } }) });
-    const stopperRights = statementsOf(expiring, /^ExpirySparesStopperServiceRole/) as (Statement & { Condition?: unknown })[];
-    expect(stopperRights.map((statement) => [actionsOf(statement), statement.Condition ?? statement.Resource])).toEqual([
-      [['ec2:StopInstances'], { StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } }],
+    // It also lifts the termination protection the allocator kept, which nothing else would once the allocator stops.
+    const [endFunction] = Object.entries(expiring.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith('ExpiryEndFunction'));
+    expect(endFunction[1].Properties.Environment.Variables).toMatchObject({
+      LABLINK_SPARES_GROUP: expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName),
+      LABLINK_FLEET_NAME: 'LabLinkTest',
+    });
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [endFunction[0], 'Arn'] } }) });
+    const endRights = statementsOf(expiring, /^ExpiryEndFunctionServiceRole/) as (Statement & { Condition?: unknown })[];
+    const thisFleet = { StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } };
+    expect(endRights.map((statement) => [actionsOf(statement), statement.Condition ?? statement.Resource])).toEqual([
+      [['ec2:StopInstances'], thisFleet],
+      [['ec2:DescribeInstances'], '*'],
+      [['ec2:DescribeInstanceAttribute'], thisFleet],
+      // Termination protection off, and no other attribute.
+      [['ec2:ModifyInstanceAttribute'], { ...thisFleet, StringEqualsIgnoreCase: { 'ec2:Attribute/DisableApiTermination': ['false'] } }],
       [['autoscaling:SuspendProcesses'], expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupArn)],
       [['autoscaling:DescribeAutoScalingGroups'], '*'],
     ]);
