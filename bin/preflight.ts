@@ -3,14 +3,14 @@ import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { parseArgs } from 'node:util';
 import { contextFromFlags, stackNameOf } from '../lib/cli-context';
 import { LabLinkConfig, readConfig } from '../lib/config';
-import { checkFleetQuota } from '../lib/quota-preflight';
+import { PreflightResult, checkFleetQuota, checkStorageQuota } from '../lib/quota-preflight';
 import { runMain } from '../local/run-main';
 
 const USAGE = `Usage: npm run preflight -- [-c key=value …] [--region <region>]
 
 Reads this AWS account's EC2 vCPU quota for the fleet's instance type and the vCPUs other
-instances already use, and refuses (exit 1) when the whole fleet cannot run. Pass the same
--c flags as to cdk deploy. The region is --region, else the AWS SDK's usual settings.`;
+instances already use, and its EBS gp3 storage quota and the gp3 volumes that exist, and
+refuses (exit 1) when the whole fleet cannot run. Pass the same -c flags as to cdk deploy. The region is --region, else the AWS SDK's usual settings.`;
 
 runMain(async () => {
   const { values } = parseArgs({
@@ -36,14 +36,14 @@ runMain(async () => {
     console.error('No AWS region: pass --region or set AWS_REGION.');
     return 2;
   }
-  const stackName = stackNameOf(context);
-  const result = await checkFleetQuota({ instanceType: config.instanceType, vmCount: config.vmCount, stackName }, ec2, quotas, region).catch(
-    (error: Error) => ({ ok: false, unreadable: true, message: `Preflight could not read the account in ${region}: ${error.message}` }),
-  );
-  if ('unreadable' in result) {
-    console.error(result.message);
+  const plan = { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb, stackName: stackNameOf(context) };
+  let results: PreflightResult[];
+  try {
+    results = [await checkFleetQuota(plan, ec2, quotas, region), await checkStorageQuota(plan, ec2, quotas, region)];
+  } catch (error) {
+    console.error(`Preflight could not read the account in ${region}: ${(error as Error).message}`);
     return 2;
   }
-  (result.ok ? console.log : console.error)(result.message);
-  return result.ok ? 0 : 1;
+  for (const result of results) (result.ok ? console.log : console.error)(result.message);
+  return results.every((result) => result.ok) ? 0 : 1;
 });

@@ -1,6 +1,7 @@
-import { DescribeInstanceTypesCommand, EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import { DescribeInstanceTypesCommand, EC2Client, paginateDescribeInstances, paginateDescribeVolumes } from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { FLEET_TAG } from '../core/wire';
+import { fleetInstances } from '../lambda/termination-protection';
 
 /** An EC2 "Running On-Demand … instances" quota: counted in vCPUs, per region. */
 export interface VcpuQuota {
@@ -35,6 +36,8 @@ export interface FleetPlan {
   instanceType: string;
   /** The most VMs the fleet may run at once. */
   vmCount: number;
+  /** Each VM's gp3 root volume, in GiB. */
+  volumeGb: number;
   /** This deployment's stack: its own running VMs are not counted as other usage (a redeploy). */
   stackName: string;
 }
@@ -86,6 +89,43 @@ async function vcpusInUse(ec2: EC2Client, quota: VcpuQuota, stackName: string): 
       if (instance.Tags?.some((tag) => tag.Key === FLEET_TAG && tag.Value === stackName)) continue;
       if (quotaForInstanceType(instance.InstanceType ?? '')?.code !== quota.code) continue;
       total += (instance.CpuOptions?.CoreCount ?? 1) * (instance.CpuOptions?.ThreadsPerCore ?? 1);
+    }
+  }
+  return total;
+}
+
+/** EBS's regional quota on all gp3 volumes together, in TiB (50 by default); every VM's root volume is gp3. */
+export const GP3_STORAGE_QUOTA = { serviceCode: 'ebs', code: 'L-7A658B76', name: 'Storage for General Purpose SSD (gp3) volumes, in TiB' };
+const GIB_PER_TIB = 1024;
+
+/** Reads the account's gp3 storage quota and the gp3 volumes that exist, and says whether every VM's disk fits. */
+export async function checkStorageQuota(plan: FleetPlan, ec2: EC2Client, quotas: ServiceQuotasClient, region: string): Promise<PreflightResult> {
+  const limitTib = (await quotas.send(new GetServiceQuotaCommand({ ServiceCode: GP3_STORAGE_QUOTA.serviceCode, QuotaCode: GP3_STORAGE_QUOTA.code }))).Quota?.Value ?? 0;
+  const usedGib = await gp3GibInUse(ec2, plan.stackName);
+  const neededGib = plan.vmCount * plan.volumeGb;
+  const limitGib = limitTib * GIB_PER_TIB;
+  const summary =
+    `${plan.vmCount} × ${plan.volumeGb} GiB root volumes need ${neededGib} GiB of "${GP3_STORAGE_QUOTA.name}" (${GP3_STORAGE_QUOTA.code}) in ${region}; ` +
+    `the quota is ${limitTib} TiB (${limitGib} GiB), other gp3 volumes use ${usedGib} GiB`;
+  if (neededGib + usedGib <= limitGib) return { ok: true, message: `OK: ${summary}.` };
+  const desiredTib = Math.ceil((neededGib + usedGib) / GIB_PER_TIB);
+  return {
+    ok: false,
+    message:
+      `The fleet's disks do not fit: ${summary}, so ${neededGib + usedGib - limitGib} GiB are missing. ` +
+      `Use a smaller volumeGb, or ask AWS for ${desiredTib} TiB: Service Quotas console → Amazon Elastic Block Store (Amazon EBS) → "${GP3_STORAGE_QUOTA.name}", or ` +
+      `aws service-quotas request-service-quota-increase --region ${region} --service-code ${GP3_STORAGE_QUOTA.serviceCode} --quota-code ${GP3_STORAGE_QUOTA.code} --desired-value ${desiredTib}`,
+  };
+}
+
+/** GiB of this account's gp3 volumes, in any state, other than those attached to this fleet's instances (a redeploy). */
+async function gp3GibInUse(ec2: EC2Client, stackName: string): Promise<number> {
+  const own = new Set((await fleetInstances(ec2, stackName)).map((instance) => instance.instanceId));
+  let total = 0;
+  for await (const page of paginateDescribeVolumes({ client: ec2 }, { Filters: [{ Name: 'volume-type', Values: ['gp3'] }] })) {
+    for (const volume of page.Volumes ?? []) {
+      if (volume.Attachments?.some((attachment) => attachment.InstanceId && own.has(attachment.InstanceId))) continue;
+      total += volume.Size ?? 0;
     }
   }
   return total;

@@ -1,8 +1,8 @@
-import { DescribeInstancesCommand, DescribeInstanceTypesCommand, EC2Client, Instance } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeInstanceTypesCommand, DescribeVolumesCommand, EC2Client, Instance, Volume } from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FLEET_TAG } from '../../core/wire';
-import { checkFleetQuota, quotaForInstanceType } from '../../lib/quota-preflight';
+import { checkFleetQuota, checkStorageQuota, quotaForInstanceType } from '../../lib/quota-preflight';
 
 const ec2 = new EC2Client({ region: 'eu-west-1' });
 const quotas = new ServiceQuotasClient({ region: 'eu-west-1' });
@@ -26,7 +26,7 @@ function account(options: { gpuQuota: number; instances: Instance[][] }): void {
   quotasMock.on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: 'L-DB2E81BA' }).resolves({ Quota: { Value: options.gpuQuota } });
 }
 
-const gpuFleet = { instanceType: 'g4dn.xlarge', vmCount: 300, stackName: 'Course' };
+const gpuFleet = { instanceType: 'g4dn.xlarge', vmCount: 300, volumeGb: 40, stackName: 'Course' };
 
 beforeEach(() => {
   ec2Mock.reset();
@@ -81,4 +81,40 @@ test('instance families map to their vCPU quotas', () => {
   expect(quotaForInstanceType('inf2.xlarge')?.code).toBe('L-1945791B');
   expect(quotaForInstanceType('hpc7g.4xlarge')).toBeUndefined();
   expect(quotaForInstanceType('mac1.metal')).toBeUndefined();
+});
+
+describe('npm run preflight: EBS gp3 storage quota (EC2 and Service Quotas mocked with aws-sdk-client-mock)', () => {
+  const thousandVms = { instanceType: 't3.large', vmCount: 1000, volumeGb: 40, stackName: 'Course' };
+  const gp3 = (size: number, instanceId?: string): Volume => ({ Size: size, VolumeType: 'gp3', Attachments: instanceId ? [{ InstanceId: instanceId }] : [] });
+
+  function storage(options: { quotaTib: number; volumes: Volume[]; fleetInstanceIds?: string[] }): void {
+    quotasMock.on(GetServiceQuotaCommand, { ServiceCode: 'ebs', QuotaCode: 'L-7A658B76' }).resolves({ Quota: { Value: options.quotaTib } });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: (options.fleetInstanceIds ?? []).map((InstanceId) => ({ InstanceId })) }] });
+    ec2Mock.on(DescribeVolumesCommand).resolves({ Volumes: options.volumes });
+  }
+
+  test('1,000 VMs of 51 GiB fit the default 50 TiB; of 52 GiB they do not, and the message says what to do', async () => {
+    storage({ quotaTib: 50, volumes: [] });
+    const fits = await checkStorageQuota({ ...thousandVms, volumeGb: 51 }, ec2, quotas, 'eu-west-1');
+    expect(fits).toEqual({
+      ok: true,
+      message: 'OK: 1000 × 51 GiB root volumes need 51000 GiB of "Storage for General Purpose SSD (gp3) volumes, in TiB" (L-7A658B76) in eu-west-1; the quota is 50 TiB (51200 GiB), other gp3 volumes use 0 GiB.',
+    });
+    const tooBig = await checkStorageQuota({ ...thousandVms, volumeGb: 52 }, ec2, quotas, 'eu-west-1');
+    expect(tooBig.ok).toBe(false);
+    expect(tooBig.message).toContain('so 800 GiB are missing. Use a smaller volumeGb, or ask AWS for 51 TiB');
+    expect(tooBig.message).toContain('aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ebs --quota-code L-7A658B76 --desired-value 51');
+    // Only gp3 volumes count against this quota.
+    expect(ec2Mock.commandCalls(DescribeVolumesCommand)[0].args[0].input.Filters).toEqual([{ Name: 'volume-type', Values: ['gp3'] }]);
+  });
+
+  test("other gp3 volumes count, detached ones too; the fleet's own disks do not (a redeploy)", async () => {
+    storage({ quotaTib: 50, volumes: [gp3(1000), gp3(500, 'i-other'), gp3(40, 'i-vm1'), gp3(40, 'i-vm2')], fleetInstanceIds: ['i-vm1', 'i-vm2'] });
+    const result = await checkStorageQuota(thousandVms, ec2, quotas, 'eu-west-1');
+    expect(result.message).toContain('other gp3 volumes use 1500 GiB');
+    expect(result.ok).toBe(true);
+    // The fleet's instances are found by its tag.
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0].args[0].input.Filters).toContainEqual({ Name: 'tag:lablink:fleet', Values: ['Course'] });
+    expect((await checkStorageQuota({ ...thousandVms, volumeGb: 50 }, ec2, quotas, 'eu-west-1')).ok).toBe(false);
+  });
 });
