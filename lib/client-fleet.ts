@@ -64,6 +64,13 @@ function rootVolume(volumeGb: number): BlockDevice {
  */
 export const VMS_PER_SHARD = 80;
 
+/**
+ * Nested stacks of VMs CloudFormation creates at once: shard k waits for shard k − SHARDS_PER_WAVE.
+ * At most 320 VMs launch together, so a first deploy of 1,000 does not empty EC2's RunInstances
+ * bucket of 1,000 instances, which refills at 2 a second (see docs/architecture.md).
+ */
+export const SHARDS_PER_WAVE = 4;
+
 interface FleetShardProps extends ClientFleetProps {
   first: number;
   last: number;
@@ -172,6 +179,9 @@ export class ClientFleet extends Construct {
       const last = Math.min(props.vmCount, first + VMS_PER_SHARD - 1);
       this.shards.push(new FleetShard(this, `Vms${first}to${first + VMS_PER_SHARD - 1}`, { ...shared, first, last }));
     }
+    this.shards.forEach((shard, index) => {
+      if (index >= SHARDS_PER_WAVE) shard.addDependency(this.shards[index - SHARDS_PER_WAVE]);
+    });
 
     const spareTemplate = new LaunchTemplate(this, 'SpareLaunchTemplate', {
       requireImdsv2: true,

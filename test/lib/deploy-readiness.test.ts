@@ -7,7 +7,7 @@ import { ALLOCATOR_IMAGE_SOURCES, MAX_DEPLOYED_HOLD_SECONDS } from '../../lib/al
 import { readConfig } from '../../lib/config';
 import { LabLinkStack, LabLinkStackProps, REGIONS_WITHOUT_DATA_API } from '../../lib/lablink-stack';
 import { REPO_ROOT } from '../../lib/node-function';
-import { VMS_PER_SHARD } from '../../lib/client-fleet';
+import { SHARDS_PER_WAVE, VMS_PER_SHARD } from '../../lib/client-fleet';
 import { fleetInstances, shardTemplates } from '../support/fleet-templates';
 
 // CloudFormation's validator runs on these templates in lablink-stack.test.ts and `npm run validate:templates`; here it would only slow the many synths.
@@ -158,6 +158,15 @@ describe('the largest fleet the README allows', () => {
       expect(Object.keys(template.Parameters ?? {}).length).toBeLessThanOrEqual(100);
       expect(Object.keys(template.Outputs ?? {}).length).toBeLessThanOrEqual(100);
     }
+  });
+
+  it('creates the VMs in waves of at most 320: each nested stack waits for the one SHARDS_PER_WAVE before it', () => {
+    const parent = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    const shardIds = stack.fleet.shards.map((shard) => stack.resolve((shard.nestedStackResource as unknown as { logicalId: string }).logicalId) as string);
+    const waitsFor = shardIds.map((id) => (parent[id].DependsOn ?? []).filter((other) => shardIds.includes(other)).map((other) => shardIds.indexOf(other)));
+    // 13 nested stacks: 1–4 start at once, 5 after 1, 6 after 2, …, 13 after 9.
+    expect(waitsFor).toEqual(shardIds.map((_, index) => (index < SHARDS_PER_WAVE ? [] : [index - SHARDS_PER_WAVE])));
+    expect(SHARDS_PER_WAVE * VMS_PER_SHARD).toBeLessThanOrEqual(320);
   });
 
   it('lets the spares group grow to one spare per VM, from the parent stack', () => {
