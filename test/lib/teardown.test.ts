@@ -6,6 +6,8 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, Instance, ModifyInstanceAttributeCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { FLEET_TAG } from '../../core/wire';
 import { describePlan, planTeardown, tearDown } from '../../lib/teardown';
 
@@ -125,5 +127,29 @@ describe('npm run teardown (EC2 and Auto Scaling mocked with aws-sdk-client-mock
     expect(destroy).toHaveBeenCalledTimes(1);
     expect(ec2Mock.commandCalls(ModifyInstanceAttributeCommand)).toHaveLength(0);
     expect(autoScalingMock.commandCalls(SuspendProcessesCommand)).toHaveLength(0);
+  });
+});
+
+describe('the npm run teardown command (a real child process, no AWS account)', () => {
+  const ROOT = path.join(__dirname, '../..');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'bin/teardown.ts', ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+
+  it('refuses bad deploy flags the way the deploy does, before it asks AWS anything', () => {
+    const result = run('-c', 'vmCount=many', '--yes');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('vmCount must be a whole number from 0 to 1000 (got "many").');
+  });
+
+  it('accepts an expiresAt that has passed (a teardown comes after the workshop) and stops at the missing region', () => {
+    const result = run('-c', 'expiresAt=2020-01-01T00:00Z', '--yes');
+    expect(result.stderr).not.toContain('expiresAt');
+    expect(result.stderr).toContain('No AWS region: pass --region or set AWS_REGION.');
+    expect(result.status).toBe(2);
   });
 });
