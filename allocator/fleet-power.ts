@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { claimStarts, claimStops, protectionChanges, recordProtection, replacedInstances, warmPoolVms } from '../core/fleet-power';
+import { claimStarts, claimStops, forgetProtection, protectionChanges, recordProtection, replacedInstances, warmPoolVms } from '../core/fleet-power';
 import { Lease } from '../core/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
@@ -77,6 +77,8 @@ export class FleetPower {
   private readonly warmPoolLease: Lease;
   /** When each VM was first seen free: only the controller's own view, rebuilt after a restart. */
   private readonly freeSince = new Map<string, number>();
+  /** Whether this allocator has protected every VM with a participant once since it started. */
+  private protectionReapplied = false;
 
   constructor(private readonly options: FleetPowerOptions) {
     this.periodic = new Periodic(() => this.tick(), options.intervalMs, options.log, 'fleet.power_failed');
@@ -84,6 +86,11 @@ export class FleetPower {
   }
 
   async tick(now = Date.now()): Promise<void> {
+    if (!this.protectionReapplied) {
+      // Once per start: the expiry function and the teardown lift the protection in EC2 without telling the database.
+      await forgetProtection(this.options.sql);
+      this.protectionReapplied = true;
+    }
     await this.protect();
     await this.keepReplacedStopped().catch((error: unknown) => this.options.log.warn('fleet.replaced_check_failed', { reason: errorMessage(error) }));
     if (this.options.warmVms === undefined) return;

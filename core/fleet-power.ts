@@ -7,6 +7,11 @@ export async function protectionChanges(sql: Sql): Promise<{ hostname: string; i
   return sql.query(statements.SELECT_PROTECTION_CHANGES);
 }
 
+/** Makes the next protectionChanges list every VM with a participant again (see FORGET_TERMINATION_PROTECTION). */
+export async function forgetProtection(sql: Sql): Promise<void> {
+  await sql.query(statements.FORGET_TERMINATION_PROTECTION);
+}
+
 export async function recordProtection(sql: Sql, hostname: string, protect: boolean): Promise<void> {
   await sql.query(statements.SET_TERMINATION_PROTECTED, { hostname, protect });
 }

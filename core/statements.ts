@@ -388,6 +388,14 @@ export const SELECT_PROTECTION_CHANGES = `
 SELECT hostname, instance_id, ${HAS_PARTICIPANT} AS protect FROM vms
 WHERE instance_id IS NOT NULL AND state <> 'retired' AND termination_protected <> (${HAS_PARTICIPANT})`;
 
+/**
+ * Forgets that VMs with a participant are protected, so the next round protects them again: EC2's
+ * attribute may have been lifted behind the allocator's back (the expiry function at expiresAt,
+ * `npm run teardown`, an admin), and a later deploy can bring the workshop back.
+ */
+export const FORGET_TERMINATION_PROTECTION = `
+UPDATE vms SET termination_protected = false WHERE termination_protected AND ${HAS_PARTICIPANT}`;
+
 export const SET_TERMINATION_PROTECTED = `
 UPDATE vms SET termination_protected = CAST(:protect AS boolean) WHERE hostname = :hostname`;
 

@@ -58,6 +58,19 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(protections()).toEqual([[instance, true], [instance, false]]);
   });
 
+  it('protects the VMs with a participant again when an allocator starts, as the expiry function or the teardown may have lifted it', async () => {
+    await register(3);
+    const taken = await assign('ada@example.com');
+    const instance = `i-${taken.split('-')[1]}`;
+    await power().tick();
+    expect(protections()).toEqual([[instance, true]]);
+    // A later deploy that moves expiresAt starts the allocator again: it cannot know what was lifted in EC2 meanwhile.
+    const restarted = power();
+    await restarted.tick();
+    await restarted.tick();
+    expect(protections()).toEqual([[instance, true], [instance, true]]);
+  });
+
   it('tries a refused protection again on the next round', async () => {
     await register(1);
     ec2Mock.on(ModifyInstanceAttributeCommand).rejectsOnce(new Error('RequestLimitExceeded')).resolves({});
