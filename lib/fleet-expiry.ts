@@ -57,12 +57,13 @@ export class FleetExpiry extends Construct {
       timeout: Duration.minutes(10),
     });
     endFunction.addToRolePolicy(stopFleetInstances());
-    // Lifting termination protection: find the fleet's instances, read the attribute, set it to false and to nothing else.
+    // Lifting termination protection: find the fleet's instances (DescribeInstances has no
+    // resource-level permissions), read the attribute, set it to false and to nothing else.
     endFunction.addToRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     endFunction.addToRolePolicy(onFleetInstances(this, props.fleetName, ['ec2:DescribeInstanceAttribute']));
     endFunction.addToRolePolicy(terminationProtectionRight(this, props.fleetName, ['false']));
     endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }));
-    // DescribeInstances and DescribeAutoScalingGroups have no resource-level permissions.
+    // DescribeAutoScalingGroups has no resource-level permissions.
     endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingGroups'], resources: ['*'] }));
     endFunction.grantInvoke(role);
     Validations.of(this).acknowledge({
