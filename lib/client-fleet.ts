@@ -180,7 +180,7 @@ export class ClientFleet extends Construct {
       this.shards.push(new FleetShard(this, `Vms${first}to${first + VMS_PER_SHARD - 1}`, { ...shared, first, last }));
     }
     this.shards.forEach((shard, index) => {
-      if (index >= SHARDS_PER_WAVE) shard.addDependency(this.shards[index - SHARDS_PER_WAVE]);
+      if (index >= SHARDS_PER_WAVE) shard.addStackDependency(this.shards[index - SHARDS_PER_WAVE]);
     });
 
     const spareTemplate = new LaunchTemplate(this, 'SpareLaunchTemplate', {
