@@ -15,6 +15,8 @@ import { startLocalPostgres } from '../local/postgres';
 import { runMain } from '../local/run-main';
 import { summarize } from './stats';
 import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool';
+import { simulateOpenPages } from './open-pages';
+import { apiThrottle } from '../lib/api-throttle';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -22,14 +24,15 @@ Drives the real local allocator and form handlers (a child process, on 127.0.0.1
 real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls). Prints one
 JSON line per scenario, then a table.
 
-  --scenarios <list>   fanout,burst,steady,bundle,warmpool (default: all)
+  --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages (default: all)
   --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
   --assignments <n>    assignments in the fan-out burst (default 500)
   --burst <n>          concurrent form submissions in the burst scenario (default 500)
   --steady-vms <n>     VMs re-polling in the steady scenario (default 1000)
   --steady-seconds <s> how long the steady scenario runs (default 60)
   --hold-seconds <s>   the allocator's hold in the steady scenario (default 40, the default hold)
-  --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s
+  --pages <list>       participants with open pages, each with a fleet of that size (default 300,1000)
+  --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s, 300 open pages
   --help               this text`;
 
 const ROOT = path.join(__dirname, '..');
@@ -283,13 +286,14 @@ function table(reports: Report[]): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool' },
+      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool,openpages' },
       sizes: { type: 'string', default: '1000,5000,10000' },
       assignments: { type: 'string', default: '500' },
       burst: { type: 'string', default: '500' },
       'steady-vms': { type: 'string', default: '1000' },
       'steady-seconds': { type: 'string', default: '60' },
       'hold-seconds': { type: 'string', default: '40' },
+      pages: { type: 'string', default: '300,1000' },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -306,6 +310,7 @@ async function main(): Promise<number> {
   const steadyVms = smoke ? 100 : Number(values['steady-vms']);
   const steadySeconds = smoke ? 5 : Number(values['steady-seconds']);
   const holdSeconds = smoke ? 2 : Number(values['hold-seconds']);
+  const pageCounts = smoke ? [300] : values.pages.split(',').map(Number);
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-bench-'));
   const serverBundle = path.join(dir, 'server.js');
@@ -334,6 +339,12 @@ async function main(): Promise<number> {
       for (const preBooted of [true, false]) {
         for (const warmVms of [20, 10, 40]) emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, warmVms, preBooted }));
         emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, participants: 200, preBooted }));
+      }
+    }
+    if (scenarios.has('openpages')) {
+      // The stage as sized for the fleet, then as an apiRateLimit of 50 (the former fixed default) would leave it.
+      for (const participants of pageCounts) {
+        for (const throttle of [apiThrottle(participants), apiThrottle(participants, 50)]) emit(await simulateOpenPages({ participants, throttle, seconds: 600, failedShare: 0.1, seed: 1 }));
       }
     }
   } finally {

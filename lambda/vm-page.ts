@@ -2,11 +2,10 @@ import { html } from 'hono/html';
 import { AssignmentView, Progress } from '../core/vms';
 import { layout } from './layout';
 import { CRD_ACCESS_URL } from './pages';
+import { vmPageNoScriptRefreshSeconds, vmPagePollSeconds } from './page-polling';
 
 /** Setting up usually takes under a minute; past this the page says it is slow and what to do. */
 export const SLOW_SETUP_SECONDS = 120;
-/** Without JavaScript the page reloads itself this often while something may still change. */
-const NO_SCRIPT_REFRESH_SECONDS = 10;
 
 /** The headline of each state. */
 const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
@@ -98,7 +97,7 @@ export function vmPage(options: { assignmentId: string; view: AssignmentView; ou
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
 ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
-<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
+<p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" data-poll-seconds="${vmPagePollSeconds(view.progress) ?? ''}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
 ${stateDetail(view)}
 ${released
   ? ''
@@ -118,6 +117,6 @@ ${connecting ? html`<section class="card" aria-labelledby="next">
   </ol>
   <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
 </section>` : ''}`}`,
-    { script: 'vm.js', refreshSeconds: released ? undefined : NO_SCRIPT_REFRESH_SECONDS },
+    { script: 'vm.js', refreshSeconds: vmPageNoScriptRefreshSeconds(view.progress) },
   );
 }

@@ -35,8 +35,8 @@ export interface LabLinkConfig {
   allocatorTasks: number;
   /** VMs are named `<prefix>-1 … <prefix>-n`; participants see these names in CRD. @default 'lablink-vm' */
   vmNamePrefix: string;
-  /** Steady requests per second API Gateway lets through to the form API. @default 50 */
-  apiRateLimit: number;
+  /** Steady requests per second API Gateway lets through to the form API. @default max(50, vmCount): see `apiThrottle` */
+  apiRateLimit?: number;
   /**
    * Also accept LabLink-compatible clients that present a shared fleet token (kept in Secrets
    * Manager). Off by default: a token any VM holds lets root on one VM poll as another. @default false
@@ -113,7 +113,7 @@ const CONTEXT_KEYS = v.object({
   holdSeconds: v.optional(numberKey('holdSeconds', 5, MAX_DEPLOYED_HOLD_SECONDS), DEFAULT_HOLD_SECONDS),
   allocatorTasks: v.optional(numberKey('allocatorTasks', 1, 10), 1),
   vmNamePrefix: v.optional(textKey('vmNamePrefix', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters'), 'lablink-vm'),
-  apiRateLimit: v.optional(numberKey('apiRateLimit', 1, 10000), 50),
+  apiRateLimit: v.optional(numberKey('apiRateLimit', 1, 10000)),
   allowFleetToken: v.optional(flagKey('allowFleetToken'), false),
   accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
   expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),

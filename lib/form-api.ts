@@ -4,6 +4,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { ApiThrottle } from './api-throttle';
 import { Database } from './database';
 import { LabLinkFunction } from './node-function';
 
@@ -16,8 +17,8 @@ export interface FormApiProps {
   accessCode?: string;
   /** Shown on the dashboard: when the fleet stops. */
   expiresAt?: string;
-  /** Steady requests per second for the whole API; bursts may reach twice this. */
-  rateLimit: number;
+  /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
+  throttle: ApiThrottle;
 }
 
 /** The form and the admin dashboard: an HTTP API in front of one Lambda running the web app over the Data API. */
@@ -47,12 +48,12 @@ export class FormApi extends Construct {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle: { rateLimit: props.rateLimit, burstLimit: props.rateLimit * 2 },
+      throttle: { rateLimit: props.throttle.stage.rate, burstLimit: props.throttle.stage.burst },
       accessLogSettings: { destination: new LogGroupLogDestination(new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH })) },
     });
     // Requests for a VM are the scarce path: a tighter limit keeps a flood from reaching the database.
     (stage.node.defaultChild as CfnStage).routeSettings = {
-      'POST /api/request_vm': { ThrottlingRateLimit: Math.max(1, Math.ceil(props.rateLimit / 2)), ThrottlingBurstLimit: props.rateLimit },
+      'POST /api/request_vm': { ThrottlingRateLimit: props.throttle.requestVm.rate, ThrottlingBurstLimit: props.throttle.requestVm.burst },
     };
     const integration = new HttpLambdaIntegration('FormIntegration', this.handler);
     this.api.addRoutes({ path: '/', methods: [HttpMethod.GET], integration });

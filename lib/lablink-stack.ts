@@ -1,6 +1,7 @@
 import { Annotations, CfnOutput, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { apiThrottle } from './api-throttle';
 import { AllocatorService } from './allocator-service';
 import { FLEET_TAG } from '../core/wire';
 import { ClientFleet, ClientFleetProps } from './client-fleet';
@@ -74,7 +75,7 @@ export class LabLinkStack extends Stack {
       adminSecret: this.adminSecret,
       accessCode: config.accessCode,
       expiresAt: config.expiresAt,
-      rateLimit: config.apiRateLimit,
+      throttle: apiThrottle(config.vmCount, config.apiRateLimit),
     });
     this.fleet = new ClientFleet(this, 'Fleet', {
       vpc: this.network.vpc,

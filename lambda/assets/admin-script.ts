@@ -1,5 +1,10 @@
-// Live refresh of the dashboard (rows in the page's order, tiles, summary) and an in-place filter; the page is complete without it.
-export const ADMIN_SCRIPT = `(function () {
+import { ADMIN_POLL_SECONDS } from '../page-polling';
+import { POLLER } from './poller';
+
+// Live refresh of the dashboard (rows in the page's order, tiles, summary; while it is shown) and
+// an in-place filter; the page is complete without it.
+export const ADMIN_SCRIPT = `${POLLER}
+(function () {
   var body = document.getElementById('vm-rows');
   var filter = document.getElementById('filter');
   var summary = document.getElementById('summary');
@@ -18,7 +23,8 @@ export const ADMIN_SCRIPT = `(function () {
     });
     summary.textContent = summary.dataset.base + (q ? ', ' + shown + ' shown' : '');
   }
-  function refresh() {
+  var every = ${ADMIN_POLL_SECONDS * 1000};
+  lablinkPoll(function (done) {
     fetch('/admin/rows?' + query.toString(), { credentials: 'same-origin' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
@@ -28,9 +34,9 @@ export const ADMIN_SCRIPT = `(function () {
         summary.dataset.base = data.summary;
         apply();
       })
-      .catch(function () {});
-  }
+      .catch(function () {})
+      .then(function () { done(every); });
+  }, every);
   filter.addEventListener('input', apply);
-  setInterval(refresh, 5000);
 })();
 `;

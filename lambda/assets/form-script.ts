@@ -1,5 +1,10 @@
-// Keeps the form's free count current without a reload and offers the suggested email in one click; the page works without it.
-export const FORM_SCRIPT = `(function () {
+import { FORM_POLL_SECONDS } from '../page-polling';
+import { POLLER } from './poller';
+
+// Keeps the form's free count current without a reload (while the form is shown) and offers the
+// suggested email in one click; the page works without it.
+export const FORM_SCRIPT = `${POLLER}
+(function () {
   document.querySelectorAll('[data-use-email]').forEach(function (button) {
     var email = document.getElementById('email');
     button.hidden = false;
@@ -10,7 +15,8 @@ export const FORM_SCRIPT = `(function () {
   });
   var el = document.getElementById('free-count');
   if (!el) return;
-  function refresh() {
+  var every = ${FORM_POLL_SECONDS * 1000};
+  lablinkPoll(function (done) {
     fetch('/api/unassigned_vms_count', { headers: { accept: 'application/json' } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
@@ -19,8 +25,8 @@ export const FORM_SCRIPT = `(function () {
           : data.count + (data.count === 1 ? ' VM is' : ' VMs are') + ' free right now.';
         el.className = data.count === 0 ? 'notice' : 'ok';
       })
-      .catch(function () {});
-  }
-  setInterval(refresh, 5000);
+      .catch(function () {})
+      .then(function () { done(every); });
+  }, every);
 })();
 `;

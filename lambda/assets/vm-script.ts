@@ -1,9 +1,14 @@
+import { POLLER } from './poller';
+
 // Keeps a participant's VM page true while it is open: when the state changes (ready, failed,
 // stopped working, taken back, moved to another VM) it loads the page again, which the server
-// renders with the right message and next step; meanwhile it counts the setup's elapsed time and
+// renders with the right message and next step. It asks as often as the page's data-poll-seconds
+// says (often while the VM is on its way, rarely once settled, never once taken back) and only
+// while the page is shown; meanwhile it counts the setup's elapsed time and
 // shows the "taking longer than usual" note. It makes the copy buttons work. The page works
 // without it (a <noscript> refresh). The page passes its data in data- attributes.
-export const VM_SCRIPT = `(function () {
+export const VM_SCRIPT = `${POLLER}
+(function () {
   var status = document.getElementById('progress');
   if (!status) return;
   var assignmentId = status.getAttribute('data-assignment');
@@ -29,17 +34,19 @@ export const VM_SCRIPT = `(function () {
       if (seconds >= slowAfter) slow.hidden = false;
     }, 1000);
   }
-  function refresh() {
+  var every = 1000 * Number(status.getAttribute('data-poll-seconds'));
+  if (!every) return;
+  lablinkPoll(function (done) {
     fetch('/api/assignment/' + encodeURIComponent(assignmentId), { headers: { accept: 'application/json' } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
-        if (!data) { setTimeout(refresh, 5000); return; }
-        if (data.assignment !== assignmentId) { location.replace('/vm/' + data.assignment); return; }
-        if (data.progress !== shown) { location.reload(); return; }
-        if (data.progress !== 'released') setTimeout(refresh, data.progress === 'assigned' || data.progress === 'configuring' ? 2000 : 4000);
+        // Refused or failed (a 429 too): ask again, later than usual.
+        if (!data) return done(2 * every);
+        if (data.assignment !== assignmentId) return location.replace('/vm/' + data.assignment);
+        if (data.progress !== shown) return location.reload();
+        done(every);
       })
-      .catch(function () { setTimeout(refresh, 5000); });
-  }
-  refresh();
+      .catch(function () { done(2 * every); });
+  }, every);
 })();
 `;

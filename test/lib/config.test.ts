@@ -18,7 +18,7 @@ describe('readConfig (CDK context)', () => {
       holdSeconds: 40,
       allocatorTasks: 1,
       vmNamePrefix: 'lablink-vm',
-      apiRateLimit: 50,
+      apiRateLimit: undefined,
       allowFleetToken: false,
       accessCode: undefined,
       expiresAt: undefined,

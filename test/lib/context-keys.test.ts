@@ -46,7 +46,7 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
   warmVms: { value: '2', also: { vmCount: '3' }, reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_WARM_VMS","Value":"2"}'), true] },
   allocatorTasks: { value: '3', reaches: (r) => [ofType(r, 'AWS::ECS::Service')[0]?.Properties.DesiredCount, 3] },
   vmNamePrefix: { value: 'course', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true] },
-  apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":14,"ThrottlingRateLimit":7}'] },
+  apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":21,"ThrottlingRateLimit":7}'] },
   accessCode: { value: 'open-sesame', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_ACCESS_CODE":"open-sesame"'), true] },
   allowFleetToken: { value: 'true', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'), true] },
   expiresAt: { value: '2099-06-01T17:30Z', reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'] },

@@ -103,7 +103,7 @@ describe('LabLinkStack', () => {
     expect(functions.map(([logicalId]) => logicalId)).toEqual([expect.stringMatching(/^DatabaseMigrateFunction[0-9A-F]{8}$/), expect.stringMatching(/^FormApiFormFunction[0-9A-F]{8}$/)]);
     for (const [, fn] of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 150 },
       RouteSettings: { 'POST /api/request_vm': { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 } },
     });
   });
