@@ -184,18 +184,19 @@ s3_get() {
   rm -f "$creds" "$config"
   return "$status"
 }
-# signal SUCCESS|FAILURE ID: CloudFormation's SignalResource, authenticated like cfn-signal
-# without credentials (the signed identity document), so it needs no IAM permission.
+# signal SUCCESS|FAILURE ID: CloudFormation's SignalResource sent as cfn-signal sends it without
+# credentials (a GET with the query parameters, authenticated by the signed identity document),
+# so it needs no IAM permission.
 signal() {
   local doc=/run/lablink-identity.json sig
   [ -n "$SIGNAL_RESOURCE" ] || return 0
   identity
   sig=$(retry 5 imds dynamic/instance-identity/signature | tr -d '\\n')
-  retry 5 curl -fsS -m 20 -X POST "\${LABLINK_CFN_URL:-https://cloudformation.$(field region "$doc").amazonaws.com/}" \\
-    -H "Authorization: CFN_V1 $(base64 -w0 "$doc"):$sig" \\
-    --data-urlencode Action=SignalResource --data-urlencode Version=2010-05-15 \\
-    --data-urlencode "StackName=$STACK_NAME" --data-urlencode "LogicalResourceId=$SIGNAL_RESOURCE" \\
-    --data-urlencode "Status=$1" --data-urlencode "UniqueId=$2" -o /dev/null
+  retry 5 curl -fsS -m 20 -G "\${LABLINK_CFN_URL:-https://cloudformation.$(field region "$doc").amazonaws.com/}" \\
+    -H "Authorization: CFN_V1 $(base64 -w0 "$doc"):$sig" -H 'Accept: application/json' -A 'CloudFormation Tools' \\
+    --data-urlencode Action=SignalResource --data-urlencode "LogicalResourceId=$SIGNAL_RESOURCE" \\
+    --data-urlencode "StackName=$STACK_NAME" --data-urlencode "UniqueId=$2" --data-urlencode "Status=$1" \\
+    --data-urlencode ContentType=JSON --data-urlencode Version=2010-05-15 -o /dev/null
 }
 failed() {
   local status=$1
@@ -218,11 +219,16 @@ retry 3 apt-get $APT install -y -q --no-install-recommends ${VM_PACKAGES.join(' 
 step block-metadata
 # Only root (the agent) may reach the instance metadata service: the participant works as
 # $DESKTOP_USER and must not take the instance role's credentials or its identity document.
+# Early in every boot, before any network: so no default dependencies (they would order it after
+# basic.target, which cloud-init's network stage comes before: an ordering cycle on every later boot).
 cat > /etc/systemd/system/lablink-metadata-guard.service <<UNIT
 [Unit]
 Description=LabLink: only root reaches the instance metadata service
-Before=network-pre.target lablink-agent.service
+DefaultDependencies=no
+After=systemd-modules-load.service local-fs.target
+Before=network-pre.target shutdown.target lablink-agent.service
 Wants=network-pre.target
+Conflicts=shutdown.target
 
 [Service]
 Type=oneshot
@@ -230,7 +236,7 @@ RemainAfterExit=yes
 ExecStart=/bin/sh -c 'iptables -C OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT 2>/dev/null || iptables -I OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT'
 
 [Install]
-WantedBy=multi-user.target
+WantedBy=sysinit.target
 UNIT
 systemctl daemon-reload
 systemctl enable --now lablink-metadata-guard.service

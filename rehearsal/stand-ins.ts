@@ -23,6 +23,8 @@ export type Artifact = ({ body: string | Buffer } | { file: string }) & { s3?: b
 export interface StandInServer {
   url: string;
   signals: ReceivedSignal[];
+  /** Why each SignalResource request not shaped like cfn-signal's was refused (400). */
+  refusedSignals: string[];
   /** Paths the boot script fetched, in order. */
   fetched: string[];
   /** S3 objects served to a correctly signed request. */
@@ -68,6 +70,27 @@ export async function s3SignatureValid(request: IncomingMessage): Promise<boolea
   return /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] === match[5];
 }
 
+/** The query parameters cfn-signal sends with SignalResource (aws-cfn-bootstrap's CloudFormationClient), no more. */
+const SIGNAL_PARAMETERS = ['Action', 'ContentType', 'LogicalResourceId', 'StackName', 'Status', 'UniqueId', 'Version'];
+
+/**
+ * What differs from cfn-signal's request, or undefined: a GET with the parameters in the query
+ * (Action=SignalResource, ContentType=JSON, Version=2010-05-15), `Accept: application/json`, its
+ * User-Agent, no body.
+ */
+export function signalShapeProblem(request: IncomingMessage, body: string): string | undefined {
+  const query = new URL(request.url ?? '/', 'http://stand-in').searchParams;
+  const names = [...query.keys()].sort();
+  if (request.method !== 'GET') return `method ${request.method}, not GET`;
+  if (body !== '') return 'a body; cfn-signal sends none';
+  if (JSON.stringify(names) !== JSON.stringify(SIGNAL_PARAMETERS)) return `query parameters ${names.join(',')}, not ${SIGNAL_PARAMETERS.join(',')}`;
+  if (query.get('Action') !== 'SignalResource' || query.get('ContentType') !== 'JSON' || query.get('Version') !== '2010-05-15') return `Action/ContentType/Version ${query.get('Action')}/${query.get('ContentType')}/${query.get('Version')}`;
+  if (!['SUCCESS', 'FAILURE'].includes(query.get('Status') ?? '')) return `Status ${query.get('Status')}`;
+  if (request.headers.accept !== 'application/json') return `Accept: ${request.headers.accept}`;
+  if (request.headers['user-agent'] !== 'CloudFormation Tools') return `User-Agent: ${request.headers['user-agent']}`;
+  return undefined;
+}
+
 /** `CFN_V1 <base64 document>:<base64 signature>`, checked the way CloudFormation checks a credential-less cfn-signal. */
 export function cfnV1Authenticates(header: string | undefined, expectedDocument: string): boolean {
   const match = /^CFN_V1 ([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/.exec(header ?? '');
@@ -84,24 +107,26 @@ export function cfnV1Authenticates(header: string | undefined, expectedDocument:
  */
 export async function startStandInServer(artifacts: Record<string, Artifact>, identityDocument: string): Promise<StandInServer> {
   const signals: ReceivedSignal[] = [];
+  const refusedSignals: string[] = [];
   const fetched: string[] = [];
   const signedS3Gets: string[] = [];
   const server: Server = createServer((request, response) => {
     const path = posix.normalize((request.url ?? '/').split('?')[0]);
-    if (request.method === 'POST' && path === '/cloudformation/') {
+    if (path === '/cloudformation/') {
       void bodyOf(request).then((body) => {
-        const form = new URLSearchParams(body);
+        const shape = signalShapeProblem(request, body);
+        const query = new URL(request.url ?? '/', 'http://stand-in').searchParams;
         const authenticated = cfnV1Authenticates(request.headers.authorization, identityDocument);
-        if (form.get('Action') === 'SignalResource') {
+        if (!shape) {
           signals.push({
-            stackName: form.get('StackName') ?? '',
-            logicalResourceId: form.get('LogicalResourceId') ?? '',
-            status: form.get('Status') ?? '',
-            uniqueId: form.get('UniqueId') ?? '',
+            stackName: query.get('StackName') ?? '',
+            logicalResourceId: query.get('LogicalResourceId') ?? '',
+            status: query.get('Status') ?? '',
+            uniqueId: query.get('UniqueId') ?? '',
             authenticated,
           });
-        }
-        response.statusCode = authenticated ? 200 : 403;
+        } else refusedSignals.push(shape);
+        response.statusCode = shape ? 400 : authenticated ? 200 : 403;
         response.end();
       });
       return;
@@ -126,6 +151,7 @@ export async function startStandInServer(artifacts: Record<string, Artifact>, id
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     signals,
+    refusedSignals,
     fetched,
     signedS3Gets,
     close: () => new Promise((resolve) => server.close(() => resolve())),

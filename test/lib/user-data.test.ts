@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,6 +7,8 @@ import { buildAgentBundle } from '../../agent/bundle';
 import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
 import { EC2_USER_DATA_LIMIT_BYTES, SETUP_RESULT_PATH, SETUP_SCRIPT_PATH, renderClientUserData } from '../../lib/user-data';
+import { startStandInServer } from '../../rehearsal/stand-ins';
+import { startFakeImds } from '../support/ec2-identity';
 
 const VM_7 = {
   vmName: 'lablink-vm-7',
@@ -66,13 +68,77 @@ describe('client VM user-data', () => {
   });
 });
 
+/** A shell function of a boot script (on one line or several), as written there. */
+const shellFunction = (rendered: string, name: string) => new RegExp(`^${name}\\(\\) \\{(?: [^\\n]*\\}|\\n[\\s\\S]*?\\n\\})$`, 'm').exec(rendered)![0];
+
+describe('the boot script’s CloudFormation signal (a real curl against a stand-in that accepts only cfn-signal’s request)', () => {
+  const script = renderClientUserData(VM_7);
+
+  /** Runs the script's own signal function (and what it calls) against a fake IMDS and the stand-in endpoint. */
+  async function signalWith(status: string, uniqueId: string) {
+    const imds = await startFakeImds('i-0123456789abcdef0');
+    const cloudFormation = await startStandInServer({}, imds.document);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-signal-'));
+    try {
+      const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n').split('/run/lablink-identity.json').join(`${dir}/identity.json`);
+      // Not spawnSync: the stand-ins answer from this process's event loop.
+      const child = spawn('bash', ['-c', `set -eEuo pipefail\nIMDS=${imds.url}/latest\nSTACK_NAME='LabLink'\nSIGNAL_RESOURCE='FleetVm7ABCDEF12'\n${functions}\nsignal ${status} ${uniqueId}`], {
+        env: { PATH: process.env.PATH, LABLINK_CFN_URL: `${cloudFormation.url}/cloudformation/` },
+        stdio: 'ignore',
+      });
+      const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      return { exitCode, signals: [...cloudFormation.signals], refused: [...cloudFormation.refusedSignals] };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await cloudFormation.close();
+      await imds.close();
+    }
+  }
+
+  it('is a GET with cfn-signal’s query parameters and headers, authenticated by the signed identity document', async () => {
+    const { exitCode, signals, refused } = await signalWith('FAILURE', 'lablink-vm-7:install-node');
+    expect(refused).toEqual([]);
+    expect(exitCode).toBe(0);
+    expect(signals).toEqual([{ stackName: 'LabLink', logicalResourceId: 'FleetVm7ABCDEF12', status: 'FAILURE', uniqueId: 'lablink-vm-7:install-node', authenticated: true }]);
+  });
+
+  it('is refused by the stand-in when shaped otherwise: the old POST with a form body, or a missing ContentType', async () => {
+    const imds = await startFakeImds('i-0123456789abcdef0');
+    const cloudFormation = await startStandInServer({}, imds.document);
+    try {
+      const form = new URLSearchParams({ Action: 'SignalResource', Version: '2010-05-15', StackName: 'LabLink', LogicalResourceId: 'R', Status: 'SUCCESS', UniqueId: 'i-1' });
+      const headers = { accept: 'application/json', 'user-agent': 'CloudFormation Tools' };
+      const post = await fetch(`${cloudFormation.url}/cloudformation/`, { method: 'POST', headers, body: form });
+      const noContentType = await fetch(`${cloudFormation.url}/cloudformation/?${form}`, { headers });
+      expect([post.status, noContentType.status]).toEqual([400, 400]);
+      expect(cloudFormation.refusedSignals).toEqual(['method POST, not GET', 'query parameters Action,LogicalResourceId,StackName,Status,UniqueId,Version, not Action,ContentType,LogicalResourceId,StackName,Status,UniqueId,Version']);
+      expect(cloudFormation.signals).toEqual([]);
+    } finally {
+      await cloudFormation.close();
+      await imds.close();
+    }
+  });
+});
+
+describe('the metadata guard unit', () => {
+  const script = renderClientUserData(VM_7);
+  const unit = /cat > \/etc\/systemd\/system\/lablink-metadata-guard.service <<UNIT\n([\s\S]*?)\nUNIT\n/.exec(script)![1];
+
+  it('runs early on every boot, before any network and without the default dependencies that made an ordering cycle with cloud-init', () => {
+    expect(unit).toMatch(/^DefaultDependencies=no$/m);
+    expect(unit).toMatch(/^After=systemd-modules-load.service local-fs.target$/m);
+    expect(unit).toMatch(/^Before=network-pre.target shutdown.target lablink-agent.service$/m);
+    expect(unit).toMatch(/^Wants=network-pre.target$/m);
+    expect(unit).toMatch(/^Conflicts=shutdown.target$/m);
+    expect(unit).toMatch(/^WantedBy=sysinit.target$/m);
+    expect(script).toContain('systemctl enable --now lablink-metadata-guard.service');
+  });
+});
+
 describe('client VM user-data of a spare (no name baked in)', () => {
   const { vmName: _name, stackName: _stack, signalResource: _resource, ...spareOptions } = VM_7;
   const script = renderClientUserData(spareOptions);
   const named = renderClientUserData(VM_7);
-
-  /** A shell function of a boot script, as written there. */
-  const shellFunction = (rendered: string, name: string) => new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}$`, 'm').exec(rendered)![0];
 
   /**
    * Runs the boot script's claim-name step and its agent.env with stand-ins for node (the
