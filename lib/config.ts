@@ -71,6 +71,9 @@ export const MAX_SETUP_SCRIPT_BYTES = 1024 * 1024;
 
 export const UBUNTU_24_04_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
 
+/** Canonical's parameters for Ubuntu 22.04 name it by version or by codename. */
+const UBUNTU_22_04_PARAMETER = /\/(22\.04|jammy)\//;
+
 type ContextReader = (key: string) => unknown;
 
 /** A refusal names the key, what it allows, and the value exactly as given (before any conversion). */
@@ -106,7 +109,17 @@ const CONTEXT_KEYS = v.object({
   warmVms: v.optional(numberKey('warmVms', 0, MAX_VM_COUNT)),
   instanceType: v.optional(textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'), 't3.large'),
   amiId: v.optional(textKey('amiId', /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0')),
-  amiSsmParameter: v.optional(textKey('amiSsmParameter', /^\/[\w./-]+$/, 'an SSM parameter path starting with /'), UBUNTU_24_04_AMI_PARAMETER),
+  amiSsmParameter: v.optional(
+    v.pipe(
+      textKey('amiSsmParameter', /^\/[\w./-]+$/, 'an SSM parameter path starting with /'),
+      // Its curl (7.81) signs S3 requests without x-amz-content-sha256: S3 refuses every VM's agent download.
+      v.check(
+        (parameter) => !UBUNTU_22_04_PARAMETER.test(parameter),
+        (issue) => `amiSsmParameter must not name Ubuntu 22.04, whose curl 7.81 cannot sign the VMs' S3 downloads; use Ubuntu 24.04 (got ${JSON.stringify(issue.input)}).`,
+      ),
+    ),
+    UBUNTU_24_04_AMI_PARAMETER,
+  ),
   volumeGb: v.optional(numberKey('volumeGb', 8, 2000), 40),
   dbMinCapacity: v.optional(numberKey('dbMinCapacity', 0, 256, false), 0.5),
   dbMaxCapacity: v.optional(numberKey('dbMaxCapacity', 1, 256, false), 4),

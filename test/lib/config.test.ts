@@ -65,6 +65,16 @@ describe('readConfig (CDK context)', () => {
     );
   });
 
+  it('refuses an Ubuntu 22.04 AMI parameter (by version or codename), whose curl cannot sign the VMs’ S3 downloads, and takes a 24.04 one', () => {
+    for (const parameter of ['/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id', '/aws/service/canonical/ubuntu/server/jammy/stable/current/amd64/hvm/ebs-gp2/ami-id']) {
+      expect(() => readConfig(contextOf({ amiSsmParameter: parameter }))).toThrow(
+        `amiSsmParameter must not name Ubuntu 22.04, whose curl 7.81 cannot sign the VMs' S3 downloads; use Ubuntu 24.04 (got "${parameter}").`,
+      );
+    }
+    const noble = '/aws/service/canonical/ubuntu/server/noble/stable/current/amd64/hvm/ebs-gp3/ami-id';
+    expect(readConfig(contextOf({ amiSsmParameter: noble })).amiSsmParameter).toBe(noble);
+  });
+
   it('refuses a teardown time in another form, and reads a past one (the stack refuses it for deploys only)', () => {
     expect(() => readConfig(contextOf({ expiresAt: 'tomorrow' }))).toThrow(/expiresAt must be a UTC time such as 2026-12-01T18:00Z/);
     expect(readConfig(contextOf({ expiresAt: '2020-01-01T00:00Z' })).expiresAt).toBe('2020-01-01T00:00Z');
