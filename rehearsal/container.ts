@@ -58,16 +58,16 @@ export interface ExecOptions {
 
 export interface Container {
   machine: string;
-  nspawnPid: number;
-  /** PID 1 of the container, as seen from the host. */
-  leaderPid: number;
+  readonly nspawnPid: number;
+  /** PID 1 of the container, as seen from the host (of its current boot). */
+  readonly leaderPid: number;
   /** The container's root as a host path (overlay merged dir); readable while it runs. */
   rootDir: string;
   /** Only what the container changed (overlay upper dir). */
   upperDir: string;
   /** nspawn's output (the container console), readable until stop(). */
   consoleLog: string;
-  /** Seconds from spawning nspawn until systemd reported running/degraded. */
+  /** Seconds from spawning nspawn until systemd reported running/degraded (the last boot). */
   bootSeconds: number;
   /** `systemctl is-system-running` after boot: running or degraded. */
   systemState: string;
@@ -83,6 +83,13 @@ export interface Container {
   runUnit(argv: readonly string[], options?: Omit<ExecOptions, 'user'> & { unit?: string }): Promise<RunResult>;
   /** Reads a file written inside the container (through the overlay's merged dir). */
   readFile(pathInContainer: string): Promise<string>;
+  /**
+   * Boots the same disk again (the overlay's upper dir kept, /run fresh): `reboot` is the OS's
+   * own reboot (EC2's RebootInstances, a repair), `stop-start` a poweroff and a new boot (EC2's
+   * stop and start, the warm pool's path), with `whileDown` run in between. nspawn never restarts
+   * a container itself (it exits, 133 on a reboot), so both end it and start it again.
+   */
+  restart(how: 'reboot' | 'stop-start', options?: { timeoutMs?: number; whileDown?: () => Promise<void> }): Promise<void>;
   /** Orderly poweroff (bounded), then removes the overlay and temp dirs. Idempotent. */
   stop(options?: { timeoutMs?: number }): Promise<void>;
 }
@@ -127,45 +134,52 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       ...(options.binds ?? []).map((b) => `--${b.readOnly ? 'bind-ro' : 'bind'}=${b.host}:${b.container}`),
       ...(options.nspawnArgs ?? []),
     ];
-    const started = Date.now();
-    const out = openSync(consoleLog, 'a');
-    // Own process group: a Ctrl-C in the terminal reaches only us, and we stop it in order.
-    nspawn = spawn('systemd-nspawn', args, { stdio: ['ignore', out, out], detached: true });
-    closeSync(out);
-    const exited = new Promise<void>((resolve) => nspawn?.once('exit', () => resolve()));
-    const failIfExited = (): void => {
-      if (nspawn?.exitCode !== null || nspawn?.signalCode !== null) {
-        throw new Error(`systemd-nspawn exited (${nspawn?.exitCode ?? nspawn?.signalCode}):\n${tail(consoleLog)}`);
-      }
-    };
+    let exited: Promise<void> = Promise.resolve();
+    let enter: string[] = [];
+    /** Boots the overlay's root (again: the same disk, a fresh /run) and waits for systemd; returns its state and seconds. */
+    const startNspawn = async (): Promise<{ systemState: string; bootSeconds: number }> => {
+      const started = Date.now();
+      const out = openSync(consoleLog, 'a');
+      // Own process group: a Ctrl-C in the terminal reaches only us, and we stop it in order.
+      const child = spawn('systemd-nspawn', args, { stdio: ['ignore', out, out], detached: true });
+      nspawn = child;
+      closeSync(out);
+      exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const failIfExited = (): void => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`systemd-nspawn exited (${child.exitCode ?? child.signalCode}):\n${tail(consoleLog)}`);
+        }
+      };
 
-    const bootTimeoutMs = options.bootTimeoutMs ?? 90_000;
-    leaderPid = await waitFor(
-      'the container leader',
-      () => {
-        failIfExited();
-        return findLeader(nspawn?.pid ?? 0);
-      },
-      10_000,
-      50,
-    );
-    const enter = nsenterPrefix(leaderPid);
-    // Retried: until systemd has opened its private socket, systemctl cannot connect.
-    const systemState = await waitFor(
-      'systemd in the container to finish booting',
-      async () => {
-        failIfExited();
-        const r = await run(enter[0], [...enter.slice(1), 'systemctl', 'is-system-running', '--wait'], {
-          timeoutMs: Math.max(1_000, bootTimeoutMs - (Date.now() - started)),
-          allowFailure: true,
-        });
-        const state = r.stdout.trim();
-        return state === 'running' || state === 'degraded' ? state : undefined;
-      },
-      bootTimeoutMs,
-      250,
-    );
-    const bootSeconds = Math.round((Date.now() - started) / 100) / 10;
+      const bootTimeoutMs = options.bootTimeoutMs ?? 90_000;
+      leaderPid = await waitFor(
+        'the container leader',
+        () => {
+          failIfExited();
+          return findLeader(child.pid ?? 0);
+        },
+        10_000,
+        50,
+      );
+      enter = nsenterPrefix(leaderPid);
+      // Retried: until systemd has opened its private socket, systemctl cannot connect.
+      const systemState = await waitFor(
+        'systemd in the container to finish booting',
+        async () => {
+          failIfExited();
+          const r = await run(enter[0], [...enter.slice(1), 'systemctl', 'is-system-running', '--wait'], {
+            timeoutMs: Math.max(1_000, bootTimeoutMs - (Date.now() - started)),
+            allowFailure: true,
+          });
+          const state = r.stdout.trim();
+          return state === 'running' || state === 'degraded' ? state : undefined;
+        },
+        bootTimeoutMs,
+        250,
+      );
+      return { systemState, bootSeconds: Math.round((Date.now() - started) / 100) / 10 };
+    };
+    const firstBoot = await startNspawn();
 
     const exec = (argv: readonly string[], o: ExecOptions = {}): Promise<RunResult> => {
       const envArgs = Object.entries({ PATH: CONTAINER_PATH, LANG: 'C.UTF-8', ...o.env }).map(([k, v]) => `${k}=${v}`);
@@ -190,6 +204,13 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       });
     };
 
+    /** Shuts the OS down from inside (`systemctl poweroff|reboot`), as EC2's stop or reboot asks it to, and waits for nspawn to end. */
+    const shutDown = async (verb: 'poweroff' | 'reboot', timeoutMs: number): Promise<void> => {
+      await exec(['systemctl', verb, '--no-block'], { allowFailure: true });
+      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+      if ((await Promise.race([exited, timeout])) === 'timeout') throw new Error(`the container did not ${verb} within ${timeoutMs} ms`);
+    };
+
     let stopped = false;
     const stop = async (o: { timeoutMs?: number } = {}): Promise<void> => {
       if (stopped) return;
@@ -203,20 +224,29 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       forceTeardown(); // Now only unmounts and deletes (the processes are gone).
     };
 
-    return {
+    const container: Container = {
       machine,
-      nspawnPid: nspawn.pid ?? 0,
-      leaderPid,
+      get nspawnPid() {
+        return nspawn?.pid ?? 0;
+      },
+      get leaderPid() {
+        return leaderPid;
+      },
       rootDir,
       upperDir,
       consoleLog,
-      bootSeconds,
-      systemState,
+      ...firstBoot,
       exec,
       runUnit,
       readFile: (p) => readFile(join(rootDir, p), 'utf8'),
+      async restart(how, o = {}) {
+        await shutDown(how === 'reboot' ? 'reboot' : 'poweroff', o.timeoutMs ?? 60_000);
+        await o.whileDown?.();
+        Object.assign(container, await startNspawn());
+      },
       stop,
     };
+    return container;
   } catch (err) {
     forceTeardown();
     throw err;

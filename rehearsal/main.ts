@@ -14,7 +14,7 @@ import { buildStandInCrdDeb } from './apt-repo';
 import { cleanupStaleRehearsals } from './container';
 import { createNetns, removeStaleNetns } from './netns';
 import { buildNodeTarball } from './node-tarball';
-import { ensureRootfs } from './rootfs';
+import { VM_INTERFACE, ensureRootfs } from './rootfs';
 import { RehearsalInputs, runScenarios } from './scenario';
 
 const INPUTS_VARIABLE = 'LABLINK_REHEARSAL_INPUTS';
@@ -38,7 +38,7 @@ async function outer(): Promise<number> {
   await buildStandInCrdDeb(crdDeb);
   // Named as the user-data asks for it; it holds this machine's node binary.
   const nodeTarball = await buildNodeTarball(path.join(cache, 'artifacts'), { version: AGENT_NODE_VERSION });
-  const netns = await createNetns();
+  const netns = await createNetns({ interfaces: [VM_INTERFACE] });
   try {
     const inputs: RehearsalInputs = { rootfs, crdDeb, nodeTarball: nodeTarball.file, netnsName: netns.name, netnsPath: netns.path };
     // nsenter --net, not `ip netns exec`: that one also remounts /sys, which hides the cgroup tree nspawn needs.

@@ -24,10 +24,12 @@ export interface Netns {
 
 /**
  * Creates `lablink-rehearsal-<pid>[-suffix]` with loopback up and extra addresses on lo
- * (by default the IMDS address, so a server can listen on the real IMDS address).
+ * (by default the IMDS address, so a server can listen on the real IMDS address), and a veth
+ * pair per name in `interfaces` (its peer `<name>-peer` up), so the container's
+ * systemd-networkd has a link with a carrier to configure, as a VM has its network card.
  */
 export async function createNetns(
-  options: { suffix?: string; loopbackAddresses?: readonly string[] } = {},
+  options: { suffix?: string; loopbackAddresses?: readonly string[]; interfaces?: readonly string[] } = {},
 ): Promise<Netns> {
   const name = `lablink-rehearsal-${process.pid}${options.suffix ? `-${options.suffix}` : ''}`;
   const path = join('/run/netns', name);
@@ -41,6 +43,10 @@ export async function createNetns(
     await run('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });
     for (const address of options.loopbackAddresses ?? [`${IMDS_ADDRESS}/32`]) {
       await run('ip', ['-n', name, 'address', 'add', address, 'dev', 'lo'], { timeoutMs: 10_000 });
+    }
+    for (const link of options.interfaces ?? []) {
+      await run('ip', ['-n', name, 'link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}-peer`], { timeoutMs: 10_000 });
+      await run('ip', ['-n', name, 'link', 'set', `${link}-peer`, 'up'], { timeoutMs: 10_000 });
     }
   } catch (err) {
     remove();

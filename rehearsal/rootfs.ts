@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { VM_PACKAGES } from '../lib/user-data';
 import { commandExists, onCleanup, removeTree, run, secondsSince } from './util';
 
@@ -25,8 +25,26 @@ export const BASE_PACKAGES = [
 /** The packages the user-data installs, so its `apt-get install` finds them in place. */
 export const DESKTOP_PACKAGES = VM_PACKAGES;
 
+/** What runs the user-data as on an Ubuntu cloud image: Debian's cloud-init (22.4 on bookworm); the network is systemd-networkd's. */
+export const CLOUD_PACKAGES = ['cloud-init'] as const;
+
+/** The VM's network interface (a veth the rehearsal's namespace provides, see netns.ts), configured by systemd-networkd. */
+export const VM_INTERFACE = 'ens5';
+
+/**
+ * Files the recipe writes into the rootfs. cloud-init looks only for the NoCloud seed the
+ * rehearsal writes (no probing of other clouds), leaves the network to the .network file below
+ * (its fallback would ask DHCP, which nobody answers here) and keeps the rehearsal's apt source
+ * (it would write Debian's mirror, unreachable here), and leaves the locale alone (minbase has no
+ * `locales` package, which Ubuntu's image has): on EC2 the datasource, DHCP and the mirror are AWS's.
+ */
+const ROOTFS_FILES: Record<string, string> = {
+  '/etc/cloud/cloud.cfg.d/90-lablink-rehearsal.cfg': 'datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\nlocale: false\n',
+  [`/etc/systemd/network/10-${VM_INTERFACE}.network`]: `[Match]\nName=${VM_INTERFACE}\n\n[Network]\nAddress=10.10.0.2/24\n`,
+};
+
 /** Bump when the recipe changes in a way the package lists do not show. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 export interface RootfsBuildInfo {
   builtAt: string;
@@ -92,6 +110,8 @@ export async function ensureRootfs(cacheDir: string, options: EnsureRootfsOption
       'export DEBIAN_FRONTEND=noninteractive',
       'apt-get -q update',
       `apt-get install -y -q --no-install-recommends ${DESKTOP_PACKAGES.join(' ')}`,
+      `apt-get install -y -q --no-install-recommends ${CLOUD_PACKAGES.join(' ')}`,
+      'systemctl enable systemd-networkd.service',
       'apt-get clean',
       // The rehearsal points apt at its own empty repository; stale lists only waste space.
       'rm -rf /var/lib/apt/lists/*',
@@ -99,6 +119,10 @@ export async function ensureRootfs(cacheDir: string, options: EnsureRootfsOption
     await run('systemd-nspawn', ['-q', '--register=no', '--keep-unit', '-D', target, 'bash', '-c', script], {
       timeoutMs: left(),
     });
+    for (const [file, text] of Object.entries(ROOTFS_FILES)) {
+      await mkdir(join(target, dirname(file)), { recursive: true });
+      await writeFile(join(target, file), text);
+    }
     const desktopSeconds = secondsSince(desktopStarted);
     const sizeBytes = await sizeOf(target);
 
@@ -133,7 +157,7 @@ export async function rootfsBuildInfo(rootfs: string): Promise<RootfsBuildInfo> 
 
 /** Package lists and recipe version decide the cache directory name. */
 function cacheKey(): string {
-  const recipe = JSON.stringify([RECIPE_VERSION, SUITE, BASE_PACKAGES, DESKTOP_PACKAGES]);
+  const recipe = JSON.stringify([RECIPE_VERSION, SUITE, BASE_PACKAGES, DESKTOP_PACKAGES, CLOUD_PACKAGES, ROOTFS_FILES]);
   return createHash('sha256').update(recipe).digest('hex').slice(0, 10);
 }
 

@@ -86,13 +86,21 @@ export function ec2Verifier(instances: FleetInstance[], fallback?: VmIdentityVer
   return { verifier, mock };
 }
 
-/** A stand-in for the instance metadata service (on 127.0.0.1 unless told): IMDSv2 token, then document, signature, instance id and role credentials. */
+/**
+ * A stand-in for the instance metadata service (on 127.0.0.1 unless told): IMDSv2 token, then
+ * document, signature, instance id and role credentials. `started()` is EC2's StartInstances
+ * after a stop: the document (signed again) gets a new pendingTime.
+ */
 export async function startFakeImds(
   instanceId: string,
   listenOn: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
-): Promise<{ url: string; document: string; tokenRequests: () => number; close(): Promise<void> }> {
-  const document = identityDocument(instanceId);
-  const signature = signDocument(document).replace(/(.{64})/g, '$1\n');
+): Promise<{ url: string; document: string; tokenRequests: () => number; started(): string; close(): Promise<void> }> {
+  const signed = (pendingTime: Date) => {
+    const text = identityDocument(instanceId, { pendingTime: pendingTime.toISOString().replace(/\.\d+Z$/, 'Z') });
+    return { text, signature: signDocument(text).replace(/(.{64})/g, '$1\n') };
+  };
+  let current = signed(new Date());
+  const document = current.text;
   const token = `imds-token-${instanceId}`;
   let tokenRequests = 0;
   const server: Server = createServer((request, response) => {
@@ -104,8 +112,8 @@ export async function startFakeImds(
       response.statusCode = 401;
       return response.end();
     }
-    if (request.url === '/latest/dynamic/instance-identity/document') return response.end(document);
-    if (request.url === '/latest/dynamic/instance-identity/signature') return response.end(signature);
+    if (request.url === '/latest/dynamic/instance-identity/document') return response.end(current.text);
+    if (request.url === '/latest/dynamic/instance-identity/signature') return response.end(current.signature);
     if (request.url === '/latest/meta-data/instance-id') return response.end(instanceId);
     if (request.url === '/latest/meta-data/iam/security-credentials/') return response.end(TEST_ROLE_NAME);
     if (request.url === `/latest/meta-data/iam/security-credentials/${TEST_ROLE_NAME}`) {
@@ -121,6 +129,10 @@ export async function startFakeImds(
     url: `http://${listenOn.host}:${(server.address() as AddressInfo).port}`,
     document,
     tokenRequests: () => tokenRequests,
+    started: () => {
+      current = signed(new Date());
+      return current.text;
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
