@@ -12,7 +12,8 @@
  *   (only --private-network keeps it), so iptables in the user-data fails with
  *   "Permission denied (you must be root)" unless `--capability=CAP_NET_ADMIN` is given.
  * - Commands entered with nsenter keep the HOST's full capability set and live outside
- *   the container's cgroups; runUnit (systemd-run inside) runs like a real boot service.
+ *   the container's cgroups; what must run like a boot service runs under the container's
+ *   own systemd (the user-data under cloud-final).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
@@ -73,14 +74,9 @@ export interface Container {
   systemState: string;
   /**
    * Runs argv through nsenter (all the container's namespaces, host capabilities, host
-   * cgroup), as root or as `user`. For probes and user commands; see runUnit for services.
+   * cgroup), as root or as `user`. For probes and user commands.
    */
   exec(argv: readonly string[], options?: ExecOptions): Promise<RunResult>;
-  /**
-   * Runs argv as a transient systemd service inside the container (systemd-run --wait
-   * --pipe), like cloud-init runs a user-data script: container capabilities and cgroups.
-   */
-  runUnit(argv: readonly string[], options?: Omit<ExecOptions, 'user'> & { unit?: string }): Promise<RunResult>;
   /** Reads a file written inside the container (through the overlay's merged dir). */
   readFile(pathInContainer: string): Promise<string>;
   /**
@@ -192,18 +188,6 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       });
     };
 
-    let unitCounter = 0;
-    const runUnit: Container['runUnit'] = (argv, o = {}) => {
-      const unit = o.unit ?? `rehearsal-${++unitCounter}`;
-      const setenv = Object.entries(o.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
-      // --pipe connects our stdin/stdout/stderr to the service; --wait returns its exit status.
-      return exec(['systemd-run', '--quiet', '--wait', '--pipe', '--collect', `--unit=${unit}`, ...setenv, ...argv], {
-        input: o.input,
-        timeoutMs: o.timeoutMs,
-        allowFailure: o.allowFailure,
-      });
-    };
-
     /** Shuts the OS down from inside (`systemctl poweroff|reboot`), as EC2's stop or reboot asks it to, and waits for nspawn to end. */
     const shutDown = async (verb: 'poweroff' | 'reboot', timeoutMs: number): Promise<void> => {
       await exec(['systemctl', verb, '--no-block'], { allowFailure: true });
@@ -237,7 +221,6 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       consoleLog,
       ...firstBoot,
       exec,
-      runUnit,
       readFile: (p) => readFile(join(rootDir, p), 'utf8'),
       async restart(how, o = {}) {
         await shutDown(how === 'reboot' ? 'reboot' : 'poweroff', o.timeoutMs ?? 60_000);
