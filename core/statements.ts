@@ -380,8 +380,12 @@ UPDATE vms SET setup_rerun_requested_at = NULL
 WHERE hostname = :hostname AND setup_rerun_requested_at IS NOT NULL
 RETURNING hostname`;
 
-/** A VM has a participant (or is being cleaned after one): CloudFormation must not delete it. */
-const HAS_PARTICIPANT = `state IN ('assigned', 'delivered', 'configured', 'resetting')`;
+/**
+ * A VM has a participant (or is being cleaned after one): CloudFormation must not delete it. By
+ * the email, not a list of states: a participant in `error` (a failed start-host waiting for their
+ * retry, a moved participant's new VM before their new command) is still on the VM.
+ */
+const HAS_PARTICIPANT = `(email IS NOT NULL OR state = 'resetting')`;
 
 /** VMs whose termination protection is not what their participant needs. */
 export const SELECT_PROTECTION_CHANGES = `

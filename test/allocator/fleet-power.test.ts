@@ -5,8 +5,8 @@ import { Ec2InstancePower, FleetPower } from '../../allocator/fleet-power';
 import { requestVm } from '../../core/assignment';
 import { countWarmingVms } from '../../core/fleet-power';
 import { silentLogger } from '../../core/log';
-import { recordHealth } from '../../core/health';
-import { countFreeVms, listVms, recordPoll, recordReset, resetVms } from '../../core/vms';
+import { moveParticipant, recordHealth } from '../../core/health';
+import { countFreeVms, listVms, markDelivered, recordOutcome, recordPoll, recordReset, resetVms } from '../../core/vms';
 import { stateLabel } from '../../lambda/admin-page';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
@@ -69,6 +69,49 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     await restarted.tick();
     await restarted.tick();
     expect(protections()).toEqual([[instance, true], [instance, true]]);
+  });
+
+  it('keeps protection on in every state a participant is on a VM (a failed start-host, a move, a retry), with one call on and one off per VM', async () => {
+    await register(2);
+    const fleet = power();
+    const visited: string[] = [];
+    /** One allocator round: every protection call so far, and the states in which a participant was on a VM. */
+    const round = async () => {
+      await fleet.tick();
+      const { rows } = await db.pool.query(`SELECT hostname, state FROM vms WHERE email IS NOT NULL OR state = 'resetting' ORDER BY hostname`);
+      visited.push(...rows.map((row: { hostname: string; state: string }) => `${row.hostname} ${row.state}`));
+      return protections();
+    };
+    const first = await requestVm(db.sql, { email: 'ada@example.com', crdCommand: crdCommand() });
+    if (first.kind !== 'assigned') throw new Error(first.kind);
+    const vm = first.hostname;
+    const other = vm === 'vm-1' ? 'vm-2' : 'vm-1';
+    const [instance, otherInstance] = [`i-${vm.slice(3)}`, `i-${other.slice(3)}`];
+    expect(await round()).toEqual([[instance, true]]);
+    await markDelivered(db.sql, [{ hostname: vm, assignmentId: first.assignmentId }]);
+    expect(await round()).toEqual([[instance, true]]);
+    // start-host failed: the participant is still on the VM, about to paste a new command.
+    await recordOutcome(db.sql, { hostname: vm, assignmentId: first.assignmentId, outcome: 'error', error: 'code used' });
+    expect(await round()).toEqual([[instance, true]]);
+    const retried = await requestVm(db.sql, { email: 'ada@example.com', crdCommand: crdCommand(), retryToken: first.retryToken });
+    if (retried.kind !== 'assigned' || retried.outcome !== 'retried') throw new Error(`expected a retry, got ${retried.kind}`);
+    expect(await round()).toEqual([[instance, true]]);
+    await markDelivered(db.sql, [{ hostname: vm, assignmentId: retried.assignmentId }]);
+    await recordOutcome(db.sql, { hostname: vm, assignmentId: retried.assignmentId, outcome: 'configured', error: null });
+    expect(await round()).toEqual([[instance, true]]);
+    // The VM broke under the participant: moved to the other VM, which waits in `error` for their new command.
+    expect((await moveParticipant(db.sql, vm)).kind).toBe('moved');
+    expect(await round()).toEqual([[instance, true], [otherInstance, true]]);
+    expect(await round()).toEqual([[instance, true], [otherInstance, true]]);
+    await recordReset(db.sql, vm, 'done', null);
+    expect(await round()).toEqual([[instance, true], [otherInstance, true], [instance, false]]);
+    await resetVms(db.sql, { scope: 'one', hostname: other });
+    expect(await round()).toHaveLength(3);
+    await recordReset(db.sql, other, 'done', null);
+    expect(await round()).toEqual([[instance, true], [otherInstance, true], [instance, false], [otherInstance, false]]);
+    expect(new Set(visited)).toEqual(
+      new Set([`${vm} assigned`, `${vm} delivered`, `${vm} error`, `${vm} configured`, `${vm} resetting`, `${other} error`, `${other} resetting`]),
+    );
   });
 
   it('tries a refused protection again on the next round', async () => {
