@@ -244,6 +244,37 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect((await db.pool.query(`SELECT count(*)::int AS n FROM vms WHERE replacement_requested_at IS NOT NULL`)).rows[0].n).toBe(1);
   });
 
+  it('gives two different spares claiming at the same moment two different names, and one of them none when only one name waits', async () => {
+    const claimWhileAnotherClaims = async (firstInstance: string, secondInstance: string) => {
+      const first = await db.pool.connect();
+      try {
+        await first.query('BEGIN');
+        const { text, values } = toPositional(CLAIM_SPARE_NAME, { instanceId: firstInstance });
+        const [claimed] = (await first.query(text, values)).rows;
+        const second = claimSpareName(db.sql, secondInstance);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await first.query('COMMIT');
+        return [claimed?.hostname, await second];
+      } finally {
+        first.release();
+      }
+    };
+    const holders = async () => (await db.pool.query(`SELECT hostname, instance_id FROM vms WHERE spare ORDER BY hostname`)).rows;
+    for (const name of ['lablink-1', 'lablink-2']) await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
+    const [firstName, secondName] = await claimWhileAnotherClaims('i-0spare00000000001', 'i-0spare00000000002');
+    expect([firstName, secondName].sort()).toEqual(['lablink-1', 'lablink-2']);
+    expect(await holders()).toEqual(
+      [
+        { hostname: firstName, instance_id: 'i-0spare00000000001' },
+        { hostname: secondName, instance_id: 'i-0spare00000000002' },
+      ].sort((a, b) => a.hostname.localeCompare(b.hostname)),
+    );
+
+    await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now(), spare = false WHERE hostname = 'lablink-1'`);
+    expect(await claimWhileAnotherClaims('i-0spare00000000003', 'i-0spare00000000004')).toEqual(['lablink-1', undefined]);
+    expect(await holders()).toContainEqual({ hostname: 'lablink-1', instance_id: 'i-0spare00000000003' });
+  });
+
   it('keeps a VM waiting for its spare out of resets, and stops promising it to participants after 20 minutes', async () => {
     await goSilent('lablink-2');
     await doctor.tick();
