@@ -7,6 +7,8 @@ import { countWarmingVms } from '../../core/fleet-power';
 import { silentLogger } from '../../core/log';
 import { moveParticipant, recordHealth } from '../../core/health';
 import { countFreeVms, listVms, markDelivered, recordOutcome, recordPoll, recordReset, resetVms } from '../../core/vms';
+import { CLAIM_STOPS } from '../../core/statements';
+import { Sql } from '../../core/sql';
 import { stateLabel } from '../../lambda/admin-page';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
@@ -140,6 +142,27 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(await countFreeVms(db.sql)).toBe(2);
     await fleet.tick(t0 + 12 * MINUTE);
     expect(stopped()).toHaveLength(3);
+  });
+
+  it('warm pool: never stops a VM a participant took after the pool decided to stop it', async () => {
+    await register(3);
+    let taken: string | undefined;
+    // The participant's form submission lands between the pool's decision and its claim of the VMs to stop.
+    const racing: Sql = {
+      query: async (statement, params) => {
+        if (statement === CLAIM_STOPS && taken === undefined) taken = await assign('ada@example.com');
+        return db.sql.query(statement, params);
+      },
+    };
+    const fleet = new FleetPower({ sql: racing, power: new Ec2InstancePower(ec2), log: silentLogger, intervalMs: 3_600_000, warmVms: 0, graceMs: 10 * MINUTE });
+    const t0 = Date.now();
+    await fleet.tick(t0);
+    await fleet.tick(t0 + 11 * MINUTE);
+    expect(taken).toBeDefined();
+    expect(stopped()).toHaveLength(2);
+    expect(stopped()).not.toContain(`i-${taken!.slice(3)}`);
+    const { rows } = await db.pool.query(`SELECT stopped_at FROM vms WHERE hostname = $1`, [taken]);
+    expect(rows).toEqual([{ stopped_at: null }]);
   });
 
   it('warm pool: a stopped VM is silent on purpose: never stale, unhealthy or rebooted, and listed as stopped', async () => {
