@@ -83,6 +83,23 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     expect(await countFreeVms(sql)).toBe(1);
   });
 
+  it('takes each retry token once: after a retry fails again, the old token is refused and the new one works', async () => {
+    await registerVms(1);
+    const fail = async (hostname: string) => db.pool.query(`UPDATE vms SET state = 'error', error = 'code expired', crd_command = NULL WHERE hostname = $1`, [hostname]);
+    const first = await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand() });
+    if (first.kind !== 'assigned') throw new Error('expected an assignment');
+    await fail(first.hostname);
+    const second = await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: first.retryToken });
+    if (second.kind !== 'assigned' || second.outcome !== 'retried') throw new Error('expected a retry');
+    await fail(first.hostname);
+
+    const before = await db.dumpVms();
+    expect(await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: first.retryToken })).toEqual({ kind: 'retry_refused', hostname: first.hostname });
+    expect(await db.dumpVms()).toEqual(before);
+    const third = await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: second.retryToken });
+    expect(third).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
+  });
+
   it('does not hand out a VM whose agent stopped polling', async () => {
     await recordPoll(sql, 'vm-dead', 60);
     await db.pool.query(`UPDATE vms SET alive_until = now() - interval '1 second' WHERE hostname = 'vm-dead'`);
