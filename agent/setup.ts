@@ -53,6 +53,8 @@ export interface SetupRunnerOptions {
   desktopUser?: string;
   /** Wait before the script's second try; doubled before each further one. */
   retrySeconds: number;
+  /** What switches to the desktop user; a test puts a stand-in that records its argv here. */
+  runuser?: string;
 }
 
 /** Opened when the setup passed, closed while it runs: the agent polls for participants only when open. */
@@ -233,7 +235,7 @@ export class SetupRunner {
   /** Runs argv without a shell of ours, its output shipped line by line; as the desktop user when `asDesktopUser` and there is one. */
   private exec(argv: string[], asDesktopUser: boolean, signal: AbortSignal, input?: string): Promise<StepOutcome> {
     const { desktopUser } = this.options;
-    const [file, ...args] = asDesktopUser && desktopUser ? [RUNUSER, '-u', desktopUser, '--', ...IN_HOME, ...argv] : argv;
+    const [file, ...args] = asDesktopUser && desktopUser ? [this.options.runuser ?? RUNUSER, '-u', desktopUser, '--', ...IN_HOME, ...argv] : argv;
     const cwd = this.plan?.workDir ?? this.options.stateDir;
     this.lastLines = [];
     return new Promise((resolve) => {
