@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import { GpuStatus, HealthReport, recordHealth } from '../core/health';
 import type { LogLevel } from '../core/log';
 import { Sql } from '../core/sql';
-import { recordVmLogs } from '../core/vm-logs';
+import { recordKnownVmLogs, recordVmLogs } from '../core/vm-logs';
 import { HOSTNAME_PATTERN, LOG_CONTROL_CHARACTERS, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../core/wire';
 import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
@@ -94,8 +94,13 @@ const line = (text: string, level: LogLevel = levelOf(text)): VmLogLine => ({ at
 export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOptions): void {
   const { sql, identity } = options;
 
+  const UNKNOWN = { error: 'Unknown hostname.' };
   const health = async (c: Context, hostname: string, report: HealthReport, message: string) => {
-    if (!(await recordHealth(sql, hostname, report))) return c.json({ error: 'Unknown hostname.' }, 404);
+    const recorded = await recordHealth(sql, hostname, report);
+    if (!recorded) return c.json(UNKNOWN, 404);
+    if (recorded.rejoined) {
+      await recordVmLogs(sql, hostname, { lines: [line('A new boot after its release: the VM is back in the pool.', 'info')] });
+    }
     return c.json(message === '' ? { ok: true } : { message });
   };
 
@@ -137,14 +142,14 @@ export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOp
       const took = request.fields[field];
       return took === undefined ? [] : [line(`The ${what} took ${Math.round(took)} s.`, 'info')];
     });
-    await recordVmLogs(sql, request.hostname, { lines });
+    if (!(await recordKnownVmLogs(sql, request.hostname, lines))) return c.json(UNKNOWN, 404);
     return c.json({ message: 'VM metrics posted successfully.' });
   });
 
   app.post('/api/vm-logs', async (c) => {
     const request = await identifiedBody(c, identity, 'log_stream', VM_LOGS);
     if (!request.ok) return request.response;
-    await recordVmLogs(sql, request.hostname, { lines: request.fields.messages.map((text) => line(text)) });
+    if (!(await recordKnownVmLogs(sql, request.hostname, request.fields.messages.map((text) => line(text))))) return c.json(UNKNOWN, 404);
     return c.json({ message: 'VM logs posted successfully.' });
   });
 }

@@ -13,9 +13,12 @@ export interface HealthReport {
   inUse?: boolean;
 }
 
-/** Stores a report; false when no VM has that name. */
-export async function recordHealth(sql: Sql, hostname: string, report: HealthReport): Promise<boolean> {
-  const rows = await sql.query(statements.RECORD_HEALTH, {
+/**
+ * Stores a report; undefined when no VM has that name. `rejoined`: a new boot brought back a VM
+ * that was out of the pool only because it cannot reset itself.
+ */
+export async function recordHealth(sql: Sql, hostname: string, report: HealthReport): Promise<{ rejoined: boolean } | undefined> {
+  const [row] = await sql.query<{ rejoined: boolean }>(statements.RECORD_HEALTH, {
     hostname,
     heartbeat: report.heartbeat !== undefined,
     bootId: report.heartbeat?.bootId ?? null,
@@ -26,7 +29,7 @@ export async function recordHealth(sql: Sql, hostname: string, report: HealthRep
     gpuDetail: report.gpu?.detail ?? null,
     inUse: report.inUse ?? null,
   });
-  return rows.length > 0;
+  return row && { rejoined: row.rejoined };
 }
 
 export interface RepairPolicy {

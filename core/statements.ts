@@ -44,8 +44,12 @@ ON CONFLICT (hostname) DO UPDATE SET last_seen = now(),
   spare = CASE WHEN ${REVIVED} THEN false ELSE vms.spare END
 RETURNING state, (xmax = 0) AS inserted`;
 
-/** What a VM's poll is answered with at once: its assignment, or the order to reset itself. */
-const DELIVERABLE = `((state IN ('assigned', 'delivered') AND crd_command IS NOT NULL) OR state = 'resetting')`;
+/**
+ * What a VM's poll is answered with at once: its assignment, or the order to reset itself. A
+ * configured VM that never reports (LabLink's own client) polls again only after its client
+ * restarted: like LabLink's allocator, it gets its PIN and command again, and restarts CRD.
+ */
+const DELIVERABLE = `(((state IN ('assigned', 'delivered') OR (state = 'configured' AND NOT reports_outcome)) AND crd_command IS NOT NULL) OR state = 'resetting')`;
 
 /** The pending assignments and resets of these VMs: a read, so answering a held poll waits for no write. */
 export const SELECT_DELIVERIES = `
@@ -115,10 +119,11 @@ RETURNING state, email`;
 
 /**
  * Deliveries to VMs that never report how start-host ended (LabLink's own client), older than
- * :afterSeconds, count as configured: the one-time code is wiped and the participant told to connect.
+ * :afterSeconds, count as configured and the participant is told to connect. The command (its
+ * one-time code spent) stays until the release, for a restarted client's poll (see DELIVERABLE).
  */
 export const FINALIZE_UNREPORTED_DELIVERIES = `
-UPDATE vms SET state = 'configured', crd_command = NULL, configured_at = now()
+UPDATE vms SET state = 'configured', configured_at = now()
 WHERE state = 'delivered' AND NOT reports_outcome AND delivered_at < now() - make_interval(secs => CAST(:afterSeconds AS float8))
 RETURNING hostname, email`;
 
@@ -132,9 +137,10 @@ FROM vms
 WHERE assignment_id = CAST(:assignmentId AS uuid) OR previous_assignment_id = CAST(:assignmentId AS uuid)
 ORDER BY (assignment_id = CAST(:assignmentId AS uuid)) DESC LIMIT 1`;
 
-/** An assignment the instructor took back: its link still says what happened. */
+/** An assignment the instructor took back: its link still says what happened, and whether the VM wipes itself. */
 export const SELECT_RELEASED_ASSIGNMENT = `
-SELECT hostname, released_at FROM released_assignments WHERE assignment_id = CAST(:assignmentId AS uuid)`;
+SELECT r.hostname, r.released_at, coalesce(v.reports_outcome, true) AS wiped
+FROM released_assignments r LEFT JOIN vms v ON v.hostname = r.hostname WHERE r.assignment_id = CAST(:assignmentId AS uuid)`;
 
 /** Every VM for the admin: no CRD command and no PIN. */
 export const LIST_VMS = `
@@ -157,8 +163,12 @@ const keepReleasedLinks = (source: string) => `INSERT INTO released_assignments 
   WHERE id IS NOT NULL
   ON CONFLICT (assignment_id) DO NOTHING`;
 
-/** Why a VM with LabLink's own client is not handed to the next participant after a release. */
-export const CANNOT_RESET = 'Cannot reset itself (it runs the LabLink client, which has no reset): reboot it before it serves anyone else';
+/**
+ * Why a VM with LabLink's own client is not handed to the next participant after a release: it
+ * keeps the participant's files and CRD host; a new boot (RECORD_HEALTH) brings it back.
+ */
+export const CANNOT_RESET =
+  'Cannot reset itself (it runs the LabLink client, which has no reset), so the files and Chrome Remote Desktop host of its last participant stay on it: it rejoins the pool when its heartbeat reports a new boot, so boot it afresh (a new instance, or a reboot that starts a fresh client)';
 
 /**
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
@@ -214,9 +224,20 @@ const UNHEALTHY = `(${STALE}
 /** In use, by a report that is still current: a hung VM's last "in use" does not shield it forever. */
 const IN_USE_NOW = `coalesce(in_use AND health_reported_at >= now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)`;
 
-/** An agent's report; a null field was not part of this report and keeps its value. */
+/** A heartbeat from another boot than the last one known. */
+const NEW_BOOT = `(boot_id IS NOT NULL AND CAST(:bootId AS text) IS NOT NULL AND boot_id <> CAST(:bootId AS text))`;
+
+/**
+ * An agent's report; a null field was not part of this report and keeps its value. A new boot
+ * of a VM that was out of the pool only because it cannot reset itself brings it back (`rejoined`).
+ */
 export const RECORD_HEALTH = `
+WITH before AS (
+  SELECT hostname, ${NEW_BOOT} AND failure = '${CANNOT_RESET}' AS rejoined FROM vms WHERE hostname = :hostname FOR UPDATE
+)
 UPDATE vms SET
+  failed_at = CASE WHEN before.rejoined THEN NULL ELSE failed_at END,
+  failure = CASE WHEN before.rejoined THEN NULL ELSE failure END,
   health_reported_at = CASE WHEN CAST(:heartbeat AS boolean) THEN now() ELSE health_reported_at END,
   boot_id = coalesce(CAST(:bootId AS text), boot_id),
   uptime_seconds = coalesce(CAST(:uptimeSeconds AS integer), uptime_seconds),
@@ -225,8 +246,8 @@ UPDATE vms SET
   gpu_status = coalesce(CAST(:gpuStatus AS text), gpu_status),
   gpu_detail = CASE WHEN CAST(:gpuStatus AS text) IS NULL THEN gpu_detail ELSE CAST(:gpuDetail AS text) END,
   in_use = coalesce(CAST(:inUse AS boolean), in_use)
-WHERE hostname = :hostname
-RETURNING hostname`;
+FROM before WHERE vms.hostname = before.hostname
+RETURNING vms.hostname, before.rejoined`;
 
 /** Starts or stops each VM's "unhealthy since" clock; run by every allocator, idempotent. */
 export const TRACK_UNHEALTHY = `
@@ -321,8 +342,9 @@ FROM vms WHERE state <> 'retired'`;
 
 /**
  * Stores a batch of a VM's log lines (:lines, a JSON array, which both executors pass as text)
- * and its step, and trims the VM to its last :keep lines in the same statement. The DELETE sees
- * the rows from before this statement, so it keeps :keep minus the batch's size of them.
+ * and its step, and trims the VM to :keep lines in the same statement: its first :keepFirst (the
+ * boot) and the newest. The DELETE sees the rows from before this statement, so it keeps :keep
+ * minus the batch's size of them.
  */
 export const RECORD_VM_LOGS = `
 WITH stepped AS (
@@ -338,7 +360,8 @@ WITH stepped AS (
 ), trimmed AS (
   DELETE FROM vm_log_lines WHERE hostname = :hostname AND id NOT IN (
     SELECT id FROM vm_log_lines WHERE hostname = :hostname ORDER BY id DESC
-    LIMIT greatest(CAST(:keep AS int) - (SELECT count(*) FROM batch), 0))
+    LIMIT greatest(CAST(:keep AS int) - CAST(:keepFirst AS int) - (SELECT count(*) FROM batch), 0))
+  AND id NOT IN (SELECT id FROM vm_log_lines WHERE hostname = :hostname ORDER BY id LIMIT CAST(:keepFirst AS int))
   RETURNING id
 )
 SELECT (SELECT count(*) FROM added)::int AS added, (SELECT count(*) FROM trimmed)::int AS trimmed`;

@@ -2,11 +2,11 @@ import type { LogLevel } from './log';
 import { Sql } from './sql';
 import * as statements from './statements';
 import { recordPoll } from './vms';
-import { KEPT_LOG_LINES_PER_VM, SETUP_FAILURE_PREFIX, VmLogBatch, VmLogLine } from './wire';
+import { KEPT_FIRST_LOG_LINES_PER_VM, KEPT_LOG_LINES_PER_VM, SETUP_FAILURE_PREFIX, VmLogBatch, VmLogLine } from './wire';
 
 /**
- * Stores some of a VM's log lines and its current step, keeping its last KEPT_LOG_LINES_PER_VM
- * lines, and the outcome of its setup when the batch carries one. Boot logs arrive before the
+ * Stores some of a VM's log lines and its current step, keeping KEPT_LOG_LINES_PER_VM lines (its
+ * first KEPT_FIRST_LOG_LINES_PER_VM, the boot, and the newest), and the outcome of its setup when the batch carries one. Boot logs arrive before the
  * first poll, so the batch registers the VM the way a poll does, but without counting it free:
  * only a poll says the agent waits for a participant.
  */
@@ -17,11 +17,23 @@ export async function recordVmLogs(
   instanceId: string | null = null,
 ): Promise<{ registered: boolean }> {
   const { registered } = await recordPoll(sql, hostname, 0, instanceId);
-  await sql.query(statements.RECORD_VM_LOGS, { hostname, step: batch.step ?? null, lines: JSON.stringify(batch.lines), keep: KEPT_LOG_LINES_PER_VM });
+  await storeLines(sql, hostname, batch.step ?? null, batch.lines);
   if (batch.setupFailure !== undefined) {
     await sql.query(statements.RECORD_SETUP_FAILURE, { hostname, failure: batch.setupFailure, prefix: SETUP_FAILURE_PREFIX });
   }
   return { registered };
+}
+
+/** Stores lines of a VM that must be known already (LabLink's log routes); false, changing nothing, for an unknown name. */
+export async function recordKnownVmLogs(sql: Sql, hostname: string, lines: VmLogLine[]): Promise<boolean> {
+  const [vm] = await sql.query(statements.SELECT_VM_STEP, { hostname });
+  if (!vm) return false;
+  await storeLines(sql, hostname, null, lines);
+  return true;
+}
+
+async function storeLines(sql: Sql, hostname: string, step: string | null, lines: VmLogLine[]): Promise<void> {
+  await sql.query(statements.RECORD_VM_LOGS, { hostname, step, lines: JSON.stringify(lines), keep: KEPT_LOG_LINES_PER_VM, keepFirst: KEPT_FIRST_LOG_LINES_PER_VM });
 }
 
 export interface VmLogView {

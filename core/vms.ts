@@ -106,6 +106,8 @@ export interface AssignmentView {
   elapsedSeconds: number | null;
   /** Why the VM is `broken`. */
   problem: string | null;
+  /** Taken back: whether the VM wipes itself (LabLink's own client cannot); null before. */
+  wiped: boolean | null;
 }
 
 type AssignmentRow = {
@@ -137,9 +139,10 @@ export async function findAssignment(sql: Sql, assignmentId: string, staleSecond
       assignmentId: row.assignment_id,
       elapsedSeconds: row.elapsed_seconds,
       problem: broken ? (row.failure ?? 'It stopped reporting to LabLink.') : null,
+      wiped: null,
     };
   }
-  const [released] = await sql.query<{ hostname: string }>(statements.SELECT_RELEASED_ASSIGNMENT, { assignmentId });
+  const [released] = await sql.query<{ hostname: string; wiped: boolean }>(statements.SELECT_RELEASED_ASSIGNMENT, { assignmentId });
   return (
     released && {
       hostname: released.hostname,
@@ -151,6 +154,7 @@ export async function findAssignment(sql: Sql, assignmentId: string, staleSecond
       assignmentId,
       elapsedSeconds: null,
       problem: null,
+      wiped: released.wiped,
     }
   );
 }

@@ -76,7 +76,7 @@ export interface VmLogLine {
  * `POST /vm_logs`, with the same proof of identity as `/vm_startup`: some of a VM's log lines
  * and its current step → `200 {"accepted": n}`. The first batch registers the VM (as not yet
  * polling), so boot logs are kept before the first poll. The allocator keeps the last
- * KEPT_LOG_LINES_PER_VM lines per VM. A batch with a bad line is refused whole (400), never cut.
+ * KEPT_LOG_LINES_PER_VM lines per VM (its first and its newest). A batch with a bad line is refused whole (400), never cut.
  */
 export interface VmLogBatch {
   hostname: string;
@@ -103,6 +103,11 @@ export interface VmHealthAnswer {
 export const MAX_LOG_LINES_PER_BATCH = 100;
 export const MAX_LOG_LINE_LENGTH = 2000;
 export const KEPT_LOG_LINES_PER_VM = 500;
+/**
+ * Of those, a VM's first lines (its boot log) are kept however long it then talks: a client that
+ * logs a few retry lines every poll would otherwise push them out within hours.
+ */
+export const KEPT_FIRST_LOG_LINES_PER_VM = 100;
 export const STEP_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 /** How a boot script announces a step: a line ending in `LABLINK_STEP <name>` (a timestamp may precede it). */
 export const STEP_LINE = /(?:^|\s)LABLINK_STEP ([a-z][a-z0-9-]{0,39})\s*$/;

@@ -77,7 +77,11 @@ ${view.error && !view.movedFrom ? html`<details><summary>What ${view.hostname} r
 ${askInstructor(view, 'They can move you to a working VM; this page then takes you there.')}
 ${view.problem ? html`<details><summary>What LabLink knows</summary><p class="log-text" id="raw-error">${view.problem}</p></details>` : ''}`;
     case 'released':
-      return html`<p id="explanation">It is wiped for the next participant, so nothing of yours stays on it and you can no longer connect to it.</p>
+      return html`<p id="explanation">${
+        view.wiped
+          ? 'It is wiped for the next participant, so nothing of yours stays on it and you can no longer connect to it.'
+          : 'It cannot wipe itself, so what you left on it stays there until the instructor replaces it, and you may still be able to connect to it: do not use it any more, and tell your instructor if you left anything private on it.'
+      }</p>
 <p>Its entry stays in your list at <a href="${CRD_ACCESS_URL}" target="_blank" rel="noopener">remotedesktop.google.com/access</a>, shown as offline: you can remove it there.</p>
 ${askInstructor(view, 'If you still need a VM, they can free one for you; then request it again from the form.')}
 <p><a href="/">Back to the form</a></p>`;

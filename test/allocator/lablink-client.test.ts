@@ -1,8 +1,12 @@
 import { CANNOT_RESET } from '../../core/statements';
 import { readVmLogs } from '../../core/vm-logs';
 import { resetVms } from '../../core/vms';
-import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
+import { KEPT_LOG_LINES_PER_VM } from '../../core/wire';
+import { SLOW_SETUP_SECONDS } from '../../lambda/vm-page';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
 import { TestStack, freeCount, startTestStack, submitForm } from '../support/stack';
+
+const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
 
 /** What LabLink's own client VM sends: bare JSON bodies with its fleet token, nothing of this project's agent. */
 function asLablinkClient(env: TestStack, path: string, body: object, token = TEST_FLEET_TOKEN): Promise<Response> {
@@ -72,10 +76,19 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     // The client never reports how start-host ended: after the bounded time the delivery is final.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await env.stack.allocator.doctor!.tick();
-    expect(await row(env, vm)).toMatchObject({ state: 'configured', crd_command: null });
+    expect(await row(env, vm)).toMatchObject({ state: 'configured' });
     const page = (await (await fetch(`${env.url}${status}`)).json()) as { progress: string; message: string };
     expect(page.progress).toBe('ready');
     expect(page.message).toContain(vm);
+
+    // The client restarts (its container, say) and polls again: answered at once with the same PIN and command, as LabLink does.
+    const again = await asLablinkClient(env, '/vm_startup', { hostname: vm });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ status: 'success', pin: delivery.pin, command: delivery.command });
+    expect(await row(env, vm)).toMatchObject({ state: 'configured' });
+    // Released, the command is gone and a poll waits again.
+    await resetVms(env.db.sql, { scope: 'one', hostname: vm });
+    expect(await row(env, vm)).toMatchObject({ crd_command: null });
   });
 
   it('a VM running LabLink\'s client, released, is taken out of the pool (it cannot reset itself) and its participant is told', async () => {
@@ -92,6 +105,25 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect(rows).toEqual([{ state: 'waiting', email: null, failed: true }]);
     expect(await freeCount(env.url)).toBe(0);
     expect(((await (await fetch(`${env.url}${status}`)).json()) as { progress: string }).progress).toBe('released');
+    const takenBack = await (await fetch(`${env.url}${status.replace('/api/assignment/', '/vm/')}`)).text();
+    expect(takenBack).toContain('It cannot wipe itself, so what you left on it stays there until the instructor replaces it');
+    expect(takenBack).not.toContain('It is wiped for the next participant');
+    const dashboard = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    expect(dashboard).toContain('it rejoins the pool when its heartbeat reports a new boot');
+
+    // Heartbeats of the same boot change nothing; the first of a new boot brings it back, and its log says so.
+    const heartbeat = (bootId: string) => asLablinkClient(env, '/api/heartbeat', { vm_id: vm, boot_id: bootId, crd_active: true });
+    expect((await heartbeat('b0000000-0000-4000-8000-000000000001')).status).toBe(200);
+    await env.db.pool.query(`UPDATE vms SET boot_id = 'b0000000-0000-4000-8000-000000000001' WHERE hostname = $1`, [vm]);
+    expect((await heartbeat('b0000000-0000-4000-8000-000000000001')).status).toBe(200);
+    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([{ failed: true }]);
+    expect((await heartbeat('b0000000-0000-4000-8000-000000000002')).status).toBe(200);
+    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed, failure FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([{ failed: false, failure: null }]);
+    expect((await readVmLogs(env.db.sql, vm))!.lines.map((line) => line.text)).toContain('A new boot after its release: the VM is back in the pool.');
+    const next = asLablinkClient(env, '/vm_startup', { hostname: vm });
+    await waitFor(async () => (await freeCount(env.url)) === 1, 'the VM back in the pool');
+    expect((await submitForm(env.url, { email: 'noor@example.com', crd_command: crdCommand() })).status).toBe(200);
+    expect((await next).status).toBe(200);
   });
 
   it("leaves a delivery to this project's agent (which reports) alone after the same time", async () => {
@@ -105,6 +137,39 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await env.stack.allocator.doctor!.tick();
     expect(await row(env, vm)).toMatchObject({ state: 'delivered', crd_command: expect.stringContaining('--code=') });
+  });
+
+  it('keeps the boot log however many retry lines the client logs while it waits', async () => {
+    const vm = 'lablink-client-vm-3';
+    expect((await asLablinkClient(env, '/api/vm-status', { hostname: vm, status: 'initializing' })).status).toBe(200);
+    const boot = Array.from({ length: 60 }, (_, n) => `cloud-init boot line ${n}`);
+    expect((await asLablinkClient(env, '/api/vm-logs', { log_stream: vm, messages: boot })).status).toBe(200);
+    // About two hours of 204 answers, five retry lines each.
+    const retries = Array.from({ length: 100 }, (_, n) => `2026-12-04 10:${String(n % 60).padStart(2, '0')}:00 INFO Received 204, retrying in 10 seconds`);
+    for (let batch = 0; batch < 12; batch += 1) expect((await asLablinkClient(env, '/api/vm-logs', { log_stream: vm, messages: retries })).status).toBe(200);
+    const texts = (await readVmLogs(env.db.sql, vm))!.lines.map((line) => line.text);
+    expect(texts).toHaveLength(KEPT_LOG_LINES_PER_VM);
+    expect(texts.slice(0, boot.length)).toEqual(boot);
+    expect(texts.at(-1)).toBe(retries.at(-1));
+  });
+
+  it('counts a delivery configured before the participant\'s page says "taking longer than usual"', async () => {
+    const slow = await startTestStack({ holdSeconds: 20 });
+    try {
+      const vm = 'lablink-client-slow';
+      const poll = asLablinkClient(slow, '/vm_startup', { hostname: vm });
+      await waitFor(async () => slow.stack.allocator.holds.size === 1, 'the held poll');
+      const { status } = (await (await submitForm(slow.url, { email: 'kim@example.com', crd_command: crdCommand() })).json()) as { status: string };
+      expect((await poll).status).toBe(200);
+      await waitFor(async () => (await row(slow, vm))?.state === 'delivered', 'the delivery mark');
+      // One doctor round (30 s in AWS) before the page would call it slow.
+      const seconds = SLOW_SETUP_SECONDS - 30;
+      await slow.db.pool.query(`UPDATE vms SET assigned_at = now() - make_interval(secs => $2), delivered_at = now() - make_interval(secs => $2) WHERE hostname = $1`, [vm, seconds]);
+      await slow.stack.allocator.doctor!.tick();
+      expect(await (await fetch(`${slow.url}${status}`)).json()).toMatchObject({ progress: 'ready', slow: false });
+    } finally {
+      await slow.close();
+    }
   });
 
   it('refuses bad input with a clear 4xx and changes nothing', async () => {
@@ -125,6 +190,8 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
       ['/api/gpu_health', { hostname: vm, gpu_status: 'toString' }, 400, 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".'],
       [`/api/vm-metrics/${vm}`, { unrelated: 1 }, 400, 'Send "cloud_init_duration_seconds" or "container_startup_duration_seconds".'],
       ['/api/vm-logs', { log_stream: vm, messages: ['one line', 2] }, 400, 'Send "messages": a list of log lines (strings).'],
+      ['/api/vm-logs', { log_stream: 'no-such-vm', messages: ['one line'] }, 404, 'Unknown hostname.'],
+      ['/api/vm-metrics/no-such-vm', { cloud_init_duration_seconds: 3 }, 404, 'Unknown hostname.'],
     ];
     for (const [path, body, status, message] of cases) {
       const response = await asLablinkClient(env, path, body);
@@ -134,6 +201,7 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     const wrongToken = await asLablinkClient(env, '/api/update_inuse_status', { hostname: vm, status: true }, 'not-the-fleet-token-at-all');
     expect(wrongToken.status).toBe(403);
     expect(await row(env, vm)).toEqual(before);
+    expect(await row(env, 'no-such-vm')).toBeUndefined();
     expect((await readVmLogs(env.db.sql, vm))!.lines).toEqual([]);
   });
 });
