@@ -126,14 +126,21 @@ export class VmUpdateListener {
    */
   private startPing(client: pg.Client, onLost: (error?: Error) => void): void {
     clearInterval(this.pingTimer);
+    // One ping at a time: a second query on a client still waiting for the first is queued behind it (deprecated in pg 8).
+    let pinging = false;
     this.pingTimer = setInterval(() => {
+      if (pinging) return;
+      pinging = true;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error('the LISTEN connection stopped answering')), PING_TIMEOUT_MS);
       });
       Promise.race([client.query('SELECT 1'), timeout])
         .catch((error: Error) => onLost(error))
-        .finally(() => clearTimeout(timer));
+        .finally(() => {
+          pinging = false;
+          clearTimeout(timer);
+        });
     }, this.options.pingIntervalMs ?? 30_000);
     this.pingTimer.unref();
   }
