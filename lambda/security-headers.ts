@@ -4,11 +4,11 @@ import { secureHeaders } from 'hono/secure-headers';
 /**
  * Every page and answer of the web app: scripts and styles only from our own files (no inline
  * ones, so injected markup cannot run), never inside another site's frame, no MIME sniffing, and
- * no page address (a VM page's link is its key) sent to other sites. `same-origin` rather than
+ * no page address (a VM page's link is its key) sent to other sites, and nothing stored by a cache. `same-origin` rather than
  * `no-referrer`: with the latter, browsers send `Origin: null` on our own form posts.
  */
 export function securityHeaders(): MiddlewareHandler {
-  return secureHeaders({
+  const headers = secureHeaders({
     contentSecurityPolicy: {
       defaultSrc: ["'none'"],
       scriptSrc: ["'self'"],
@@ -24,4 +24,10 @@ export function securityHeaders(): MiddlewareHandler {
     referrerPolicy: 'same-origin',
     crossOriginOpenerPolicy: 'same-origin',
   });
+  return async (c, next) => {
+    await headers(c, next);
+    // Pages show PINs, emails and the fleet: kept by no browser or proxy cache (the back button
+    // of a shared computer included). Only answers that say otherwise (hashed assets) are cached.
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
+  };
 }

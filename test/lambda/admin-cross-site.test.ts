@@ -4,10 +4,10 @@ import { recordPoll } from '../../core/vms';
 import { createAdminApp } from '../../lambda/admin-app';
 import { ADMIN_ACTIONS, FLEET_ACTIONS } from '../../lambda/admin-page';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { routeRequests } from '../support/routes';
 import { TestStack, startTestStack } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
-const READ_ONLY = new Set(['GET', 'HEAD', 'ALL']);
 /** What each path parameter of an admin route can be; a route with a parameter not listed here fails the test. */
 const VALUES: Record<string, (path: string) => readonly string[]> = {
   hostname: () => ['adm-vm-1'],
@@ -15,21 +15,11 @@ const VALUES: Record<string, (path: string) => readonly string[]> = {
 };
 
 /** Every request that may change something, read from the admin app's own routes, so a new one cannot be left out. */
-function changingRequests(): { method: string; path: string }[] {
-  const app = createAdminApp({ sql: { query: async () => [] }, log: silentLogger, adminSecret: async () => TEST_ADMIN_SECRET });
-  const routes = app.routes.filter((route) => !READ_ONLY.has(route.method));
-  return routes.flatMap((route) => {
-    let paths = [route.path];
-    for (const [, name] of route.path.matchAll(/:(\w+)/g)) {
-      const values = VALUES[name];
-      if (!values) throw new Error(`${route.method} ${route.path}: no test values for :${name}`);
-      paths = paths.flatMap((path) => values(route.path).map((value) => path.replace(`:${name}`, value)));
-    }
-    return paths.map((path) => ({ method: route.method, path }));
-  });
-}
-
-const REQUESTS = changingRequests();
+const REQUESTS = routeRequests(
+  createAdminApp({ sql: { query: async () => [] }, log: silentLogger, adminSecret: async () => TEST_ADMIN_SECRET }),
+  ['POST', 'PUT', 'PATCH', 'DELETE'],
+  VALUES,
+);
 
 describe('every admin route that changes something refuses a cross-site request, even with credentials (routes read from the app)', () => {
   let env: TestStack;

@@ -1,6 +1,10 @@
 import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
+import { silentLogger } from '../../core/log';
+import { ADMIN_ACTIONS, FLEET_ACTIONS } from '../../lambda/admin-page';
+import { createWebApp } from '../../lambda/web-app';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
+import { routeRequests } from '../support/routes';
 import { TestStack, startTestStack } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
@@ -75,5 +79,24 @@ describe('security headers on every answer of the web app', () => {
     }
     const stale = await fetch(`${env.url}/assets/form-000000000000.js`);
     expect(stale.status).toBe(404);
+  });
+
+  it('keeps every page and answer out of caches (Cache-Control: no-store; routes read from the web app), the hashed assets aside', async () => {
+    const app = createWebApp({ sql: { query: async () => [] }, log: silentLogger, adminSecret: async () => TEST_ADMIN_SECRET });
+    const values: Record<string, (path: string) => readonly string[]> = {
+      assignment: () => [assignmentId, '00000000-0000-4000-8000-000000000000'],
+      hostname: () => ['sec-vm-2', 'no-such-vm'],
+      action: (path) => (path.includes('/fleet/') ? FLEET_ACTIONS : ADMIN_ACTIONS),
+      file: () => [],
+    };
+    // Every GET, and the POSTs that answer with a page or JSON (a new PIN among them); the end of the session last.
+    const requests = routeRequests(app, ['GET', 'POST'], values).sort((a, b) => Number(a.path.endsWith('end-session')) - Number(b.path.endsWith('end-session')));
+    expect(requests.length).toBeGreaterThan(25);
+    for (const { method, path } of requests) {
+      const body = path === '/api/request_vm' ? new URLSearchParams({ email: 'cache@example.com', crd_command: crdCommand() }) : undefined;
+      const response = await fetch(`${env.url}${path}`, { method, body, headers: { authorization: ADMIN }, redirect: 'manual' });
+      await response.arrayBuffer();
+      expect({ method, path, cacheControl: response.headers.get('cache-control') }).toEqual({ method, path, cacheControl: 'no-store' });
+    }
   });
 });
