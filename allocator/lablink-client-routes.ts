@@ -1,10 +1,10 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { GpuStatus, HealthReport, recordHealth } from '../core/health';
-import type { LogLevel } from '../core/log';
+import { LogLevel, visibleLine } from '../core/log';
 import { Sql } from '../core/sql';
 import { recordKnownVmLogs, recordVmLogs } from '../core/vm-logs';
-import { HOSTNAME_PATTERN, LOG_CONTROL_CHARACTERS, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../core/wire';
+import { HOSTNAME_PATTERN, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../core/wire';
 import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { check, fieldsObject } from '../http/validate';
@@ -76,9 +76,9 @@ async function identifiedBody<S extends v.GenericSchema>(c: Context, identity: V
   return { ok: true, hostname: who.hostname, fields: checked.value };
 }
 
-/** One line of plain text: control characters shown as `\xNN` so a line cannot forge another or drive a terminal. */
+/** One line of plain text, escaped as the allocator's own logs are (control, separator and bidi characters). */
 export function plainLine(text: string): string {
-  const visible = text.replace(LOG_CONTROL_CHARACTERS, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const visible = visibleLine(text);
   return visible.length > MAX_LOG_LINE_LENGTH ? `${visible.slice(0, MAX_LOG_LINE_LENGTH - 1)}…` : visible;
 }
 

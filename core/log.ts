@@ -37,6 +37,14 @@ function logValue(value: string | number | boolean | null): string {
   return String(value).replace(UNSAFE_IN_LOG_LINE, (character) => ESCAPES[character] ?? unicodeEscape(character));
 }
 
+/**
+ * A VM's log line as it is stored and shown: escaped like the allocator's own log values, so it
+ * cannot forge another line, reorder text (bidi) or drive a terminal; a tab stays a tab. Idempotent.
+ */
+export function visibleLine(text: string): string {
+  return text.replace(UNSAFE_IN_LOG_LINE, (character) => (character === '\t' ? character : (ESCAPES[character] ?? unicodeEscape(character))));
+}
+
 function unicodeEscape(character: string): string {
   return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }

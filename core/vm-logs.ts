@@ -1,4 +1,4 @@
-import type { LogLevel } from './log';
+import { LogLevel, visibleLine } from './log';
 import { Sql } from './sql';
 import * as statements from './statements';
 import { recordPoll } from './vms';
@@ -33,7 +33,8 @@ export async function recordKnownVmLogs(sql: Sql, hostname: string, lines: VmLog
 }
 
 async function storeLines(sql: Sql, hostname: string, step: string | null, lines: VmLogLine[]): Promise<void> {
-  await sql.query(statements.RECORD_VM_LOGS, { hostname, step, lines: JSON.stringify(lines), keep: KEPT_LOG_LINES_PER_VM, keepFirst: KEPT_FIRST_LOG_LINES_PER_VM });
+  const visible = lines.map((line) => ({ ...line, text: visibleLine(line.text) }));
+  await sql.query(statements.RECORD_VM_LOGS, { hostname, step, lines: JSON.stringify(visible), keep: KEPT_LOG_LINES_PER_VM, keepFirst: KEPT_FIRST_LOG_LINES_PER_VM });
 }
 
 export interface VmLogView {

@@ -52,7 +52,7 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect((await asLablinkClient(env, '/api/gpu_health', { hostname: vm, gpu_status: 'Unhealthy' })).status).toBe(200);
     expect((await asLablinkClient(env, '/api/update_inuse_status', { hostname: vm, status: true })).status).toBe(200);
     expect((await asLablinkClient(env, `/api/vm-metrics/${vm}`, { cloud_init_start: 1, cloud_init_end: 95, cloud_init_duration_seconds: 94 })).status).toBe(200);
-    const logs = await asLablinkClient(env, '/api/vm-logs', { log_group: 'lablink-cloud-init', log_stream: vm, messages: ['Pulling image', 'ERROR: docker pull failed', 'forged\n2026-12-01 INFO all good\u001b[2J'] });
+    const logs = await asLablinkClient(env, '/api/vm-logs', { log_group: 'lablink-cloud-init', log_stream: vm, messages: ['Pulling image', 'ERROR: docker pull failed', 'forged\n2026-12-01 INFO all good\u001b[2J', 'c1 \u009b2J and bidi \u202egnp.exe\u2066'] });
     expect(await logs.json()).toEqual({ message: 'VM logs posted successfully.' });
 
     expect(await row(env, vm)).toEqual({
@@ -70,7 +70,8 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
       { level: 'info', text: 'The boot script took 94 s.' },
       { level: 'info', text: 'Pulling image' },
       { level: 'error', text: 'ERROR: docker pull failed' },
-      { level: 'info', text: 'forged\\x0a2026-12-01 INFO all good\\x1b[2J' },
+      { level: 'info', text: 'forged\\n2026-12-01 INFO all good\\u001b[2J' },
+      { level: 'info', text: 'c1 \\u009b2J and bidi \\u202egnp.exe\\u2066' },
     ]);
 
     // The client never reports how start-host ended: after the bounded time the delivery is final.

@@ -21,6 +21,13 @@ describe('POST /vm_logs on the real allocator', () => {
     expect(await freeCount(env.url)).toBe(1);
   });
 
+  it('stores C1 controls, line separators and bidi overrides escaped as the allocator\'s own logs do, so the log page and logs.txt cannot be spoofed; a tab stays', async () => {
+    const lines = [bootLine('csi \u009b2J'), bootLine('ok\u2028forged line'), bootLine('invoice\u202efdp.exe \u2066x\u2069'), bootLine('col1\tcol2')];
+    expect((await sendLogsAsVm(env.url, { hostname: 'spoof-vm', lines })).status).toBe(200);
+    const texts = (await readVmLogs(env.db.sql, 'spoof-vm'))!.lines.map((line) => line.text);
+    expect(texts).toEqual(['csi \\u009b2J', 'ok\\u2028forged line', 'invoice\\u202efdp.exe \\u2066x\\u2069', 'col1\tcol2']);
+  });
+
   it('keeps 500 lines of a VM when 600 come in six requests: its first 100 (the boot) and the newest', async () => {
     for (let request = 0; request < 6; request += 1) {
       const lines = Array.from({ length: 100 }, (_, index) => bootLine(`boot line ${request * 100 + index + 1}`));
