@@ -29,10 +29,10 @@ else
   "$CONDA_DIR/bin/conda" create --yes --quiet --name "$ENV_NAME" "${PACKAGES[@]}"
 fi
 
-# On a VM: the participant's terminals open in the environment.
+# On a VM: the participant's terminals open in the environment. Written as the desktop user, never
+# as root: root writing into a home the user controls would follow a link they put there.
 if [ -n "${LABLINK_DESKTOP_USER:-}" ]; then
-  home=$(getent passwd "$LABLINK_DESKTOP_USER" | cut -d: -f6)
   line="source $CONDA_DIR/bin/activate $ENV_NAME"
-  grep -qxF "$line" "$home/.bashrc" || echo "$line" >> "$home/.bashrc"
+  runuser -u "$LABLINK_DESKTOP_USER" -- sh -c 'cd && { grep -qxF "$1" .bashrc 2>/dev/null || echo "$1" >> .bashrc; }' sh "$line"
 fi
 echo "The $ENV_NAME environment is ready: $("$CONDA_DIR/envs/$ENV_NAME/bin/python" --version)"
