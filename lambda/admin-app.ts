@@ -8,6 +8,7 @@ import { secretsEqual } from '../core/secrets';
 import { requestSetupRerun } from '../core/setup-rerun';
 import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
+import { CANNOT_RESET } from '../core/statements';
 import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
 import { sameOriginOnly } from '../http/same-origin';
 import { check } from '../http/validate';
@@ -92,7 +93,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const [taken] = await reset({ scope: 'one', hostname });
     if (!taken) return NO_SUCH_VM;
     if (!taken.resetting && !taken.previousEmail) {
-      return { ok: false, status: 409, message: `${hostname} cannot reset now: ${taken.failure ?? 'its agent does not reset'}.`, title: `${hostname} cannot reset`, next: 'Re-run its setup, or reboot it.' };
+      // A VM with LabLink's own client has no setup to re-run: its failure says how it comes back.
+      const next = taken.failure === CANNOT_RESET ? undefined : 'Re-run its setup, or reboot it.';
+      return { ok: false, status: 409, message: `${hostname} cannot reset now: ${taken.failure ?? 'its agent does not reset'}.`, title: `${hostname} cannot reset`, next };
     }
     if (!taken.resetting) {
       return { ok: true, notice: `${hostname} was taken back from ${taken.previousEmail}. ${taken.failure}.`, body: { hostname, state: 'failed', previousEmail: taken.previousEmail, failure: taken.failure } };

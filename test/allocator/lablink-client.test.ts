@@ -111,6 +111,11 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect(takenBack).not.toContain('It is wiped for the next participant');
     const dashboard = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
     expect(dashboard).toContain('it rejoins the pool when its heartbeat reports a new boot');
+    const resetPage = await fetch(`${env.url}/admin/vms/${vm}/reset`, { method: 'POST', headers: { authorization: ADMIN } });
+    expect(resetPage.status).toBe(409);
+    const refusal = await resetPage.text();
+    expect(refusal).toContain('it rejoins the pool when its heartbeat reports a new boot');
+    expect(refusal).not.toContain('Re-run its setup');
 
     // Heartbeats of the same boot change nothing; the first of a new boot brings it back, and its log says so.
     const heartbeat = (bootId: string) => asLablinkClient(env, '/api/heartbeat', { vm_id: vm, boot_id: bootId, crd_active: true });
