@@ -2,7 +2,8 @@ import os from 'node:os';
 import { START_HOST_PATH } from '../core/crd-command';
 import { HOSTNAME_PATTERN } from '../core/wire';
 import { crdConfigDir } from './crd-host';
-import { ResetConfig } from './desktop-reset';
+import { AccountResetConfig, ResetConfig, ResetTimeouts } from './desktop-reset';
+import { SYSTEM_ACCOUNT_FILES } from './reset/accounts';
 import { HealthSchedule } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
 import { SetupPlan, readSetupPlan } from './setup-plan';
@@ -61,27 +62,61 @@ function command(env: NodeJS.ProcessEnv, name: string, fallback: string[] | unde
   return argv;
 }
 
+/** Where a VM's account reset looks and what it runs: the real system (tests build their own). */
+export const SYSTEM_ACCOUNT_RESET: Omit<AccountResetConfig, 'kind' | 'stopCrd' | 'skelDir' | 'tempDirs' | 'timeouts'> = {
+  numbering: { uidBase: 700_000_000, subordinateBase: 800_000_000 },
+  files: SYSTEM_ACCOUNT_FILES,
+  tools: {
+    systemctl: ['systemctl'],
+    loginctl: ['loginctl'],
+    umount: ['umount'],
+    ipcrm: ['ipcrm'],
+    find: ['find'],
+    rm: ['rm'],
+    useradd: ['useradd'],
+    userdel: ['userdel'],
+    usermod: ['usermod'],
+    groupadd: ['groupadd'],
+    groupdel: ['groupdel'],
+  },
+  procDir: '/proc',
+  mountInfo: '/proc/self/mountinfo',
+  sysvipcDir: '/proc/sysvipc',
+  lingerDir: '/var/lib/systemd/linger',
+  runtimeDirs: '/run/user',
+  // The root file system and the usual separate mounts a user can write to.
+  sweepRoots: ['/', '/home', '/tmp', '/var/tmp', '/dev/shm', '/run', '/run/lock', '/dev/mqueue', '/var/crash'],
+};
+
+export const DEFAULT_RESET_TIMEOUTS: ResetTimeouts = { commandMs: 60_000, endProcessesMs: 20_000, sweepMs: 120_000 };
+
 /**
- * The reset's commands and folders. With a desktop user the defaults are the real ones
- * (systemctl stop chrome-remote-desktop@<user>, pkill -KILL -u <user>, the home from
- * /etc/passwd, the user's files in /tmp, /var/tmp and /dev/shm); without one, only an explicit LABLINK_DESKTOP_HOME with its commands (local
- * mode's stand-ins) makes resets possible, so no agent ever deletes its own user's home by default.
+ * The reset. With a desktop user (a VM, the agent as root): a fresh account per participant,
+ * the old one ended and swept (see agent/desktop-reset.ts), CRD stopped with
+ * `systemctl stop chrome-remote-desktop@<user>` unless LABLINK_RESET_STOP_CRD says otherwise.
+ * Without one, only an explicit LABLINK_DESKTOP_HOME with its commands (local mode's
+ * stand-ins) makes resets possible, so no agent ever deletes its own user's home by default.
  */
 function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfig | undefined {
   const user = env.LABLINK_DESKTOP_USER || undefined;
   const home = env.LABLINK_DESKTOP_HOME || undefined;
   if (!user && !home) return undefined;
-  if (home !== undefined && !home.startsWith('/')) problems.push('LABLINK_DESKTOP_HOME must be an absolute path.');
   const skelDir = env.LABLINK_SKEL_DIR || '/etc/skel';
   if (!skelDir.startsWith('/')) problems.push('LABLINK_SKEL_DIR must be an absolute path.');
   const tempDirs = env.LABLINK_RESET_TEMP_DIRS ? env.LABLINK_RESET_TEMP_DIRS.split(':').filter(Boolean) : user ? ['/tmp', '/var/tmp', '/dev/shm'] : [];
   if (tempDirs.some((dir) => !dir.startsWith('/'))) problems.push('LABLINK_RESET_TEMP_DIRS must be absolute paths separated by colons.');
+  const common = { skelDir, tempDirs, timeouts: DEFAULT_RESET_TIMEOUTS };
+  if (user) {
+    if (home !== undefined) problems.push('LABLINK_DESKTOP_HOME is for local mode only: a desktop user’s home comes from /etc/passwd.');
+    return { kind: 'account', ...common, ...SYSTEM_ACCOUNT_RESET, stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', ['systemctl', 'stop', `chrome-remote-desktop@${user}`], problems) };
+  }
+  if (!home?.startsWith('/')) problems.push('LABLINK_DESKTOP_HOME must be an absolute path.');
   return {
-    tempDirs,
-    stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', user ? ['systemctl', 'stop', `chrome-remote-desktop@${user}`] : undefined, problems),
-    endSession: command(env, 'LABLINK_RESET_END_SESSION', user ? ['pkill', '-KILL', '-u', user] : undefined, problems),
-    home,
-    skelDir,
+    kind: 'home',
+    ...common,
+    home: home ?? '',
+    stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', undefined, problems),
+    endSession: command(env, 'LABLINK_RESET_END_SESSION', undefined, problems),
   };
 }
 

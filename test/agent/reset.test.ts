@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readAgentConfig } from '../../agent/config';
-import { lookUpUser, resetDesktop } from '../../agent/desktop-reset';
+import { resetDesktop } from '../../agent/desktop-reset';
 import { useAgentHarness } from '../support/agent-harness';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { freeCount, pollAsVm, submitForm } from '../support/stack';
@@ -61,7 +61,7 @@ describe('one VM serves one participant after another (real agent process, stand
       const text = rows.map((row) => row.text).join('\n');
       return text.includes('agent.reset_done') && text;
     }, 'the reset’s log lines to arrive');
-    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-temp', 'reset-recreate-home']) expect(logged).toContain(step);
+    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-files', 'reset-recreate-home']) expect(logged).toContain(step);
     expect(logged).toContain('agent.reset_done');
 
     // The previous participant's link says what happened.
@@ -139,14 +139,15 @@ describe('one VM serves one participant after another (real agent process, stand
 describe('the reset’s configuration and safety checks', () => {
   const base = { LABLINK_ALLOCATOR_URL: 'http://127.0.0.1:1', LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_VM_NAME: 'vm-1' };
 
-  it('on EC2 stops the desktop user’s CRD service and ends their processes, by default', () => {
-    expect(readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink' }).reset).toEqual({
+  it('on EC2 gives each participant a fresh account of the desktop user, stopping its CRD service first, by default', () => {
+    expect(readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink' }).reset).toMatchObject({
+      kind: 'account',
       stopCrd: ['systemctl', 'stop', 'chrome-remote-desktop@lablink'],
       tempDirs: ['/tmp', '/var/tmp', '/dev/shm'],
-      endSession: ['pkill', '-KILL', '-u', 'lablink'],
-      home: undefined,
       skelDir: '/etc/skel',
+      numbering: { uidBase: 700_000_000, subordinateBase: 800_000_000 },
     });
+    expect(() => readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink', LABLINK_DESKTOP_HOME: '/home/x' })).toThrow(/LABLINK_DESKTOP_HOME is for local mode only/);
   });
 
   it('never resets the agent’s own home by default, and wants stand-in commands with a home of its own', () => {
@@ -156,70 +157,38 @@ describe('the reset’s configuration and safety checks', () => {
     );
   });
 
+  const homeReset = (home: string, stopCrd = ['true']) => ({
+    kind: 'home' as const,
+    stopCrd,
+    endSession: ['true'],
+    home,
+    skelDir: '/etc/skel',
+    tempDirs: [],
+    timeouts: { commandMs: 300, endProcessesMs: 1000, sweepMs: 1000 },
+  });
+
   it.each([
     ['a top-level folder', '/home', "not a user's home folder"],
     ['a home holding the agent’s state', '/var/lib', "the agent's state folder is inside it"],
   ])('refuses to delete %s', async (_case, home, reason) => {
     const announced: string[] = [];
-    const result = await resetDesktop(
-      { reset: { stopCrd: ['true'], endSession: ['true'], home, skelDir: '/etc/skel', tempDirs: [] }, crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' },
-      (step) => announced.push(step),
-    );
+    const result = await resetDesktop({ reset: homeReset(home), crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' }, (step) => announced.push(step));
     expect(result).toEqual({ ok: false, message: `reset-recreate-home: Refusing to recreate ${home}: ${reason}.` });
-    expect(announced).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-temp', 'reset-recreate-home']);
+    expect(announced).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-files', 'reset-recreate-home']);
   });
 
-  // Files of another user (here: the test's own) exist only where root can make them.
-  const asRoot = process.getuid?.() === 0 ? it : it.skip;
-
-  asRoot('recreates a desktop user’s home found in the passwd file, owned by them, and deletes their temporary files only', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-passwd-'));
+  it.each([
+    ['cannot start', ['/nonexistent/systemctl', 'stop'], 'reset-stop-crd: /nonexistent/systemctl stop failed (ENOENT)'],
+    ['runs past its time', ['sleep', '5'], 'reset-stop-crd: sleep 5 timed out after 0.3 s'],
+  ])('fails a reset whose command %s, naming the step, and leaves the home alone', async (_case, stopCrd, message) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-reset-fail-'));
     try {
-      const home = path.join(dir, 'home', 'desk');
-      const tmp = path.join(dir, 'tmp');
-      await mkdir(path.join(dir, 'skel'), { recursive: true });
-      await writeFile(path.join(dir, 'skel', '.bashrc'), 'PS1=$ \n');
-      await mkdir(home, { recursive: true });
-      await writeFile(path.join(home, 'secret.txt'), 'left behind');
-      const [uid, gid] = [54321, 54321];
-      await mkdir(path.join(tmp, 'theirs'), { recursive: true });
-      await writeFile(path.join(tmp, 'theirs', 'draft.txt'), 'a participant’s draft');
-      await chown(path.join(tmp, 'theirs'), uid, gid);
-      await writeFile(path.join(tmp, 'someone-elses.txt'), 'not theirs');
-      await writeFile(path.join(dir, 'passwd'), `root:x:0:0:root:/root:/bin/bash\ndesk:x:${uid}:${gid}::${home}:/bin/bash\n`);
-      const result = await resetDesktop(
-        {
-          reset: { stopCrd: ['true'], endSession: ['false'], skelDir: path.join(dir, 'skel'), tempDirs: [tmp] },
-          desktopUser: 'desk',
-          passwdFile: path.join(dir, 'passwd'),
-          crdConfigDir: path.join(home, '.config'),
-          stateDir: path.join(dir, 'state'),
-        },
-        () => undefined,
-      );
-      expect(result).toEqual({ ok: true });
-      expect(existsSync(path.join(home, 'secret.txt'))).toBe(false);
-      expect(await readFile(path.join(home, '.bashrc'), 'utf8')).toBe('PS1=$ \n');
-      expect((await stat(home)).mode & 0o777).toBe(0o750);
-      expect((await stat(path.join(home, '.bashrc'))).uid).toBe(uid);
-      expect(existsSync(path.join(tmp, 'theirs'))).toBe(false);
-      expect(existsSync(path.join(tmp, 'someone-elses.txt'))).toBe(true);
-      expect(await lookUpUser('nobody-here', path.join(dir, 'passwd')).catch((error: Error) => error.message)).toBe(`There is no user nobody-here in ${path.join(dir, 'passwd')}.`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('never deletes root’s files as a desktop user’s', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-passwd-root-'));
-    try {
-      await writeFile(path.join(dir, 'passwd'), `toor:x:0:0::/home/toor:/bin/bash\n`);
-      const result = await resetDesktop(
-        { reset: { stopCrd: ['true'], endSession: ['true'], skelDir: '/etc/skel', tempDirs: [dir] }, desktopUser: 'toor', passwdFile: path.join(dir, 'passwd'), crdConfigDir: dir, stateDir: '/var/lib/lablink-agent' },
-        () => undefined,
-      );
-      expect(result).toEqual({ ok: false, message: "reset-remove-temp: toor is root: refusing to delete root's files." });
-      expect(existsSync(path.join(dir, 'passwd'))).toBe(true);
+      const home = path.join(dir, 'home');
+      await mkdir(home);
+      await writeFile(path.join(home, 'work.txt'), 'kept');
+      const result = await resetDesktop({ reset: homeReset(home, stopCrd), crdConfigDir: dir, stateDir: path.join(dir, 'state') }, () => undefined);
+      expect(result).toEqual({ ok: false, message });
+      expect(await readFile(path.join(home, 'work.txt'), 'utf8')).toBe('kept');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
