@@ -37,13 +37,16 @@ export interface FleetMember {
   spare: boolean;
   /** A spare took over this named VM's name (a stale tag, or the fleet grew back after a shrink): this is its instance. */
   servedBySpare?: string;
+  /** When the instance was last started (DescribeInstances' LaunchTime). */
+  launchTime?: Date;
 }
 
 const NO_SPARES: SpareRegistry = { nameOf: async () => undefined, holderOf: async () => undefined };
 
 /** Answers whether an instance belongs to this fleet. */
 export interface FleetMembership {
-  lookup(instanceId: string): Promise<FleetMember | undefined>;
+  /** `fresh`: ask EC2 even when a cached answer exists (the instance may have been started again since). */
+  lookup(instanceId: string, options?: { fresh?: boolean }): Promise<FleetMember | undefined>;
 }
 
 /**
@@ -60,9 +63,9 @@ export class Ec2FleetMembership implements FleetMembership {
     private readonly ttlMs = { member: 5 * 60_000, stranger: 30_000 },
   ) {}
 
-  async lookup(instanceId: string): Promise<FleetMember | undefined> {
+  async lookup(instanceId: string, options: { fresh?: boolean } = {}): Promise<FleetMember | undefined> {
     const cached = this.cache.get(instanceId);
-    if (cached && cached.until > Date.now()) return cached.member;
+    if (cached && cached.until > Date.now() && !options.fresh) return cached.member;
     const output = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })).catch((error: Error) => {
       // An id EC2 does not know is a stranger; anything else (throttling, outage) is retried by the agent.
       if (error.name === 'InvalidInstanceID.NotFound' || error.name === 'InvalidInstanceID.Malformed') return undefined;
@@ -75,7 +78,10 @@ export class Ec2FleetMembership implements FleetMembership {
     const inFleet = alive && tags.get(FLEET_TAG) === this.fleet && !tags.has(REPLACED_TAG);
     const name = inFleet && spare ? await this.spares.nameOf(instanceId) : tags.get('Name');
     const holder = inFleet && !spare && name ? await this.spares.holderOf(name) : undefined;
-    const member = inFleet && (name || spare) ? { name, spare, ...(holder && holder !== instanceId ? { servedBySpare: holder } : {}) } : undefined;
+    const member =
+      inFleet && (name || spare)
+        ? { name, spare, ...(holder && holder !== instanceId ? { servedBySpare: holder } : {}), ...(instance?.LaunchTime ? { launchTime: instance.LaunchTime } : {}) }
+        : undefined;
     if (!member || member.name) this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
     return member;
   }
@@ -94,15 +100,22 @@ export interface Ec2IdentityOptions {
 
 interface IdentityDocument {
   instanceId?: unknown;
+  pendingTime?: unknown;
   region?: unknown;
   accountId?: unknown;
 }
 
+/** The document was signed during the instance's current run: its pendingTime is the LaunchTime EC2 reports now. */
+function fromCurrentStart(document: IdentityDocument, member: FleetMember): boolean {
+  return typeof document.pendingTime === 'string' && member.launchTime !== undefined && Date.parse(document.pendingTime) === member.launchTime.getTime();
+}
+
 /**
  * A VM proves which instance it is with its signed instance identity document (read via
- * IMDSv2); the allocator checks AWS's signature and that the instance is in this fleet,
- * and names the VM after the instance's Name tag (a spare, after the name it claimed). Root on
- * one VM cannot sign for another.
+ * IMDSv2); the allocator checks AWS's signature, that the instance is in this fleet and that
+ * the document is from the instance's current start (a document copied before a stop and start
+ * is refused), and names the VM after the instance's Name tag (a spare, after the name it
+ * claimed). Root on one VM cannot sign for another.
  */
 export class Ec2IdentityVerifier implements VmIdentityVerifier {
   constructor(private readonly options: Ec2IdentityOptions) {}
@@ -149,8 +162,13 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
     if (this.options.accountId && parsed.accountId !== this.options.accountId) return { ok: false, status: 403, message: 'The instance is in another account.' };
     if (typeof parsed.instanceId !== 'string') return { ok: false, status: 403, message: 'The instance identity document names no instance.' };
 
-    const member = await this.options.fleet.lookup(parsed.instanceId);
+    let member = await this.options.fleet.lookup(parsed.instanceId);
+    // A cached answer may predate the instance's latest start: ask EC2 again before refusing.
+    if (member && !fromCurrentStart(parsed, member)) member = await this.options.fleet.lookup(parsed.instanceId, { fresh: true });
     if (!member) return { ok: false, status: 403, message: 'This instance is not part of the fleet.' };
+    if (!fromCurrentStart(parsed, member)) {
+      return { ok: false, status: 403, message: 'The instance identity document is from an earlier start of this instance (its pendingTime is not the LaunchTime): read a fresh one.' };
+    }
     return { ok: true, instanceId: parsed.instanceId, member };
   }
 }

@@ -71,7 +71,7 @@ function renderSetupInstall(setup: VmSetupOptions): string {
   const packages = [...(setup.repository ? ['git'] : []), ...(setup.containerImage ? ['podman', 'uidmap'] : [])];
   return `
 step install-setup
-${packages.length > 0 ? `retry 3 apt-get $APT install -y -q --no-install-recommends ${packages.join(' ')}
+${packages.length > 0 ? `retry 3 shared apt-get $APT install -y -q --no-install-recommends ${packages.join(' ')}
 ` : ''}${
     setup.script
       ? `SETUP_URL=${quote(setup.script.url)}
@@ -141,6 +141,9 @@ export function renderClientUserData(options: ClientUserDataOptions): string {
   return `#!/bin/bash
 # LabLink client VM: desktop, Chrome Remote Desktop, Node.js and the LabLink agent.
 set -eEuo pipefail
+# From the first line on, every file this script writes is root-only unless it says otherwise: the
+# identity document, its signature and the role's credentials are never readable by the desktop user.
+umask 077
 LOG=${BOOT_LOG_PATH}
 exec > >(tee -a "$LOG") 2>&1
 VM_NAME=${quote(options.vmName ?? '')}
@@ -157,6 +160,8 @@ IMDS=http://169.254.169.254/latest
 STEP=start
 
 step() { STEP=$1; echo "LABLINK_STEP $1"; }
+# shared command…: runs a command whose files everyone needs to read (packages, the desktop session).
+shared() { (umask 022; "$@"); }
 # retry N command…: N attempts, waiting 5 s, 10 s, 20 s… (at most 60 s) between them.
 retry() {
   local attempts=$1 delay=5 n=1; shift
@@ -179,24 +184,28 @@ identity() { retry 5 imds dynamic/instance-identity/document > /run/lablink-iden
 s3_get() {
   local creds=/run/lablink-role.json config=/run/lablink-s3.curl role status=0
   role=$(imds meta-data/iam/security-credentials/) && imds "meta-data/iam/security-credentials/$role" > "$creds" || return 1
-  (umask 077; printf 'user = "%s:%s"\nheader = "x-amz-security-token: %s"\n' "$(field AccessKeyId "$creds")" "$(field SecretAccessKey "$creds")" "$(field Token "$creds")" > "$config")
+  printf 'user = "%s:%s"\nheader = "x-amz-security-token: %s"\n' "$(field AccessKeyId "$creds")" "$(field SecretAccessKey "$creds")" "$(field Token "$creds")" > "$config"
   curl -fsS -m 120 --aws-sigv4 "aws:amz:$(field region /run/lablink-identity.json):s3" -K "$config" -o "$2" "$1" || status=$?
   rm -f "$creds" "$config"
   return "$status"
 }
 # signal SUCCESS|FAILURE ID: CloudFormation's SignalResource sent as cfn-signal sends it without
 # credentials (a GET with the query parameters, authenticated by the signed identity document),
-# so it needs no IAM permission.
+# so it needs no IAM permission. The document and signature reach curl in a root-only header
+# file, never on its command line.
 signal() {
-  local doc=/run/lablink-identity.json sig
+  local doc=/run/lablink-identity.json header=/run/lablink-cfn-auth.header sig status=0
   [ -n "$SIGNAL_RESOURCE" ] || return 0
   identity
   sig=$(retry 5 imds dynamic/instance-identity/signature | tr -d '\\n')
+  printf 'Authorization: CFN_V1 %s:%s\\n' "$(base64 -w0 "$doc")" "$sig" > "$header"
   retry 5 curl -fsS -m 20 -G "\${LABLINK_CFN_URL:-https://cloudformation.$(field region "$doc").amazonaws.com/}" \\
-    -H "Authorization: CFN_V1 $(base64 -w0 "$doc"):$sig" -H 'Accept: application/json' -A 'CloudFormation Tools' \\
+    -H "@$header" -H 'Accept: application/json' -A 'CloudFormation Tools' \\
     --data-urlencode Action=SignalResource --data-urlencode "LogicalResourceId=$SIGNAL_RESOURCE" \\
     --data-urlencode "StackName=$STACK_NAME" --data-urlencode "UniqueId=$2" --data-urlencode "Status=$1" \\
-    --data-urlencode ContentType=JSON --data-urlencode Version=2010-05-15 -o /dev/null
+    --data-urlencode ContentType=JSON --data-urlencode Version=2010-05-15 -o /dev/null || status=$?
+  rm -f "$header"
+  return "$status"
 }
 failed() {
   local status=$1
@@ -213,8 +222,8 @@ step install-desktop
 export DEBIAN_FRONTEND=noninteractive
 # First boot races unattended-upgrades for the package locks: wait for them instead of failing.
 APT="-o DPkg::Lock::Timeout=600"
-retry 10 apt-get $APT update -q
-retry 3 apt-get $APT install -y -q --no-install-recommends ${VM_PACKAGES.join(' ')}
+retry 10 shared apt-get $APT update -q
+retry 3 shared apt-get $APT install -y -q --no-install-recommends ${VM_PACKAGES.join(' ')}
 
 step block-metadata
 # Only root (the agent) may reach the instance metadata service: the participant works as
@@ -243,14 +252,14 @@ systemctl enable --now lablink-metadata-guard.service
 
 step install-crd
 retry 5 curl -fsSL -m 300 -o /tmp/crd.deb "$CRD_URL"
-retry 3 apt-get $APT install -y -q /tmp/crd.deb
+retry 3 shared apt-get $APT install -y -q /tmp/crd.deb
 rm -f /tmp/crd.deb
-echo 'exec /etc/X11/Xsession /usr/bin/xfce4-session' > /etc/chrome-remote-desktop-session
+shared sh -c "echo 'exec /etc/X11/Xsession /usr/bin/xfce4-session' > /etc/chrome-remote-desktop-session"
 
 step install-node
 arch=$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')
 retry 5 curl -fsSL -m 300 -o /tmp/node.tar.xz "$NODE_DIST/$NODE_VERSION/node-$NODE_VERSION-linux-$arch.tar.xz"
-tar -xJf /tmp/node.tar.xz -C /opt
+shared tar -xJf /tmp/node.tar.xz -C /opt
 rm -f /tmp/node.tar.xz
 ln -sf "/opt/node-$NODE_VERSION-linux-$arch/bin/node" /usr/local/bin/node
 

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { awsIdentityCertificate } from '../../allocator/ec2-identity';
 import { FleetTokenVerifier } from '../../allocator/identity';
 import { TEST_FLEET_TOKEN } from '../support/fixtures';
-import { ec2Verifier, identityDocument, signDocument } from '../support/ec2-identity';
+import { FleetInstance, ec2Verifier, identityDocument, signDocument } from '../support/ec2-identity';
 
 const FLEET = [
   { instanceId: 'i-0aaaaaaaaaaaaaaa1', name: 'lablink-vm-1' },
@@ -38,6 +38,8 @@ describe('EC2 instance identity (EC2 API mocked with aws-sdk-client-mock)', () =
     ['an instance EC2 does not know', () => signed('i-0ddddddddddddddd1'), 'lablink-vm-1', 403, /not part of the fleet/],
     ['a document from another region', () => signed('i-0aaaaaaaaaaaaaaa1', { region: 'us-east-1' }), 'lablink-vm-1', 403, /another region/],
     ['a document from another account', () => signed('i-0aaaaaaaaaaaaaaa1', { accountId: '999999999999' }), 'lablink-vm-1', 403, /another account/],
+    ['a document saved before the instance was stopped and started again', () => signed('i-0aaaaaaaaaaaaaaa1', { pendingTime: '2026-12-03T08:00:00Z' }), 'lablink-vm-1', 403, /earlier start/],
+    ['a document without a pendingTime', () => signed('i-0aaaaaaaaaaaaaaa1', { pendingTime: undefined }), 'lablink-vm-1', 403, /earlier start/],
     ['an over-long document', () => ({ document: 'x'.repeat(5000), signature: 'AAAA' }), 'lablink-vm-1', 401, /must hold/],
   ];
 
@@ -60,6 +62,18 @@ describe('EC2 instance identity (EC2 API mocked with aws-sdk-client-mock)', () =
       await verifier.identify({ authorization: undefined, hostname: 'lablink-vm-1', identity: signed('i-0aaaaaaaaaaaaaaa1') });
     }
     expect(mock.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+  });
+
+  it('asks EC2 again when a cached answer predates the instance’s latest start, and admits the fresh document', async () => {
+    const fleet: FleetInstance[] = FLEET.map((instance) => ({ ...instance }));
+    const { verifier, mock } = ec2Verifier(fleet);
+    const vm1 = { authorization: undefined, hostname: 'lablink-vm-1' };
+    await expect(verifier.identify({ ...vm1, identity: signed('i-0aaaaaaaaaaaaaaa1') })).resolves.toMatchObject({ ok: true });
+    // Stopped and started: a new LaunchTime, and the metadata service signs a new document.
+    fleet[0].launchTime = '2026-12-04T13:00:00Z';
+    await expect(verifier.identify({ ...vm1, identity: signed('i-0aaaaaaaaaaaaaaa1', { pendingTime: '2026-12-04T13:00:00Z' }) })).resolves.toMatchObject({ ok: true });
+    await expect(verifier.identify({ ...vm1, identity: signed('i-0aaaaaaaaaaaaaaa1') })).resolves.toMatchObject({ ok: false, status: 403 });
+    expect(mock.commandCalls(DescribeInstancesCommand)).toHaveLength(3);
   });
 
   it('ships AWS’s public certificates for the regions LabLink deploys to', () => {

@@ -36,7 +36,7 @@ describe('client VM user-data', () => {
   });
 
   it('hands the role’s credentials to curl in a root-only file, never on a command line the log or ps could show', () => {
-    expect(script).toContain('(umask 077; printf \'user = "%s:%s"');
+    expect(script).toContain('printf \'user = "%s:%s"');
     expect(script).toMatch(/curl [^\n]*--aws-sigv4 "aws:amz:[^"]*:s3" -K "\$config"/);
     expect(script).not.toMatch(/curl [^\n]*(-u|--user) /);
   });
@@ -80,7 +80,7 @@ describe('the boot script’s CloudFormation signal (a real curl against a stand
     const cloudFormation = await startStandInServer({}, imds.document);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-signal-'));
     try {
-      const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n').split('/run/lablink-identity.json').join(`${dir}/identity.json`);
+      const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n').replaceAll('/run/lablink-', `${dir}/`);
       // Not spawnSync: the stand-ins answer from this process's event loop.
       const child = spawn('bash', ['-c', `set -eEuo pipefail\nIMDS=${imds.url}/latest\nSTACK_NAME='LabLink'\nSIGNAL_RESOURCE='FleetVm7ABCDEF12'\n${functions}\nsignal ${status} ${uniqueId}`], {
         env: { PATH: process.env.PATH, LABLINK_CFN_URL: `${cloudFormation.url}/cloudformation/` },
@@ -116,6 +116,53 @@ describe('the boot script’s CloudFormation signal (a real curl against a stand
     } finally {
       await cloudFormation.close();
       await imds.close();
+    }
+  });
+});
+
+describe('client VM user-data: the files that identify the VM', () => {
+  const script = renderClientUserData(VM_7);
+
+  it('makes every file root-only from its first line: nothing is written before the umask', () => {
+    const lines = script.split('\n');
+    expect(lines.slice(0, lines.indexOf('umask 077')).filter((line) => !line.startsWith('#'))).toEqual(['set -eEuo pipefail']);
+  });
+
+  it('keeps the identity document, its signature and CloudFormation’s authorization root-only, and off curl’s command line (real bash, stand-in curl)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-identity-files-'));
+    try {
+      const bin = path.join(dir, 'bin');
+      execFileSync('mkdir', [bin]);
+      // The stand-in answers the metadata service and records its argv and, for a header file, the file's mode and text.
+      writeFileSync(
+        path.join(bin, 'curl'),
+        `#!/bin/bash
+echo "$*" >> ${dir}/argv.log
+for arg in "$@"; do case "$arg" in
+  @*) stat -c '%a %U' "\${arg#@}" >> ${dir}/header.log; cat "\${arg#@}" >> ${dir}/header.log ;;
+  */api/token) echo token ;;
+  */instance-identity/document) echo '{"region" : "eu-west-1", "instanceId" : "i-0abc"}' ;;
+  */instance-identity/signature) echo 'c2lnbmF0dXJl' ;;
+esac; done
+`,
+        { mode: 0o755 },
+      );
+      const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n');
+      const run = spawnSync(
+        'bash',
+        ['-c', `set -eEuo pipefail\numask 077\nIMDS=http://imds\nSIGNAL_RESOURCE=Vm7\nSTACK_NAME=LabLink\nLABLINK_CFN_URL=http://cfn/\n${functions.replaceAll('/run/lablink-', `${dir}/`)}\nsignal SUCCESS i-0abc\nstat -c '%a %U' ${dir}/identity.json`],
+        { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim()).toBe('600 root'.replace('root', os.userInfo().username));
+      const document = Buffer.from('{"region" : "eu-west-1", "instanceId" : "i-0abc"}\n').toString('base64');
+      expect(readFileSync(path.join(dir, 'header.log'), 'utf8')).toBe(`600 ${os.userInfo().username}\nAuthorization: CFN_V1 ${document}:c2lnbmF0dXJl\n`);
+      const argv = readFileSync(path.join(dir, 'argv.log'), 'utf8');
+      expect(argv).not.toContain('c2lnbmF0dXJl');
+      expect(argv).not.toContain(document);
+      expect(existsSync(path.join(dir, 'cfn-auth.header'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -23,9 +23,22 @@ export const TEST_ROLE_CREDENTIALS = {
   sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE/session+token==',
 };
 
+/** When the test instances were last started: a document's pendingTime and DescribeInstances' LaunchTime, unless a test says otherwise. */
+export const TEST_LAUNCH_TIME = '2026-12-04T08:00:00Z';
+
 export function identityDocument(instanceId: string, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify(
-    { accountId: TEST_ACCOUNT, architecture: 'x86_64', availabilityZone: `${TEST_REGION}a`, instanceId, instanceType: 't3.large', region: TEST_REGION, version: '2017-09-30', ...overrides },
+    {
+      accountId: TEST_ACCOUNT,
+      architecture: 'x86_64',
+      availabilityZone: `${TEST_REGION}a`,
+      instanceId,
+      instanceType: 't3.large',
+      pendingTime: TEST_LAUNCH_TIME,
+      region: TEST_REGION,
+      version: '2017-09-30',
+      ...overrides,
+    },
     null,
     2,
   );
@@ -45,6 +58,8 @@ export interface FleetInstance {
   spare?: boolean;
   /** A failed VM a spare took over from (tag lablink:replaced). */
   replaced?: boolean;
+  /** When it was last started; TEST_LAUNCH_TIME unless set. */
+  launchTime?: string;
 }
 
 /** The EC2 API cannot run here: DescribeInstances is mocked with aws-sdk-client-mock over this list. */
@@ -60,6 +75,7 @@ export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock
           Instances: found.map((instance) => ({
             InstanceId: instance.instanceId,
             State: { Name: instance.state ?? 'running' },
+            LaunchTime: new Date(instance.launchTime ?? TEST_LAUNCH_TIME),
             Tags: [
               ...(instance.name ? [{ Key: 'Name', Value: instance.name }] : []),
               { Key: FLEET_TAG, Value: instance.fleet ?? TEST_FLEET },
