@@ -269,6 +269,15 @@ usermod -aG chrome-remote-desktop "$DESKTOP_USER"
 # start-host (run as the desktop user, with DISPLAY empty) starts its service through sudo.
 echo "$DESKTOP_USER ALL=(root) NOPASSWD: /usr/bin/systemctl enable --now chrome-remote-desktop@$DESKTOP_USER" > /etc/sudoers.d/lablink-crd
 chmod 0440 /etc/sudoers.d/lablink-crd
+# Second walls behind the reset's sweep: the desktop user may not schedule work with cron or at,
+# nor linger (keep its services running with nobody logged in).
+shared sh -c 'for deny in /etc/cron.deny /etc/at.deny; do grep -qx "$1" "$deny" 2>/dev/null || echo "$1" >> "$deny"; done' deny "$DESKTOP_USER"
+shared install -d -m 0755 /etc/polkit-1/rules.d
+shared sh -c 'cat > /etc/polkit-1/rules.d/10-lablink-no-linger.rules' <<RULES
+polkit.addRule(function (action, subject) {
+  if (action.id == "org.freedesktop.login1.set-self-linger" && subject.user == "$DESKTOP_USER") return polkit.Result.NO;
+});
+RULES
 
 step install-agent
 # No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).

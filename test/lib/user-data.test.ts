@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
@@ -49,6 +49,27 @@ describe('client VM user-data', () => {
     expect(script).not.toMatch(/FLEET_TOKEN|secretsmanager/);
     expect(script).toContain("VM_NAME='lablink-vm-7'");
     expect(script).toContain('https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb');
+  });
+
+  it('denies the desktop user cron, at and lingering by name, so a fresh account of that name gets none of them either (real bash in a throwaway root)', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'lablink-second-walls-'));
+    try {
+      const block = /^# Second walls[\s\S]*?^RULES$/m.exec(script)![0];
+      writeFileSync(path.join(root, 'at.deny'), 'ftp\n');
+      const run = spawnSync('bash', ['-c', `set -eEuo pipefail\numask 077\nDESKTOP_USER=lablink\n${/^shared\(\) \{.*\}$/m.exec(script)![0]}\n${block}\n${block}`.replaceAll('/etc/', `${root}/`)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      expect(run.stderr).toBe('');
+      // Twice (a second boot) adds the name once.
+      expect(readFileSync(path.join(root, 'cron.deny'), 'utf8')).toBe('lablink\n');
+      expect(readFileSync(path.join(root, 'at.deny'), 'utf8')).toBe('ftp\nlablink\n');
+      const rule = readFileSync(path.join(root, 'polkit-1', 'rules.d', '10-lablink-no-linger.rules'), 'utf8');
+      expect(rule).toContain('action.id == "org.freedesktop.login1.set-self-linger" && subject.user == "lablink") return polkit.Result.NO;');
+      for (const file of ['cron.deny', 'polkit-1/rules.d/10-lablink-no-linger.rules']) expect(statSync(path.join(root, file)).mode & 0o777).toBe(0o644);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('signals CloudFormation for this VM’s own resource, after the agent registered or at the first failed step', () => {
