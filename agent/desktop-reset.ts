@@ -161,7 +161,8 @@ async function resetAccount(user: string, target: ResetTarget, config: AccountRe
     ...tools.useradd,
     ...['--uid', String(next.uid), '--gid', String(next.uid)],
     ...(groups.length > 0 ? ['--groups', groups.join(',')] : []),
-    ...['--home-dir', old.home, '--create-home', '--skel', config.skelDir, '--shell', old.shell || '/bin/bash'],
+    // --no-log-init: lastlog and faillog are indexed by uid, and these uids are high.
+    ...['--no-log-init', '--home-dir', old.home, '--create-home', '--skel', config.skelDir, '--shell', old.shell || '/bin/bash'],
     ...['--key', 'SUB_UID_COUNT=0', '--key', 'SUB_GID_COUNT=0'],
     user,
   ]);

@@ -20,6 +20,8 @@ export const SUITE = 'bookworm';
 export const BASE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'sudo', 'curl', 'ca-certificates',
   'xz-utils', 'iptables', 'gzip', 'coreutils',
+  // What a hostile participant uses against the reset (rehearsal/hostile-participant.ts).
+  'cron', 'at', 'fuse3', 'bindfs', 'uidmap', 'polkitd', 'libpam-systemd',
 ] as const;
 
 /** The packages the user-data installs, so its `apt-get install` finds them in place. */

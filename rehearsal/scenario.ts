@@ -14,6 +14,7 @@ import { startLocalStack } from '../local/stack';
 import { FleetInstance, ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
 import { CRD_STAND_IN_LOG, emptyAptRepoFiles, writeAptSources } from './apt-repo';
 import { Container, bootContainer } from './container';
+import { hostileParticipant } from './hostile-participant';
 import { IMDS_ADDRESS } from './netns';
 import { Artifact, StandInServer, startStandInServer } from './stand-ins';
 import { run, sleep } from './util';
@@ -275,6 +276,7 @@ const HEALTHY_LIFE: readonly Phase[] = [
   firstBoot,
   serveParticipant,
   shippedLogsAndSetup,
+  (life) => hostileParticipant(life.booted.container, life.booted.allocatorUrl, life.booted.admin, life.checks),
   releaseAndReset,
   repairReboot,
   serveParticipant,

@@ -193,7 +193,7 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
       'userdel desk',
       'groupdel desk',
       `groupadd --gid ${first} desk`,
-      `useradd --uid ${first} --gid ${first} --groups crd --home-dir ${home} --create-home --skel ${path.join(dir, 'skel')} --shell /bin/bash --key SUB_UID_COUNT=0 --key SUB_GID_COUNT=0 desk`,
+      `useradd --uid ${first} --gid ${first} --groups crd --no-log-init --home-dir ${home} --create-home --skel ${path.join(dir, 'skel')} --shell /bin/bash --key SUB_UID_COUNT=0 --key SUB_GID_COUNT=0 desk`,
       `usermod --add-subuids=6065536-6131071 --add-subgids=6065536-6131071 desk`,
     ]);
     expect(uid).not.toBe(first);
