@@ -57,6 +57,7 @@ try sysv-shm ipcmk -M 4096
 mkdir -p ~/fuse-src ~/fuse-mnt && echo inside > ~/fuse-src/file
 try fuse bindfs ~/fuse-src ~/fuse-mnt
 sleep 1
+stat -c 'owner %n %u' /tmp/from-userns /tmp/from-subuid
 echo "uid=$(id -u)"
 `;
 
@@ -92,8 +93,14 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
   const ranges: IdRange[] = [{ first: uid, last: uid }, ...(subuid.length === 3 ? [{ first: Number(subuid[1]), last: Number(subuid[1]) + Number(subuid[2]) - 1 }] : [])];
   const attacks = Object.fromEntries([...planted.stdout.matchAll(/^attack=(\S+) (.*)$/gm)].map((match) => [match[1], match[2]]));
   const running = await processesOf(container, ranges);
-  console.log(`rehearsal: A's attacks: ${JSON.stringify(attacks)}; ${running.length} processes of A`);
-  checks.add(`hostile A: planted its attacks as ${DESKTOP_USER} (uid ${uid}, subordinate ${JSON.stringify(ranges.slice(1))}), processes of A run`, Number.isInteger(uid) && running.length > 3, { attacks, running: running.length, stderr: planted.stderr.slice(-500) });
+  const asSubordinate = await processesOf(container, ranges.slice(1));
+  const owners = [...planted.stdout.matchAll(/^owner (\S+) (\d+)$/gm)].map((match) => `${match[1]}=${match[2]}`);
+  console.log(`rehearsal: A's attacks: ${JSON.stringify(attacks)}; ${running.length} processes of A, ${asSubordinate.length} as a subordinate uid; ${owners.join(' ')}`);
+  checks.add(
+    `hostile A: planted its attacks as ${DESKTOP_USER} (uid ${uid}, subordinate ${JSON.stringify(ranges.slice(1))}): processes of A run, in a user namespace as a subordinate uid too`,
+    Number.isInteger(uid) && running.length > 3 && asSubordinate.length > 0 && owners.length === 2,
+    { attacks, running, owners, stderr: planted.stderr.slice(-500) },
+  );
   checks.add('hostile A: the second walls refuse a crontab, an at job and self-lingering', ['crontab', 'at', 'linger'].every((name) => attacks[name]?.startsWith('refused')), attacks);
 
   const released = Date.now();

@@ -20,9 +20,10 @@ export const SUITE = 'bookworm';
 export const BASE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'sudo', 'curl', 'ca-certificates',
   'xz-utils', 'iptables', 'gzip', 'coreutils',
-  // What a hostile participant uses against the reset (rehearsal/hostile-participant.ts).
-  'cron', 'at', 'fuse3', 'bindfs', 'uidmap', 'polkitd', 'libpam-systemd',
 ] as const;
+
+/** What a hostile participant finds on the VM and uses against the reset (rehearsal/hostile-participant.ts). */
+export const ATTACK_PACKAGES = ['cron', 'at', 'fuse3', 'bindfs', 'uidmap', 'polkitd', 'libpam-systemd'] as const;
 
 /** The packages the user-data installs, so its `apt-get install` finds them in place. */
 export const DESKTOP_PACKAGES = VM_PACKAGES;
@@ -113,6 +114,7 @@ export async function ensureRootfs(cacheDir: string, options: EnsureRootfsOption
       'apt-get -q update',
       `apt-get install -y -q --no-install-recommends ${DESKTOP_PACKAGES.join(' ')}`,
       `apt-get install -y -q --no-install-recommends ${CLOUD_PACKAGES.join(' ')}`,
+      `apt-get install -y -q --no-install-recommends ${ATTACK_PACKAGES.join(' ')}`,
       'systemctl enable systemd-networkd.service',
       'apt-get clean',
       // The rehearsal points apt at its own empty repository; stale lists only waste space.
@@ -159,7 +161,7 @@ export async function rootfsBuildInfo(rootfs: string): Promise<RootfsBuildInfo> 
 
 /** Package lists and recipe version decide the cache directory name. */
 function cacheKey(): string {
-  const recipe = JSON.stringify([RECIPE_VERSION, SUITE, BASE_PACKAGES, DESKTOP_PACKAGES, CLOUD_PACKAGES, ROOTFS_FILES]);
+  const recipe = JSON.stringify([RECIPE_VERSION, SUITE, BASE_PACKAGES, DESKTOP_PACKAGES, CLOUD_PACKAGES, ATTACK_PACKAGES, ROOTFS_FILES]);
   return createHash('sha256').update(recipe).digest('hex').slice(0, 10);
 }
 
