@@ -113,6 +113,8 @@ async function exists(file: string): Promise<boolean> {
 async function idsOf(account: Account, config: AccountResetConfig): Promise<{ uids: IdRange[]; gids: IdRange[]; subuids: IdRange[]; subgids: IdRange[] }> {
   const subuids = await subordinateRanges(account, config.files.subuid);
   const subgids = await subordinateRanges(account, config.files.subgid);
+  const low = [...subuids, ...subgids].find((range) => range.first < FIRST_REGULAR_ID);
+  if (low) throw new Error(`${account.name}'s subordinate ids start at ${low.first}: refusing to end or delete a system account's processes and files.`);
   const ownGroup = account.gid >= FIRST_REGULAR_ID ? [{ first: account.gid, last: account.gid }] : [];
   return { uids: [{ first: account.uid, last: account.uid }, ...subuids], gids: [...ownGroup, ...subgids], subuids, subgids };
 }

@@ -222,9 +222,12 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
     expect((await fixture.commands()).some((command) => command.startsWith('useradd'))).toBe(false);
   });
 
-  it('refuses to treat a system account as a participant’s', async () => {
-    await writeFile(path.join(fixture.dir, 'etc', 'passwd'), `desk:x:998:998::${fixture.home}:/bin/bash\n`);
-    expect(await fixture.reset()).toEqual({ ok: false, message: "reset-end-session: desk has uid 998: refusing to end or delete a system account's processes and files." });
+  it.each([
+    ['uid', 'passwd', `desk:x:998:998::{home}:/bin/bash\n`, 'desk has uid 998'],
+    ['subordinate ids', 'subuid', 'desk:0:65536\n', "desk's subordinate ids start at 0"],
+  ])('refuses to treat a system account’s processes and files as a participant’s (by %s)', async (_case, file, text, reason) => {
+    await writeFile(path.join(fixture.dir, 'etc', file), text.replace('{home}', fixture.home));
+    expect(await fixture.reset()).toEqual({ ok: false, message: `reset-end-session: ${reason}: refusing to end or delete a system account's processes and files.` });
     expect(existsSync(fixture.home)).toBe(true);
   });
 });
