@@ -23,8 +23,10 @@ export const TEST_ROLE_CREDENTIALS = {
   sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE/session+token==',
 };
 
-/** When the test instances were last started: a document's pendingTime and DescribeInstances' LaunchTime, unless a test says otherwise. */
+/** When the test instances were last started: a document's pendingTime and DescribeInstances' LaunchTime, unless a test or a fake IMDS says otherwise. */
 export const TEST_LAUNCH_TIME = '2026-12-04T08:00:00Z';
+/** Each fake IMDS's current pendingTime, which the mocked DescribeInstances reports as LaunchTime, as EC2 does. */
+const imdsLaunchTimes = new Map<string, string>();
 
 export function identityDocument(instanceId: string, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify(
@@ -75,7 +77,7 @@ export function mockFleet(instances: FleetInstance[]): { client: EC2Client; mock
           Instances: found.map((instance) => ({
             InstanceId: instance.instanceId,
             State: { Name: instance.state ?? 'running' },
-            LaunchTime: new Date(instance.launchTime ?? TEST_LAUNCH_TIME),
+            LaunchTime: new Date(instance.launchTime ?? imdsLaunchTimes.get(instance.instanceId) ?? TEST_LAUNCH_TIME),
             Tags: [
               ...(instance.name ? [{ Key: 'Name', Value: instance.name }] : []),
               { Key: FLEET_TAG, Value: instance.fleet ?? TEST_FLEET },
@@ -112,7 +114,9 @@ export async function startFakeImds(
   listenOn: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
 ): Promise<{ url: string; document: string; tokenRequests: () => number; started(): string; close(): Promise<void> }> {
   const signed = (pendingTime: Date) => {
-    const text = identityDocument(instanceId, { pendingTime: pendingTime.toISOString().replace(/\.\d+Z$/, 'Z') });
+    const launchTime = pendingTime.toISOString().replace(/\.\d+Z$/, 'Z');
+    imdsLaunchTimes.set(instanceId, launchTime);
+    const text = identityDocument(instanceId, { pendingTime: launchTime });
     return { text, signature: signDocument(text).replace(/(.{64})/g, '$1\n') };
   };
   let current = signed(new Date());
