@@ -141,8 +141,7 @@ export function renderClientUserData(options: ClientUserDataOptions): string {
   return `#!/bin/bash
 # LabLink client VM: desktop, Chrome Remote Desktop, Node.js and the LabLink agent.
 set -eEuo pipefail
-# From the first line on, every file this script writes is root-only unless it says otherwise: the
-# identity document, its signature and the role's credentials are never readable by the desktop user.
+# Root-only files from here on: the identity document, its signature, the role's credentials.
 umask 077
 LOG=${BOOT_LOG_PATH}
 exec > >(tee -a "$LOG") 2>&1
@@ -160,7 +159,7 @@ IMDS=http://169.254.169.254/latest
 STEP=start
 
 step() { STEP=$1; echo "LABLINK_STEP $1"; }
-# shared command…: runs a command whose files everyone needs to read (packages, the desktop session).
+# shared CMD…: a command whose files everyone reads (packages, the desktop session).
 shared() { (umask 022; "$@"); }
 # retry N command…: N attempts, waiting 5 s, 10 s, 20 s… (at most 60 s) between them.
 retry() {
@@ -191,8 +190,7 @@ s3_get() {
 }
 # signal SUCCESS|FAILURE ID: CloudFormation's SignalResource sent as cfn-signal sends it without
 # credentials (a GET with the query parameters, authenticated by the signed identity document),
-# so it needs no IAM permission. The document and signature reach curl in a root-only header
-# file, never on its command line.
+# so it needs no IAM permission; the authorization reaches curl in a root-only file.
 signal() {
   local doc=/run/lablink-identity.json header=/run/lablink-cfn-auth.header sig status=0
   [ -n "$SIGNAL_RESOURCE" ] || return 0
@@ -269,15 +267,10 @@ usermod -aG chrome-remote-desktop "$DESKTOP_USER"
 # start-host (run as the desktop user, with DISPLAY empty) starts its service through sudo.
 echo "$DESKTOP_USER ALL=(root) NOPASSWD: /usr/bin/systemctl enable --now chrome-remote-desktop@$DESKTOP_USER" > /etc/sudoers.d/lablink-crd
 chmod 0440 /etc/sudoers.d/lablink-crd
-# Second walls behind the reset's sweep: the desktop user may not schedule work with cron or at,
-# nor linger (keep its services running with nobody logged in).
-shared sh -c 'for deny in /etc/cron.deny /etc/at.deny; do grep -qx "$1" "$deny" 2>/dev/null || echo "$1" >> "$deny"; done' deny "$DESKTOP_USER"
-shared install -d -m 0755 /etc/polkit-1/rules.d
-shared sh -c 'cat > /etc/polkit-1/rules.d/10-lablink-no-linger.rules' <<RULES
-polkit.addRule(function (action, subject) {
-  if (action.id == "org.freedesktop.login1.set-self-linger" && subject.user == "$DESKTOP_USER") return polkit.Result.NO;
-});
-RULES
+# Second walls behind the reset: no cron, at or lingering for the desktop user.
+shared sh -c 'for f in /etc/cron.deny /etc/at.deny; do grep -qx "$0" $f 2>/dev/null || echo "$0" >> $f; done
+mkdir -p /etc/polkit-1/rules.d
+echo "polkit.addRule(function(a, s) { if (a.id == \\"org.freedesktop.login1.set-self-linger\\" && s.user == \\"$0\\") return polkit.Result.NO; });" > /etc/polkit-1/rules.d/10-lablink-no-linger.rules' "$DESKTOP_USER"
 
 step install-agent
 # No secret here: the agent proves which instance it is with the signed identity document (IMDSv2).

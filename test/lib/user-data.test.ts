@@ -54,7 +54,7 @@ describe('client VM user-data', () => {
   it('denies the desktop user cron, at and lingering by name, so a fresh account of that name gets none of them either (real bash in a throwaway root)', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'lablink-second-walls-'));
     try {
-      const block = /^# Second walls[\s\S]*?^RULES$/m.exec(script)![0];
+      const block = /^# Second walls[\s\S]*?"\$DESKTOP_USER"$/m.exec(script)![0];
       writeFileSync(path.join(root, 'at.deny'), 'ftp\n');
       const run = spawnSync('bash', ['-c', `set -eEuo pipefail\numask 077\nDESKTOP_USER=lablink\n${/^shared\(\) \{.*\}$/m.exec(script)![0]}\n${block}\n${block}`.replaceAll('/etc/', `${root}/`)], {
         encoding: 'utf8',
@@ -65,7 +65,7 @@ describe('client VM user-data', () => {
       expect(readFileSync(path.join(root, 'cron.deny'), 'utf8')).toBe('lablink\n');
       expect(readFileSync(path.join(root, 'at.deny'), 'utf8')).toBe('ftp\nlablink\n');
       const rule = readFileSync(path.join(root, 'polkit-1', 'rules.d', '10-lablink-no-linger.rules'), 'utf8');
-      expect(rule).toContain('action.id == "org.freedesktop.login1.set-self-linger" && subject.user == "lablink") return polkit.Result.NO;');
+      expect(rule).toBe('polkit.addRule(function(a, s) { if (a.id == "org.freedesktop.login1.set-self-linger" && s.user == "lablink") return polkit.Result.NO; });\n');
       for (const file of ['cron.deny', 'polkit-1/rules.d/10-lablink-no-linger.rules']) expect(statSync(path.join(root, file)).mode & 0o777).toBe(0o644);
     } finally {
       rmSync(root, { recursive: true, force: true });
