@@ -436,7 +436,8 @@ async function shippedLogsAndSetup(life: Life): Promise<void> {
     life,
     "the boot log and the agent's lines reached the allocator, with the boot's last step",
     logs !== undefined &&
-      logs.step === 'ready' &&
+      // The boot's `ready` line and the agent's own `waiting` (said as its setup passes) race to be the last step; both mean booted.
+      (logs.step === 'ready' || logs.step === 'waiting') &&
       logs.lines.some((line) => line.source === 'boot' && line.text.includes('LABLINK_STEP install-crd')) &&
       logs.lines.some((line) => line.source === 'agent'),
     logs,
