@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../core/backoff';
 import { parseCrdCommand } from '../core/crd-command';
 import { Logger, errorMessage } from '../core/log';
-import { ConfigurationOutcome, VmResetReport, VmStatusReport } from '../core/wire';
+import { ConfigurationOutcome, PROBE_CODE_MARKER, VmResetReport, VmStatusReport } from '../core/wire';
 import { readAssignmentRecord, writeAssignmentRecord } from './assignment-record';
 import { AllocatorClient } from './allocator-client';
 import { AgentConfig } from './config';
@@ -123,7 +123,9 @@ export class Agent {
     const outcome: ConfigurationOutcome = result.ok ? 'configured' : 'error';
     const message = result.ok ? undefined : result.message;
     await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString(), outcome, message });
-    this.log[result.ok ? 'info' : 'error']('agent.start_host_done', { vm: vmName, outcome, reason: message });
+    // The go / no-go probe's refusal is the expected answer: not an error on the dashboard.
+    const probe = parsed.command.code.includes(PROBE_CODE_MARKER);
+    this.log[result.ok || probe ? 'info' : 'error']('agent.start_host_done', { vm: vmName, outcome, reason: message, ...(probe ? { probe } : {}) });
     await this.report(assignment.id, outcome, message, signal);
   }
 

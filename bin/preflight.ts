@@ -1,8 +1,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { parseArgs } from 'node:util';
-import { contextFromFlags, stackNameOf } from '../lib/cli-context';
-import { LabLinkConfig, readConfig } from '../lib/config';
+import { deploymentFromFlags } from '../lib/cli-context';
+import { LabLinkConfig } from '../lib/config';
 import { PreflightResult, checkFleetQuota, checkStorageQuota } from '../lib/quota-preflight';
 import { runMain } from '../local/run-main';
 
@@ -20,11 +20,9 @@ runMain(async () => {
     console.log(USAGE);
     return 0;
   }
-  let context: Record<string, unknown>;
-  let config: LabLinkConfig;
+  let deployment: { config: LabLinkConfig; stackName: string };
   try {
-    context = contextFromFlags(values.context ?? []);
-    config = readConfig((key) => context[key]);
+    deployment = deploymentFromFlags(values.context ?? []);
   } catch (error) {
     console.error((error as Error).message);
     return 1;
@@ -36,7 +34,8 @@ runMain(async () => {
     console.error('No AWS region: pass --region or set AWS_REGION.');
     return 2;
   }
-  const plan = { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb, stackName: stackNameOf(context) };
+  const { config, stackName } = deployment;
+  const plan = { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb, stackName };
   let results: PreflightResult[];
   try {
     results = [await checkFleetQuota(plan, ec2, quotas, region), await checkStorageQuota(plan, ec2, quotas, region)];

@@ -169,6 +169,19 @@ export const MIGRATIONS: readonly Migration[] = [
     // Two overlapping claims by one instance (its boot script retried) cannot take two names.
     statements: [`CREATE UNIQUE INDEX IF NOT EXISTS vms_spare_instance_key ON vms (instance_id) WHERE spare AND state <> 'retired'`],
   },
+  {
+    version: 12,
+    description: 'go / no-go: the result of each deployment check, the last one shown on the dashboard',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS go_no_go_checks (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        checked_at timestamptz NOT NULL DEFAULT now(),
+        go         boolean NOT NULL,
+        problems   integer NOT NULL,
+        lines      text NOT NULL
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -560,3 +560,13 @@ SELECT hostname, instance_id FROM vms WHERE state = 'retired' AND spare AND inst
 
 export const MARK_SPARE_ENDED = `
 UPDATE vms SET spare = false WHERE hostname = :hostname AND state = 'retired' AND instance_id = :instanceId`;
+
+/** A deployment check's result (:lines, a JSON array of its lines); only the last few are kept. */
+export const RECORD_GO_NO_GO = `
+WITH added AS (
+  INSERT INTO go_no_go_checks (go, problems, lines) VALUES (:go, :problems, :lines) RETURNING id
+)
+DELETE FROM go_no_go_checks WHERE id < (SELECT id FROM added) - 20`;
+
+export const SELECT_LAST_GO_NO_GO = `
+SELECT checked_at, go, problems, lines FROM go_no_go_checks ORDER BY id DESC LIMIT 1`;

@@ -113,3 +113,10 @@ export const STEP_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 export const STEP_LINE = /(?:^|\s)LABLINK_STEP ([a-z][a-z0-9-]{0,39})\s*$/;
 /** What a stored line may not hold: PostgreSQL text cannot hold NUL, and the rest garble a page or a terminal. */
 export const LOG_CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+
+/**
+ * Marks the go / no-go probe's code (core/go-no-go.ts). It has Google's shape, so the form takes
+ * it, but Google issued no such code and refuses it; the agent logs that refusal as expected, and
+ * local mode's stand-in start-host refuses codes with this marker the way Google does.
+ */
+export const PROBE_CODE_MARKER = 'LabLinkGoNoGoProbe';

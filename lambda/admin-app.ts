@@ -2,6 +2,7 @@ import { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { basicAuth } from 'hono/basic-auth';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { lastCheck, recordCheck, reportOf } from '../core/go-no-go';
 import { moveParticipant } from '../core/health';
 import { LogLevel, Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
@@ -10,9 +11,10 @@ import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { CANNOT_RESET } from '../core/statements';
 import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
+import { readJsonObject } from '../http/json-body';
 import { sameOriginOnly } from '../http/same-origin';
 import { check } from '../http/validate';
-import { FLEET_ACTION, HOSTNAME, LOG_LEVEL, VM_ACTION_PARAMS } from './admin-requests';
+import { CHECK_RESULT, FLEET_ACTION, HOSTNAME, LOG_LEVEL, VM_ACTION_PARAMS } from './admin-requests';
 import { parseVmOrder, sortVms } from './vm-order';
 import {
   AdminAction,
@@ -77,11 +79,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     verifyUser: async (username, password) => secretsEqual(username, ADMIN_USER) && secretsEqual(password, await options.adminSecret()),
     invalidUserMessage: { error: 'Sign in as "admin" with the admin secret.' },
   });
-  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/fleet/*']) app.use(path, requireAdmin);
+  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/fleet/*', '/api/go-no-go']) app.use(path, requireAdmin);
   // Basic credentials ride along with any request the browser makes: refuse cross-site ones.
   app.use('/admin/*', sameOriginOnly());
   app.use('/api/vms/*', sameOriginOnly());
   app.use('/api/fleet/*', sameOriginOnly());
+  app.use('/api/go-no-go', sameOriginOnly());
 
   const NO_SUCH_VM: ActionOutcome = { ok: false, status: 404, message: 'There is no VM with that name.', title: 'No such VM' };
   const reset = async (target: ResetScope) => {
@@ -189,7 +192,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (notice !== undefined) deleteCookie(c, NOTICE_COOKIE, { path: '/admin' });
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.text(order.message, 400);
-    return c.html(adminPage({ vms: sortVms(await listVms(sql), order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt }));
+    const [vms, check] = await Promise.all([listVms(sql), lastCheck(sql)]);
+    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check }));
   });
 
   app.get('/admin/rows', async (c) => {
@@ -268,6 +272,21 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const outcome = await actions[action](hostname, c.req.query('confirm') === 'yes');
     if (!outcome.ok) return c.json({ error: outcome.message }, outcome.status);
     return c.json(outcome.body);
+  });
+
+  // What `npm run check` reads (the expiry it judges) and where it posts its result for the dashboard.
+  app.get('/api/go-no-go', async (c) => c.json({ expiresAt: options.expiresAt ?? null, lastCheck: (await lastCheck(sql)) ?? null }));
+
+  app.post('/api/go-no-go', async (c) => {
+    const read = await readJsonObject(c);
+    if (!read.ok) return c.json({ error: read.message }, read.status);
+    const body = check(CHECK_RESULT, read.body);
+    if (!body.ok) return c.json({ error: body.message }, 400);
+    // The verdict follows from the lines: a client cannot store GO beside a failure.
+    const report = reportOf(body.value.lines);
+    await recordCheck(sql, report);
+    log.info('go_no_go.recorded', { go: report.go, problems: report.problems });
+    return c.json(report, 201);
   });
 
   app.get('/api/vms.csv', async (c) => {

@@ -3,6 +3,8 @@ import type { LogLevel } from '../core/log';
 import { VmLogView } from '../core/vm-logs';
 import { VmSummary } from '../core/vms';
 import { VmLogLine } from '../core/wire';
+import { LastCheck } from '../core/go-no-go';
+import { lastCheckBlock } from './last-check';
 import { layout } from './layout';
 import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order';
 import { progressPhase, setupFailed } from './vm-progress';
@@ -170,13 +172,14 @@ function header(column: (typeof COLUMNS)[number], order: VmOrder) {
   return html`<th scope="col"${sorted ? html` aria-sort="${order.direction === 'asc' ? 'ascending' : 'descending'}"` : ''}><a class="sort" href="/admin?sort=${column.sort}&amp;dir=${next}">${column.label}<span aria-hidden="true">${arrow}</span></a></th>`;
 }
 
-export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string }) {
+export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string; lastCheck?: LastCheck }) {
   const base = summary(options.vms);
   return layout(
     'Admin',
     html`<h1>LabLink VMs</h1>
 ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
 ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expiresAt)}</p>` : ''}
+${lastCheckBlock(options.lastCheck)}
 <ul class="tiles" id="tiles" aria-label="VMs by state">${tiles(options.vms)}</ul>
 <p id="summary" data-base="${base}" aria-live="polite">${base}</p>
 <label for="filter">Filter</label>

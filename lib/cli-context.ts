@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LabLinkConfig, readConfig } from './config';
 import { REPO_ROOT } from './node-function';
 
 /** The stack's name unless `-c stackName=…` says otherwise (bin/app.ts). */
@@ -18,4 +19,10 @@ export function contextFromFlags(flags: string[]): Record<string, unknown> {
 
 export function stackNameOf(context: Record<string, unknown>): string {
   return typeof context.stackName === 'string' && context.stackName !== '' ? context.stackName : DEFAULT_STACK_NAME;
+}
+
+/** The deployment the -c flags describe: its validated config and its stack's name; throws with a clear message. */
+export function deploymentFromFlags(flags: string[]): { config: LabLinkConfig; stackName: string } {
+  const context = contextFromFlags(flags);
+  return { config: readConfig((key) => context[key]), stackName: stackNameOf(context) };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Stand-in for CRD's start-host in local mode and tests: records argv and stdin instead
-// of calling Google, refuses a code it has already seen (as Google does), and on success
+// of calling Google, refuses a code it has already seen and the go / no-go probe's code
+// (as Google does: it never issued either), and on success
 // writes a host registration file where the real one does. Its settings are in
 // $HOME/fake-crd.json (record file, failure message, delay), written by the simulated VM.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,11 @@ if (recordFile) {
   appendFileSync(recordFile, `${JSON.stringify({ argv, stdin, display: process.env.DISPLAY ?? null })}\n`);
 }
 await sleep(Number(settings.delayMs ?? 0));
+// PROBE_CODE_MARKER and OAUTH_REFUSAL in core/go-no-go.ts: Google refuses the code it never issued.
+if (code?.includes('LabLinkGoNoGoProbe')) {
+  console.error("Couldn't start host: OAuth error.");
+  process.exit(1);
+}
 if (settings.failure) {
   console.error(settings.failure);
   process.exit(1);

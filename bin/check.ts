@@ -1,0 +1,112 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { parseArgs } from 'node:util';
+import { CheckLine, reportOf } from '../core/go-no-go';
+import { deploymentFromFlags } from '../lib/cli-context';
+import { LabLinkConfig } from '../lib/config';
+import { runMain } from '../local/run-main';
+import { formatReport } from '../check/report';
+import { runStackChecks } from '../check/stack-checks';
+import { postResult, runUrlChecks } from '../check/url-checks';
+
+const USAGE = `Usage: npm run check -- --url <base URL> [--expect-vms <n>] [options]
+       npm run check -- [-c key=value …] [--region <region>] [options]
+
+Tells whether a deployed LabLink will work: one line PASS, WARN or FAIL per check, with what to
+do, then GO or NO-GO (n problems); exit status 0 for GO, 1 for NO-GO, 2 when it cannot run.
+
+By URL (any running LabLink, local mode too), the admin secret in LABLINK_ADMIN_SECRET: the form
+and its security headers, HTTPS, the admin secret, expiresAt, every VM registered, healthy, set up
+and free, and one probe participant (${'go-no-go-probe@lablink.invalid'}) sent through the form with
+a code Google refuses: its VM's start-host must report Google's refusal, then the VM is released,
+reset and free again. The result is stored for the admin dashboard.
+
+On AWS, with the same -c flags as cdk deploy and your AWS credentials: the stack is complete,
+its admin secret readable, the EC2 quota has room for the fleet and a spare; then the checks above
+against the stack's FormUrl, expecting vmCount VMs.
+
+  --url <base URL>       check this LabLink (no AWS calls)
+  -c key=value           the deploy's context flags (stackName, vmCount, instanceType, …)
+  --region <region>      the AWS region, else the AWS SDK's usual settings
+  --expect-vms <n>       with --url: how many VMs there should be
+  --access-code <code>   the workshop's access code, if participants need one
+  --probe-timeout <s>    how long the probe waits for start-host and for the reset (default 300)
+  --json                 print the result as JSON`;
+
+function wholeNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a whole number, not "${value}".`);
+  return Number(value);
+}
+
+runMain(async () => {
+  let values;
+  let expectedVms: number | undefined;
+  let probeSeconds: number | undefined;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        url: { type: 'string' },
+        context: { type: 'string', short: 'c', multiple: true },
+        region: { type: 'string' },
+        'expect-vms': { type: 'string' },
+        'access-code': { type: 'string' },
+        'probe-timeout': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+    expectedVms = wholeNumber('expect-vms', values['expect-vms']);
+    probeSeconds = wholeNumber('probe-timeout', values['probe-timeout']);
+    if (values.url !== undefined && values.context !== undefined) throw new Error('Pass either --url or the deploy’s -c flags, not both.');
+    if (values.url !== undefined && !/^https?:\/\/[^\s/]+/.test(values.url)) throw new Error(`--url must be an http(s) address, not "${values.url}".`);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+
+  const lines: CheckLine[] = [];
+  let url = values.url;
+  let adminSecret = process.env.LABLINK_ADMIN_SECRET || undefined;
+  if (url === undefined) {
+    let deployment: { config: LabLinkConfig; stackName: string };
+    try {
+      deployment = deploymentFromFlags(values.context ?? []);
+    } catch (error) {
+      console.error((error as Error).message);
+      return 2;
+    }
+    const clients = {
+      cloudFormation: new CloudFormationClient({ region: values.region }),
+      secrets: new SecretsManagerClient({ region: values.region }),
+      ec2: new EC2Client({ region: values.region }),
+      quotas: new ServiceQuotasClient({ region: values.region }),
+    };
+    const region = await clients.cloudFormation.config.region().catch(() => undefined);
+    if (!region) {
+      console.error('No AWS region: pass --region or set AWS_REGION.');
+      return 2;
+    }
+    const { config, stackName } = deployment;
+    const stack = await runStackChecks(clients, stackName, { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb }, region);
+    lines.push(...stack.lines);
+    url = stack.formUrl;
+    adminSecret = stack.adminSecret;
+    expectedVms = config.vmCount;
+  }
+  if (url !== undefined) {
+    const checked = await runUrlChecks({ url, adminSecret, accessCode: values['access-code'], expectedVms, probeTimeoutMs: probeSeconds === undefined ? undefined : probeSeconds * 1000 });
+    lines.push(...checked.lines);
+    const stored = checked.adminWorks ? await postResult({ url, adminSecret }, [...lines]) : undefined;
+    if (stored) lines.push(stored);
+  }
+  const report = reportOf(lines);
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return report.go ? 0 : 1;
+});

@@ -1,0 +1,109 @@
+/**
+ * The go / no-go check of a deployment: the rules that judge what it finds, the probe participant
+ * it sends through the form, and where its result is kept for the dashboard.
+ */
+import { GOOGLE_REDIRECT_URL, START_HOST_PATH } from './crd-command';
+import { Sql } from './sql';
+import { RECORD_GO_NO_GO, SELECT_LAST_GO_NO_GO } from './statements';
+import type { VmSummary } from './vms';
+import { PROBE_CODE_MARKER, SETUP_FAILURE_PREFIX } from './wire';
+
+export type CheckStatus = 'PASS' | 'WARN' | 'FAIL';
+
+/** One line of the check: what was checked, what was found and, when it is not a pass, what to do. */
+export interface CheckLine {
+  status: CheckStatus;
+  name: string;
+  message: string;
+  action?: string;
+}
+
+export interface CheckReport {
+  go: boolean;
+  problems: number;
+  lines: CheckLine[];
+}
+
+/** `.invalid` can never be anyone's address (RFC 2606): the probe is never a real participant. */
+export const PROBE_EMAIL = 'go-no-go-probe@lablink.invalid';
+/** What CRD's start-host prints when Google refuses the code (remoting/host/setup/start_host_main.cc). */
+export const OAUTH_REFUSAL = "Couldn't start host: OAuth error.";
+/** What it prints when it cannot reach Google. */
+export const NETWORK_FAILURE = "Couldn't start host: network error.";
+
+/** A well-formed command whose code Google refuses; random so no two probes share a code. */
+export function probeCommand(random: string): string {
+  return `DISPLAY= ${START_HOST_PATH} --code="4/0${PROBE_CODE_MARKER}${random}" --redirect-url="${GOOGLE_REDIRECT_URL}" --name=$(hostname)`;
+}
+
+export function reportOf(lines: CheckLine[]): CheckReport {
+  const problems = lines.filter((line) => line.status === 'FAIL').length;
+  return { go: problems === 0, problems, lines };
+}
+
+export function verdictLine(report: Pick<CheckReport, 'go' | 'problems'>): string {
+  return report.go ? 'GO' : `NO-GO (${report.problems} problem${report.problems === 1 ? '' : 's'})`;
+}
+
+const pass = (name: string, message: string): CheckLine => ({ status: 'PASS', name, message });
+const fail = (name: string, message: string, action: string): CheckLine => ({ status: 'FAIL', name, message, action });
+const warn = (name: string, message: string, action: string): CheckLine => ({ status: 'WARN', name, message, action });
+
+/** Why one VM cannot take a participant now, with what to do; undefined when it is free and well. */
+function vmProblem(vm: VmSummary): CheckLine | undefined {
+  const name = `vm ${vm.hostname}`;
+  if (vm.failed_at) {
+    const setup = vm.failure?.startsWith(SETUP_FAILURE_PREFIX);
+    return fail(
+      name,
+      vm.failure ?? 'marked failed',
+      setup ? 'Fix the setup script or check, then "Re-run setup" on the dashboard (its log shows the failing step).' : 'See its log on the dashboard; reset it, or let a spare replace it.',
+    );
+  }
+  if (vm.stale) return fail(name, `no heartbeat since ${vm.health_reported_at ?? vm.last_seen}`, 'Its agent stopped reporting: reboot it (dashboard or EC2), or let the fleet doctor replace it.');
+  if (vm.unhealthy_since) return fail(name, `unhealthy since ${vm.unhealthy_since}${vm.gpu_status === 'failed' ? ` (GPU: ${vm.gpu_detail ?? 'failed'})` : ''}`, 'See its health on the dashboard; reset or replace it.');
+  if (vm.email) return warn(name, `has a participant (${vm.email}, ${vm.state})`, 'Release it before the workshop if nobody should have it yet (dashboard: Release).');
+  if (vm.state === 'resetting') return warn(name, `resetting since ${vm.reset_requested_at}`, 'Wait a minute and check again; a reset that hangs is marked failed.');
+  if (vm.state !== 'waiting' || !vm.polling) {
+    return fail(name, `not ready: ${vm.state}${vm.step ? `, at step ${vm.step}` : ''}${vm.polling ? '' : ', not polling'}`, 'Wait for its setup to finish and check again; if it stays, see its log on the dashboard.');
+  }
+  return undefined;
+}
+
+/** Every VM registered, healthy, its setup passed, and free: one line per VM that is not, one for the fleet. */
+export function judgeVms(vms: VmSummary[], expected?: number): CheckLine[] {
+  const lines = vms.map(vmProblem).filter((line): line is CheckLine => line !== undefined);
+  const ready = vms.length - lines.length;
+  if (vms.length === 0) return [fail('vms', 'no VM has registered', 'Check that the fleet was deployed (vmCount) and that the VMs booted: their user-data log, or the rehearsal.')];
+  if (expected !== undefined && vms.length < expected) {
+    lines.push(fail('vms', `${vms.length} of ${expected} VMs have registered`, 'The missing ones did not boot or cannot reach the allocator: see their console output in EC2.'));
+  }
+  lines.push(lines.length === 0 ? pass('vms', `all ${vms.length} VMs registered, healthy, set up and free`) : pass('vms', `${ready} of ${vms.length} VMs ready`));
+  if (ready === 0) lines[lines.length - 1] = fail('vms', 'no VM is ready for a participant', 'Fix the problems above.');
+  return lines;
+}
+
+/** The fleet's scheduled stop must lie ahead of the workshop. */
+export function judgeExpiry(expiresAt: string | null, now = Date.now()): CheckLine {
+  if (!expiresAt) return pass('expiry', 'no expiresAt: the fleet runs until it is torn down');
+  const minutes = Math.round((Date.parse(expiresAt) - now) / 60_000);
+  if (minutes <= 0) return fail('expiry', `expiresAt ${expiresAt} has passed: the fleet was stopped`, 'Deploy again with -c expiresAt=<a later UTC time>, then check again.');
+  return pass('expiry', `the fleet stops at ${expiresAt} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min)`);
+}
+
+/** The last check's result as the dashboard shows it. */
+export interface LastCheck {
+  checkedAt: string;
+  go: boolean;
+  problems: number;
+  lines: CheckLine[];
+}
+
+export async function recordCheck(sql: Sql, report: CheckReport): Promise<void> {
+  await sql.query(RECORD_GO_NO_GO, { go: report.go, problems: report.problems, lines: JSON.stringify(report.lines) });
+}
+
+export async function lastCheck(sql: Sql): Promise<LastCheck | undefined> {
+  const [row] = await sql.query<{ checked_at: string; go: boolean; problems: number; lines: string }>(SELECT_LAST_GO_NO_GO);
+  return row && { checkedAt: row.checked_at, go: row.go, problems: row.problems, lines: JSON.parse(row.lines) as CheckLine[] };
+}
