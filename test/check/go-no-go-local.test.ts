@@ -1,0 +1,133 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildAgentBundle } from '../../agent/bundle';
+import { CheckReport, PROBE_EMAIL } from '../../core/go-no-go';
+import { SimulatedVm, SimulatedVmOptions } from '../../local/simulated-fleet';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
+import { spawnCapturing } from '../support/processes';
+import { TestStack, freeCount, startTestStack } from '../support/stack';
+
+const ROOT = path.join(__dirname, '..', '..');
+const admin = { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` };
+
+/** `npm run check` as an instructor runs it, against a LabLink by URL. */
+async function runCheck(args: string[], secret = TEST_ADMIN_SECRET): Promise<{ code: number | null; output: string }> {
+  const run = spawnCapturing('npm', ['run', '--silent', 'check', '--', ...args], { cwd: ROOT, env: { ...process.env, LABLINK_ADMIN_SECRET: secret } });
+  const code = await run.exited;
+  return { code, output: run.output() };
+}
+
+let bundleDir: string;
+let agentBundle: string;
+let env: TestStack | undefined;
+const vms: SimulatedVm[] = [];
+
+beforeAll(async () => {
+  bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-check-test-'));
+  agentBundle = path.join(bundleDir, 'agent.js');
+  await writeFile(agentBundle, buildAgentBundle());
+});
+afterAll(() => rm(bundleDir, { recursive: true, force: true }));
+afterEach(async () => {
+  await Promise.all(vms.splice(0).map((vm) => vm.dispose()));
+  await env?.close();
+  env = undefined;
+});
+
+/** A local stack with real agent processes as its VMs, which has served none yet. */
+async function startDeployment(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], expiresAt?: string): Promise<TestStack> {
+  env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, expiresAt });
+  const stack = env;
+  for (const [index, options] of vmOptions.entries()) {
+    const vm = await SimulatedVm.create({ name: `lablink-vm-${index + 1}`, allocatorUrl: stack.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...options });
+    vms.push(vm);
+    vm.start();
+  }
+  return stack;
+}
+
+async function adminJson<T>(url: string): Promise<T> {
+  return (await (await fetch(url, { headers: admin })).json()) as T;
+}
+
+describe('npm run check -- --url (against local mode: real PostgreSQL, real agents)', () => {
+  it('says GO for 3 healthy free VMs, sends the probe through start-host and back, and leaves no participant behind', async () => {
+    const { url } = await startDeployment([{}, {}, {}]);
+    await waitFor(async () => (await freeCount(url)) === 3, 'three VMs to be free');
+
+    const { code, output } = await runCheck(['--url', url, '--expect-vms', '3', '--probe-timeout', '60']);
+    expect(output).toMatch(/^PASS +vms +all 3 VMs registered, healthy, set up and free$/m);
+    expect(output).toMatch(/^PASS +probe +lablink-vm-\d ran start-host and Google refused the probe's code/m);
+    expect(output).toMatch(/^PASS +probe +lablink-vm-\d was released, reset by its agent, and is free again$/m);
+    expect(output.trimEnd().split('\n').pop()).toBe('GO');
+    expect(code).toBe(0);
+
+    // The probe is nobody: not in the CSV, not holding a VM, not taken from the free count.
+    const csv = await (await fetch(`${url}/api/vms.csv`, { headers: admin })).text();
+    expect(csv).not.toContain(PROBE_EMAIL);
+    const { vms: listed } = await adminJson<{ vms: { email: string | null; log_errors: number }[] }>(`${url}/api/vms`);
+    expect(listed.filter((vm) => vm.email !== null)).toEqual([]);
+    // Google's refusal of the probe is the expected answer, not an error in a VM's log.
+    expect(listed.map((vm) => vm.log_errors)).toEqual([0, 0, 0]);
+    expect(await freeCount(url)).toBe(3);
+    // The dashboard shows the result.
+    const page = await (await fetch(`${url}/admin`, { headers: admin })).text();
+    expect(page).toMatch(/Last check: <strong>GO<\/strong>/);
+  });
+
+  it('prints the same result as JSON with --json', async () => {
+    const { url } = await startDeployment([{}]);
+    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { code, output } = await runCheck(['--url', url, '--json', '--probe-timeout', '60']);
+    const report = JSON.parse(output) as CheckReport;
+    expect(report).toMatchObject({ go: true, problems: 0 });
+    expect(report.lines.map((line) => line.name)).toEqual(['https', 'form', 'admin', 'expiry', 'vms', 'probe', 'probe']);
+    expect(code).toBe(0);
+  });
+
+  it('says NO-GO when no VM has registered, and the dashboard shows it', async () => {
+    const { url } = await startDeployment([]);
+    const { code, output } = await runCheck(['--url', url]);
+    expect(output).toMatch(/^FAIL +vms +no VM has registered$/m);
+    expect(output).toMatch(/^FAIL +probe +not sent: no VM is free$/m);
+    expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (2 problems)');
+    expect(code).toBe(1);
+    const page = await (await fetch(`${url}/admin`, { headers: admin })).text();
+    expect(page).toContain('Last check: <strong>NO-GO (2 problems)</strong>');
+    expect(page).toContain('vms: no VM has registered');
+  });
+
+  it('says NO-GO naming the VM whose setup failed, while the probe still goes through a good one', async () => {
+    const { url, db } = await startDeployment([{}, { setup: { check: 'echo "no such package" >&2; exit 1' } }]);
+    await waitFor(async () => (await freeCount(url)) === 1, 'the good VM to be free');
+    await waitFor(async () => (await db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-vm-2' AND failed_at IS NOT NULL`)).rowCount === 1, 'the setup to fail');
+
+    const { code, output } = await runCheck(['--url', url, '--expect-vms', '2', '--probe-timeout', '60']);
+    expect(output).toMatch(/^FAIL +vm lablink-vm-2 +Setup failed/m);
+    expect(output).toContain('Re-run setup');
+    expect(output).toMatch(/^PASS +probe +lablink-vm-1 ran start-host/m);
+    expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (1 problem)');
+    expect(code).toBe(1);
+  });
+
+  it('says NO-GO when expiresAt has passed', async () => {
+    const { url } = await startDeployment([{}], '2026-01-01T18:00:00Z');
+    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { code, output } = await runCheck(['--url', url, '--probe-timeout', '60']);
+    expect(output).toMatch(/^FAIL +expiry +expiresAt 2026-01-01T18:00:00Z has passed/m);
+    expect(output).toContain('-c expiresAt=');
+    expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (1 problem)');
+    expect(code).toBe(1);
+  });
+
+  it('says NO-GO when the admin secret is refused, and sends no probe', async () => {
+    const { url, db } = await startDeployment([{}]);
+    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { code, output } = await runCheck(['--url', url], 'not-the-admin-secret-0123');
+    expect(output).toMatch(/^FAIL +admin +the admin secret was refused$/m);
+    expect(output).not.toMatch(/probe/);
+    expect(code).toBe(1);
+    expect((await db.pool.query(`SELECT 1 FROM vms WHERE assignment_id IS NOT NULL`)).rowCount).toBe(0);
+  });
+});
