@@ -3,23 +3,22 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { parseArgs } from 'node:util';
-import { CheckLine, reportOf } from '../core/go-no-go';
+import { PROBE_EMAIL } from '../core/go-no-go';
 import { deploymentFromFlags } from '../lib/cli-context';
 import { LabLinkConfig } from '../lib/config';
 import { runMain } from '../local/run-main';
 import { formatReport } from '../check/report';
-import { runStackChecks } from '../check/stack-checks';
-import { postResult, runUrlChecks } from '../check/url-checks';
+import { CheckTarget, checkDeployment } from '../check/check-deployment';
 
 const USAGE = `Usage: npm run check -- --url <base URL> [--expect-vms <n>] [options]
-       npm run check -- [-c key=value …] [--region <region>] [options]
+       npm run check -- [-c key=value …] [--stack <name>] [--region <region>] [options]
 
 Tells whether a deployed LabLink will work: one line PASS, WARN or FAIL per check, with what to
 do, then GO or NO-GO (n problems); exit status 0 for GO, 1 for NO-GO, 2 when it cannot run.
 
 By URL (any running LabLink, local mode too), the admin secret in LABLINK_ADMIN_SECRET: the form
 and its security headers, HTTPS, the admin secret, expiresAt, every VM registered, healthy, set up
-and free, and one probe participant (${'go-no-go-probe@lablink.invalid'}) sent through the form with
+and free, and one probe participant (${PROBE_EMAIL}) sent through the form with
 a code Google refuses: its VM's start-host must report Google's refusal, then the VM is released,
 reset and free again. The result is stored for the admin dashboard.
 
@@ -29,6 +28,7 @@ against the stack's FormUrl, expecting vmCount VMs.
 
   --url <base URL>       check this LabLink (no AWS calls)
   -c key=value           the deploy's context flags (stackName, vmCount, instanceType, …)
+  --stack <name>         the stack's name (the same as -c stackName=<name>)
   --region <region>      the AWS region, else the AWS SDK's usual settings
   --expect-vms <n>       with --url: how many VMs there should be
   --access-code <code>   the workshop's access code, if participants need one
@@ -50,6 +50,7 @@ runMain(async () => {
       options: {
         url: { type: 'string' },
         context: { type: 'string', short: 'c', multiple: true },
+        stack: { type: 'string' },
         region: { type: 'string' },
         'expect-vms': { type: 'string' },
         'access-code': { type: 'string' },
@@ -60,7 +61,7 @@ runMain(async () => {
     }));
     expectedVms = wholeNumber('expect-vms', values['expect-vms']);
     probeSeconds = wholeNumber('probe-timeout', values['probe-timeout']);
-    if (values.url !== undefined && values.context !== undefined) throw new Error('Pass either --url or the deploy’s -c flags, not both.');
+    if (values.url !== undefined && (values.context !== undefined || values.stack !== undefined)) throw new Error('Pass either --url or the deploy’s -c flags (or --stack), not both.');
     if (values.url !== undefined && !/^https?:\/\/[^\s/]+/.test(values.url)) throw new Error(`--url must be an http(s) address, not "${values.url}".`);
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
@@ -71,13 +72,14 @@ runMain(async () => {
     return 0;
   }
 
-  const lines: CheckLine[] = [];
-  let url = values.url;
-  let adminSecret = process.env.LABLINK_ADMIN_SECRET || undefined;
-  if (url === undefined) {
+  const options = { accessCode: values['access-code'], probeTimeoutMs: probeSeconds === undefined ? undefined : probeSeconds * 1000 };
+  let target: CheckTarget;
+  if (values.url !== undefined) {
+    target = { kind: 'url', url: values.url, adminSecret: process.env.LABLINK_ADMIN_SECRET || undefined, expectedVms };
+  } else {
     let deployment: { config: LabLinkConfig; stackName: string };
     try {
-      deployment = deploymentFromFlags(values.context ?? []);
+      deployment = deploymentFromFlags([...(values.context ?? []), ...(values.stack === undefined ? [] : [`stackName=${values.stack}`])]);
     } catch (error) {
       console.error((error as Error).message);
       return 2;
@@ -94,19 +96,9 @@ runMain(async () => {
       return 2;
     }
     const { config, stackName } = deployment;
-    const stack = await runStackChecks(clients, stackName, { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb }, region);
-    lines.push(...stack.lines);
-    url = stack.formUrl;
-    adminSecret = stack.adminSecret;
-    expectedVms = config.vmCount;
+    target = { kind: 'stack', clients, region, stackName, plan: { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb } };
   }
-  if (url !== undefined) {
-    const checked = await runUrlChecks({ url, adminSecret, accessCode: values['access-code'], expectedVms, probeTimeoutMs: probeSeconds === undefined ? undefined : probeSeconds * 1000 });
-    lines.push(...checked.lines);
-    const stored = checked.adminWorks ? await postResult({ url, adminSecret }, [...lines]) : undefined;
-    if (stored) lines.push(stored);
-  }
-  const report = reportOf(lines);
+  const report = await checkDeployment(target, options);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.go ? 0 : 1;
 });

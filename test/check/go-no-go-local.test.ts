@@ -1,12 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { buildAgentBundle } from '../../agent/bundle';
 import { CheckReport, PROBE_EMAIL } from '../../core/go-no-go';
-import { SimulatedVm, SimulatedVmOptions } from '../../local/simulated-fleet';
-import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
+import { useDeployments, untilFree } from '../support/deployment';
+import { TEST_ADMIN_SECRET, waitFor } from '../support/fixtures';
 import { spawnCapturing } from '../support/processes';
-import { TestStack, freeCount, startTestStack } from '../support/stack';
+import { freeCount } from '../support/stack';
 
 const ROOT = path.join(__dirname, '..', '..');
 const admin = { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` };
@@ -18,34 +15,7 @@ async function runCheck(args: string[], secret = TEST_ADMIN_SECRET): Promise<{ c
   return { code, output: run.output() };
 }
 
-let bundleDir: string;
-let agentBundle: string;
-let env: TestStack | undefined;
-const vms: SimulatedVm[] = [];
-
-beforeAll(async () => {
-  bundleDir = await mkdtemp(path.join(os.tmpdir(), 'lablink-check-test-'));
-  agentBundle = path.join(bundleDir, 'agent.js');
-  await writeFile(agentBundle, buildAgentBundle());
-});
-afterAll(() => rm(bundleDir, { recursive: true, force: true }));
-afterEach(async () => {
-  await Promise.all(vms.splice(0).map((vm) => vm.dispose()));
-  await env?.close();
-  env = undefined;
-});
-
-/** A local stack with real agent processes as its VMs, which has served none yet. */
-async function startDeployment(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], expiresAt?: string): Promise<TestStack> {
-  env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, expiresAt });
-  const stack = env;
-  for (const [index, options] of vmOptions.entries()) {
-    const vm = await SimulatedVm.create({ name: `lablink-vm-${index + 1}`, allocatorUrl: stack.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...options });
-    vms.push(vm);
-    vm.start();
-  }
-  return stack;
-}
+const deployments = useDeployments();
 
 async function adminJson<T>(url: string): Promise<T> {
   return (await (await fetch(url, { headers: admin })).json()) as T;
@@ -53,8 +23,8 @@ async function adminJson<T>(url: string): Promise<T> {
 
 describe('npm run check -- --url (against local mode: real PostgreSQL, real agents)', () => {
   it('says GO for 3 healthy free VMs, sends the probe through start-host and back, and leaves no participant behind', async () => {
-    const { url } = await startDeployment([{}, {}, {}]);
-    await waitFor(async () => (await freeCount(url)) === 3, 'three VMs to be free');
+    const { url } = await deployments.start([{}, {}, {}]);
+    await untilFree(url, 3);
 
     const { code, output } = await runCheck(['--url', url, '--expect-vms', '3', '--probe-timeout', '60']);
     expect(output).toMatch(/^PASS +vms +all 3 VMs registered, healthy, set up and free$/m);
@@ -77,8 +47,8 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('prints the same result as JSON with --json', async () => {
-    const { url } = await startDeployment([{}]);
-    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { url } = await deployments.start([{}]);
+    await untilFree(url, 1);
     const { code, output } = await runCheck(['--url', url, '--json', '--probe-timeout', '60']);
     const report = JSON.parse(output) as CheckReport;
     expect(report).toMatchObject({ go: true, problems: 0 });
@@ -87,7 +57,7 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('says NO-GO when no VM has registered, and the dashboard shows it', async () => {
-    const { url } = await startDeployment([]);
+    const { url } = await deployments.start([]);
     const { code, output } = await runCheck(['--url', url]);
     expect(output).toMatch(/^FAIL +vms +no VM has registered$/m);
     expect(output).toMatch(/^FAIL +probe +not sent: no VM is free$/m);
@@ -99,8 +69,8 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('says NO-GO naming the VM whose setup failed, while the probe still goes through a good one', async () => {
-    const { url, db } = await startDeployment([{}, { setup: { check: 'echo "no such package" >&2; exit 1' } }]);
-    await waitFor(async () => (await freeCount(url)) === 1, 'the good VM to be free');
+    const { url, db } = await deployments.start([{}, { setup: { check: 'echo "no such package" >&2; exit 1' } }]);
+    await untilFree(url, 1);
     await waitFor(async () => (await db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-vm-2' AND failed_at IS NOT NULL`)).rowCount === 1, 'the setup to fail');
 
     const { code, output } = await runCheck(['--url', url, '--expect-vms', '2', '--probe-timeout', '60']);
@@ -112,8 +82,8 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('says NO-GO when expiresAt has passed', async () => {
-    const { url } = await startDeployment([{}], '2026-01-01T18:00:00Z');
-    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { url } = await deployments.start([{}], '2026-01-01T18:00:00Z');
+    await untilFree(url, 1);
     const { code, output } = await runCheck(['--url', url, '--probe-timeout', '60']);
     expect(output).toMatch(/^FAIL +expiry +expiresAt 2026-01-01T18:00:00Z has passed/m);
     expect(output).toContain('-c expiresAt=');
@@ -122,8 +92,8 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('says NO-GO when the admin secret is refused, and sends no probe', async () => {
-    const { url, db } = await startDeployment([{}]);
-    await waitFor(async () => (await freeCount(url)) === 1, 'the VM to be free');
+    const { url, db } = await deployments.start([{}]);
+    await untilFree(url, 1);
     const { code, output } = await runCheck(['--url', url], 'not-the-admin-secret-0123');
     expect(output).toMatch(/^FAIL +admin +the admin secret was refused$/m);
     expect(output).not.toMatch(/probe/);
