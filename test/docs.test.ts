@@ -38,8 +38,8 @@ describe('the docs', () => {
 
   it.each(DOCS)('%s uses only CDK context keys that the stack accepts, with valid values', (file) => {
     for (const block of codeBlocks(read(file), 'sh')) {
-      // The teardown takes the deploy's flags (and synthesizes the app with them for cdk destroy).
-      for (const line of block.split('\n').filter((candidate) => candidate.includes('cdk deploy') || candidate.includes('npm run teardown'))) {
+      // The teardown and the check take the deploy's flags (the teardown synthesizes the app with them for cdk destroy).
+      for (const line of block.split('\n').filter((candidate) => ['cdk deploy', 'npm run teardown', 'npm run check'].some((command) => candidate.includes(command)))) {
         const context = Object.fromEntries([...line.matchAll(/-c (\w+)=(\S+)/g)].map(([, key, value]) => [key, value.includes('<') ? undefined : value]));
         expect(() => readConfig((key) => context[key])).not.toThrow();
         const known = Object.keys(readConfig(() => undefined));
