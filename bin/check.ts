@@ -1,3 +1,4 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -23,7 +24,8 @@ a code Google refuses: its VM's start-host must report Google's refusal, then th
 reset and free again. The result is stored for the admin dashboard.
 
 On AWS, with the same -c flags as cdk deploy and your AWS credentials: the stack is complete,
-its admin secret readable, the EC2 quota has room for the fleet and a spare; then the checks above
+its admin secret readable, the EC2 quota has room for the fleet and a spare, npm run teardown with
+the same flags can read the fleet and its spares group; then the checks above
 against the stack's FormUrl, expecting vmCount VMs.
 
   --url <base URL>       check this LabLink (no AWS calls)
@@ -89,6 +91,7 @@ runMain(async () => {
       secrets: new SecretsManagerClient({ region: values.region }),
       ec2: new EC2Client({ region: values.region }),
       quotas: new ServiceQuotasClient({ region: values.region }),
+      autoScaling: new AutoScalingClient({ region: values.region }),
     };
     const region = await clients.cloudFormation.config.region().catch(() => undefined);
     if (!region) {

@@ -1,15 +1,18 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { CheckLine } from '../core/go-no-go';
 import { FleetPlan, checkFleetQuota } from '../lib/quota-preflight';
+import { planTeardown } from '../lib/teardown';
 
 export interface AwsClients {
   cloudFormation: CloudFormationClient;
   secrets: SecretsManagerClient;
   ec2: EC2Client;
   quotas: ServiceQuotasClient;
+  autoScaling: AutoScalingClient;
 }
 
 /** What the URL checks need from the stack; undefined parts could not be read (a FAIL says why). */
@@ -55,7 +58,18 @@ async function checkQuota(clients: AwsClients, plan: FleetPlan, region: string):
   }
 }
 
-/** The stack is complete, its admin secret readable, and the account has room for the fleet and a spare. */
+/** `npm run teardown` with the same flags would find the fleet and its spares group (its read-only part, run now). */
+async function checkTeardown(clients: AwsClients, stackName: string): Promise<CheckLine> {
+  try {
+    const plan = await planTeardown(clients.ec2, clients.autoScaling, stackName);
+    if (!plan.sparesGroup) return { status: 'WARN', name: 'teardown', message: `npm run teardown finds ${plan.instances.length} instances but no spares group of ${stackName}`, action: 'Deploy the current LabLink; until then end spares by hand after the workshop.' };
+    return pass('teardown', `npm run teardown with these flags finds ${plan.instances.length} instances and the spares group ${plan.sparesGroup}`);
+  } catch (error) {
+    return fail('teardown', `npm run teardown could not read the fleet: ${(error as Error).message}`, 'Use credentials that may describe EC2 instances and Auto Scaling groups: the teardown needs them after the workshop.');
+  }
+}
+
+/** The stack is complete, its admin secret readable, the account has room for the fleet and a spare, and the teardown can read the fleet. */
 export async function runStackChecks(clients: AwsClients, stackName: string, plan: Omit<FleetPlan, 'stackName'>, region: string): Promise<StackFindings> {
   let stack;
   try {
@@ -71,6 +85,6 @@ export async function runStackChecks(clients: AwsClients, stackName: string, pla
     return { lines };
   }
   const secret = await readSecret(clients.secrets, outputs.AdminSecretName);
-  lines.push(secret.line, await checkQuota(clients, { ...plan, stackName }, region));
+  lines.push(secret.line, await checkQuota(clients, { ...plan, stackName }, region), await checkTeardown(clients, stackName));
   return { lines, formUrl: outputs.FormUrl, adminSecret: secret.value };
 }
