@@ -72,14 +72,15 @@ function vmProblem(vm: VmSummary): CheckLine | undefined {
 
 /** Every VM registered, healthy, its setup passed, and free: one line per VM that is not, one for the fleet. */
 export function judgeVms(vms: VmSummary[], expected?: number): CheckLine[] {
+  if (vms.length === 0) return [fail('vms', 'no VM has registered', 'Check that the fleet was deployed (vmCount) and that the VMs booted: their user-data log, or the rehearsal.')];
   const lines = vms.map(vmProblem).filter((line): line is CheckLine => line !== undefined);
   const ready = vms.length - lines.length;
-  if (vms.length === 0) return [fail('vms', 'no VM has registered', 'Check that the fleet was deployed (vmCount) and that the VMs booted: their user-data log, or the rehearsal.')];
   if (expected !== undefined && vms.length < expected) {
     lines.push(fail('vms', `${vms.length} of ${expected} VMs have registered`, 'The missing ones did not boot or cannot reach the allocator: see their console output in EC2.'));
   }
-  lines.push(lines.length === 0 ? pass('vms', `all ${vms.length} VMs registered, healthy, set up and free`) : pass('vms', `${ready} of ${vms.length} VMs ready`));
-  if (ready === 0) lines[lines.length - 1] = fail('vms', 'no VM is ready for a participant', 'Fix the problems above.');
+  if (ready === 0) lines.push(fail('vms', 'no VM is ready for a participant', 'Fix the problems above.'));
+  else if (ready < vms.length) lines.push(pass('vms', `${ready} of ${vms.length} VMs ready`));
+  else lines.push(pass('vms', `all ${vms.length} VM${vms.length === 1 ? '' : 's'} registered, healthy, set up and free`));
   return lines;
 }
 
