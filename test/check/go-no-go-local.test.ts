@@ -100,4 +100,20 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
     expect(code).toBe(1);
     expect((await db.pool.query(`SELECT 1 FROM vms WHERE assignment_id IS NOT NULL`)).rowCount).toBe(0);
   });
+
+  it('fails a plain-HTTP address that is not this machine, and a form that does not answer', async () => {
+    // .invalid never resolves (RFC 2606): the form cannot answer.
+    const { code, output } = await runCheck(['--url', 'http://lablink.invalid']);
+    expect(output).toMatch(/^FAIL +https +the form is served over plain HTTP at lablink\.invalid/m);
+    expect(output).toMatch(/^FAIL +form +the form does not answer at http:\/\/lablink\.invalid\//m);
+    expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (2 problems)');
+    expect(code).toBe(1);
+  });
+
+  it('refuses to run without a usable target, with exit status 2 and the usage', async () => {
+    const { code, output } = await runCheck(['--url', 'ftp://example.com']);
+    expect(output).toContain('--url must be an http(s) address');
+    expect(output).toContain('Usage: npm run check');
+    expect(code).toBe(2);
+  });
 });
