@@ -64,6 +64,8 @@ function vmProblem(vm: VmSummary): CheckLine | undefined {
   if (vm.unhealthy_since) return fail(name, `unhealthy since ${vm.unhealthy_since}${vm.gpu_status === 'failed' ? ` (GPU: ${vm.gpu_detail ?? 'failed'})` : ''}`, 'See its health on the dashboard; reset or replace it.');
   if (vm.email) return warn(name, `has a participant (${vm.email}, ${vm.state})`, 'Release it before the workshop if nobody should have it yet (dashboard: Release).');
   if (vm.state === 'resetting') return warn(name, `resetting since ${vm.reset_requested_at}`, 'Wait a minute and check again; a reset that hangs is marked failed.');
+  // Stopped by the warm pool, or starting again: it serves when the running ones are taken.
+  if (vm.warm_pool && vm.state === 'waiting') return undefined;
   if (vm.state !== 'waiting' || !vm.polling) {
     return fail(name, `not ready: ${vm.state}${vm.step ? `, at step ${vm.step}` : ''}${vm.polling ? '' : ', not polling'}`, 'Wait for its setup to finish and check again; if it stays, see its log on the dashboard.');
   }
@@ -80,16 +82,24 @@ export function judgeVms(vms: VmSummary[], expected?: number): CheckLine[] {
   }
   if (ready === 0) lines.push(fail('vms', 'no VM is ready for a participant', 'Fix the problems above.'));
   else if (ready < vms.length) lines.push(pass('vms', `${ready} of ${vms.length} VMs ready`));
-  else lines.push(pass('vms', `all ${vms.length} VM${vms.length === 1 ? '' : 's'} registered, healthy, set up and free`));
+  else {
+    const warm = vms.filter((vm) => vm.warm_pool).length;
+    lines.push(pass('vms', `all ${vms.length} VM${vms.length === 1 ? '' : 's'} registered, healthy, set up and free${warm ? ` (${warm} stopped by the warm pool until needed)` : ''}`));
+  }
   return lines;
 }
 
-/** The fleet's scheduled stop must lie ahead of the workshop. */
+const SOON_MINUTES = 4 * 60;
+
+/** The fleet's scheduled stop must lie ahead of the workshop: past fails, within 4 hours warns. */
 export function judgeExpiry(expiresAt: string | null, now = Date.now()): CheckLine {
   if (!expiresAt) return pass('expiry', 'no expiresAt: the fleet runs until it is torn down');
   const minutes = Math.round((Date.parse(expiresAt) - now) / 60_000);
   if (minutes <= 0) return fail('expiry', `expiresAt ${expiresAt} has passed: the fleet was stopped`, 'Deploy again with -c expiresAt=<a later UTC time>, then check again.');
-  return pass('expiry', `the fleet stops at ${expiresAt} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min)`);
+  const stops = `the fleet stops at ${expiresAt} (in ${Math.floor(minutes / 60)} h ${minutes % 60} min)`;
+  // Checked an hour before: a stop a few hours away may fall inside the workshop.
+  if (minutes < SOON_MINUTES) return warn('expiry', stops, 'If the workshop ends later, deploy again with a later -c expiresAt (the VMs stay as they are).');
+  return pass('expiry', stops);
 }
 
 /** The last check's result as the dashboard shows it. */

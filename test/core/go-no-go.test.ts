@@ -21,6 +21,12 @@ describe('the go / no-go rules for VMs and the expiry', () => {
     expect(summary(judgeVms([vm('a-1'), vm('a-2')], 2))).toEqual(['PASS vms: all 2 VMs registered, healthy, set up and free']);
   });
 
+  it('counts a VM the warm pool stopped as ready: it starts when the running ones are taken', () => {
+    expect(summary(judgeVms([vm('a-1'), vm('a-2', { polling: false, warm_pool: 'stopped' })], 2))).toEqual([
+      'PASS vms: all 2 VMs registered, healthy, set up and free (1 stopped by the warm pool until needed)',
+    ]);
+  });
+
   it('names each VM that cannot take a participant, with why', () => {
     const lines = judgeVms([
       vm('a-1'),
@@ -54,9 +60,10 @@ describe('the go / no-go rules for VMs and the expiry', () => {
     expect(summary(judgeVms([vm('a-1')], 3))).toEqual(['FAIL vms: 1 of 3 VMs have registered', 'PASS vms: all 1 VM registered, healthy, set up and free']);
   });
 
-  it('passes an expiry ahead, fails one behind, and passes none', () => {
+  it('passes an expiry well ahead, warns of one within 4 hours, fails one behind, and passes none', () => {
     const now = Date.parse('2026-12-04T20:00:00Z');
     expect(judgeExpiry('2026-12-05T18:30:00Z', now)).toMatchObject({ status: 'PASS', message: 'the fleet stops at 2026-12-05T18:30:00Z (in 22 h 30 min)' });
+    expect(judgeExpiry('2026-12-04T23:00:00Z', now)).toMatchObject({ status: 'WARN', message: 'the fleet stops at 2026-12-04T23:00:00Z (in 3 h 0 min)' });
     expect(judgeExpiry('2026-12-04T19:59:00Z', now)).toMatchObject({ status: 'FAIL' });
     expect(judgeExpiry(null, now)).toMatchObject({ status: 'PASS' });
   });
