@@ -82,13 +82,25 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   });
 
   it('says NO-GO when expiresAt has passed', async () => {
-    const { url } = await deployments.start([{}], '2026-01-01T18:00:00Z');
+    const { url } = await deployments.start([{}], { expiresAt: '2026-01-01T18:00:00Z' });
     await untilFree(url, 1);
     const { code, output } = await runCheck(['--url', url, '--probe-timeout', '60']);
     expect(output).toMatch(/^FAIL +expiry +expiresAt 2026-01-01T18:00:00Z has passed/m);
     expect(output).toContain('-c expiresAt=');
     expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (1 problem)');
     expect(code).toBe(1);
+  });
+
+  it('sends the probe with the workshop\'s access code, and says what to pass when it is missing', async () => {
+    const { url } = await deployments.start([{}], { accessCode: 'room-42' });
+    await untilFree(url, 1);
+    const without = await runCheck(['--url', url, '--probe-timeout', '60']);
+    expect(without.output).toMatch(/^FAIL +probe +the form did not give the probe a VM: 403 /m);
+    expect(without.output).toContain("Pass the workshop's access code with --access-code.");
+    expect(without.code).toBe(1);
+    const withCode = await runCheck(['--url', url, '--access-code', 'room-42', '--probe-timeout', '60']);
+    expect(withCode.output.trimEnd().split('\n').pop()).toBe('GO');
+    expect(withCode.code).toBe(0);
   });
 
   it('says NO-GO when the admin secret is refused, and sends no probe', async () => {

@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
 import { SimulatedVm, SimulatedVmOptions } from '../../local/simulated-fleet';
+import type { LocalStackOptions } from '../../local/stack';
 import { TEST_FLEET_TOKEN, waitFor } from './fixtures';
 import { TestStack, freeCount, startTestStack } from './stack';
 
 export interface Deployments {
   /** A local stack whose VMs are real agent processes, one per entry of `vmOptions` (named lablink-vm-1…). */
-  start(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], expiresAt?: string): Promise<TestStack>;
+  start(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], stackOptions?: Pick<LocalStackOptions, 'expiresAt' | 'accessCode'>): Promise<TestStack>;
 }
 
 /** Registers a suite's hooks: the agent bundle built once, each test's deployment stopped and dropped after it. */
@@ -31,8 +32,8 @@ export function useDeployments(): Deployments {
   });
 
   return {
-    async start(vmOptions, expiresAt) {
-      env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, expiresAt });
+    async start(vmOptions, stackOptions = {}) {
+      env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, ...stackOptions });
       for (const [index, options] of vmOptions.entries()) {
         const vm = await SimulatedVm.create({ name: `lablink-vm-${index + 1}`, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...options });
         vms.push(vm);
