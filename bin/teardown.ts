@@ -3,8 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { contextFromFlags, stackNameOf } from '../lib/cli-context';
-import { readConfig } from '../lib/config';
+import { deploymentFromFlags } from '../lib/cli-context';
 import { REPO_ROOT } from '../lib/node-function';
 import { describePlan, planTeardown, tearDown } from '../lib/teardown';
 import { runMain } from '../local/run-main';
@@ -46,9 +45,7 @@ runMain(async () => {
   const flags = values.context ?? [];
   let stackName: string;
   try {
-    const context = contextFromFlags(flags);
-    readConfig((key) => context[key]);
-    stackName = stackNameOf(context);
+    ({ stackName } = deploymentFromFlags(flags));
   } catch (error) {
     console.error((error as Error).message);
     return 1;
