@@ -1,5 +1,8 @@
-import { judgeExpiry, judgeVms, reportOf, verdictLine } from '../../core/go-no-go';
+import { judgeExpiry, judgeVms, lastCheck, recordCheck, reportOf, verdictLine } from '../../core/go-no-go';
+import { Sql } from '../../core/sql';
 import type { VmSummary } from '../../core/vms';
+import { dataApiOnPostgres } from '../support/data-api-on-postgres';
+import { TestDatabase, createTestDatabase } from '../support/database';
 
 /** A free, healthy VM as the admin list shows it. */
 function vm(hostname: string, changes: Partial<VmSummary> = {}): VmSummary {
@@ -71,5 +74,28 @@ describe('the go / no-go rules for VMs and the expiry', () => {
   it('says GO only without a failure; warnings do not count', () => {
     expect(verdictLine(reportOf([{ status: 'WARN', name: 'quota', message: 'tight' }]))).toBe('GO');
     expect(verdictLine(reportOf([{ status: 'FAIL', name: 'a', message: 'x' }, { status: 'FAIL', name: 'b', message: 'y' }]))).toBe('NO-GO (2 problems)');
+  });
+});
+
+describe.each([
+  ['pg', (db: TestDatabase): Sql => db.sql],
+  ['the Data API (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db: TestDatabase): Sql => dataApiOnPostgres(db.pool).sql],
+])('the stored go / no-go results through %s', (_executor, executorFor) => {
+  let db: TestDatabase;
+  let sql: Sql;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sql = executorFor(db);
+  });
+  afterAll(async () => db?.drop());
+
+  it('gives back the last result with its time and lines, and keeps only the last ones', async () => {
+    expect(await lastCheck(sql)).toBeUndefined();
+    for (let run = 1; run <= 30; run += 1) await recordCheck(sql, reportOf([{ status: 'PASS', name: 'run', message: `run ${run}` }]));
+    await recordCheck(sql, reportOf([{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }]));
+    const last = (await lastCheck(sql))!;
+    expect(last).toMatchObject({ go: false, problems: 1, lines: [{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }] });
+    expect(last.checkedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect((await db.pool.query('SELECT count(*)::int AS count FROM go_no_go_checks')).rows[0].count).toBe(21);
   });
 });
