@@ -1,8 +1,6 @@
 import { judgeExpiry, judgeVms, lastCheck, recordCheck, reportOf, verdictLine } from '../../core/go-no-go';
-import { Sql } from '../../core/sql';
 import type { VmSummary } from '../../core/vms';
-import { dataApiOnPostgres } from '../support/data-api-on-postgres';
-import { TestDatabase, createTestDatabase } from '../support/database';
+import { SQL_EXECUTORS, useTestDatabase } from '../support/data-api-on-postgres';
 
 /** A free, healthy VM as the admin list shows it. */
 function vm(hostname: string, changes: Partial<VmSummary> = {}): VmSummary {
@@ -77,19 +75,11 @@ describe('the go / no-go rules for VMs and the expiry', () => {
   });
 });
 
-describe.each([
-  ['pg', (db: TestDatabase): Sql => db.sql],
-  ['the Data API (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db: TestDatabase): Sql => dataApiOnPostgres(db.pool).sql],
-])('the stored go / no-go results through %s', (_executor, executorFor) => {
-  let db: TestDatabase;
-  let sql: Sql;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    sql = executorFor(db);
-  });
-  afterAll(async () => db?.drop());
+describe.each(SQL_EXECUTORS)('the stored go / no-go results through %s', (_executor, executorFor) => {
+  const database = useTestDatabase(executorFor);
 
   it('gives back the last result with its time and lines, and keeps only the last ones', async () => {
+    const { sql, db } = database;
     expect(await lastCheck(sql)).toBeUndefined();
     for (let run = 1; run <= 30; run += 1) await recordCheck(sql, reportOf([{ status: 'PASS', name: 'run', message: `run ${run}` }]));
     await recordCheck(sql, reportOf([{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }]));

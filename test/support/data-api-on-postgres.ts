@@ -2,7 +2,8 @@ import { DatabaseErrorException, ExecuteStatementCommand, ExecuteStatementComman
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { DataApiSql } from '../../core/data-api-sql';
-import { SqlValue, toPositional } from '../../core/sql';
+import { Sql, SqlValue, toPositional } from '../../core/sql';
+import { TestDatabase, createTestDatabase } from './database';
 
 export const TEST_DATA_API_TARGET = {
   resourceArn: 'arn:aws:rds:eu-west-1:123456789012:cluster:lablink-test',
@@ -63,4 +64,31 @@ export function dataApiOnPostgres(pool: pg.Pool): { sql: DataApiSql; mock: AwsCl
   const mock = mockClient(client);
   answerDataApiWithPostgres(mock, pool);
   return { sql: new DataApiSql(client, TEST_DATA_API_TARGET, { resumeAttempts: 3, resumeDelayMs: 1 }), mock };
+}
+
+/** Both executors over one test database: a suite runs once through `pg` and once through the Data API. */
+export const SQL_EXECUTORS: [string, (db: TestDatabase) => Sql][] = [
+  ['pg', (db) => db.sql],
+  ['the Data API (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db) => dataApiOnPostgres(db.pool).sql],
+];
+
+/** Registers a suite's hooks: a fresh test database, reached through `executorFor`, dropped at the end. */
+export function useTestDatabase(executorFor: (db: TestDatabase) => Sql): { readonly db: TestDatabase; readonly sql: Sql } {
+  let db: TestDatabase | undefined;
+  let sql: Sql | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sql = executorFor(db);
+  });
+  afterAll(async () => db?.drop());
+  return {
+    get db() {
+      if (!db) throw new Error('The test database is used before its beforeAll ran.');
+      return db;
+    },
+    get sql() {
+      if (!sql) throw new Error('The test database is used before its beforeAll ran.');
+      return sql;
+    },
+  };
 }
