@@ -70,7 +70,11 @@ export async function runUrlChecks(options: UrlCheckOptions): Promise<{ lines: C
   if (!admin.vms) return { lines, adminWorks: false };
   lines.push(await checkExpiry(client), ...judgeVms(admin.vms, options.expectedVms));
   if (admin.vms.some(isFree)) {
-    lines.push(...(await runProbe(client, { accessCode: options.accessCode, timeoutMs: options.probeTimeoutMs ?? 5 * 60_000, pollMs: options.pollMs ?? 2_000 })));
+    try {
+      lines.push(...(await runProbe(client, { accessCode: options.accessCode, timeoutMs: options.probeTimeoutMs ?? 5 * 60_000, pollMs: options.pollMs ?? 2_000 })));
+    } catch (error) {
+      lines.push(fail('probe', `the probe stopped: ${(error as Error).message}`, 'Check again: the next check releases a VM the probe still holds.'));
+    }
   } else {
     lines.push(fail('probe', 'not sent: no VM is free', 'Fix the VMs above, then check again.'));
   }

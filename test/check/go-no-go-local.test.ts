@@ -103,6 +103,21 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
     expect(withCode.code).toBe(0);
   });
 
+  it('says NO-GO when the probe\'s VM never answers, and when it never comes back from its reset', async () => {
+    const { url, db, vms } = await deployments.start([{}]);
+    await untilFree(url, 1);
+    // The agent dies while the allocator still counts its last poll: the VM looks free but nobody runs start-host.
+    await vms[0].stop('SIGKILL');
+    await db.pool.query(`UPDATE vms SET alive_until = now() + interval '5 minutes'`);
+    const { code, output } = await runCheck(['--url', url, '--probe-timeout', '3']);
+    expect(output).toMatch(/^FAIL +probe +lablink-vm-1 got the probe but did not report start-host's answer within 3 s$/m);
+    expect(output).toMatch(/^FAIL +probe +lablink-vm-1 did not come back free within 3 s of its release$/m);
+    expect(output.trimEnd().split('\n').pop()).toBe('NO-GO (2 problems)');
+    expect(code).toBe(1);
+    // Released all the same: the probe holds nothing.
+    expect((await db.pool.query(`SELECT state, email FROM vms`)).rows).toEqual([{ state: 'resetting', email: null }]);
+  });
+
   it('says NO-GO when the admin secret is refused, and sends no probe', async () => {
     const { url, db } = await deployments.start([{}]);
     await untilFree(url, 1);

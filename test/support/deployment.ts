@@ -9,7 +9,7 @@ import { TestStack, freeCount, startTestStack } from './stack';
 
 export interface Deployments {
   /** A local stack whose VMs are real agent processes, one per entry of `vmOptions` (named lablink-vm-1…). */
-  start(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], stackOptions?: Pick<LocalStackOptions, 'expiresAt' | 'accessCode'>): Promise<TestStack>;
+  start(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], stackOptions?: Pick<LocalStackOptions, 'expiresAt' | 'accessCode'>): Promise<TestStack & { vms: SimulatedVm[] }>;
 }
 
 /** Registers a suite's hooks: the agent bundle built once, each test's deployment stopped and dropped after it. */
@@ -39,7 +39,7 @@ export function useDeployments(): Deployments {
         vms.push(vm);
         vm.start();
       }
-      return env;
+      return { ...env, vms: [...vms] };
     },
   };
 }
