@@ -137,8 +137,26 @@ function quote(value: string): string {
  * signalled to CloudFormation, so `cdk deploy` fails naming the VM and the step.
  * Values may be CloudFormation tokens.
  */
+/**
+ * Drops the script's own comment lines (outside here-documents, whose text is a file's): they
+ * explain the boot script to its readers here, and on every VM they would only cost template size
+ * (an 80-VM nested stack repeats the script 80 times) and user-data bytes.
+ */
+function withoutComments(script: string): string {
+  let hereDocumentEnd: string | undefined;
+  const kept = script.split('\n').filter((line, index) => {
+    if (hereDocumentEnd !== undefined) {
+      if (line === hereDocumentEnd) hereDocumentEnd = undefined;
+      return true;
+    }
+    hereDocumentEnd = /<<-?\s*'?(\w+)'?\s*$/.exec(line)?.[1];
+    return index === 0 || !/^\s*#/.test(line);
+  });
+  return kept.join('\n');
+}
+
 export function renderClientUserData(options: ClientUserDataOptions): string {
-  return `#!/bin/bash
+  return withoutComments(`#!/bin/bash
 # LabLink client VM: desktop, Chrome Remote Desktop, Node.js and the LabLink agent.
 set -eEuo pipefail
 # Root-only files from here on: the identity document, its signature, the role's credentials.
@@ -321,5 +339,5 @@ fi
 ${options.setup ? renderSetupWait() : ''}
 step ready
 signal SUCCESS "$(retry 5 imds meta-data/instance-id)"
-`;
+`);
 }

@@ -54,7 +54,7 @@ describe('client VM user-data', () => {
   it('denies the desktop user cron, at and lingering by name, so a fresh account of that name gets none of them either (real bash in a throwaway root)', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'lablink-second-walls-'));
     try {
-      const block = /^# Second walls[\s\S]*?"\$DESKTOP_USER"$/m.exec(script)![0];
+      const block = /^shared sh -c 'for f in \/etc\/cron\.deny[\s\S]*?"\$DESKTOP_USER"$/m.exec(script)![0];
       writeFileSync(path.join(root, 'at.deny'), 'ftp\n');
       const run = spawnSync('bash', ['-c', `set -eEuo pipefail\numask 077\nDESKTOP_USER=lablink\n${/^shared\(\) \{.*\}$/m.exec(script)![0]}\n${block}\n${block}`.replaceAll('/etc/', `${root}/`)], {
         encoding: 'utf8',
@@ -70,6 +70,13 @@ describe('client VM user-data', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('leaves its own comment lines behind (an 80-VM nested stack repeats the script 80 times) but keeps the files it writes whole', () => {
+    expect(script).not.toContain('# Second walls');
+    // The one comment left is the agent unit's, part of a file the VM keeps.
+    expect(script.split('\n').filter((line) => /^\s*#(?!!)/.test(line))).toEqual([expect.stringMatching(/^# Root, so the participant/)]);
+    expect(script).toMatch(/\[Service\]\n# Root, so the participant/);
   });
 
   it('signals CloudFormation for this VM’s own resource, after the agent registered or at the first failed step', () => {
