@@ -51,7 +51,9 @@ export async function endToEnd(options: EndToEndOptions) {
     // VMs of earlier runs are not polling any more: only this run's VMs may be picked.
     await options.sql.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
     let answered: ((at: number) => void) | undefined;
-    let errors = 0;
+    /** Failed polls by what went wrong (each retried at once, as the agent does). */
+    const errors = new Map<string, number>();
+    const fail = (reason: string) => errors.set(reason, (errors.get(reason) ?? 0) + 1);
     const heldPolls = async () => ((await (await fetch(`${server.url}/api/health`)).json()) as { heldPolls: number }).heldPolls;
     const vm = async (hostname: string) => {
       while (!controller.signal.aborted) {
@@ -66,12 +68,12 @@ export async function endToEnd(options: EndToEndOptions) {
           await response.arrayBuffer();
           if (response.status === 200) {
             if (answered) answered(at);
-            else errors += 1;
+            else fail('an answer no submission was waiting for');
             return;
           }
-          if (response.status !== 204) errors += 1;
-        } catch {
-          if (!controller.signal.aborted) errors += 1;
+          if (response.status !== 204) fail(`HTTP ${response.status}`);
+        } catch (error) {
+          if (!controller.signal.aborted) fail(String((error as Error & { cause?: { code?: string } }).cause?.code ?? error));
         }
       }
     };
@@ -125,7 +127,7 @@ export async function endToEnd(options: EndToEndOptions) {
       firstAfterQuietMs: afterQuietMs,
       connectionsAfterBurst,
       connectionsAfterQuiet,
-      errors,
+      pollErrors: Object.fromEntries(errors),
     };
   } finally {
     controller.abort();
