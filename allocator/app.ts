@@ -18,6 +18,7 @@ import {
   VmHealthAnswer,
 } from '../core/wire';
 import { readJsonObject } from '../http/json-body';
+import { afterAnswer } from '../http/after-answer';
 import { capBody } from '../http/limits';
 import { check, exactObject } from '../http/validate';
 import { parseHealthReport } from './health-report';
@@ -38,6 +39,8 @@ export interface AllocatorAppOptions {
   isListening: () => boolean;
   /** False until the first LISTEN: a task that never reached its database is not healthy. */
   isReady: () => boolean;
+  /** Told of each assignment once its answer has been sent. */
+  delivered: (hostname: string, assignmentId: string) => void;
   /** Tags a spare with the name it claimed, for the EC2 console; none in local mode. */
   spares?: SparesGroup;
   log: Logger;
@@ -103,7 +106,11 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!delivery) return c.body(null, 204);
     // Not a 200: LabLink's CRD-era client stops polling for good on any 200 that is no assignment.
     if (delivery.kind === 'reset') return c.json(RESET_ORDER, 202);
-    log.info('vm.delivered', { hostname: who.hostname, email: delivery.email });
+    // The mark and the log line wait for the answer: the VM never waits for them.
+    afterAnswer(c, () => {
+      options.delivered(who.hostname, delivery.assignmentId);
+      log.info('vm.delivered', { hostname: who.hostname, email: delivery.email });
+    });
     const response: VmAssignmentResponse = {
       status: 'success',
       pin: delivery.pin,

@@ -5,11 +5,12 @@ import { Sql } from '../core/sql';
 /**
  * Gathers the delivery checks asked for in one turn of the event loop into one read, so a
  * burst of notifications (or of polls) costs one database round trip, not one per VM. Marking
- * them delivered happens afterwards, off the path of the answer.
+ * them delivered is asked for once each answer is sent, and gathered the same way.
  */
 export class DeliveryBatcher {
   private pending = new Map<string, { resolve: (delivery: Delivery | undefined) => void; reject: (error: unknown) => void }[]>();
   private scheduled = false;
+  private toMark: { hostname: string; assignmentId: string }[] = [];
 
   constructor(
     private readonly sql: Sql,
@@ -39,11 +40,20 @@ export class DeliveryBatcher {
       try {
         const deliveries = await findDeliveries(this.sql, slice);
         for (const hostname of slice) for (const waiter of batch.get(hostname)!) waiter.resolve(deliveries.get(hostname));
-        const delivered = [...deliveries].flatMap(([hostname, delivery]) => (delivery.kind === 'assignment' ? [{ hostname, assignmentId: delivery.assignmentId }] : []));
-        markDelivered(this.sql, delivered).catch((error: unknown) => this.log.warn('delivery.mark_failed', { reason: errorMessage(error) }));
       } catch (error) {
         for (const hostname of slice) for (const waiter of batch.get(hostname)!) waiter.reject(error);
       }
     }
+  }
+
+  /** Marks an assignment delivered: its answer has been sent. Nothing depends on the mark (both states are delivered again until the agent reports). */
+  delivered(hostname: string, assignmentId: string): void {
+    this.toMark.push({ hostname, assignmentId });
+    if (this.toMark.length > 1) return;
+    setImmediate(() => {
+      const marks = this.toMark;
+      this.toMark = [];
+      markDelivered(this.sql, marks).catch((error: unknown) => this.log.warn('delivery.mark_failed', { reason: errorMessage(error) }));
+    });
   }
 }

@@ -1,4 +1,5 @@
-import { createLogger } from '../core/log';
+import { createLogger, errorMessage } from '../core/log';
+import { DELIVERY_WARM_UP } from '../core/vms';
 import { PgSql } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown());
   process.once('SIGINT', () => void shutdown());
+  // Alongside LISTEN's first connect; an unreachable database is retried by LISTEN and by the first requests.
+  void sql.warm(DELIVERY_WARM_UP).catch((error: unknown) => log.warn('allocator.warm_up_failed', { reason: errorMessage(error) }));
   await service.start();
 }
 

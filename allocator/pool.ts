@@ -8,5 +8,6 @@ import { APPLICATION_NAME, PgConnection, createPgPool } from '../core/pg-sql';
  * assignment is written by the web app's pool, which keeps full durability.
  */
 export function createAllocatorPool(connection: PgConnection, max = 5): pg.Pool {
-  return createPgPool({ application_name: `${APPLICATION_NAME}-allocator`, ...connection, options: '-c synchronous_commit=off' }, max);
+  // Every connection kept: a delivery after a quiet spell must not wait for a new one.
+  return createPgPool({ application_name: `${APPLICATION_NAME}-allocator`, ...connection, options: '-c synchronous_commit=off' }, { max, keep: max });
 }

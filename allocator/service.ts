@@ -69,6 +69,7 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     aliveGraceSeconds: options.aliveGraceSeconds,
     isListening: () => listener.isListening,
     isReady: () => listener.hasListened,
+    delivered: (hostname, assignmentId) => deliveries.delivered(hostname, assignmentId),
     spares: options.spares?.group,
     log,
   });

@@ -17,6 +17,7 @@ import { summarize } from './stats';
 import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool';
 import { simulateOpenPages } from './open-pages';
 import { apiThrottle } from '../lib/api-throttle';
+import { endToEnd } from './end-to-end';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -24,7 +25,7 @@ Drives the real local allocator and form handlers (a child process, on 127.0.0.1
 real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls). Prints one
 JSON line per scenario, then a table.
 
-  --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages (default: all)
+  --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages,endtoend (default: all)
   --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
   --assignments <n>    assignments in the fan-out burst (default 500)
   --burst <n>          concurrent form submissions in the burst scenario (default 500)
@@ -32,7 +33,11 @@ JSON line per scenario, then a table.
   --steady-seconds <s> how long the steady scenario runs (default 60)
   --hold-seconds <s>   the allocator's hold in the steady scenario (default 40, the default hold)
   --pages <list>       participants with open pages, each with a fleet of that size (default 300,1000)
-  --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s, 300 open pages
+  --e2e-sizes <list>   held VMs for end-to-end (form post → VM answered) (default 2000,5000)
+  --e2e-samples <n>    sequential submissions per size (default 400), then 3 after a quiet spell
+  --quiet-seconds <s>  each quiet spell (default 15)
+  --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s, 300 open pages,
+                       end-to-end 100 VMs, 30 samples, one 1 s quiet spell
   --help               this text`;
 
 const ROOT = path.join(__dirname, '..');
@@ -286,7 +291,7 @@ function table(reports: Report[]): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool,openpages' },
+      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool,openpages,endtoend' },
       sizes: { type: 'string', default: '1000,5000,10000' },
       assignments: { type: 'string', default: '500' },
       burst: { type: 'string', default: '500' },
@@ -294,6 +299,9 @@ async function main(): Promise<number> {
       'steady-seconds': { type: 'string', default: '60' },
       'hold-seconds': { type: 'string', default: '40' },
       pages: { type: 'string', default: '300,1000' },
+      'e2e-sizes': { type: 'string', default: '2000,5000' },
+      'e2e-samples': { type: 'string', default: '400' },
+      'quiet-seconds': { type: 'string', default: '15' },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -335,6 +343,12 @@ async function main(): Promise<number> {
     }
     if (scenarios.has('steady')) emit(await steady(postgres.url, serverBundle, steadyVms, steadySeconds, holdSeconds, `s${(run += 1)}`));
     if (scenarios.has('bundle')) emit(await lambdaBundle(dir));
+    if (scenarios.has('endtoend')) {
+      for (const heldVms of smoke ? [100] : values['e2e-sizes'].split(',').map(Number)) {
+        const e2e = smoke ? { samples: 30, quietSpells: 1, quietSeconds: 1 } : { samples: Number(values['e2e-samples']), quietSpells: 3, quietSeconds: Number(values['quiet-seconds']) };
+        emit(await endToEnd({ startServer: (hold) => startServer(serverBundle, postgres.url, hold), sql: pool, fleetToken: FLEET_TOKEN, heldVms, ...e2e, runId: `e${(run += 1)}` }));
+      }
+    }
     if (scenarios.has('warmpool')) {
       for (const preBooted of [true, false]) {
         for (const warmVms of [20, 10, 40]) emit(simulateWarmPool({ ...DEFAULT_WARM_POOL_SCENARIO, warmVms, preBooted }));

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CrdCommand, parseCrdCommand, formatCrdCommand } from './crd-command';
 import { parseEmail } from './email';
 import { generatePin } from './pin';
-import { Sql, UniqueViolationError } from './sql';
+import { Sql, UniqueViolationError, WarmUp } from './sql';
 import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
 import { generateSecret } from './secrets';
@@ -54,6 +54,11 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
     ...(!email.ok && email.suggestion ? { emailSuggestion: email.suggestion } : {}),
   };
 }
+
+/** The participant's one statement, as `requestVm` runs it. */
+export const ASSIGNMENT_WARM_UP: WarmUp[] = [
+  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret() } },
+];
 
 /**
  * A participant's request: validate, then one atomic statement that returns the VM

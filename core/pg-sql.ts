@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { DatabaseUnavailableError, Sql, SqlParams, UniqueViolationError, toPositional } from './sql';
+import { DatabaseUnavailableError, Sql, SqlParams, UniqueViolationError, WarmUp, toPositional } from './sql';
 
 const TIMESTAMPTZ_OID = 1184;
 const TIMESTAMP_OID = 1114;
@@ -21,8 +21,32 @@ export type PgConnection = pg.ClientConfig;
 /** Names LabLink's sessions in pg_stat_activity, so they can be told apart (and counted). */
 export const APPLICATION_NAME = 'lablink';
 
-export function createPgPool(connection: PgConnection, max = 10): pg.Pool {
-  const pool = new pg.Pool({ application_name: APPLICATION_NAME, ...connection, max, types, keepAlive: true });
+export interface PoolSize {
+  max: number;
+  /**
+   * Connections kept open however long they sit idle (and opened by `PgSql.warm`): the first
+   * request after a quiet spell finds one ready instead of paying for a new connection and its
+   * login (TLS too, in AWS). Those beyond it close after `idleTimeoutMillis`.
+   */
+  keep?: number;
+  idleTimeoutMillis?: number;
+}
+
+/** A dead peer (a failed-over writer) is noticed on an idle kept connection within about a minute, not after the OS's two hours. */
+const KEEPALIVE_DELAY_MS = 30_000;
+
+export function createPgPool(connection: PgConnection, size: number | PoolSize = 10): pg.Pool {
+  const { max, keep = 0, idleTimeoutMillis = 10_000 } = typeof size === 'number' ? { max: size } : size;
+  const pool = new pg.Pool({
+    application_name: APPLICATION_NAME,
+    ...connection,
+    max,
+    min: Math.min(keep, max),
+    idleTimeoutMillis,
+    types,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+  });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;
@@ -34,20 +58,54 @@ export class PgSql implements Sql {
 
   private readonly names = new Map<string, string>();
 
-  async query<Row extends object>(statement: string, params?: SqlParams): Promise<Row[]> {
+  /** Named, so each connection parses and plans a statement once and reuses the plan. */
+  private named(statement: string, params?: SqlParams): pg.QueryConfig {
     const { text, values } = toPositional(statement, params);
-    // Named, so each connection parses and plans a statement once and reuses the plan.
     let name = this.names.get(text);
     if (!name) {
       name = `lablink_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
       this.names.set(text, name);
     }
+    return { name, text, values };
+  }
+
+  async query<Row extends object>(statement: string, params?: SqlParams): Promise<Row[]> {
     try {
-      const result = await this.pool.query({ name, text, values });
+      const result = await this.pool.query(this.named(statement, params));
       return result.rows as Row[];
     } catch (error) {
       throw mapPgError(error);
     }
+  }
+
+  /**
+   * Opens every connection the pool keeps and prepares `statements` on each, so the first
+   * requests find a connection logged in, the statements planned and the session's catalog
+   * caches filled. They run in a transaction that is rolled back: writes change nothing and
+   * their notifications are never sent; the prepared statements outlive the rollback.
+   */
+  async warm(statements: WarmUp[]): Promise<void> {
+    const connected = await Promise.allSettled(Array.from({ length: this.pool.options.min ?? 0 }, () => this.pool.connect()));
+    let failure: unknown;
+    // One connection after another: a write's warm-up never waits for another's row lock.
+    for (const result of connected) {
+      if (result.status === 'rejected') {
+        failure ??= result.reason;
+        continue;
+      }
+      const client = result.value;
+      try {
+        await client.query('BEGIN');
+        for (const { statement, params } of statements) await client.query(this.named(statement, params));
+        await client.query('ROLLBACK');
+        client.release();
+      } catch (error) {
+        failure ??= error;
+        // Dropped, not kept in a failed transaction.
+        client.release(error instanceof Error ? error : true);
+      }
+    }
+    if (failure !== undefined) throw mapPgError(failure);
   }
 }
 

@@ -6,6 +6,12 @@
 export type SqlValue = string | number | boolean | null | string[];
 export type SqlParams = Record<string, SqlValue>;
 
+/** A statement of a hot path with parameters that make it valid, run at start in a transaction that is rolled back (`PgSql.warm`). */
+export interface WarmUp {
+  statement: string;
+  params?: SqlParams;
+}
+
 export interface Sql {
   query<Row extends object>(statement: string, params?: SqlParams): Promise<Row[]>;
 }

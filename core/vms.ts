@@ -1,4 +1,4 @@
-import { Sql } from './sql';
+import { Sql, WarmUp } from './sql';
 import * as statements from './statements';
 import { ConfigurationOutcome, VmResetReport } from './wire';
 
@@ -19,6 +19,13 @@ export async function recordPoll(
   const [row] = await sql.query<{ state: VmState; inserted: boolean }>(statements.RECORD_POLL, { hostname, aliveSeconds, instanceId, reportsOutcome });
   return { state: row.state, registered: row.inserted };
 }
+
+/** The allocator's statements on the way to a delivery: a poll, the read that answers it, the mark that follows. */
+export const DELIVERY_WARM_UP: WarmUp[] = [
+  { statement: statements.RECORD_POLL, params: { hostname: 'lablink-warm-up', aliveSeconds: 0, instanceId: null, reportsOutcome: null } },
+  { statement: statements.SELECT_DELIVERIES, params: { hostnames: ['lablink-warm-up'] } },
+  { statement: statements.MARK_DELIVERED, params: { hostnames: ['lablink-warm-up'], assignmentIds: [] } },
+];
 
 /** The VMs' pending assignments and resets; found again on every call until the agent reports. */
 export async function findDeliveries(sql: Sql, hostnames: string[]): Promise<Map<string, Delivery>> {

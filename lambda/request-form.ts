@@ -27,7 +27,9 @@ export async function readRequestForm(c: Context): Promise<{ ok: true; form: Req
   let body: unknown;
   try {
     if (/^application\/json\b/i.test(type)) body = await c.req.json();
-    else if (/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) body = await c.req.parseBody();
+    // What a browser posts, read once: the text straight into its fields (a repeated name keeps its last value).
+    else if (/^application\/x-www-form-urlencoded\b/i.test(type)) body = Object.fromEntries(new URLSearchParams(await c.req.text()));
+    else if (/^multipart\/form-data\b/i.test(type)) body = await c.req.parseBody();
     else return { ok: false, status: 415, message: 'Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.' };
   } catch {
     return { ok: false, status: 400, message: 'The request body could not be read.' };

@@ -7,6 +7,8 @@ import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
 import { AppRole, ensureAppRole, urlAs } from '../core/app-role';
 import { Logger } from '../core/log';
+import { ASSIGNMENT_WARM_UP } from '../core/assignment';
+import { DELIVERY_WARM_UP } from '../core/vms';
 import { migrate } from '../core/migrations';
 import { PgSql, createPgPool } from '../core/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
@@ -71,11 +73,14 @@ async function prepareDatabase(ownerUrl: string, appRole: AppRole): Promise<void
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   await prepareDatabase(options.databaseUrl, options.appRole);
   const appUrl = urlAs(options.databaseUrl, options.appRole);
-  const pool = createPgPool({ connectionString: appUrl, application_name: 'lablink-web' }, 10);
+  // Two kept: one participant after another needs one; more open for a burst and close when idle.
+  const pool = createPgPool({ connectionString: appUrl, application_name: 'lablink-web' }, { max: 10, keep: 2 });
   const sql = new PgSql(pool);
   const allocatorPool = createAllocatorPool({ connectionString: appUrl }, 10);
+  const allocatorSql = new PgSql(allocatorPool);
+  await Promise.all([sql.warm(ASSIGNMENT_WARM_UP), allocatorSql.warm(DELIVERY_WARM_UP)]);
   const allocator = createAllocatorService({
-    sql: new PgSql(allocatorPool),
+    sql: allocatorSql,
     listenConnection: { connectionString: appUrl },
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
