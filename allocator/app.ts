@@ -148,7 +148,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     if (!who.ok) return c.json({ error: who.message }, who.status);
     const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
     if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
-    if (recorded.failed) log.error('vm.reset_failed', { hostname: who.hostname, reason: message });
+    if (outcome === 'failed') log.error('vm.reset_failed', { hostname: who.hostname, reason: recorded.failure });
+    else if (recorded.failed) log.warn('vm.reset_done_still_failed', { hostname: who.hostname, reason: recorded.failure });
     else log.info('vm.reset_done', { hostname: who.hostname });
     return c.json({ state: 'waiting', failed: recorded.failed });
   });

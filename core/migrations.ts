@@ -182,6 +182,40 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 13,
+    description: 'start-host failures a new command cannot fix, and the history of every assignment (taken back and moved ones too)',
+    statements: [
+      `ALTER TABLE vms ADD COLUMN IF NOT EXISTS start_failures integer NOT NULL DEFAULT 0`,
+      `CREATE TABLE IF NOT EXISTS assignment_history (
+        id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        hostname    text NOT NULL,
+        email       text NOT NULL,
+        moved_from  text,
+        assigned_at timestamptz NOT NULL DEFAULT now(),
+        ended_at    timestamptz
+      )`,
+      // A trigger, so every statement that hands out, moves, releases or retires a VM is recorded, including future ones.
+      `CREATE OR REPLACE FUNCTION record_assignment_history() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'UPDATE' AND OLD.email IS NOT NULL AND OLD.email IS DISTINCT FROM NEW.email THEN
+          UPDATE assignment_history SET ended_at = now() WHERE hostname = OLD.hostname AND email = OLD.email AND ended_at IS NULL;
+        END IF;
+        IF NEW.email IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.email IS DISTINCT FROM NEW.email) THEN
+          INSERT INTO assignment_history (hostname, email, moved_from) VALUES (NEW.hostname, NEW.email, NEW.moved_from);
+        END IF;
+        RETURN NEW;
+      END
+      $$`,
+      `CREATE OR REPLACE TRIGGER vms_assignment_history
+        AFTER INSERT OR UPDATE OF email ON vms
+        FOR EACH ROW EXECUTE FUNCTION record_assignment_history()`,
+      // The assignments running when this migration came: the history starts with them.
+      `INSERT INTO assignment_history (hostname, email, moved_from, assigned_at)
+        SELECT hostname, email, moved_from, coalesce(assigned_at, now()) FROM vms
+        WHERE email IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignment_history)`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -4,16 +4,8 @@
  * Data API parses unambiguously. A VM is "free" when it waits, has no participant, and
  * its agent was polling recently (`alive_until` lies in the future).
  */
+import { FREE_VM, POWERED_DOWN, STALE, VM_STATUS_SQL, COMMAND_REJECTED_PATTERN } from './vm-status';
 import { SETUP_FAILURE_PREFIX } from './wire';
-
-/** Stopped (or being started again) by the warm pool: silent on purpose, never stale, unhealthy or repaired. */
-const POWERED_DOWN = `(stopped_at IS NOT NULL OR started_at IS NOT NULL)`;
-
-/** Heartbeats stopped, and not because the warm pool stopped the VM. */
-const STALE = `(coalesce(health_reported_at < now() - make_interval(secs => CAST(:staleSeconds AS float8)), false) AND NOT ${POWERED_DOWN})`;
-
-/** A VM that can be handed out: waiting, nobody's, polling, not failed. The one definition of "free". */
-const FREE_VM = `state = 'waiting' AND email IS NULL AND alive_until > now() AND failed_at IS NULL`;
 
 /**
  * A retired name polled by another instance is a new VM (the fleet grew back); the instance it
@@ -90,7 +82,7 @@ WITH existing AS (
 ), assigned AS (
   UPDATE vms SET state = 'assigned', email = :email, crd_command = :crdCommand, pin = :pin,
     assignment_id = gen_random_uuid(), retry_token = :retryToken, assigned_at = now(),
-    delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL
+    delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL, start_failures = 0
   FROM picked WHERE vms.hostname = picked.hostname
   RETURNING vms.hostname, vms.pin, vms.assignment_id
 )
@@ -112,6 +104,8 @@ WHERE ${FREE_VM}`;
  */
 export const RECORD_OUTCOME = `
 UPDATE vms SET state = :outcome, error = :error, crd_command = NULL,
+  -- Failures that a new command cannot fix are counted: after a few, the participant is sent to the instructor.
+  start_failures = start_failures + CASE WHEN :outcome = 'error' AND state IN ('assigned', 'delivered') AND NOT coalesce(CAST(:error AS text), '') ~* '${COMMAND_REJECTED_PATTERN}' THEN 1 ELSE 0 END,
   configured_at = CASE WHEN :outcome = 'configured' THEN coalesce(configured_at, now()) END
 WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
@@ -129,7 +123,7 @@ RETURNING hostname, email`;
 
 /** A participant's view of their assignment, found by its unguessable id, or by the id it had before a move. */
 export const SELECT_ASSIGNMENT = `
-SELECT hostname, state, pin, email, error, moved_from, assignment_id::text AS assignment_id, assigned_at, failure,
+SELECT hostname, state, pin, email, error, moved_from, assignment_id::text AS assignment_id, assigned_at, failure, start_failures,
   failed_at IS NOT NULL AS failed,
   ${STALE} AS stale,
   floor(extract(epoch FROM now() - assigned_at))::int AS elapsed_seconds
@@ -144,7 +138,7 @@ FROM released_assignments r LEFT JOIN vms v ON v.hostname = r.hostname WHERE r.a
 
 /** Every VM for the admin: no CRD command and no PIN. */
 export const LIST_VMS = `
-SELECT hostname, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
+SELECT hostname, ${VM_STATUS_SQL} AS status, state, email, error, registered_at, last_seen, assigned_at, delivered_at, configured_at,
   alive_until > now() AS polling, instance_id, boot_id, uptime_seconds, crd_running, disk_free_mb, gpu_status, gpu_detail,
   in_use, health_reported_at, unhealthy_since, reboot_count, last_reboot_at, failed_at, failure,
   ${STALE} AS stale,
@@ -193,7 +187,7 @@ WITH old AS (
 UPDATE vms SET state = CASE WHEN old.can_reset THEN 'resetting' WHEN old.email IS NOT NULL THEN 'waiting' ELSE vms.state END,
   reset_requested_at = CASE WHEN old.can_reset THEN now() END, email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL,
   retry_token = NULL, assigned_at = NULL, delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL,
-  previous_assignment_id = NULL,
+  previous_assignment_id = NULL, start_failures = 0,
   -- A VM that cannot reset itself but had a participant keeps their files: out of the pool until the admin reboots it.
   failed_at = CASE WHEN old.can_reset THEN NULL WHEN old.email IS NOT NULL THEN now() ELSE vms.failed_at END,
   failure = CASE WHEN old.can_reset THEN NULL WHEN old.email IS NOT NULL THEN '${CANNOT_RESET}' ELSE vms.failure END,
@@ -204,7 +198,7 @@ RETURNING vms.hostname, old.email AS previous_email, old.can_reset, vms.failure`
 
 /**
  * The agent's word that its reset ended. Done: the VM waits for the next participant (a failure
- * mark from before, such as a move off a broken VM, stays). Failed: it is marked failed with the
+ * mark from before, such as the health checks' on a VM its participant was moved off, stays). Failed: it is marked failed with the
  * reason and never handed out until the admin resets it again.
  */
 export const RECORD_RESET = `
@@ -212,7 +206,7 @@ UPDATE vms SET state = 'waiting', reset_requested_at = NULL, step = NULL,
   failed_at = CASE WHEN CAST(:outcome AS text) = 'failed' THEN coalesce(failed_at, now()) ELSE failed_at END,
   failure = CASE WHEN CAST(:outcome AS text) = 'failed' THEN CAST(:failure AS text) ELSE failure END
 WHERE hostname = :hostname AND state = 'resetting'
-RETURNING failed_at IS NOT NULL AS failed`;
+RETURNING failed_at IS NOT NULL AS failed, failure`;
 
 /**
  * Whether a VM is unhealthy now: its heartbeats stopped, its GPU fails, or CRD's host is gone on
@@ -304,7 +298,8 @@ FROM gone WHERE vms.hostname = gone.hostname RETURNING vms.hostname`;
 
 /**
  * Moves a VM's participant to a free healthy VM in one statement (the email constraint is
- * checked at its end): the old VM leaves the pool and is reset, the new one waits for a new command.
+ * checked at its end): the old VM is reset and, unless it was marked failed, returns to the pool
+ * by itself when its reset is done; the new one waits for a new command.
  */
 export const MOVE_PARTICIPANT = `
 WITH old AS (
@@ -315,12 +310,11 @@ WITH old AS (
   ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
 ), freed AS (
   UPDATE vms SET email = NULL, crd_command = NULL, pin = NULL, assignment_id = NULL, retry_token = NULL, error = NULL,
-    moved_from = NULL, previous_assignment_id = NULL, state = 'resetting', reset_requested_at = now(),
-    failed_at = coalesce(failed_at, now()), failure = coalesce(failure, 'Its participant was moved to another VM')
+    moved_from = NULL, previous_assignment_id = NULL, state = 'resetting', reset_requested_at = now(), start_failures = 0
   FROM old, picked WHERE vms.hostname = old.hostname
   RETURNING old.email, old.assignment_id, old.retry_token
 )
-UPDATE vms SET email = freed.email, pin = :pin, state = 'error', assignment_id = gen_random_uuid(), retry_token = freed.retry_token,
+UPDATE vms SET email = freed.email, pin = :pin, state = 'error', start_failures = 0, assignment_id = gen_random_uuid(), retry_token = freed.retry_token,
   previous_assignment_id = freed.assignment_id, moved_from = :hostname, assigned_at = now(),
   error = 'Your previous VM stopped working and the instructor moved you to this one.'
 FROM freed, picked WHERE vms.hostname = picked.hostname
@@ -570,3 +564,11 @@ DELETE FROM go_no_go_checks WHERE id < (SELECT id FROM added) - 20`;
 
 export const SELECT_LAST_GO_NO_GO = `
 SELECT checked_at, go, problems, lines FROM go_no_go_checks ORDER BY id DESC LIMIT 1`;
+
+/** Every assignment ever made (the trigger of migration 13 records them), with the VM a moved participant went to. */
+export const SELECT_ASSIGNMENT_HISTORY = `
+SELECT h.hostname, h.email, h.assigned_at, h.ended_at, h.moved_from,
+  (SELECT n.hostname FROM assignment_history n
+   WHERE n.email = h.email AND n.moved_from = h.hostname AND h.ended_at IS NOT NULL AND n.assigned_at >= h.ended_at
+   ORDER BY n.id LIMIT 1) AS moved_to
+FROM assignment_history h ORDER BY h.id`;

@@ -1,5 +1,6 @@
 import { Sql, WarmUp } from './sql';
 import * as statements from './statements';
+import { START_FAILURES_BEFORE_HELP, VmStatus } from './vm-status';
 import { ConfigurationOutcome, VmResetReport } from './wire';
 
 export type VmState = 'waiting' | 'assigned' | 'delivered' | 'configured' | 'error' | 'retired' | 'resetting';
@@ -115,6 +116,8 @@ export interface AssignmentView {
   problem: string | null;
   /** Taken back: whether the VM wipes itself (LabLink's own client cannot); null before. */
   wiped: boolean | null;
+  /** Start-host failed on this VM more than once for a reason a new command cannot fix: the instructor must act. */
+  stuck: boolean;
 }
 
 type AssignmentRow = {
@@ -129,6 +132,7 @@ type AssignmentRow = {
   failure: string | null;
   stale: boolean;
   elapsed_seconds: number | null;
+  start_failures: number;
 };
 
 /** A participant's assignment by its id, by the id it had before a move, or as taken back; undefined when unknown. */
@@ -147,6 +151,7 @@ export async function findAssignment(sql: Sql, assignmentId: string, staleSecond
       elapsedSeconds: row.elapsed_seconds,
       problem: broken ? (row.failure ?? 'It stopped reporting to LabLink.') : null,
       wiped: null,
+      stuck: row.start_failures >= START_FAILURES_BEFORE_HELP,
     };
   }
   const [released] = await sql.query<{ hostname: string; wiped: boolean }>(statements.SELECT_RELEASED_ASSIGNMENT, { assignmentId });
@@ -162,6 +167,7 @@ export async function findAssignment(sql: Sql, assignmentId: string, staleSecond
       elapsedSeconds: null,
       problem: null,
       wiped: released.wiped,
+      stuck: false,
     }
   );
 }
@@ -169,6 +175,8 @@ export async function findAssignment(sql: Sql, assignmentId: string, staleSecond
 /** One VM as the admin sees it: never the CRD command or the PIN. */
 export interface VmSummary {
   hostname: string;
+  /** What the instructor reads (see core/vm-status.ts); `state` is the assignment's step underneath. */
+  status: VmStatus;
   state: VmState;
   email: string | null;
   error: string | null;
@@ -241,9 +249,17 @@ export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname
 
 export type ResetOutcome = VmResetReport['outcome'];
 
-/** The agent's report that its reset ended; undefined when the VM was not resetting. */
-export async function recordReset(sql: Sql, hostname: string, outcome: ResetOutcome, message: string | null): Promise<{ failed: boolean } | undefined> {
-  const [row] = await sql.query<{ failed: boolean }>(statements.RECORD_RESET, {
+/**
+ * The agent's report that its reset ended; undefined when the VM was not resetting. `failure` says
+ * why a VM stays out of the pool: its failed reset, or a failure mark from before the reset.
+ */
+export async function recordReset(
+  sql: Sql,
+  hostname: string,
+  outcome: ResetOutcome,
+  message: string | null,
+): Promise<{ failed: boolean; failure: string | null } | undefined> {
+  const [row] = await sql.query<{ failed: boolean; failure: string | null }>(statements.RECORD_RESET, {
     hostname,
     outcome,
     failure: outcome === 'failed' ? `Reset failed: ${message ?? 'no reason given'}` : null,
@@ -254,4 +270,19 @@ export async function recordReset(sql: Sql, hostname: string, outcome: ResetOutc
 /** Treats old deliveries to VMs that never report as configured; returns those VMs. */
 export async function finalizeUnreportedDeliveries(sql: Sql, afterSeconds: number): Promise<{ hostname: string; email: string }[]> {
   return sql.query(statements.FINALIZE_UNREPORTED_DELIVERIES, { afterSeconds });
+}
+
+/** One participant's time on one VM: taken back (`ended_at`), moved on (`moved_to`), or still running. */
+export interface AssignmentRecord {
+  hostname: string;
+  email: string;
+  assigned_at: string;
+  ended_at: string | null;
+  moved_from: string | null;
+  moved_to: string | null;
+}
+
+/** Every assignment ever made, oldest first. */
+export async function listAssignmentHistory(sql: Sql): Promise<AssignmentRecord[]> {
+  return sql.query<AssignmentRecord>(statements.SELECT_ASSIGNMENT_HISTORY);
 }

@@ -10,7 +10,7 @@ import { requestSetupRerun } from '../core/setup-rerun';
 import { Sql } from '../core/sql';
 import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { CANNOT_RESET } from '../core/statements';
-import { ResetScope, VmSummary, countFreeVms, listVms, resetVms } from '../core/vms';
+import { AssignmentRecord, ResetScope, VmSummary, countFreeVms, listAssignmentHistory, listVms, resetVms } from '../core/vms';
 import { readJsonObject } from '../http/json-body';
 import { sameOriginOnly } from '../http/same-origin';
 import { check } from '../http/validate';
@@ -24,7 +24,6 @@ import {
   adminPage,
   adminRowsFragment,
   fleetConfirmPage,
-  healthLabel,
   stateLabel,
   vmLogPage,
 } from './admin-page';
@@ -43,7 +42,7 @@ export interface AdminAppOptions {
   expiresAt?: string;
 }
 
-const CSV_COLUMNS = ['hostname', 'state', 'health', 'email', 'assigned_at', 'configured_at', 'last_seen', 'problem'] as const;
+const CSV_COLUMNS = ['hostname', 'email', 'assigned_at', 'ended_at', 'ended_how', 'moved_from', 'vm_state_now', 'vm_problem_now'] as const;
 
 /** Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula. */
 function csvCell(value: unknown): string {
@@ -52,9 +51,20 @@ function csvCell(value: unknown): string {
   return /[",\n\r]/.test(text) || text.startsWith("'") ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function assignmentsCsv(vms: VmSummary[]): string {
-  const cells = (vm: VmSummary) => [vm.hostname, stateLabel(vm), healthLabel(vm), vm.email, vm.assigned_at, vm.configured_at, vm.last_seen, vm.failure ?? vm.error];
-  const lines = [CSV_COLUMNS.join(','), ...vms.map((vm) => cells(vm).map(csvCell).join(','))];
+/** How an assignment ended, in words: moved on, taken back, or not yet. */
+function endedHow(record: AssignmentRecord): string {
+  if (record.moved_to) return `moved to ${record.moved_to}`;
+  return record.ended_at ? 'taken back' : '';
+}
+
+/** Every assignment ever made, one line each, with the state of the VMs still in use. */
+export function assignmentsCsv(history: AssignmentRecord[], vms: VmSummary[]): string {
+  const current = new Map(vms.filter((vm) => vm.email).map((vm) => [`${vm.hostname} ${vm.email}`, vm]));
+  const cells = (record: AssignmentRecord) => {
+    const vm = record.ended_at ? undefined : current.get(`${record.hostname} ${record.email}`);
+    return [record.hostname, record.email, record.assigned_at, record.ended_at, endedHow(record), record.moved_from, vm && stateLabel(vm), vm && (vm.failure ?? vm.error)];
+  };
+  const lines = [CSV_COLUMNS.join(','), ...history.map((record) => cells(record).map(csvCell).join(','))];
   return `${lines.join('\r\n')}\r\n`;
 }
 
@@ -79,7 +89,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     verifyUser: async (username, password) => secretsEqual(username, ADMIN_USER) && secretsEqual(password, await options.adminSecret()),
     invalidUserMessage: { error: 'Sign in as "admin" with the admin secret.' },
   });
-  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/fleet/*', '/api/go-no-go']) app.use(path, requireAdmin);
+  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/assignments', '/api/fleet/*', '/api/go-no-go']) app.use(path, requireAdmin);
   // Basic credentials ride along with any request the browser makes: refuse cross-site ones.
   app.use('/admin/*', sameOriginOnly());
   app.use('/api/vms/*', sameOriginOnly());
@@ -137,7 +147,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         return {
           ok: false,
           status: 409,
-          message: `${request.email ?? 'A participant'} is connected to ${hostname}, and re-running the setup may disturb them.`,
+          message: `${request.email ?? 'A participant'} ${request.email ? 'has' : 'is using'} ${hostname}, and re-running the setup may disturb them.`,
           title: `Someone is using ${hostname}`,
           next: 'Confirm on the action’s page (or send confirm=yes) to re-run it anyway.',
         };
@@ -258,7 +268,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return showNotice(c, outcome.notice);
   });
 
-  app.get('/api/vms', async (c) => c.json({ vms: await listVms(sql) }));
+  app.get('/api/vms', async (c) => c.json({ vms: (await listVms(sql)).map((vm) => ({ ...vm, status_label: stateLabel(vm) })) }));
 
   app.get('/api/vms/:hostname/logs', async (c) => {
     const logs = await readLogs(c);
@@ -291,8 +301,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.get('/api/vms.csv', async (c) => {
     c.header('content-disposition', 'attachment; filename="lablink-assignments.csv"');
-    return c.body(assignmentsCsv(await listVms(sql)), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    return c.body(assignmentsCsv(await listAssignmentHistory(sql), await listVms(sql)), 200, { 'content-type': 'text/csv; charset=utf-8' });
   });
+
+  app.get('/api/assignments', async (c) => c.json({ assignments: await listAssignmentHistory(sql) }));
 
   return app;
 }

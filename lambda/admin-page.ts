@@ -1,23 +1,18 @@
 import { html } from 'hono/html';
 import type { LogLevel } from '../core/log';
 import { VmLogView } from '../core/vm-logs';
+import { VmStatus, VM_STATUSES, isProblem, statusDefinition, statusLabel } from '../core/vm-status';
 import { VmSummary } from '../core/vms';
 import { VmLogLine } from '../core/wire';
 import { LastCheck } from '../core/go-no-go';
 import { lastCheckBlock } from './last-check';
 import { layout } from './layout';
-import { SortKey, VmOrder, elapsedText, problemRank, timeAgo } from './vm-order';
+import { SortKey, VmOrder, elapsedText, timeAgo } from './vm-order';
 import { progressPhase, setupFailed } from './vm-progress';
 
-/** What an instructor reads in the State column. */
-export function stateLabel(vm: Pick<VmSummary, 'state' | 'polling' | 'warm_pool' | 'moved_from' | 'replacement_requested_at'>): string {
-  if (vm.replacement_requested_at) return 'replacing';
-  if (vm.warm_pool) return vm.warm_pool;
-  if (vm.state === 'error' && vm.moved_from) return 'waiting for command';
-  if (vm.state === 'waiting') return vm.polling ? 'free' : 'not polling';
-  if (vm.state === 'delivered') return 'configuring';
-  if (vm.state === 'configured') return 'ready';
-  return vm.state;
+/** What an instructor reads in the State column, the tiles and the CSV: the one vocabulary's label. */
+export function stateLabel(vm: Pick<VmSummary, 'status'>): string {
+  return statusLabel(vm.status);
 }
 
 export function healthLabel(vm: VmSummary): string {
@@ -46,14 +41,36 @@ export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 export const FLEET_ACTIONS = ['reset-released', 'end-session'] as const;
 export type FleetAction = (typeof FLEET_ACTIONS)[number];
 
-function actionsFor(vm: VmSummary): AdminAction[] {
-  // Its instance is on its way out; the spare that takes the name starts afresh.
-  if (vm.replacement_requested_at) return [];
-  // A VM whose setup failed does not poll, so it would never hear a reset: re-running the setup is its way back.
-  if (setupFailed(vm.failure)) return ['rerun-setup'];
-  if (vm.email) return ['move', 'release', 'rerun-setup'];
-  return ['reset', 'rerun-setup'];
+/** The actions that can help a VM in each status; a participant's VM is moved or released, never reset under them. */
+const STATUS_ACTIONS: Record<VmStatus, { withParticipant: AdminAction[]; alone: AdminAction[] }> = {
+  free: { withParticipant: [], alone: ['reset', 'rerun-setup'] },
+  replacing: { withParticipant: [], alone: [] },
+  'setup-failed': { withParticipant: ['move', 'release', 'rerun-setup'], alone: ['rerun-setup'] },
+  failed: { withParticipant: ['move', 'release'], alone: ['reset'] },
+  stopped: { withParticipant: [], alone: [] },
+  starting: { withParticipant: [], alone: [] },
+  'reset-stuck': { withParticipant: [], alone: ['reset'] },
+  resetting: { withParticipant: [], alone: [] },
+  'participant-stuck': { withParticipant: ['move', 'release'], alone: [] },
+  'command-rejected': { withParticipant: ['release'], alone: [] },
+  'start-failed': { withParticipant: ['move', 'release'], alone: [] },
+  'waiting-for-command': { withParticipant: ['release'], alone: [] },
+  stale: { withParticipant: ['move', 'release'], alone: ['reset'] },
+  unhealthy: { withParticipant: ['move', 'release'], alone: ['reset'] },
+  booting: { withParticipant: [], alone: [] },
+  'not-polling': { withParticipant: [], alone: ['rerun-setup'] },
+  assigned: { withParticipant: ['move', 'release'], alone: [] },
+  configuring: { withParticipant: ['move', 'release'], alone: [] },
+  ready: { withParticipant: ['move', 'release', 'rerun-setup'], alone: [] },
+};
+
+export function actionsFor(vm: Pick<VmSummary, 'status' | 'email'>): AdminAction[] {
+  const actions = STATUS_ACTIONS[vm.status];
+  return vm.email ? actions.withParticipant : actions.alone;
 }
+
+/** The statuses in which a VM is on its way somewhere: its boot or reset step says how far it got. */
+const SHOWS_PROGRESS: readonly VmStatus[] = ['booting', 'not-polling', 'setup-failed', 'resetting', 'reset-stuck', 'starting'];
 
 const ACTION_LABEL: Record<AdminAction, string> = {
   release: 'Release and reset',
@@ -73,6 +90,7 @@ function ago(value: string | null, now: number) {
 
 /** The VM's phase (booting → installing desktop → setup script → check → ready), its step, and how long it has been at it. */
 function progress(vm: VmSummary, now: number) {
+  if (!SHOWS_PROGRESS.includes(vm.status)) return vm.setup_rerun_requested_at ? html`<small>(re-run asked)</small>` : '';
   const phase = progressPhase(vm.step);
   const since = vm.step_at ? elapsedText(Math.max(0, Math.round((now - Date.parse(vm.step_at)) / 1000))) : '';
   return html`<span class="progress progress-${phase.replace(' ', '-')}">${phase}</span>${vm.step ? html` <small>${vm.step}${since ? ` · ${since}` : ''}</small>` : ''}${
@@ -80,22 +98,30 @@ function progress(vm: VmSummary, now: number) {
   }`;
 }
 
+/** What the instructor reads in the Problem column: the status's meaning and next step, then the VM's own reason, folded. */
+function problemText(vm: VmSummary) {
+  const definition = statusDefinition(vm.status);
+  if (!definition.problem && vm.status !== 'command-rejected') return '';
+  const reason = vm.status === 'command-rejected' || vm.status === 'start-failed' || vm.status === 'participant-stuck' ? vm.error : vm.failure;
+  return html`${definition.next}${reason ? html`<details><summary>Reason</summary><span class="log-text">${reason}</span></details>` : ''}`;
+}
+
 function row(vm: VmSummary, now: number) {
   const health = healthLabel(vm);
-  const problem = vm.failure ?? vm.error ?? '';
-  return html`<tr data-hostname="${vm.hostname}"${problemRank(vm) < 5 ? html` class="problem"` : ''}>
-  <td>${vm.hostname}${vm.spare ? html` <small title="${vm.replaced_instance_id ? `replaced ${vm.replaced_instance_id}` : ''}">spare</small>` : ''}</td>
-  <td class="state state-${vm.state}">${stateLabel(vm)}${vm.replacement_requested_at ? html` <small>since ${ago(vm.replacement_requested_at, now)}</small>` : ''}</td>
+  const problem = isProblem(vm.status);
+  return html`<tr data-hostname="${vm.hostname}" data-status="${vm.status}"${problem ? html` class="problem"` : ''}>
+  <th scope="row">${vm.hostname}${vm.spare ? html` <small title="${vm.replaced_instance_id ? `replaced ${vm.replaced_instance_id}` : ''}">spare</small>` : ''}</th>
+  <td class="state${problem ? ' state-error' : ''}" title="${statusDefinition(vm.status).next}">${stateLabel(vm)}${vm.replacement_requested_at ? html` <small>since ${ago(vm.replacement_requested_at, now)}</small>` : ''}</td>
   <td>${vm.email ?? ''}</td>
   <td class="state health-${health}">${health}${vm.reboot_count > 0 ? ` (${plural(vm.reboot_count, 'reboot')})` : ''}</td>
   <td>${progress(vm, now)}</td>
-  <td><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'error') : 'no errors'}</a></td>
+  <td data-filter-skip><a href="/admin/vms/${vm.hostname}/logs"${vm.log_errors > 0 ? html` class="state state-error"` : ''}>${vm.log_errors > 0 ? plural(vm.log_errors, 'log error') : html`<span class="muted">log</span>`}</a></td>
   <td>${gpuLabel(vm)}</td>
   <td>${vm.in_use === null ? '' : vm.in_use ? 'yes' : 'no'}</td>
   <td class="when">${ago(vm.assigned_at, now)}</td>
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
-  <td class="problem-text">${problem}</td>
-  <td class="actions">${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
+  <td class="problem-text">${problemText(vm)}</td>
+  <td class="actions" data-filter-skip>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
 </tr>`;
 }
 
@@ -103,38 +129,28 @@ export function vmRows(vms: VmSummary[], now = Date.now()) {
   return html`${vms.map((vm) => row(vm, now))}`;
 }
 
-/** What a tile counts a VM as: its problem if it has one, else its state. */
-function tileLabel(vm: VmSummary): string {
-  if (vm.replacement_requested_at) return 'replacing';
-  if (vm.failed_at) return 'failed';
-  if (vm.state === 'error' && !vm.moved_from) return 'setup failed';
-  if (vm.stale) return 'stale';
-  if (vm.unhealthy_since) return 'unhealthy';
-  return stateLabel(vm);
+/** How many VMs are in each status; what the tiles, the summary and the tests read. */
+export function statusCounts(vms: Pick<VmSummary, 'status'>[]): Map<VmStatus, number> {
+  const counts = new Map<VmStatus, number>();
+  for (const vm of vms) counts.set(vm.status, (counts.get(vm.status) ?? 0) + 1);
+  return counts;
 }
 
-const PROBLEM_TILES = ['failed', 'setup failed', 'stale', 'unhealthy', 'not polling'];
-const LIFE_CYCLE = ['registering', 'replacing', 'free', 'starting', 'stopped', 'assigned', 'waiting for command', 'configuring', 'ready', 'resetting'];
-
-/** Counts by state, problems first and marked, then the life cycle in order; states with no VM are left out. */
+/** Counts by status, problems first and marked, then the life cycle in the vocabulary's order; statuses with no VM are left out. */
 function tiles(vms: VmSummary[]) {
-  const counts = new Map<string, number>();
-  for (const vm of vms) counts.set(tileLabel(vm), (counts.get(tileLabel(vm)) ?? 0) + 1);
-  const rank = (label: string) => {
-    const known = [...PROBLEM_TILES, ...LIFE_CYCLE].indexOf(label);
-    return known >= 0 ? known : PROBLEM_TILES.length + LIFE_CYCLE.length;
-  };
-  const labels = [...counts.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  return html`${labels.map(
-    (label) => html`<li class="tile${PROBLEM_TILES.includes(label) ? ' tile-problem' : ''}"><span class="tile-count">${counts.get(label)}</span> <span class="tile-label">${label}</span></li>`,
+  const counts = statusCounts(vms);
+  const shown = [...VM_STATUSES.filter(isProblem), ...VM_STATUSES.filter((status) => !isProblem(status))].filter((status) => counts.has(status));
+  return html`${shown.map(
+    (status) =>
+      html`<li class="tile${isProblem(status) ? ' tile-problem' : ''}" data-status="${status}" title="${statusDefinition(status).next}"><span class="tile-count">${counts.get(status)}</span> <span class="tile-label">${statusLabel(status)}</span></li>`,
   )}`;
 }
 
 function summary(vms: VmSummary[]): string {
-  const free = vms.filter((vm) => stateLabel(vm) === 'free' && !vm.failed_at).length;
-  const failed = vms.filter((vm) => vm.failed_at).length;
-  const stale = vms.filter((vm) => vm.stale && !vm.failed_at).length;
-  return `${vms.length} VMs, ${free} free${stale ? `, ${stale} stale` : ''}${failed ? `, ${failed} failed` : ''}`;
+  const counts = statusCounts(vms);
+  const parts = [`${vms.length} VMs`, `${counts.get('free') ?? 0} free`];
+  for (const status of ['booting', ...VM_STATUSES.filter(isProblem)] as VmStatus[]) if (counts.has(status)) parts.push(`${counts.get(status)} ${statusLabel(status)}`);
+  return parts.join(', ');
 }
 
 function timeLeft(expiresAt: string): string {
@@ -203,7 +219,7 @@ const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
     html`<p>${vm.email ? html`It is assigned to <strong>${vm.email}</strong> (${stateLabel(vm)}).` : html`It is ${stateLabel(vm)}.`} Releasing it takes it back and resets it for the next participant; their page tells them.</p>
   ${RESET_EXPLAINED}`,
   move: (vm) =>
-    html`<p><strong>${vm.email}</strong> gets a free VM with a new PIN; ${vm.hostname} leaves the pool as failed and is reset. Their VM page tells them to submit a new command from step 1 with the same email.</p>`,
+    html`<p><strong>${vm.email}</strong> gets a free VM with a new PIN; ${vm.hostname} is reset and returns to the pool by itself${vm.failed_at ? ' once it is repaired (it is marked failed)' : ''}. Their VM page tells them to submit a new command from step 1 with the same email.</p>`,
   reset: (vm) =>
     html`<p>${vm.hostname} is ${stateLabel(vm)}${vm.failure ? `, failed: ${vm.failure}` : ''}. Resetting it clears its failure mark and returns it to the pool.</p>
   ${RESET_EXPLAINED}`,
@@ -211,7 +227,7 @@ const CONFIRM_TEXT: Record<AdminAction, (vm: VmSummary) => unknown> = {
     html`<p>${vm.hostname}'s agent runs the workshop's setup again (repository, container image, setup script, check) when it next reports, within a minute, and takes no new participant until it passes. ${
       setupFailed(vm.failure) ? html`It failed: ${vm.failure}. If it passes now, the VM returns to the pool.` : ''
     }</p>
-  ${participantConnected(vm) ? html`<p class="notice" id="connected"><strong>${vm.email ?? 'A participant'}</strong> is connected to this VM: the setup runs while they work, and may change or restart what they use.</p>` : ''}`,
+  ${participantConnected(vm) ? html`<p class="notice" id="connected"><strong>${vm.email ?? 'A participant'}</strong> ${vm.in_use ? 'is connected to' : 'has'} this VM: the setup runs while they ${vm.in_use ? 'work' : 'may be connecting'}, and may change or restart what they use.</p>` : ''}`,
 };
 
 /** Someone has the VM, or its agent says it is in use: a re-run of the setup needs the admin's confirmation. */

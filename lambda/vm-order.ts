@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { VM_STATUSES, isProblem, statusLabel } from '../core/vm-status';
 import { VmSummary } from '../core/vms';
 import { check } from '../http/validate';
 
@@ -30,21 +31,17 @@ export function parseVmOrder(sort: string | undefined, direction: string | undef
   return { ok: true, order: { key: key ?? DEFAULT_ORDER.key, direction: dir ?? (key === undefined ? DEFAULT_ORDER.direction : 'asc') } };
 }
 
-/** 0 is the worst: failed, then a failed setup, stale, unhealthy, not polling; healthy VMs last. */
-export function problemRank(vm: VmSummary): number {
-  if (vm.failed_at) return 0;
-  if (vm.state === 'error' && !vm.moved_from) return 1;
-  if (vm.stale) return 2;
-  if (vm.unhealthy_since) return 3;
-  if (vm.state === 'waiting' && !vm.polling) return 4;
-  return 5;
+/** Problems first, in the vocabulary's order (failures before silences), then every other status in its order. */
+export function problemRank(vm: Pick<VmSummary, 'status'>): number {
+  const index = VM_STATUSES.indexOf(vm.status);
+  return isProblem(vm.status) ? index : VM_STATUSES.length + index;
 }
 
 const naturally = new Intl.Collator('en', { numeric: true });
 
 const SORT_VALUE: Record<SortKey, (vm: VmSummary) => string | number | null> = {
   hostname: (vm) => vm.hostname,
-  state: (vm) => vm.state,
+  state: (vm) => statusLabel(vm.status),
   email: (vm) => vm.email,
   health: problemRank,
   assigned: (vm) => (vm.assigned_at ? Date.parse(vm.assigned_at) : null),

@@ -5,7 +5,7 @@ import { SQL_EXECUTORS, useTestDatabase } from '../support/data-api-on-postgres'
 /** A free, healthy VM as the admin list shows it. */
 function vm(hostname: string, changes: Partial<VmSummary> = {}): VmSummary {
   return {
-    hostname, state: 'waiting', email: null, error: null, registered_at: '2026-12-04T20:00:00.000Z', last_seen: '2026-12-04T20:10:00.000Z',
+    hostname, status: 'free', state: 'waiting', email: null, error: null, registered_at: '2026-12-04T20:00:00.000Z', last_seen: '2026-12-04T20:10:00.000Z',
     assigned_at: null, delivered_at: null, configured_at: null, polling: true, instance_id: null, boot_id: null, uptime_seconds: 600,
     crd_running: null, disk_free_mb: 9000, gpu_status: null, gpu_detail: null, in_use: false, health_reported_at: '2026-12-04T20:10:00.000Z',
     unhealthy_since: null, reboot_count: 0, last_reboot_at: null, failed_at: null, failure: null, stale: false, step: 'waiting', step_at: null,

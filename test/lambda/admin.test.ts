@@ -31,6 +31,7 @@ describe('admin API and dashboard over HTTP', () => {
   afterAll(async () => env?.close());
   beforeEach(async () => {
     await env.db.pool.query('DELETE FROM vms');
+    await env.db.pool.query('DELETE FROM assignment_history');
     for (const name of ['adm-vm-1', 'adm-vm-2', 'adm-vm-10']) await recordPoll(env.db.sql, name, 60);
   });
 
@@ -156,6 +157,15 @@ describe('admin API and dashboard over HTTP', () => {
     expect(page).toContain(`Your previous VM, ${assigned.hostname}, stopped working, so the instructor moved you to ${moved.to}.`);
     const again = await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(again.status).toBe(409);
+
+    // A healthy old VM returns to the pool by itself once its agent has reset it: the rows, the tiles and the form agree.
+    expect(await freeCount(env.url)).toBe(1);
+    const reset = await reportResetDone(env.url, assigned.hostname);
+    expect(await reset.json()).toEqual({ state: 'waiting', failed: false });
+    expect(await freeCount(env.url)).toBe(2);
+    const dashboard = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    expect(dashboard).toContain(`<tr data-hostname="${assigned.hostname}" data-status="free">`);
+    expect(dashboard).toMatch(/<span class="tile-count">2<\/span> <span class="tile-label">free<\/span>/);
   });
 
   it('sorts the dashboard by the query string both ways, marks the sorted column, and refuses an unknown column', async () => {
@@ -172,8 +182,10 @@ describe('admin API and dashboard over HTTP', () => {
     await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'adm-vm-10'`);
     const byDefault = await page('');
     expect(order(byDefault)).toEqual(['adm-vm-10', 'adm-vm-1', 'adm-vm-2']);
-    expect(byDefault).toContain('<tr data-hostname="adm-vm-10" class="problem">');
-    expect(byDefault).toMatch(/<li class="tile tile-problem"><span class="tile-count">1<\/span> <span class="tile-label">failed<\/span><\/li><li class="tile"><span class="tile-count">2<\/span> <span class="tile-label">free<\/span>/);
+    expect(byDefault).toContain('<tr data-hostname="adm-vm-10" data-status="failed" class="problem">');
+    expect(byDefault).toMatch(
+      /<li class="tile tile-problem" data-status="failed" title="[^"]+"><span class="tile-count">1<\/span> <span class="tile-label">failed<\/span><\/li><li class="tile" data-status="free" title="[^"]+"><span class="tile-count">2<\/span> <span class="tile-label">free<\/span>/,
+    );
     expect(byDefault).toMatch(/<time datetime="[^"]+" title="[^"]+ UTC">(just now|\d+ s ago)<\/time>/);
 
     const refused = await fetch(`${env.url}/admin?sort=pin`, { headers: { authorization: ADMIN } });
@@ -208,12 +220,13 @@ describe('admin API and dashboard over HTTP', () => {
     if (dave.kind !== 'assigned') throw new Error('expected an assignment');
     const refused = await fetch(`${env.url}/api/vms/${dave.hostname}/rerun-setup`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(refused.status).toBe(409);
-    expect(await refused.json()).toEqual({ error: `dave@example.com is connected to ${dave.hostname}, and re-running the setup may disturb them.` });
+    expect(await refused.json()).toEqual({ error: `dave@example.com has ${dave.hostname}, and re-running the setup may disturb them.` });
     expect(await requested()).toEqual(['adm-vm-2']);
 
     // The dashboard's confirmation page names the participant, and submitting it is the confirmation.
     const page = await (await fetch(`${env.url}/admin/vms/${dave.hostname}/rerun-setup`, { headers: { authorization: ADMIN } })).text();
-    expect(page).toContain('<strong>dave@example.com</strong> is connected to this VM');
+    // Nobody has connected yet (no "in use" report): the page does not claim they did.
+    expect(page).toContain('<strong>dave@example.com</strong> has this VM');
     expect(page).toContain('<input type="hidden" name="confirm" value="yes">');
     const confirmed = await fetch(`${env.url}/admin/vms/${dave.hostname}/rerun-setup`, {
       method: 'POST',
@@ -230,13 +243,15 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('shows each VM’s progress with its step and how long it has been at it, and only "Re-run setup" for a failed setup', async () => {
-    await env.db.pool.query(`UPDATE vms SET step = 'setup-script', step_at = now() - interval '3 minutes' WHERE hostname = 'adm-vm-1'`);
+    await env.db.pool.query(`UPDATE vms SET step = 'setup-script', step_at = now() - interval '3 minutes', alive_until = now() WHERE hostname = 'adm-vm-1'`);
     await env.db.pool.query(`UPDATE vms SET step = 'setup-failed', step_at = now(), failed_at = now(), failure = 'Setup failed at setup-check: exited with status 1.' WHERE hostname = 'adm-vm-2'`);
     await env.db.pool.query(`UPDATE vms SET step = 'waiting', step_at = now() WHERE hostname = 'adm-vm-10'`);
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
     const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
     expect(rowOf('adm-vm-1')).toContain('<span class="progress progress-setup-script">setup script</span> <small>setup-script · 3 min</small>');
-    expect(rowOf('adm-vm-10')).toContain('<span class="progress progress-ready">ready</span>');
+    // A free VM's last step ("waiting") is no news: its progress cell stays empty.
+    expect(rowOf('adm-vm-1')).toContain('data-status="booting"');
+    expect(rowOf('adm-vm-10')).not.toContain('class="progress');
     expect(rowOf('adm-vm-2')).toContain('<span class="progress progress-failed">failed</span>');
     expect(rowOf('adm-vm-2')).toContain('href="/admin/vms/adm-vm-2/rerun-setup"');
     expect(rowOf('adm-vm-2')).not.toContain('href="/admin/vms/adm-vm-2/reset"');
@@ -248,8 +263,8 @@ describe('admin API and dashboard over HTTP', () => {
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
     const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
     // Since when: a spare boots in 5 to 10 minutes, so 25 minutes tells the instructor to look (docs/troubleshooting.md).
-    expect(rowOf('adm-vm-1')).toMatch(/<td class="state state-waiting">replacing <small>since <time datetime="[^"]+" title="[^"]+">25 min ago<\/time><\/small><\/td>/);
-    expect(rowOf('adm-vm-1')).toContain('<td class="actions"></td>');
+    expect(rowOf('adm-vm-1')).toMatch(/<td class="state" title="[^"]+">replacing <small>since <time datetime="[^"]+" title="[^"]+">25 min ago<\/time><\/small><\/td>/);
+    expect(rowOf('adm-vm-1')).toContain('<td class="actions" data-filter-skip></td>');
     expect(rowOf('adm-vm-2')).toContain('adm-vm-2 <small title="replaced i-0aaaaaaaaaaaaaaa2">spare</small>');
     expect(page).toContain('<span class="tile-count">1</span> <span class="tile-label">replacing</span>');
   });
@@ -266,18 +281,45 @@ describe('admin API and dashboard over HTTP', () => {
     expect(await env.db.dumpVms()).toEqual(before);
   });
 
-  it('exports assignments as CSV without commands or PINs, with formula-looking cells defused', async () => {
-    await requestVm(env.db.sql, { email: 'dave@example.com', crdCommand: crdCommand() });
+  it('exports every assignment ever made as CSV and JSON (taken back and moved ones too), without commands or PINs, with formula-looking cells defused', async () => {
+    const dave = await requestVm(env.db.sql, { email: 'dave@example.com', crdCommand: crdCommand() });
+    const bob = await requestVm(env.db.sql, { email: 'bob@example.com', crdCommand: crdCommand() });
+    if (dave.kind !== 'assigned' || bob.kind !== 'assigned') throw new Error('expected assignments');
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = '=HYPERLINK("http://evil.example")' WHERE email = 'dave@example.com'`);
+    await fetch(`${env.url}/api/vms/${bob.hostname}/release`, { method: 'POST', headers: { authorization: ADMIN } });
+    await reportResetDone(env.url, bob.hostname);
+    const moved = (await (await fetch(`${env.url}/api/vms/${dave.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })).json()) as { to: string };
+
     const response = await fetch(`${env.url}/api/vms.csv`, { headers: { authorization: ADMIN } });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(response.headers.get('content-disposition')).toMatch(/attachment; filename="lablink-assignments.csv"/);
-    const lines = (await response.text()).trim().split('\r\n');
-    expect(lines[0]).toBe('hostname,state,health,email,assigned_at,configured_at,last_seen,problem');
-    expect(lines).toHaveLength(4);
-    const dave = lines.find((line) => line.includes('dave@example.com'))!;
-    expect(dave).toMatch(/^adm-vm-\d+,error,ok,dave@example.com,/);
-    expect(dave).toContain(`"'=HYPERLINK(""http://evil.example"")"`);
+    const text = await response.text();
+    expect(text).not.toContain(dave.pin);
+    expect(text).not.toContain('--code');
+    const lines = text.trim().split('\r\n');
+    expect(lines[0]).toBe('hostname,email,assigned_at,ended_at,ended_how,moved_from,vm_state_now,vm_problem_now');
+    const TIME = '\\d{4}-\\d\\d-\\d\\dT[^,]+';
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(new RegExp(`^${dave.hostname},dave@example.com,${TIME},${TIME},moved to ${moved.to},,,$`)),
+      expect.stringMatching(new RegExp(`^${bob.hostname},bob@example.com,${TIME},${TIME},taken back,,,$`)),
+      expect.stringMatching(new RegExp(`^${moved.to},dave@example.com,${TIME},,,${dave.hostname},waiting for command,`)),
+    ]);
+
+    const json = (await (await fetch(`${env.url}/api/assignments`, { headers: { authorization: ADMIN } })).json()) as { assignments: { email: string; moved_to: string | null }[] };
+    expect(json.assignments.map((record) => [record.email, record.moved_to])).toEqual([
+      ['dave@example.com', moved.to],
+      ['bob@example.com', null],
+      ['dave@example.com', null],
+    ]);
+  });
+
+  it('defuses formula-looking cells in the CSV', async () => {
+    await requestVm(env.db.sql, { email: 'dave@example.com', crdCommand: crdCommand() });
+    await env.db.pool.query(`UPDATE vms SET state = 'error', error = '=HYPERLINK("http://evil.example")' WHERE email = 'dave@example.com'`);
+    const text = await (await fetch(`${env.url}/api/vms.csv`, { headers: { authorization: ADMIN } })).text();
+    const line = text.split('\r\n').find((candidate) => candidate.includes('dave@example.com'))!;
+    expect(line).toMatch(/,connection failed,/);
+    expect(line).toContain(`"'=HYPERLINK(""http://evil.example"")"`);
   });
 });

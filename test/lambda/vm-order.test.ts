@@ -5,7 +5,7 @@ const NOW = Date.parse('2026-12-02T10:00:00Z');
 
 function vm(hostname: string, fields: Partial<VmSummary> = {}): VmSummary {
   return {
-    hostname, state: 'waiting', email: null, error: null, registered_at: '2026-12-02T09:00:00Z', last_seen: '2026-12-02T09:59:50Z',
+    hostname, status: 'free', state: 'waiting', email: null, error: null, registered_at: '2026-12-02T09:00:00Z', last_seen: '2026-12-02T09:59:50Z',
     assigned_at: null, delivered_at: null, configured_at: null, polling: true, instance_id: null, boot_id: null, uptime_seconds: null,
     crd_running: null, disk_free_mb: null, gpu_status: null, gpu_detail: null, in_use: null, health_reported_at: null, unhealthy_since: null,
     reboot_count: 0, last_reboot_at: null, failed_at: null, failure: null, stale: false, step: null, step_at: null, log_errors: 0,
@@ -29,11 +29,11 @@ describe('timeAgo', () => {
 
 describe('sortVms', () => {
   const vms = [
-    vm('lab-10', { state: 'configured', email: 'b@example.com', assigned_at: '2026-12-02T09:10:00Z' }),
+    vm('lab-10', { status: 'ready', state: 'configured', email: 'b@example.com', assigned_at: '2026-12-02T09:10:00Z' }),
     vm('lab-2'),
-    vm('lab-3', { stale: true, state: 'assigned', email: 'a@example.com', assigned_at: '2026-12-02T09:30:00Z' }),
-    vm('lab-1', { failed_at: '2026-12-02T09:40:00Z', failure: 'GPU is lost' }),
-    vm('lab-4', { state: 'waiting', polling: false }),
+    vm('lab-3', { status: 'stale', stale: true, state: 'assigned', email: 'a@example.com', assigned_at: '2026-12-02T09:30:00Z' }),
+    vm('lab-1', { status: 'failed', failed_at: '2026-12-02T09:40:00Z', failure: 'GPU is lost' }),
+    vm('lab-4', { status: 'not-polling', state: 'waiting', polling: false }),
   ];
   const names = (sorted: VmSummary[]) => sorted.map((one) => one.hostname);
 
@@ -41,10 +41,11 @@ describe('sortVms', () => {
     expect(names(sortVms(vms, DEFAULT_ORDER))).toEqual(['lab-1', 'lab-3', 'lab-4', 'lab-2', 'lab-10']);
   });
 
-  it('does not count a VM waiting for a moved participant\'s new command as a failed setup', () => {
-    const moved = vm('lab-5', { state: 'error', moved_from: 'lab-1' });
-    const failed = vm('lab-6', { state: 'error' });
-    expect(names(sortVms([moved, failed], DEFAULT_ORDER))).toEqual(['lab-6', 'lab-5']);
+  it('puts a failed start-host before a VM waiting for a moved participant\'s new command, and a normal boot among the healthy', () => {
+    const moved = vm('lab-5', { status: 'waiting-for-command', state: 'error', moved_from: 'lab-1' });
+    const failed = vm('lab-6', { status: 'start-failed', state: 'error' });
+    const booting = vm('lab-7', { status: 'booting', polling: false });
+    expect(names(sortVms([booting, moved, failed], DEFAULT_ORDER))).toEqual(['lab-6', 'lab-5', 'lab-7']);
   });
 
   it('sorts names naturally both ways', () => {
