@@ -288,14 +288,12 @@ export function fleetConfirmPage(vms: VmSummary[], action: FleetAction) {
 
 function logTable(heading: string, lines: VmLogLine[]) {
   return html`<h2>${heading}</h2>
-<div class="table-wrap">
-<table>
+<table class="log">
   <thead><tr><th scope="col">Time</th><th scope="col">Level</th><th scope="col">From</th><th scope="col">Line</th></tr></thead>
   <tbody>${lines.map(
     (line) => html`<tr class="level-${line.level}"><td class="when">${when(line.at)}</td><td class="level">${line.level}</td><td>${line.source}</td><td class="log-text">${line.text}</td></tr>`,
   )}</tbody>
-</table>
-</div>`;
+</table>`;
 }
 
 /** One VM's stored log: its errors first, then every line as it came; or only the lines of `level`. */

@@ -35,16 +35,18 @@ button.danger { background: #b42318; margin-top: 0; padding: .3rem .8rem; }
 a { color: #0b57d0; }
 table { width: 100%; border-collapse: collapse; background: #fff; font-size: .92rem; }
 th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
-td:first-child, td.when, td a { white-space: nowrap; }
+td:first-child, th[scope=row], td.when, td a { white-space: nowrap; }
 td.actions a { display: inline-block; margin: 0 .6rem .2rem 0; }
 th a.sort { color: inherit; font-weight: 700; }
 /* On a narrow screen the VM table keeps readable columns and scrolls in its box, the VM's name staying in view. */
 table.vms { min-width: 62rem; }
-td.problem-text { min-width: 11rem; }
+/* A long reason wraps inside its cell (and folds away), so Actions stay on a 1366-wide screen. */
+td.problem-text { min-width: 11rem; max-width: 20rem; overflow-wrap: anywhere; }
+td.problem-text summary { cursor: pointer; }
 td small { white-space: nowrap; }
-table.vms th:first-child, table.vms td:first-child { position: sticky; left: 0; background: #fff; z-index: 1; }
-tr.problem, tr.problem td:first-child { background: #fef3f2; }
-tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }
+table.vms th:first-child { position: sticky; left: 0; background: #fff; z-index: 1; }
+tr.problem, tr.problem th:first-child { background: #fef3f2; }
+tr.problem th:first-child { box-shadow: inset 4px 0 #b42318; }
 .tiles { list-style: none; display: flex; flex-wrap: wrap; gap: .5rem; padding: 0; margin: 1rem 0; }
 .tile { background: #fff; border-radius: .5rem; padding: .5rem .9rem; box-shadow: 0 1px 3px #0002; min-width: 5.5rem; }
 .tile-count { display: block; font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
@@ -56,5 +58,12 @@ tr.problem td:first-child { box-shadow: inset 4px 0 #b42318; }
 .log-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, Menlo, monospace; font-size: .85rem; }
 .level-error .level { color: #b42318; font-weight: 700; }
 .level-warn .level { color: #b54708; font-weight: 700; }
+/* On a phone each log line is a block: time, level and source above, the text across the whole width. */
+@media (max-width: 40rem) {
+  table.log thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table.log tr { display: block; border-bottom: 1px solid #e5e7eb; padding: .3rem 0; }
+  table.log td { display: inline-block; border: 0; padding: .1rem .4rem .1rem 0; }
+  table.log td.log-text { display: block; }
+}
 @media (max-width: 30rem) { .big { font-size: 1.7rem; } main { padding: 1rem .75rem 2rem; } }
 `;
