@@ -4,7 +4,7 @@
  * Data API parses unambiguously. A VM is "free" when it waits, has no participant, and
  * its agent was polling recently (`alive_until` lies in the future).
  */
-import { FREE_VM, POWERED_DOWN, STALE, VM_STATUS_SQL, COMMAND_REJECTED_PATTERN } from './vm-status';
+import { COMMAND_REJECTED_PATTERN, EXPECTED_FREE_AT_SQL, FREE_VM, POWERED_DOWN, STALE, VM_STATUS_SQL } from './vm-status';
 import { SETUP_FAILURE_PREFIX } from './wire';
 
 /**
@@ -93,6 +93,22 @@ UNION ALL
 SELECT hostname, NULL, NULL, 'retry_refused' FROM existing WHERE state = 'error' AND NOT EXISTS (SELECT 1 FROM retried)
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
+
+/**
+ * What the form tells a participant: how many VMs are free, how many are on their way, and in how
+ * many seconds the first of those should be free (by the vocabulary's statuses, as the dashboard counts them).
+ */
+export const SELECT_CAPACITY = `
+WITH fleet AS (
+  SELECT ${VM_STATUS_SQL} AS status, registered_at, last_reboot_at, started_at, reset_requested_at, replacement_requested_at
+  FROM vms WHERE state <> 'retired'
+), due AS (
+  SELECT status, ${EXPECTED_FREE_AT_SQL} AS expected_free_at FROM fleet
+)
+SELECT count(*) FILTER (WHERE status = 'free')::int AS free,
+  count(expected_free_at)::int AS on_the_way,
+  ceil(extract(epoch FROM min(expected_free_at) - now()))::int AS ready_in_seconds
+FROM due`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms

@@ -132,6 +132,23 @@ export function isProblem(status: VmStatus): boolean {
   return DEFINITIONS[status].problem;
 }
 
+/**
+ * The statuses of VMs on their way to being free, and when each should be: the time it set off
+ * (a SQL expression) plus how long that usually takes. A stopped VM is started when needed.
+ */
+const ON_ITS_WAY: Partial<Record<VmStatus, { since: string; minutes: number }>> = {
+  booting: { since: 'greatest(registered_at, last_reboot_at)', minutes: 10 },
+  starting: { since: 'started_at', minutes: 3 },
+  stopped: { since: 'now()', minutes: 3 },
+  resetting: { since: 'reset_requested_at', minutes: 2 },
+  replacing: { since: 'replacement_requested_at', minutes: 10 },
+};
+
+/** When a VM on its way should be free, as a SQL expression over `vms` with its `status`; null for other VMs. */
+export const EXPECTED_FREE_AT_SQL = `CASE status ${Object.entries(ON_ITS_WAY)
+  .map(([status, way]) => `WHEN '${status}' THEN ${way.since} + interval '${way.minutes} minutes'`)
+  .join(' ')} END`;
+
 /** The status of each row, as a SQL expression over `vms` (needs :staleSeconds). */
 export const VM_STATUS_SQL = `CASE ${VM_STATUSES.map((status) => `WHEN ${DEFINITIONS[status].when} THEN '${status}'`).join(' ')} ELSE state END`;
 

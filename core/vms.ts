@@ -63,6 +63,20 @@ export async function countFreeVms(sql: Sql): Promise<number> {
   return row.count;
 }
 
+/** Free VMs, VMs on their way (booting, starting, resetting, replacing), and when the first of those should be free. */
+export interface Capacity {
+  free: number;
+  onTheWay: number;
+  /** Null when no VM is on its way; 0 when one is due now. */
+  readyInSeconds: number | null;
+}
+
+export async function fleetCapacity(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): Promise<Capacity> {
+  const [row] = await sql.query<{ free: number; on_the_way: number; ready_in_seconds: number | null }>(statements.SELECT_CAPACITY, { staleSeconds });
+  // Overdue VMs are due now, not in the past.
+  return { free: row.free, onTheWay: row.on_the_way, readyInSeconds: row.ready_in_seconds === null ? null : Math.max(0, row.ready_in_seconds) };
+}
+
 /** Stores how start-host ended; undefined when the assignment is not (or no longer) this VM's. */
 export async function recordOutcome(
   sql: Sql,

@@ -5,13 +5,13 @@ import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
-import { countFreeVms, findAssignment } from '../core/vms';
+import { fleetCapacity, findAssignment } from '../core/vms';
 import { countWarmingVms } from '../core/fleet-power';
 import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { capBody } from '../http/limits';
 import { check } from '../http/validate';
-import { FIELD_ORDER, FieldErrors, formPage } from './pages';
+import { FIELD_ORDER, FieldErrors, formPage, freeCountText } from './pages';
 import { readRequestForm } from './request-form';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
@@ -58,9 +58,12 @@ export function createFormApp(options: FormAppOptions): Hono {
   const app = new Hono();
 
   // `?email=` comes from a VM page's "Get a new command": the participant keeps their address.
-  app.get('/', async (c) => c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } })));
+  app.get('/', async (c) => c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } })));
 
-  app.get('/api/unassigned_vms_count', async (c) => c.json({ count: await countFreeVms(sql) }));
+  app.get('/api/unassigned_vms_count', async (c) => {
+    const capacity = await fleetCapacity(sql);
+    return c.json({ count: capacity.free, onTheWay: capacity.onTheWay, readyInSeconds: capacity.readyInSeconds, message: freeCountText(capacity) });
+  });
 
   app.use('/api/request_vm', capBody(MAX_FORM_BODY_BYTES));
   if (options.requestLimiter) app.use('/api/request_vm', options.requestLimiter);
@@ -69,7 +72,7 @@ export function createFormApp(options: FormAppOptions): Hono {
     const read = await readRequestForm(c);
     if (!read.ok) {
       if (json) return c.json({ error: read.message }, read.status);
-      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: read.message } }), read.status);
+      return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, errors: { form: read.message } }), read.status);
     }
     const { email, emailConfirmed, crdCommand, accessCode, retryToken } = read.form;
     const values = { email, crdCommand, accessCode };
@@ -79,7 +82,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       // JSON clients get the first problem as `error` too, as before; a refused access code comes first.
       const field = status === 403 ? 'access_code' : (FIELD_ORDER.find((name) => invalid.errors[name]) as keyof FieldErrors);
       if (json) return c.json({ error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) }, status);
-      return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: invalid.errors, emailSuggestion: invalid.emailSuggestion }), status);
+      return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: invalid.errors, emailSuggestion: invalid.emailSuggestion }), status);
     };
     const accessProblem = accessCodeProblem(options.accessCode, accessCode);
     if (accessProblem) {
@@ -91,7 +94,7 @@ export function createFormApp(options: FormAppOptions): Hono {
     switch (result.kind) {
       case 'retry_refused':
         if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
-        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
       case 'invalid':
         return refuse(400, result);
       case 'no_vm_free': {
@@ -99,7 +102,7 @@ export function createFormApp(options: FormAppOptions): Hono {
         log.warn('vm.none_free', { starting });
         const message = starting ? VM_STARTING : NO_VM_FREE;
         if (json) return c.json({ error: message }, 503, starting ? { 'retry-after': '120' } : {});
-        return c.html(formPage({ freeVms: 0, askAccessCode, values, errors: { form: message } }), 503);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: message } }), 503);
       }
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
@@ -128,7 +131,7 @@ export function createFormApp(options: FormAppOptions): Hono {
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');
     const view = v.is(ASSIGNMENT_ID, assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
-    if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
+    if (!view) return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
     return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')) }));

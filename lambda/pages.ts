@@ -1,3 +1,4 @@
+import { Capacity } from '../core/vms';
 import { html, raw } from 'hono/html';
 import { layout } from './layout';
 
@@ -42,19 +43,26 @@ function emailConfirmation(typed: string | undefined, suggestion: string | undef
     <div class="check"><input type="checkbox" id="email_confirmed" name="email_confirmed" value="${typed.trim()}"><label for="email_confirmed">Yes, ${typed.trim()} is my address</label></div>`;
 }
 
-export function freeCountText(count: number): string {
-  if (count === 0) return 'No VM is free right now. Ask your instructor; you can still do step 1.';
-  return `${count} VM${count === 1 ? ' is' : 's are'} free right now.`;
+/** What the form says about free VMs: how many, or when the ones on their way should be ready, or to ask the instructor. */
+export function freeCountText(capacity: Capacity): string {
+  if (capacity.free > 0) return `${capacity.free} VM${capacity.free === 1 ? ' is' : 's are'} free right now.`;
+  if (capacity.onTheWay > 0) {
+    const minutes = Math.ceil((capacity.readyInSeconds ?? 0) / 60);
+    const when = minutes > 0 ? `in about ${minutes} min` : 'any moment now';
+    const starting = `${capacity.onTheWay} VM${capacity.onTheWay === 1 ? ' is' : 's are'} starting`;
+    return `No VM is free yet: ${starting}, and the first should be ready ${when}. Read step 1 now, but get Google's command only once a VM is free: it works for a few minutes only.`;
+  }
+  return 'No VM is free right now. Ask your instructor; you can still do step 1.';
 }
 
-export function formPage(options: { freeVms: number; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors; emailSuggestion?: string }) {
-  const { freeVms, values = {}, errors = {} } = options;
+export function formPage(options: { capacity: Capacity; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors; emailSuggestion?: string }) {
+  const { capacity, values = {}, errors = {} } = options;
   const hasFieldErrors = FIELD_ORDER.some((field) => errors[field]);
   return layout(
     `${hasFieldErrors ? 'Error: ' : ''}Get your workshop VM`,
     html`<h1>Get your workshop VM</h1>
 ${errorSummary(errors)}
-<p id="free-count" class="${freeVms === 0 ? 'notice' : 'ok'}" role="status" aria-live="polite">${freeCountText(freeVms)}</p>
+<p id="free-count" class="${capacity.free === 0 ? 'notice' : 'ok'}" role="status" aria-live="polite">${freeCountText(capacity)}</p>
 ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
 <section class="card" aria-labelledby="step1">
   <h2 id="step1">Step 1: get a command from Google</h2>

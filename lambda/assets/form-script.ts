@@ -21,8 +21,8 @@ export const FORM_SCRIPT = `${POLLER}
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
-        el.textContent = data.count === 0 ? 'No VM is free right now. Ask your instructor; you can still do step 1.'
-          : data.count + (data.count === 1 ? ' VM is' : ' VMs are') + ' free right now.';
+        // The live region speaks only when the words change.
+        if (el.textContent !== data.message) el.textContent = data.message;
         el.className = data.count === 0 ? 'notice' : 'ok';
       })
       .catch(function () {})

@@ -152,7 +152,8 @@ describe('participant flow in a real Chromium against local mode', () => {
 
   it('says plainly when no VM is free', async () => {
     await Promise.all(fleet.vms.map((vm) => vm.stop()));
-    await env.db.pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
+    // Silent for an hour: not booting, so nothing is on its way either.
+    await env.db.pool.query(`UPDATE vms SET alive_until = now(), registered_at = now() - interval '1 hour' WHERE state = 'waiting'`);
     const page = await openForm();
     await expect(page.locator('#free-count').textContent()).resolves.toContain('No VM is free right now.');
   });

@@ -1,7 +1,7 @@
 import { VM_STATUSES, VmStatus, statusLabel } from '../../core/vm-status';
 import { recordPoll } from '../../core/vms';
 import { TEST_ADMIN_SECRET } from '../support/fixtures';
-import { TestStack, freeCount, startTestStack } from '../support/stack';
+import { TestStack, freeCount, sendLogsAsVm, startTestStack } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
 const PARTICIPANT = `email = hostname || '@example.com', assigned_at = now()`;
@@ -96,5 +96,30 @@ describe('one vocabulary of VM states: rows, tiles, summary, form count, JSON an
 
   it('gives every status its own label', () => {
     expect(new Set(VM_STATUSES.map(statusLabel)).size).toBe(VM_STATUSES.length);
+  });
+});
+
+describe('before the workshop, while the VMs boot', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack();
+  });
+  afterAll(async () => env?.close());
+
+  it('the dashboard counts them as booting, not as problems, and the form says they are starting and when they should be ready', async () => {
+    // A VM's boot script registers it with its first log lines, long before its agent polls.
+    for (const hostname of ['boot-vm-1', 'boot-vm-2']) {
+      expect((await sendLogsAsVm(env.url, { hostname, step: 'install-desktop', lines: [] })).status).toBe(200);
+    }
+    const fragment = (await (await fetch(`${env.url}/admin/rows`, { headers: { authorization: ADMIN } })).json()) as { rows: string; tiles: string };
+    expect(tileCounts(fragment.tiles)).toEqual(new Map([['booting', 2]]));
+    expect(fragment.rows).not.toContain('class="problem"');
+    const form = (await (await fetch(`${env.url}/api/unassigned_vms_count`)).json()) as { count: number; message: string };
+    expect(form).toMatchObject({ count: 0, onTheWay: 2 });
+    expect(form.message).toMatch(/^No VM is free yet: 2 VMs are starting, and the first should be ready in about (9|10) min\./);
+    await expect((await fetch(`${env.url}/`)).text()).resolves.toContain(form.message.replace("'", '&#39;'));
+
+    await recordPoll(env.db.sql, 'boot-vm-1', 60);
+    await expect((await fetch(`${env.url}/api/unassigned_vms_count`)).json()).resolves.toMatchObject({ count: 1, message: '1 VM is free right now.' });
   });
 });

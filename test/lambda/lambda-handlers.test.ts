@@ -98,7 +98,7 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('1 VM is free right now');
     const count = await invoke(httpApiEvent('GET', '/api/unassigned_vms_count'));
-    expect(JSON.parse(count.body)).toEqual({ count: 1 });
+    expect(JSON.parse(count.body)).toEqual({ count: 1, onTheWay: 0, readyInSeconds: null, message: '1 VM is free right now.' });
     const formCalls = dataApi.commandCalls(ExecuteStatementCommand).filter((call) => call.args[0].input.secretArn === TEST_APP_SECRET_ARN);
     expect(formCalls.length).toBeGreaterThan(0);
   });
