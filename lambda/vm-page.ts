@@ -1,4 +1,5 @@
 import { html } from 'hono/html';
+import { commandRejected } from '../core/vm-status';
 import { AssignmentView, Progress } from '../core/vms';
 import { layout } from './layout';
 import { CRD_ACCESS_URL } from './pages';
@@ -21,6 +22,7 @@ const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
 export function progressMessage(view: AssignmentView): string {
   // A moved participant's new VM waits for their command: nothing of theirs failed on it.
   if (view.progress === 'failed' && view.movedFrom) return `${view.hostname} is waiting for a new command from you.`;
+  if (view.progress === 'failed' && view.stuck) return `Chrome Remote Desktop keeps failing on ${view.hostname}.`;
   return PROGRESS_TEXT[view.progress](view.hostname);
 }
 
@@ -35,12 +37,10 @@ function duration(seconds: number): string {
   return minutes > 0 ? `${minutes} min ${seconds % 60} s` : `${seconds} s`;
 }
 
-const USED_OR_EXPIRED = /invalid_grant|already been used|expired|code is probably spent|oauth/i;
-
 /** What a failed start-host means for the participant, before the raw message. */
 function failureExplanation(view: AssignmentView): string {
   if (view.movedFrom) return `${view.hostname} needs a command of its own before you can connect to it.`;
-  if (view.error && USED_OR_EXPIRED.test(view.error)) {
+  if (commandRejected(view.error)) {
     return 'Google did not accept your command: each command works only once and only for a few minutes, and this one had expired or was already used.';
   }
   return `Chrome Remote Desktop could not be set up on ${view.hostname} with your command.`;
@@ -56,6 +56,11 @@ function askInstructor(view: AssignmentView, why: string) {
   return html`<p id="next-step"><strong>Ask your instructor</strong> and tell them your VM's name, <strong>${view.hostname}</strong>. ${why}</p>`;
 }
 
+/** start-host's own words, folded away under the explanation. */
+function reported(view: AssignmentView) {
+  return view.error ? html`<details><summary>What ${view.hostname} reported</summary><p class="log-text" id="raw-error">${view.error}</p></details>` : '';
+}
+
 /** What the participant reads under the headline: what happened, and the next step. */
 function stateDetail(view: AssignmentView) {
   switch (view.progress) {
@@ -69,9 +74,14 @@ function stateDetail(view: AssignmentView) {
 </div>`;
     }
     case 'failed':
+      if (view.stuck) {
+        return html`<p id="explanation">It failed more than once, and not because of your command: something on ${view.hostname} is wrong, and a new command will not fix it.</p>
+${askInstructor(view, 'They can move you to a working VM; this page then takes you there.')}
+${reported(view)}`;
+      }
       return html`<p id="explanation">${failureExplanation(view)}</p>
 ${newCommandButton(view)}
-${view.error && !view.movedFrom ? html`<details><summary>What ${view.hostname} reported</summary><p class="log-text" id="raw-error">${view.error}</p></details>` : ''}`;
+${view.movedFrom ? '' : reported(view)}`;
     case 'broken':
       return html`<p id="explanation">You cannot use it until the instructor has looked at it.</p>
 ${askInstructor(view, 'They can move you to a working VM; this page then takes you there.')}

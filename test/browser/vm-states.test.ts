@@ -51,6 +51,30 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
     await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('fail@example.com');
   });
 
+  it('start-host failing twice on one VM for a reason other than the command: the participant is sent to the instructor, who sees who is stuck', async () => {
+    await harness.startVm('state-stuck', { startHostFailure: 'Failed to start the session: the desktop user has no home' });
+    const page = await requestInBrowser('stuck@example.com');
+    await page.waitForSelector('#progress[data-progress="failed"]');
+    // Once may be the command: a new one is the next step.
+    await expect(page.getByRole('link', { name: 'Get a new command' }).isVisible()).resolves.toBe(true);
+    await page.getByRole('link', { name: 'Get a new command' }).click();
+    await page.waitForURL(/\/\?email=/);
+    await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
+    await page.getByRole('button', { name: 'Get my VM' }).click();
+    await page.waitForURL(/outcome=retried/);
+    await page.waitForSelector('#progress[data-progress="failed"]');
+    await expect(page.locator('#progress').textContent()).resolves.toBe('Chrome Remote Desktop keeps failing on state-stuck.');
+    await expect(page.locator('#next-step').textContent()).resolves.toContain('Ask your instructor and tell them your VM\'s name, state-stuck.');
+    await expect(page.getByRole('link', { name: 'Get a new command' }).count()).resolves.toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    const dashboard = await (await fetch(`${harness.env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    const row = dashboard.slice(dashboard.indexOf('<tr data-hostname="state-stuck"'), dashboard.indexOf('</tr>', dashboard.indexOf('<tr data-hostname="state-stuck"')));
+    expect(row).toContain('data-status="participant-stuck" class="problem"');
+    expect(row).toContain('stuck@example.com');
+    expect(row).toContain('href="/admin/vms/state-stuck/move"');
+  });
+
   it('released while open: the page says so at its next check, and that the old CRD entry can be removed', async () => {
     await harness.startVm('state-release');
     const page = await requestInBrowser('released@example.com');
