@@ -18,6 +18,12 @@ const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
   released: (vm) => `The instructor has taken ${vm} back.`,
 };
 
+/** The state in a word or two, first in the page's title: a screen reader reads it when the page changes. */
+function titleState(view: AssignmentView): string {
+  if (view.progress === 'failed') return view.movedFrom ? 'New command needed' : view.stuck ? 'Ask your instructor' : 'Failed';
+  return { assigned: 'Waiting', configuring: 'Setting up', ready: 'Ready', broken: 'Stopped working', released: 'Taken back' }[view.progress];
+}
+
 /** The page's headline, also sent as `message` by the status endpoint. */
 export function progressMessage(view: AssignmentView): string {
   // A moved participant's new VM waits for their command: nothing of theirs failed on it.
@@ -106,7 +112,7 @@ export function vmPage(options: { assignmentId: string; view: AssignmentView; ou
   // Waiting for "Ready" makes sense only on the way there; a failed or broken VM has its own next step above.
   const connecting = view.progress === 'assigned' || view.progress === 'configuring' || view.progress === 'ready';
   return layout(
-    released ? `${view.hostname} was taken back` : `Your VM ${view.hostname}`,
+    `${titleState(view)}: your VM ${view.hostname}`,
     html`<h1>${released ? 'Your VM was taken back' : html`Your VM is <span id="hostname">${view.hostname}</span>`}</h1>
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}

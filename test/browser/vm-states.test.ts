@@ -79,10 +79,16 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
     await harness.startVm('state-release');
     const page = await requestInBrowser('released@example.com');
     await page.waitForSelector('#progress[data-progress="ready"]');
+    await expect(page.title()).resolves.toBe('Ready: your VM state-release · LabLink');
+    // The status line is a live region: it must be the same element after the change for a screen reader to read its new words.
+    await page.evaluate(() => ((document.getElementById('progress') as HTMLElement & { marked?: boolean }).marked = true));
     expect((await admin('/api/vms/state-release/release')).status).toBe(200);
 
     await page.clock.fastForward(SETTLED_POLL_SECONDS * 1000);
     await page.waitForSelector('#progress[data-progress="released"]');
+    await expect(page.evaluate(() => (document.getElementById('progress') as HTMLElement & { marked?: boolean }).marked)).resolves.toBe(true);
+    await expect(page.locator('#progress').getAttribute('aria-live')).resolves.toBe('polite');
+    await expect(page.title()).resolves.toBe('Taken back: your VM state-release · LabLink');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Your VM was taken back');
     await expect(page.locator('#progress').textContent()).resolves.toBe('The instructor has taken state-release back.');
     await expect(page.locator('main').textContent()).resolves.toContain('shown as offline: you can remove it there.');
