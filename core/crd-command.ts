@@ -90,6 +90,10 @@ export function parseCrdCommand(input: unknown): CrdParseResult {
   if (/remoting_start_host\.exe|%PROGRAMFILES|%COMPUTERNAME%/i.test(input)) {
     return reject('This is the Windows command; the VM runs Linux.');
   }
+  // Google's macOS command runs a host inside an app bundle or preference pane under /Library or /Applications.
+  if (/\/Library\/|\/Applications\/|\.app\/Contents|\.prefPane|remoting_me2me_host/i.test(input)) {
+    return reject('This is the macOS command; the VM runs Linux.');
+  }
   const text = cleanPastedCommand(input);
   if (/[\u0000-\u001f\u007f]/.test(text)) return reject('The command contains a control character.');
   if (CODE_PATTERN.test(unquote(text) ?? '')) return reject('This looks like the code alone, not the whole command.');

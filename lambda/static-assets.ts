@@ -42,6 +42,8 @@ export function assetUrl(name: AssetName): string {
 /** Serves the pages' scripts and stylesheet, so no page needs an inline one (the CSP allows none). */
 export function createAssetApp(): Hono {
   const app = new Hono();
+  // Browsers ask for it on every site: "no icon" without a 404 in every console and log.
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/assets/:file', (c) => {
     const asset = BY_URL.get(c.req.path);
     if (!asset) return c.text('There is no such file.', 404);

@@ -55,6 +55,12 @@ describe('parseCrdCommand', () => {
     ['a pipe', `${crdCommand(code)} | sh`, /contains "\|"/],
     ['over-long input', `${crdCommand(code)}${' '.repeat(3000)}`, /longer than 2048/],
     ['the Windows command', `"%PROGRAMFILES(X86)%\\Google\\Chrome Remote Desktop\\CurrentVersion\\remoting_start_host.exe" --code="${code}" --redirect-url="${GOOGLE_REDIRECT_URL}" --name=%COMPUTERNAME%`, /Windows command/],
+    [
+      'the macOS command',
+      `"/Library/PreferencePanes/ChromeRemoteDesktop.prefPane/Contents/Helpers/remoting_me2me_host" --code="${code}" --redirect-url="${GOOGLE_REDIRECT_URL}" --name=$(hostname)`,
+      /^This is the macOS command; the VM runs Linux\./,
+    ],
+    ['a macOS command from an app bundle', `/Applications/Chrome\\ Remote\\ Desktop\\ Host.app/Contents/MacOS/remoting_me2me_host --code="${code}"`, /^This is the macOS command/],
     ['a duplicated --code', `${crdCommand(code)} --code="${code}"`, /--code twice/],
     ['an unknown flag', `${crdCommand(code)} --pin=123456`, /contains "--pin=123456"/],
     ['a Unicode dash before another flag', `${crdCommand(code)} \u2014pin=123456`, /contains/],

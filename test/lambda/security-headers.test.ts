@@ -99,4 +99,10 @@ describe('security headers on every answer of the web app', () => {
       expect({ method, path, cacheControl: response.headers.get('cache-control') }).toEqual({ method, path, cacheControl: 'no-store' });
     }
   });
+
+  it('answers the browser’s favicon.ico request with "no icon", not a 404', async () => {
+    const response = await fetch(`${env.url}/favicon.ico`);
+    expect(response.status).toBe(204);
+    expectSecurityHeaders(response, '/favicon.ico');
+  });
 });
