@@ -93,6 +93,11 @@ describe('participant flow in a real Chromium against local mode', () => {
     if (javaScriptEnabled) {
       await useSuggestion.click();
       await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmail.com');
+      // A reload shows the form again, with the email typed, rather than sending the form a second time.
+      expect(page.url()).toMatch(new RegExp(`^${env.url}/\\?email=grace%40gmial\\.com(#|$)`));
+      const reloaded = await page.reload();
+      expect(reloaded?.request().method()).toBe('GET');
+      await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmial.com');
     }
   });
 
