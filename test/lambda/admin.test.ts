@@ -1,6 +1,7 @@
 import { requestVm } from '../../core/assignment';
 import { recordPoll } from '../../core/vms';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand } from '../support/fixtures';
+import { recordingLogger } from '../support/recording-logger';
 import { TestStack, freeCount, startTestStack } from '../support/stack';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -321,5 +322,42 @@ describe('admin API and dashboard over HTTP', () => {
     const line = text.split('\r\n').find((candidate) => candidate.includes('dave@example.com'))!;
     expect(line).toMatch(/,connection failed,/);
     expect(line).toContain(`"'=HYPERLINK(""http://evil.example"")"`);
+  });
+});
+
+describe('a reset that ends with the VM still out of the pool says why', () => {
+  let env: TestStack;
+  const log = recordingLogger();
+  beforeAll(async () => {
+    env = await startTestStack({ log });
+  });
+  afterAll(async () => env?.close());
+
+  const reportReset = (hostname: string, body: object) =>
+    fetch(`${env.url}/vm_reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_FLEET_TOKEN}` },
+      body: JSON.stringify({ hostname, ...body }),
+    });
+
+  it('logs the agent’s reason for a failed reset, and the earlier failure of a broken VM moved off and reset', async () => {
+    for (const name of ['why-vm-1', 'why-vm-2', 'why-vm-3']) await recordPoll(env.db.sql, name, 60);
+    await fetch(`${env.url}/api/vms/why-vm-1/reset`, { method: 'POST', headers: { authorization: ADMIN } });
+    await reportReset('why-vm-1', { outcome: 'failed', message: 'userdel: user lablink is currently used by process 812' });
+
+    const assigned = await requestVm(env.db.sql, { email: 'gpu@example.com', crdCommand: crdCommand() });
+    if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost' WHERE hostname = $1`, [assigned.hostname]);
+    expect((await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })).status).toBe(200);
+    expect(await (await reportReset(assigned.hostname, { outcome: 'done' })).json()).toEqual({ state: 'waiting', failed: true });
+
+    const resets = log.events.filter((entry) => entry.event.startsWith('vm.reset_'));
+    expect(resets).toEqual([
+      { event: 'vm.reset_requested', fields: { hostname: 'why-vm-1', email: null } },
+      { event: 'vm.reset_failed', fields: { hostname: 'why-vm-1', reason: 'Reset failed: userdel: user lablink is currently used by process 812' } },
+      { event: 'vm.reset_done_still_failed', fields: { hostname: assigned.hostname, reason: 'GPU check failed: GPU is lost' } },
+    ]);
+    const dashboard = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
+    expect(dashboard).toContain(`<tr data-hostname="${assigned.hostname}" data-status="failed" class="problem">`);
   });
 });
