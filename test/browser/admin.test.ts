@@ -110,7 +110,7 @@ describe('admin dashboard in a real Chromium against local mode', () => {
     ['without JavaScript', false],
   ])('on a phone %s: problems first and marked, the table scrolls in its own box, columns sort both ways', async (_case, javaScriptEnabled) => {
     await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU is lost' WHERE hostname = 'dash-vm-2'`);
-    const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 390, height: 800 }, httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 360, height: 740 }, httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
     const page = await context.newPage();
     await page.goto(`${env.url}/admin`);
     const names = () => page.locator('#vm-rows tr th').allTextContents();
