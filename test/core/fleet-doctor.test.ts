@@ -200,7 +200,8 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     const moved = await moveParticipant(db.sql, assigned.hostname);
     const target = assigned.hostname === 'healthy' ? 'spare' : 'healthy';
     expect(moved).toEqual({ kind: 'moved', hostname: target, email: 'mover@example.com' });
-    expect(await row(assigned.hostname)).toMatchObject({ state: 'resetting', email: null, pin: null, failure: 'Its participant was moved to another VM' });
+    // Nothing failed on it: once its agent has reset it, it is free again (no failure mark keeps it out).
+    expect(await row(assigned.hostname)).toMatchObject({ state: 'resetting', email: null, pin: null, failure: null });
     const view = await findAssignment(db.sql, assigned.assignmentId);
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
@@ -223,7 +224,7 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     await resetVms(db.sql, { scope: 'one', hostname: moved.hostname });
     // Until its agent says the reset is done, the VM is no one's to take.
     expect(await requestVm(db.sql, { email: 'early@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'no_vm_free' });
-    expect(await recordReset(db.sql, moved.hostname, 'done', null)).toEqual({ failed: false });
+    expect(await recordReset(db.sql, moved.hostname, 'done', null)).toEqual({ failed: false, failure: null });
     const y = await requestVm(db.sql, { email: 'y@example.com', crdCommand: crdCommand() });
     expect(y).toMatchObject({ kind: 'assigned', hostname: moved.hostname });
     expect(await findAssignment(db.sql, x.assignmentId)).toMatchObject({ hostname: moved.hostname, progress: 'released', pin: '' });
