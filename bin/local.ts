@@ -61,6 +61,7 @@ async function main(): Promise<number> {
       holdSeconds: options.holdSeconds,
       accessCode: options.accessCode,
       requestLimits: DEFAULT_REQUEST_LIMITS,
+      addressLimit: options.addressLimit,
       log,
     });
     cleanups.push(() => stack.close());

@@ -182,6 +182,18 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 13,
+    description: 'new VMs taken per client address and window, shared by every form server',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS address_grants (
+        address      text NOT NULL,
+        window_start timestamptz NOT NULL,
+        granted      integer NOT NULL,
+        PRIMARY KEY (address, window_start)
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -71,6 +71,7 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
  * failed is re-armed with a new command only when the request carries its retry token
  * (:presentedRetryToken), which only the submitter of the last command received: knowing someone's email is
  * not enough to put your own Google account on their VM. The token is rotated on every use.
+ * A free VM is taken only when :mayAssign (the client's address has a grant left).
  */
 export const ASSIGN_VM = `
 WITH existing AS (
@@ -84,6 +85,7 @@ WITH existing AS (
   SELECT hostname FROM vms
   WHERE ${FREE_VM}
     AND NOT EXISTS (SELECT 1 FROM existing)
+    AND CAST(:mayAssign AS boolean)
   ORDER BY registered_at, hostname
   LIMIT 1
   FOR UPDATE SKIP LOCKED

@@ -2,6 +2,7 @@ import { Context, Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
+import { AddressLimit } from '../core/client-limits';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
@@ -13,6 +14,7 @@ import { capBody } from '../http/limits';
 import { check } from '../http/validate';
 import { FIELD_ORDER, FieldErrors, formPage } from './pages';
 import { readRequestForm } from './request-form';
+import { addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
@@ -49,6 +51,10 @@ export interface FormAppOptions {
   accessCode?: string;
   /** Throttles requests for a VM (local mode; API Gateway throttles in AWS). */
   requestLimiter?: MiddlewareHandler;
+  /** New VMs per client address and window; unlimited when unset or when the address is unknown. */
+  addressLimit?: AddressLimit;
+  /** The client's address: the socket's locally, API Gateway's sourceIp in AWS. */
+  clientAddress?: (c: Context) => string | undefined;
 }
 
 /** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
@@ -87,8 +93,17 @@ export function createFormApp(options: FormAppOptions): Hono {
       const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;
       return refuse(403, { ...invalid, errors: { access_code: accessProblem, ...invalid.errors } });
     }
-    const result = await requestVm(sql, input);
+    const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
     switch (result.kind) {
+      case 'browser_holds':
+        log.warn('vm.browser_holds', { hostname: result.hostname, email });
+        if (json) return c.json({ error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` }, 409);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: browserHoldsMessage(result.hostname) } }), 409);
+      case 'address_limited':
+        log.warn('vm.address_limited', { retryAfterSeconds: result.retryAfterSeconds });
+        c.header('retry-after', String(result.retryAfterSeconds));
+        if (json) return c.json({ error: addressLimitedMessage(result.retryAfterSeconds) }, 429);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: addressLimitedMessage(result.retryAfterSeconds) } }), 429);
       case 'retry_refused':
         if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
         return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);

@@ -1,4 +1,5 @@
-import { Hono, MiddlewareHandler } from 'hono';
+import { Context, Hono, MiddlewareHandler } from 'hono';
+import { AddressLimit } from '../core/client-limits';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { handleUnexpectedErrors } from '../http/errors';
@@ -14,6 +15,8 @@ export interface WebAppOptions {
   accessCode?: string;
   requestLimiter?: MiddlewareHandler;
   expiresAt?: string;
+  addressLimit?: AddressLimit;
+  clientAddress?: (c: Context) => string | undefined;
 }
 
 /** Everything people use in a browser: the participant form and the admin dashboard. */

@@ -75,6 +75,7 @@ export class LabLinkStack extends Stack {
       adminSecret: this.adminSecret,
       accessCode: config.accessCode,
       expiresAt: config.expiresAt,
+      addressLimit: { vms: config.vmsPerAddress, windowSeconds: config.vmsPerAddressMinutes * 60 },
       throttle: apiThrottle(config.vmCount, config.apiRateLimit),
     });
     this.fleet = new ClientFleet(this, 'Fleet', {

@@ -2,12 +2,15 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 
 export interface LocalOptions {
   port: number;
   vms: number;
   holdSeconds: number;
   accessCode?: string;
+  /** New VMs one client address may take per window. */
+  addressLimit: AddressLimit;
   /** The workshop's setup script (absolute) and check, tried on every simulated VM. */
   setupScript?: string;
   setupCheck?: string;
@@ -15,6 +18,7 @@ export interface LocalOptions {
 }
 
 export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>] [--access-code <code>]
+                    [--vms-per-address <n>] [--vms-per-address-minutes <m>]
                     [--setup-script <file>] [--setup-check <command>]
 
 Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
@@ -25,6 +29,9 @@ for Chrome Remote Desktop's start-host.
   --vms <n>           simulated VMs to start, 0 or more (default 3)
   --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default ${DEFAULT_HOLD_SECONDS})
   --access-code <c>   participants must enter this code to get a VM (default: none)
+  --vms-per-address <n>          new VMs one client address may take per window
+                                 (default ${DEFAULT_ADDRESS_LIMIT.vms}: a room behind one NAT shares an address)
+  --vms-per-address-minutes <m>  that window in minutes (default ${DEFAULT_ADDRESS_LIMIT.windowSeconds / 60})
   --setup-script <f>  run this shell script on each simulated VM before it joins the
                       pool (in the VM's own temporary folder, as you), to try a
                       workshop's setupScript before deploying
@@ -67,6 +74,8 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       vms: { type: 'string', default: '3' },
       'hold-seconds': { type: 'string', default: String(DEFAULT_HOLD_SECONDS) },
       'access-code': { type: 'string' },
+      'vms-per-address': { type: 'string', default: String(DEFAULT_ADDRESS_LIMIT.vms) },
+      'vms-per-address-minutes': { type: 'string', default: String(DEFAULT_ADDRESS_LIMIT.windowSeconds / 60) },
       'setup-script': { type: 'string' },
       'setup-check': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -78,6 +87,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     vms: integer('vms', values.vms, 0, 200),
     holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, MAX_HOLD_SECONDS),
     accessCode: accessCode(values['access-code']),
+    addressLimit: { vms: integer('vms-per-address', values['vms-per-address'], 1, 100_000), windowSeconds: 60 * integer('vms-per-address-minutes', values['vms-per-address-minutes'], 1, 1440) },
     setupScript: setupScript(values['setup-script']),
     setupCheck: setupCheck(values['setup-check']),
     help: values.help,

@@ -15,6 +15,7 @@ import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { RateLimitOptions, rateLimit } from '../http/rate-limit';
 import { createServedWebApp } from '../lambda/web-app';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 
 export interface LocalStackOptions {
   /** The database as its owner: only the migrations and the app role's grants run with it. */
@@ -31,6 +32,8 @@ export interface LocalStackOptions {
   expiresAt?: string;
   /** Limits on requests for a VM; none when unset. */
   requestLimits?: Omit<RateLimitOptions, 'clientKey'>;
+  /** New VMs per client address and window: DEFAULT_ADDRESS_LIMIT unless given; null for none. */
+  addressLimit?: AddressLimit | null;
   port?: number;
   /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
   repairPolicy?: RepairPolicy;
@@ -101,6 +104,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accessCode: options.accessCode,
       expiresAt: options.expiresAt,
       requestLimiter: options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
+      addressLimit: options.addressLimit === undefined ? DEFAULT_ADDRESS_LIMIT : (options.addressLimit ?? undefined),
+      clientAddress: (c) => getConnInfo(c).remote.address,
     }),
   );
   handleUnexpectedErrors(app, options.log);

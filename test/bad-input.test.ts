@@ -1,9 +1,8 @@
-import { requestVm } from '../core/assignment';
 import { recordPoll } from '../core/vms';
 import { dumpDatabase } from './support/database';
 import { ec2Verifier, identityDocument, signDocument } from './support/ec2-identity';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode } from './support/fixtures';
-import { TestStack, startTestStack } from './support/stack';
+import { TestStack, startTestStack, submitForm } from './support/stack';
 
 const JSON_TYPE = 'application/json';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -144,14 +143,33 @@ const CASES: Case[] = [
 
 describe('bad input: a clear 4xx on every public endpoint, and the database byte-for-byte as it was', () => {
   let env: TestStack;
+  let ownerRetryToken: string | undefined;
   beforeAll(async () => {
-    env = await startTestStack({ holdSeconds: 1 });
+    // One new VM per address: the second one a request could take is refused.
+    env = await startTestStack({ holdSeconds: 1, addressLimit: { vms: 1, windowSeconds: 86_400 } });
     await recordPoll(env.db.sql, 'known-vm', 600);
     await recordPoll(env.db.sql, 'other-vm', 600);
-    const assigned = await requestVm(env.db.sql, { email: 'owner@example.com', crdCommand: crdCommand() });
-    expect(assigned.kind).toBe('assigned');
+    const assigned = await submitForm(env.url, { email: 'owner@example.com', crd_command: crdCommand() });
+    expect(assigned.status).toBe(200);
+    ownerRetryToken = ((await assigned.json()) as { retryToken?: string }).retryToken;
   });
   afterAll(async () => env?.close());
+
+  const clientLimitCases: [string, () => Record<string, string>, number, RegExp][] = [
+    ['a second email from the browser that holds a VM', () => ({ cookie: `lablink_retry=${ownerRetryToken}` }), 409, /This browser already has a VM, known-vm/],
+    ['a second new VM from the same address', () => ({}), 429, /Submit again in/],
+  ];
+  it.each(clientLimitCases)('request_vm: %s', async (_name, headers, status, message) => {
+    const before = await dumpDatabase(env.db.pool);
+    const response = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      headers: { 'content-type': FORM_TYPE, accept: JSON_TYPE, ...headers() },
+      body: form({ email: 'stranger@example.com', crd_command: goodCommand }),
+    });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error).toMatch(message);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+  });
 
   it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, testCase) => {
     const before = await dumpDatabase(env.db.pool);

@@ -21,6 +21,8 @@ describe('readConfig (CDK context)', () => {
       apiRateLimit: undefined,
       allowFleetToken: false,
       accessCode: undefined,
+      vmsPerAddress: 90,
+      vmsPerAddressMinutes: 10,
       expiresAt: undefined,
       alarmEmail: undefined,
       setupScript: undefined,
