@@ -62,6 +62,7 @@ async function main(): Promise<number> {
       accessCode: options.accessCode,
       requestLimits: DEFAULT_REQUEST_LIMITS,
       addressLimit: options.addressLimit,
+      idleRelease: options.idleRelease,
       log,
     });
     cleanups.push(() => stack.close());

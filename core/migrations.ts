@@ -194,6 +194,11 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 14,
+    description: 'idle release: whether the in-use probe saw the participant during the current assignment',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS connected_assignment_id uuid`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

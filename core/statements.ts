@@ -176,7 +176,7 @@ export const CANNOT_RESET =
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
  * any failure mark, and waits in `resetting` until its agent has wiped the desktop and says so.
  * :scope is `one` (:hostname), `released` (no participant and out of the pool: failed, or stuck
- * resetting) or `all` (the end of a session).
+ * resetting), `all` (the end of a session) or `idle` (:assignmentIds, held by nobody: core/idle-release.ts).
  */
 export const RESET_VMS = `
 WITH old AS (
@@ -187,7 +187,9 @@ WITH old AS (
   WHERE state <> 'retired' AND replacement_requested_at IS NULL AND CASE CAST(:scope AS text)
     WHEN 'one' THEN hostname = CAST(:hostname AS text)
     WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
-    WHEN 'all' THEN true END
+    WHEN 'all' THEN true
+    -- Re-checked once locked: a retry (a new assignment id) or a connection that committed first keeps the VM.
+    WHEN 'idle' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND connected_assignment_id IS DISTINCT FROM assignment_id END
   FOR UPDATE
 ), kept AS (
   ${keepReleasedLinks('old')}

@@ -3,6 +3,8 @@ import { getCookie, setCookie } from 'hono/cookie';
 import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
 import { AddressLimit } from '../core/client-limits';
+import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
+import { idleNotice } from './idle-notices';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
@@ -55,6 +57,8 @@ export interface FormAppOptions {
   addressLimit?: AddressLimit;
   /** The client's address: the socket's locally, API Gateway's sourceIp in AWS. */
   clientAddress?: (c: Context) => string | undefined;
+  /** Warns on the VM page before a VM held by nobody is released. */
+  idleRelease?: IdleReleasePolicy;
 }
 
 /** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
@@ -146,7 +150,8 @@ export function createFormApp(options: FormAppOptions): Hono {
     if (!view) return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
-    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')) }));
+    const idle = options.idleRelease && (await idleDeadlines(sql, options.idleRelease, assignmentId))[0];
+    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')), notices: options.idleRelease && idleNotice(idle, options.idleRelease) }));
   });
 
   app.get('/api/assignment/:assignment', async (c) => {

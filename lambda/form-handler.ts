@@ -1,3 +1,4 @@
+import { idleReleaseFromEnv } from '../core/idle-release';
 import { handle } from 'hono/aws-lambda';
 import { createLogger } from '../core/log';
 import { adminSecretFromSecretsManager } from './admin-secret';
@@ -19,5 +20,6 @@ export const handler = handle(
     expiresAt: process.env.LABLINK_EXPIRES_AT || undefined,
     addressLimit: addressLimitFromEnv(process.env),
     clientAddress: lambdaSourceIp,
+    idleRelease: idleReleaseFromEnv(process.env),
   }),
 );

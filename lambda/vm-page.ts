@@ -90,7 +90,7 @@ ${askInstructor(view, 'If you still need a VM, they can free one for you; then r
   }
 }
 
-export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
+export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried'; notices?: unknown }) {
   const { view, assignmentId } = options;
   const released = view.progress === 'released';
   // Waiting for "Ready" makes sense only on the way there; a failed or broken VM has its own next step above.
@@ -102,6 +102,7 @@ ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
 ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
 <p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" data-poll-seconds="${vmPagePollSeconds(view.progress) ?? ''}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
+${options.notices ?? ''}
 ${stateDetail(view)}
 ${released
   ? ''

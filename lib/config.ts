@@ -1,3 +1,4 @@
+import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
 import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { statSync } from 'node:fs';
@@ -49,6 +50,10 @@ export interface LabLinkConfig {
   vmsPerAddress: number;
   /** That window, in minutes. @default 10 */
   vmsPerAddressMinutes: number;
+  /** A VM whose setup failed and got no new command is released after this many minutes; 0: never. @default 10 */
+  releaseFailedAfterMinutes: number;
+  /** A ready VM the in-use probe never saw connected is released after this many minutes; 0: never. @default 20 */
+  releaseUnconnectedAfterMinutes: number;
   /**
    * When set (ISO time, UTC), the VMs and the allocator are stopped at that time. A past time
    * is refused by the stack for deploys only (see LabLinkStack), so `cdk destroy` with the
@@ -135,6 +140,8 @@ const CONTEXT_KEYS = v.object({
   allowFleetToken: v.optional(flagKey('allowFleetToken'), false),
   vmsPerAddress: v.optional(numberKey('vmsPerAddress', 1, 100_000), DEFAULT_ADDRESS_LIMIT.vms),
   vmsPerAddressMinutes: v.optional(numberKey('vmsPerAddressMinutes', 1, 1440), DEFAULT_ADDRESS_LIMIT.windowSeconds / 60),
+  releaseFailedAfterMinutes: v.optional(numberKey('releaseFailedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60),
+  releaseUnconnectedAfterMinutes: v.optional(numberKey('releaseUnconnectedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60),
   accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
   expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),
   alarmEmail: v.optional(textKey('alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),

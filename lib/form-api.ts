@@ -20,6 +20,8 @@ export interface FormApiProps {
   expiresAt?: string;
   /** New VMs per client address and window, counted in the database by every Lambda container. */
   addressLimit: AddressLimit;
+  /** LABLINK_RELEASE_*_MINUTES: the VM page and the dashboard count down with the allocator. */
+  idleReleaseEnv: Record<string, string>;
   /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
   throttle: ApiThrottle;
 }
@@ -43,6 +45,7 @@ export class FormApi extends Construct {
         ...(props.expiresAt ? { LABLINK_EXPIRES_AT: props.expiresAt } : {}),
         LABLINK_VMS_PER_ADDRESS: String(props.addressLimit.vms),
         LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS: String(props.addressLimit.windowSeconds),
+        ...props.idleReleaseEnv,
       },
     });
     props.database.grantAppDataApiAccess(this.handler);

@@ -23,6 +23,8 @@ describe('readConfig (CDK context)', () => {
       accessCode: undefined,
       vmsPerAddress: 90,
       vmsPerAddressMinutes: 10,
+      releaseFailedAfterMinutes: 10,
+      releaseUnconnectedAfterMinutes: 20,
       expiresAt: undefined,
       alarmEmail: undefined,
       setupScript: undefined,
