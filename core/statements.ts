@@ -176,7 +176,8 @@ export const CANNOT_RESET =
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
  * any failure mark, and waits in `resetting` until its agent has wiped the desktop and says so.
  * :scope is `one` (:hostname), `released` (no participant and out of the pool: failed, or stuck
- * resetting), `all` (the end of a session) or `idle` (:assignmentIds, held by nobody: core/idle-release.ts).
+ * resetting), `all` (the end of a session), `idle` (:assignmentIds, held by nobody: core/idle-release.ts)
+ * or `done` (the participant gives :assignmentIds back from the browser holding :retryToken).
  */
 export const RESET_VMS = `
 WITH old AS (
@@ -189,7 +190,8 @@ WITH old AS (
     WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
     WHEN 'all' THEN true
     -- Re-checked once locked: a retry (a new assignment id) or a connection that committed first keeps the VM.
-    WHEN 'idle' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND connected_assignment_id IS DISTINCT FROM assignment_id END
+    WHEN 'idle' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND connected_assignment_id IS DISTINCT FROM assignment_id
+    WHEN 'done' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND retry_token = CAST(:retryToken AS text) END
   FOR UPDATE
 ), kept AS (
   ${keepReleasedLinks('old')}

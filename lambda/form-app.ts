@@ -5,6 +5,7 @@ import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment
 import { AddressLimit } from '../core/client-limits';
 import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
 import { idleNotice } from './idle-notices';
+import { addDoneRoutes } from './done-routes';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
@@ -26,7 +27,7 @@ const VM_STARTING = 'All running VMs are taken, and more are starting now. Submi
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
 const ASSIGNMENT_ID = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN, 'That is not an assignment id.'));
 /** How the VM page was reached after a request; any other `?outcome=` is ignored, as if none were given. */
-const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried'])), undefined);
+const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'done'])), undefined);
 /** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
 export const RETRY_COOKIE = 'lablink_retry';
 
@@ -143,6 +144,8 @@ export function createFormApp(options: FormAppOptions): Hono {
         return c.redirect(`/vm/${result.assignmentId}${result.outcome === 'assigned' ? '' : `?outcome=${result.outcome}`}`, 303);
     }
   });
+
+  addDoneRoutes(app, { sql, retryCookie: RETRY_COOKIE });
 
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');
