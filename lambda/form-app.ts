@@ -1,11 +1,13 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { html } from 'hono/html';
 import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
 import { AddressLimit } from '../core/client-limits';
 import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
 import { idleNotice } from './idle-notices';
 import { addDoneRoutes } from './done-routes';
+import { expiryNotice } from './expiry-notice';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
@@ -58,6 +60,8 @@ export interface FormAppOptions {
   addressLimit?: AddressLimit;
   /** The client's address: the socket's locally, API Gateway's sourceIp in AWS. */
   clientAddress?: (c: Context) => string | undefined;
+  /** When the workshop's VMs stop (ISO time): the VM page counts down to it. */
+  expiresAt?: string;
   /** Warns on the VM page before a VM held by nobody is released. */
   idleRelease?: IdleReleasePolicy;
 }
@@ -154,7 +158,7 @@ export function createFormApp(options: FormAppOptions): Hono {
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
     const idle = options.idleRelease && (await idleDeadlines(sql, options.idleRelease, assignmentId))[0];
-    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')), notices: options.idleRelease && idleNotice(idle, options.idleRelease) }));
+    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')), notices: html`${options.expiresAt && view.progress !== 'released' ? expiryNotice(options.expiresAt) : ''}${options.idleRelease ? idleNotice(idle, options.idleRelease) : ''}` }));
   });
 
   app.get('/api/assignment/:assignment', async (c) => {

@@ -5,7 +5,8 @@ import { POLLER } from './poller';
 // renders with the right message and next step. It asks as often as the page's data-poll-seconds
 // says (often while the VM is on its way, rarely once settled, never once taken back) and only
 // while the page is shown; meanwhile it counts the setup's elapsed time and
-// shows the "taking longer than usual" note. It makes the copy buttons work. The page works
+// shows the "taking longer than usual" note, and counts down to the workshop's end (warning 10
+// minutes before). It makes the copy buttons work. The page works
 // without it (a <noscript> refresh). The page passes its data in data- attributes.
 export const VM_SCRIPT = `${POLLER}
 (function () {
@@ -33,6 +34,19 @@ export const VM_SCRIPT = `${POLLER}
       time.textContent = minutes > 0 ? minutes + ' min ' + (seconds % 60) + ' s' : seconds + ' s';
       if (seconds >= slowAfter) slow.hidden = false;
     }, 1000);
+  }
+  var expiry = document.getElementById('expiry');
+  if (expiry && expiry.hasAttribute('data-seconds-left')) {
+    var ends = Date.now() + 1000 * Number(expiry.getAttribute('data-seconds-left'));
+    var warnSeconds = Number(expiry.getAttribute('data-warn-seconds'));
+    var countDown = function () {
+      var left = Math.max(0, Math.ceil((ends - Date.now()) / 60000));
+      var words = left >= 60 ? Math.floor(left / 60) + ' h ' + (left % 60) + ' min' : left + ' min';
+      document.getElementById('expiry-left').textContent = words;
+      document.getElementById('expiry-warning-left').textContent = words;
+      if (ends - Date.now() <= 1000 * warnSeconds) document.getElementById('expiry-warning').hidden = false;
+    };
+    setInterval(countDown, 15000);
   }
   var every = 1000 * Number(status.getAttribute('data-poll-seconds'));
   if (!every) return;
