@@ -11,7 +11,9 @@ import { AddressLimit, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser }
 /** What generateSecret() makes: 32 URL-safe characters. */
 const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
-type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' };
+type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' | 'held_elsewhere' };
+/** A double click's second request, without the first one's token yet, still finds the VM this long after it was assigned. */
+const DOUBLE_SUBMIT_SECONDS = 10;
 /** Rows stay locked only while another request commits: milliseconds, even under load. */
 const LOCKED_RETRY_WINDOW_MS = 2_000;
 
@@ -23,6 +25,8 @@ export type VmRequestResult =
   | ({ kind: 'invalid' } & InvalidRequest)
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
+  /** The email has a VM, requested from another browser: its name and PIN are not shown here. */
+  | { kind: 'held_elsewhere' }
   /** This browser already holds a VM under another email: one VM per browser. */
   | { kind: 'browser_holds'; hostname: string; assignmentId: string }
   /** The client's address took its share of new VMs for now; nothing was stored. */
@@ -68,7 +72,7 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
 
 /** The participant's one statement, as `requestVm` runs it. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
-  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true } },
+  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS } },
 ];
 
 /**
@@ -93,7 +97,7 @@ export async function requestVm(sql: Sql, input: VmRequestInput, client: Request
 
 /** The email's own VM, or a free one when `mayAssign`, retrying briefly past rows other requests hold. */
 async function assignOrFind(sql: Sql, valid: { email: string; command: CrdCommand }, presentedRetryToken: string | null, mayAssign: boolean): Promise<VmRequestResult> {
-  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret(), mayAssign };
+  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret(), mayAssign, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -115,6 +119,7 @@ async function assignOrFind(sql: Sql, valid: { email: string; command: CrdComman
   if (!row) [row] = await assignOnce();
   if (!row) return { kind: 'no_vm_free' };
   if (row.outcome === 'retry_refused') return { kind: 'retry_refused', hostname: row.hostname };
+  if (row.outcome === 'held_elsewhere') return { kind: 'held_elsewhere' };
   return {
     kind: 'assigned',
     hostname: row.hostname,

@@ -75,7 +75,10 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
  */
 export const ASSIGN_VM = `
 WITH existing AS (
-  SELECT hostname, pin, assignment_id, state FROM vms WHERE email = :email FOR UPDATE
+  SELECT hostname, pin, assignment_id, state,
+    -- Email alone opens nothing: only the browser holding the token (or a double click's second request) sees the VM.
+    (retry_token = :presentedRetryToken OR assigned_at > now() - make_interval(secs => CAST(:doubleSubmitSeconds AS float8))) AS holder
+  FROM vms WHERE email = :email FOR UPDATE
 ), retried AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
     retry_token = :retryToken, assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
@@ -96,7 +99,9 @@ WITH existing AS (
   FROM picked WHERE vms.hostname = picked.hostname
   RETURNING vms.hostname, vms.pin, vms.assignment_id
 )
-SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error'
+SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error' AND holder
+UNION ALL
+SELECT NULL, NULL, NULL, 'held_elsewhere' FROM existing WHERE state <> 'error' AND NOT coalesce(holder, false)
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'retried' FROM retried
 UNION ALL

@@ -13,3 +13,6 @@ export function browserHoldsMessage(hostname: string): string {
 export function addressLimitedMessage(retryAfterSeconds: number): string {
   return `Many VMs were just taken from your network. Submit again in ${waitInWords(retryAfterSeconds)} (your request was not stored), or ask your instructor.`;
 }
+
+/** Email alone opens nothing: the VM's name and PIN stay with the browser that asked for it. */
+export const HELD_ELSEWHERE = 'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';

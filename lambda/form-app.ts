@@ -19,7 +19,7 @@ import { capBody } from '../http/limits';
 import { check } from '../http/validate';
 import { FIELD_ORDER, FieldErrors, formPage } from './pages';
 import { readRequestForm } from './request-form';
-import { addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
+import { HELD_ELSEWHERE, addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
@@ -33,9 +33,8 @@ const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'd
 /** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
 export const RETRY_COOKIE = 'lablink_retry';
 
-function retryRefused(hostname: string): string {
-  return `This email already has ${hostname}, whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.`;
-}
+/** Names no VM: email alone opens nothing. */
+const RETRY_REFUSED = 'This email already has a VM whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.';
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
@@ -104,6 +103,10 @@ export function createFormApp(options: FormAppOptions): Hono {
     }
     const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
     switch (result.kind) {
+      case 'held_elsewhere':
+        log.warn('vm.email_elsewhere', { email });
+        if (json) return c.json({ error: HELD_ELSEWHERE }, 409);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: HELD_ELSEWHERE } }), 409);
       case 'browser_holds':
         log.warn('vm.browser_holds', { hostname: result.hostname, email });
         if (json) return c.json({ error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` }, 409);
@@ -114,8 +117,9 @@ export function createFormApp(options: FormAppOptions): Hono {
         if (json) return c.json({ error: addressLimitedMessage(result.retryAfterSeconds) }, 429);
         return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: addressLimitedMessage(result.retryAfterSeconds) } }), 429);
       case 'retry_refused':
-        if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
-        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
+        log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
+        if (json) return c.json({ error: RETRY_REFUSED }, 409);
+        return c.html(formPage({ freeVms: await countFreeVms(sql), askAccessCode, values, errors: { form: RETRY_REFUSED } }), 409);
       case 'invalid':
         return refuse(400, result);
       case 'no_vm_free': {
