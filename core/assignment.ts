@@ -89,8 +89,13 @@ export async function requestVm(sql: Sql, input: VmRequestInput, client: Request
     if (held) return { kind: 'browser_holds', ...held };
   }
   const grant = client.address && client.addressLimit ? await takeAddressGrant(sql, client.address, client.addressLimit) : undefined;
-  const result = await assignOrFind(sql, valid, presentedRetryToken, grant?.granted ?? true);
-  if (grant?.granted && !(result.kind === 'assigned' && result.outcome === 'assigned')) await giveBackAddressGrant(sql, grant);
+  let result: VmRequestResult | undefined;
+  try {
+    result = await assignOrFind(sql, valid, presentedRetryToken, grant?.granted ?? true);
+  } finally {
+    // A request that took no new VM (or failed) leaves the address's count as it found it.
+    if (grant?.granted && !(result?.kind === 'assigned' && result.outcome === 'assigned')) await giveBackAddressGrant(sql, grant);
+  }
   if (grant && !grant.granted && result.kind === 'no_vm_free') return { kind: 'address_limited', retryAfterSeconds: grant.retryAfterSeconds };
   return result;
 }
