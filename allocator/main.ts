@@ -1,3 +1,4 @@
+import { idleReleaseFromEnv } from '../core/idle-release';
 import { createLogger, errorMessage } from '../core/log';
 import { DELIVERY_WARM_UP } from '../core/vms';
 import { PgSql } from '../core/pg-sql';
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
       rebooter: ec2 && new Ec2Rebooter(ec2),
       metrics: config.identity.mode === 'ec2' ? embeddedMetricsSink(config.identity.fleet) : undefined,
     },
+    idleRelease: { policy: idleReleaseFromEnv(process.env), intervalMs: 30_000 },
     power: ec2 && { power: new Ec2InstancePower(ec2), intervalMs: 15_000, warmVms: config.warmVms, graceMs: WARM_POOL_GRACE_MS },
     spares:
       ec2 && config.spares && config.identity.mode === 'ec2'

@@ -8,6 +8,7 @@ import { DeliveryBatcher } from './delivery-batcher';
 import { FleetDoctor, FleetDoctorOptions } from './fleet-doctor';
 import { FleetPower, FleetPowerOptions } from './fleet-power';
 import { HoldRegistry } from './holds';
+import { IdleSweep, IdleSweepOptions } from './idle-sweep';
 import { VmIdentityVerifier } from './identity';
 import { VmUpdateListener } from './listener';
 
@@ -24,6 +25,8 @@ export interface AllocatorServiceOptions {
   spares?: FleetDoctorOptions['spares'];
   /** Termination protection and the warm pool (EC2 only); off when unset. */
   power?: Omit<FleetPowerOptions, 'sql' | 'log'>;
+  /** VMs held by nobody go back to the pool; off when unset. */
+  idleRelease?: Omit<IdleSweepOptions, 'sql' | 'log'>;
   log: Logger;
 }
 
@@ -33,6 +36,7 @@ export interface AllocatorService {
   listener: VmUpdateListener;
   doctor?: FleetDoctor;
   power?: FleetPower;
+  idleSweep?: IdleSweep;
   start(): Promise<void>;
   /** Ends every hold with "nothing yet" and closes the LISTEN connection. */
   stop(): Promise<void>;
@@ -76,6 +80,7 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
 
   const doctor = options.doctor && new FleetDoctor({ ...options.doctor, spares: options.spares, sql, log });
   const power = options.power && new FleetPower({ ...options.power, sql, log });
+  const idleSweep = options.idleRelease && new IdleSweep({ ...options.idleRelease, sql, log });
 
   return {
     app,
@@ -83,15 +88,18 @@ export function createAllocatorService(options: AllocatorServiceOptions): Alloca
     listener,
     doctor,
     power,
+    idleSweep,
     async start() {
       doctor?.start();
       power?.start();
+      idleSweep?.start();
       await listener.start();
     },
     async stop() {
       holds.endAll();
       await doctor?.stop();
       await power?.stop();
+      await idleSweep?.stop();
       await listener.stop();
     },
   };

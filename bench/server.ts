@@ -13,6 +13,8 @@ async function main(): Promise<void> {
     adminSecret: fleetToken,
     holdSeconds: Number(holdSeconds),
     aliveGraceSeconds: 600,
+    // Every simulated participant comes from 127.0.0.1: the per-address limit would stop them.
+    addressLimit: null,
     log: silentLogger,
   });
   process.stdout.write(`${JSON.stringify({ url: stack.url })}\n`);

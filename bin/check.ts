@@ -4,7 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { parseArgs } from 'node:util';
-import { PROBE_EMAIL } from '../core/go-no-go';
+import { PROBE_EMAIL } from '../core/wire';
 import { deploymentFromFlags } from '../lib/cli-context';
 import { LabLinkConfig } from '../lib/config';
 import { runMain } from '../local/run-main';

@@ -61,6 +61,8 @@ async function main(): Promise<number> {
       holdSeconds: options.holdSeconds,
       accessCode: options.accessCode,
       requestLimits: DEFAULT_REQUEST_LIMITS,
+      addressLimit: options.addressLimit,
+      idleRelease: options.idleRelease,
       log,
     });
     cleanups.push(() => stack.close());

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CheckLine, NETWORK_FAILURE, OAUTH_REFUSAL, PROBE_EMAIL, probeCommand } from '../core/go-no-go';
+import { CheckLine, NETWORK_FAILURE, OAUTH_REFUSAL, probeCommand } from '../core/go-no-go';
+import { PROBE_EMAIL } from '../core/wire';
 import type { VmSummary } from '../core/vms';
 import { LabLinkClient } from './admin-client';
 

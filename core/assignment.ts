@@ -6,11 +6,14 @@ import { Sql, UniqueViolationError, WarmUp } from './sql';
 import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
 import { generateSecret } from './secrets';
+import { AddressLimit, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
 
 /** What generateSecret() makes: 32 URL-safe characters. */
 const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
-type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' };
+type AssignRow = { hostname: string; pin: string; assignment_id: string; outcome: AssignmentOutcome | 'retry_refused' | 'held_elsewhere' };
+/** A double click's second request, without the first one's token yet, still finds the VM this long after it was assigned. */
+const DOUBLE_SUBMIT_SECONDS = 10;
 /** Rows stay locked only while another request commits: milliseconds, even under load. */
 const LOCKED_RETRY_WINDOW_MS = 2_000;
 
@@ -22,6 +25,12 @@ export type VmRequestResult =
   | ({ kind: 'invalid' } & InvalidRequest)
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
+  /** The email has a VM, requested from another browser: its name and PIN are not shown here. */
+  | { kind: 'held_elsewhere' }
+  /** This browser already holds a VM under another email: one VM per browser. */
+  | { kind: 'browser_holds'; hostname: string; assignmentId: string }
+  /** The client's address took its share of new VMs for now; nothing was stored. */
+  | { kind: 'address_limited'; retryAfterSeconds: number }
   | { kind: 'no_vm_free' };
 
 export type RequestField = 'email' | 'crd_command';
@@ -41,6 +50,12 @@ export interface VmRequestInput {
   retryToken?: unknown;
 }
 
+/** Who asks: new VMs per address are bounded when both are given. */
+export interface RequestClient {
+  address?: string;
+  addressLimit?: AddressLimit;
+}
+
 type ValidRequest = { ok: true; email: string; command: CrdCommand } | ({ ok: false } & InvalidRequest);
 
 /** Checks every field without touching the database. */
@@ -57,19 +72,37 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
 
 /** The participant's one statement, as `requestVm` runs it. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
-  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret() } },
+  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS } },
 ];
 
 /**
  * A participant's request: validate, then one atomic statement that returns the VM
  * this email already has or assigns a free one with a fresh PIN.
  */
-export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequestResult> {
+export async function requestVm(sql: Sql, input: VmRequestInput, client: RequestClient = {}): Promise<VmRequestResult> {
   const valid = validateVmRequest(input);
   if (!valid.ok) return { kind: 'invalid', errors: valid.errors, ...(valid.emailSuggestion ? { emailSuggestion: valid.emailSuggestion } : {}) };
 
   const presentedRetryToken = typeof input.retryToken === 'string' && RETRY_TOKEN_PATTERN.test(input.retryToken) ? input.retryToken : null;
-  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret() };
+  if (presentedRetryToken) {
+    const held = await vmHeldByBrowser(sql, presentedRetryToken, valid.email);
+    if (held) return { kind: 'browser_holds', ...held };
+  }
+  const grant = client.address && client.addressLimit ? await takeAddressGrant(sql, client.address, client.addressLimit) : undefined;
+  let result: VmRequestResult | undefined;
+  try {
+    result = await assignOrFind(sql, valid, presentedRetryToken, grant?.granted ?? true);
+  } finally {
+    // A request that took no new VM (or failed) leaves the address's count as it found it.
+    if (grant?.granted && !(result?.kind === 'assigned' && result.outcome === 'assigned')) await giveBackAddressGrant(sql, grant);
+  }
+  if (grant && !grant.granted && result.kind === 'no_vm_free') return { kind: 'address_limited', retryAfterSeconds: grant.retryAfterSeconds };
+  return result;
+}
+
+/** The email's own VM, or a free one when `mayAssign`, retrying briefly past rows other requests hold. */
+async function assignOrFind(sql: Sql, valid: { email: string; command: CrdCommand }, presentedRetryToken: string | null, mayAssign: boolean): Promise<VmRequestResult> {
+  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret(), mayAssign, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -83,7 +116,7 @@ export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequ
   // SKIP LOCKED passes over rows other requests hold; a free VM still counted means some of
   // those requests gave their row back (same email racing), so look again before refusing.
   const deadline = Date.now() + LOCKED_RETRY_WINDOW_MS;
-  while (!row && Date.now() < deadline && (await countFreeVms(sql)) > 0) {
+  while (!row && mayAssign && Date.now() < deadline && (await countFreeVms(sql)) > 0) {
     await sleep(10 + Math.random() * 20);
     [row] = await assignOnce();
   }
@@ -91,6 +124,7 @@ export async function requestVm(sql: Sql, input: VmRequestInput): Promise<VmRequ
   if (!row) [row] = await assignOnce();
   if (!row) return { kind: 'no_vm_free' };
   if (row.outcome === 'retry_refused') return { kind: 'retry_refused', hostname: row.hostname };
+  if (row.outcome === 'held_elsewhere') return { kind: 'held_elsewhere' };
   return {
     kind: 'assigned',
     hostname: row.hostname,

@@ -24,8 +24,6 @@ export interface CheckReport {
   lines: CheckLine[];
 }
 
-/** `.invalid` can never be anyone's address (RFC 2606): the probe is never a real participant. */
-export const PROBE_EMAIL = 'go-no-go-probe@lablink.invalid';
 /** What CRD's start-host prints when Google refuses the code (remoting/host/setup/start_host_main.cc). */
 export const OAUTH_REFUSAL = "Couldn't start host: OAuth error.";
 /** What it prints when it cannot reach Google. */

@@ -1,5 +1,6 @@
 import { generatePin } from './pin';
 import { Sql } from './sql';
+import { markConnected } from './idle-release';
 import * as statements from './statements';
 
 export type GpuStatus = 'ok' | 'failed' | 'n/a';
@@ -29,6 +30,7 @@ export async function recordHealth(sql: Sql, hostname: string, report: HealthRep
     gpuDetail: report.gpu?.detail ?? null,
     inUse: report.inUse ?? null,
   });
+  if (row && report.inUse === true) await markConnected(sql, hostname);
   return row && { rejoined: row.rejoined };
 }
 

@@ -216,6 +216,23 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE email IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignment_history)`,
     ],
   },
+  {
+    version: 14,
+    description: 'new VMs taken per client address and window, shared by every form server',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS address_grants (
+        address      text NOT NULL,
+        window_start timestamptz NOT NULL,
+        granted      integer NOT NULL,
+        PRIMARY KEY (address, window_start)
+      )`,
+    ],
+  },
+  {
+    version: 15,
+    description: 'idle release: whether the in-use probe saw the participant during the current assignment',
+    statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS connected_assignment_id uuid`],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

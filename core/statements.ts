@@ -5,7 +5,7 @@
  * its agent was polling recently (`alive_until` lies in the future).
  */
 import { COMMAND_REJECTED_PATTERN, EXPECTED_FREE_AT_SQL, FREE_VM, POWERED_DOWN, STALE, VM_STATUS_SQL } from './vm-status';
-import { SETUP_FAILURE_PREFIX } from './wire';
+import { PROBE_EMAIL, SETUP_FAILURE_PREFIX } from './wire';
 
 /**
  * A retired name polled by another instance is a new VM (the fleet grew back); the instance it
@@ -63,10 +63,14 @@ WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
  * failed is re-armed with a new command only when the request carries its retry token
  * (:presentedRetryToken), which only the submitter of the last command received: knowing someone's email is
  * not enough to put your own Google account on their VM. The token is rotated on every use.
+ * A free VM is taken only when :mayAssign (the client's address has a grant left).
  */
 export const ASSIGN_VM = `
 WITH existing AS (
-  SELECT hostname, pin, assignment_id, state FROM vms WHERE email = :email FOR UPDATE
+  SELECT hostname, pin, assignment_id, state,
+    -- Email alone opens nothing: only the browser holding the token (or a double click's second request) sees the VM.
+    (retry_token = :presentedRetryToken OR assigned_at > now() - make_interval(secs => CAST(:doubleSubmitSeconds AS float8))) AS holder
+  FROM vms WHERE email = :email FOR UPDATE
 ), retried AS (
   UPDATE vms SET state = 'assigned', crd_command = :crdCommand, assignment_id = gen_random_uuid(),
     retry_token = :retryToken, assigned_at = now(), delivered_at = NULL, configured_at = NULL, error = NULL
@@ -76,6 +80,7 @@ WITH existing AS (
   SELECT hostname FROM vms
   WHERE ${FREE_VM}
     AND NOT EXISTS (SELECT 1 FROM existing)
+    AND CAST(:mayAssign AS boolean)
   ORDER BY registered_at, hostname
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -86,7 +91,9 @@ WITH existing AS (
   FROM picked WHERE vms.hostname = picked.hostname
   RETURNING vms.hostname, vms.pin, vms.assignment_id
 )
-SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error'
+SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error' AND holder
+UNION ALL
+SELECT NULL, NULL, NULL, 'held_elsewhere' FROM existing WHERE state <> 'error' AND NOT coalesce(holder, false)
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'retried' FROM retried
 UNION ALL
@@ -184,7 +191,8 @@ export const CANNOT_RESET =
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
  * any failure mark, and waits in `resetting` until its agent has wiped the desktop and says so.
  * :scope is `one` (:hostname), `released` (no participant and out of the pool: failed, or stuck
- * resetting) or `all` (the end of a session).
+ * resetting), `all` (the end of a session), `idle` (:assignmentIds, held by nobody: core/idle-release.ts)
+ * or `done` (the participant gives :assignmentIds back from the browser holding :retryToken).
  */
 export const RESET_VMS = `
 WITH old AS (
@@ -195,7 +203,10 @@ WITH old AS (
   WHERE state <> 'retired' AND replacement_requested_at IS NULL AND CASE CAST(:scope AS text)
     WHEN 'one' THEN hostname = CAST(:hostname AS text)
     WHEN 'released' THEN email IS NULL AND (failed_at IS NOT NULL OR state = 'resetting')
-    WHEN 'all' THEN true END
+    WHEN 'all' THEN true
+    -- Re-checked once locked: a retry (a new assignment id) or a connection that committed first keeps the VM.
+    WHEN 'idle' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND connected_assignment_id IS DISTINCT FROM assignment_id
+    WHEN 'done' THEN assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND retry_token = CAST(:retryToken AS text) END
   FOR UPDATE
 ), kept AS (
   ${keepReleasedLinks('old')}
@@ -581,10 +592,10 @@ DELETE FROM go_no_go_checks WHERE id < (SELECT id FROM added) - 20`;
 export const SELECT_LAST_GO_NO_GO = `
 SELECT checked_at, go, problems, lines FROM go_no_go_checks ORDER BY id DESC LIMIT 1`;
 
-/** Every assignment ever made (the trigger of migration 13 records them), with the VM a moved participant went to. */
+/** Every assignment ever made (the trigger of migration 13 records them), with the VM a moved participant went to; the go/no-go probe is nobody. */
 export const SELECT_ASSIGNMENT_HISTORY = `
 SELECT h.hostname, h.email, h.assigned_at, h.ended_at, h.moved_from,
   (SELECT n.hostname FROM assignment_history n
    WHERE n.email = h.email AND n.moved_from = h.hostname AND h.ended_at IS NOT NULL AND n.assigned_at >= h.ended_at
    ORDER BY n.id LIMIT 1) AS moved_to
-FROM assignment_history h ORDER BY h.id`;
+FROM assignment_history h WHERE h.email <> '${PROBE_EMAIL}' ORDER BY h.id`;

@@ -246,7 +246,7 @@ export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): P
   return sql.query<VmSummary>(statements.LIST_VMS, { staleSeconds });
 }
 
-export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released' } | { scope: 'all' };
+export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released' } | { scope: 'all' } | { scope: 'idle'; assignmentIds: string[] } | { scope: 'done'; assignmentId: string; retryToken: string };
 
 /**
  * Takes VMs back and has their agents reset them (see RESET_VMS); returns each VM taken, the
@@ -257,6 +257,8 @@ export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname
   const rows = await sql.query<{ hostname: string; previous_email: string | null; can_reset: boolean; failure: string | null }>(statements.RESET_VMS, {
     scope: target.scope,
     hostname: target.scope === 'one' ? target.hostname : null,
+    assignmentIds: target.scope === 'idle' ? target.assignmentIds : target.scope === 'done' ? [target.assignmentId] : [],
+    retryToken: target.scope === 'done' ? target.retryToken : null,
   });
   return rows.map((row) => ({ hostname: row.hostname, previousEmail: row.previous_email, resetting: row.can_reset, failure: row.failure }));
 }

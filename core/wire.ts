@@ -120,3 +120,5 @@ export const LOG_CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
  * local mode's stand-in start-host refuses codes with this marker the way Google does.
  */
 export const PROBE_CODE_MARKER = 'LabLinkGoNoGoProbe';
+/** `.invalid` can never be anyone's address (RFC 2606): the probe is never a real participant. */
+export const PROBE_EMAIL = 'go-no-go-probe@lablink.invalid';

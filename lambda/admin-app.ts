@@ -1,3 +1,5 @@
+import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
+import { idleSection } from './idle-notices';
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { basicAuth } from 'hono/basic-auth';
@@ -40,6 +42,8 @@ export interface AdminAppOptions {
   adminSecret: () => Promise<string>;
   /** When the fleet is scheduled to stop (ISO time), shown on the dashboard. */
   expiresAt?: string;
+  /** Lists the VMs held by nobody and their time left. */
+  idleRelease?: IdleReleasePolicy;
 }
 
 const CSV_COLUMNS = ['hostname', 'email', 'assigned_at', 'ended_at', 'ended_how', 'moved_from', 'vm_state_now', 'vm_problem_now'] as const;
@@ -202,8 +206,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (notice !== undefined) deleteCookie(c, NOTICE_COOKIE, { path: '/admin' });
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.text(order.message, 400);
-    const [vms, check] = await Promise.all([listVms(sql), lastCheck(sql)]);
-    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check }));
+    const [vms, check, idle] = await Promise.all([listVms(sql), lastCheck(sql), options.idleRelease ? idleDeadlines(sql, options.idleRelease) : []]);
+    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check, sections: idleSection(idle) }));
   });
 
   app.get('/admin/rows', async (c) => {

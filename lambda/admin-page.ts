@@ -188,7 +188,7 @@ function header(column: (typeof COLUMNS)[number], order: VmOrder) {
   return html`<th scope="col"${sorted ? html` aria-sort="${order.direction === 'asc' ? 'ascending' : 'descending'}"` : ''}><a class="sort" href="/admin?sort=${column.sort}&amp;dir=${next}">${column.label}<span aria-hidden="true">${arrow}</span></a></th>`;
 }
 
-export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string; lastCheck?: LastCheck }) {
+export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string; lastCheck?: LastCheck; sections?: unknown }) {
   const base = summary(options.vms);
   return layout(
     'Admin',
@@ -197,6 +197,7 @@ ${options.notice ? html`<p class="ok" role="status">${options.notice}</p>` : ''}
 ${options.expiresAt ? html`<p class="notice" id="expiry">${timeLeft(options.expiresAt)}</p>` : ''}
 ${lastCheckBlock(options.lastCheck)}
 <ul class="tiles" id="tiles" aria-label="VMs by state">${tiles(options.vms)}</ul>
+${options.sections ?? ''}
 <p id="summary" data-base="${base}" aria-live="polite">${base}</p>
 <label for="filter">Filter</label>
 <input id="filter" type="search" placeholder="VM name, state, health or email">

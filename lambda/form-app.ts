@@ -1,7 +1,13 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { html } from 'hono/html';
 import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
+import { AddressLimit } from '../core/client-limits';
+import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
+import { idleNotice } from './idle-notices';
+import { addDoneRoutes } from './done-routes';
+import { expiryNotice } from './expiry-notice';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { MAX_EMAIL_LENGTH } from '../core/email';
@@ -13,6 +19,7 @@ import { capBody } from '../http/limits';
 import { check } from '../http/validate';
 import { FIELD_ORDER, FieldErrors, formPage, freeCountText } from './pages';
 import { readRequestForm } from './request-form';
+import { HELD_ELSEWHERE, addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
@@ -22,13 +29,12 @@ const VM_STARTING = 'All running VMs are taken, and more are starting now. Submi
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
 const ASSIGNMENT_ID = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN, 'That is not an assignment id.'));
 /** How the VM page was reached after a request; any other `?outcome=` is ignored, as if none were given. */
-const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried'])), undefined);
+const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'done'])), undefined);
 /** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
 export const RETRY_COOKIE = 'lablink_retry';
 
-function retryRefused(hostname: string): string {
-  return `This email already has ${hostname}, whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.`;
-}
+/** Names no VM: email alone opens nothing. */
+const RETRY_REFUSED = 'This email already has a VM whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.';
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
@@ -49,6 +55,14 @@ export interface FormAppOptions {
   accessCode?: string;
   /** Throttles requests for a VM (local mode; API Gateway throttles in AWS). */
   requestLimiter?: MiddlewareHandler;
+  /** New VMs per client address and window; unlimited when unset or when the address is unknown. */
+  addressLimit?: AddressLimit;
+  /** The client's address: the socket's locally, API Gateway's sourceIp in AWS. */
+  clientAddress?: (c: Context) => string | undefined;
+  /** When the workshop's VMs stop (ISO time): the VM page counts down to it. */
+  expiresAt?: string;
+  /** Warns on the VM page before a VM held by nobody is released. */
+  idleRelease?: IdleReleasePolicy;
 }
 
 /** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
@@ -90,11 +104,25 @@ export function createFormApp(options: FormAppOptions): Hono {
       const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;
       return refuse(403, { ...invalid, errors: { access_code: accessProblem, ...invalid.errors } });
     }
-    const result = await requestVm(sql, input);
+    const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
     switch (result.kind) {
+      case 'held_elsewhere':
+        log.warn('vm.email_elsewhere', { email });
+        if (json) return c.json({ error: HELD_ELSEWHERE }, 409);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: HELD_ELSEWHERE } }), 409);
+      case 'browser_holds':
+        log.warn('vm.browser_holds', { hostname: result.hostname, email });
+        if (json) return c.json({ error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` }, 409);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: browserHoldsMessage(result.hostname) } }), 409);
+      case 'address_limited':
+        log.warn('vm.address_limited', { retryAfterSeconds: result.retryAfterSeconds });
+        c.header('retry-after', String(result.retryAfterSeconds));
+        if (json) return c.json({ error: addressLimitedMessage(result.retryAfterSeconds) }, 429);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: addressLimitedMessage(result.retryAfterSeconds) } }), 429);
       case 'retry_refused':
-        if (json) return c.json({ error: retryRefused(result.hostname) }, 409);
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: retryRefused(result.hostname) } }), 409);
+        log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
+        if (json) return c.json({ error: RETRY_REFUSED }, 409);
+        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: RETRY_REFUSED } }), 409);
       case 'invalid':
         return refuse(400, result);
       case 'no_vm_free': {
@@ -128,13 +156,16 @@ export function createFormApp(options: FormAppOptions): Hono {
     }
   });
 
+  addDoneRoutes(app, { sql, retryCookie: RETRY_COOKIE });
+
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');
     const view = v.is(ASSIGNMENT_ID, assignmentId) ? await findAssignment(sql, assignmentId) : undefined;
     if (!view) return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, errors: { form: UNKNOWN_ASSIGNMENT } }), 404);
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
-    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')) }));
+    const idle = options.idleRelease && (await idleDeadlines(sql, options.idleRelease, assignmentId))[0];
+    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')), notices: html`${options.expiresAt && view.progress !== 'released' ? expiryNotice(options.expiresAt) : ''}${options.idleRelease ? idleNotice(idle, options.idleRelease) : ''}` }));
   });
 
   app.get('/api/assignment/:assignment', async (c) => {

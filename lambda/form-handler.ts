@@ -1,8 +1,10 @@
+import { idleReleaseFromEnv } from '../core/idle-release';
 import { handle } from 'hono/aws-lambda';
 import { createLogger } from '../core/log';
 import { adminSecretFromSecretsManager } from './admin-secret';
 import { dataApiSqlFromEnv } from './data-api-env';
 import { createServedWebApp } from './web-app';
+import { addressLimitFromEnv, lambdaSourceIp } from './client-address';
 
 const log = createLogger('json');
 const adminSecretArn = process.env.LABLINK_ADMIN_SECRET_ARN;
@@ -16,5 +18,8 @@ export const handler = handle(
     adminSecret: adminSecretFromSecretsManager(adminSecretArn),
     accessCode: process.env.LABLINK_ACCESS_CODE || undefined,
     expiresAt: process.env.LABLINK_EXPIRES_AT || undefined,
+    addressLimit: addressLimitFromEnv(process.env),
+    clientAddress: lambdaSourceIp,
+    idleRelease: idleReleaseFromEnv(process.env),
   }),
 );

@@ -106,7 +106,7 @@ ${askInstructor(view, 'If you still need a VM, they can free one for you; then r
   }
 }
 
-export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' }) {
+export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' | 'done'; notices?: unknown }) {
   const { view, assignmentId } = options;
   const released = view.progress === 'released';
   // Waiting for "Ready" makes sense only on the way there; a failed or broken VM has its own next step above.
@@ -116,8 +116,10 @@ export function vmPage(options: { assignmentId: string; view: AssignmentView; ou
     html`<h1>${released ? 'Your VM was taken back' : html`Your VM is <span id="hostname">${view.hostname}</span>`}</h1>
 ${options.outcome === 'existing' ? html`<p class="muted">You already had this VM; here it is again.</p>` : ''}
 ${options.outcome === 'retried' ? html`<p class="muted">Your VM is trying again with the new command.</p>` : ''}
+${options.outcome === 'done' && released ? html`<p class="ok" id="done">You gave ${view.hostname} back. Thank you!</p>` : ''}
 ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.movedFrom}, stopped working, so the instructor moved you to ${view.hostname}. It has a new PIN.</p>` : ''}
 <p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" data-poll-seconds="${vmPagePollSeconds(view.progress) ?? ''}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
+${options.notices ?? ''}
 ${stateDetail(view)}
 ${released
   ? ''
@@ -136,7 +138,8 @@ ${connecting ? html`<section class="card" aria-labelledby="next">
     <li>Click <strong>${view.hostname}</strong> and enter your PIN.</li>
   </ol>
   <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
-</section>` : ''}`}`,
+</section>` : ''}
+<p><a class="button secondary" id="done-link" href="/vm/${assignmentId}/done">I'm done with ${view.hostname}</a></p>`}`,
     { script: 'vm.js', refreshSeconds: vmPageNoScriptRefreshSeconds(view.progress) },
   );
 }

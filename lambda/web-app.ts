@@ -1,4 +1,6 @@
-import { Hono, MiddlewareHandler } from 'hono';
+import { Context, Hono, MiddlewareHandler } from 'hono';
+import { AddressLimit } from '../core/client-limits';
+import { IdleReleasePolicy } from '../core/idle-release';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
 import { handleUnexpectedErrors } from '../http/errors';
@@ -14,6 +16,10 @@ export interface WebAppOptions {
   accessCode?: string;
   requestLimiter?: MiddlewareHandler;
   expiresAt?: string;
+  addressLimit?: AddressLimit;
+  clientAddress?: (c: Context) => string | undefined;
+  /** What the participant's page and the dashboard say about VMs held by nobody; nothing when unset. */
+  idleRelease?: IdleReleasePolicy;
 }
 
 /** Everything people use in a browser: the participant form and the admin dashboard. */

@@ -54,6 +54,8 @@ export interface AllocatorServiceProps {
   taskCount?: number;
   /** Free VMs the warm pool keeps running; no warm pool when unset. */
   warmVms?: number;
+  /** LABLINK_RELEASE_*_MINUTES: when VMs held by nobody go back to the pool. */
+  idleReleaseEnv: Record<string, string>;
 }
 
 /**
@@ -98,6 +100,7 @@ export class AllocatorService extends Construct {
         PORT: String(ALLOCATOR_PORT),
         LABLINK_HOLD_SECONDS: String(props.holdSeconds),
         ...(props.warmVms !== undefined ? { LABLINK_WARM_VMS: String(props.warmVms) } : {}),
+        ...props.idleReleaseEnv,
         LABLINK_LOG_FORMAT: 'json',
         PGHOST: cluster.clusterEndpoint.hostname,
         PGPORT: String(cluster.clusterEndpoint.port),

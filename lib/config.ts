@@ -1,3 +1,5 @@
+import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
+import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -44,6 +46,14 @@ export interface LabLinkConfig {
   allowFleetToken: boolean;
   /** When set, participants must enter this code on the form, so strangers who find the URL cannot take VMs. */
   accessCode?: string;
+  /** New VMs one client address may take per window (a room behind one NAT shares an address). @default 90 */
+  vmsPerAddress: number;
+  /** That window, in minutes. @default 10 */
+  vmsPerAddressMinutes: number;
+  /** A VM whose setup failed and got no new command is released after this many minutes; 0: never. @default 10 */
+  releaseFailedAfterMinutes: number;
+  /** A ready VM the in-use probe never saw connected is released after this many minutes; 0: never. @default 20 */
+  releaseUnconnectedAfterMinutes: number;
   /**
    * When set (ISO time, UTC), the VMs and the allocator are stopped at that time. A past time
    * is refused by the stack for deploys only (see LabLinkStack), so `cdk destroy` with the
@@ -128,6 +138,10 @@ const CONTEXT_KEYS = v.object({
   vmNamePrefix: v.optional(textKey('vmNamePrefix', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters'), 'lablink-vm'),
   apiRateLimit: v.optional(numberKey('apiRateLimit', 1, 10000)),
   allowFleetToken: v.optional(flagKey('allowFleetToken'), false),
+  vmsPerAddress: v.optional(numberKey('vmsPerAddress', 1, 100_000), DEFAULT_ADDRESS_LIMIT.vms),
+  vmsPerAddressMinutes: v.optional(numberKey('vmsPerAddressMinutes', 1, 1440), DEFAULT_ADDRESS_LIMIT.windowSeconds / 60),
+  releaseFailedAfterMinutes: v.optional(numberKey('releaseFailedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60),
+  releaseUnconnectedAfterMinutes: v.optional(numberKey('releaseUnconnectedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60),
   accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
   expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),
   alarmEmail: v.optional(textKey('alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),

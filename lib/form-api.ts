@@ -4,6 +4,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { AddressLimit } from '../core/client-limits';
 import { ApiThrottle } from './api-throttle';
 import { Database } from './database';
 import { LabLinkFunction } from './node-function';
@@ -17,6 +18,10 @@ export interface FormApiProps {
   accessCode?: string;
   /** Shown on the dashboard: when the fleet stops. */
   expiresAt?: string;
+  /** New VMs per client address and window, counted in the database by every Lambda container. */
+  addressLimit: AddressLimit;
+  /** LABLINK_RELEASE_*_MINUTES: the VM page and the dashboard count down with the allocator. */
+  idleReleaseEnv: Record<string, string>;
   /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
   throttle: ApiThrottle;
 }
@@ -38,6 +43,9 @@ export class FormApi extends Construct {
         LABLINK_ADMIN_SECRET_ARN: props.adminSecret.secretArn,
         ...(props.accessCode ? { LABLINK_ACCESS_CODE: props.accessCode } : {}),
         ...(props.expiresAt ? { LABLINK_EXPIRES_AT: props.expiresAt } : {}),
+        LABLINK_VMS_PER_ADDRESS: String(props.addressLimit.vms),
+        LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS: String(props.addressLimit.windowSeconds),
+        ...props.idleReleaseEnv,
       },
     });
     props.database.grantAppDataApiAccess(this.handler);

@@ -1,3 +1,4 @@
+import { idleReleaseEnv } from '../core/idle-release';
 import { Annotations, CfnOutput, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -60,6 +61,7 @@ export class LabLinkStack extends Stack {
       minCapacity: config.dbMinCapacity,
       maxCapacity: config.dbMaxCapacity,
     });
+    const releaseEnv = idleReleaseEnv({ failedAfterSeconds: config.releaseFailedAfterMinutes * 60, unconnectedAfterSeconds: config.releaseUnconnectedAfterMinutes * 60 });
     this.allocator = new AllocatorService(this, 'Allocator', {
       vpc: this.network.vpc,
       cluster: this.database.cluster,
@@ -69,12 +71,15 @@ export class LabLinkStack extends Stack {
       holdSeconds: config.holdSeconds,
       taskCount: config.allocatorTasks,
       warmVms: config.warmVms,
+      idleReleaseEnv: releaseEnv,
     });
     this.formApi = new FormApi(this, 'FormApi', {
       database: this.database,
       adminSecret: this.adminSecret,
       accessCode: config.accessCode,
       expiresAt: config.expiresAt,
+      addressLimit: { vms: config.vmsPerAddress, windowSeconds: config.vmsPerAddressMinutes * 60 },
+      idleReleaseEnv: releaseEnv,
       throttle: apiThrottle(config.vmCount, config.apiRateLimit),
     });
     this.fleet = new ClientFleet(this, 'Fleet', {

@@ -2,12 +2,18 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
 
 export interface LocalOptions {
   port: number;
   vms: number;
   holdSeconds: number;
   accessCode?: string;
+  /** New VMs one client address may take per window. */
+  addressLimit: AddressLimit;
+  /** When VMs held by nobody go back to the pool. */
+  idleRelease: IdleReleasePolicy;
   /** The workshop's setup script (absolute) and check, tried on every simulated VM. */
   setupScript?: string;
   setupCheck?: string;
@@ -15,6 +21,8 @@ export interface LocalOptions {
 }
 
 export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>] [--access-code <code>]
+                    [--vms-per-address <n>] [--vms-per-address-minutes <m>]
+                    [--release-failed-after <m>] [--release-unconnected-after <m>]
                     [--setup-script <file>] [--setup-check <command>]
 
 Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
@@ -25,6 +33,13 @@ for Chrome Remote Desktop's start-host.
   --vms <n>           simulated VMs to start, 0 or more (default 3)
   --hold-seconds <s>  how long a VM's poll is held before "nothing yet" (default ${DEFAULT_HOLD_SECONDS})
   --access-code <c>   participants must enter this code to get a VM (default: none)
+  --vms-per-address <n>          new VMs one client address may take per window
+                                 (default ${DEFAULT_ADDRESS_LIMIT.vms}: a room behind one NAT shares an address)
+  --vms-per-address-minutes <m>  that window in minutes (default ${DEFAULT_ADDRESS_LIMIT.windowSeconds / 60})
+  --release-failed-after <m>      a VM whose setup failed and got no new command goes
+                                  back to the pool after m minutes (default ${DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60}; 0: never)
+  --release-unconnected-after <m> a ready VM nobody connected to (by the agent's in-use
+                                  probe) goes back after m minutes (default ${DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60}; 0: never)
   --setup-script <f>  run this shell script on each simulated VM before it joins the
                       pool (in the VM's own temporary folder, as you), to try a
                       workshop's setupScript before deploying
@@ -38,6 +53,12 @@ function integer(name: string, value: string, min: number, max: number): number 
     throw new Error(`--${name} must be a whole number from ${min} to ${max}, not "${value}".`);
   }
   return Number(value);
+}
+
+/** Minutes as seconds; 0 turns the rule off. */
+function minutesOrOff(name: string, value: string): number | null {
+  const minutes = integer(name, value, 0, 1440);
+  return minutes === 0 ? null : minutes * 60;
 }
 
 function accessCode(value: string | undefined): string | undefined {
@@ -67,6 +88,10 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       vms: { type: 'string', default: '3' },
       'hold-seconds': { type: 'string', default: String(DEFAULT_HOLD_SECONDS) },
       'access-code': { type: 'string' },
+      'vms-per-address': { type: 'string', default: String(DEFAULT_ADDRESS_LIMIT.vms) },
+      'vms-per-address-minutes': { type: 'string', default: String(DEFAULT_ADDRESS_LIMIT.windowSeconds / 60) },
+      'release-failed-after': { type: 'string', default: String(DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60) },
+      'release-unconnected-after': { type: 'string', default: String(DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60) },
       'setup-script': { type: 'string' },
       'setup-check': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -78,6 +103,12 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     vms: integer('vms', values.vms, 0, 200),
     holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, MAX_HOLD_SECONDS),
     accessCode: accessCode(values['access-code']),
+    addressLimit: { vms: integer('vms-per-address', values['vms-per-address'], 1, 100_000), windowSeconds: 60 * integer('vms-per-address-minutes', values['vms-per-address-minutes'], 1, 1440) },
+    idleRelease: {
+      failedAfterSeconds: minutesOrOff('release-failed-after', values['release-failed-after']),
+      unconnectedAfterSeconds: minutesOrOff('release-unconnected-after', values['release-unconnected-after']),
+      warnBeforeSeconds: DEFAULT_IDLE_RELEASE.warnBeforeSeconds,
+    },
     setupScript: setupScript(values['setup-script']),
     setupCheck: setupCheck(values['setup-check']),
     help: values.help,

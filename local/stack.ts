@@ -15,6 +15,8 @@ import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { RateLimitOptions, rateLimit } from '../http/rate-limit';
 import { createServedWebApp } from '../lambda/web-app';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
 
 export interface LocalStackOptions {
   /** The database as its owner: only the migrations and the app role's grants run with it. */
@@ -31,10 +33,15 @@ export interface LocalStackOptions {
   expiresAt?: string;
   /** Limits on requests for a VM; none when unset. */
   requestLimits?: Omit<RateLimitOptions, 'clientKey'>;
+  /** New VMs per client address and window: DEFAULT_ADDRESS_LIMIT unless given; null for none. */
+  addressLimit?: AddressLimit | null;
+  /** VMs held by nobody go back to the pool: DEFAULT_IDLE_RELEASE unless given; null for never. */
+  idleRelease?: IdleReleasePolicy | null;
   port?: number;
   /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
   repairPolicy?: RepairPolicy;
   doctorIntervalMs?: number;
+  idleSweepIntervalMs?: number;
   /** A delivery to a VM that never reports (LabLink's own client) counts as configured after this long. */
   unreportedDeliveryFinalSeconds?: number;
   holdSeconds?: number;
@@ -79,6 +86,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const allocatorPool = createAllocatorPool({ connectionString: appUrl }, 10);
   const allocatorSql = new PgSql(allocatorPool);
   await Promise.all([sql.warm(ASSIGNMENT_WARM_UP), allocatorSql.warm(DELIVERY_WARM_UP)]);
+  const idleRelease = options.idleRelease === undefined ? DEFAULT_IDLE_RELEASE : (options.idleRelease ?? undefined);
   const allocator = createAllocatorService({
     sql: allocatorSql,
     listenConnection: { connectionString: appUrl },
@@ -86,6 +94,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,
     doctor: { policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY, intervalMs: options.doctorIntervalMs ?? 15_000, unreportedDeliveryFinalSeconds: options.unreportedDeliveryFinalSeconds },
+    idleRelease: idleRelease && { policy: idleRelease, intervalMs: options.idleSweepIntervalMs ?? 15_000 },
     log: options.log,
   });
   await allocator.start();
@@ -101,6 +110,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accessCode: options.accessCode,
       expiresAt: options.expiresAt,
       requestLimiter: options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
+      addressLimit: options.addressLimit === undefined ? DEFAULT_ADDRESS_LIMIT : (options.addressLimit ?? undefined),
+      clientAddress: (c) => getConnInfo(c).remote.address,
+      idleRelease,
     }),
   );
   handleUnexpectedErrors(app, options.log);

@@ -1,9 +1,8 @@
-import { requestVm } from '../core/assignment';
 import { recordPoll } from '../core/vms';
 import { dumpDatabase } from './support/database';
 import { ec2Verifier, identityDocument, signDocument } from './support/ec2-identity';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode } from './support/fixtures';
-import { TestStack, startTestStack } from './support/stack';
+import { TestStack, startTestStack, submitForm } from './support/stack';
 
 const JSON_TYPE = 'application/json';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -115,6 +114,9 @@ const CASES: Case[] = [
   { name: 'assignment status: an SQL-ish id', method: 'GET', path: "/api/assignment/1'%20OR%20'1'='1", status: 400, message: /not an assignment id/ },
   { name: 'assignment status: an unknown id', method: 'GET', path: `/api/assignment/${UNKNOWN_ASSIGNMENT}`, status: 404, message: /no VM request with this link/ },
   { name: 'VM page: an unknown id', method: 'GET', path: `/vm/${UNKNOWN_ASSIGNMENT}`, status: 404, message: /no VM request with this link/ },
+  { name: "I'm done: an SQL-ish id", method: 'POST', path: "/vm/1'%20OR%20'1'='1/done", headers: { 'content-type': FORM_TYPE }, body: '', status: 404, message: /no VM request with this link/ },
+  { name: "I'm done: an unknown id", method: 'POST', path: `/vm/${UNKNOWN_ASSIGNMENT}/done`, headers: { 'content-type': FORM_TYPE, cookie: 'lablink_retry=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' }, body: '', status: 404, message: /no VM request with this link/ },
+  { name: "I'm done: a cross-site form post", method: 'POST', path: `/vm/${UNKNOWN_ASSIGNMENT}/done`, headers: { 'content-type': FORM_TYPE, origin: 'https://evil.example' }, body: '', status: 403, message: /Cross-site requests to give a VM back are refused/ },
   { name: 'admin list: no credentials', method: 'GET', path: '/api/vms', status: 401, message: /Sign in as "admin"/ },
   { name: 'admin list: a wrong password', method: 'GET', path: '/api/vms', headers: { authorization: `Basic ${Buffer.from('admin:wrong-password-123').toString('base64')}` }, status: 401, message: /Sign in as "admin"/ },
   { name: 'admin list: a malformed Authorization header', method: 'GET', path: '/api/vms', headers: { authorization: 'Basic !!!not-base64' }, status: 401, message: /Sign in as "admin"/ },
@@ -144,14 +146,33 @@ const CASES: Case[] = [
 
 describe('bad input: a clear 4xx on every public endpoint, and the database byte-for-byte as it was', () => {
   let env: TestStack;
+  let ownerRetryToken: string | undefined;
   beforeAll(async () => {
-    env = await startTestStack({ holdSeconds: 1 });
+    // One new VM per address: the second one a request could take is refused.
+    env = await startTestStack({ holdSeconds: 1, addressLimit: { vms: 1, windowSeconds: 86_400 } });
     await recordPoll(env.db.sql, 'known-vm', 600);
     await recordPoll(env.db.sql, 'other-vm', 600);
-    const assigned = await requestVm(env.db.sql, { email: 'owner@example.com', crdCommand: crdCommand() });
-    expect(assigned.kind).toBe('assigned');
+    const assigned = await submitForm(env.url, { email: 'owner@example.com', crd_command: crdCommand() });
+    expect(assigned.status).toBe(200);
+    ownerRetryToken = ((await assigned.json()) as { retryToken?: string }).retryToken;
   });
   afterAll(async () => env?.close());
+
+  const clientLimitCases: [string, () => Record<string, string>, number, RegExp][] = [
+    ['a second email from the browser that holds a VM', () => ({ cookie: `lablink_retry=${ownerRetryToken}` }), 409, /This browser already has a VM, known-vm/],
+    ['a second new VM from the same address', () => ({}), 429, /Submit again in/],
+  ];
+  it.each(clientLimitCases)('request_vm: %s', async (_name, headers, status, message) => {
+    const before = await dumpDatabase(env.db.pool);
+    const response = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      headers: { 'content-type': FORM_TYPE, accept: JSON_TYPE, ...headers() },
+      body: form({ email: 'stranger@example.com', crd_command: goodCommand }),
+    });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error).toMatch(message);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+  });
 
   it.each(CASES.map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, testCase) => {
     const before = await dumpDatabase(env.db.pool);

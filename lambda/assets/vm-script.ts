@@ -6,7 +6,8 @@ import { POLLER } from './poller';
 // and takes the new title (moved to another VM: it opens the new VM's page). It asks as often as
 // the status line's data-poll-seconds says (often while the VM is on its way, rarely once settled,
 // never once taken back) and only while the page is shown; meanwhile it counts the setup's elapsed
-// time and shows the "taking longer than usual" note. It makes the copy buttons work. The page
+// time and shows the "taking longer than usual" note, and counts down to the workshop's end
+// (warning 10 minutes before). It makes the copy buttons work. The page
 // works without it (a <noscript> refresh). The page passes its data in data- attributes.
 export const VM_SCRIPT = `${POLLER}
 (function () {
@@ -65,6 +66,23 @@ export const VM_SCRIPT = `${POLLER}
         document.title = doc.title;
         enhance();
       });
+  }
+  var expiry = document.getElementById('expiry');
+  if (expiry && expiry.hasAttribute('data-seconds-left')) {
+    var ends = Date.now() + 1000 * Number(expiry.getAttribute('data-seconds-left'));
+    var warnSeconds = Number(expiry.getAttribute('data-warn-seconds'));
+    var countDown = function () {
+      var left = Math.max(0, Math.ceil((ends - Date.now()) / 60000));
+      var words = left >= 60 ? Math.floor(left / 60) + ' h ' + (left % 60) + ' min' : left + ' min';
+      var shownLeft = document.getElementById('expiry-left');
+      var warning = document.getElementById('expiry-warning');
+      // A new state put in place may show no end (a VM taken back).
+      if (!shownLeft || !warning) return;
+      shownLeft.textContent = words;
+      document.getElementById('expiry-warning-left').textContent = words;
+      if (ends - Date.now() <= 1000 * warnSeconds) warning.hidden = false;
+    };
+    setInterval(countDown, 15000);
   }
   enhance();
   if (!pollEvery()) return;

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { CheckReport, PROBE_EMAIL } from '../../core/go-no-go';
+import { CheckReport } from '../../core/go-no-go';
+import { PROBE_EMAIL } from '../../core/wire';
 import { useDeployments, untilFree } from '../support/deployment';
 import { TEST_ADMIN_SECRET, waitFor } from '../support/fixtures';
 import { spawnCapturing } from '../support/processes';

@@ -136,7 +136,7 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     try {
       await other.query('BEGIN');
       await other.query(
-        `UPDATE vms SET state = 'assigned', email = 'erin@example.com', pin = '123456', assignment_id = gen_random_uuid() WHERE hostname = 'vm-01'`,
+        `UPDATE vms SET state = 'assigned', email = 'erin@example.com', pin = '123456', assignment_id = gen_random_uuid(), assigned_at = now() WHERE hostname = 'vm-01'`,
       );
       const pending = requestVm(sql, { email: 'erin@example.com', crdCommand: crdCommand() });
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -67,6 +67,8 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     }
     // The form function signs in as the app role only.
     process.env.LABLINK_DB_SECRET_ARN = TEST_APP_SECRET_ARN;
+    process.env.LABLINK_VMS_PER_ADDRESS = '2';
+    process.env.LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS = '86400';
     const form = (await import('../../lambda/form-handler')).handler as unknown as (event: unknown, context: unknown) => Promise<LambdaResult>;
     invoke = (event) => form(event, {});
   });
@@ -115,5 +117,20 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     expect(refused.statusCode).toBe(400);
     expect(JSON.parse(refused.body).error).toMatch(/Debian Linux/);
     expect(await db.dumpVms()).toEqual(before);
+  });
+
+  it('counts new VMs per source address as API Gateway reports it, in the database every container shares', async () => {
+    for (const name of ['aws-vm-2', 'aws-vm-3', 'aws-vm-4']) await recordPoll(db.sql, name, 60);
+    const request = (email: string, sourceIp: string) => {
+      const event = httpApiEvent('POST', '/api/request_vm', new URLSearchParams({ email, crd_command: crdCommand() }).toString(), { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' });
+      return invoke({ ...event, requestContext: { ...event.requestContext, http: { ...event.requestContext.http, sourceIp } } });
+    };
+    // The test before took the address's first VM.
+    expect((await request('second@example.com', '203.0.113.7')).statusCode).toBe(200);
+    const refused = await request('third@example.com', '203.0.113.7');
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(refused.body).error).toMatch(/Submit again in/);
+    expect((await request('third@example.com', '198.51.100.9')).statusCode).toBe(200);
   });
 });

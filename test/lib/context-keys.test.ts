@@ -48,6 +48,16 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
   vmNamePrefix: { value: 'course', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true] },
   apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":21,"ThrottlingRateLimit":7}'] },
   accessCode: { value: 'open-sesame', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_ACCESS_CODE":"open-sesame"'), true] },
+  vmsPerAddress: { value: '25', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS":"25"'), true] },
+  vmsPerAddressMinutes: { value: '3', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS":"180"'), true] },
+  releaseFailedAfterMinutes: {
+    value: '0',
+    reaches: (r) => [[text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_RELEASE_FAILED_AFTER_MINUTES","Value":"0"}'), text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_FAILED_AFTER_MINUTES":"0"')], [true, true]],
+  },
+  releaseUnconnectedAfterMinutes: {
+    value: '45',
+    reaches: (r) => [[text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES","Value":"45"}'), text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES":"45"')], [true, true]],
+  },
   allowFleetToken: { value: 'true', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'), true] },
   expiresAt: { value: '2099-06-01T17:30Z', reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'] },
   alarmEmail: { value: 'ops@example.com', reaches: (r) => [ofType(r, 'AWS::SNS::Subscription')[0]?.Properties.Endpoint, 'ops@example.com'] },

@@ -12,7 +12,7 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'log' | 'expiresAt' | 'repairPolicy' | 'port' | 'unreportedDeliveryFinalSeconds'>> = {},
+  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs' | 'log' | 'expiresAt' | 'repairPolicy' | 'port' | 'unreportedDeliveryFinalSeconds'>> = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
@@ -25,6 +25,8 @@ export async function startTestStack(
     aliveGraceSeconds: options.aliveGraceSeconds ?? 5,
     // The fleet doctor has its own tests; here it would change rows under before/after comparisons.
     doctorIntervalMs: 3_600_000,
+    // Off unless a test asks: it would release VMs other tests age on purpose.
+    idleRelease: options.idleRelease ?? null,
     log: options.log ?? silentLogger,
   });
   return {

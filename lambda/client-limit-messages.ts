@@ -1,0 +1,18 @@
+/** "4 minutes" or "40 seconds": when a participant may try again, in words. */
+function waitInWords(seconds: number): string {
+  if (seconds < 90) return `${seconds} seconds`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}
+
+/** One VM per browser: a second email from the same browser gets this. */
+export function browserHoldsMessage(hostname: string): string {
+  return `This browser already has a VM, ${hostname}, for another email: each browser gets one VM. Use ${hostname}, or ask your instructor.`;
+}
+
+/** The client's address took its share of new VMs for this window. */
+export function addressLimitedMessage(retryAfterSeconds: number): string {
+  return `Many VMs were just taken from your network. Submit again in ${waitInWords(retryAfterSeconds)} (your request was not stored), or ask your instructor.`;
+}
+
+/** Email alone opens nothing: the VM's name and PIN stay with the browser that asked for it. */
+export const HELD_ELSEWHERE = 'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
