@@ -11,6 +11,8 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { OAUTH_REFUSAL } from '../core/go-no-go';
+import { PROBE_CODE_MARKER } from '../core/wire';
 import { run } from './util';
 
 /** URL path prefix of the repository on the rehearsal HTTP server. */
@@ -63,7 +65,8 @@ export const CRD_STAND_IN_LOG = '/var/log/crd-stand-in/start-host.log';
  * Builds `chrome-remote-desktop` stand-in .deb at outFile. Its start-host records
  * each call (argv, uid, user, the two PIN lines read from stdin) as one JSON line in
  * CRD_STAND_IN_LOG, writes a fake host#<md5(hostname)>.json like a registered host,
- * refuses root and a reused --code like the real one. After "registering", it tries
+ * refuses root and a reused --code like the real one, and the go / no-go probe's code with
+ * Google's refusal (OAUTH_REFUSAL, exit 1), as local/fake-start-host.mjs does. After "registering", it tries
  * the user-data's sudoers rule (`sudo -n systemctl enable --now
  * chrome-remote-desktop@$USER`) and records the outcome without failing on it, so a
  * rehearsal shows whether that rule works. The unit it starts only sleeps.
@@ -185,6 +188,12 @@ if [ -z "$pin" ]; then
   pin=$pin1
 fi
 [[ $pin =~ ^[0-9]{6,}$ ]] || { echo "The PIN must be at least six digits." >&2; finish bad-pin 1; }
+
+# Google never issued the go / no-go probe's code: the real start-host fails on it with this line.
+if [[ $code == *${PROBE_CODE_MARKER}* ]]; then
+  echo "${OAUTH_REFUSAL}" >&2
+  finish oauth-refused 1
+fi
 
 # Authorization codes are single-use: a second start-host with the same code fails.
 used="$LOG_DIR/used-codes"
