@@ -14,6 +14,7 @@ import { startLocalStack } from '../local/stack';
 import { FleetInstance, ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
 import { CRD_STAND_IN_LOG, emptyAptRepoFiles, writeAptSources } from './apt-repo';
 import { Container, bootContainer } from './container';
+import { goNoGoPhase } from './go-no-go-phase';
 import { hostileParticipant } from './hostile-participant';
 import { IMDS_ADDRESS } from './netns';
 import { Artifact, StandInServer, startStandInServer } from './stand-ins';
@@ -189,7 +190,7 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       console.log(`rehearsal: booting ${broken === 'spare' ? `a spare for ${vm.name}` : vm.name}${broken && broken !== 'spare' ? ` (broken at ${broken})` : ''}`);
       const { container, exitCode } = await bootVm(inputs, standIns, vm, userData);
       try {
-        const booted: Booted = { rootfs: inputs.rootfs, imds, exitCode, standIns, container, allocatorUrl: stack.url, admin };
+        const booted: Booted = { rootfs: inputs.rootfs, imds, exitCode, standIns, container, allocatorUrl: stack.url, admin, adminSecret, sql: stack.sql };
         if (broken === 'spare') await checkSpareBoot(checks, booted);
         else if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
         else await checkHealthyLife(checks, vm, booted);
@@ -251,6 +252,8 @@ interface Booted {
   container: Container;
   allocatorUrl: string;
   admin: Record<string, string>;
+  adminSecret: string;
+  sql: Sql;
 }
 
 /** The healthy VM as it lives on: what each phase sees and leaves for the next. */
@@ -278,6 +281,7 @@ const HEALTHY_LIFE: readonly Phase[] = [
   shippedLogsAndSetup,
   (life) => hostileParticipant(life.booted.container, life.booted.allocatorUrl, life.booted.admin, life.checks),
   releaseAndReset,
+  (life) => goNoGoPhase(life, SETUP_BROKEN.name),
   repairReboot,
   serveParticipant,
   releaseAndReset,
