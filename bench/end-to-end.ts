@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sql } from '../core/sql';
@@ -46,6 +47,8 @@ async function connectionsByApplication(sql: Sql): Promise<Record<string, number
 export async function endToEnd(options: EndToEndOptions) {
   const server = await options.startServer(HOLD_SECONDS);
   const controller = new AbortController();
+  // One signal ends every held poll: each fetch listens on it, on purpose.
+  setMaxListeners(options.heldVms + 100, controller.signal);
   let vms: Promise<void>[] = [];
   try {
     // VMs of earlier runs are not polling any more: only this run's VMs may be picked.
