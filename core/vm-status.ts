@@ -4,7 +4,7 @@
  * order); the dashboard's rows, tiles, summary, filter, CSV and JSON, and the form's free count all
  * read that one value, so a count and a row can never disagree.
  */
-import { SETUP_FAILURE_PREFIX } from './wire';
+import { PROBE_EMAIL, SETUP_FAILURE_PREFIX } from './wire';
 
 /** Stopped (or being started again) by the warm pool: silent on purpose, never stale, unhealthy or repaired. */
 export const POWERED_DOWN = `(stopped_at IS NOT NULL OR started_at IS NOT NULL)`;
@@ -67,6 +67,12 @@ const DEFINITIONS = {
     next: `Its reset has not finished after ${RESET_EXPECTED_MINUTES} minutes: read its log, then Reset it again.`,
   },
   resetting: { when: `state = 'resetting'`, label: 'resetting', problem: false, next: 'Its agent is wiping it for the next participant; free again in a minute or two.' },
+  checking: {
+    when: `email = '${PROBE_EMAIL}' AND state IN ('assigned', 'delivered', 'error')`,
+    label: 'go / no-go probe',
+    problem: false,
+    next: 'The deployment check’s probe participant is using it for a few seconds; it is reset and free again when the check ends.',
+  },
   'participant-stuck': {
     when: `state = 'error' AND moved_from IS NULL AND start_failures >= ${START_FAILURES_BEFORE_HELP}`,
     label: 'participant stuck',

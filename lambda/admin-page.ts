@@ -51,6 +51,7 @@ const STATUS_ACTIONS: Record<VmStatus, { withParticipant: AdminAction[]; alone: 
   starting: { withParticipant: [], alone: [] },
   'reset-stuck': { withParticipant: [], alone: ['reset'] },
   resetting: { withParticipant: [], alone: [] },
+  checking: { withParticipant: ['release'], alone: [] },
   'participant-stuck': { withParticipant: ['move', 'release'], alone: [] },
   'command-rejected': { withParticipant: ['release'], alone: [] },
   'start-failed': { withParticipant: ['move', 'release'], alone: [] },
