@@ -23,9 +23,11 @@ const IDENTITY_FILES = ['/run/lablink-identity.json', '/etc/lablink/agent.env', 
 /** Where A leaves files outside the home: every place a user may write to. */
 const SHARED_PLACES = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/var/crash', '/var/log/crd-stand-in'];
 const RESET_TIMEOUT_MS = 120_000;
+/** Where A mounts a FUSE file system, below its home. */
+const FUSE_MOUNT = `/home/${DESKTOP_USER}/fuse-mnt`;
 /**
  * What A runs. Each attack reports `attack=<name> <outcome>` and never stops the others; the
- * walls (cron.deny, at.deny, the polkit rule) may refuse some, which is the first defence.
+ * walls (cron.deny, at.deny) may refuse some, which is the first defence.
  */
 const PLANT = String.raw`
 report() { echo "attack=$1 $2"; }
@@ -33,7 +35,6 @@ try() { local name=$1; shift; if out=$("$@" 2>&1); then report "$name" ok; else 
 cd "$HOME"
 try crontab sh -c 'echo "* * * * * cat /home/*/secret* > /tmp/stolen-by-cron" | crontab -'
 try at sh -c 'echo "cat /home/*/secret* > /tmp/stolen-by-at" | at now + 2 minutes'
-try linger loginctl enable-linger
 mkdir -p ~/.config/systemd/user
 printf '[Service]\nExecStart=/bin/sh -c "cat %%h/secret* > /tmp/stolen-by-unit"\n' > ~/.config/systemd/user/spy.service
 [ -d "/run/user/$(id -u)" ] && try runtime-unit sh -c 'mkdir -p /run/user/$(id -u)/systemd/user && cp ~/.config/systemd/user/spy.service /run/user/$(id -u)/systemd/user/'
@@ -53,13 +54,26 @@ touch "/tmp/odd
 name" "$HOME/-rf"
 try mqueue touch /dev/mqueue/left-by-a
 try sysv-shm ipcmk -M 4096
-# A FUSE mount in the home (bindfs), if the VM lets the user mount one.
+# A FUSE mount in the home (bindfs, through the setuid fusermount3), as any user may on the VM.
 mkdir -p ~/fuse-src ~/fuse-mnt && echo inside > ~/fuse-src/file
-try fuse bindfs ~/fuse-src ~/fuse-mnt
+try fuse bindfs --no-allow-other ~/fuse-src ~/fuse-mnt
 sleep 1
 stat -c 'owner %n %u' /tmp/from-userns /tmp/from-subuid
 echo "uid=$(id -u)"
 `;
+
+/**
+ * A's attempt to linger, from a logind session of A's (a service with a PAM session: pam_systemd
+ * registers it), so that logind asks polkit and the polkit rule is what answers.
+ */
+async function lingerFromASession(container: Container): Promise<{ session: string; outcome: string }> {
+  const attempt = await container.exec(
+    ['systemd-run', '--quiet', '--wait', '--pipe', '--property=PAMName=login', `--property=User=${DESKTOP_USER}`, 'sh', '-c', 'echo "session=$XDG_SESSION_ID"; loginctl enable-linger 2>&1 && echo linger=ok'],
+    { allowFailure: true },
+  );
+  const session = /^session=(.*)$/m.exec(attempt.stdout)?.[1] ?? '';
+  return { session, outcome: /^linger=ok$/m.test(attempt.stdout) ? 'ok' : `refused: ${attempt.stdout.trim().split('\n').pop() ?? ''}` };
+}
 
 type IdRange = { first: number; last: number };
 const within = (id: number, ranges: IdRange[]) => ranges.some((range) => id >= range.first && id <= range.last);
@@ -88,10 +102,13 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
   const vmName = (await container.exec(['hostname'])).stdout.trim();
   const before = await rootFileStates(container);
   const subuid = (await container.exec(['sh', '-c', `grep "^${DESKTOP_USER}:" /etc/subuid || true`])).stdout.trim().split(':');
+  // nspawn's /dev has no fuse node; the VM's has one that every user may open (udev's 0666).
+  await container.exec(['sh', '-c', '[ -e /dev/fuse ] || mknod -m 666 /dev/fuse c 10 229']);
   const planted = await container.exec(['bash', '-c', PLANT], { user: DESKTOP_USER, allowFailure: true, timeoutMs: 60_000 });
   const uid = Number(/^uid=(\d+)$/m.exec(planted.stdout)?.[1]);
   const ranges: IdRange[] = [{ first: uid, last: uid }, ...(subuid.length === 3 ? [{ first: Number(subuid[1]), last: Number(subuid[1]) + Number(subuid[2]) - 1 }] : [])];
-  const attacks = Object.fromEntries([...planted.stdout.matchAll(/^attack=(\S+) (.*)$/gm)].map((match) => [match[1], match[2]]));
+  const linger = await lingerFromASession(container);
+  const attacks: Record<string, string> = { ...Object.fromEntries([...planted.stdout.matchAll(/^attack=(\S+) (.*)$/gm)].map((match) => [match[1], match[2]])), linger: linger.outcome };
   const running = await processesOf(container, ranges);
   const asSubordinate = await processesOf(container, ranges.slice(1));
   const owners = [...planted.stdout.matchAll(/^owner (\S+) (\d+)$/gm)].map((match) => `${match[1]}=${match[2]}`);
@@ -101,7 +118,14 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
     Number.isInteger(uid) && running.length > 3 && asSubordinate.length > 0 && owners.length === 2,
     { attacks, running, owners, stderr: planted.stderr.slice(-500) },
   );
-  checks.add('hostile A: the second walls refuse a crontab, an at job and self-lingering', ['crontab', 'at', 'linger'].every((name) => attacks[name]?.startsWith('refused')), attacks);
+  const fuseMounted = (await container.exec(['cat', '/proc/self/mountinfo'])).stdout.split('\n').filter((line) => line.split(' ')[4] === FUSE_MOUNT);
+  checks.add(`hostile A: a FUSE file system (bindfs) is mounted in A's home before the release (${FUSE_MOUNT})`, attacks.fuse === 'ok' && fuseMounted.some((line) => / - fuse[. ]/.test(line)), { fuse: attacks.fuse, fuseMounted });
+  checks.add('hostile A: the second walls refuse a crontab and an at job', ['crontab', 'at'].every((name) => attacks[name]?.startsWith('refused')), attacks);
+  checks.add(
+    `hostile A: polkit refuses A self-lingering from A's own logind session (${linger.session ? `session ${linger.session}` : 'no session'})`,
+    linger.session !== '' && /access denied|not authorized|permission/i.test(linger.outcome),
+    linger,
+  );
 
   const released = Date.now();
   const release = await fetch(`${allocatorUrl}/api/vms/${vmName}/release`, { method: 'POST', headers: admin });
