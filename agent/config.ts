@@ -4,7 +4,7 @@ import { HOSTNAME_PATTERN } from '../core/wire';
 import { crdConfigDir } from './crd-host';
 import { AccountResetConfig, ResetConfig, ResetTimeouts } from './desktop-reset';
 import { SYSTEM_ACCOUNT_FILES } from './reset/accounts';
-import { HealthSchedule } from './health-reporter';
+import { HealthSchedule, InUseProbe } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
 import { SetupPlan, readSetupPlan } from './setup-plan';
 
@@ -120,6 +120,16 @@ function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfi
   };
 }
 
+/** LABLINK_IN_USE_PROBE=crd-journal (the deployed VMs) or LABLINK_IN_USE_PROCESS=<name>; neither: not reported. */
+function readInUseProbe(env: NodeJS.ProcessEnv, problems: string[]): InUseProbe | undefined {
+  const probe = env.LABLINK_IN_USE_PROBE || undefined;
+  const name = env.LABLINK_IN_USE_PROCESS || undefined;
+  if (probe !== undefined && probe !== 'crd-journal') problems.push('LABLINK_IN_USE_PROBE must be "crd-journal" when set.');
+  if (probe !== undefined && name !== undefined) problems.push('Set LABLINK_IN_USE_PROBE or LABLINK_IN_USE_PROCESS, not both.');
+  if (probe === 'crd-journal') return { kind: 'crd-journal', journalctl: env.LABLINK_JOURNALCTL || 'journalctl' };
+  return name === undefined ? undefined : { kind: 'process', name };
+}
+
 /** Reads the agent's environment once; a missing or bad value stops the agent with a clear message. */
 export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const problems: string[] = [];
@@ -149,7 +159,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     heartbeatSeconds: seconds(env, 'LABLINK_HEARTBEAT_SECONDS', 30, problems),
     gpuCheckSeconds: seconds(env, 'LABLINK_GPU_CHECK_SECONDS', 60, problems),
     inUseCheckSeconds: seconds(env, 'LABLINK_IN_USE_CHECK_SECONDS', 15, problems),
-    inUseProcess: env.LABLINK_IN_USE_PROCESS || undefined,
+    inUseProbe: readInUseProbe(env, problems),
     crdProcess: env.LABLINK_CRD_PROCESS || 'chrome-remote-desktop-host',
     nvidiaSmi: env.LABLINK_NVIDIA_SMI || 'nvidia-smi',
   };

@@ -4,16 +4,27 @@ import { HealthReport } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
 import { VmHealthAnswer } from '../core/wire';
 import { AllocatorClient } from './allocator-client';
+import { crdClientConnectedInJournal } from './crd-connections';
 import { checkGpu, processRunning, readHeartbeat } from './probes';
 
 export interface HealthSchedule {
   heartbeatSeconds: number;
   gpuCheckSeconds: number;
   inUseCheckSeconds: number;
-  /** Process whose presence means "in use"; unset: not reported. */
-  inUseProcess?: string;
+  /** How the agent tells a participant is on the VM; unset: "in use" is not reported. */
+  inUseProbe?: InUseProbe;
   crdProcess: string;
   nvidiaSmi: string;
+}
+
+/**
+ * `process`: a process whose command line contains `name` runs (the workshop's software, or a
+ * local stand-in); `crd-journal`: the CRD host logged a client connected and not yet gone.
+ */
+export type InUseProbe = { kind: 'process'; name: string } | { kind: 'crd-journal'; journalctl: string };
+
+function measureInUse(probe: InUseProbe): Promise<boolean> {
+  return probe.kind === 'process' ? processRunning(probe.name) : crdClientConnectedInJournal(probe.journalctl);
 }
 
 const RETRY_MAX_MS = 60_000;
@@ -43,9 +54,9 @@ export class HealthReporter {
       this.loop('heartbeat', this.schedule.heartbeatSeconds, async () => ({ heartbeat: await readHeartbeat(this.schedule.crdProcess) }), signal, false),
       this.loop('gpu', this.schedule.gpuCheckSeconds, async () => ({ gpu: await checkGpu(this.schedule.nvidiaSmi) }), signal, true),
     ];
-    const inUseProcess = this.schedule.inUseProcess;
-    if (inUseProcess) {
-      loops.push(this.loop('in_use', this.schedule.inUseCheckSeconds, async () => ({ inUse: await processRunning(inUseProcess) }), signal, true));
+    const inUseProbe = this.schedule.inUseProbe;
+    if (inUseProbe) {
+      loops.push(this.loop('in_use', this.schedule.inUseCheckSeconds, async () => ({ inUse: await measureInUse(inUseProbe) }), signal, true));
     }
     return Promise.all(loops).then(() => undefined);
   }

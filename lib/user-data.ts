@@ -304,6 +304,8 @@ echo "$AGENT_SHA256  /opt/lablink/agent.js" | sha256sum --check --quiet
   echo "LABLINK_DESKTOP_USER=$DESKTOP_USER"
   echo "LABLINK_BOOT_LOG=$LOG"
   echo "LABLINK_LOG_FORMAT=json"
+  # "Connected" for the idle release: the CRD host's own "Client connected" lines in the journal.
+  echo "LABLINK_IN_USE_PROBE=crd-journal"
 } > /etc/lablink/agent.env
 install -d -m 0700 ${AGENT_STATE_DIR}
 ${options.setup ? renderSetupInstall(options.setup) : ''}${options.vmName === undefined ? CLAIM_NAME : ''}

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
+import { readAgentConfig } from '../../agent/config';
 import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
 import { EC2_USER_DATA_LIMIT_BYTES, SETUP_RESULT_PATH, SETUP_SCRIPT_PATH, renderClientUserData } from '../../lib/user-data';
@@ -49,6 +50,18 @@ describe('client VM user-data', () => {
     expect(script).not.toMatch(/FLEET_TOKEN|secretsmanager/);
     expect(script).toContain("VM_NAME='lablink-vm-7'");
     expect(script).toContain('https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb');
+  });
+
+  it('gives the agent the CRD journal probe, so the never-connected rule acts on deployed VMs (real bash writes agent.env, the agent reads it)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-agent-env-'));
+    try {
+      const written = /\{\n  echo "LABLINK_ALLOCATOR_URL=[\s\S]*?\n\} > \/etc\/lablink\/agent.env/.exec(script)![0].replace('/etc/lablink/agent.env', `${dir}/agent.env`);
+      execFileSync('bash', ['-c', `set -eu; ALLOCATOR_URL=http://allocator.internal DESKTOP_USER=lablink LOG=/var/log/boot.log\n${written}`]);
+      const agentEnv = Object.fromEntries(readFileSync(`${dir}/agent.env`, 'utf8').trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+      expect(readAgentConfig({ ...agentEnv, LABLINK_VM_NAME: 'lablink-vm-7' }).health.inUseProbe).toEqual({ kind: 'crd-journal', journalctl: 'journalctl' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('denies the desktop user cron, at and lingering by name, so a fresh account of that name gets none of them either (real bash in a throwaway root)', () => {
