@@ -4,14 +4,15 @@ function waitInWords(seconds: number): string {
   return `${Math.ceil(seconds / 60)} minutes`;
 }
 
-/** One VM per browser: a second email from the same browser gets this. */
-export function browserHoldsMessage(hostname: string): string {
-  return `This browser already has a VM, ${hostname}, for another email: each browser gets one VM. Use ${hostname}, or ask your instructor.`;
+/** One VM per browser: a second email from the same browser gets this (unnamed when the page no longer knows which VM). */
+export function browserHoldsMessage(hostname: string | undefined): string {
+  return `This browser already has a VM${hostname ? `, ${hostname},` : ''} for another email: each browser gets one VM. Use ${hostname ?? 'that VM'}, or ask your instructor.`;
 }
 
-/** The client's address took its share of new VMs for this window. */
-export function addressLimitedMessage(retryAfterSeconds: number): string {
-  return `Many VMs were just taken from your network. Submit again in ${waitInWords(retryAfterSeconds)} (your request was not stored), or ask your instructor.`;
+/** The client's address took its share of new VMs for this window (how long unknown: when the page no longer knows). */
+export function addressLimitedMessage(retryAfterSeconds: number | undefined): string {
+  const when = retryAfterSeconds === undefined ? 'a few minutes' : waitInWords(retryAfterSeconds);
+  return `Many VMs were just taken from your network. Submit again in ${when} (your request was not stored), or ask your instructor.`;
 }
 
 /** Email alone opens nothing: the VM's name and PIN stay with the browser that asked for it. */

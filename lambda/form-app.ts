@@ -17,8 +17,9 @@ import { ASSIGNMENT_PATTERN } from '../core/wire';
 import { secretsEqual } from '../core/secrets';
 import { capBody } from '../http/limits';
 import { check } from '../http/validate';
-import { FIELD_ORDER, FieldErrors, formPage, freeCountText } from './pages';
+import { FIELD_ORDER, FieldErrors, FormErrors, formPage, freeCountText } from './pages';
 import { readRequestForm } from './request-form';
+import { REFUSAL_STATUS, Refusal, RefusalCode, forgetRefusal, readRefusal, redirectToRefusal } from './form-refusal';
 import { HELD_ELSEWHERE, addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
@@ -34,6 +35,9 @@ const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'd
 export const RETRY_COOKIE = 'lablink_retry';
 
 /** Names no VM: email alone opens nothing. */
+/** Only a browser that sent something other than the form gets here: the fields' own problems need the form's fields. */
+const UNREADABLE_FORM = 'The form could not be read. Fill it in and submit it again.';
+
 const RETRY_REFUSED = 'This email already has a VM whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.';
 
 function wantsJson(c: Context): boolean {
@@ -71,8 +75,39 @@ export function createFormApp(options: FormAppOptions): Hono {
   const askAccessCode = options.accessCode !== undefined;
   const app = new Hono();
 
+  /** Every problem with the fields at once: a wrong access code is reported with the fields' own mistakes. */
+  const fieldProblems = (values: Refusal['values']): { errors: FieldErrors; emailSuggestion?: string } => {
+    const valid = validateVmRequest({ email: values.email, emailConfirmed: values.emailConfirmed, crdCommand: values.crdCommand });
+    const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;
+    const accessProblem = accessCodeProblem(options.accessCode, values.accessCode);
+    return accessProblem ? { ...invalid, errors: { access_code: accessProblem, ...invalid.errors } } : invalid;
+  };
+
+  /** What a refusal says on the form page: the same problems the form's post was refused for. */
+  const refusalPage = async (c: Context, refusal: Refusal) => {
+    const { code, values } = refusal;
+    const retryAfter = refusal.retryAt === undefined ? undefined : Math.max(1, refusal.retryAt - Math.floor(Date.now() / 1000));
+    if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
+    const formMessages: Record<Exclude<RefusalCode, 'invalid' | 'access_denied'>, string> = {
+      unreadable: UNREADABLE_FORM,
+      held_elsewhere: HELD_ELSEWHERE,
+      browser_holds: browserHoldsMessage(refusal.hostname),
+      retry_refused: RETRY_REFUSED,
+      address_limited: addressLimitedMessage(retryAfter),
+      no_vm_free: NO_VM_FREE,
+      vm_starting: VM_STARTING,
+    };
+    const fields: { errors: FormErrors; emailSuggestion?: string } = code === 'invalid' || code === 'access_denied' ? fieldProblems(values) : { errors: { form: formMessages[code] } };
+    return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: fields.errors, emailSuggestion: fields.emailSuggestion }), REFUSAL_STATUS[code]);
+  };
+
   // `?email=` comes from a VM page's "Get a new command": the participant keeps their address.
-  app.get('/', async (c) => c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } })));
+  // `?error=` is a refused post (Post/Redirect/Get): the page shows why, with what was typed.
+  app.get('/', async (c) => {
+    const refusal = readRefusal(c);
+    if (refusal) return refusalPage(c, refusal);
+    return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } }));
+  });
 
   app.get('/api/unassigned_vms_count', async (c) => {
     const capacity = await fleetCapacity(sql);
@@ -84,53 +119,40 @@ export function createFormApp(options: FormAppOptions): Hono {
   app.post('/api/request_vm', async (c) => {
     const json = wantsJson(c);
     const read = await readRequestForm(c);
-    if (!read.ok) {
-      if (json) return c.json({ error: read.message }, read.status);
-      return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, errors: { form: read.message } }), read.status);
-    }
+    if (!read.ok) return json ? c.json({ error: read.message }, read.status) : redirectToRefusal(c, { code: 'unreadable', values: {} });
     const { email, emailConfirmed, crdCommand, accessCode, retryToken } = read.form;
-    const values = { email, crdCommand, accessCode };
+    const values = { email, emailConfirmed, crdCommand, accessCode };
     const input = { email, emailConfirmed, crdCommand, retryToken: retryToken ?? getCookie(c, RETRY_COOKIE) };
-    // Every problem at once: a wrong access code is reported with the fields' own mistakes.
-    const refuse = async (status: 400 | 403, invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
+    // A browser is sent to a page that shows the refusal; a JSON client gets it in the answer.
+    const refuse = (refusal: Omit<Refusal, 'values'>, answer: object, headers?: Record<string, string>) =>
+      json ? c.json(answer, REFUSAL_STATUS[refusal.code], headers) : redirectToRefusal(c, { ...refusal, values });
+    const refuseFields = (code: 'invalid' | 'access_denied', invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
       // JSON clients get the first problem as `error` too, as before; a refused access code comes first.
-      const field = status === 403 ? 'access_code' : (FIELD_ORDER.find((name) => invalid.errors[name]) as keyof FieldErrors);
-      if (json) return c.json({ error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) }, status);
-      return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: invalid.errors, emailSuggestion: invalid.emailSuggestion }), status);
+      const field = code === 'access_denied' ? 'access_code' : (FIELD_ORDER.find((name) => invalid.errors[name]) as keyof FieldErrors);
+      return refuse({ code }, { error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) });
     };
-    const accessProblem = accessCodeProblem(options.accessCode, accessCode);
-    if (accessProblem) {
-      const valid = validateVmRequest(input);
-      const invalid: InvalidRequest = valid.ok ? { errors: {} } : valid;
-      return refuse(403, { ...invalid, errors: { access_code: accessProblem, ...invalid.errors } });
-    }
+    if (accessCodeProblem(options.accessCode, accessCode)) return refuseFields('access_denied', fieldProblems(values));
     const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
     switch (result.kind) {
       case 'held_elsewhere':
         log.warn('vm.email_elsewhere', { email });
-        if (json) return c.json({ error: HELD_ELSEWHERE }, 409);
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: HELD_ELSEWHERE } }), 409);
+        return refuse({ code: 'held_elsewhere' }, { error: HELD_ELSEWHERE });
       case 'browser_holds':
         log.warn('vm.browser_holds', { hostname: result.hostname, email });
-        if (json) return c.json({ error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` }, 409);
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: browserHoldsMessage(result.hostname) } }), 409);
+        return refuse({ code: 'browser_holds', hostname: result.hostname }, { error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` });
       case 'address_limited':
         log.warn('vm.address_limited', { retryAfterSeconds: result.retryAfterSeconds });
         c.header('retry-after', String(result.retryAfterSeconds));
-        if (json) return c.json({ error: addressLimitedMessage(result.retryAfterSeconds) }, 429);
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: addressLimitedMessage(result.retryAfterSeconds) } }), 429);
+        return refuse({ code: 'address_limited', retryAt: Math.floor(Date.now() / 1000) + result.retryAfterSeconds }, { error: addressLimitedMessage(result.retryAfterSeconds) });
       case 'retry_refused':
         log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
-        if (json) return c.json({ error: RETRY_REFUSED }, 409);
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: RETRY_REFUSED } }), 409);
+        return refuse({ code: 'retry_refused' }, { error: RETRY_REFUSED });
       case 'invalid':
-        return refuse(400, result);
+        return refuseFields('invalid', result);
       case 'no_vm_free': {
         const starting = (await countWarmingVms(sql)) > 0;
         log.warn('vm.none_free', { starting });
-        const message = starting ? VM_STARTING : NO_VM_FREE;
-        if (json) return c.json({ error: message }, 503, starting ? { 'retry-after': '120' } : {});
-        return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: { form: message } }), 503);
+        return refuse({ code: starting ? 'vm_starting' : 'no_vm_free' }, { error: starting ? VM_STARTING : NO_VM_FREE }, starting ? { 'retry-after': '120' } : {});
       }
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
@@ -151,7 +173,8 @@ export function createFormApp(options: FormAppOptions): Hono {
             ...(result.retryToken ? { retryToken: result.retryToken } : {}),
           });
         }
-        // Post/Redirect/Get: reloading the VM's page never submits the form again.
+        // Post/Redirect/Get: reloading the VM's page never submits the form again; what a refusal kept is no longer needed.
+        forgetRefusal(c);
         return c.redirect(`/vm/${result.assignmentId}${result.outcome === 'assigned' ? '' : `?outcome=${result.outcome}`}`, 303);
     }
   });

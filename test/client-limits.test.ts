@@ -1,7 +1,7 @@
 import { recordPoll } from '../core/vms';
 import { dumpDatabase } from './support/database';
 import { crdCommand } from './support/fixtures';
-import { TestStack, startTestStack, submitForm } from './support/stack';
+import { TestStack, startTestStack, submitForm, submitFormAsBrowser } from './support/stack';
 
 type Answer = { hostname?: string; retryToken?: string; error?: string };
 
@@ -30,13 +30,11 @@ describe('one VM per browser, and a bounded number of new VMs per client address
     expect(byToken.status).toBe(409);
     expect(((await byToken.json()) as Answer).error).toBe(`This browser already has a VM, ${hostname}, for another email: each browser gets one VM. Use ${hostname}, or ask your instructor.`);
 
-    const byCookie = await fetch(`${env.url}/api/request_vm`, {
-      method: 'POST',
-      headers: { cookie: `lablink_retry=${retryToken}` },
-      body: new URLSearchParams({ email: 'third@example.com', crd_command: crdCommand() }),
-    });
-    expect(byCookie.status).toBe(409);
-    expect(await byCookie.text()).toContain(`This browser already has a VM, ${hostname}, for another email`);
+    const byCookie = await submitFormAsBrowser(env.url, { email: 'third@example.com', crd_command: crdCommand() }, `lablink_retry=${retryToken}`);
+    expect(byCookie.page.status).toBe(409);
+    expect(await byCookie.page.text()).toContain(`This browser already has a VM, ${hostname}, for another email`);
+    // The VM's name is this browser's alone: it is not in the address the browser was sent to.
+    expect(byCookie.location).not.toContain(hostname);
     expect(await dumpDatabase(env.db.pool)).toBe(before);
 
     const again = await submitForm(env.url, { email: 'first@example.com', crd_command: crdCommand(), retry_token: retryToken! });
@@ -55,7 +53,7 @@ describe('one VM per browser, and a bounded number of new VMs per client address
     expect(retryAfter).toBeLessThanOrEqual(WINDOW_SECONDS);
     expect(((await refused.json()) as Answer).error).toMatch(/^Many VMs were just taken from your network\. Submit again in \d+ (seconds|minutes) \(your request was not stored\)/);
 
-    const page = await submitForm(env.url, { email: 'c@example.com', crd_command: crdCommand() }, 'text/html');
+    const { page } = await submitFormAsBrowser(env.url, { email: 'c@example.com', crd_command: crdCommand() });
     expect(page.status).toBe(429);
     expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
     const html = await page.text();

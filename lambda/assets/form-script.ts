@@ -5,12 +5,6 @@ import { POLLER } from './poller';
 // suggested email in one click; the page works without it.
 export const FORM_SCRIPT = `${POLLER}
 (function () {
-  // A page answering the form's POST (its mistakes) takes the form's own address: a reload then shows the form with the
-  // email kept, instead of asking to send the form again.
-  if (location.pathname === '/api/request_vm') {
-    var typed = document.getElementById('email');
-    history.replaceState(null, '', '/' + (typed && typed.value ? '?email=' + encodeURIComponent(typed.value) : ''));
-  }
   document.querySelectorAll('[data-use-email]').forEach(function (button) {
     var email = document.getElementById('email');
     button.hidden = false;

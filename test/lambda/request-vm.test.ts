@@ -1,7 +1,7 @@
 import { recordPoll } from '../../core/vms';
 import { dumpDatabase } from '../support/database';
 import { crdCommand, fakeCode } from '../support/fixtures';
-import { TestStack, freeCount, startTestStack, submitForm } from '../support/stack';
+import { TestStack, freeCount, startTestStack, submitForm, submitFormAsBrowser } from '../support/stack';
 
 describe('the participant form over HTTP', () => {
   let env: TestStack;
@@ -43,7 +43,7 @@ describe('the participant form over HTTP', () => {
   });
 
   it('answers 503 with what to do when no VM is free, and stores nothing', async () => {
-    const response = await submitForm(env.url, { email: 'late@example.com', crd_command: crdCommand() }, 'text/html');
+    const { page: response } = await submitFormAsBrowser(env.url, { email: 'late@example.com', crd_command: crdCommand() });
     expect(response.status).toBe(503);
     const page = await response.text();
     expect(page).toContain('No VM is free right now. Please ask your instructor');
@@ -111,9 +111,10 @@ describe('the participant form over HTTP', () => {
     expect(page).not.toContain(cookie!.split('=')[1]);
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'invalid_grant', crd_command = NULL WHERE hostname = 'form-vm-5'`);
 
-    const stranger = await post();
-    expect(stranger.status).toBe(409);
-    expect(await stranger.text()).toContain('whose setup failed');
+    const stranger = await submitFormAsBrowser(env.url, { email: 'cookie@example.com', crd_command: crdCommand() });
+    expect(stranger.answer.status).toBe(303);
+    expect(stranger.page.status).toBe(409);
+    expect(await stranger.page.text()).toContain('whose setup failed');
     const again = await post({ cookie: cookie! });
     expect(again.status).toBe(303);
     expect(again.headers.get('location')).toMatch(/outcome=retried/);
@@ -167,12 +168,41 @@ describe('the participant form over HTTP', () => {
   });
 
   it('shows the message next to the field in the page and keeps what was typed', async () => {
-    const response = await submitForm(env.url, { email: 'keep@example.com', crd_command: fakeCode() }, 'text/html');
-    expect(response.status).toBe(400);
-    const page = await response.text();
+    const code = fakeCode();
+    const response = await submitFormAsBrowser(env.url, { email: 'keep@example.com', crd_command: code });
+    expect(response.page.status).toBe(400);
+    const page = await response.page.text();
+    expect(page).toContain(`>${code}</textarea>`);
     expect(page).toContain('id="crd_command-error"');
     expect(page).toContain('code alone');
     expect(page).toContain('value="keep@example.com"');
+  });
+
+  it('sends a refused browser to a page of its own (post/redirect/get): the code stays out of the URL, a reload shows the same page', async () => {
+    const command = `DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="${fakeCode()}" --redirect-url="https://example.com/" --name=$(hostname)`;
+    const refused = await submitFormAsBrowser(env.url, { email: 'reload@example.com', crd_command: command });
+    expect(refused.answer.status).toBe(303);
+    expect(refused.location).toBe('/?error=invalid&email=reload%40example.com');
+    expect(refused.cookies).toMatch(/^lablink_refusal=[\w-]+$/);
+    expect(refused.answer.headers.get('set-cookie')).toMatch(/Max-Age=600; Path=\/; HttpOnly; SameSite=Strict/);
+    const first = await refused.page.text();
+    expect(first).toContain('id="crd_command-error"');
+    expect(first).toContain(`>${command.replace(/"/g, '&quot;')}</textarea>`);
+    // A reload is the same GET with the same cookie: the same page, and nothing posted again.
+    const reloaded = await fetch(new URL(refused.location, env.url), { headers: { cookie: refused.cookies } });
+    expect(reloaded.status).toBe(400);
+    expect(await reloaded.text()).toBe(first);
+    // Without the cookie (cookies off, or 10 minutes later) the page still says what is wrong, with the email from the URL.
+    const bare = await (await fetch(new URL(refused.location, env.url))).text();
+    expect(bare).toContain('value="reload@example.com"');
+    expect(bare).toContain('id="crd_command-error"');
+    // A link naming another code shows only that code's own words, never what the cookie kept; a code the page does not know shows the plain form.
+    const other = await (await fetch(`${env.url}/?error=no_vm_free`, { headers: { cookie: refused.cookies } })).text();
+    expect(other).toContain('No VM is free right now. Please ask your instructor');
+    expect(other).not.toContain('start-host');
+    const unknown = await fetch(`${env.url}/?error=%3Cb%3E`);
+    expect(unknown.status).toBe(200);
+    expect(await unknown.text()).not.toContain('class="notice" role="alert"');
   });
 
   it('reports every field’s mistake at once, in JSON and in the page', async () => {
@@ -184,14 +214,14 @@ describe('the participant form over HTTP', () => {
       errors: { email: expect.stringMatching(/^Did you mean/), crd_command: expect.stringMatching(/^The command stops in the middle of the code/) },
       emailSuggestion: 'sam@gmail.com',
     });
-    const page = await (await submitForm(env.url, { email: 'sam@gmial.com', crd_command: '' }, 'text/html')).text();
+    const page = await (await submitFormAsBrowser(env.url, { email: 'sam@gmial.com', crd_command: '' })).page.text();
     expect(page).toContain('<title>Error: Get your workshop VM · LabLink</title>');
     expect(page).toMatch(/<div class="error-summary" id="error-summary" tabindex="-1" autofocus[^>]*>\s*<h2[^>]*>There are 2 problems<\/h2>/);
     expect(page).toContain('<input type="checkbox" id="email_confirmed" name="email_confirmed" value="sam@gmial.com">');
   });
 
   it('escapes what was typed when it shows it back', async () => {
-    const response = await submitForm(env.url, { email: '"><script>alert(1)</script>', crd_command: crdCommand() }, 'text/html');
+    const { page: response } = await submitFormAsBrowser(env.url, { email: '"><script>alert(1)</script>', crd_command: crdCommand() });
     expect(response.status).toBe(400);
     const page = await response.text();
     expect(page).not.toContain('<script>alert(1)</script>');
@@ -231,7 +261,7 @@ describe('the participant form over HTTP', () => {
       expect(JSON.parse(text)).toEqual({ error: HELD_ELSEWHERE });
       expect(text).not.toContain(vm.pin);
 
-      const page = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'ada@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+      const { page } = await submitFormAsBrowser(env.url, { email: 'ada@example.com', crd_command: crdCommand() });
       expect(page.status).toBe(409);
       const html = await page.text();
       expect(html).toContain(HELD_ELSEWHERE);

@@ -63,6 +63,18 @@ export function submitForm(url: string, fields: Record<string, string>, accept =
   return fetch(`${url}/api/request_vm`, { method: 'POST', headers: { accept }, body: new URLSearchParams(fields) });
 }
 
+/**
+ * A browser's form post without JavaScript: the answer (a 303, Post/Redirect/Get), then the page
+ * it leads to, fetched with the cookies the answer set, as a browser would.
+ */
+export async function submitFormAsBrowser(url: string, fields: Record<string, string>, cookie?: string): Promise<{ answer: Response; location: string; page: Response; cookies: string }> {
+  const answer = await fetch(`${url}/api/request_vm`, { method: 'POST', headers: cookie ? { cookie } : {}, body: new URLSearchParams(fields), redirect: 'manual' });
+  const location = answer.headers.get('location') ?? '';
+  const cookies = answer.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+  const page = await fetch(new URL(location, url), { headers: cookies ? { cookie: cookies } : {} });
+  return { answer, location, page, cookies };
+}
+
 export async function freeCount(url: string): Promise<number> {
   const response = await fetch(`${url}/api/unassigned_vms_count`);
   return ((await response.json()) as { count: number }).count;
