@@ -40,14 +40,18 @@ describe('agent health reports to the real local allocator', () => {
     hostLog = path.join(dir, 'chromoting.log');
     await writeFile(hostLog, `${CRD_STARTED}\n`);
     const journalctl = path.join(dir, 'journalctl');
-    await writeFile(journalctl, `#!/bin/sh\necho "$*" > '${dir}/journalctl-args'\ncase " $* " in *" --boot "*"--identifier=chromoting "*"--output=cat "*) cat '${hostLog}' ;; esac\n`);
+    // Like the real one, it colours its lines when SYSTEMD_COLORS asks for it (the VM below asks).
+    await writeFile(
+      journalctl,
+      `#!/bin/sh\necho "$*" > '${dir}/journalctl-args'\ncase " $* " in *" --boot "*"--identifier=chromoting "*"--output=cat "*) if [ "$SYSTEMD_COLORS" = 1 ]; then sed 's/^/\\x1b[0;1;39m/' '${hostLog}'; else cat '${hostLog}'; fi ;; esac\n`,
+    );
     await chmod(journalctl, 0o755);
     crdVm = await SimulatedVm.create({
       name: 'health-vm-2',
       allocatorUrl: env.url,
       fleetToken: TEST_FLEET_TOKEN,
       agentBundle,
-      env: { LABLINK_IN_USE_PROBE: 'crd-journal', LABLINK_JOURNALCTL: journalctl, LABLINK_IN_USE_CHECK_SECONDS: '0.3' },
+      env: { LABLINK_IN_USE_PROBE: 'crd-journal', LABLINK_JOURNALCTL: journalctl, LABLINK_IN_USE_CHECK_SECONDS: '0.3', SYSTEMD_COLORS: '1' },
     });
     crdVm.start();
   });
