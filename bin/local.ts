@@ -63,6 +63,7 @@ async function main(): Promise<number> {
       requestLimits: DEFAULT_REQUEST_LIMITS,
       addressLimit: options.addressLimit,
       idleRelease: options.idleRelease,
+      pricing: options.pricing,
       log,
     });
     cleanups.push(() => stack.close());

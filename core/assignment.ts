@@ -7,6 +7,7 @@ import { ASSIGN_VM } from './statements';
 import { countFreeVms } from './vms';
 import { generateSecret } from './secrets';
 import { AddressLimit, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
+import { recordEmailAttempt } from './email-attempts';
 
 /** What generateSecret() makes: 32 URL-safe characters. */
 const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
@@ -25,8 +26,8 @@ export type VmRequestResult =
   | ({ kind: 'invalid' } & InvalidRequest)
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
-  /** The email has a VM, requested from another browser: its name and PIN are not shown here. */
-  | { kind: 'held_elsewhere' }
+  /** The email has a VM, requested from another browser: its name (for the dashboard) and PIN are not shown to the asker. */
+  | { kind: 'held_elsewhere'; hostname: string }
   /** This browser already holds a VM under another email: one VM per browser. */
   | { kind: 'browser_holds'; hostname: string; assignmentId: string }
   /** The client's address took its share of new VMs for now; nothing was stored. */
@@ -123,8 +124,10 @@ async function assignOrFind(sql: Sql, valid: { email: string; command: CrdComman
   // The request that raced ours may have committed by now: it would be this email's VM.
   if (!row) [row] = await assignOnce();
   if (!row) return { kind: 'no_vm_free' };
-  if (row.outcome === 'retry_refused') return { kind: 'retry_refused', hostname: row.hostname };
-  if (row.outcome === 'held_elsewhere') return { kind: 'held_elsewhere' };
+  if (row.outcome === 'retry_refused' || row.outcome === 'held_elsewhere') {
+    await recordEmailAttempt(sql, valid.email, row.hostname);
+    return { kind: row.outcome, hostname: row.hostname };
+  }
   return {
     kind: 'assigned',
     hostname: row.hostname,

@@ -233,6 +233,50 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'idle release: whether the in-use probe saw the participant during the current assignment',
     statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS connected_assignment_id uuid`],
   },
+  {
+    version: 16,
+    description: 'the after-workshop report (ready, first connection, failures, waiting-line time per assignment), email attempts from other browsers, one-time hand-over links',
+    statements: [
+      // queued_at stays null until a waiting line records when the participant joined it.
+      `ALTER TABLE assignment_history
+        ADD COLUMN IF NOT EXISTS ready_at timestamptz,
+        ADD COLUMN IF NOT EXISTS connected_at timestamptz,
+        ADD COLUMN IF NOT EXISTS failures integer NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS queued_at timestamptz`,
+      // A trigger, like migration 13's: every statement that configures, fails or sees a participant connect is counted.
+      `CREATE OR REPLACE FUNCTION record_assignment_progress() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.email IS NOT NULL AND OLD.email IS NOT DISTINCT FROM NEW.email THEN
+          UPDATE assignment_history SET
+            ready_at = coalesce(ready_at, NEW.configured_at),
+            connected_at = coalesce(connected_at, CASE WHEN NEW.connected_assignment_id = NEW.assignment_id THEN now() END),
+            failures = failures + CASE WHEN NEW.state = 'error' AND OLD.state IS DISTINCT FROM 'error' THEN 1 ELSE 0 END
+          WHERE hostname = NEW.hostname AND email = NEW.email AND ended_at IS NULL;
+        END IF;
+        RETURN NEW;
+      END
+      $$`,
+      `CREATE OR REPLACE TRIGGER vms_assignment_progress
+        AFTER UPDATE OF configured_at, connected_assignment_id, state ON vms
+        FOR EACH ROW EXECUTE FUNCTION record_assignment_progress()`,
+      // Only what the instructor needs to recognise the attempt: no address, no browser, no command.
+      `CREATE TABLE IF NOT EXISTS email_attempts (
+        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        attempted_at timestamptz NOT NULL DEFAULT now(),
+        email        text NOT NULL,
+        hostname     text NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS handover_links (
+        token_hash    text PRIMARY KEY,
+        hostname      text NOT NULL,
+        email         text NOT NULL,
+        assignment_id uuid NOT NULL,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        expires_at    timestamptz NOT NULL,
+        used_at       timestamptz
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

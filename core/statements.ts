@@ -93,7 +93,7 @@ WITH existing AS (
 )
 SELECT hostname, pin, assignment_id::text AS assignment_id, 'existing' AS outcome FROM existing WHERE state <> 'error' AND holder
 UNION ALL
-SELECT NULL, NULL, NULL, 'held_elsewhere' FROM existing WHERE state <> 'error' AND NOT coalesce(holder, false)
+SELECT hostname, NULL, NULL, 'held_elsewhere' FROM existing WHERE state <> 'error' AND NOT coalesce(holder, false)
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'retried' FROM retried
 UNION ALL
@@ -599,3 +599,81 @@ SELECT h.hostname, h.email, h.assigned_at, h.ended_at, h.moved_from,
    WHERE n.email = h.email AND n.moved_from = h.hostname AND h.ended_at IS NOT NULL AND n.assigned_at >= h.ended_at
    ORDER BY n.id LIMIT 1) AS moved_to
 FROM assignment_history h WHERE h.email <> '${PROBE_EMAIL}' ORDER BY h.id`;
+
+/** Someone asked with an email whose VM another browser holds: kept for the dashboard, the newest 500 only. */
+export const RECORD_EMAIL_ATTEMPT = `
+WITH added AS (
+  INSERT INTO email_attempts (email, hostname) VALUES (:email, :hostname) RETURNING id
+)
+DELETE FROM email_attempts WHERE id <= (SELECT id FROM added) - 500`;
+
+/** The newest attempts, and whether that email still has that VM (so it can be handed over). */
+export const SELECT_EMAIL_ATTEMPTS = `
+SELECT a.attempted_at, a.email, a.hostname, EXISTS (SELECT 1 FROM vms WHERE vms.hostname = a.hostname AND vms.email = a.email) AS still_assigned
+FROM email_attempts a ORDER BY a.id DESC LIMIT CAST(:limit AS int)`;
+
+/**
+ * A one-time hand-over link for the participant on :hostname (stored as :tokenHash), valid
+ * :validSeconds. It replaces the VM's unused links, and old ones are swept; nothing is changed
+ * when the VM has no participant.
+ */
+export const CREATE_HANDOVER_LINK = `
+WITH vm AS (
+  SELECT hostname, email, assignment_id FROM vms
+  WHERE hostname = :hostname AND email IS NOT NULL AND assignment_id IS NOT NULL AND state <> 'retired'
+), swept AS (
+  DELETE FROM handover_links
+  WHERE EXISTS (SELECT 1 FROM vm) AND ((hostname = :hostname AND used_at IS NULL) OR expires_at < now() - interval '1 day')
+), created AS (
+  INSERT INTO handover_links (token_hash, hostname, email, assignment_id, expires_at)
+  SELECT :tokenHash, hostname, email, assignment_id, now() + make_interval(secs => CAST(:validSeconds AS float8)) FROM vm
+  RETURNING email, expires_at
+)
+SELECT email, expires_at FROM created`;
+
+/**
+ * Uses a hand-over link once: marks it used and gives its assignment the new browser's retry
+ * token (:retryToken), which the old browser no longer holds. Two browsers at once: the second
+ * waits on the link's row, then finds it used.
+ */
+export const USE_HANDOVER_LINK = `
+WITH used AS (
+  UPDATE handover_links h SET used_at = now()
+  FROM vms WHERE h.token_hash = :tokenHash AND h.used_at IS NULL AND h.expires_at > now()
+    AND vms.assignment_id = h.assignment_id AND vms.email = h.email
+  RETURNING h.assignment_id
+), bound AS (
+  UPDATE vms SET retry_token = :retryToken FROM used WHERE vms.assignment_id = used.assignment_id
+  RETURNING vms.hostname, vms.assignment_id::text AS assignment_id
+)
+SELECT hostname, assignment_id FROM bound`;
+
+/** Why a hand-over link would be refused, if it would: used, expired, or its assignment is over. */
+export const SELECT_HANDOVER_LINK = `
+SELECT h.hostname, h.used_at IS NOT NULL AS used, h.expires_at <= now() AS expired,
+  EXISTS (SELECT 1 FROM vms WHERE vms.assignment_id = h.assignment_id AND vms.email = h.email) AS current
+FROM handover_links h WHERE h.token_hash = :tokenHash`;
+
+/**
+ * The after-workshop report, one row per participant (email) over every assignment they had.
+ * Submitting is joining the waiting line when they did (queued_at), else the assignment itself.
+ * A reset is one of their assignments that ended: its VM was taken back and reset.
+ */
+export const SELECT_PARTICIPANT_REPORT = `
+WITH per AS (
+  SELECT email, min(id) AS first_id,
+    min(coalesce(queued_at, assigned_at)) AS submitted_at,
+    min(ready_at) AS ready_at, min(connected_at) AS connected_at,
+    sum(extract(epoch FROM coalesce(ended_at, now()) - assigned_at)) AS vm_seconds,
+    sum(extract(epoch FROM assigned_at - queued_at)) AS waiting_seconds,
+    sum(failures) AS failures, count(ended_at) AS resets, count(moved_from) AS moves,
+    string_agg(hostname, ' ' ORDER BY id) AS vms
+  FROM assignment_history WHERE email <> '${PROBE_EMAIL}' GROUP BY email
+)
+SELECT email, vms, submitted_at,
+  CAST(round(extract(epoch FROM ready_at - submitted_at)) AS int) AS seconds_to_ready,
+  CAST(round(extract(epoch FROM connected_at - submitted_at)) AS int) AS seconds_to_connect,
+  CAST(vm_seconds AS float8) / 3600 AS vm_hours,
+  CAST(round(waiting_seconds) AS int) AS waiting_seconds,
+  CAST(failures AS int) AS failures, CAST(resets AS int) AS resets, CAST(moves AS int) AS moves
+FROM per ORDER BY first_id`;

@@ -1,6 +1,13 @@
 import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
 import { idleSection } from './idle-notices';
 import { Context, Hono } from 'hono';
+import { html } from 'hono/html';
+import { DEFAULT_INSTANCE_TYPE, Pricing } from '../core/cost';
+import { listEmailAttempts } from '../core/email-attempts';
+import { createHandoverLink } from '../core/handover';
+import { workshopReport } from '../core/workshop-report';
+import { emailAttemptsSection, handoverConfirmPage, handoverLinkPage } from './handover-admin-pages';
+import { workshopReportCsv, workshopReportPage } from './workshop-report-page';
 import * as v from 'valibot';
 import { basicAuth } from 'hono/basic-auth';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -14,6 +21,7 @@ import { VmLogView, readVmLogs } from '../core/vm-logs';
 import { CANNOT_RESET } from '../core/statements';
 import { AssignmentRecord, ResetScope, VmSummary, countFreeVms, listAssignmentHistory, listVms, resetVms } from '../core/vms';
 import { readJsonObject } from '../http/json-body';
+import { csvLines } from './csv';
 import { sameOriginOnly } from '../http/same-origin';
 import { check } from '../http/validate';
 import { CHECK_RESULT, FLEET_ACTION, HOSTNAME, LOG_LEVEL, VM_ACTION_PARAMS } from './admin-requests';
@@ -44,16 +52,11 @@ export interface AdminAppOptions {
   expiresAt?: string;
   /** Lists the VMs held by nobody and their time left. */
   idleRelease?: IdleReleasePolicy;
+  /** Prices the after-workshop report; the deploy's default instance type when unset. */
+  pricing?: Pricing;
 }
 
 const CSV_COLUMNS = ['hostname', 'email', 'assigned_at', 'ended_at', 'ended_how', 'moved_from', 'vm_state_now', 'vm_problem_now'] as const;
-
-/** Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula. */
-function csvCell(value: unknown): string {
-  let text = value === null || value === undefined ? '' : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\n\r]/.test(text) || text.startsWith("'") ? `"${text.replace(/"/g, '""')}"` : text;
-}
 
 /** How an assignment ended, in words: moved on, taken back, or not yet. */
 function endedHow(record: AssignmentRecord): string {
@@ -68,8 +71,7 @@ export function assignmentsCsv(history: AssignmentRecord[], vms: VmSummary[]): s
     const vm = record.ended_at ? undefined : current.get(`${record.hostname} ${record.email}`);
     return [record.hostname, record.email, record.assigned_at, record.ended_at, endedHow(record), record.moved_from, vm && stateLabel(vm), vm && (vm.failure ?? vm.error)];
   };
-  const lines = [CSV_COLUMNS.join(','), ...history.map((record) => cells(record).map(csvCell).join(','))];
-  return `${lines.join('\r\n')}\r\n`;
+  return csvLines(CSV_COLUMNS, history.map(cells));
 }
 
 /** A VM's log as a plain-text file: one line each, oldest first. */
@@ -87,13 +89,14 @@ type ActionOutcome =
 /** The instructor's side: the dashboard, the VM list as JSON and CSV, each VM's log, and the actions. All behind HTTP Basic. */
 export function createAdminApp(options: AdminAppOptions): Hono {
   const { sql, log } = options;
+  const pricing = options.pricing ?? { instanceType: DEFAULT_INSTANCE_TYPE };
   const app = new Hono();
   const requireAdmin = basicAuth({
     realm: 'LabLink admin',
     verifyUser: async (username, password) => secretsEqual(username, ADMIN_USER) && secretsEqual(password, await options.adminSecret()),
     invalidUserMessage: { error: 'Sign in as "admin" with the admin secret.' },
   });
-  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/assignments', '/api/fleet/*', '/api/go-no-go']) app.use(path, requireAdmin);
+  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/assignments', '/api/fleet/*', '/api/go-no-go', '/api/report', '/api/report.csv']) app.use(path, requireAdmin);
   // Basic credentials ride along with any request the browser makes: refuse cross-site ones.
   app.use('/admin/*', sameOriginOnly());
   app.use('/api/vms/*', sameOriginOnly());
@@ -206,8 +209,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (notice !== undefined) deleteCookie(c, NOTICE_COOKIE, { path: '/admin' });
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.text(order.message, 400);
-    const [vms, check, idle] = await Promise.all([listVms(sql), lastCheck(sql), options.idleRelease ? idleDeadlines(sql, options.idleRelease) : []]);
-    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check, sections: idleSection(idle) }));
+    const [vms, check, idle, attempts] = await Promise.all([listVms(sql), lastCheck(sql), options.idleRelease ? idleDeadlines(sql, options.idleRelease) : [], listEmailAttempts(sql)]);
+    const sections = html`${idleSection(idle)}${emailAttemptsSection(attempts)}`;
+    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check, sections }));
   });
 
   app.get('/admin/rows', async (c) => {
@@ -250,6 +254,45 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (!v.is(FLEET_ACTION, action)) return c.json({ error: 'There is no such action: use reset-released or end-session.' }, 404);
     const outcome = await fleetActions[action]();
     return outcome.ok ? c.json(outcome.body) : c.json({ error: outcome.message }, outcome.status);
+  });
+
+  const handOver = async (c: Context) => {
+    const hostname = c.req.param('hostname') ?? '';
+    const link = v.is(HOSTNAME, hostname) ? await createHandoverLink(sql, hostname) : { kind: 'no_participant' as const };
+    if (link.kind !== 'created') return { ok: false as const, message: `${hostname} has no participant to hand over.` };
+    log.warn('vm.handover_link_created', { hostname, email: link.email, expiresAt: link.expiresAt });
+    return { ok: true as const, hostname, email: link.email, expiresAt: link.expiresAt, url: `${new URL(c.req.url).origin}/handover/${link.token}` };
+  };
+
+  // Before the action routes, whose :action would take "handover" too.
+  app.get('/admin/vms/:hostname/handover', async (c) => {
+    const hostname = c.req.param('hostname');
+    const vm = (await listVms(sql)).find((candidate) => candidate.hostname === hostname);
+    if (!vm) return c.text(NO_SUCH_VM_OR_ACTION, 404);
+    if (!vm.email) return c.text(`${hostname} has no participant to hand over.`, 409);
+    return c.html(handoverConfirmPage(vm));
+  });
+
+  app.post('/admin/vms/:hostname/handover', async (c) => {
+    const link = await handOver(c);
+    if (!link.ok) return c.text(`${link.message} Nothing was changed.`, 409);
+    c.header('cache-control', 'no-store');
+    return c.html(handoverLinkPage(link));
+  });
+
+  app.post('/api/vms/:hostname/handover', async (c) => {
+    const link = await handOver(c);
+    if (!link.ok) return c.json({ error: link.message }, 409);
+    return c.json({ hostname: link.hostname, email: link.email, link: link.url, expiresAt: link.expiresAt }, 201);
+  });
+
+  app.get('/admin/report', async (c) => c.html(workshopReportPage(await workshopReport(sql, pricing))));
+
+  app.get('/api/report', async (c) => c.json(await workshopReport(sql, pricing)));
+
+  app.get('/api/report.csv', async (c) => {
+    c.header('content-disposition', 'attachment; filename="lablink-report.csv"');
+    return c.body(workshopReportCsv(await workshopReport(sql, pricing)), 200, { 'content-type': 'text/csv; charset=utf-8' });
   });
 
   app.get('/admin/vms/:hostname/:action', async (c) => {

@@ -122,7 +122,9 @@ function row(vm: VmSummary, now: number) {
   <td class="when">${ago(vm.assigned_at, now)}</td>
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
   <td class="problem-text">${problemText(vm)}</td>
-  <td class="actions" data-filter-skip>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}</td>
+  <td class="actions" data-filter-skip>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}${
+    vm.email ? html`<a href="/admin/vms/${vm.hostname}/handover">Hand over to a new browser</a>` : ''
+  }</td>
 </tr>`;
 }
 
@@ -202,7 +204,7 @@ ${options.sections ?? ''}
 <p id="summary" data-base="${base}" aria-live="polite">${base}</p>
 <label for="filter">Filter</label>
 <input id="filter" type="search" placeholder="VM name, state, health or email">
-<p><a href="/api/vms.csv">Download all assignments (CSV)</a></p>
+<p><a href="/api/vms.csv">Download all assignments (CSV)</a> · <a href="/admin/report">After the workshop: report (CSV, JSON)</a></p>
 <p>Whole fleet: ${FLEET_ACTIONS.map((action, index) => html`${index > 0 ? ' · ' : ''}<a href="/admin/fleet/${action}">${FLEET_ACTION_LABEL[action]}</a>`)}</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="VMs (scrolls sideways)">
 <table class="vms">
@@ -238,7 +240,7 @@ export function participantConnected(vm: Pick<VmSummary, 'email' | 'in_use'>): b
 }
 
 /** Asks before an action; Cancel comes first and has the focus, so Enter does nothing harmful. */
-function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string, confirmed = false) {
+export function confirmPage(title: string, text: unknown, postUrl: string, label: string, warning?: string, confirmed = false) {
   return layout(
     title,
     html`<h1>${title}</h1>

@@ -1,5 +1,5 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
-import { getCookie, setCookie } from 'hono/cookie';
+import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import * as v from 'valibot';
 import { InvalidRequest, requestVm, validateVmRequest } from '../core/assignment';
@@ -7,6 +7,8 @@ import { AddressLimit } from '../core/client-limits';
 import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
 import { idleNotice } from './idle-notices';
 import { addDoneRoutes } from './done-routes';
+import { addHandoverRoutes } from './handover-routes';
+import { RETRY_COOKIE, setRetryCookie } from './retry-cookie';
 import { expiryNotice } from './expiry-notice';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
@@ -31,8 +33,6 @@ const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM 
 const ASSIGNMENT_ID = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN, 'That is not an assignment id.'));
 /** How the VM page was reached after a request; any other `?outcome=` is ignored, as if none were given. */
 const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'done'])), undefined);
-/** Proves "this browser submitted the last command": needed to retry a failed setup with a new one. */
-export const RETRY_COOKIE = 'lablink_retry';
 
 /** Names no VM: email alone opens nothing. */
 /** Only a browser that sent something other than the form gets here: the fields' own problems need the form's fields. */
@@ -135,7 +135,7 @@ export function createFormApp(options: FormAppOptions): Hono {
     const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
     switch (result.kind) {
       case 'held_elsewhere':
-        log.warn('vm.email_elsewhere', { email });
+        log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
         return refuse({ code: 'held_elsewhere' }, { error: HELD_ELSEWHERE });
       case 'browser_holds':
         log.warn('vm.browser_holds', { hostname: result.hostname, email });
@@ -156,15 +156,7 @@ export function createFormApp(options: FormAppOptions): Hono {
       }
       case 'assigned':
         if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
-        if (result.retryToken) {
-          setCookie(c, RETRY_COOKIE, result.retryToken, {
-            path: '/',
-            httpOnly: true,
-            sameSite: 'Lax',
-            secure: new URL(c.req.url).protocol === 'https:',
-            maxAge: 7 * 24 * 3600,
-          });
-        }
+        if (result.retryToken) setRetryCookie(c, result.retryToken);
         if (json) {
           return c.json({
             hostname: result.hostname,
@@ -180,6 +172,7 @@ export function createFormApp(options: FormAppOptions): Hono {
   });
 
   addDoneRoutes(app, { sql, retryCookie: RETRY_COOKIE });
+  addHandoverRoutes(app, { sql, log });
 
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');

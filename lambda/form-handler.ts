@@ -1,4 +1,5 @@
 import { idleReleaseFromEnv } from '../core/idle-release';
+import { pricingFromEnv } from '../core/cost';
 import { handle } from 'hono/aws-lambda';
 import { createLogger } from '../core/log';
 import { adminSecretFromSecretsManager } from './admin-secret';
@@ -21,5 +22,6 @@ export const handler = handle(
     addressLimit: addressLimitFromEnv(process.env),
     clientAddress: lambdaSourceIp,
     idleRelease: idleReleaseFromEnv(process.env),
+    pricing: pricingFromEnv(process.env),
   }),
 );

@@ -1,5 +1,6 @@
 import { Context, Hono, MiddlewareHandler } from 'hono';
 import { AddressLimit } from '../core/client-limits';
+import { Pricing } from '../core/cost';
 import { IdleReleasePolicy } from '../core/idle-release';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
@@ -20,6 +21,8 @@ export interface WebAppOptions {
   clientAddress?: (c: Context) => string | undefined;
   /** What the participant's page and the dashboard say about VMs held by nobody; nothing when unset. */
   idleRelease?: IdleReleasePolicy;
+  /** Prices the after-workshop report. */
+  pricing?: Pricing;
 }
 
 /** Everything people use in a browser: the participant form and the admin dashboard. */

@@ -1,3 +1,4 @@
+import { DEFAULT_INSTANCE_TYPE } from '../core/cost';
 import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
 import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
@@ -22,6 +23,8 @@ export interface LabLinkConfig {
   warmVms?: number;
   /** EC2 instance type of the client VMs. @default 't3.large' (use 'g4dn.xlarge' for a GPU) */
   instanceType: string;
+  /** USD per VM-hour for the after-workshop report's estimate; when unset, the code's dated on-demand table for instanceType. */
+  hourlyPrice?: number;
   /** A specific AMI for the client VMs; when unset, `amiSsmParameter` picks one. */
   amiId?: string;
   /** Public SSM parameter naming the AMI. @default Ubuntu 24.04 LTS amd64 */
@@ -117,7 +120,8 @@ function fileKey(key: string, maxBytes: number) {
 const CONTEXT_KEYS = v.object({
   vmCount: v.optional(numberKey('vmCount', 0, MAX_VM_COUNT), 2),
   warmVms: v.optional(numberKey('warmVms', 0, MAX_VM_COUNT)),
-  instanceType: v.optional(textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'), 't3.large'),
+  instanceType: v.optional(textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'), DEFAULT_INSTANCE_TYPE),
+  hourlyPrice: v.optional(numberKey('hourlyPrice', 0, 1000, false)),
   amiId: v.optional(textKey('amiId', /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0')),
   amiSsmParameter: v.optional(
     v.pipe(

@@ -1,3 +1,4 @@
+import { Pricing, pricingEnv } from '../core/cost';
 import { Duration } from 'aws-cdk-lib';
 import { CfnStage, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -22,6 +23,8 @@ export interface FormApiProps {
   addressLimit: AddressLimit;
   /** LABLINK_RELEASE_*_MINUTES: the VM page and the dashboard count down with the allocator. */
   idleReleaseEnv: Record<string, string>;
+  /** What the after-workshop report prices VM-hours with. */
+  pricing: Pricing;
   /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
   throttle: ApiThrottle;
 }
@@ -46,6 +49,7 @@ export class FormApi extends Construct {
         LABLINK_VMS_PER_ADDRESS: String(props.addressLimit.vms),
         LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS: String(props.addressLimit.windowSeconds),
         ...props.idleReleaseEnv,
+        ...pricingEnv(props.pricing),
       },
     });
     props.database.grantAppDataApiAccess(this.handler);

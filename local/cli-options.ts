@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
 import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
+import { DEFAULT_INSTANCE_TYPE, PRICES_AS_OF, Pricing } from '../core/cost';
 
 export interface LocalOptions {
   port: number;
@@ -14,6 +15,8 @@ export interface LocalOptions {
   addressLimit: AddressLimit;
   /** When VMs held by nobody go back to the pool. */
   idleRelease: IdleReleasePolicy;
+  /** How the after-workshop report prices VM-hours. */
+  pricing: Pricing;
   /** The workshop's setup script (absolute) and check, tried on every simulated VM. */
   setupScript?: string;
   setupCheck?: string;
@@ -24,6 +27,7 @@ export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold
                     [--vms-per-address <n>] [--vms-per-address-minutes <m>]
                     [--release-failed-after <m>] [--release-unconnected-after <m>]
                     [--setup-script <file>] [--setup-check <command>]
+                    [--instance-type <type>] [--hourly-price <usd>]
 
 Runs LabLink on this machine: a real PostgreSQL, the allocator and the form on
 http://127.0.0.1:<p>/, and <n> simulated VMs running the real agent with a stand-in
@@ -44,6 +48,9 @@ for Chrome Remote Desktop's start-host.
                       pool (in the VM's own temporary folder, as you), to try a
                       workshop's setupScript before deploying
   --setup-check <cmd> a command that must succeed after the script (setupCheck)
+  --instance-type <t> price the after-workshop report as this EC2 type (default ${DEFAULT_INSTANCE_TYPE})
+  --hourly-price <usd> price it at this many dollars per VM-hour instead of the code's
+                      on-demand table (dated ${PRICES_AS_OF})
 
 Environment: LABLINK_FLEET_TOKEN and LABLINK_ADMIN_SECRET (at least 16 characters each;
 generated and printed when unset).`;
@@ -65,6 +72,17 @@ function accessCode(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (!/^[\x21-\x7e]{4,64}$/.test(value)) throw new Error('--access-code must be 4 to 64 printable characters without spaces.');
   return value;
+}
+
+function instanceType(value: string): string {
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value)) throw new Error(`--instance-type must be an EC2 instance type such as t3.large, not "${value}".`);
+  return value;
+}
+
+function hourlyPrice(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,4}(\.\d{1,6})?$/.test(value)) throw new Error(`--hourly-price must be dollars per hour such as 0.0832, not "${value}".`);
+  return Number(value);
 }
 
 function setupScript(value: string | undefined): string | undefined {
@@ -94,6 +112,8 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       'release-unconnected-after': { type: 'string', default: String(DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60) },
       'setup-script': { type: 'string' },
       'setup-check': { type: 'string' },
+      'instance-type': { type: 'string', default: DEFAULT_INSTANCE_TYPE },
+      'hourly-price': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -109,6 +129,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       unconnectedAfterSeconds: minutesOrOff('release-unconnected-after', values['release-unconnected-after']),
       warnBeforeSeconds: DEFAULT_IDLE_RELEASE.warnBeforeSeconds,
     },
+    pricing: { instanceType: instanceType(values['instance-type']), hourlyPrice: hourlyPrice(values['hourly-price']) },
     setupScript: setupScript(values['setup-script']),
     setupCheck: setupCheck(values['setup-check']),
     help: values.help,

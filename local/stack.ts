@@ -1,3 +1,4 @@
+import { Pricing } from '../core/cost';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
@@ -37,6 +38,8 @@ export interface LocalStackOptions {
   addressLimit?: AddressLimit | null;
   /** VMs held by nobody go back to the pool: DEFAULT_IDLE_RELEASE unless given; null for never. */
   idleRelease?: IdleReleasePolicy | null;
+  /** Prices the after-workshop report; the deploy's default instance type when unset. */
+  pricing?: Pricing;
   port?: number;
   /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
   repairPolicy?: RepairPolicy;
@@ -113,6 +116,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       addressLimit: options.addressLimit === undefined ? DEFAULT_ADDRESS_LIMIT : (options.addressLimit ?? undefined),
       clientAddress: (c) => getConnInfo(c).remote.address,
       idleRelease,
+      pricing: options.pricing,
     }),
   );
   handleUnexpectedErrors(app, options.log);

@@ -251,7 +251,7 @@ describe('the participant form over HTTP', () => {
       return (await response.json()) as { hostname: string; pin: string; retryToken: string };
     }
 
-    it('another browser with the same email is told to ask the instructor: no VM name, no PIN, no page, nothing stored', async () => {
+    it('another browser with the same email is told to ask the instructor: no VM name, no PIN, no page; only the attempt is stored, for the dashboard', async () => {
       const vm = await owner('ada@example.com');
       const before = await dumpDatabase(env.db.pool);
 
@@ -267,6 +267,7 @@ describe('the participant form over HTTP', () => {
       expect(html).toContain(HELD_ELSEWHERE);
       expect(html).not.toContain(vm.hostname);
       expect(html).not.toContain(vm.pin);
+      expect((await env.db.pool.query(`DELETE FROM email_attempts WHERE email = 'ada@example.com' AND hostname = $1`, [vm.hostname])).rowCount).toBe(2);
       expect(await dumpDatabase(env.db.pool)).toBe(before);
     });
 

@@ -12,7 +12,7 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs' | 'log' | 'expiresAt' | 'repairPolicy' | 'port' | 'unreportedDeliveryFinalSeconds'>> = {},
+  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs' | 'log' | 'expiresAt' | 'repairPolicy' | 'port' | 'unreportedDeliveryFinalSeconds' | 'pricing'>> = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
