@@ -59,6 +59,8 @@ describe('readConfig (CDK context)', () => {
   it('takes strings from -c flags and numbers from cdk.json alike', () => {
     const config = readConfig(contextOf({ vmCount: '10', volumeGb: 100, instanceType: 'g4dn.xlarge', amiId: 'ami-0123456789abcdef0', dbMaxCapacity: '8' }));
     expect(config).toMatchObject({ vmCount: 10, volumeGb: 100, instanceType: 'g4dn.xlarge', amiId: 'ami-0123456789abcdef0', dbMaxCapacity: 8 });
+    expect(readConfig(contextOf({ hourlyPrice: '0.61' })).hourlyPrice).toBe(0.61);
+    expect(() => readConfig(contextOf({ hourlyPrice: 'cheap' }))).toThrow(/hourlyPrice must be a number from 0 to 1000 \(got "cheap"\)/);
   });
 
   it('names every bad key with what it allows, in one error', () => {

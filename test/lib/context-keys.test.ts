@@ -48,6 +48,7 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
   vmNamePrefix: { value: 'course', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true] },
   apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":21,"ThrottlingRateLimit":7}'] },
   accessCode: { value: 'open-sesame', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_ACCESS_CODE":"open-sesame"'), true] },
+  hourlyPrice: { value: '0.61', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_HOURLY_PRICE":"0.61"'), true] },
   vmsPerAddress: { value: '25', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS":"25"'), true] },
   vmsPerAddressMinutes: { value: '3', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS":"180"'), true] },
   releaseFailedAfterMinutes: {
