@@ -164,9 +164,25 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
     expect(await dumpDatabase(env.db.pool)).toBe(released);
   });
 
-  it('creates no link for a VM without a participant, or an unknown VM (409, nothing stored)', async () => {
+  it('refuses a cross-site post of the link (a page elsewhere cannot bind its visitor to the VM), and the link stays usable', async () => {
+    const vm = await owner('ada@example.com');
+    const link = await handoverLink(vm.hostname);
     const before = await dumpDatabase(env.db.pool);
-    for (const hostname of ['hand-vm-1', 'no-such-vm']) {
+    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const refused = await fetch(link, { method: 'POST', redirect: 'manual', headers });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toEqual({ error: 'Cross-site requests to take over a VM are refused.' });
+    }
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+    expect((await openLink(link)).status).toBe(303);
+  });
+
+  it('creates no link for a VM without a participant, or an unknown VM (409, nothing changed, not even old links)', async () => {
+    const vm = await owner('ada@example.com');
+    await handoverLink(vm.hostname);
+    expect((await admin(`/api/vms/${vm.hostname}/release`, { method: 'POST' })).status).toBe(200);
+    const before = await dumpDatabase(env.db.pool);
+    for (const hostname of [vm.hostname, 'hand-vm-2', 'no-such-vm']) {
       const api = await admin(`/api/vms/${hostname}/handover`, { method: 'POST' });
       expect(api.status).toBe(409);
       expect(await api.json()).toEqual({ error: `${hostname} has no participant to hand over.` });
