@@ -276,7 +276,6 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.post('/admin/vms/:hostname/handover', async (c) => {
     const link = await handOver(c);
     if (!link.ok) return c.text(`${link.message} Nothing was changed.`, 409);
-    c.header('cache-control', 'no-store');
     return c.html(handoverLinkPage(link));
   });
 

@@ -168,7 +168,7 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
     const vm = await owner('ada@example.com');
     const link = await handoverLink(vm.hostname);
     const before = await dumpDatabase(env.db.pool);
-    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
       const refused = await fetch(link, { method: 'POST', redirect: 'manual', headers });
       expect(refused.status).toBe(403);
       expect(await refused.json()).toEqual({ error: 'Cross-site requests to take over a VM are refused.' });

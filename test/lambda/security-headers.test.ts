@@ -88,6 +88,7 @@ describe('security headers on every answer of the web app', () => {
       hostname: () => ['sec-vm-2', 'no-such-vm'],
       action: (path) => (path.includes('/fleet/') ? FLEET_ACTIONS : ADMIN_ACTIONS),
       file: () => [],
+      token: () => ['A'.repeat(32), 'short'],
     };
     // Every GET, and the POSTs that answer with a page or JSON (a new PIN among them); the end of the session last.
     const requests = routeRequests(app, ['GET', 'POST'], values).sort((a, b) => Number(a.path.endsWith('end-session')) - Number(b.path.endsWith('end-session')));
