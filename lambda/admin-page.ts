@@ -123,7 +123,7 @@ function row(vm: VmSummary, now: number) {
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
   <td class="problem-text">${problemText(vm)}</td>
   <td class="actions" data-filter-skip>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}${
-    vm.email ? html`<a href="/admin/vms/${vm.hostname}/handover">Hand over to a new browser</a>` : ''
+    vm.email ? html`<a href="/admin/vms/${vm.hostname}/handover" title="Hand the VM to a new browser with a one-time link">Hand over</a>` : ''
   }</td>
 </tr>`;
 }
