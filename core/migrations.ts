@@ -246,19 +246,23 @@ export const MIGRATIONS: readonly Migration[] = [
       // A trigger, like migration 13's: every statement that configures, fails or sees a participant connect is counted.
       `CREATE OR REPLACE FUNCTION record_assignment_progress() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF NEW.email IS NOT NULL AND OLD.email IS NOT DISTINCT FROM NEW.email THEN
-          UPDATE assignment_history SET
-            ready_at = coalesce(ready_at, NEW.configured_at),
-            connected_at = coalesce(connected_at, CASE WHEN NEW.connected_assignment_id = NEW.assignment_id THEN now() END),
-            failures = failures + CASE WHEN NEW.state = 'error' AND OLD.state IS DISTINCT FROM 'error' THEN 1 ELSE 0 END
-          WHERE hostname = NEW.hostname AND email = NEW.email AND ended_at IS NULL;
-        END IF;
+        UPDATE assignment_history SET
+          ready_at = coalesce(ready_at, NEW.configured_at),
+          connected_at = coalesce(connected_at, CASE WHEN NEW.connected_assignment_id = NEW.assignment_id THEN now() END),
+          failures = failures + CASE WHEN NEW.state = 'error' AND OLD.state IS DISTINCT FROM 'error' THEN 1 ELSE 0 END
+        WHERE hostname = NEW.hostname AND email = NEW.email AND ended_at IS NULL;
         RETURN NEW;
       END
       $$`,
+      // Only the changes the report counts call it: a delivery or a poll costs nothing more.
       `CREATE OR REPLACE TRIGGER vms_assignment_progress
         AFTER UPDATE OF configured_at, connected_assignment_id, state ON vms
-        FOR EACH ROW EXECUTE FUNCTION record_assignment_progress()`,
+        FOR EACH ROW WHEN (NEW.email IS NOT NULL AND OLD.email IS NOT DISTINCT FROM NEW.email AND (
+          OLD.configured_at IS DISTINCT FROM NEW.configured_at
+          OR OLD.connected_assignment_id IS DISTINCT FROM NEW.connected_assignment_id
+          OR (NEW.state = 'error' AND OLD.state IS DISTINCT FROM 'error')))
+        EXECUTE FUNCTION record_assignment_progress()`,
+      `CREATE INDEX IF NOT EXISTS assignment_history_open ON assignment_history (hostname) WHERE ended_at IS NULL`,
       // Only what the instructor needs to recognise the attempt: no address, no browser, no command.
       `CREATE TABLE IF NOT EXISTS email_attempts (
         id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
