@@ -8,6 +8,7 @@ import { countFreeVms } from './vms';
 import { generateSecret } from './secrets';
 import { AddressLimit, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
 import { recordEmailAttempt } from './email-attempts';
+import { DEFAULT_LINE_POLICY, LinePolicy, browserPlace, countInLine, joinLine, refreshLineCommand, serveLine } from './waiting-line';
 
 /** What generateSecret() makes: 32 URL-safe characters. */
 const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
@@ -32,7 +33,13 @@ export type VmRequestResult =
   | { kind: 'browser_holds'; hostname: string; assignmentId: string }
   /** The client's address took its share of new VMs for now; nothing was stored. */
   | { kind: 'address_limited'; retryAfterSeconds: number }
-  | { kind: 'no_vm_free' };
+  | { kind: 'no_vm_free' }
+  /** No VM was free: the participant has a place in the waiting line (`retryToken`: the new place's browser token). */
+  | { kind: 'in_line'; ticket: string; retryToken?: string }
+  /** The email already waits in line, from another browser: nothing was stored. */
+  | { kind: 'in_line_elsewhere' }
+  /** This browser already waits in line under another email: one place per browser. */
+  | { kind: 'browser_in_line'; ticket: string };
 
 export type RequestField = 'email' | 'crd_command';
 /** Every field's problem at once, so a participant fixes them in one go. */
@@ -55,6 +62,8 @@ export interface VmRequestInput {
 export interface RequestClient {
   address?: string;
   addressLimit?: AddressLimit;
+  /** When set, a participant who finds no VM free joins the waiting line. */
+  line?: LinePolicy;
 }
 
 type ValidRequest = { ok: true; email: string; command: CrdCommand } | ({ ok: false } & InvalidRequest);
@@ -73,7 +82,10 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
 
 /** The participant's one statement, as `requestVm` runs it. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
-  { statement: ASSIGN_VM, params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS } },
+  {
+    statement: ASSIGN_VM,
+    params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS, turnSeconds: DEFAULT_LINE_POLICY.turnSeconds },
+  },
 ];
 
 /**
@@ -88,11 +100,15 @@ export async function requestVm(sql: Sql, input: VmRequestInput, client: Request
   if (presentedRetryToken) {
     const held = await vmHeldByBrowser(sql, presentedRetryToken, valid.email);
     if (held) return { kind: 'browser_holds', ...held };
+    const place = client.line && (await browserPlace(sql, presentedRetryToken, client.line));
+    if (place) return submitFromLine(sql, place, valid, client.line!);
   }
   const grant = client.address && client.addressLimit ? await takeAddressGrant(sql, client.address, client.addressLimit) : undefined;
   let result: VmRequestResult | undefined;
   try {
-    result = await assignOrFind(sql, valid, presentedRetryToken, grant?.granted ?? true);
+    result = await assignOrFind(sql, valid, presentedRetryToken, grant?.granted ?? true, client.line ?? DEFAULT_LINE_POLICY);
+    // Refused by the address's limit, nothing stored: not even a place in line.
+    if (result.kind === 'no_vm_free' && client.line && (grant?.granted ?? true)) result = await takePlaceInLine(sql, valid, client.line);
   } finally {
     // A request that took no new VM (or failed) leaves the address's count as it found it.
     if (grant?.granted && !(result?.kind === 'assigned' && result.outcome === 'assigned')) await giveBackAddressGrant(sql, grant);
@@ -101,9 +117,41 @@ export async function requestVm(sql: Sql, input: VmRequestInput, client: Request
   return result;
 }
 
+/** The last place in line, with this command; the front of the line (this place, if VMs are free) is served at once. */
+async function takePlaceInLine(sql: Sql, valid: { email: string; command: CrdCommand }, policy: LinePolicy): Promise<VmRequestResult> {
+  const token = generateSecret();
+  const ticket = await joinLine(sql, { email: valid.email, crdCommand: formatCrdCommand(valid.command), token }, policy);
+  if (!ticket) return { kind: 'in_line_elsewhere' };
+  await serveLine(sql, policy);
+  return { kind: 'in_line', ticket, retryToken: token };
+}
+
+/** A browser in line submits again (its turn came, or it could not wait): its command is fresh from now, and the line is served. */
+async function submitFromLine(sql: Sql, place: { ticket: string; email: string }, valid: { email: string; command: CrdCommand }, policy: LinePolicy): Promise<VmRequestResult> {
+  if (place.email !== valid.email) return { kind: 'browser_in_line', ticket: place.ticket };
+  await refreshLineCommand(sql, place.ticket, formatCrdCommand(valid.command), policy);
+  await serveLine(sql, policy);
+  return { kind: 'in_line', ticket: place.ticket };
+}
+
 /** The email's own VM, or a free one when `mayAssign`, retrying briefly past rows other requests hold. */
-async function assignOrFind(sql: Sql, valid: { email: string; command: CrdCommand }, presentedRetryToken: string | null, mayAssign: boolean): Promise<VmRequestResult> {
-  const params = { email: valid.email, crdCommand: formatCrdCommand(valid.command), pin: generatePin(), presentedRetryToken, retryToken: generateSecret(), mayAssign, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS };
+async function assignOrFind(
+  sql: Sql,
+  valid: { email: string; command: CrdCommand },
+  presentedRetryToken: string | null,
+  mayAssign: boolean,
+  line: LinePolicy,
+): Promise<VmRequestResult> {
+  const params = {
+    email: valid.email,
+    crdCommand: formatCrdCommand(valid.command),
+    pin: generatePin(),
+    presentedRetryToken,
+    retryToken: generateSecret(),
+    mayAssign,
+    doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS,
+    turnSeconds: line.turnSeconds,
+  };
   const assignOnce = async (): Promise<AssignRow[]> => {
     try {
       return await sql.query<AssignRow>(ASSIGN_VM, params);
@@ -117,7 +165,8 @@ async function assignOrFind(sql: Sql, valid: { email: string; command: CrdComman
   // SKIP LOCKED passes over rows other requests hold; a free VM still counted means some of
   // those requests gave their row back (same email racing), so look again before refusing.
   const deadline = Date.now() + LOCKED_RETRY_WINDOW_MS;
-  while (!row && mayAssign && Date.now() < deadline && (await countFreeVms(sql)) > 0) {
+  // Free VMs while people wait in line are theirs (SERVE_LINE), not worth a retry.
+  while (!row && mayAssign && Date.now() < deadline && (await countFreeVms(sql)) > 0 && (await countInLine(sql, line)) === 0) {
     await sleep(10 + Math.random() * 20);
     [row] = await assignOnce();
   }

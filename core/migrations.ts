@@ -281,6 +281,25 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 17,
+    description: 'the waiting line: participants who found no VM free, in the order they came',
+    statements: [
+      // One place per email and per browser (token: the retry token its cookie holds, which the VM it gets keeps).
+      `CREATE TABLE IF NOT EXISTS waiting_line (
+        id            bigserial PRIMARY KEY,
+        ticket        uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+        email         text NOT NULL UNIQUE,
+        token         text NOT NULL UNIQUE,
+        crd_command   text,
+        command_at    timestamptz,
+        joined_at     timestamptz NOT NULL DEFAULT now(),
+        called_at     timestamptz,
+        served_at     timestamptz,
+        assignment_id uuid
+      )`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -58,6 +58,12 @@ SELECT hostname FROM vms
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
 
 /**
+ * A place in the waiting line that still counts: not served yet, and not a turn that ran out
+ * (:turnSeconds after the participant was called to paste a fresh command).
+ */
+const IN_LINE = `(served_at IS NULL AND (called_at IS NULL OR called_at > now() - make_interval(secs => CAST(:turnSeconds AS float8))))`;
+
+/**
  * Assignment in one statement: the VM this email already has, otherwise the oldest free VM,
  * locked with SKIP LOCKED so concurrent submissions never pick the same row. A VM whose setup
  * failed is re-armed with a new command only when the request carries its retry token
@@ -81,6 +87,8 @@ WITH existing AS (
   WHERE ${FREE_VM}
     AND NOT EXISTS (SELECT 1 FROM existing)
     AND CAST(:mayAssign AS boolean)
+    -- Nobody passes the waiting line: while it holds anyone, free VMs go to it (SERVE_LINE).
+    AND NOT EXISTS (SELECT 1 FROM waiting_line WHERE ${IN_LINE})
   ORDER BY registered_at, hostname
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -105,17 +113,98 @@ SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
  * What the form tells a participant: how many VMs are free, how many are on their way, and in how
  * many seconds the first of those should be free (by the vocabulary's statuses, as the dashboard counts them).
  */
-export const SELECT_CAPACITY = `
-WITH fleet AS (
+const ON_THE_WAY = `fleet AS (
   SELECT ${VM_STATUS_SQL} AS status, registered_at, last_reboot_at, started_at, reset_requested_at, replacement_requested_at
   FROM vms WHERE state <> 'retired'
 ), due AS (
   SELECT status, ${EXPECTED_FREE_AT_SQL} AS expected_free_at FROM fleet
-)
+)`;
+
+export const SELECT_CAPACITY = `
+WITH ${ON_THE_WAY}
 SELECT count(*) FILTER (WHERE status = 'free')::int AS free,
   count(expected_free_at)::int AS on_the_way,
   ceil(extract(epoch FROM min(expected_free_at) - now()))::int AS ready_in_seconds
 FROM due`;
+
+/**
+ * A participant who found no VM free takes the last place in line, with the command they
+ * submitted. Their old places that no longer count (served, turn passed) make room first. No
+ * row when the email already waits (from another browser: email alone opens nothing).
+ */
+export const JOIN_LINE = `
+WITH gone AS (
+  DELETE FROM waiting_line WHERE (email = :email OR token = :token) AND NOT ${IN_LINE}
+)
+INSERT INTO waiting_line (email, token, crd_command, command_at) VALUES (:email, :token, :crdCommand, now())
+ON CONFLICT DO NOTHING
+RETURNING ticket::text AS ticket`;
+
+/** The live place this browser (its retry token) holds in line, if any. */
+export const SELECT_BROWSER_PLACE = `
+SELECT ticket::text AS ticket, email FROM waiting_line WHERE token = :token AND ${IN_LINE}`;
+
+/** A place's command is still worth sending: Google's codes work for a few minutes only (:freshSeconds). */
+const FRESH_COMMAND = `coalesce(command_at > now() - make_interval(secs => CAST(:freshSeconds AS float8)), false)`;
+
+/**
+ * Serves the line in one statement. The first places, as many as VMs are free, are at the front:
+ * the oldest of them with a fresh command gets a free VM; the place and the VM are both locked with
+ * SKIP LOCKED, so two servers never hand out one VM or one place twice, and a place behind the
+ * front never gets a VM. Places at the front without a fresh command are called: their stale
+ * command is wiped and their turn (:turnSeconds to paste a new one) starts.
+ */
+export const SERVE_LINE = `
+WITH live AS (
+  SELECT id, row_number() OVER (ORDER BY id) AS position FROM waiting_line WHERE ${IN_LINE}
+), front AS (
+  SELECT id FROM live WHERE position <= (SELECT count(*) FROM vms WHERE ${FREE_VM})
+), entry AS (
+  SELECT id, email, token, crd_command FROM waiting_line
+  WHERE id IN (SELECT id FROM front) AND ${FRESH_COMMAND}
+  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+), picked AS (
+  SELECT hostname FROM vms WHERE ${FREE_VM} AND EXISTS (SELECT 1 FROM entry)
+  ORDER BY registered_at, hostname LIMIT 1 FOR UPDATE SKIP LOCKED
+), assigned AS (
+  UPDATE vms SET state = 'assigned', email = entry.email, crd_command = entry.crd_command, pin = :pin,
+    assignment_id = gen_random_uuid(), retry_token = entry.token, assigned_at = now(),
+    delivered_at = NULL, configured_at = NULL, error = NULL, moved_from = NULL, previous_assignment_id = NULL, start_failures = 0
+  FROM picked, entry WHERE vms.hostname = picked.hostname
+  RETURNING vms.hostname, vms.assignment_id, vms.email, entry.id AS entry_id
+), served AS (
+  UPDATE waiting_line SET served_at = now(), assignment_id = assigned.assignment_id, crd_command = NULL
+  FROM assigned WHERE waiting_line.id = assigned.entry_id
+), called AS (
+  UPDATE waiting_line SET called_at = now(), crd_command = NULL, command_at = NULL
+  WHERE id IN (SELECT id FROM front) AND called_at IS NULL AND served_at IS NULL AND NOT ${FRESH_COMMAND}
+)
+SELECT hostname, assignment_id::text AS assignment_id, email FROM assigned`;
+
+/** The participant in line pastes a new command (their turn came, or they submitted the form again): it is fresh from now. */
+export const REFRESH_LINE_COMMAND = `
+UPDATE waiting_line SET crd_command = :crdCommand, command_at = now()
+WHERE ticket = CAST(:ticket AS uuid) AND ${IN_LINE}
+RETURNING ticket::text AS ticket`;
+
+/** A place in line as its page shows it: where it stands, how long the line is, and how long a called turn has left. */
+export const SELECT_LINE_PLACE = `
+WITH live AS (
+  SELECT id, row_number() OVER (ORDER BY id) AS position FROM waiting_line WHERE ${IN_LINE}
+)
+SELECT e.email, e.assignment_id::text AS assignment_id, e.called_at IS NOT NULL AS called, live.position::int AS position,
+  (SELECT count(*) FROM live)::int AS length,
+  (SELECT count(*) FROM vms WHERE ${FREE_VM})::int AS free,
+  ceil(extract(epoch FROM e.called_at + make_interval(secs => CAST(:turnSeconds AS float8)) - now()))::int AS turn_left_seconds
+FROM waiting_line e LEFT JOIN live ON live.id = e.id WHERE e.ticket = CAST(:ticket AS uuid)`;
+
+/** The VMs on their way to being free, soonest first: what a place in line can expect (:staleSeconds). */
+export const SELECT_ON_THE_WAY = `
+WITH ${ON_THE_WAY}
+SELECT status, greatest(0, ceil(extract(epoch FROM expected_free_at - now())))::int AS seconds FROM due
+WHERE expected_free_at IS NOT NULL ORDER BY expected_free_at`;
+
+export const COUNT_IN_LINE = `SELECT count(*)::int AS count FROM waiting_line WHERE ${IN_LINE}`;
 
 export const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
