@@ -9,6 +9,8 @@ import { idleNotice } from './idle-notices';
 import { addDoneRoutes } from './done-routes';
 import { addHandoverRoutes } from './handover-routes';
 import { RETRY_COOKIE, setRetryCookie } from './retry-cookie';
+import { addLineRoutes } from './line-routes';
+import { DEFAULT_LINE_POLICY, LinePolicy } from '../core/waiting-line';
 import { expiryNotice } from './expiry-notice';
 import { Logger } from '../core/log';
 import { Sql } from '../core/sql';
@@ -22,7 +24,7 @@ import { check } from '../http/validate';
 import { FIELD_ORDER, FieldErrors, FormErrors, formPage, freeCountText } from './pages';
 import { readRequestForm } from './request-form';
 import { REFUSAL_STATUS, Refusal, RefusalCode, forgetRefusal, readRefusal, redirectToRefusal } from './form-refusal';
-import { HELD_ELSEWHERE, addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
+import { BROWSER_IN_LINE, HELD_ELSEWHERE, IN_LINE_ELSEWHERE, addressLimitedMessage, browserHoldsMessage } from './client-limit-messages';
 import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 
 const MAX_FORM_BODY_BYTES = 16 * 1024;
@@ -67,12 +69,15 @@ export interface FormAppOptions {
   expiresAt?: string;
   /** Warns on the VM page before a VM held by nobody is released. */
   idleRelease?: IdleReleasePolicy;
+  /** The waiting line's turn and command freshness; DEFAULT_LINE_POLICY when unset. */
+  line?: LinePolicy;
 }
 
 /** The participants' side: the form, the request, their VM's page, the free count. Served by Lambda in AWS. */
 export function createFormApp(options: FormAppOptions): Hono {
   const { sql, log } = options;
   const askAccessCode = options.accessCode !== undefined;
+  const line = options.line ?? DEFAULT_LINE_POLICY;
   const app = new Hono();
 
   /** Every problem with the fields at once: a wrong access code is reported with the fields' own mistakes. */
@@ -93,6 +98,8 @@ export function createFormApp(options: FormAppOptions): Hono {
       held_elsewhere: HELD_ELSEWHERE,
       browser_holds: browserHoldsMessage(refusal.hostname),
       retry_refused: RETRY_REFUSED,
+      in_line_elsewhere: IN_LINE_ELSEWHERE,
+      browser_in_line: BROWSER_IN_LINE,
       address_limited: addressLimitedMessage(retryAfter),
       no_vm_free: NO_VM_FREE,
       vm_starting: VM_STARTING,
@@ -132,8 +139,21 @@ export function createFormApp(options: FormAppOptions): Hono {
       return refuse({ code }, { error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) });
     };
     if (accessCodeProblem(options.accessCode, accessCode)) return refuseFields('access_denied', fieldProblems(values));
-    const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit });
+    // The line is for people at the form; API clients (LabLink's, scripts) keep their "none free" answer.
+    const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit, line: json ? undefined : line });
     switch (result.kind) {
+      case 'in_line':
+        log.info('vm.in_line', { email, joined: result.retryToken !== undefined });
+        // The place's token becomes the VM's retry token: this browser then sees its VM, and may give it back.
+        if (result.retryToken) setRetryCookie(c, result.retryToken);
+        if (json) return c.json({ line: `/line/${result.ticket}` }, 202);
+        return c.redirect(`/line/${result.ticket}`, 303);
+      case 'in_line_elsewhere':
+        log.warn('vm.email_in_line_elsewhere', { email });
+        return refuse({ code: 'in_line_elsewhere' }, { error: IN_LINE_ELSEWHERE });
+      case 'browser_in_line':
+        log.warn('vm.browser_in_line', { email });
+        return refuse({ code: 'browser_in_line' }, { error: BROWSER_IN_LINE, line: `/line/${result.ticket}` });
       case 'held_elsewhere':
         log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
         return refuse({ code: 'held_elsewhere' }, { error: HELD_ELSEWHERE });
@@ -173,6 +193,7 @@ export function createFormApp(options: FormAppOptions): Hono {
 
   addDoneRoutes(app, { sql, retryCookie: RETRY_COOKIE });
   addHandoverRoutes(app, { sql, log });
+  addLineRoutes(app, { sql, line });
 
   app.get('/vm/:assignment', async (c) => {
     const assignmentId = c.req.param('assignment');

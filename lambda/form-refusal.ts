@@ -14,6 +14,8 @@ export const REFUSAL_STATUS = {
   held_elsewhere: 409,
   browser_holds: 409,
   retry_refused: 409,
+  in_line_elsewhere: 409,
+  browser_in_line: 409,
   address_limited: 429,
   no_vm_free: 503,
   vm_starting: 503,

@@ -12,6 +12,8 @@ export const CHANGING_POLL_SECONDS = 3;
 export const SETTLED_POLL_SECONDS = 30;
 /** The form's count of free VMs. */
 export const FORM_POLL_SECONDS = 5;
+/** A page in line: its script checks without reloading; without JavaScript it reloads (a <noscript> refresh, any phone). */
+export const LINE_REFRESH_SECONDS = 15;
 /** The admin dashboard's rows. */
 export const ADMIN_POLL_SECONDS = 5;
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import { ADMIN_SCRIPT } from './assets/admin-script';
 import { FORM_SCRIPT } from './assets/form-script';
+import { LINE_SCRIPT } from './assets/line-script';
 import { STYLE_CSS } from './assets/style';
 import { VM_SCRIPT } from './assets/vm-script';
 
@@ -10,6 +11,7 @@ const SOURCES = {
   'form.js': FORM_SCRIPT,
   'vm.js': VM_SCRIPT,
   'admin.js': ADMIN_SCRIPT,
+  'line.js': LINE_SCRIPT,
 } as const;
 
 export type AssetName = keyof typeof SOURCES;

@@ -11,6 +11,7 @@ describe('the participant form over HTTP', () => {
   afterAll(async () => env?.close());
   beforeEach(async () => {
     await env.db.pool.query('DELETE FROM vms');
+    await env.db.pool.query('DELETE FROM waiting_line');
   });
 
   it('serves the form with the steps, the Google link and the free count', async () => {
@@ -42,13 +43,17 @@ describe('the participant form over HTTP', () => {
     expect(await freeCount(env.url)).toBe(0);
   });
 
-  it('answers 503 with what to do when no VM is free, and stores nothing', async () => {
-    const { page: response } = await submitFormAsBrowser(env.url, { email: 'late@example.com', crd_command: crdCommand() });
+  it('answers an API client 503 with what to do when no VM is free, and stores nothing; a browser takes a place in line instead', async () => {
+    const response = await submitForm(env.url, { email: 'late@example.com', crd_command: crdCommand() });
     expect(response.status).toBe(503);
-    const page = await response.text();
-    expect(page).toContain('No VM is free right now. Please ask your instructor');
-    expect(page).toContain('value="late@example.com"');
+    expect(((await response.json()) as { error: string }).error).toContain('No VM is free right now. Please ask your instructor');
     expect(await env.db.dumpVms()).toEqual([]);
+    expect((await env.db.pool.query('SELECT email FROM waiting_line')).rows).toEqual([]);
+
+    const page = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'late@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toMatch(/^\/line\/[0-9a-f-]{36}$/);
+    expect((await env.db.pool.query('SELECT email FROM waiting_line')).rows).toEqual([{ email: 'late@example.com' }]);
   });
 
   it('sends a browser to its VM’s own page (post/redirect/get), which shows name, PIN and progress', async () => {
