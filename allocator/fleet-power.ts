@@ -4,6 +4,7 @@ import { Lease } from '../core/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../core/sql';
 import { PoolVm, decideWarmPool } from '../core/warm-pool';
+import { DEFAULT_LINE_POLICY, countInLine } from '../core/waiting-line';
 import { Periodic } from './periodic';
 
 /** What the fleet's power needs from EC2. */
@@ -131,8 +132,10 @@ export class FleetPower {
       if (!this.freeSince.has(row.hostname)) this.freeSince.set(row.hostname, now);
       return { name: row.hostname, state: 'free', freeSinceMs: this.freeSince.get(row.hostname)! };
     });
-    // Every VM already exists (CloudFormation made them): more capacity means starting stopped ones.
-    const decision = decideWarmPool(vms, 0, now, { warmVms: this.options.warmVms!, maxVms: vms.length, graceMs: this.options.graceMs });
+    // Every VM already exists (CloudFormation made them): more capacity means starting stopped ones,
+    // one more for each participant in the waiting line. The default turn counts who waits: close enough for demand.
+    const waiting = await countInLine(sql, DEFAULT_LINE_POLICY);
+    const decision = decideWarmPool(vms, waiting, now, { warmVms: this.options.warmVms!, maxVms: vms.length, graceMs: this.options.graceMs });
     const starting = await claimStarts(sql, decision.restart);
     const stopping = await claimStops(sql, decision.stop);
     if (starting.length > 0) {

@@ -1,5 +1,7 @@
 import { IdleReleasePolicy, idleDeadlines } from '../core/idle-release';
 import { idleSection } from './idle-notices';
+import { lineSection } from './line-page';
+import { DEFAULT_LINE_POLICY, LinePolicy, countInLine } from '../core/waiting-line';
 import { Context, Hono } from 'hono';
 import { html } from 'hono/html';
 import { DEFAULT_INSTANCE_TYPE, Pricing } from '../core/cost';
@@ -54,6 +56,8 @@ export interface AdminAppOptions {
   idleRelease?: IdleReleasePolicy;
   /** Prices the after-workshop report; the deploy's default instance type when unset. */
   pricing?: Pricing;
+  /** Counts who waits in line; DEFAULT_LINE_POLICY when unset. */
+  line?: LinePolicy;
 }
 
 const CSV_COLUMNS = ['hostname', 'email', 'assigned_at', 'ended_at', 'ended_how', 'moved_from', 'vm_state_now', 'vm_problem_now'] as const;
@@ -209,8 +213,14 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (notice !== undefined) deleteCookie(c, NOTICE_COOKIE, { path: '/admin' });
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.text(order.message, 400);
-    const [vms, check, idle, attempts] = await Promise.all([listVms(sql), lastCheck(sql), options.idleRelease ? idleDeadlines(sql, options.idleRelease) : [], listEmailAttempts(sql)]);
-    const sections = html`${idleSection(idle)}${emailAttemptsSection(attempts)}`;
+    const [vms, check, idle, attempts, waiting] = await Promise.all([
+      listVms(sql),
+      lastCheck(sql),
+      options.idleRelease ? idleDeadlines(sql, options.idleRelease) : [],
+      listEmailAttempts(sql),
+      countInLine(sql, options.line ?? DEFAULT_LINE_POLICY),
+    ]);
+    const sections = html`${lineSection(waiting)}${idleSection(idle)}${emailAttemptsSection(attempts)}`;
     return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check, sections }));
   });
 

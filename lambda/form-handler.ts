@@ -1,5 +1,6 @@
 import { idleReleaseFromEnv } from '../core/idle-release';
 import { pricingFromEnv } from '../core/cost';
+import { linePolicyFromEnv } from '../core/waiting-line';
 import { handle } from 'hono/aws-lambda';
 import { createLogger } from '../core/log';
 import { adminSecretFromSecretsManager } from './admin-secret';
@@ -23,5 +24,6 @@ export const handler = handle(
     clientAddress: lambdaSourceIp,
     idleRelease: idleReleaseFromEnv(process.env),
     pricing: pricingFromEnv(process.env),
+    line: linePolicyFromEnv(process.env),
   }),
 );

@@ -88,3 +88,8 @@ ${error ? html`<p class="error" role="alert" id="line-error">${error}</p>` : ''}
       );
   }
 }
+
+/** The instructor's view of the line: how many participants wait for a VM. */
+export function lineSection(waiting: number) {
+  return html`<p id="waiting-line" class="${waiting > 0 ? 'notice' : 'muted'}">Waiting line: ${waiting === 0 ? 'nobody waits for a VM' : `${waiting} participant${waiting === 1 ? '' : 's'} waiting for a VM`}.</p>`;
+}

@@ -7,6 +7,7 @@ import { Sql } from '../core/sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { createAdminApp } from './admin-app';
 import { createFormApp } from './form-app';
+import { LinePolicy } from '../core/waiting-line';
 import { securityHeaders } from './security-headers';
 import { createAssetApp } from './static-assets';
 
@@ -19,6 +20,8 @@ export interface WebAppOptions {
   expiresAt?: string;
   addressLimit?: AddressLimit;
   clientAddress?: (c: Context) => string | undefined;
+  /** The waiting line's turn; DEFAULT_LINE_POLICY when unset. */
+  line?: LinePolicy;
   /** What the participant's page and the dashboard say about VMs held by nobody; nothing when unset. */
   idleRelease?: IdleReleasePolicy;
   /** Prices the after-workshop report. */

@@ -4,6 +4,7 @@ import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
 import { Ec2InstancePower, FleetPower } from '../../allocator/fleet-power';
 import { requestVm } from '../../core/assignment';
 import { countWarmingVms } from '../../core/fleet-power';
+import { DEFAULT_LINE_POLICY } from '../../core/waiting-line';
 import { silentLogger } from '../../core/log';
 import { moveParticipant, recordHealth } from '../../core/health';
 import { countFreeVms, listVms, markDelivered, recordOutcome, recordPoll, recordReset, resetVms } from '../../core/vms';
@@ -214,6 +215,21 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(await countWarmingVms(db.sql)).toBe(1);
     await fleet.tick(t0 + 13 * MINUTE);
     expect(started()).toHaveLength(1);
+  });
+
+  it('warm pool: the waiting line asks for more: one stopped VM started for each participant in line, on top of warmVms', async () => {
+    await register(3);
+    const fleet = power(1);
+    const t0 = Date.now();
+    await fleet.tick(t0);
+    await fleet.tick(t0 + 11 * MINUTE);
+    expect(stopped()).toHaveLength(2);
+    await assign('ada@example.com');
+    for (const email of ['grace@example.com', 'alan@example.com']) {
+      expect((await requestVm(db.sql, { email, crdCommand: crdCommand() }, { line: DEFAULT_LINE_POLICY })).kind).toBe('in_line');
+    }
+    await fleet.tick(t0 + 12 * MINUTE);
+    expect(started().sort()).toEqual(stopped().sort());
   });
 
   it('keeps a replaced VM stopped when a deploy starts it again (DescribeInstances by filter, mocked)', async () => {

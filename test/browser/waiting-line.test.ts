@@ -2,7 +2,7 @@ import { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../local/chromium';
 import { SimulatedFleet, startSimulatedFleet } from '../../local/simulated-fleet';
 import { accessibilityViolations } from '../support/axe';
-import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
+import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
 import { TestStack, freeCount, startTestStack } from '../support/stack';
 
 const PHONE = { width: 375, height: 667 };
@@ -57,6 +57,8 @@ describe('the waiting line, when every VM is taken', () => {
     await second.waitForURL(/\/line\//);
     await expect(second.locator('#position').textContent()).resolves.toBe('You are number 2 of 2 waiting.');
     expect(await accessibilityViolations(second)).toEqual([]);
+    const dashboard = await fetch(`${env.url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` } });
+    expect(await dashboard.text()).toContain('Waiting line: 2 participants waiting for a VM.');
 
     // Minutes pass: the first's command may have expired by the time a VM frees.
     await env.db.pool.query(`UPDATE waiting_line SET command_at = now() - interval '3 minutes' WHERE email = 'first@example.com'`);
