@@ -192,13 +192,19 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     ]);
   });
 
-  it('warm pool: each assignment starts a stopped VM, and the form is told VMs are starting while none is free', async () => {
+  /** Three VMs, warmVms 1: after the grace period two are stopped. */
+  const twoStopped = async () => {
     await register(3);
     const fleet = power(1);
     const t0 = Date.now();
     await fleet.tick(t0);
     await fleet.tick(t0 + 11 * MINUTE);
     expect(stopped()).toHaveLength(2);
+    return { fleet, t0 };
+  };
+
+  it('warm pool: each assignment starts a stopped VM, and the form is told VMs are starting while none is free', async () => {
+    const { fleet, t0 } = await twoStopped();
     expect(await countWarmingVms(db.sql)).toBe(2);
 
     await assign('ada@example.com');
@@ -218,12 +224,7 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
   });
 
   it('warm pool: the waiting line asks for more: one stopped VM started for each participant in line, on top of warmVms', async () => {
-    await register(3);
-    const fleet = power(1);
-    const t0 = Date.now();
-    await fleet.tick(t0);
-    await fleet.tick(t0 + 11 * MINUTE);
-    expect(stopped()).toHaveLength(2);
+    const { fleet, t0 } = await twoStopped();
     await assign('ada@example.com');
     for (const email of ['grace@example.com', 'alan@example.com']) {
       expect((await requestVm(db.sql, { email, crdCommand: crdCommand() }, { line: DEFAULT_LINE_POLICY })).kind).toBe('in_line');
