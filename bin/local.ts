@@ -64,6 +64,7 @@ async function main(): Promise<number> {
       addressLimit: options.addressLimit,
       idleRelease: options.idleRelease,
       pricing: options.pricing,
+      line: options.line,
       log,
     });
     cleanups.push(() => stack.close());

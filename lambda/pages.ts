@@ -50,9 +50,9 @@ export function freeCountText(capacity: Capacity): string {
     const minutes = Math.ceil((capacity.readyInSeconds ?? 0) / 60);
     const when = minutes > 0 ? `in about ${minutes} min` : 'any moment now';
     const starting = `${capacity.onTheWay} VM${capacity.onTheWay === 1 ? ' is' : 's are'} starting`;
-    return `No VM is free yet: ${starting}, and the first should be ready ${when}. Read step 1 now, but get Google's command only once a VM is free: it works for a few minutes only.`;
+    return `No VM is free yet: ${starting}, and the first should be ready ${when}. Submit the form anyway to take a place in line.`;
   }
-  return 'No VM is free right now. Ask your instructor; you can still do step 1.';
+  return 'No VM is free right now. Submit the form to take a place in line; your page then shows when a VM should come.';
 }
 
 export function formPage(options: { capacity: Capacity; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors; emailSuggestion?: string }) {

@@ -5,6 +5,7 @@ import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
 import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
 import { DEFAULT_INSTANCE_TYPE, PRICES_AS_OF, Pricing } from '../core/cost';
+import { DEFAULT_LINE_POLICY, LinePolicy } from '../core/waiting-line';
 
 export interface LocalOptions {
   port: number;
@@ -17,6 +18,8 @@ export interface LocalOptions {
   idleRelease: IdleReleasePolicy;
   /** How the after-workshop report prices VM-hours. */
   pricing: Pricing;
+  /** The waiting line: how long the first in line has to paste a fresh command. */
+  line: LinePolicy;
   /** The workshop's setup script (absolute) and check, tried on every simulated VM. */
   setupScript?: string;
   setupCheck?: string;
@@ -25,7 +28,7 @@ export interface LocalOptions {
 
 export const LOCAL_USAGE = `Usage: npm start -- [--port <p>] [--vms <n>] [--hold-seconds <s>] [--access-code <code>]
                     [--vms-per-address <n>] [--vms-per-address-minutes <m>]
-                    [--release-failed-after <m>] [--release-unconnected-after <m>]
+                    [--release-failed-after <m>] [--release-unconnected-after <m>] [--line-turn-minutes <m>]
                     [--setup-script <file>] [--setup-check <command>]
                     [--instance-type <type>] [--hourly-price <usd>]
 
@@ -44,6 +47,8 @@ for Chrome Remote Desktop's start-host.
                                   back to the pool after m minutes (default ${DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60}; 0: never)
   --release-unconnected-after <m> a ready VM nobody connected to (by the agent's in-use
                                   probe) goes back after m minutes (default ${DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60}; 0: never)
+  --line-turn-minutes <m>         the first in line, asked for a fresh command, has m minutes
+                                  to paste it before the next is served (default ${DEFAULT_LINE_POLICY.turnSeconds / 60})
   --setup-script <f>  run this shell script on each simulated VM before it joins the
                       pool (in the VM's own temporary folder, as you), to try a
                       workshop's setupScript before deploying
@@ -110,6 +115,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       'vms-per-address-minutes': { type: 'string', default: String(DEFAULT_ADDRESS_LIMIT.windowSeconds / 60) },
       'release-failed-after': { type: 'string', default: String(DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60) },
       'release-unconnected-after': { type: 'string', default: String(DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60) },
+      'line-turn-minutes': { type: 'string', default: String(DEFAULT_LINE_POLICY.turnSeconds / 60) },
       'setup-script': { type: 'string' },
       'setup-check': { type: 'string' },
       'instance-type': { type: 'string', default: DEFAULT_INSTANCE_TYPE },
@@ -130,6 +136,7 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
       warnBeforeSeconds: DEFAULT_IDLE_RELEASE.warnBeforeSeconds,
     },
     pricing: { instanceType: instanceType(values['instance-type']), hourlyPrice: hourlyPrice(values['hourly-price']) },
+    line: { ...DEFAULT_LINE_POLICY, turnSeconds: 60 * integer('line-turn-minutes', values['line-turn-minutes'], 1, 60) },
     setupScript: setupScript(values['setup-script']),
     setupCheck: setupCheck(values['setup-check']),
     help: values.help,

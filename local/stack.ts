@@ -18,6 +18,7 @@ import { RateLimitOptions, rateLimit } from '../http/rate-limit';
 import { createServedWebApp } from '../lambda/web-app';
 import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
+import { LinePolicy } from '../core/waiting-line';
 
 export interface LocalStackOptions {
   /** The database as its owner: only the migrations and the app role's grants run with it. */
@@ -40,6 +41,8 @@ export interface LocalStackOptions {
   idleRelease?: IdleReleasePolicy | null;
   /** Prices the after-workshop report; the deploy's default instance type when unset. */
   pricing?: Pricing;
+  /** The waiting line's turn: DEFAULT_LINE_POLICY unless given. */
+  line?: LinePolicy;
   port?: number;
   /** Health checks: local VMs cannot be rebooted, so an unhealthy one is marked failed after `repairAfterSeconds`. */
   repairPolicy?: RepairPolicy;
@@ -117,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       clientAddress: (c) => getConnInfo(c).remote.address,
       idleRelease,
       pricing: options.pricing,
+      line: options.line,
     }),
   );
   handleUnexpectedErrors(app, options.log);
