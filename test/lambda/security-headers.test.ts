@@ -85,6 +85,7 @@ describe('security headers on every answer of the web app', () => {
     const app = createWebApp({ sql: { query: async () => [] }, log: silentLogger, adminSecret: async () => TEST_ADMIN_SECRET });
     const values: Record<string, (path: string) => readonly string[]> = {
       assignment: () => [assignmentId, '00000000-0000-4000-8000-000000000000'],
+      ticket: () => ['00000000-0000-4000-8000-000000000000', 'not-a-ticket'],
       hostname: () => ['sec-vm-2', 'no-such-vm'],
       action: (path) => (path.includes('/fleet/') ? FLEET_ACTIONS : ADMIN_ACTIONS),
       file: () => [],
