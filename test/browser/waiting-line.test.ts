@@ -104,7 +104,9 @@ describe('the waiting line, when every VM is taken', () => {
     // Its VM page offers "I'm done": the browser that waited holds the VM.
     await expect(first.getByRole('link', { name: "I'm done with line-vm-1" }).isVisible()).resolves.toBe(true);
 
-    await second.reload();
-    await expect(second.locator('#position').textContent()).resolves.toBe('You are number 1 of 1 waiting.');
+    // With JavaScript the page updates in place, without a reload.
+    await second.evaluate(() => document.body.setAttribute('data-not-reloaded', ''));
+    await waitFor(async () => (await second.locator('#position').textContent()) === 'You are number 1 of 1 waiting.', 'the second page to move up');
+    await expect(second.locator('body').getAttribute('data-not-reloaded')).resolves.toBe('');
   });
 });

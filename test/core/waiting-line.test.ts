@@ -1,7 +1,7 @@
 import { requestVm } from '../../core/assignment';
 import { PgSql } from '../../core/pg-sql';
 import { Sql } from '../../core/sql';
-import { DEFAULT_LINE_POLICY, LinePolicy, estimateWait, linePlace, serveLine } from '../../core/waiting-line';
+import { DEFAULT_LINE_POLICY, LinePolicy, estimateWait, linePlace, linePolicyFromEnv, serveLine } from '../../core/waiting-line';
 import { recordPoll, recordReset, resetVms } from '../../core/vms';
 import { TestDatabase, createTestDatabase, dumpDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
@@ -144,5 +144,15 @@ describe('estimateWait', () => {
     expect(estimateWait(2, 1, onTheWay)).toEqual(onTheWay[0]);
     expect(estimateWait(3, 1, onTheWay)).toEqual(onTheWay[1]);
     expect(estimateWait(4, 1, onTheWay)).toBeUndefined();
+  });
+});
+
+describe('linePolicyFromEnv', () => {
+  it('takes LABLINK_LINE_TURN_SECONDS, keeps the default without it, and refuses nonsense with a clear message', () => {
+    expect(linePolicyFromEnv({})).toEqual(DEFAULT_LINE_POLICY);
+    expect(linePolicyFromEnv({ LABLINK_LINE_TURN_SECONDS: '120' })).toEqual({ ...DEFAULT_LINE_POLICY, turnSeconds: 120 });
+    for (const bad of ['5', '1.5', 'ten']) {
+      expect(() => linePolicyFromEnv({ LABLINK_LINE_TURN_SECONDS: bad })).toThrow(`LABLINK_LINE_TURN_SECONDS must be a whole number of seconds, at least 30 (got ${bad}).`);
+    }
   });
 });

@@ -301,4 +301,31 @@ describe('the participant form over HTTP', () => {
       expect(text).not.toContain(vm.hostname);
     });
   });
+
+  it('a place in line: an unknown or malformed ticket is 404; a fresh command that is not one, or not a form, is a 400 page; nothing is stored', async () => {
+    const joined = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'queued@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+    const place = joined.headers.get('location')!;
+    const cookie = joined.headers.get('set-cookie')!.split(';')[0];
+    const before = await dumpDatabase(env.db.pool);
+    const post = (path: string, body: BodyInit, type = 'application/x-www-form-urlencoded') =>
+      fetch(`${env.url}${path}`, { method: 'POST', body, headers: { 'content-type': type, cookie }, redirect: 'manual' });
+
+    expect((await fetch(`${env.url}/line/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+    expect((await post('/line/not-a-ticket', new URLSearchParams({ crd_command: crdCommand() }))).status).toBe(404);
+    const notCommand = await post(place, new URLSearchParams({ crd_command: 'hello' }));
+    expect(notCommand.status).toBe(400);
+    expect(await notCommand.text()).toContain('id="line-error"');
+    const notForm = await post(place, 'crd_command', 'text/plain');
+    expect(notForm.status).toBe(400);
+    expect(await notForm.text()).toContain('Send the form as application/x-www-form-urlencoded');
+    const unknownField = await post(place, new URLSearchParams({ crd_command: crdCommand(), pin: '123456' }));
+    expect(unknownField.status).toBe(400);
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+
+    // The same browser, another email: one place per browser, refused with 409, nothing stored.
+    const second = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'other@example.com', crd_command: crdCommand() }), headers: { cookie } });
+    expect(second.status).toBe(409);
+    expect(await second.text()).toContain('This browser is already waiting in line for another email');
+    expect(await dumpDatabase(env.db.pool)).toBe(before);
+  });
 });
