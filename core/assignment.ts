@@ -3,10 +3,10 @@ import { CrdCommand, parseCrdCommand, formatCrdCommand } from './crd-command';
 import { parseEmail } from './email';
 import { generatePin } from './pin';
 import { Sql, UniqueViolationError, WarmUp } from './sql';
-import { ASSIGN_VM } from './statements';
+import { ASSIGN_VM, SELECT_BROWSER_PLACE } from './statements';
 import { countFreeVms } from './vms';
 import { generateSecret } from './secrets';
-import { AddressLimit, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
+import { AddressLimit, GIVE_BACK_ADDRESS_GRANT, SELECT_BROWSER_HOLDING, TAKE_ADDRESS_GRANT, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
 import { recordEmailAttempt } from './email-attempts';
 import { DEFAULT_LINE_POLICY, LinePolicy, browserPlace, countInLine, joinLine, refreshLineCommand, serveLine } from './waiting-line';
 
@@ -80,12 +80,20 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
   };
 }
 
-/** The participant's one statement, as `requestVm` runs it. */
+const WARM_UP_ADDRESS = 'lablink-warm-up';
+/** A window so long it began in 2000: the warm-up's sweep of old windows deletes (and locks) no one's grants. */
+const WARM_UP_WINDOW_SECONDS = 2 ** 31;
+
+/** Every statement of a browser's form post that gets a VM, as `requestVm` runs them: the browser's VM and place in line, the address's grant, the assignment, a grant given back. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
+  { statement: SELECT_BROWSER_HOLDING, params: { retryToken: generateSecret(), email: 'warm-up@example.invalid' } },
+  { statement: SELECT_BROWSER_PLACE, params: { token: generateSecret(), turnSeconds: DEFAULT_LINE_POLICY.turnSeconds } },
+  { statement: TAKE_ADDRESS_GRANT, params: { address: WARM_UP_ADDRESS, windowSeconds: WARM_UP_WINDOW_SECONDS, limit: 1 } },
   {
     statement: ASSIGN_VM,
     params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS, turnSeconds: DEFAULT_LINE_POLICY.turnSeconds },
   },
+  { statement: GIVE_BACK_ADDRESS_GRANT, params: { address: WARM_UP_ADDRESS, windowStart: '2000-01-01T00:00:00Z' } },
 ];
 
 /**

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { ASSIGNMENT_WARM_UP } from '../../core/assignment';
+import { ASSIGNMENT_WARM_UP, requestVm } from '../../core/assignment';
+import { DEFAULT_LINE_POLICY } from '../../core/waiting-line';
+import { generateSecret } from '../../core/secrets';
 import { PgSql, createPgPool } from '../../core/pg-sql';
 import { DELIVERY_WARM_UP } from '../../core/vms';
 import { TestDatabase, createTestDatabase, dumpDatabase } from '../support/database';
-import { waitFor } from '../support/fixtures';
+import { crdCommand, waitFor } from '../support/fixtures';
 
 describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
   let db: TestDatabase;
@@ -59,6 +61,26 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
         for (const client of clients) client.release();
       }
       expect(await dumpDatabase(db.pool)).toBe(before);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('prepares every statement of a form post on the kept connections: the first participants after a start prepare none of their own', async () => {
+    await db.pool.query(`INSERT INTO vms (hostname, alive_until) VALUES ('warm-form-1', now() + interval '1 hour')`);
+    const pool = createPgPool({ connectionString: db.appUrl }, { max: 1, keep: 1 });
+    const prepared = async () => (await pool.query<{ prepared: number }>('SELECT count(*)::int AS prepared FROM pg_prepared_statements')).rows[0].prepared;
+    try {
+      const sql = new PgSql(pool);
+      await sql.warm(ASSIGNMENT_WARM_UP);
+      const warmed = await prepared();
+      // As a browser with the retry cookie of an earlier submission posts it (the line open, behind the per-address limit); then the same again.
+      const post = { email: 'warm-form@example.com', crdCommand: crdCommand(), retryToken: generateSecret() };
+      const client = { address: '198.51.100.7', addressLimit: { vms: 5, windowSeconds: 600 }, line: DEFAULT_LINE_POLICY };
+      const first = await requestVm(sql, post, client);
+      expect(first).toMatchObject({ kind: 'assigned', outcome: 'assigned' });
+      expect(await requestVm(sql, post, client)).toMatchObject({ kind: 'assigned', outcome: 'existing', hostname: (first as { hostname: string }).hostname });
+      expect(await prepared()).toBe(warmed);
     } finally {
       await pool.end();
     }
