@@ -22,8 +22,9 @@ import { endToEnd } from './end-to-end';
 const USAGE = `Usage: npm run bench -- [options]
 
 Drives the real local allocator and form handlers (a child process, on 127.0.0.1) with a
-real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls). Prints one
-JSON line per scenario, then a table.
+real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls; the
+end-to-end scenario holds them in a child process of their own). Prints one JSON line per
+scenario, then a table.
 
   --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages,endtoend (default: all)
   --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
