@@ -35,7 +35,7 @@ const INSTRUCTORS = 2;
 type Kind = 'page' | 'poll' | 'submit' | 'admin';
 
 /** A small seeded generator (mulberry32), so runs can be compared. */
-function randomSource(seed: number): (low: number, high: number) => number {
+export function randomSource(seed: number): (low: number, high: number) => number {
   let state = seed >>> 0;
   return (low, high) => {
     state = (state + 0x6d2b79f5) >>> 0;

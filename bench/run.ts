@@ -18,6 +18,8 @@ import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool';
 import { simulateOpenPages } from './open-pages';
 import { apiThrottle } from '../lib/api-throttle';
 import { endToEnd } from './end-to-end';
+import { CapacityScenario, DEFAULT_CAPACITY_SCENARIO, capacity } from './capacity';
+import type { BenchStackPolicies } from './server';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -26,7 +28,7 @@ real PostgreSQL, using many simulated VMs in this process (real HTTP long-polls;
 end-to-end scenario holds them in a child process of their own). Prints one JSON line per
 scenario, then a table.
 
-  --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages,endtoend (default: all)
+  --scenarios <list>   fanout,burst,steady,bundle,warmpool,openpages,endtoend,capacity (default: all)
   --sizes <list>       held VMs for fan-out (default 1000,5000,10000)
   --assignments <n>    assignments in the fan-out burst (default 500)
   --burst <n>          concurrent form submissions in the burst scenario (default 500)
@@ -37,8 +39,10 @@ scenario, then a table.
   --e2e-sizes <list>   held VMs for end-to-end (form post → VM answered) (default 2000,5000)
   --e2e-samples <n>    sequential submissions per size (default 400), then 3 after a quiet spell
   --quiet-seconds <s>  each quiet spell (default 15)
+  --minute-ms <ms>     capacity: real milliseconds per workshop minute (default 1000); the policies scale with it
   --smoke              small sizes, for CI: fan-out 200, burst 100, steady 100 VMs for 5 s, 300 open pages,
-                       end-to-end 100 VMs, 30 samples, one 1 s quiet spell
+                       end-to-end 100 VMs, 30 samples, one 1 s quiet spell; capacity: 30 participants over
+                       2 min for 20 VMs, every third leaving after 10 min, 10 fake requests, 25 min at 0.5 s a minute
   --help               this text`;
 
 const ROOT = path.join(__dirname, '..');
@@ -51,8 +55,9 @@ interface Server {
 }
 
 /** Bundles bench/server.ts with esbuild, as production would run, and starts it. */
-async function startServer(bundle: string, databaseUrl: string, holdSeconds: number): Promise<Server> {
-  const child: ChildProcess = spawn(process.execPath, [bundle, databaseUrl, String(holdSeconds), FLEET_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(bundle: string, databaseUrl: string, holdSeconds: number, policies?: BenchStackPolicies): Promise<Server> {
+  const args = [bundle, databaseUrl, String(holdSeconds), FLEET_TOKEN, ...(policies ? [JSON.stringify(policies)] : [])];
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const first = await readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
   const { url } = JSON.parse(first.value as string) as { url: string };
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -292,7 +297,7 @@ function table(reports: Report[]): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool,openpages,endtoend' },
+      scenarios: { type: 'string', default: 'fanout,burst,steady,bundle,warmpool,openpages,endtoend,capacity' },
       sizes: { type: 'string', default: '1000,5000,10000' },
       assignments: { type: 'string', default: '500' },
       burst: { type: 'string', default: '500' },
@@ -303,6 +308,7 @@ async function main(): Promise<number> {
       'e2e-sizes': { type: 'string', default: '2000,5000' },
       'e2e-samples': { type: 'string', default: '400' },
       'quiet-seconds': { type: 'string', default: '15' },
+      'minute-ms': { type: 'string', default: String(DEFAULT_CAPACITY_SCENARIO.minuteMs) },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -349,6 +355,12 @@ async function main(): Promise<number> {
         const e2e = smoke ? { samples: 30, quietSpells: 1, quietSeconds: 1 } : { samples: Number(values['e2e-samples']), quietSpells: 3, quietSeconds: Number(values['quiet-seconds']) };
         emit(await endToEnd({ startServer: (hold) => startServer(serverBundle, postgres.url, hold), sql: pool, fleetToken: FLEET_TOKEN, heldVms, ...e2e, runId: `e${(run += 1)}` }));
       }
+    }
+    if (scenarios.has('capacity')) {
+      const scenario: CapacityScenario = smoke
+        ? { ...DEFAULT_CAPACITY_SCENARIO, participants: 30, vms: 20, arrivalMinutes: 2, leaveAfterMinutes: 10, fakesPerAddress: 2, workshopMinutes: 25, minuteMs: 500 }
+        : { ...DEFAULT_CAPACITY_SCENARIO, minuteMs: Number(values['minute-ms']) };
+      emit(await capacity({ startServer: (hold, policies) => startServer(serverBundle, postgres.url, hold, policies), sql: pool, fleetToken: FLEET_TOKEN, scenario, runId: `c${(run += 1)}` }));
     }
     if (scenarios.has('warmpool')) {
       for (const preBooted of [true, false]) {

@@ -1,11 +1,15 @@
 // The system under test for `npm run bench`: the local stack (allocator and form handlers on
-// one port) over the given database, without simulated VMs or request limits.
+// one port) over the given database, without simulated VMs. No request limits unless the
+// optional fifth argument (JSON) sets the stack's policies, as the capacity scenario does.
 import { newAppRole } from '../core/app-role';
 import { silentLogger } from '../core/log';
-import { startLocalStack } from '../local/stack';
+import { LocalStackOptions, startLocalStack } from '../local/stack';
+
+/** What a scenario may set: the policies it runs on a compressed clock. */
+export type BenchStackPolicies = Pick<LocalStackOptions, 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs'>;
 
 async function main(): Promise<void> {
-  const [databaseUrl, holdSeconds, fleetToken] = process.argv.slice(2);
+  const [databaseUrl, holdSeconds, fleetToken, policies] = process.argv.slice(2);
   const stack = await startLocalStack({
     databaseUrl,
     appRole: newAppRole(),
@@ -13,8 +17,9 @@ async function main(): Promise<void> {
     adminSecret: fleetToken,
     holdSeconds: Number(holdSeconds),
     aliveGraceSeconds: 600,
-    // Every simulated participant comes from 127.0.0.1: the per-address limit would stop them.
+    // Every simulated participant comes from 127.0.0.1 unless a scenario says otherwise: the per-address limit would stop them.
     addressLimit: null,
+    ...(policies ? (JSON.parse(policies) as BenchStackPolicies) : {}),
     log: silentLogger,
   });
   process.stdout.write(`${JSON.stringify({ url: stack.url })}\n`);

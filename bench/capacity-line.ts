@@ -1,0 +1,44 @@
+import { Browser } from './capacity-browser';
+
+// The waiting line, where the server has one: the form sends a participant who finds no VM free
+// to their place's page. The participant keeps that page open, as its script does, and sends a
+// fresh command when the page asks for one. A server without a line never sends anyone here.
+
+/** The place page's own refresh, in workshop seconds (LINE_REFRESH_SECONDS of the line's page). */
+const LINE_REFRESH_SECONDS = 15;
+const PLACE_PAGE = /^\/line\/([0-9a-f-]{36})$/;
+const VM_PAGE = /^\/vm\/([0-9a-f-]{36})/;
+
+/** The place in line the form's answer sends the participant to, if it does. */
+export function placeInLine(location: string | undefined): string | undefined {
+  return location === undefined ? undefined : PLACE_PAGE.exec(location)?.[1];
+}
+
+export interface LineVisit {
+  /** Their VM, or undefined when their turn passed (they take a new place). */
+  assignmentId?: string;
+  freshCommands: number;
+}
+
+/** Watches a place until it becomes a VM or its turn passes; sends a fresh command when asked. */
+export async function waitInLine(
+  browser: Browser,
+  ticket: string,
+  options: { freshCommand(): string; sleep(workshopSeconds: number): Promise<void>; signal: AbortSignal },
+): Promise<LineVisit> {
+  let freshCommands = 0;
+  for (;;) {
+    const page = await browser.get(`/line/${ticket}`, options.signal);
+    const vm = page.status === 303 ? VM_PAGE.exec(page.location ?? '')?.[1] : undefined;
+    if (vm) return { assignmentId: vm, freshCommands };
+    if (page.status === 410) return { freshCommands };
+    if (page.status !== 200) throw new Error(`place in line answered ${page.status}`);
+    if (page.body.includes('id="turn"')) {
+      freshCommands += 1;
+      const sent = await browser.post(`/line/${ticket}`, { crd_command: options.freshCommand() }, options.signal);
+      if (sent.status !== 303) throw new Error(`a fresh command for a place in line got ${sent.status}`);
+    } else {
+      await options.sleep(LINE_REFRESH_SECONDS);
+    }
+  }
+}
