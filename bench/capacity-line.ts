@@ -18,6 +18,8 @@ export interface LineVisit {
   /** Their VM, or undefined when their turn passed (they take a new place). */
   assignmentId?: string;
   freshCommands: number;
+  /** Answers that were no page at all (a 500, say), by status: the participant reloads, as the page's script does. */
+  errors: number[];
 }
 
 /** Watches a place until it becomes a VM or its turn passes; sends a fresh command when asked. */
@@ -26,15 +28,17 @@ export async function waitInLine(
   ticket: string,
   options: { freshCommand(): string; sleep(workshopSeconds: number): Promise<void>; signal: AbortSignal },
 ): Promise<LineVisit> {
-  let freshCommands = 0;
+  const visit: LineVisit = { freshCommands: 0, errors: [] };
   for (;;) {
     const page = await browser.get(`/line/${ticket}`, options.signal);
     const vm = page.status === 303 ? VM_PAGE.exec(page.location ?? '')?.[1] : undefined;
-    if (vm) return { assignmentId: vm, freshCommands };
-    if (page.status === 410) return { freshCommands };
-    if (page.status !== 200) throw new Error(`place in line answered ${page.status}`);
-    if (page.body.includes('id="turn"')) {
-      freshCommands += 1;
+    if (vm) return { ...visit, assignmentId: vm };
+    if (page.status === 410) return visit;
+    if (page.status !== 200) {
+      visit.errors.push(page.status);
+      await options.sleep(LINE_REFRESH_SECONDS);
+    } else if (page.body.includes('id="turn"')) {
+      visit.freshCommands += 1;
       const sent = await browser.post(`/line/${ticket}`, { crd_command: options.freshCommand() }, options.signal);
       if (sent.status !== 303) throw new Error(`a fresh command for a place in line got ${sent.status}`);
     } else {

@@ -65,7 +65,7 @@ export interface ParticipantOutcome {
   submittedAtMinute?: number;
   readyAtMinute?: number;
   leftAtMinute?: number;
-  /** Each answer the form gave, by kind (`vm`, `line`, or the refusal's code). */
+  /** Each answer the form gave, by kind (`vm`, `line`, or the refusal's code), and each error a place in line answered (`line HTTP 500`). */
   answers: string[];
   freshCommands: number;
 }
@@ -118,6 +118,7 @@ export async function participate(plan: ParticipantPlan, workshop: Workshop): Pr
       else if (answer.kind === 'line') {
         const visit = await waitInLine(browser, answer.ticket, { freshCommand: () => (command = workshop.google.issue()), sleep: (seconds) => clock.sleep(seconds, signal), signal });
         outcome.freshCommands += visit.freshCommands;
+        outcome.answers.push(...visit.errors.map((status) => `line HTTP ${status}`));
         assignmentId = visit.assignmentId;
       } else if (answer.reason === 'no_vm_free' || answer.reason === 'vm_starting') await clock.sleep(RETRY_SECONDS, signal);
       else throw new Error(`participant ${plan.index} was refused: ${answer.reason}`);
