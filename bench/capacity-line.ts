@@ -18,7 +18,7 @@ export interface LineVisit {
   /** Their VM, or undefined when their turn passed (they take a new place). */
   assignmentId?: string;
   freshCommands: number;
-  /** Answers that were no page at all (a 500, say), by status: the participant reloads, as the page's script does. */
+  /** Answers that were no page at all (a 500, say), by status: the participant reloads the place's page later, as its script does. */
   errors: number[];
 }
 
@@ -40,7 +40,7 @@ export async function waitInLine(
     } else if (page.body.includes('id="turn"')) {
       visit.freshCommands += 1;
       const sent = await browser.post(`/line/${ticket}`, { crd_command: options.freshCommand() }, options.signal);
-      if (sent.status !== 303) throw new Error(`a fresh command for a place in line got ${sent.status}`);
+      if (sent.status !== 303) visit.errors.push(sent.status);
     } else {
       await options.sleep(LINE_REFRESH_SECONDS);
     }
