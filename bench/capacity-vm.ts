@@ -33,7 +33,7 @@ export function codeOf(command: string): string {
   return parsed.command.code;
 }
 
-export interface SimulatedVmOptions {
+export interface CapacityVmOptions {
   url: string;
   fleetToken: string;
   hostname: string;
@@ -51,10 +51,10 @@ export interface SimulatedVmOptions {
  * One VM as the allocator sees it, in this process: the agent's wire protocol (core/wire.ts)
  * over real HTTP. It long-polls for work, runs a "start-host" that asks SimulatedGoogle (a
  * refused code reports `error` with start-host's own words), reports the in-use probe (false
- * until its participant connects), and wipes itself when taken back.
+ * until its participant connects), and takes a reset's time when taken back.
  */
 export class CapacityVm {
-  constructor(private readonly options: SimulatedVmOptions) {}
+  constructor(private readonly options: CapacityVmOptions) {}
 
   /** The participant connected with Chrome Remote Desktop: the in-use probe sees them. */
   connected(): Promise<void> {
