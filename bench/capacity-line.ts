@@ -1,11 +1,9 @@
+import { LINE_REFRESH_SECONDS } from '../lambda/page-polling';
 import { Browser } from './capacity-browser';
 
-// The waiting line, where the server has one: the form sends a participant who finds no VM free
-// to their place's page. The participant keeps that page open, as its script does, and sends a
-// fresh command when the page asks for one. A server without a line never sends anyone here.
-
-/** The place page's own refresh, in workshop seconds (LINE_REFRESH_SECONDS of the line's page). */
-const LINE_REFRESH_SECONDS = 15;
+// The waiting line: the form sends a participant who finds no VM free to their place's page.
+// The participant keeps that page open, reloading it as its script does (LINE_REFRESH_SECONDS,
+// in workshop seconds), and sends a fresh command when the page asks for one.
 const PLACE_PAGE = /^\/line\/([0-9a-f-]{36})$/;
 const VM_PAGE = /^\/vm\/([0-9a-f-]{36})/;
 

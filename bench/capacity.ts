@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
 import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
+import { DEFAULT_LINE_POLICY } from '../core/waiting-line';
 import { Sql } from '../core/sql';
 import { countFreeVms } from '../core/vms';
 import { CapacityVm, SimulatedGoogle, codeOf, madeUpCommand } from './capacity-vm';
@@ -69,6 +70,7 @@ function scaledPolicies(clock: WorkshopClock): BenchStackPolicies {
     },
     addressLimit: { vms: DEFAULT_ADDRESS_LIMIT.vms, windowSeconds: real(DEFAULT_ADDRESS_LIMIT.windowSeconds)! },
     idleSweepIntervalMs: clock.realSeconds(SWEEP_SECONDS) * 1000,
+    line: { turnSeconds: real(DEFAULT_LINE_POLICY.turnSeconds)!, freshCommandSeconds: real(DEFAULT_LINE_POLICY.freshCommandSeconds)! },
   };
 }
 
@@ -199,11 +201,13 @@ export async function capacity(options: CapacityOptions) {
     const endMinute = clock.now();
     controller.abort();
     const outcomes: ParticipantOutcome[] = await Promise.all(participants);
+    // A stranger's place called to paste a fresh command keeps a free VM for them until its turn passes.
+    const [{ turns }] = await options.sql.query<{ turns: number }>(`SELECT count(*)::int AS turns FROM waiting_line WHERE email LIKE 'stranger-%' AND called_at IS NOT NULL AND served_at IS NULL`);
     const served = outcomes.filter((outcome) => outcome.readyAtMinute !== undefined);
     const waits = served.map((outcome) => outcome.readyAtMinute! - outcome.submittedAtMinute!);
     return {
       scenario: 'capacity',
-      scale: `1 workshop minute = ${scenario.minuteMs / 1000} real s; the idle release (failed setup ${DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60} min, never connected ${DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60} min), its sweep (${SWEEP_SECONDS} s) and the address window (${DEFAULT_ADDRESS_LIMIT.vms} VMs per ${DEFAULT_ADDRESS_LIMIT.windowSeconds / 60} min) scaled alike; start-host ${START_HOST_SECONDS} s, reset ${RESET_SECONDS} s`,
+      scale: `1 workshop minute = ${scenario.minuteMs / 1000} real s; the idle release (failed setup ${DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60} min, never connected ${DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60} min), its sweep (${SWEEP_SECONDS} s), the line's turn (${DEFAULT_LINE_POLICY.turnSeconds / 60} min, commands older than ${DEFAULT_LINE_POLICY.freshCommandSeconds / 60} min asked again) and the address window (${DEFAULT_ADDRESS_LIMIT.vms} VMs per ${DEFAULT_ADDRESS_LIMIT.windowSeconds / 60} min) scaled alike; start-host ${START_HOST_SECONDS} s, reset ${RESET_SECONDS} s`,
       vms: scenario.vms,
       participants: scenario.participants,
       participantAddresses: Math.ceil(scenario.participants / scenario.participantsPerAddress),
@@ -221,6 +225,7 @@ export async function capacity(options: CapacityOptions) {
         addresses: scenario.fakeAddresses,
         answers: count(fakeAnswers),
         held: holdings.report(endMinute),
+        turnsInLineLetPass: { turns, vmMinutesAtMost: turns * (DEFAULT_LINE_POLICY.turnSeconds / 60) },
       },
     };
   } finally {

@@ -6,7 +6,7 @@ import { silentLogger } from '../core/log';
 import { LocalStackOptions, startLocalStack } from '../local/stack';
 
 /** What a scenario may set: the policies it runs on a compressed clock. */
-export type BenchStackPolicies = Pick<LocalStackOptions, 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs'>;
+export type BenchStackPolicies = Pick<LocalStackOptions, 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs' | 'line'>;
 
 async function main(): Promise<void> {
   const [databaseUrl, holdSeconds, fleetToken, policies] = process.argv.slice(2);
