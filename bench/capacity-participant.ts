@@ -5,9 +5,6 @@ import { Answer, Browser } from './capacity-browser';
 import { placeInLine, waitInLine } from './capacity-line';
 import { CapacityVm, SimulatedGoogle, madeUpCommand } from './capacity-vm';
 
-/** Without a waiting line, a participant told "no VM free" submits the form again this often (workshop seconds). */
-export const RETRY_SECONDS = 30;
-
 /** The workshop's clock: `scale` real milliseconds per workshop minute. */
 export class WorkshopClock {
   private readonly startedAt = performance.now();
@@ -98,8 +95,8 @@ async function giveBack(browser: Browser, assignmentId: string, signal: AbortSig
 
 /**
  * A real participant: arrives, pastes a command from Google into the form, and does what the
- * answer says (their VM's page; a place in line; "no VM free": the form again every
- * RETRY_SECONDS, the command still filled in). Once the VM is ready they connect, and some leave.
+ * answer says: their VM's page, or a place in line (the form again when their turn passed).
+ * Once the VM is ready they connect, and some leave.
  */
 export async function participate(plan: ParticipantPlan, workshop: Workshop): Promise<ParticipantOutcome> {
   const { clock, signal } = workshop;
@@ -120,8 +117,7 @@ export async function participate(plan: ParticipantPlan, workshop: Workshop): Pr
         outcome.freshCommands += visit.freshCommands;
         outcome.answers.push(...visit.errors.map((status) => `line HTTP ${status}`));
         assignmentId = visit.assignmentId;
-      } else if (answer.reason === 'no_vm_free' || answer.reason === 'vm_starting') await clock.sleep(RETRY_SECONDS, signal);
-      else throw new Error(`participant ${plan.index} was refused: ${answer.reason}`);
+      } else throw new Error(`participant ${plan.index} was refused: ${answer.reason}`);
     }
     await browser.get(`/vm/${assignmentId}`, signal);
     const hostname = await untilReady(browser, assignmentId, workshop);

@@ -5,7 +5,7 @@ import { DEFAULT_LINE_POLICY } from '../core/waiting-line';
 import { Sql } from '../core/sql';
 import { countFreeVms } from '../core/vms';
 import { CapacityVm, SimulatedGoogle, codeOf, madeUpCommand } from './capacity-vm';
-import { ParticipantOutcome, RETRY_SECONDS, WorkshopClock, Workshop, fakeRequest, participate } from './capacity-participant';
+import { ParticipantOutcome, WorkshopClock, Workshop, fakeRequest, participate } from './capacity-participant';
 import { randomSource } from './open-pages';
 import type { BenchStackPolicies } from './server';
 import { summarize } from './stats';
@@ -218,7 +218,6 @@ export async function capacity(options: CapacityOptions) {
       notServed: outcomes.length - served.length,
       waitMinutes: summarize(waits),
       formAnswers: count(outcomes.flatMap((outcome) => outcome.answers)),
-      whenNoneFree: outcomes.some((outcome) => outcome.answers.includes('line')) ? 'waiting line' : `the form again every ${RETRY_SECONDS} s`,
       freshCommandsInLine: outcomes.reduce((sum, outcome) => sum + outcome.freshCommands, 0),
       fakes: {
         requests: fakeAnswers.length,
