@@ -160,8 +160,10 @@ WITH live AS (
 ), front AS (
   SELECT id FROM live WHERE position <= (SELECT count(*) FROM vms WHERE ${FREE_VM})
 ), entry AS (
+  -- served_at is tested here too: a place another server served just after this statement read the
+  -- line is re-checked as it is locked, and must not be served twice (the email's unique VM).
   SELECT id, email, token, crd_command FROM waiting_line
-  WHERE id IN (SELECT id FROM front) AND ${FRESH_COMMAND}
+  WHERE id IN (SELECT id FROM front) AND served_at IS NULL AND ${FRESH_COMMAND}
   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
 ), picked AS (
   SELECT hostname FROM vms WHERE ${FREE_VM} AND EXISTS (SELECT 1 FROM entry)
