@@ -300,6 +300,24 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 18,
+    description: 'the report\'s waiting-line time: an assignment made from the line records when its participant joined it',
+    statements: [
+      `CREATE INDEX IF NOT EXISTS waiting_line_assignment ON waiting_line (assignment_id) WHERE assignment_id IS NOT NULL`,
+      // Every new history row (migration 13's trigger writes them after the statement that assigned the VM) takes the wait of the place SERVE_LINE marked with that assignment.
+      `CREATE OR REPLACE FUNCTION record_line_wait() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        NEW.queued_at := coalesce(NEW.queued_at, (SELECT w.joined_at FROM vms v JOIN waiting_line w ON w.assignment_id = v.assignment_id
+          WHERE v.hostname = NEW.hostname AND v.email = NEW.email));
+        RETURN NEW;
+      END
+      $$`,
+      `CREATE OR REPLACE TRIGGER assignment_history_line_wait
+        BEFORE INSERT ON assignment_history
+        FOR EACH ROW EXECUTE FUNCTION record_line_wait()`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,7 +1,7 @@
 import { recordHealth } from '../../core/health';
-import { recordOutcome, recordPoll } from '../../core/vms';
+import { recordOutcome, recordPoll, recordReset } from '../../core/vms';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
-import { TestStack, startTestStack, submitForm } from '../support/stack';
+import { TestStack, startTestStack, submitForm, submitFormAsBrowser } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
 type Taken = { hostname: string; status: string; retryToken: string };
@@ -93,5 +93,34 @@ describe('the after-workshop report', () => {
     it('is for the admin only', async () => {
       for (const path of ['/admin/report', '/api/report', '/api/report.csv']) expect((await fetch(`${env.url}${path}`)).status).toBe(401);
     });
+  });
+});
+
+/** The report's waiting-line column, filled by the real serving of the line (local stack, one VM, real PostgreSQL). */
+describe('the after-workshop report of a participant served from the waiting line', () => {
+  let env: TestStack;
+  beforeAll(async () => {
+    env = await startTestStack();
+  });
+  afterAll(async () => env?.close());
+
+  it('shows how long they waited, and no wait for one served at once', async () => {
+    await recordPoll(env.db.sql, 'wait-vm-1', 600);
+    const ada = (await (await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() })).json()) as Taken;
+    const bob = await submitFormAsBrowser(env.url, { email: 'bob@example.com', crd_command: crdCommand() });
+    expect(bob.location).toMatch(/^\/line\//);
+    // Bob has waited seven minutes when Ada's VM is released and reset; his place's page serves the line.
+    await env.db.pool.query(`UPDATE waiting_line SET joined_at = now() - interval '7 minutes' WHERE email = 'bob@example.com'`);
+    expect((await fetch(`${env.url}/api/vms/${ada.hostname}/release`, { method: 'POST', headers: { authorization: ADMIN } })).status).toBe(200);
+    await recordReset(env.db.sql, ada.hostname, 'done', null);
+    await recordPoll(env.db.sql, ada.hostname, 600);
+    expect((await fetch(new URL(bob.location, env.url), { headers: { cookie: bob.cookies } })).status).toBe(200);
+
+    const report = (await (await fetch(`${env.url}/api/report`, { headers: { authorization: ADMIN } })).json()) as Report;
+    const [first, second] = report.participants;
+    expect(first).toMatchObject({ email: 'ada@example.com', waiting_seconds: null });
+    expect(second).toMatchObject({ email: 'bob@example.com', vms: ada.hostname, waiting_seconds: expect.any(Number) });
+    expect(second.waiting_seconds).toBeGreaterThanOrEqual(420);
+    expect(second.waiting_seconds).toBeLessThan(480);
   });
 });
