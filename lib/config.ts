@@ -1,6 +1,7 @@
 import { DEFAULT_INSTANCE_TYPE } from '../core/cost';
 import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
 import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { DEFAULT_LINE_POLICY } from '../core/waiting-line';
 import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -57,6 +58,8 @@ export interface LabLinkConfig {
   releaseFailedAfterMinutes: number;
   /** A ready VM the in-use probe never saw connected is released after this many minutes; 0: never. @default 20 */
   releaseUnconnectedAfterMinutes: number;
+  /** The first in line, asked for a fresh CRD command, has this many minutes to paste it before the next is served. @default 5 */
+  lineTurnMinutes: number;
   /**
    * When set (ISO time, UTC), the VMs and the allocator are stopped at that time. A past time
    * is refused by the stack for deploys only (see LabLinkStack), so `cdk destroy` with the
@@ -146,6 +149,7 @@ const CONTEXT_KEYS = v.object({
   vmsPerAddressMinutes: v.optional(numberKey('vmsPerAddressMinutes', 1, 1440), DEFAULT_ADDRESS_LIMIT.windowSeconds / 60),
   releaseFailedAfterMinutes: v.optional(numberKey('releaseFailedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60),
   releaseUnconnectedAfterMinutes: v.optional(numberKey('releaseUnconnectedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60),
+  lineTurnMinutes: v.optional(numberKey('lineTurnMinutes', 1, 60), DEFAULT_LINE_POLICY.turnSeconds / 60),
   accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
   expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),
   alarmEmail: v.optional(textKey('alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),

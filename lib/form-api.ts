@@ -23,6 +23,8 @@ export interface FormApiProps {
   addressLimit: AddressLimit;
   /** LABLINK_RELEASE_*_MINUTES: the VM page and the dashboard count down with the allocator. */
   idleReleaseEnv: Record<string, string>;
+  /** The waiting line's turn: how long the first in line has to paste a fresh command. */
+  lineTurnSeconds: number;
   /** What the after-workshop report prices VM-hours with. */
   pricing: Pricing;
   /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
@@ -49,6 +51,7 @@ export class FormApi extends Construct {
         LABLINK_VMS_PER_ADDRESS: String(props.addressLimit.vms),
         LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS: String(props.addressLimit.windowSeconds),
         ...props.idleReleaseEnv,
+        LABLINK_LINE_TURN_SECONDS: String(props.lineTurnSeconds),
         ...pricingEnv(props.pricing),
       },
     });

@@ -80,6 +80,7 @@ export class LabLinkStack extends Stack {
       expiresAt: config.expiresAt,
       addressLimit: { vms: config.vmsPerAddress, windowSeconds: config.vmsPerAddressMinutes * 60 },
       idleReleaseEnv: releaseEnv,
+      lineTurnSeconds: config.lineTurnMinutes * 60,
       pricing: { instanceType: config.instanceType, hourlyPrice: config.hourlyPrice },
       throttle: apiThrottle(config.vmCount, config.apiRateLimit),
     });

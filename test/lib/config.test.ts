@@ -25,6 +25,7 @@ describe('readConfig (CDK context)', () => {
       vmsPerAddressMinutes: 10,
       releaseFailedAfterMinutes: 10,
       releaseUnconnectedAfterMinutes: 20,
+      lineTurnMinutes: 5,
       expiresAt: undefined,
       alarmEmail: undefined,
       setupScript: undefined,

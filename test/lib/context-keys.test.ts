@@ -59,6 +59,7 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
     value: '45',
     reaches: (r) => [[text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES","Value":"45"}'), text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES":"45"')], [true, true]],
   },
+  lineTurnMinutes: { value: '8', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_LINE_TURN_SECONDS":"480"'), true] },
   allowFleetToken: { value: 'true', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'), true] },
   expiresAt: { value: '2099-06-01T17:30Z', reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'] },
   alarmEmail: { value: 'ops@example.com', reaches: (r) => [ofType(r, 'AWS::SNS::Subscription')[0]?.Properties.Endpoint, 'ops@example.com'] },
