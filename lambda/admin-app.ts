@@ -227,7 +227,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.get('/admin/rows', async (c) => {
     const order = parseVmOrder(c.req.query('sort'), c.req.query('dir'));
     if (!order.ok) return c.json({ error: order.message }, 400);
-    return c.json(adminRowsFragment(sortVms(await listVms(sql), order.order)));
+    const [vms, waiting] = await Promise.all([listVms(sql), countInLine(sql, options.line ?? DEFAULT_LINE_POLICY)]);
+    return c.json({ ...adminRowsFragment(sortVms(vms, order.order)), line: lineSection(waiting).toString() });
   });
 
   // Before the action routes, whose :action would take "logs" too.

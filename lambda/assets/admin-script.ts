@@ -1,7 +1,7 @@
 import { ADMIN_POLL_SECONDS } from '../page-polling';
 import { POLLER } from './poller';
 
-// Live refresh of the dashboard (rows in the page's order, tiles, summary; while it is shown) and
+// Live refresh of the dashboard (rows in the page's order, tiles, summary, waiting line; while it is shown) and
 // an in-place filter; the page is complete without it. Only the cells whose content changed are
 // replaced, so the keyboard focus and the scroll stay where they were; the summary (a polite live
 // region) changes only when the counts do.
@@ -67,6 +67,14 @@ export const ADMIN_SCRIPT = `${POLLER}
     });
     Object.keys(existing).forEach(function (name) { existing[name].remove(); });
   }
+  // Replaced only when the server's text changes, so a screen reader is not told the same count again.
+  var lineSent = null;
+  function updateLine(lineHtml) {
+    var line = document.getElementById('waiting-line');
+    if (!line || lineHtml === lineSent) return;
+    line.outerHTML = lineHtml;
+    lineSent = lineHtml;
+  }
   var every = ${ADMIN_POLL_SECONDS * 1000};
   lablinkPoll(function (done) {
     fetch('/admin/rows?' + query.toString(), { credentials: 'same-origin' })
@@ -75,6 +83,7 @@ export const ADMIN_SCRIPT = `${POLLER}
         if (!data) return;
         update(data.rows);
         if (tiles.innerHTML !== data.tiles) tiles.innerHTML = data.tiles;
+        updateLine(data.line);
         summary.dataset.base = data.summary;
         apply();
       })

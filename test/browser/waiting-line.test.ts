@@ -45,6 +45,12 @@ describe('the waiting line, when every VM is taken', () => {
     await holder.waitForURL(/\/vm\/[0-9a-f-]{36}$/);
     await holder.waitForSelector('#progress[data-progress="ready"]');
 
+    const dashboardContext = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    contexts.push(dashboardContext);
+    const dashboardPage = await dashboardContext.newPage();
+    await dashboardPage.goto(`${env.url}/admin`);
+    await expect(dashboardPage.locator('#waiting-line').textContent()).resolves.toBe('Waiting line: nobody waits for a VM.');
+
     const first = await submitIn({ javaScriptEnabled: false, viewport: PHONE }, 'first@example.com');
     await first.waitForURL(/\/line\/[0-9a-f-]{36}$/);
     await expect(first.locator('#position').textContent()).resolves.toBe('You are number 1 of 1 waiting.');
@@ -59,6 +65,8 @@ describe('the waiting line, when every VM is taken', () => {
     expect(await accessibilityViolations(second)).toEqual([]);
     const dashboard = await fetch(`${env.url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` } });
     expect(await dashboard.text()).toContain('Waiting line: 2 participants waiting for a VM.');
+    // The open dashboard counts them too, without a reload.
+    await dashboardPage.waitForFunction(() => document.getElementById('waiting-line')?.textContent === 'Waiting line: 2 participants waiting for a VM.');
 
     // Minutes pass: the first's command may have expired by the time a VM frees.
     await env.db.pool.query(`UPDATE waiting_line SET command_at = now() - interval '3 minutes' WHERE email = 'first@example.com'`);
