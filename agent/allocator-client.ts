@@ -1,4 +1,4 @@
-import { AgentConfig } from './config';
+import { AgentConfig } from './agent-config';
 import { InstanceIdentity, fetchInstanceIdentity } from './instance-identity';
 
 /** Talks to the allocator; every request proves who we are (fleet token, or the signed EC2 identity). */

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigurationOutcome } from '../core/wire';
+import { ConfigurationOutcome } from '../contract/wire';
 
 /** What the agent remembers of the last assignment, so start-host never runs twice for one. */
 export interface AssignmentRecord {

@@ -1,8 +1,8 @@
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LogLevel, Logger, errorMessage } from '../core/log';
-import { KEPT_LOG_LINES_PER_VM, STEP_LINE } from '../core/wire';
+import { KEPT_LOG_LINES_PER_VM, LogLevel, STEP_LINE } from '../contract/wire';
+import { Logger, errorMessage } from '../core/log';
 import { LogShipper, plainText } from './log-shipper';
 
 const FOLLOW_EVERY_MS = 2000;

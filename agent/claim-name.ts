@@ -1,4 +1,4 @@
-import { CLAIM_NAME_PATH, HOSTNAME_PATTERN } from '../core/wire';
+import { CLAIM_NAME_PATH, HOSTNAME_PATTERN } from '../contract/wire';
 import { AllocatorClient } from './allocator-client';
 
 const CLAIM_TIMEOUT_MS = 30_000;

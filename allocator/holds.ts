@@ -1,4 +1,4 @@
-import { Delivery } from '../core/vms';
+import { Delivery } from '../store/vms';
 import { Logger, errorMessage } from '../core/log';
 
 type FindDelivery = (hostname: string) => Promise<Delivery | undefined>;

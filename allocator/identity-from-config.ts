@@ -1,6 +1,6 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { IdentityConfig } from './config';
-import { SpareRegistry } from '../core/replacement';
+import { IdentityConfig } from './allocator-config';
+import { SpareRegistry } from '../store/replacement';
 import { Ec2FleetMembership, Ec2IdentityVerifier, awsIdentityCertificate } from './ec2-identity';
 import { FleetTokenVerifier, VmIdentityVerifier } from './identity';
 

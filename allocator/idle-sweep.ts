@@ -1,6 +1,7 @@
-import { IdleReleasePolicy, releaseIdleVms } from '../core/idle-release';
+import { IdleReleasePolicy } from '../core/idle-release';
 import { Logger } from '../core/log';
-import { Sql } from '../core/sql';
+import { releaseIdleVms } from "../store/idle-deadlines";
+import { Sql } from '../store/sql';
 import { Periodic } from './periodic';
 
 export interface IdleSweepOptions {

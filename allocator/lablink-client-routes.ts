@@ -1,13 +1,14 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
-import { GpuStatus, HealthReport, recordHealth } from '../core/health';
-import { LogLevel, visibleLine } from '../core/log';
-import { Sql } from '../core/sql';
-import { recordKnownVmLogs, recordVmLogs } from '../core/vm-logs';
-import { HOSTNAME_PATTERN, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../core/wire';
+import { GpuStatus, HealthReport } from "../contract/health-report";
+import { HOSTNAME_PATTERN, LogLevel, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../contract/wire';
+import { visibleLine } from '../core/log';
+import { check, fieldsObject } from '../core/validate';
 import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
-import { check, fieldsObject } from '../http/validate';
+import { recordHealth } from '../store/health';
+import { Sql } from '../store/sql';
+import { recordKnownVmLogs, recordVmLogs } from '../store/vm-logs';
 import { VmIdentityVerifier } from './identity';
 
 /**

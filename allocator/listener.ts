@@ -1,7 +1,7 @@
 import pg from 'pg';
 import * as v from 'valibot';
-import { APPLICATION_NAME, PgConnection } from '../core/pg-sql';
-import { VM_UPDATES_CHANNEL } from '../core/migrations';
+import { APPLICATION_NAME, PgConnection } from '../store/pg-sql';
+import { VM_UPDATES_CHANNEL } from '../store/migrations';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
 

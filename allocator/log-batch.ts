@@ -9,8 +9,8 @@ import {
   VM_LOG_LEVELS,
   VM_LOG_SOURCES,
   VmLogLine,
-} from '../core/wire';
-import { check, exactObject } from '../http/validate';
+} from '../contract/wire';
+import { check, exactObject } from '../core/validate';
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const AT_MESSAGE = ': "at" must be an ISO 8601 time such as 2026-12-01T10:00:00Z.';

@@ -1,19 +1,19 @@
 import { idleReleaseFromEnv } from '../core/idle-release';
 import { createLogger, errorMessage } from '../core/log';
-import { DELIVERY_WARM_UP } from '../core/vms';
-import { PgSql } from '../core/pg-sql';
+import { DELIVERY_WARM_UP } from '../store/vms';
+import { PgSql } from '../store/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
-import { readAllocatorConfig } from './config';
+import { readAllocatorConfig } from './allocator-config';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { spareRegistry } from '../core/replacement';
+import { spareRegistry } from '../store/replacement';
 import { Ec2Rebooter, embeddedMetricsSink } from './fleet-doctor';
-import { Ec2InstancePower } from './fleet-power';
+import { Ec2InstancePower } from './instance-power';
 import { identityVerifierFor } from './identity-from-config';
 import { AwsSparesGroup } from './spares';
 import { createAllocatorPool } from './pool';
-import { IDLE_TIMEOUT_MARGIN_SECONDS } from './timeouts';
+import { IDLE_TIMEOUT_MARGIN_SECONDS } from '../contract/timeouts';
 import { createAllocatorService } from './service';
 
 /** A free VM beyond the warm target runs this long before it is stopped: a late wave of participants finds it. */

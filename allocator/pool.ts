@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { APPLICATION_NAME, PgConnection, createPgPool } from '../core/pg-sql';
+import { APPLICATION_NAME, PgConnection, createPgPool } from '../store/pg-sql';
 
 /**
  * The allocator's own small pool. Its writes (a poll seen, a delivery marked, an outcome or a

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
 import { Logger, errorMessage } from '../core/log';
-import { PgConnection } from '../core/pg-sql';
-import { Sql } from '../core/sql';
-import { selectDeliverable } from '../core/vms';
+import { PgConnection } from '../store/pg-sql';
+import { Sql } from '../store/sql';
+import { selectDeliverable } from '../store/vms';
 import { createAllocatorApp } from './app';
 import { DeliveryBatcher } from './delivery-batcher';
 import { FleetDoctor, FleetDoctorOptions } from './fleet-doctor';
-import { FleetPower, FleetPowerOptions } from './fleet-power';
+import { FleetPower, FleetPowerOptions } from './instance-power';
 import { HoldRegistry } from './holds';
 import { IdleSweep, IdleSweepOptions } from './idle-sweep';
 import { VmIdentityVerifier } from './identity';

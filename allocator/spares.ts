@@ -4,7 +4,7 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, EC2Client, ModifyInstanceAttributeCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { REPLACED_TAG } from '../core/wire';
+import { REPLACED_TAG } from '../contract/wire';
 import { instanceGone } from './instance-state';
 
 /** What replacing failed VMs needs from AWS: the fleet's spares group and its instances. */

@@ -1,4 +1,4 @@
-import { LINE_REFRESH_SECONDS } from '../lambda/page-polling';
+import { LINE_REFRESH_SECONDS } from '../contract/page-polling';
 import { Browser } from './capacity-browser';
 
 // The waiting line: the form sends a participant who finds no VM free to their place's page.

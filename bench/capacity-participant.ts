@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Progress } from '../core/vms';
-import { vmPagePollSeconds } from '../lambda/page-polling';
+import { Progress } from '../store/vms';
+import { vmPagePollSeconds } from '../contract/page-polling';
 import { Answer, Browser } from './capacity-browser';
 import { placeInLine, waitInLine } from './capacity-line';
 import { CapacityVm, SimulatedGoogle, madeUpCommand } from './capacity-vm';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseCrdCommand } from '../core/crd-command';
 import { OAUTH_REFUSAL } from '../core/go-no-go';
-import { RESET_ORDER, VmAssignmentResponse } from '../core/wire';
+import { RESET_ORDER, VmAssignmentResponse } from '../contract/wire';
 import { crdCommandFor } from './commands';
 
 /** Google as the benchmark sees it: a code works once, and only if Google issued it. */
@@ -48,7 +48,7 @@ export interface CapacityVmOptions {
 }
 
 /**
- * One VM as the allocator sees it, in this process: the agent's wire protocol (core/wire.ts)
+ * One VM as the allocator sees it, in this process: the agent's wire protocol (contract/wire.ts)
  * over real HTTP. It long-polls for work, runs a "start-host" that asks SimulatedGoogle (a
  * refused code reports `error` with start-host's own words), reports the in-use probe (false
  * until its participant connects), and takes a reset's time when taken back.

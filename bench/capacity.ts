@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { DEFAULT_ADDRESS_LIMIT } from '../store/client-limits';
 import { DEFAULT_IDLE_RELEASE } from '../core/idle-release';
-import { DEFAULT_LINE_POLICY } from '../core/waiting-line';
-import { Sql } from '../core/sql';
-import { countFreeVms } from '../core/vms';
+import { DEFAULT_LINE_POLICY } from '../store/waiting-line';
+import { Sql } from '../store/sql';
+import { countFreeVms } from '../store/vms';
 import { CapacityVm, SimulatedGoogle, codeOf, madeUpCommand } from './capacity-vm';
 import { ParticipantOutcome, WorkshopClock, Workshop, fakeRequest, participate } from './capacity-participant';
 import { randomSource } from './open-pages';

@@ -1,8 +1,8 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Sql } from '../core/sql';
-import { countFreeVms } from '../core/vms';
+import { Sql } from '../store/sql';
+import { countFreeVms } from '../store/vms';
 import { crdCommandFor } from './commands';
 import { Span, hrtimeMs, pausesInSamples, watchGcPauses } from './gc-pauses';
 import { HeldVmsCommand, HeldVmsReport } from './held-vms';

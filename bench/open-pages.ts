@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
-import { Progress } from '../core/vms';
+import { Progress } from '../store/vms';
 import { Rate, rateLimit } from '../http/rate-limit';
-import { ADMIN_POLL_SECONDS, CHANGING_POLL_SECONDS, FORM_POLL_SECONDS, vmPagePollSeconds } from '../lambda/page-polling';
+import { ADMIN_POLL_SECONDS, CHANGING_POLL_SECONDS, FORM_POLL_SECONDS, vmPagePollSeconds } from '../contract/page-polling';
 import { ApiThrottle, Throttle } from '../lib/api-throttle';
 
 /**
@@ -17,7 +17,7 @@ import { ApiThrottle, Throttle } from '../lib/api-throttle';
  * - switches to Chrome Remote Desktop 5–30 s after Ready and looks at the page again every
  *   2–10 minutes, for 5–30 s.
  * Two instructors keep the dashboard shown throughout. Pages follow the scripts' rules (the
- * intervals of lambda/page-polling.ts, nothing while hidden, catching up when shown, twice the
+ * intervals of contract/page-polling.ts, nothing while hidden, catching up when shown, twice the
  * interval after a refusal). Requests are answered at once, so a burst lands in one instant.
  */
 export interface OpenPagesScenario {
@@ -103,7 +103,7 @@ class Agenda {
   }
 }
 
-/** lambda/assets/poller.ts on the simulated clock: `ask` answers the milliseconds until the next ask, or null for never. */
+/** web/assets/poller.ts on the simulated clock: `ask` answers the milliseconds until the next ask, or null for never. */
 class SimulatedPoller {
   private timer?: Timer;
   private hidden = false;

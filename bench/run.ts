@@ -6,15 +6,15 @@ import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { requestVm } from '../core/assignment';
-import { countFreeVms } from '../core/vms';
+import { requestVm } from '../store/assignment';
+import { countFreeVms } from '../store/vms';
 import { generateSecret } from '../core/secrets';
-import { PgSql, createPgPool } from '../core/pg-sql';
+import { PgSql, createPgPool } from '../store/pg-sql';
 import { crdCommandFor } from './commands';
 import { startLocalPostgres } from '../local/postgres';
 import { runMain } from '../local/run-main';
 import { summarize } from './stats';
-import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool';
+import { DEFAULT_WARM_POOL_SCENARIO, simulateWarmPool } from './warm-pool-scenario';
 import { simulateOpenPages } from './open-pages';
 import { apiThrottle } from '../lib/api-throttle';
 import { endToEnd } from './end-to-end';
@@ -340,7 +340,7 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(report));
   };
   try {
-    const { migrate } = await import('../core/migrations');
+    const { migrate } = await import('../store/migrations');
     await migrate(pool);
     let run = 0;
     if (scenarios.has('fanout')) for (const size of sizes) emit(await fanOut(postgres.url, pool, serverBundle, size, Math.min(assignments, size), `f${(run += 1)}`));

@@ -1,7 +1,7 @@
 // The system under test for `npm run bench`: the local stack (allocator and form handlers on
 // one port) over the given database, without simulated VMs. No request limits unless the
 // optional fifth argument (JSON) sets the stack's policies, as the capacity scenario does.
-import { newAppRole } from '../core/app-role';
+import { newAppRole } from '../store/app-role';
 import { silentLogger } from '../core/log';
 import { LocalStackOptions, startLocalStack } from '../local/stack';
 

@@ -1,7 +1,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_STACK_NAME } from '../lib/cli-context';
-import { readConfig } from '../lib/config';
+import { readConfig } from '../lib/lablink-config';
 import { LabLinkStack } from '../lib/lablink-stack';
 
 const app = new App();

@@ -1,4 +1,4 @@
-import { newAppRole } from '../core/app-role';
+import { newAppRole } from '../store/app-role';
 import { createLogger } from '../core/log';
 import { MIN_SECRET_LENGTH, generateSecret } from '../core/secrets';
 import { LOCAL_USAGE, parseLocalOptions } from '../local/cli-options';

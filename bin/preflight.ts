@@ -2,7 +2,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { parseArgs } from 'node:util';
 import { deploymentFromFlags } from '../lib/cli-context';
-import { LabLinkConfig } from '../lib/config';
+import { LabLinkConfig } from '../lib/lablink-config';
 import { PreflightResult, checkFleetQuota, checkStorageQuota } from '../lib/quota-preflight';
 import { runMain } from '../local/run-main';
 

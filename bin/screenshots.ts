@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { newAppRole } from '../core/app-role';
+import { newAppRole } from '../store/app-role';
 import { createLogger, silentLogger } from '../core/log';
 import { generateSecret } from '../core/secrets';
 import { launchChromium } from '../local/chromium';

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readConfig } from '../lib/config';
+import { readConfig } from '../lib/lablink-config';
 import { LabLinkStack } from '../lib/lablink-stack';
 import { REPO_ROOT } from '../lib/node-function';
 

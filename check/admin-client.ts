@@ -1,4 +1,4 @@
-import { ADMIN_USER } from '../lambda/admin-app';
+import { ADMIN_USER } from '../web/admin-app';
 
 /** What the check asks of a running LabLink over HTTP: the public form routes, and the admin routes with the secret. */
 export class LabLinkClient {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckLine, NETWORK_FAILURE, OAUTH_REFUSAL, probeCommand } from '../core/go-no-go';
-import { PROBE_EMAIL } from '../core/wire';
-import type { VmSummary } from '../core/vms';
+import { PROBE_EMAIL } from '../contract/wire';
+import type { VmSummary } from '../store/vms';
 import { LabLinkClient } from './admin-client';
 
 export interface ProbeOptions {
@@ -28,7 +28,7 @@ async function until<T>(read: () => Promise<T | undefined>, options: ProbeOption
 }
 
 const listVms = async (client: LabLinkClient) => (await client.adminJson<{ vms: VmSummary[] }>('/api/vms')).vms;
-/** Free as the form counts it (FREE_VM in core/statements.ts), read from the admin's VM list. */
+/** Free as the form counts it (FREE_VM in store/statements.ts), read from the admin's VM list. */
 export const isFree = (vm: VmSummary) => vm.state === 'waiting' && vm.email === null && vm.polling && vm.failed_at === null;
 const release = (client: LabLinkClient, hostname: string) => client.adminJson(`/api/vms/${encodeURIComponent(hostname)}/release`, { method: 'POST' });
 

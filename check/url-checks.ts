@@ -1,5 +1,5 @@
 import { CheckLine, judgeExpiry, judgeVms } from '../core/go-no-go';
-import type { VmSummary } from '../core/vms';
+import type { VmSummary } from '../store/vms';
 import { LabLinkClient } from './admin-client';
 import { isFree, runProbe } from './probe';
 
@@ -15,7 +15,7 @@ export interface UrlCheckOptions {
   pollMs?: number;
 }
 
-/** What every answer of the web app must carry (lambda/security-headers.ts). */
+/** What every answer of the web app must carry (web/security-headers.ts). */
 const SECURITY_HEADERS = ['content-security-policy', 'x-frame-options', 'x-content-type-options', 'referrer-policy'];
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 

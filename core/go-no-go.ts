@@ -2,11 +2,9 @@
  * The go / no-go check of a deployment: the rules that judge what it finds, the probe participant
  * it sends through the form, and where its result is kept for the dashboard.
  */
+import { PROBE_CODE_MARKER, SETUP_FAILURE_PREFIX } from '../contract/wire';
+import type { VmSummary } from '../store/vms';
 import { GOOGLE_REDIRECT_URL, START_HOST_PATH } from './crd-command';
-import { Sql } from './sql';
-import { RECORD_GO_NO_GO, SELECT_LAST_GO_NO_GO } from './statements';
-import type { VmSummary } from './vms';
-import { PROBE_CODE_MARKER, SETUP_FAILURE_PREFIX } from './wire';
 
 export type CheckStatus = 'PASS' | 'WARN' | 'FAIL';
 
@@ -98,21 +96,4 @@ export function judgeExpiry(expiresAt: string | null, now = Date.now()): CheckLi
   // Checked an hour before: a stop a few hours away may fall inside the workshop.
   if (minutes < SOON_MINUTES) return warn('expiry', stops, 'If the workshop ends later, deploy again with a later -c expiresAt (the VMs stay as they are).');
   return pass('expiry', stops);
-}
-
-/** The last check's result as the dashboard shows it. */
-export interface LastCheck {
-  checkedAt: string;
-  go: boolean;
-  problems: number;
-  lines: CheckLine[];
-}
-
-export async function recordCheck(sql: Sql, report: CheckReport): Promise<void> {
-  await sql.query(RECORD_GO_NO_GO, { go: report.go, problems: report.problems, lines: JSON.stringify(report.lines) });
-}
-
-export async function lastCheck(sql: Sql): Promise<LastCheck | undefined> {
-  const [row] = await sql.query<{ checked_at: string; go: boolean; problems: number; lines: string }>(SELECT_LAST_GO_NO_GO);
-  return row && { checkedAt: row.checked_at, go: row.go, problems: row.problems, lines: JSON.parse(row.lines) as CheckLine[] };
 }

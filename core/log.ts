@@ -1,5 +1,6 @@
+import { LogLevel } from 'esbuild';
+
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
-export type LogLevel = 'info' | 'warn' | 'error';
 
 export interface Logger {
   info(event: string, fields?: LogFields): void;

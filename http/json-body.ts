@@ -26,8 +26,3 @@ function holdsNul(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || holdsNul(inner));
 }
-
-/** Names the fields a body has beyond the allowed ones, so typos are not silently ignored. */
-export function unexpectedFields(body: Record<string, unknown>, allowed: readonly string[]): string[] {
-  return Object.keys(body).filter((key) => !allowed.includes(key));
-}

@@ -1,4 +1,4 @@
-import { CHANGING_POLL_SECONDS } from '../lambda/page-polling';
+import { CHANGING_POLL_SECONDS } from '../contract/page-polling';
 
 /** A token bucket as API Gateway applies it: `rate` requests per second, up to `burst` at once. */
 export interface Throttle {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LabLinkConfig, readConfig } from './config';
+import { LabLinkConfig, readConfig } from './lablink-config';
 import { REPO_ROOT } from './node-function';
 
 /** The stack's name unless `-c stackName=…` says otherwise (bin/app.ts). */

@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-ec2';
 import { InstanceProfile, ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { FLEET_TAG, SPARE_TAG } from '../core/wire';
+import { FLEET_TAG, SPARE_TAG } from '../contract/wire';
 import { AgentAsset, VmFileAsset } from './agent-asset';
 import { VmSetupOptions, renderClientUserData } from './user-data';
 

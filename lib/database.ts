@@ -13,8 +13,8 @@ import { ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
-import { APP_ROLE_NAME, appRoleStatement } from '../core/app-role';
-import { MIGRATIONS } from '../core/migrations';
+import { APP_ROLE_NAME, appRoleStatement } from '../store/app-role';
+import { MIGRATIONS } from '../store/migrations';
 import { LabLinkFunction } from './node-function';
 
 export interface DatabaseProps {
@@ -26,7 +26,7 @@ export interface DatabaseProps {
 
 export const DATABASE_NAME = 'lablink';
 
-/** Environment the Data API executor reads (see lambda/data-api-env.ts): it signs in with `secret`. */
+/** Environment the Data API executor reads (see store/data-api-env.ts): it signs in with `secret`. */
 function dataApiEnvironment(cluster: DatabaseCluster, secret: ISecret): Record<string, string> {
   return {
     LABLINK_DB_CLUSTER_ARN: cluster.clusterArn,
@@ -84,7 +84,7 @@ export class Database extends Construct {
 
     // The only function that signs in as the owner; it reads the app secret to set the role's password.
     const migrateFunction = new LabLinkFunction(this, 'MigrateFunction', {
-      entry: 'lambda/migrate-handler.ts',
+      entry: 'web/migrate-handler.ts',
       environment: { ...dataApiEnvironment(this.cluster, this.cluster.secret!), LABLINK_APP_SECRET_ARN: this.appSecret.secretArn },
       timeout: Duration.minutes(5),
     });

@@ -51,7 +51,7 @@ export class FleetExpiry extends Construct {
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
 
     const endFunction = new LabLinkFunction(this, 'EndFunction', {
-      entry: 'lambda/expiry-handler.ts',
+      entry: 'web/expiry-handler.ts',
       environment: { LABLINK_SPARES_GROUP: props.spares.autoScalingGroupName, LABLINK_FLEET_NAME: props.fleetName },
       // A thousand VMs' protection is read one call each, a few at a time, slowed down when EC2 throttles.
       timeout: Duration.minutes(10),

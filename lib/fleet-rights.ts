@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
-import { FLEET_TAG } from '../core/wire';
+import { FLEET_TAG } from '../contract/wire';
 
 /** `actions` on EC2 instances tagged `lablink:fleet=<fleetName>` only, so VMs added later and spares are covered too. */
 export function onFleetInstances(scope: IConstruct, fleetName: string, actions: string[], conditions: Record<string, Record<string, unknown>> = {}): PolicyStatement {

@@ -5,7 +5,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { AddressLimit } from '../core/client-limits';
+import { AddressLimit } from '../store/client-limits';
 import { ApiThrottle } from './api-throttle';
 import { Database } from './database';
 import { LabLinkFunction } from './node-function';
@@ -40,7 +40,7 @@ export class FormApi extends Construct {
   constructor(scope: Construct, id: string, props: FormApiProps) {
     super(scope, id);
     this.handler = new LabLinkFunction(this, 'FormFunction', {
-      entry: 'lambda/form-handler.ts',
+      entry: 'web/form-handler.ts',
       // API Gateway waits 30 s at most; this leaves room for a resuming database.
       timeout: Duration.seconds(28),
       environment: {

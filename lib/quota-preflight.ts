@@ -1,7 +1,7 @@
 import { DescribeInstanceTypesCommand, EC2Client, paginateDescribeInstances, paginateDescribeVolumes } from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { FLEET_TAG } from '../core/wire';
-import { fleetInstances } from '../lambda/termination-protection';
+import { FLEET_TAG } from '../contract/wire';
+import { fleetInstances } from '../web/termination-protection';
 
 /** An EC2 "Running On-Demand … instances" quota: counted in vCPUs, per region. */
 export interface VcpuQuota {

@@ -5,8 +5,8 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { FLEET_TAG, SPARE_TAG } from '../core/wire';
-import { FleetInstance, fleetInstances, liftTerminationProtection, protectedInstances } from '../lambda/termination-protection';
+import { FLEET_TAG, SPARE_TAG } from '../contract/wire';
+import { FleetInstance, fleetInstances, liftTerminationProtection, protectedInstances } from '../web/termination-protection';
 
 /** What ending a workshop finds in the account before it changes anything. */
 export interface TeardownPlan {

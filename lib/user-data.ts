@@ -1,6 +1,6 @@
-import { SETUP_RESULT_FILE } from '../agent/setup';
-import type { SetupPlan } from '../agent/setup-plan';
-import { HOSTNAME_PATTERN } from '../core/wire';
+import type { SetupPlan } from '../contract/setup-plan';
+import { SETUP_RESULT_FILE } from "../contract/setup-plan";
+import { HOSTNAME_PATTERN } from '../contract/wire';
 
 /** EC2 refuses user-data above 16 KB (before base64); a test keeps the rendered script below it. */
 export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;

@@ -1,11 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../allocator/timeouts';
-import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../contract/timeouts';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../store/client-limits';
 import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
 import { DEFAULT_INSTANCE_TYPE, PRICES_AS_OF, Pricing } from '../core/cost';
-import { DEFAULT_LINE_POLICY, LinePolicy } from '../core/waiting-line';
+import { DEFAULT_LINE_POLICY, LinePolicy } from '../store/waiting-line';
 
 export interface LocalOptions {
   port: number;

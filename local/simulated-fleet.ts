@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { buildAgentBundle } from '../agent/bundle';
-import type { SetupPlan } from '../agent/setup-plan';
+import type { SetupPlan } from '../contract/setup-plan';
 
 export const FAKE_START_HOST = path.join(__dirname, 'fake-start-host.mjs');
 /** Stands in for the reset's `systemctl stop` and `pkill`: records its arguments. */

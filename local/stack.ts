@@ -4,21 +4,21 @@ import { Hono } from 'hono';
 import { AllocatorService, createAllocatorService } from '../allocator/service';
 import { FleetTokenVerifier, VmIdentityVerifier } from '../allocator/identity';
 import { createAllocatorPool } from '../allocator/pool';
-import { DEFAULT_HOLD_SECONDS } from '../allocator/timeouts';
-import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../core/health';
-import { AppRole, ensureAppRole, urlAs } from '../core/app-role';
+import { DEFAULT_HOLD_SECONDS } from '../contract/timeouts';
+import { DEFAULT_REPAIR_POLICY, RepairPolicy } from '../store/health';
+import { AppRole, ensureAppRole, urlAs } from '../store/app-role';
 import { Logger } from '../core/log';
-import { ASSIGNMENT_WARM_UP } from '../core/assignment';
-import { DELIVERY_WARM_UP } from '../core/vms';
-import { migrate } from '../core/migrations';
-import { PgSql, createPgPool } from '../core/pg-sql';
+import { ASSIGNMENT_WARM_UP } from '../store/assignment';
+import { DELIVERY_WARM_UP } from '../store/vms';
+import { migrate } from '../store/migrations';
+import { PgSql, createPgPool } from '../store/pg-sql';
 import { handleUnexpectedErrors } from '../http/errors';
 import { closeServer, listen } from '../http/node-server';
 import { RateLimitOptions, rateLimit } from '../http/rate-limit';
-import { createServedWebApp } from '../lambda/web-app';
-import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../core/client-limits';
+import { createServedWebApp } from '../web/web-app';
+import { AddressLimit, DEFAULT_ADDRESS_LIMIT } from '../store/client-limits';
 import { DEFAULT_IDLE_RELEASE, IdleReleasePolicy } from '../core/idle-release';
-import { LinePolicy } from '../core/waiting-line';
+import { LinePolicy } from '../store/waiting-line';
 
 export interface LocalStackOptions {
   /** The database as its owner: only the migrations and the app role's grants run with it. */

@@ -12,7 +12,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OAUTH_REFUSAL } from '../core/go-no-go';
-import { PROBE_CODE_MARKER } from '../core/wire';
+import { PROBE_CODE_MARKER } from '../contract/wire';
 import { run } from './util';
 
 /** URL path prefix of the repository on the rehearsal HTTP server. */

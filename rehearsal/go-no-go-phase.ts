@@ -7,11 +7,11 @@
 import path from 'node:path';
 import { isFree } from '../check/probe';
 import { formatReport } from '../check/report';
+import { PROBE_EMAIL, SETUP_FAILURE_PREFIX } from '../contract/wire';
 import { CheckReport, OAUTH_REFUSAL } from '../core/go-no-go';
-import { retireVm } from '../core/health';
-import type { VmSummary } from '../core/vms';
-import { PROBE_EMAIL, SETUP_FAILURE_PREFIX } from '../core/wire';
-import type { Life } from './scenario';
+import { retireVm } from '../store/health';
+import type { VmSummary } from '../store/vms';
+import type { Life } from "./life";
 import { run } from './util';
 
 const REPO_ROOT = path.join(__dirname, '..');

@@ -1,21 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { newAppRole } from '../core/app-role';
-import { markFailed, recordHealth, trackUnhealthy } from '../core/health';
 import { createLogger } from '../core/log';
-import { requestReplacements, spareRegistry } from '../core/replacement';
-import { Sql } from '../core/sql';
-import { recordPoll } from '../core/vms';
 import { agentBundleFile } from '../lib/agent-asset';
-import { renderClientUserData, BOOT_LOG_PATH, DESKTOP_USER, AGENT_NODE_VERSION } from '../lib/user-data';
+import { AGENT_NODE_VERSION, BOOT_LOG_PATH, DESKTOP_USER, renderClientUserData } from '../lib/user-data';
+import { FleetInstance, ec2Verifier, startFakeImds } from '../local/fake-ec2-identity';
 import { startLocalPostgres } from '../local/postgres';
 import { startLocalStack } from '../local/stack';
-import { FleetInstance, ec2Verifier, startFakeImds } from '../test/support/ec2-identity';
+import { newAppRole } from '../store/app-role';
+import { markFailed, recordHealth, trackUnhealthy } from '../store/health';
+import { requestReplacements, spareRegistry } from '../store/replacement';
+import { Sql } from '../store/sql';
+import { recordPoll } from '../store/vms';
 import { CRD_STAND_IN_LOG, emptyAptRepoFiles, writeAptSources } from './apt-repo';
 import { Container, bootContainer } from './container';
 import { goNoGoPhase } from './go-no-go-phase';
 import { hostileParticipant } from './hostile-participant';
+import { Booted, Checks, Life, Phase, Vm } from './life';
 import { IMDS_ADDRESS } from './netns';
 import { Artifact, StandInServer, startStandInServer } from './stand-ins';
 import { run, sleep } from './util';
@@ -27,13 +28,6 @@ export interface RehearsalInputs {
   nodeTarball: string;
   netnsName: string;
   netnsPath: string;
-}
-
-interface Vm {
-  name: string;
-  instanceId: string;
-  /** The logical id CloudFormation would wait on. */
-  resource: string;
 }
 
 const STACK_NAME = 'LabLinkRehearsal';
@@ -54,23 +48,6 @@ const FAILING_CHECK = 'echo "No module named sleap" >&2; exit 1';
 const BOOT_TIMEOUT_MS = 10 * 60_000;
 const CODE = `4/0AanRJrj${randomBytes(12).toString('hex')}`;
 const REDIRECT_URL = 'https://remotedesktop.google.com/_/oauthredirect';
-
-interface Check {
-  name: string;
-  ok: boolean;
-  detail?: string;
-}
-
-class Checks {
-  readonly all: Check[] = [];
-
-  add(name: string, ok: boolean, detail?: unknown): boolean {
-    const text = detail === undefined ? undefined : typeof detail === 'string' ? detail : JSON.stringify(detail);
-    this.all.push({ name, ok, detail: text });
-    console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${!ok && text ? `\n     ${text.slice(0, 2000)}` : ''}`);
-    return ok;
-  }
-}
 
 async function waitFor<T>(what: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
   const until = Date.now() + timeoutMs;
@@ -240,36 +217,6 @@ async function checkBrokenBoot(checks: Checks, vm: Vm, step: string, exitCode: n
     { signals: standIns.signals, refused: standIns.refusedSignals },
   );
 }
-
-/** A VM whose boot script has run, and the allocator it reports to. */
-interface Booted {
-  /** The cached rootfs the VM's disk starts from. */
-  rootfs: string;
-  /** The VM's metadata service; a start after a stop gives its identity document a new pendingTime. */
-  imds: { started(): string };
-  exitCode: number | null;
-  standIns: StandInServer;
-  container: Container;
-  allocatorUrl: string;
-  admin: Record<string, string>;
-  adminSecret: string;
-  sql: Sql;
-}
-
-/** The healthy VM as it lives on: what each phase sees and leaves for the next. */
-export interface Life {
-  checks: Checks;
-  vm: Vm;
-  booted: Booted;
-  /** Which boot the VM is in ("first boot", "repair reboot", …): names its checks. */
-  boot: string;
-  /** Participants served so far; each one brings its own CRD code. */
-  participants: number;
-  /** The codes and PINs handed to the VM so far: none may show in a shipped log line. */
-  secrets: string[];
-}
-
-export type Phase = (life: Life) => Promise<void>;
 
 /**
  * The healthy VM's life, one phase a line: booted, used, taken back, rebooted, used, taken

@@ -5,7 +5,7 @@ import { verify } from 'node:crypto';
 import { posix } from 'node:path';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { TEST_REGION, TEST_ROLE_CREDENTIALS, testSigningKeys } from '../test/support/ec2-identity';
+import { TEST_REGION, TEST_ROLE_CREDENTIALS, testSigningKeys } from '../local/fake-ec2-identity';
 
 /** One SignalResource call as CloudFormation would receive it. */
 export interface ReceivedSignal {

@@ -1,4 +1,4 @@
-import { readAgentConfig } from '../../agent/config';
+import { readAgentConfig } from '../../agent/agent-config';
 import { crdClientConnected } from '../../agent/crd-connections';
 import { TEST_FLEET_TOKEN } from '../support/fixtures';
 import { CRD_ROUTE, CRD_STARTED, crdConnected, crdDisconnected } from '../support/crd-host-log';

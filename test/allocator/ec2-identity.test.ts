@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { awsIdentityCertificate } from '../../allocator/ec2-identity';
 import { FleetTokenVerifier } from '../../allocator/identity';
 import { TEST_FLEET_TOKEN } from '../support/fixtures';
-import { FleetInstance, ec2Verifier, identityDocument, signDocument } from '../support/ec2-identity';
+import { FleetInstance, ec2Verifier, identityDocument, signDocument } from '../../local/fake-ec2-identity';
 
 const FLEET = [
   { instanceId: 'i-0aaaaaaaaaaaaaaa1', name: 'lablink-vm-1' },

@@ -1,6 +1,6 @@
 import { HoldRegistry } from '../../allocator/holds';
 import { RecordingLogger, recordingLogger } from '../support/recording-logger';
-import { Delivery } from '../../core/vms';
+import { Delivery } from '../../store/vms';
 
 /** One read of a VM's row that the test answers by hand, to put a wake-up exactly where a race needs it. */
 interface PendingRead {

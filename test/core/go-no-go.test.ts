@@ -1,5 +1,6 @@
-import { judgeExpiry, judgeVms, lastCheck, recordCheck, reportOf, verdictLine } from '../../core/go-no-go';
-import type { VmSummary } from '../../core/vms';
+import { judgeExpiry, judgeVms, reportOf, verdictLine } from '../../core/go-no-go';
+import { lastCheck, recordCheck } from "../../store/go-no-go-checks";
+import type { VmSummary } from '../../store/vms';
 import { SQL_EXECUTORS, useTestDatabase } from '../support/data-api-on-postgres';
 
 /** A free, healthy VM as the admin list shows it. */

@@ -1,8 +1,9 @@
-import { requestVm } from '../../core/assignment';
-import { PgSql } from '../../core/pg-sql';
-import { Sql } from '../../core/sql';
-import { DEFAULT_LINE_POLICY, LinePolicy, estimateWait, linePlace, linePolicyFromEnv, serveLine } from '../../core/waiting-line';
-import { recordPoll, recordReset, resetVms } from '../../core/vms';
+import { requestVm } from '../../store/assignment';
+import { PgSql } from '../../store/pg-sql';
+import { recordReset, resetVms } from "../../store/reset";
+import { Sql } from '../../store/sql';
+import { recordPoll } from '../../store/vms';
+import { DEFAULT_LINE_POLICY, LinePolicy, estimateWait, linePlace, linePolicyFromEnv, serveLine } from '../../store/waiting-line';
 import { TestDatabase, createTestDatabase, dumpDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
 

@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { simulateOpenPages } from '../../bench/open-pages';
 import { apiThrottle } from '../../lib/api-throttle';
-import { readConfig } from '../../lib/config';
+import { readConfig } from '../../lib/lablink-config';
 import { LabLinkStack } from '../../lib/lablink-stack';
 
 /** The form API's stage as synthesized for this context. */

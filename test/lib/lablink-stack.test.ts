@@ -1,7 +1,7 @@
 import { App, CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/config';
+import { UBUNTU_24_04_AMI_PARAMETER, readConfig } from '../../lib/lablink-config';
 import { LabLinkStack } from '../../lib/lablink-stack';
 import { EC2_USER_DATA_LIMIT_BYTES } from '../../lib/user-data';
 import { fleetInstances, shardTemplates } from '../support/fleet-templates';

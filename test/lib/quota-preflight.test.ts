@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, DescribeInstanceTypesCommand, DescribeVolumesCommand, EC2Client, Instance, Volume } from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { mockClient } from 'aws-sdk-client-mock';
-import { FLEET_TAG } from '../../core/wire';
+import { FLEET_TAG } from '../../contract/wire';
 import { checkFleetQuota, checkStorageQuota, quotaForInstanceType } from '../../lib/quota-preflight';
 
 const ec2 = new EC2Client({ region: 'eu-west-1' });

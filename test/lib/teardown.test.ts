@@ -8,7 +8,7 @@ import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, 
 import { mockClient } from 'aws-sdk-client-mock';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { FLEET_TAG } from '../../core/wire';
+import { FLEET_TAG } from '../../contract/wire';
 import { describePlan, planTeardown, tearDown } from '../../lib/teardown';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
-import { readAgentConfig } from '../../agent/config';
+import { readAgentConfig } from '../../agent/agent-config';
 import { agentBundleFile } from '../../lib/agent-asset';
 import { startHostInvocation } from '../../agent/start-host';
 import { EC2_USER_DATA_LIMIT_BYTES, SETUP_RESULT_PATH, SETUP_SCRIPT_PATH, renderClientUserData } from '../../lib/user-data';
 import { startStandInServer } from '../../rehearsal/stand-ins';
-import { startFakeImds } from '../support/ec2-identity';
+import { startFakeImds } from '../../local/fake-ec2-identity';
 
 const VM_7 = {
   vmName: 'lablink-vm-7',

@@ -1,8 +1,8 @@
 import { DatabaseErrorException, ExecuteStatementCommand, ExecuteStatementCommandInput, Field, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
-import { DataApiSql } from '../../core/data-api-sql';
-import { Sql, SqlValue, toPositional } from '../../core/sql';
+import { DataApiSql } from '../../store/data-api-sql';
+import { Sql, SqlValue, toPositional } from '../../store/sql';
 import { TestDatabase, createTestDatabase } from './database';
 
 export const TEST_DATA_API_TARGET = {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { AppRole, ensureAppRole, newAppRole, urlAs } from '../../core/app-role';
-import { migrate } from '../../core/migrations';
-import { PgSql, createPgPool } from '../../core/pg-sql';
+import { AppRole, ensureAppRole, newAppRole, urlAs } from '../../store/app-role';
+import { migrate } from '../../store/migrations';
+import { PgSql, createPgPool } from '../../store/pg-sql';
 
 export interface TestDatabase {
   /** The database as its owner (the server's superuser). */
