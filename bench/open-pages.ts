@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { Progress } from '../store/vms';
+import { Progress } from '../contract/page-polling';
 import { Rate, rateLimit } from '../http/rate-limit';
 import { ADMIN_POLL_SECONDS, CHANGING_POLL_SECONDS, FORM_POLL_SECONDS, vmPagePollSeconds } from '../contract/page-polling';
 import { ApiThrottle, Throttle } from '../lib/api-throttle';

@@ -269,7 +269,7 @@ async function steady(databaseUrl: string, bundle: string, vms: number, seconds:
 async function lambdaBundle(dir: string): Promise<Report> {
   const outfile = path.join(dir, 'form-handler.js');
   await build({
-    entryPoints: [path.join(ROOT, 'lambda', 'form-handler.ts')],
+    entryPoints: [path.join(ROOT, 'web', 'form-handler.ts')],
     outfile,
     bundle: true,
     minify: true,

@@ -1,10 +1,12 @@
-import { Progress } from '../store/vms';
 
 /**
  * How often open pages ask the server for news. A workshop keeps hundreds of pages open for
  * hours, so these numbers size the API's throttle (lib/api-throttle.ts) and its benchmark
  * (bench/open-pages.ts); a page learns its own interval from the server, in a data- attribute.
  */
+
+/** Where a participant's VM is, as their page shows it. */
+export type Progress = 'assigned' | 'configuring' | 'ready' | 'failed' | 'broken' | 'released';
 
 /** A VM page whose VM is on its way (assigned, configuring) or waiting for the instructor (broken). */
 export const CHANGING_POLL_SECONDS = 3;

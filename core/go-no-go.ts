@@ -3,7 +3,6 @@
  * it sends through the form, and where its result is kept for the dashboard.
  */
 import { PROBE_CODE_MARKER, SETUP_FAILURE_PREFIX } from '../contract/wire';
-import type { VmSummary } from '../store/vms';
 import { GOOGLE_REDIRECT_URL, START_HOST_PATH } from './crd-command';
 
 export type CheckStatus = 'PASS' | 'WARN' | 'FAIL';
@@ -45,8 +44,27 @@ const pass = (name: string, message: string): CheckLine => ({ status: 'PASS', na
 const fail = (name: string, message: string, action: string): CheckLine => ({ status: 'FAIL', name, message, action });
 const warn = (name: string, message: string, action: string): CheckLine => ({ status: 'WARN', name, message, action });
 
+/** What the check reads of a VM: the dashboard's row (store/vms.ts's JudgedVm) has all of it. */
+export interface JudgedVm {
+  hostname: string;
+  state: string;
+  email: string | null;
+  last_seen: string;
+  polling: boolean;
+  gpu_status: string | null;
+  gpu_detail: string | null;
+  health_reported_at: string | null;
+  unhealthy_since: string | null;
+  failed_at: string | null;
+  failure: string | null;
+  stale: boolean;
+  step: string | null;
+  reset_requested_at: string | null;
+  warm_pool: 'stopped' | 'starting' | null;
+}
+
 /** Why one VM cannot take a participant now, with what to do; undefined when it is free and well. */
-function vmProblem(vm: VmSummary): CheckLine | undefined {
+function vmProblem(vm: JudgedVm): CheckLine | undefined {
   const name = `vm ${vm.hostname}`;
   if (vm.failed_at) {
     const setup = vm.failure?.startsWith(SETUP_FAILURE_PREFIX);
@@ -69,7 +87,7 @@ function vmProblem(vm: VmSummary): CheckLine | undefined {
 }
 
 /** Every VM registered, healthy, its setup passed, and free: one line per VM that is not, one for the fleet. */
-export function judgeVms(vms: VmSummary[], expected?: number): CheckLine[] {
+export function judgeVms(vms: JudgedVm[], expected?: number): CheckLine[] {
   if (vms.length === 0) return [fail('vms', 'no VM has registered', 'Check that the fleet was deployed (vmCount) and that the VMs booted: their user-data log, or the rehearsal.')];
   const lines = vms.map(vmProblem).filter((line): line is CheckLine => line !== undefined);
   const ready = vms.length - lines.length;

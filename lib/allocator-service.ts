@@ -28,7 +28,7 @@ import { REPO_ROOT } from './node-function';
 
 export const ALLOCATOR_PORT = 8080;
 /** The files and folders allocator/Dockerfile copies from the repository. */
-export const ALLOCATOR_IMAGE_SOURCES = ['allocator', 'core', 'http', 'package.json', 'package-lock.json', 'tsconfig.json'];
+export const ALLOCATOR_IMAGE_SOURCES = ['allocator', 'contract', 'core', 'http', 'store', 'package.json', 'package-lock.json', 'tsconfig.json'];
 /** Fargate waits at most this long between SIGTERM and SIGKILL. */
 export const FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120;
 const STOP_MARGIN_SECONDS = 10;

@@ -8,7 +8,8 @@ import { AddressLimit, GIVE_BACK_ADDRESS_GRANT, SELECT_BROWSER_HOLDING, TAKE_ADD
 import { recordEmailAttempt } from './email-attempts';
 import { Sql, UniqueViolationError, WarmUp } from './sql';
 import { FREE_VM, IN_LINE, STALE, START_FAILURES_BEFORE_HELP } from './vm-status';
-import { DEFAULT_STALE_SECONDS, Progress, VmState, countFreeVms, progressOf } from './vms';
+import { Progress } from '../contract/page-polling';
+import { DEFAULT_STALE_SECONDS, VmState, countFreeVms, progressOf } from './vms';
 import { DEFAULT_LINE_POLICY, LinePolicy, SELECT_BROWSER_PLACE, browserPlace, countInLine, joinLine, refreshLineCommand, serveLine } from './waiting-line';
 
 /** What generateSecret() makes: 32 URL-safe characters. */

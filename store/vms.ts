@@ -1,3 +1,4 @@
+import { Progress } from '../contract/page-polling';
 import { ConfigurationOutcome } from '../contract/wire';
 import { Sql, WarmUp } from './sql';
 import { COMMAND_REJECTED_PATTERN, FREE_VM, ON_THE_WAY, STALE, VM_STATUS_SQL, VmStatus } from './vm-status';
@@ -178,7 +179,6 @@ export async function recordOutcome(
  * command fixes it), `broken` a VM that stopped working under them (the instructor must act),
  * `released` a VM the instructor took back.
  */
-export type Progress = 'assigned' | 'configuring' | 'ready' | 'failed' | 'broken' | 'released';
 
 export function progressOf(state: VmState): Progress {
   switch (state) {

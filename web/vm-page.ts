@@ -2,7 +2,7 @@ import { html } from 'hono/html';
 import { vmPageNoScriptRefreshSeconds, vmPagePollSeconds } from '../contract/page-polling';
 import { AssignmentView } from "../store/assignment";
 import { commandRejected } from '../store/vm-status';
-import { Progress } from '../store/vms';
+import { Progress } from '../contract/page-polling';
 import { layout } from './layout';
 import { CRD_ACCESS_URL } from './pages';
 
