@@ -84,22 +84,35 @@ async function readAgentBody<E extends v.ObjectEntries>(c: Context, fields: E): 
   return { ok: true, body, hostname: body.hostname };
 }
 
+type Identified = Extract<IdentityResult, { ok: true }>;
+
 /** The VMs' side: long-polls for assignments and resets, reports of how start-host and resets ended, health reports and log lines. */
 export function createAllocatorApp(options: AllocatorAppOptions): Hono {
   const { sql, holds, identity, log } = options;
   const app = new Hono();
-  app.use('/vm_startup', capBody(MAX_AGENT_BODY_BYTES));
-  app.use('/vm_status', capBody(MAX_AGENT_BODY_BYTES));
-  const identify = (c: Context, request: { body: { identity?: unknown }; hostname: string }): Promise<IdentityResult> =>
-    identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
 
-  app.post('/vm_startup', async (c) => {
-    const request = await readAgentBody(c, STARTUP_FIELDS);
-    if (!request.ok) return request.response;
-    const { reportsOutcome } = request.body;
-    const who = await identify(c, request);
-    if (!who.ok) return c.json({ error: who.message }, who.status);
+  /**
+   * An agent route: its body capped, read and checked (`fields`, then `precheck` if any), the VM
+   * identified, and only then `handle`; each refusal answered here, with the same words everywhere.
+   */
+  function agentRoute<E extends v.ObjectEntries, P = undefined>(
+    route: string,
+    shape: { fields: E; maxBytes?: number; precheck?: (body: AgentFields<E>) => { ok: true; value: P } | { ok: false; message: string } },
+    handle: (c: Context, body: AgentFields<E>, who: Identified, checked: P) => Promise<Response> | Response,
+  ): void {
+    app.use(route, capBody(shape.maxBytes ?? MAX_AGENT_BODY_BYTES));
+    app.post(route, async (c) => {
+      const request = await readAgentBody(c, shape.fields);
+      if (!request.ok) return request.response;
+      const pre = shape.precheck ? shape.precheck(request.body) : { ok: true as const, value: undefined as P };
+      if (!pre.ok) return c.json({ error: pre.message }, 400);
+      const who = await identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
+      if (!who.ok) return c.json({ error: who.message }, who.status);
+      return handle(c, request.body, who, pre.value);
+    });
+  }
 
+  agentRoute('/vm_startup', { fields: STARTUP_FIELDS }, async (c, { reportsOutcome }, who) => {
     // LabLink's own client sends only its hostname: it never reports how start-host ended.
     const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null, reportsOutcome ?? false);
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
@@ -121,13 +134,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json(response);
   });
 
-  app.post('/vm_status', async (c) => {
-    const request = await readAgentBody(c, STATUS_FIELDS);
-    if (!request.ok) return request.response;
-    const { assignment, outcome, message } = request.body;
-    const who = await identify(c, request);
-    if (!who.ok) return c.json({ error: who.message }, who.status);
-
+  agentRoute('/vm_status', { fields: STATUS_FIELDS }, async (c, { assignment, outcome, message }, who) => {
     const recorded = await recordOutcome(sql, {
       hostname: who.hostname,
       assignmentId: assignment,
@@ -140,14 +147,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json({ state: recorded.state });
   });
 
-  app.use('/vm_reset', capBody(MAX_AGENT_BODY_BYTES));
-  app.post('/vm_reset', async (c) => {
-    const request = await readAgentBody(c, RESET_FIELDS);
-    if (!request.ok) return request.response;
-    const { outcome, message } = request.body;
-    const who = await identify(c, request);
-    if (!who.ok) return c.json({ error: who.message }, who.status);
-    const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
+  agentRoute('/vm_reset', { fields: RESET_FIELDS }, async (c, { outcome, message }, who) => {    const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
     if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
     if (outcome === 'failed') log.error('vm.reset_failed', { hostname: who.hostname, reason: recorded.failure });
     else if (recorded.failed) log.warn('vm.reset_done_still_failed', { hostname: who.hostname, reason: recorded.failure });
@@ -155,16 +155,13 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json({ state: 'waiting', failed: recorded.failed });
   });
 
-  app.use('/vm_health', capBody(MAX_AGENT_BODY_BYTES));
-  app.post('/vm_health', async (c) => {
-    const request = await readAgentBody(c, HEALTH_FIELDS);
-    if (!request.ok) return request.response;
-    const report = parseHealthReport(request.body);
-    if (!report.ok) return c.json({ error: report.message }, 400);
-    const who = await identify(c, request);
-    if (!who.ok) return c.json({ error: who.message }, who.status);
-    if (!(await recordHealth(sql, who.hostname, report.report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
-    if (report.report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.report.gpu.detail });
+  const healthCheck = (body: AgentFields<typeof HEALTH_FIELDS>) => {
+    const parsed = parseHealthReport(body);
+    return parsed.ok ? { ok: true as const, value: parsed.report } : parsed;
+  };
+  agentRoute('/vm_health', { fields: HEALTH_FIELDS, precheck: healthCheck }, async (c, _body, who, report) => {
+    if (!(await recordHealth(sql, who.hostname, report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
+    if (report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.gpu.detail });
     const answer: VmHealthAnswer = { ok: true };
     if (await claimSetupRerun(sql, who.hostname)) {
       answer.rerunSetup = true;
@@ -173,14 +170,7 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json(answer);
   });
 
-  app.use('/vm_logs', capBody(MAX_LOG_BODY_BYTES));
-  app.post('/vm_logs', async (c) => {
-    const request = await readAgentBody(c, LOG_BATCH_FIELDS);
-    if (!request.ok) return request.response;
-    const { step, lines, setupFailure } = request.body;
-    const who = await identify(c, request);
-    if (!who.ok) return c.json({ error: who.message }, who.status);
-    const { registered } = await recordVmLogs(sql, who.hostname, { step, lines, setupFailure }, who.instanceId ?? null);
+  agentRoute('/vm_logs', { fields: LOG_BATCH_FIELDS, maxBytes: MAX_LOG_BODY_BYTES }, async (c, { step, lines, setupFailure }, who) => {    const { registered } = await recordVmLogs(sql, who.hostname, { step, lines, setupFailure }, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
     if (setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: setupFailure });
     return c.json({ accepted: lines.length });
