@@ -40,22 +40,22 @@ export function allocatorStopTimeoutSeconds(holdSeconds: number): number {
 }
 
 export interface AllocatorServiceProps {
-  vpc: IVpc;
-  cluster: DatabaseCluster;
+  readonly vpc: IVpc;
+  readonly cluster: DatabaseCluster;
   /** The app role's credentials, which the tasks sign in with: never the owner's. */
-  appSecret: ISecret;
+  readonly appSecret: ISecret;
   /** The fleet's name: VMs are recognised by the tag `lablink:fleet=<fleetName>`. */
-  fleetName: string;
-  /** Only for LabLink-compatible clients without an identity document. */
-  fleetTokenSecret?: ISecret;
+  readonly fleetName: string;
+  /** Only for LabLink-compatible clients without an identity document. @default none: EC2 identity only */
+  readonly fleetTokenSecret?: ISecret;
   /** Seconds a VM's poll is held before "nothing yet". */
-  holdSeconds: number;
+  readonly holdSeconds: number;
   /** @default 1 */
-  taskCount?: number;
-  /** Free VMs the warm pool keeps running; no warm pool when unset. */
-  warmVms?: number;
+  readonly taskCount?: number;
+  /** Free VMs the warm pool keeps running. @default none: every VM runs */
+  readonly warmVms?: number;
   /** LABLINK_RELEASE_*_MINUTES: when VMs held by nobody go back to the pool. */
-  idleReleaseEnv: Record<string, string>;
+  readonly idleReleaseEnv: Record<string, string>;
 }
 
 /**

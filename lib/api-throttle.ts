@@ -2,15 +2,15 @@ import { CHANGING_POLL_SECONDS } from '../contract/page-polling';
 
 /** A token bucket as API Gateway applies it: `rate` requests per second, up to `burst` at once. */
 export interface Throttle {
-  rate: number;
-  burst: number;
+  readonly rate: number;
+  readonly burst: number;
 }
 
 export interface ApiThrottle {
   /** The stage's default, for every route. */
-  stage: Throttle;
+  readonly stage: Throttle;
   /** The tighter limit on `POST /api/request_vm`, the path that reaches for a VM. */
-  requestVm: Throttle;
+  readonly requestVm: Throttle;
 }
 
 /** The smallest workshop still gets the limits LabLink always had. */

@@ -1,3 +1,4 @@
+import type { LabLinkConfig } from './lablink-config';
 import { Duration, Lazy, NestedStack, Stack, Tags } from 'aws-cdk-lib';
 import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import {
@@ -21,24 +22,17 @@ import { FLEET_TAG, SPARE_TAG } from '../contract/wire';
 import { AgentAsset, VmFileAsset } from './agent-asset';
 import { VmSetupOptions, renderClientUserData } from './user-data';
 
-export interface ClientFleetProps {
-  vpc: IVpc;
-  vmCount: number;
-  instanceType: string;
-  /** A fixed AMI; otherwise `amiSsmParameter` names one. */
-  amiId?: string;
-  amiSsmParameter: string;
-  volumeGb: number;
-  /** VMs are named `<prefix>-1 … <prefix>-n`. */
-  vmNamePrefix: string;
-  allocatorUrl: string;
+/** The fleet's size, machine and names as the workshop's config gives them (see LabLinkConfig for each field). */
+export interface ClientFleetProps extends Pick<LabLinkConfig, 'vmCount' | 'instanceType' | 'amiId' | 'amiSsmParameter' | 'volumeGb' | 'vmNamePrefix'> {
+  readonly vpc: IVpc;
+  readonly allocatorUrl: string;
   /**
    * How long `cdk deploy` waits for each new VM's boot script to report that its agent
    * registered (and its setup passed). @default 30 minutes, or 150 with a setup
    */
-  readyTimeout?: Duration;
-  /** The workshop's own software on every VM (see LabLinkConfig); the script is a local file. */
-  setup?: Omit<VmSetupOptions, 'script'> & { scriptFile?: string };
+  readonly readyTimeout?: Duration;
+  /** The workshop's own software on every VM (see LabLinkConfig); the script is a local file. @default none */
+  readonly setup?: Omit<VmSetupOptions, 'script'> & { readonly scriptFile?: string };
 }
 
 export const DEFAULT_READY_TIMEOUT = Duration.minutes(30);
@@ -72,17 +66,17 @@ export const VMS_PER_SHARD = 80;
 export const SHARDS_PER_WAVE = 4;
 
 interface FleetShardProps extends ClientFleetProps {
-  first: number;
-  last: number;
+  readonly first: number;
+  readonly last: number;
   /** The parent stack's name: the fleet tag the allocator checks. */
-  fleetName: string;
-  securityGroup: SecurityGroup;
-  instanceProfile: InstanceProfile;
-  launchTemplate: LaunchTemplate;
-  agent: AgentAsset;
-  /** The workshop setup with its script as an S3 object. */
-  vmSetup?: VmSetupOptions;
-  image: IMachineImage;
+  readonly fleetName: string;
+  readonly securityGroup: SecurityGroup;
+  readonly instanceProfile: InstanceProfile;
+  readonly launchTemplate: LaunchTemplate;
+  readonly agent: AgentAsset;
+  /** The workshop setup with its script as an S3 object. @default none */
+  readonly vmSetup?: VmSetupOptions;
+  readonly image: IMachineImage;
 }
 
 /**

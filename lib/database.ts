@@ -18,10 +18,10 @@ import { MIGRATIONS } from '../store/migrations';
 import { LabLinkFunction } from './node-function';
 
 export interface DatabaseProps {
-  vpc: IVpc;
+  readonly vpc: IVpc;
   /** Aurora Serverless v2 capacity range in ACUs. */
-  minCapacity: number;
-  maxCapacity: number;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
 }
 
 export const DATABASE_NAME = 'lablink';

@@ -11,13 +11,13 @@ import { LabLinkFunction } from './node-function';
 
 export interface FleetExpiryProps {
   /** UTC, ISO 8601 (2026-12-01T18:00Z). */
-  expiresAt: string;
+  readonly expiresAt: string;
   /** The nested stacks of VMs; each gets its own stop schedule, naming only its own instances. */
-  shards: FleetShard[];
+  readonly shards: FleetShard[];
   /** The spares group: no spare launches after the end, and the running ones are stopped. */
-  spares: IAutoScalingGroup;
-  allocator: FargateService;
-  fleetName: string;
+  readonly spares: IAutoScalingGroup;
+  readonly allocator: FargateService;
+  readonly fleetName: string;
 }
 
 /** The `at(...)` form EventBridge Scheduler takes: yyyy-mm-ddThh:mm:ss, no zone. */

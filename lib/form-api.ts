@@ -12,23 +12,23 @@ import { LabLinkFunction } from './node-function';
 
 export interface FormApiProps {
   /** Reached through the Data API, as its app role. */
-  database: Database;
+  readonly database: Database;
   /** The admin dashboard's password (user "admin"). */
-  adminSecret: ISecret;
-  /** Participants must enter this code to get a VM. */
-  accessCode?: string;
-  /** Shown on the dashboard: when the fleet stops. */
-  expiresAt?: string;
+  readonly adminSecret: ISecret;
+  /** Participants must enter this code to get a VM. @default none: no code asked */
+  readonly accessCode?: string;
+  /** Shown on the dashboard: when the fleet stops. @default none */
+  readonly expiresAt?: string;
   /** New VMs per client address and window, counted in the database by every Lambda container. */
-  addressLimit: AddressLimit;
+  readonly addressLimit: AddressLimit;
   /** LABLINK_RELEASE_*_MINUTES: the VM page and the dashboard count down with the allocator. */
-  idleReleaseEnv: Record<string, string>;
+  readonly idleReleaseEnv: Record<string, string>;
   /** The waiting line's turn: how long the first in line has to paste a fresh command. */
-  lineTurnSeconds: number;
+  readonly lineTurnSeconds: number;
   /** What the after-workshop report prices VM-hours with. */
-  pricing: Pricing;
+  readonly pricing: Pricing;
   /** API Gateway's limits: see `apiThrottle` for how they are sized from the fleet. */
-  throttle: ApiThrottle;
+  readonly throttle: ApiThrottle;
 }
 
 /** The form and the admin dashboard: an HTTP API in front of one Lambda running the web app over the Data API. */

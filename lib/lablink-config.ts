@@ -15,59 +15,59 @@ export const MAX_VM_COUNT = 1000;
 /** The deployment's settings, read once from CDK context (`cdk deploy -c key=value`) and validated. */
 export interface LabLinkConfig {
   /** Client VMs to run. Changing it adds or removes VMs at the end; the others stay. @default 2 */
-  vmCount: number;
+  readonly vmCount: number;
   /**
    * Warm pool: only this many free VMs run ahead of demand; the other free VMs are stopped
    * (after the deploy booted them once) and started again as participants take VMs. All VMs
    * run when unset.
    */
-  warmVms?: number;
+  readonly warmVms?: number;
   /** EC2 instance type of the client VMs. @default 't3.large' (use 'g4dn.xlarge' for a GPU) */
-  instanceType: string;
+  readonly instanceType: string;
   /** USD per VM-hour for the after-workshop report's estimate; when unset, the code's dated on-demand table for instanceType. */
-  hourlyPrice?: number;
+  readonly hourlyPrice?: number;
   /** A specific AMI for the client VMs; when unset, `amiSsmParameter` picks one. */
-  amiId?: string;
+  readonly amiId?: string;
   /** Public SSM parameter naming the AMI. @default Ubuntu 24.04 LTS amd64 */
-  amiSsmParameter: string;
+  readonly amiSsmParameter: string;
   /** Root volume of each VM, in GiB. @default 40 */
-  volumeGb: number;
+  readonly volumeGb: number;
   /** Aurora Serverless v2 capacity range, in ACUs. @default 0.5 and 4 */
-  dbMinCapacity: number;
-  dbMaxCapacity: number;
+  readonly dbMinCapacity: number;
+  readonly dbMaxCapacity: number;
   /** How long the allocator holds a VM's poll before answering "nothing yet". @default 40 */
-  holdSeconds: number;
+  readonly holdSeconds: number;
   /** Allocator tasks on Fargate; more than one share the database's notifications. @default 1 */
-  allocatorTasks: number;
+  readonly allocatorTasks: number;
   /** VMs are named `<prefix>-1 … <prefix>-n`; participants see these names in CRD. @default 'lablink-vm' */
-  vmNamePrefix: string;
+  readonly vmNamePrefix: string;
   /** Steady requests per second API Gateway lets through to the form API. @default max(50, vmCount): see `apiThrottle` */
-  apiRateLimit?: number;
+  readonly apiRateLimit?: number;
   /**
    * Also accept LabLink-compatible clients that present a shared fleet token (kept in Secrets
    * Manager). Off by default: a token any VM holds lets root on one VM poll as another. @default false
    */
-  allowFleetToken: boolean;
+  readonly allowFleetToken: boolean;
   /** When set, participants must enter this code on the form, so strangers who find the URL cannot take VMs. */
-  accessCode?: string;
+  readonly accessCode?: string;
   /** New VMs one client address may take per window (a room behind one NAT shares an address). @default 90 */
-  vmsPerAddress: number;
+  readonly vmsPerAddress: number;
   /** That window, in minutes. @default 10 */
-  vmsPerAddressMinutes: number;
+  readonly vmsPerAddressMinutes: number;
   /** A VM whose setup failed and got no new command is released after this many minutes; 0: never. @default 10 */
-  releaseFailedAfterMinutes: number;
+  readonly releaseFailedAfterMinutes: number;
   /** A ready VM the in-use probe never saw connected is released after this many minutes; 0: never. @default 20 */
-  releaseUnconnectedAfterMinutes: number;
+  readonly releaseUnconnectedAfterMinutes: number;
   /** The first in line, asked for a fresh CRD command, has this many minutes to paste it before the next is served. @default 5 */
-  lineTurnMinutes: number;
+  readonly lineTurnMinutes: number;
   /**
    * When set (ISO time, UTC), the VMs and the allocator are stopped at that time. A past time
    * is refused by the stack for deploys only (see LabLinkStack), so `cdk destroy` with the
    * workshop's flags still works after the workshop.
    */
-  expiresAt?: string;
+  readonly expiresAt?: string;
   /** When set, alarms are sent to this address (it must confirm the subscription). */
-  alarmEmail?: string;
+  readonly alarmEmail?: string;
   /**
    * The workshop's own software on every VM, set up before the VM joins the pool:
    * `setupScript` (a local shell script, shipped as an S3 asset, run as root once on first boot,
@@ -75,11 +75,11 @@ export interface LabLinkConfig {
    * `repository` (+ `repositoryRef`) cloned into the desktop user's home, `containerImage` pulled
    * with Podman and started from a desktop launcher.
    */
-  setupScript?: string;
-  setupCheck?: string;
-  repository?: string;
-  repositoryRef?: string;
-  containerImage?: string;
+  readonly setupScript?: string;
+  readonly setupCheck?: string;
+  readonly repository?: string;
+  readonly repositoryRef?: string;
+  readonly containerImage?: string;
 }
 
 /** Bigger scripts belong in the repository or an image; this keeps a VM's download quick. */

@@ -15,9 +15,9 @@ import { Network } from './network';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 
 export interface LabLinkStackProps extends StackProps {
-  config: LabLinkConfig;
-  /** The region `cdk deploy` targets when the stack itself names none (the CLI's CDK_DEFAULT_REGION). */
-  targetRegion?: string;
+  readonly config: LabLinkConfig;
+  /** The region `cdk deploy` targets when the stack itself names none (the CLI's CDK_DEFAULT_REGION). @default none */
+  readonly targetRegion?: string;
 }
 
 /**

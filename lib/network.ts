@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 
 export interface NetworkProps {
   /** Availability zones to spread over. @default 2 */
-  maxAzs?: number;
+  readonly maxAzs?: number;
 }
 
 /**

@@ -9,12 +9,13 @@ export const REPO_ROOT = path.join(__dirname, '..');
 
 export interface LabLinkFunctionProps {
   /** Entry file, relative to the repository root. */
-  entry: string;
-  environment?: Record<string, string>;
+  readonly entry: string;
+  /** @default none */
+  readonly environment?: Record<string, string>;
   /** @default 10 seconds */
-  timeout?: Duration;
+  readonly timeout?: Duration;
   /** @default 256 */
-  memorySize?: number;
+  readonly memorySize?: number;
 }
 
 /**

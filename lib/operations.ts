@@ -8,11 +8,11 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 
 export interface OperationsProps {
-  fleetName: string;
-  allocatorTargets: ApplicationTargetGroup;
-  formFunction: IFunction;
-  /** Alarms go to this address too. */
-  alarmEmail?: string;
+  readonly fleetName: string;
+  readonly allocatorTargets: ApplicationTargetGroup;
+  readonly formFunction: IFunction;
+  /** Alarms go to this address too. @default none: the alarms show in CloudWatch only */
+  readonly alarmEmail?: string;
 }
 
 /** What an admin must know, as alarms and one dashboard: no free VM, stale or failed VMs, allocator down, Lambda errors. */

@@ -5,8 +5,8 @@ import { fleetInstances } from '../web/termination-protection';
 
 /** An EC2 "Running On-Demand … instances" quota: counted in vCPUs, per region. */
 export interface VcpuQuota {
-  code: string;
-  name: string;
+  readonly code: string;
+  readonly name: string;
 }
 
 const STANDARD: VcpuQuota = { code: 'L-1216C47A', name: 'Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' };
@@ -33,18 +33,18 @@ export function quotaForInstanceType(instanceType: string): VcpuQuota | undefine
 }
 
 export interface FleetPlan {
-  instanceType: string;
+  readonly instanceType: string;
   /** The most VMs the fleet may run at once. */
-  vmCount: number;
+  readonly vmCount: number;
   /** Each VM's gp3 root volume, in GiB. */
-  volumeGb: number;
+  readonly volumeGb: number;
   /** This deployment's stack: its own running VMs are not counted as other usage (a redeploy). */
-  stackName: string;
+  readonly stackName: string;
 }
 
 export interface PreflightResult {
-  ok: boolean;
-  message: string;
+  readonly ok: boolean;
+  readonly message: string;
 }
 
 /** Reads the account's quota and current usage and says whether the whole fleet can run. */

@@ -10,14 +10,14 @@ import { FleetInstance, fleetInstances, liftTerminationProtection, protectedInst
 
 /** What ending a workshop finds in the account before it changes anything. */
 export interface TeardownPlan {
-  fleetName: string;
+  readonly fleetName: string;
   /** Every existing instance of the fleet, running or stopped. */
-  instances: FleetInstance[];
+  readonly instances: FleetInstance[];
   /** Those CloudFormation could not delete: EC2 termination protection is on. */
-  protectedInstances: FleetInstance[];
-  sparesGroup?: string;
+  readonly protectedInstances: FleetInstance[];
+  readonly sparesGroup?: string;
   /** Spares the group still has: scale-in protected, they would hold up the group's deletion. */
-  spares: string[];
+  readonly spares: string[];
 }
 
 const ENDING = /^(Terminating|Terminated)/;

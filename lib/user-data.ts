@@ -26,12 +26,9 @@ export const SETUP_RESULT_PATH = `${AGENT_STATE_DIR}/${SETUP_RESULT_FILE}`;
 export const SETUP_WAIT_SECONDS = 110 * 60;
 
 /** The workshop's own software (see LabLinkConfig): the script as an S3 object read with the VM's role. */
-export interface VmSetupOptions {
-  script?: { url: string; sha256: string };
-  check?: string;
-  repository?: string;
-  repositoryRef?: string;
-  containerImage?: string;
+/** The setup plan's fields as the stack ships them: the script as an S3 object the VM checks by its SHA-256. */
+export interface VmSetupOptions extends Pick<SetupPlan, 'check' | 'repository' | 'repositoryRef' | 'containerImage'> {
+  readonly script?: { readonly url: string; readonly sha256: string };
 }
 
 export interface ClientUserDataOptions {
@@ -39,19 +36,19 @@ export interface ClientUserDataOptions {
    * The VM's name; none for a spare of the spares group, which claims the name of a failed VM
    * from the allocator (`agent.js claim-name`) just before its agent starts.
    */
-  vmName?: string;
-  allocatorUrl: string;
+  readonly vmName?: string;
+  readonly allocatorUrl: string;
   /** The agent bundle as an S3 object (HTTPS URL), read with the VM's role; and its SHA-256, which the boot checks. */
-  agentUrl: string;
-  agentSha256: string;
+  readonly agentUrl: string;
+  readonly agentSha256: string;
   /**
    * The stack and the logical id of this VM's instance, whose CreationPolicy waits for the boot
    * script's signal; none for a spare, which CloudFormation does not wait for.
    */
-  stackName?: string;
-  signalResource?: string;
+  readonly stackName?: string;
+  readonly signalResource?: string;
   /** The workshop's setup, run by the agent before the VM joins the pool; none when unset. */
-  setup?: VmSetupOptions;
+  readonly setup?: VmSetupOptions;
 }
 
 /** The agent's setup plan: plain values from the context, never tokens, so it is written as a quoted here-document. */
