@@ -4,11 +4,13 @@ import { HOSTNAME_PATTERN } from '../contract/wire';
 import { START_HOST_PATH } from '../core/crd-command';
 import { crdConfigDir } from './crd-host';
 import { AccountResetConfig, ResetConfig, ResetTimeouts } from './desktop-reset';
-import { InUseProbe } from './health-reporter';
 import { DEFAULT_IMDS_URL } from './instance-identity';
 import { SYSTEM_ACCOUNT_FILES } from './reset/accounts';
 
 /** `token`: the fleet's shared bearer token (local mode, LabLink-compatible); `ec2`: the signed instance identity. */
+/** How the agent tells that a participant is connected: a process that runs then, or CRD's journal lines. */
+export type InUseProbe = { kind: 'process'; name: string } | { kind: 'crd-journal'; journalctl: string };
+
 export type AgentIdentityMode = 'token' | 'ec2';
 
 export interface AgentConfig {

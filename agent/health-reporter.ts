@@ -3,7 +3,7 @@ import { HealthReport } from "../contract/health-report";
 import { VmHealthAnswer } from '../contract/wire';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
-import { HealthSchedule } from './agent-config';
+import { HealthSchedule, InUseProbe } from './agent-config';
 import { AllocatorClient } from './allocator-client';
 import { crdClientConnectedInJournal } from './crd-connections';
 import { checkGpu, processRunning, readHeartbeat } from './probes';
@@ -11,8 +11,6 @@ import { checkGpu, processRunning, readHeartbeat } from './probes';
  * `process`: a process whose command line contains `name` runs (the workshop's software, or a
  * local stand-in); `crd-journal`: the CRD host logged a client connected and not yet gone.
  */
-export type InUseProbe = { kind: 'process'; name: string } | { kind: 'crd-journal'; journalctl: string };
-
 function measureInUse(probe: InUseProbe): Promise<boolean> {
   return probe.kind === 'process' ? processRunning(probe.name) : crdClientConnectedInJournal(probe.journalctl);
 }

@@ -29,7 +29,7 @@ export function readSetupPlan(file: string): SetupPlan {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new Error(`LABLINK_SETUP: cannot read ${file} as JSON (${(error as Error).message}).`);
+    throw new Error(`LABLINK_SETUP: cannot read ${file} as JSON (${(error as Error).message}).`, { cause: error });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`LABLINK_SETUP: ${file} must hold a JSON object.`);
   const plan = parsed as Record<string, unknown>;

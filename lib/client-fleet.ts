@@ -91,7 +91,6 @@ export class FleetShard extends NestedStack {
     const zones = props.vpc.publicSubnets;
     for (let index = props.first; index <= props.last; index += 1) {
       const vmName = `${props.vmNamePrefix}-${index}`;
-      let instance: Instance | undefined;
       const userData = UserData.custom(
         renderClientUserData({
           vmName,
@@ -100,11 +99,11 @@ export class FleetShard extends NestedStack {
           agentSha256: props.agent.sha256,
           // The VM signals its own resource, which lives in this nested stack.
           stackName: this.stackName,
-          signalResource: Lazy.string({ produce: () => this.getLogicalId(instance!.instance) }),
+          signalResource: Lazy.string({ produce: () => this.getLogicalId(instance.instance) }),
           setup: props.vmSetup,
         }),
       );
-      instance = new Instance(this, `Vm${index}`, {
+      const instance = new Instance(this, `Vm${index}`, {
         vpc: props.vpc,
         // Round-robin over the public subnets (one per zone) by the VM's number, so a VM keeps its zone
         // when the fleet grows, and one zone's outage or lack of capacity takes only its share of the fleet.

@@ -160,7 +160,7 @@ const CONTEXT_KEYS = v.object({
     textKey('repository', /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/, 'a public git URL without credentials, such as https://github.com/owner/tutorial.git'),
   ),
   repositoryRef: v.optional(textKey('repositoryRef', /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2')),
-  containerImage: v.optional(textKey('containerImage', /^[a-z0-9][\w.\/:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12')),
+  containerImage: v.optional(textKey('containerImage', /^[a-z0-9][\w./:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12')),
 });
 
 /**

@@ -82,7 +82,7 @@ describe('HoldRegistry with reads the test resolves by hand', () => {
 
   it('wakes only the VM named: another VM’s hold is not read, and a VM without a hold costs no read', async () => {
     const first = registry.hold('vm-1', LONG_HOLD_MS, controller.signal);
-    registry.hold('vm-2', LONG_HOLD_MS, controller.signal);
+    void registry.hold('vm-2', LONG_HOLD_MS, controller.signal);
     reads[0].answer(undefined);
     reads[1].answer(undefined);
     await settle();

@@ -61,9 +61,9 @@ describe('each VM’s log on the admin dashboard, in text and as JSON', () => {
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     const lines = (await response.text()).trimEnd().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  boot  Reading package lists\.\.\.$/);
-    expect(lines[1]).toMatch(/Z ERROR boot  <script>alert\("pwned"\)<\/script> E: Sub-process/);
-    expect(lines[3]).toMatch(/Z INFO  agent agent\.started vm=logs-vm-1$/);
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}boot {2}Reading package lists\.\.\.$/);
+    expect(lines[1]).toMatch(/Z ERROR boot {2}<script>alert\("pwned"\)<\/script> E: Sub-process/);
+    expect(lines[3]).toMatch(/Z INFO {2}agent agent\.started vm=logs-vm-1$/);
   });
 
   it('gives the log as JSON with the admin secret, filtered by level on request', async () => {

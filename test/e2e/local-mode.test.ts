@@ -37,7 +37,7 @@ describe('npm start (local mode)', () => {
   it('prints the form URL, registers the simulated VMs, and Ctrl-C leaves no process and no data folder behind', async () => {
     const port = await freePort();
     const { child, output, exited } = startLocalMode(['--port', String(port), '--vms', '2']);
-    let dataFolder = '';
+    let dataFolder: string;
     try {
       dataFolder = await dataFolderOf(output);
       // The banner's last line: each line is its own write, and a read can end between two of them.

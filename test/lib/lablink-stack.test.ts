@@ -68,8 +68,8 @@ describe('LabLinkStack', () => {
     expect(publicSubnets).toHaveLength(2);
     // In a nested stack a subnet is a parameter, which the parent stack sets to its subnet's id.
     const [shard] = Object.values(parent.findResources('AWS::CloudFormation::Stack'));
-    const subnetOf = (instance: { [key: string]: any }) => publicSubnets.findIndex((subnet) => JSON.stringify(shard.Properties.Parameters[instance.Properties.SubnetId.Ref]) === JSON.stringify(subnet));
     const fourVms = Object.values(fleetInstances(four));
+    const subnetOf = (instance: (typeof fourVms)[number]) => publicSubnets.findIndex((subnet) => JSON.stringify(shard.Properties.Parameters[instance.Properties.SubnetId.Ref]) === JSON.stringify(subnet));
     expect(fourVms.map(subnetOf)).toEqual([0, 1, 0, 1]);
   });
 

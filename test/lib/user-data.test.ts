@@ -33,7 +33,7 @@ describe('client VM user-data', () => {
     expect(readFileSync(file, 'utf8')).toBe(buildAgentBundle({ minify: true }));
     expect(sha256).toBe(createHash('sha256').update(buildAgentBundle({ minify: true })).digest('hex'));
     expect(script).toContain(`AGENT_SHA256='${sha256}'`);
-    expect(script).toMatch(/retry 10 s3_get "\$AGENT_URL" \/opt\/lablink\/agent.js\necho "\$AGENT_SHA256  \/opt\/lablink\/agent.js" \| sha256sum --check/);
+    expect(script).toMatch(/retry 10 s3_get "\$AGENT_URL" \/opt\/lablink\/agent.js\necho "\$AGENT_SHA256 {2}\/opt\/lablink\/agent.js" \| sha256sum --check/);
   });
 
   it('hands the role’s credentials to curl in a root-only file, never on a command line the log or ps could show', () => {
@@ -55,7 +55,7 @@ describe('client VM user-data', () => {
   it('gives the agent the CRD journal probe, so the never-connected rule acts on deployed VMs (real bash writes agent.env, the agent reads it)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-agent-env-'));
     try {
-      const written = /\{\n  echo "LABLINK_ALLOCATOR_URL=[\s\S]*?\n\} > \/etc\/lablink\/agent.env/.exec(script)![0].replace('/etc/lablink/agent.env', `${dir}/agent.env`);
+      const written = /\{\n {2}echo "LABLINK_ALLOCATOR_URL=[\s\S]*?\n\} > \/etc\/lablink\/agent.env/.exec(script)![0].replace('/etc/lablink/agent.env', `${dir}/agent.env`);
       execFileSync('bash', ['-c', `set -eu; ALLOCATOR_URL=http://allocator.internal DESKTOP_USER=lablink LOG=/var/log/boot.log\n${written}`]);
       const agentEnv = Object.fromEntries(readFileSync(`${dir}/agent.env`, 'utf8').trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
       expect(readAgentConfig({ ...agentEnv, LABLINK_VM_NAME: 'lablink-vm-7' }).health.inUseProbe).toEqual({ kind: 'crd-journal', journalctl: 'journalctl' });
