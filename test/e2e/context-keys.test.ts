@@ -33,7 +33,7 @@ const s3ReadsOf = (r: Record<string, Resource>) =>
     .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: { Action: string }[] }).Statement)
     .filter((statement) => statement.Action === 's3:GetObject').length;
 
-/** For every key in the README's context table: a value other than its default, and where it must show in the template. */
+/** For every key in the deploy guide's context table: a value other than its default, and where it must show in the template. */
 const KEYS: Record<string, { value: string; also?: Record<string, string>; reaches: (resources: Record<string, Resource>) => unknown[] }> = {
   vmCount: { value: '3', reaches: (r) => [ofType(r, 'AWS::EC2::Instance').length, 3] },
   instanceType: { value: 'g4dn.xlarge', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.InstanceType, 'g4dn.xlarge'] },
@@ -83,13 +83,13 @@ const KEYS: Record<string, { value: string; also?: Record<string, string>; reach
 };
 
 function readmeContextKeys(): string[] {
-  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
   const table = readme.slice(readme.indexOf('| context key |'));
   return [...table.slice(0, table.indexOf('\n\n')).matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]);
 }
 
-describe('every context key in the README reaches the template', () => {
-  it('has a check here for each key the README lists, and no other', () => {
+describe('every context key in the deploy guide reaches the template', () => {
+  it('has a check here for each key the deploy guide lists, and no other', () => {
     expect(readmeContextKeys().sort()).toEqual(Object.keys(KEYS).sort());
   });
 
