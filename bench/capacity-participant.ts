@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Progress } from '../store/vms';
+import { Progress } from '../contract/page-polling';
 import { vmPagePollSeconds } from '../contract/page-polling';
 import { Answer, Browser } from './capacity-browser';
 import { placeInLine, waitInLine } from './capacity-line';

@@ -145,6 +145,8 @@ export async function capacity(options: CapacityOptions) {
     // VMs of earlier runs are not polling any more: only this run's VMs may be picked.
     await options.sql.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
     const vms = new Map<string, CapacityVm>();
+    // Set once the workshop clock starts: the VMs register before it, and nothing is held until then.
+    // eslint-disable-next-line prefer-const
     let holdings: FakeHoldings | undefined;
     for (let index = 1; index <= scenario.vms; index += 1) {
       const hostname = `${options.runId}-vm-${index}`;
