@@ -1,4 +1,4 @@
-import { LogLevel } from 'esbuild';
+import type { LogLevel } from '../contract/wire';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
