@@ -60,7 +60,8 @@ function command(env: NodeJS.ProcessEnv, name: string, fallback: string[] | unde
     return fallback ?? [];
   }
   const argv = raw.split(/\s+/);
-  if (!argv[0].startsWith('/') && !/^[a-z][a-z0-9_.-]*$/.test(argv[0])) problems.push(`${name} must start with a program name or an absolute path.`);
+  if (!argv[0].startsWith('/') && !/^[a-z][a-z0-9_.-]*$/.test(argv[0]))
+    problems.push(`${name} must start with a program name or an absolute path.`);
   return argv;
 }
 
@@ -105,12 +106,21 @@ function readResetConfig(env: NodeJS.ProcessEnv, problems: string[]): ResetConfi
   if (!user && !home) return undefined;
   const skelDir = env.LABLINK_SKEL_DIR || '/etc/skel';
   if (!skelDir.startsWith('/')) problems.push('LABLINK_SKEL_DIR must be an absolute path.');
-  const tempDirs = env.LABLINK_RESET_TEMP_DIRS ? env.LABLINK_RESET_TEMP_DIRS.split(':').filter(Boolean) : user ? ['/tmp', '/var/tmp', '/dev/shm'] : [];
+  const tempDirs = env.LABLINK_RESET_TEMP_DIRS
+    ? env.LABLINK_RESET_TEMP_DIRS.split(':').filter(Boolean)
+    : user
+      ? ['/tmp', '/var/tmp', '/dev/shm']
+      : [];
   if (tempDirs.some((dir) => !dir.startsWith('/'))) problems.push('LABLINK_RESET_TEMP_DIRS must be absolute paths separated by colons.');
   const common = { skelDir, tempDirs, timeouts: DEFAULT_RESET_TIMEOUTS };
   if (user) {
     if (home !== undefined) problems.push('LABLINK_DESKTOP_HOME is for local mode only: a desktop user’s home comes from /etc/passwd.');
-    return { kind: 'account', ...common, ...SYSTEM_ACCOUNT_RESET, stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', ['systemctl', 'stop', `chrome-remote-desktop@${user}`], problems) };
+    return {
+      kind: 'account',
+      ...common,
+      ...SYSTEM_ACCOUNT_RESET,
+      stopCrd: command(env, 'LABLINK_RESET_STOP_CRD', ['systemctl', 'stop', `chrome-remote-desktop@${user}`], problems),
+    };
   }
   if (!home?.startsWith('/')) problems.push('LABLINK_DESKTOP_HOME must be an absolute path.');
   return {
@@ -176,7 +186,11 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     startHostPath: env.LABLINK_START_HOST || START_HOST_PATH,
     stateDir: env.LABLINK_STATE_DIR || '/var/lib/lablink-agent',
     desktopUser: env.LABLINK_DESKTOP_USER || undefined,
-    crdConfigDir: crdConfigDir({ desktopUser: env.LABLINK_DESKTOP_USER || undefined, override: env.LABLINK_CRD_CONFIG_DIR, home: env.HOME }),
+    crdConfigDir: crdConfigDir({
+      desktopUser: env.LABLINK_DESKTOP_USER || undefined,
+      override: env.LABLINK_CRD_CONFIG_DIR,
+      home: env.HOME,
+    }),
     health,
     bootLog,
     reset,
@@ -194,4 +208,3 @@ export interface HealthSchedule {
   crdProcess: string;
   nvidiaSmi: string;
 }
-

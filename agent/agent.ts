@@ -13,7 +13,8 @@ import { runStartHost } from './start-host';
 import { untilSettledOrAborted } from './wake-up';
 
 const BACKOFF_BASE_MS = 1_000;
-const INTERRUPTED = 'The agent stopped while start-host was running and the host was not registered; the code is probably spent. Get a new command and submit it again with the same email.';
+const INTERRUPTED =
+  'The agent stopped while start-host was running and the host was not registered; the code is probably spent. Get a new command and submit it again with the same email.';
 const BACKOFF_MAX_MS = 30_000;
 /** Longer than any hold the allocator uses: a poll that hangs past this is treated as lost. */
 const POLL_TIMEOUT_MS = 10 * 60_000;
@@ -59,7 +60,11 @@ export class Agent {
       await this.untilSetupReady(signal);
       if (signal.aborted) break;
       try {
-        const response = await this.post('/vm_startup', { hostname: this.config.vmName, reportsOutcome: true }, AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]));
+        const response = await this.post(
+          '/vm_startup',
+          { hostname: this.config.vmName, reportsOutcome: true },
+          AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]),
+        );
         if (response.status === 204) {
           failures = 0;
           continue;
@@ -125,7 +130,12 @@ export class Agent {
     await writeAssignmentRecord(stateDir, { assignment: assignment.id, startedAt: new Date().toISOString(), outcome, message });
     // The go / no-go probe's refusal is the expected answer: not an error on the dashboard.
     const probe = parsed.command.code.includes(PROBE_CODE_MARKER);
-    this.log[result.ok || probe ? 'info' : 'error']('agent.start_host_done', { vm: vmName, outcome, reason: message, ...(probe ? { probe } : {}) });
+    this.log[result.ok || probe ? 'info' : 'error']('agent.start_host_done', {
+      vm: vmName,
+      outcome,
+      reason: message,
+      ...(probe ? { probe } : {}),
+    });
     await this.report(assignment.id, outcome, message, signal);
   }
 
@@ -151,7 +161,11 @@ export class Agent {
     } else {
       this.log.error('agent.reset_failed', { vm: vmName, reason: result.message });
     }
-    const report: VmResetReport = { hostname: vmName, outcome: result.ok ? 'done' : 'failed', ...(result.ok ? {} : { message: result.message }) };
+    const report: VmResetReport = {
+      hostname: vmName,
+      outcome: result.ok ? 'done' : 'failed',
+      ...(result.ok ? {} : { message: result.message }),
+    };
     await this.send('/vm_reset', report, signal);
     this.onStep('waiting');
   }

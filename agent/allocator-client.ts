@@ -20,7 +20,12 @@ export class AllocatorClient {
     } else {
       headers.authorization = `Bearer ${this.config.fleetToken}`;
     }
-    const response = await fetch(`${this.config.allocatorUrl}${path}`, { method: 'POST', headers, body: JSON.stringify({ ...body, ...proof }), signal });
+    const response = await fetch(`${this.config.allocatorUrl}${path}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ...body, ...proof }),
+      signal,
+    });
     // Refused: read the identity afresh next time (say, after a stop and start).
     if (response.status === 403) this.identity = undefined;
     return response;

@@ -60,7 +60,8 @@ export class BootLogFollower {
       } catch (error) {
         // Not written yet, or unreadable: look again later, and say so once.
         const reason = errorMessage(error);
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && reason !== problem) this.log.warn('agent.boot_log_unreadable', { file: this.file, reason });
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && reason !== problem)
+          this.log.warn('agent.boot_log_unreadable', { file: this.file, reason });
         problem = reason;
       }
       catchingUp = false;
@@ -88,7 +89,11 @@ export class BootLogFollower {
     const first = start > from ? chunk.indexOf(0x0a) + 1 : 0;
     const lines = chunk.subarray(first, end).toString('utf8').split('\n');
     if (start > from || lines.length > KEPT_LOG_LINES_PER_VM) {
-      this.shipper.add('agent', 'info', `Earlier lines of ${this.file} are not sent: the allocator keeps the last ${KEPT_LOG_LINES_PER_VM} lines of each VM.`);
+      this.shipper.add(
+        'agent',
+        'info',
+        `Earlier lines of ${this.file} are not sent: the allocator keeps the last ${KEPT_LOG_LINES_PER_VM} lines of each VM.`,
+      );
     }
     for (const line of lines.slice(-KEPT_LOG_LINES_PER_VM)) this.ship(plainText(line), catchingUp);
     return { inode: info.ino, offset: start + (end || chunk.length) };

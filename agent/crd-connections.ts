@@ -29,9 +29,14 @@ export function crdClientConnectedInJournal(journalctl: string): Promise<boolean
   const args = ['--boot', `--identifier=${CRD_SYSLOG_IDENTIFIER}`, '--output=cat', '--no-pager', '--quiet', `--lines=${JOURNAL_LINES}`];
   return new Promise((resolve, reject) => {
     // Plain lines even if the agent's environment asks for colours (journalctl colours only a terminal by default).
-    execFile(journalctl, args, { timeout: JOURNAL_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, SYSTEMD_COLORS: '0' } }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`${journalctl} failed: ${`${stderr}`.trim().split('\n').pop() || error.message}`.slice(0, 200)));
-      resolve(crdClientConnected(stdout.split('\n')));
-    });
+    execFile(
+      journalctl,
+      args,
+      { timeout: JOURNAL_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, SYSTEMD_COLORS: '0' } },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`${journalctl} failed: ${`${stderr}`.trim().split('\n').pop() || error.message}`.slice(0, 200)));
+        resolve(crdClientConnected(stdout.split('\n')));
+      },
+    );
   });
 }

@@ -1,6 +1,16 @@
 import { cp, chmod, lstat, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Account, AccountFiles, AccountNumbering, IdRange, formatRange, lookUpUser, nextGeneration, subordinateRanges, supplementaryGroups } from './reset/accounts';
+import {
+  Account,
+  AccountFiles,
+  AccountNumbering,
+  IdRange,
+  formatRange,
+  lookUpUser,
+  nextGeneration,
+  subordinateRanges,
+  supplementaryGroups,
+} from './reset/accounts';
 import { sysvIpcOwnedBy } from './reset/ipc';
 import { mountsToUnmount, parseMountInfo } from './reset/mounts';
 import { endProcesses } from './reset/processes';
@@ -97,9 +107,11 @@ const FIRST_REGULAR_ID = 1000;
 /** Refuses a home whose deletion would hurt more than the desktop user: the root, a top-level folder, the agent's state. */
 function checkHome(home: string, stateDir: string): void {
   const resolved = path.resolve(home);
-  if (resolved !== home || resolved.split('/').filter(Boolean).length < 2) throw new Error(`Refusing to recreate ${home}: not a user's home folder.`);
+  if (resolved !== home || resolved.split('/').filter(Boolean).length < 2)
+    throw new Error(`Refusing to recreate ${home}: not a user's home folder.`);
   const relative = path.relative(resolved, path.resolve(stateDir));
-  if (!relative.startsWith('..') && !path.isAbsolute(relative)) throw new Error(`Refusing to recreate ${home}: the agent's state folder is inside it.`);
+  if (!relative.startsWith('..') && !path.isAbsolute(relative))
+    throw new Error(`Refusing to recreate ${home}: the agent's state folder is inside it.`);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -110,25 +122,33 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** The account's ids as ranges: its uid and subordinate uids, its own group and subordinate gids. */
-async function idsOf(account: Account, config: AccountResetConfig): Promise<{ uids: IdRange[]; gids: IdRange[]; subuids: IdRange[]; subgids: IdRange[] }> {
+async function idsOf(
+  account: Account,
+  config: AccountResetConfig,
+): Promise<{ uids: IdRange[]; gids: IdRange[]; subuids: IdRange[]; subgids: IdRange[] }> {
   const subuids = await subordinateRanges(account, config.files.subuid);
   const subgids = await subordinateRanges(account, config.files.subgid);
   const low = [...subuids, ...subgids].find((range) => range.first < FIRST_REGULAR_ID);
-  if (low) throw new Error(`${account.name}'s subordinate ids start at ${low.first}: refusing to end or delete a system account's processes and files.`);
+  if (low)
+    throw new Error(
+      `${account.name}'s subordinate ids start at ${low.first}: refusing to end or delete a system account's processes and files.`,
+    );
   const ownGroup = account.gid >= FIRST_REGULAR_ID ? [{ first: account.gid, last: account.gid }] : [];
   return { uids: [{ first: account.uid, last: account.uid }, ...subuids], gids: [...ownGroup, ...subgids], subuids, subgids };
 }
 
 async function resetAccount(user: string, target: ResetTarget, config: AccountResetConfig, announce: Announce): Promise<void> {
   const { tools } = config;
-  const run = (argv: string[], allowedExitCodes: number[] = []) => runCommand(argv, { allowedExitCodes, timeoutMs: config.timeouts.commandMs });
+  const run = (argv: string[], allowedExitCodes: number[] = []) =>
+    runCommand(argv, { allowedExitCodes, timeoutMs: config.timeouts.commandMs });
 
   announce('reset-stop-crd');
   await run(config.stopCrd);
 
   announce('reset-end-session');
   const old = await lookUpUser(user, config.files.passwd);
-  if (old.uid < FIRST_REGULAR_ID) throw new Error(`${user} has uid ${old.uid}: refusing to end or delete a system account's processes and files.`);
+  if (old.uid < FIRST_REGULAR_ID)
+    throw new Error(`${user} has uid ${old.uid}: refusing to end or delete a system account's processes and files.`);
   checkHome(old.home, target.stateDir);
   const ids = await idsOf(old, config);
   // The session's cgroup first (it takes the user's services and lingering manager with it), then every process by uid.
@@ -140,7 +160,8 @@ async function resetAccount(user: string, target: ResetTarget, config: AccountRe
   announce('reset-unmount');
   const runtimeDir = path.join(config.runtimeDirs, String(old.uid));
   const mounts = parseMountInfo(await readFile(config.mountInfo, 'utf8'));
-  for (const mountPoint of mountsToUnmount(mounts, { home: old.home, runtimeDir, tempDirs: config.tempDirs }, ids.uids)) await run([...tools.umount, '-l', mountPoint]);
+  for (const mountPoint of mountsToUnmount(mounts, { home: old.home, runtimeDir, tempDirs: config.tempDirs }, ids.uids))
+    await run([...tools.umount, '-l', mountPoint]);
 
   announce('reset-remove-ipc');
   for (const removal of await sysvIpcOwnedBy(config.sysvipcDir, ids.uids)) await run([...tools.ipcrm, ...removal], [1]);
@@ -154,7 +175,10 @@ async function resetAccount(user: string, target: ResetTarget, config: AccountRe
   announce('reset-new-account');
   const next = await nextGeneration(target.stateDir, config.numbering, old);
   const groups = await supplementaryGroups(user, config.files.group);
-  const subordinates = [...ids.subuids.map((range) => `--del-subuids=${formatRange(range)}`), ...ids.subgids.map((range) => `--del-subgids=${formatRange(range)}`)];
+  const subordinates = [
+    ...ids.subuids.map((range) => `--del-subuids=${formatRange(range)}`),
+    ...ids.subgids.map((range) => `--del-subgids=${formatRange(range)}`),
+  ];
   if (subordinates.length > 0) await run([...tools.usermod, ...subordinates, user]);
   await run([...tools.userdel, user]);
   await run([...tools.groupdel, user], [6]);
@@ -171,7 +195,12 @@ async function resetAccount(user: string, target: ResetTarget, config: AccountRe
   // Only a VM whose accounts had subordinate ids (rootless containers) gets them again: fresh ones.
   if (ids.subuids.length > 0 || ids.subgids.length > 0) {
     const range = formatRange(next.subordinate);
-    await run([...tools.usermod, ...(ids.subuids.length > 0 ? [`--add-subuids=${range}`] : []), ...(ids.subgids.length > 0 ? [`--add-subgids=${range}`] : []), user]);
+    await run([
+      ...tools.usermod,
+      ...(ids.subuids.length > 0 ? [`--add-subuids=${range}`] : []),
+      ...(ids.subgids.length > 0 ? [`--add-subgids=${range}`] : []),
+      user,
+    ]);
   }
 }
 
@@ -189,14 +218,16 @@ async function removeOwnedBy(dir: string, uid: number): Promise<void> {
 }
 
 async function resetHome(target: ResetTarget, config: HomeResetConfig, announce: Announce): Promise<void> {
-  const run = (argv: string[], allowedExitCodes: number[] = []) => runCommand(argv, { allowedExitCodes, timeoutMs: config.timeouts.commandMs });
+  const run = (argv: string[], allowedExitCodes: number[] = []) =>
+    runCommand(argv, { allowedExitCodes, timeoutMs: config.timeouts.commandMs });
   announce('reset-stop-crd');
   await run(config.stopCrd);
   announce('reset-end-session');
   await run(config.endSession, [1]);
   announce('reset-remove-host');
   const names = await readdir(target.crdConfigDir).catch(() => [] as string[]);
-  for (const name of names.filter((candidate) => /^host#.*\.json$/.test(candidate))) await rm(path.join(target.crdConfigDir, name), { force: true });
+  for (const name of names.filter((candidate) => /^host#.*\.json$/.test(candidate)))
+    await rm(path.join(target.crdConfigDir, name), { force: true });
   announce('reset-remove-files');
   for (const dir of config.tempDirs) await removeOwnedBy(dir, process.getuid?.() ?? 0);
   announce('reset-recreate-home');

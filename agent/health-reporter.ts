@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HealthReport } from "../contract/health-report";
+import { HealthReport } from '../contract/health-report';
 import { VmHealthAnswer } from '../contract/wire';
 import { backoffDelay } from '../core/backoff';
 import { Logger, errorMessage } from '../core/log';
@@ -39,17 +39,31 @@ export class HealthReporter {
 
   run(signal: AbortSignal): Promise<void> {
     const loops = [
-      this.loop('heartbeat', this.schedule.heartbeatSeconds, async () => ({ heartbeat: await readHeartbeat(this.schedule.crdProcess) }), signal, false),
+      this.loop(
+        'heartbeat',
+        this.schedule.heartbeatSeconds,
+        async () => ({ heartbeat: await readHeartbeat(this.schedule.crdProcess) }),
+        signal,
+        false,
+      ),
       this.loop('gpu', this.schedule.gpuCheckSeconds, async () => ({ gpu: await checkGpu(this.schedule.nvidiaSmi) }), signal, true),
     ];
     const inUseProbe = this.schedule.inUseProbe;
     if (inUseProbe) {
-      loops.push(this.loop('in_use', this.schedule.inUseCheckSeconds, async () => ({ inUse: await measureInUse(inUseProbe) }), signal, true));
+      loops.push(
+        this.loop('in_use', this.schedule.inUseCheckSeconds, async () => ({ inUse: await measureInUse(inUseProbe) }), signal, true),
+      );
     }
     return Promise.all(loops).then(() => undefined);
   }
 
-  private async loop(name: string, seconds: number, measure: () => Promise<HealthReport>, signal: AbortSignal, onlyChanges: boolean): Promise<void> {
+  private async loop(
+    name: string,
+    seconds: number,
+    measure: () => Promise<HealthReport>,
+    signal: AbortSignal,
+    onlyChanges: boolean,
+  ): Promise<void> {
     let lastSent: string | undefined;
     let failures = 0;
     while (!signal.aborted) {
@@ -58,7 +72,11 @@ export class HealthReporter {
         const report = await measure();
         const fingerprint = JSON.stringify(report);
         if (!onlyChanges || fingerprint !== lastSent) {
-          const response = await this.client.post('/vm_health', { hostname: this.vmName, ...report }, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+          const response = await this.client.post(
+            '/vm_health',
+            { hostname: this.vmName, ...report },
+            AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
+          );
           if (!response.ok) throw new Error(`allocator answered ${response.status}`);
           lastSent = fingerprint;
           const answer = (await response.json().catch(() => ({}))) as Partial<VmHealthAnswer>;

@@ -24,7 +24,10 @@ export async function fetchInstanceIdentity(imdsUrl: string): Promise<InstanceId
     'token',
   );
   const get = async (path: string) =>
-    imdsText(await fetch(`${imdsUrl}${path}`, { headers: { 'x-aws-ec2-metadata-token': token }, signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) }), path);
+    imdsText(
+      await fetch(`${imdsUrl}${path}`, { headers: { 'x-aws-ec2-metadata-token': token }, signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) }),
+      path,
+    );
   const [document, signature] = await Promise.all([
     get('/latest/dynamic/instance-identity/document'),
     get('/latest/dynamic/instance-identity/signature'),

@@ -1,7 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOG_CONTROL_CHARACTERS, LogLevel, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogBatch, VmLogLine, VmLogSource } from '../contract/wire';
+import {
+  LOG_CONTROL_CHARACTERS,
+  LogLevel,
+  MAX_LOG_LINE_LENGTH,
+  MAX_LOG_LINES_PER_BATCH,
+  VmLogBatch,
+  VmLogLine,
+  VmLogSource,
+} from '../contract/wire';
 import { backoffDelay } from '../core/backoff';
 import { errorMessage, Logger } from '../core/log';
 import { AllocatorClient } from './allocator-client';
@@ -23,7 +31,12 @@ const ESCAPE_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\
 /** A line as a terminal would show it, as plain text the allocator takes. */
 export function plainText(raw: string): string {
   // A progress bar redraws its line after each carriage return: keep what was drawn last.
-  const shown = raw.replace(ESCAPE_SEQUENCE, '').split('\r').filter((part) => part !== '').pop() ?? '';
+  const shown =
+    raw
+      .replace(ESCAPE_SEQUENCE, '')
+      .split('\r')
+      .filter((part) => part !== '')
+      .pop() ?? '';
   const text = shown.replace(LOG_CONTROL_CHARACTERS, '');
   return text.length > MAX_LOG_LINE_LENGTH ? `${text.slice(0, MAX_LOG_LINE_LENGTH - 1)}…` : text;
 }
@@ -75,7 +88,11 @@ export class LogShipper {
     while (!signal.aborted) {
       const sent = await this.send(signal);
       failures = sent ? 0 : failures + 1;
-      const wait = !sent ? backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS) : this.queue.length >= MAX_LOG_LINES_PER_BATCH ? 0 : BATCH_WINDOW_MS;
+      const wait = !sent
+        ? backoffDelay(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS)
+        : this.queue.length >= MAX_LOG_LINES_PER_BATCH
+          ? 0
+          : BATCH_WINDOW_MS;
       await sleep(wait, undefined, { signal }).catch(() => undefined);
       if (!this.pending()) await this.wakeUp.wait(signal);
     }
@@ -94,12 +111,24 @@ export class LogShipper {
   private async send(signal: AbortSignal): Promise<boolean> {
     const dropped = this.dropped;
     const note: VmLogLine[] = dropped
-      ? [{ at: new Date().toISOString(), level: 'warn', source: 'agent', text: `${dropped} older log lines were dropped while the allocator was out of reach.` }]
+      ? [
+          {
+            at: new Date().toISOString(),
+            level: 'warn',
+            source: 'agent',
+            text: `${dropped} older log lines were dropped while the allocator was out of reach.`,
+          },
+        ]
       : [];
     const lines = this.queue.slice(0, MAX_LOG_LINES_PER_BATCH - note.length);
     const step = this.step;
     const setupFailure = this.setupFailure;
-    const batch: VmLogBatch = { hostname: this.config.vmName, step, lines: [...note, ...lines], ...(setupFailure ? { setupFailure: setupFailure.reason } : {}) };
+    const batch: VmLogBatch = {
+      hostname: this.config.vmName,
+      step,
+      lines: [...note, ...lines],
+      ...(setupFailure ? { setupFailure: setupFailure.reason } : {}),
+    };
     let status: number;
     let reason: string;
     try {

@@ -21,8 +21,10 @@ const RUNUSER = '/usr/sbin/runuser';
 /** Runs the rest of argv in the user's home (runuser sets HOME). */
 const IN_HOME = ['sh', '-c', 'cd && exec "$@"', 'sh'];
 // Clones once; a re-run fetches instead. A ref is checked out either way.
-const CLONE = 'if [ -d "$2/.git" ]; then git -C "$2" fetch --tags origin; else git clone -- "$1" "$2"; fi && if [ -n "$3" ]; then git -C "$2" checkout "$3"; fi';
-const LAUNCHER = 'mkdir -p "$HOME/Desktop" && cat > "$HOME/Desktop/workshop-container.desktop" && chmod 755 "$HOME/Desktop/workshop-container.desktop"';
+const CLONE =
+  'if [ -d "$2/.git" ]; then git -C "$2" fetch --tags origin; else git clone -- "$1" "$2"; fi && if [ -n "$3" ]; then git -C "$2" checkout "$3"; fi';
+const LAUNCHER =
+  'mkdir -p "$HOME/Desktop" && cat > "$HOME/Desktop/workshop-container.desktop" && chmod 755 "$HOME/Desktop/workshop-container.desktop"';
 
 export interface SetupResult {
   fingerprint: string;
@@ -151,7 +153,10 @@ export class SetupRunner {
   }
 
   private async readResult(): Promise<SetupResult | undefined> {
-    return readFile(this.resultFile, 'utf8').then((text) => JSON.parse(text) as SetupResult, () => undefined);
+    return readFile(this.resultFile, 'utf8').then(
+      (text) => JSON.parse(text) as SetupResult,
+      () => undefined,
+    );
   }
 
   /** The plan and the script's content: a changed setup runs again on the next start. */
@@ -196,7 +201,10 @@ export class SetupRunner {
     const steps: SetupStep[] = [];
     if (plan.repository) {
       const { repository, repositoryRef } = plan;
-      steps.push({ name: 'setup-repository', run: (signal) => this.exec(['sh', '-c', CLONE, 'sh', repository, repositoryFolder(repository), repositoryRef ?? ''], true, signal) });
+      steps.push({
+        name: 'setup-repository',
+        run: (signal) => this.exec(['sh', '-c', CLONE, 'sh', repository, repositoryFolder(repository), repositoryRef ?? ''], true, signal),
+      });
     }
     if (plan.containerImage) {
       const image = plan.containerImage;
@@ -223,7 +231,11 @@ export class SetupRunner {
       if (outcome.ok) return outcome;
       if (tries === SETUP_SCRIPT_ATTEMPTS) return { ok: false, reason: `${outcome.reason} (${SETUP_SCRIPT_ATTEMPTS} attempts)` };
       const seconds = this.options.retrySeconds * 2 ** (tries - 1);
-      this.shipper.add('setup', 'warn', `Setup script attempt ${tries} of ${SETUP_SCRIPT_ATTEMPTS} ${outcome.reason}; trying again in ${seconds} s.`);
+      this.shipper.add(
+        'setup',
+        'warn',
+        `Setup script attempt ${tries} of ${SETUP_SCRIPT_ATTEMPTS} ${outcome.reason}; trying again in ${seconds} s.`,
+      );
       await sleep(seconds * 1000, undefined, { signal }).catch(() => undefined);
     }
     return outcome;
@@ -232,11 +244,17 @@ export class SetupRunner {
   /** Runs argv without a shell of ours, its output shipped line by line; as the desktop user when `asDesktopUser` and there is one. */
   private exec(argv: string[], asDesktopUser: boolean, signal: AbortSignal, input?: string): Promise<StepOutcome> {
     const { desktopUser } = this.options;
-    const [file, ...args] = asDesktopUser && desktopUser ? [this.options.runuser ?? RUNUSER, '-u', desktopUser, '--', ...IN_HOME, ...argv] : argv;
+    const [file, ...args] =
+      asDesktopUser && desktopUser ? [this.options.runuser ?? RUNUSER, '-u', desktopUser, '--', ...IN_HOME, ...argv] : argv;
     const cwd = this.plan?.workDir ?? this.options.stateDir;
     this.lastLines = [];
     return new Promise((resolve) => {
-      const child = spawn(file, args, { cwd, env: this.environment(), detached: true, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, {
+        cwd,
+        env: this.environment(),
+        detached: true,
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
       // The whole process group: a script's own children must not outlive a timeout.
       const kill = () => {
         try {
@@ -249,7 +267,8 @@ export class SetupRunner {
       signal.addEventListener('abort', kill, { once: true });
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(input);
-      for (const stream of [child.stdout!, child.stderr!]) readline.createInterface({ input: stream }).on('line', (line) => this.output(line));
+      for (const stream of [child.stdout!, child.stderr!])
+        readline.createInterface({ input: stream }).on('line', (line) => this.output(line));
       child.on('error', (error) => {
         clearTimeout(timer);
         resolve({ ok: false, reason: `could not start ${argv[0]}: ${error.message}` });
@@ -279,7 +298,8 @@ export class SetupRunner {
       GIT_TERMINAL_PROMPT: '0',
       ...(this.options.desktopUser ? { LABLINK_DESKTOP_USER: this.options.desktopUser } : {}),
     };
-    for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME']) if (process.env[name] !== undefined) env[name] = process.env[name];
+    for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME'])
+      if (process.env[name] !== undefined) env[name] = process.env[name];
     // systemd gives a root service no HOME, and installers (conda's among them) want one.
     env.HOME ??= os.homedir();
     return env;

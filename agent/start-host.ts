@@ -16,7 +16,8 @@ function describeFailure(output: string, secrets: string[], exit: string): strin
 /** Only what start-host needs: never the agent's own settings (the fleet token among them). */
 function startHostEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { DISPLAY: '' };
-  for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME'])
+    if (process.env[name] !== undefined) env[name] = process.env[name];
   return env;
 }
 
@@ -46,7 +47,12 @@ export function runStartHost(target: StartHostTarget, command: CrdCommand, pin: 
       { env: startHostEnvironment(), timeout: START_HOST_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true });
-        const exit = typeof error.code === 'number' ? `exited with code ${error.code}` : error.killed ? 'timed out' : `failed (${error.code ?? error.message})`;
+        const exit =
+          typeof error.code === 'number'
+            ? `exited with code ${error.code}`
+            : error.killed
+              ? 'timed out'
+              : `failed (${error.code ?? error.message})`;
         resolve({ ok: false, message: describeFailure(`${stdout}\n${stderr}`, [command.code, pin], exit) });
       },
     );

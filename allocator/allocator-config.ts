@@ -64,7 +64,9 @@ const ENVIRONMENT = v.pipe(
     LABLINK_WARM_VMS: v.optional(wholeNumber('LABLINK_WARM_VMS', 0, 1000)),
     LABLINK_SPARES_GROUP: text,
     LABLINK_MAX_REPLACEMENTS: integer('LABLINK_MAX_REPLACEMENTS', 2, 0, 20),
-    LABLINK_VM_NAME_PREFIX: v.optional(v.pipe(v.string(), v.regex(HOSTNAME_PATTERN, 'LABLINK_VM_NAME_PREFIX must be letters, digits, dots and dashes.'))),
+    LABLINK_VM_NAME_PREFIX: v.optional(
+      v.pipe(v.string(), v.regex(HOSTNAME_PATTERN, 'LABLINK_VM_NAME_PREFIX must be letters, digits, dots and dashes.')),
+    ),
     LABLINK_VM_COUNT: v.optional(wholeNumber('LABLINK_VM_COUNT', 0, 1000)),
     LABLINK_FLEET_TOKEN: v.optional(v.pipe(v.string(), v.minLength(16, 'LABLINK_FLEET_TOKEN must be at least 16 characters.'))),
     LABLINK_IDENTITY_MODE: v.optional(v.picklist(['token', 'ec2'], 'LABLINK_IDENTITY_MODE must be "token" or "ec2".'), 'token'),
@@ -133,7 +135,13 @@ const ENVIRONMENT = v.pipe(
     identity:
       env.LABLINK_IDENTITY_MODE === 'token'
         ? { mode: 'token', fleetToken: env.LABLINK_FLEET_TOKEN! }
-        : { mode: 'ec2', region: (env.AWS_REGION ?? env.AWS_DEFAULT_REGION)!, fleet: env.LABLINK_FLEET_NAME!, accountId: env.LABLINK_AWS_ACCOUNT, fleetToken: env.LABLINK_FLEET_TOKEN },
+        : {
+            mode: 'ec2',
+            region: (env.AWS_REGION ?? env.AWS_DEFAULT_REGION)!,
+            fleet: env.LABLINK_FLEET_NAME!,
+            accountId: env.LABLINK_AWS_ACCOUNT,
+            fleetToken: env.LABLINK_FLEET_TOKEN,
+          },
     repairPolicy: {
       staleSeconds: env.LABLINK_STALE_SECONDS,
       repairAfterSeconds: env.LABLINK_REPAIR_AFTER_SECONDS,
@@ -146,13 +154,17 @@ const ENVIRONMENT = v.pipe(
           spares: {
             groupName: env.LABLINK_SPARES_GROUP,
             maxReplacements: env.LABLINK_MAX_REPLACEMENTS,
-            ...(env.LABLINK_VM_NAME_PREFIX !== undefined && env.LABLINK_VM_COUNT !== undefined ? { names: { prefix: env.LABLINK_VM_NAME_PREFIX, vmCount: env.LABLINK_VM_COUNT } } : {}),
+            ...(env.LABLINK_VM_NAME_PREFIX !== undefined && env.LABLINK_VM_COUNT !== undefined
+              ? { names: { prefix: env.LABLINK_VM_NAME_PREFIX, vmCount: env.LABLINK_VM_COUNT } }
+              : {}),
           },
         }
       : {}),
     database: {
       ...(env.LABLINK_DATABASE_URL ? { connectionString: env.LABLINK_DATABASE_URL } : {}),
-      ...(env.LABLINK_DATABASE_CA_FILE ? { ssl: { ca: readFileSync(env.LABLINK_DATABASE_CA_FILE, 'utf8'), rejectUnauthorized: true } } : {}),
+      ...(env.LABLINK_DATABASE_CA_FILE
+        ? { ssl: { ca: readFileSync(env.LABLINK_DATABASE_CA_FILE, 'utf8'), rejectUnauthorized: true } }
+        : {}),
     },
     logFormat: env.LABLINK_LOG_FORMAT === 'text' ? 'text' : 'json',
   })),

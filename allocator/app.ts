@@ -1,14 +1,14 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import {
-    ASSIGNMENT_PATTERN,
-    CLAIM_NAME_PATH,
-    ConfigurationOutcome,
-    HOSTNAME_PATTERN,
-    MAX_STATUS_MESSAGE_LENGTH,
-    RESET_ORDER,
-    VmAssignmentResponse,
-    VmHealthAnswer,
+  ASSIGNMENT_PATTERN,
+  CLAIM_NAME_PATH,
+  ConfigurationOutcome,
+  HOSTNAME_PATTERN,
+  MAX_STATUS_MESSAGE_LENGTH,
+  RESET_ORDER,
+  VmAssignmentResponse,
+  VmHealthAnswer,
 } from '../contract/wire';
 import { Logger, errorMessage } from '../core/log';
 import { check, exactObject } from '../core/validate';
@@ -17,7 +17,7 @@ import { readJsonObject } from '../http/json-body';
 import { capBody } from '../http/limits';
 import { recordHealth } from '../store/health';
 import { claimSpareName } from '../store/replacement';
-import { ResetOutcome, recordReset } from "../store/reset";
+import { ResetOutcome, recordReset } from '../store/reset';
 import { claimSetupRerun } from '../store/setup-rerun';
 import { Sql } from '../store/sql';
 import { recordVmLogs } from '../store/vm-logs';
@@ -58,7 +58,10 @@ const ASSIGNMENT_MESSAGE = 'Send the "assignment" id received from /vm_startup.'
 const MESSAGE_MESSAGE = `"message" must be a string of at most ${MAX_STATUS_MESSAGE_LENGTH} characters.`;
 const statusMessage = v.optional(v.pipe(v.string(MESSAGE_MESSAGE), v.maxLength(MAX_STATUS_MESSAGE_LENGTH, MESSAGE_MESSAGE)));
 /** What every agent body holds; `identity` is judged by the identity verifier. */
-const AGENT_FIELDS = { hostname: v.pipe(v.string(HOSTNAME_MESSAGE), v.regex(HOSTNAME_PATTERN, HOSTNAME_MESSAGE)), identity: v.optional(v.unknown()) };
+const AGENT_FIELDS = {
+  hostname: v.pipe(v.string(HOSTNAME_MESSAGE), v.regex(HOSTNAME_PATTERN, HOSTNAME_MESSAGE)),
+  identity: v.optional(v.unknown()),
+};
 
 const STARTUP_FIELDS = { reportsOutcome: v.optional(v.boolean('"reportsOutcome" must be true or false.')) };
 const STATUS_FIELDS = {
@@ -106,7 +109,11 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
       if (!request.ok) return request.response;
       const pre = shape.precheck ? shape.precheck(request.body) : { ok: true as const, value: undefined as P };
       if (!pre.ok) return c.json({ error: pre.message }, 400);
-      const who = await identity.identify({ authorization: c.req.header('authorization'), hostname: request.hostname, identity: request.body.identity });
+      const who = await identity.identify({
+        authorization: c.req.header('authorization'),
+        hostname: request.hostname,
+        identity: request.body.identity,
+      });
       if (!who.ok) return c.json({ error: who.message }, who.status);
       return handle(c, request.body, who, pre.value);
     });
@@ -114,7 +121,13 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
 
   agentRoute('/vm_startup', { fields: STARTUP_FIELDS }, async (c, { reportsOutcome }, who) => {
     // LabLink's own client sends only its hostname: it never reports how start-host ended.
-    const poll = await recordPoll(sql, who.hostname, options.holdSeconds + options.aliveGraceSeconds, who.instanceId ?? null, reportsOutcome ?? false);
+    const poll = await recordPoll(
+      sql,
+      who.hostname,
+      options.holdSeconds + options.aliveGraceSeconds,
+      who.instanceId ?? null,
+      reportsOutcome ?? false,
+    );
     if (poll.registered) log.info('vm.registered', { hostname: who.hostname });
     const delivery = await holds.hold(who.hostname, options.holdSeconds * 1000, c.req.raw.signal);
     if (!delivery) return c.body(null, 204);
@@ -147,7 +160,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json({ state: recorded.state });
   });
 
-  agentRoute('/vm_reset', { fields: RESET_FIELDS }, async (c, { outcome, message }, who) => {    const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
+  agentRoute('/vm_reset', { fields: RESET_FIELDS }, async (c, { outcome, message }, who) => {
+    const recorded = await recordReset(sql, who.hostname, outcome, message ?? null);
     if (!recorded) return c.json({ error: 'This VM is not being reset.' }, 409);
     if (outcome === 'failed') log.error('vm.reset_failed', { hostname: who.hostname, reason: recorded.failure });
     else if (recorded.failed) log.warn('vm.reset_done_still_failed', { hostname: who.hostname, reason: recorded.failure });
@@ -160,7 +174,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return parsed.ok ? { ok: true as const, value: parsed.report } : parsed;
   };
   agentRoute('/vm_health', { fields: HEALTH_FIELDS, precheck: healthCheck }, async (c, _body, who, report) => {
-    if (!(await recordHealth(sql, who.hostname, report))) return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
+    if (!(await recordHealth(sql, who.hostname, report)))
+      return c.json({ error: 'This VM has not registered yet; poll /vm_startup first.' }, 409);
     if (report.gpu?.status === 'failed') log.warn('vm.gpu_failed', { hostname: who.hostname, reason: report.gpu.detail });
     const answer: VmHealthAnswer = { ok: true };
     if (await claimSetupRerun(sql, who.hostname)) {
@@ -170,7 +185,8 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     return c.json(answer);
   });
 
-  agentRoute('/vm_logs', { fields: LOG_BATCH_FIELDS, maxBytes: MAX_LOG_BODY_BYTES }, async (c, { step, lines, setupFailure }, who) => {    const { registered } = await recordVmLogs(sql, who.hostname, { step, lines, setupFailure }, who.instanceId ?? null);
+  agentRoute('/vm_logs', { fields: LOG_BATCH_FIELDS, maxBytes: MAX_LOG_BODY_BYTES }, async (c, { step, lines, setupFailure }, who) => {
+    const { registered } = await recordVmLogs(sql, who.hostname, { step, lines, setupFailure }, who.instanceId ?? null);
     if (registered) log.info('vm.registered', { hostname: who.hostname, by: 'log batch' });
     if (setupFailure) log.warn('vm.setup_failed', { hostname: who.hostname, reason: setupFailure });
     return c.json({ accepted: lines.length });
@@ -188,7 +204,9 @@ export function createAllocatorApp(options: AllocatorAppOptions): Hono {
     const hostname = await claimSpareName(sql, who.instanceId);
     if (!hostname) return c.json({ error: 'No VM is waiting for a spare.' }, 409);
     log.info('vm.spare_named', { hostname, instanceId: who.instanceId });
-    await options.spares?.name(who.instanceId, hostname).catch((error: unknown) => log.warn('vm.spare_tag_failed', { hostname, reason: errorMessage(error) }));
+    await options.spares
+      ?.name(who.instanceId, hostname)
+      .catch((error: unknown) => log.warn('vm.spare_tag_failed', { hostname, reason: errorMessage(error) }));
     return c.json({ hostname });
   });
 

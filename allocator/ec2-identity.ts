@@ -71,7 +71,9 @@ export class Ec2FleetMembership implements FleetMembership {
       if (error.name === 'InvalidInstanceID.NotFound' || error.name === 'InvalidInstanceID.Malformed') return undefined;
       throw error;
     });
-    const instance = output?.Reservations?.flatMap((reservation) => reservation.Instances ?? []).find((candidate) => candidate.InstanceId === instanceId);
+    const instance = output?.Reservations?.flatMap((reservation) => reservation.Instances ?? []).find(
+      (candidate) => candidate.InstanceId === instanceId,
+    );
     const tags = new Map((instance?.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
     const alive = instance?.State?.Name === 'running' || instance?.State?.Name === 'pending';
     const spare = tags.get(SPARE_TAG) === 'true';
@@ -80,9 +82,15 @@ export class Ec2FleetMembership implements FleetMembership {
     const holder = inFleet && !spare && name ? await this.spares.holderOf(name) : undefined;
     const member =
       inFleet && (name || spare)
-        ? { name, spare, ...(holder && holder !== instanceId ? { servedBySpare: holder } : {}), ...(instance?.LaunchTime ? { launchTime: instance.LaunchTime } : {}) }
+        ? {
+            name,
+            spare,
+            ...(holder && holder !== instanceId ? { servedBySpare: holder } : {}),
+            ...(instance?.LaunchTime ? { launchTime: instance.LaunchTime } : {}),
+          }
         : undefined;
-    if (!member || member.name) this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
+    if (!member || member.name)
+      this.cache.set(instanceId, { member, until: Date.now() + (member ? this.ttlMs.member : this.ttlMs.stranger) });
     return member;
   }
 }
@@ -107,7 +115,11 @@ interface IdentityDocument {
 
 /** The document was signed during the instance's current run: its pendingTime is the LaunchTime EC2 reports now. */
 function fromCurrentStart(document: IdentityDocument, member: FleetMember): boolean {
-  return typeof document.pendingTime === 'string' && member.launchTime !== undefined && Date.parse(document.pendingTime) === member.launchTime.getTime();
+  return (
+    typeof document.pendingTime === 'string' &&
+    member.launchTime !== undefined &&
+    Date.parse(document.pendingTime) === member.launchTime.getTime()
+  );
 }
 
 /**
@@ -129,8 +141,14 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
     if (!verified.ok) return verified;
     const { instanceId, member } = verified;
     if (!member.name) return { ok: false, status: 403, message: `This spare has no name yet: it asks ${CLAIM_NAME_PATH} for one first.` };
-    if (member.servedBySpare) return { ok: false, status: 403, message: `${member.name} is served by the spare ${member.servedBySpare} now: this instance was replaced.` };
-    if (member.name !== request.hostname) return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
+    if (member.servedBySpare)
+      return {
+        ok: false,
+        status: 403,
+        message: `${member.name} is served by the spare ${member.servedBySpare} now: this instance was replaced.`,
+      };
+    if (member.name !== request.hostname)
+      return { ok: false, status: 403, message: `This instance is ${member.name}, not ${request.hostname}.` };
     return { ok: true, hostname: member.name, instanceId };
   }
 
@@ -159,15 +177,22 @@ export class Ec2IdentityVerifier implements VmIdentityVerifier {
       return { ok: false, status: 403, message: 'The instance identity document is not JSON.' };
     }
     if (parsed.region !== this.options.region) return { ok: false, status: 403, message: 'The instance is in another region.' };
-    if (this.options.accountId && parsed.accountId !== this.options.accountId) return { ok: false, status: 403, message: 'The instance is in another account.' };
-    if (typeof parsed.instanceId !== 'string') return { ok: false, status: 403, message: 'The instance identity document names no instance.' };
+    if (this.options.accountId && parsed.accountId !== this.options.accountId)
+      return { ok: false, status: 403, message: 'The instance is in another account.' };
+    if (typeof parsed.instanceId !== 'string')
+      return { ok: false, status: 403, message: 'The instance identity document names no instance.' };
 
     let member = await this.options.fleet.lookup(parsed.instanceId);
     // A cached answer may predate the instance's latest start: ask EC2 again before refusing.
     if (member && !fromCurrentStart(parsed, member)) member = await this.options.fleet.lookup(parsed.instanceId, { fresh: true });
     if (!member) return { ok: false, status: 403, message: 'This instance is not part of the fleet.' };
     if (!fromCurrentStart(parsed, member)) {
-      return { ok: false, status: 403, message: 'The instance identity document is from an earlier start of this instance (its pendingTime is not the LaunchTime): read a fresh one.' };
+      return {
+        ok: false,
+        status: 403,
+        message:
+          'The instance identity document is from an earlier start of this instance (its pendingTime is not the LaunchTime): read a fresh one.',
+      };
     }
     return { ok: true, instanceId: parsed.instanceId, member };
   }

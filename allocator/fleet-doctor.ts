@@ -4,7 +4,16 @@ import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../store/sql';
 import { Periodic } from './periodic';
 import { finalizeUnreportedDeliveries } from '../store/vms';
-import { FleetNames, cancelReplacement, countSparesWanted, markSpareEnded, markSpareGone, requestReplacements, retireNamesBeyond, sparesToEnd } from '../store/replacement';
+import {
+  FleetNames,
+  cancelReplacement,
+  countSparesWanted,
+  markSpareEnded,
+  markSpareGone,
+  requestReplacements,
+  retireNamesBeyond,
+  sparesToEnd,
+} from '../store/replacement';
 import { SparesGroup } from './spares';
 import { instanceGone } from './instance-state';
 import { Lease } from '../store/lease';
@@ -32,7 +41,10 @@ function looksLikeOutage(counts: FleetCounts): boolean {
 export type FleetMetricsSink = (counts: FleetCounts) => void;
 
 /** CloudWatch embedded metric format: one log line becomes metrics, no API call needed. */
-export function embeddedMetricsSink(fleet: string, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): FleetMetricsSink {
+export function embeddedMetricsSink(
+  fleet: string,
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): FleetMetricsSink {
   const names: [keyof FleetCounts, string][] = [
     ['free', 'FreeVms'],
     ['assigned', 'AssignedVms'],
@@ -45,7 +57,9 @@ export function embeddedMetricsSink(fleet: string, write: (line: string) => void
       JSON.stringify({
         _aws: {
           Timestamp: Date.now(),
-          CloudWatchMetrics: [{ Namespace: 'LabLink', Dimensions: [['Fleet']], Metrics: names.map(([, name]) => ({ Name: name, Unit: 'Count' })) }],
+          CloudWatchMetrics: [
+            { Namespace: 'LabLink', Dimensions: [['Fleet']], Metrics: names.map(([, name]) => ({ Name: name, Unit: 'Count' })) },
+          ],
         },
         Fleet: fleet,
         ...Object.fromEntries(names.map(([key, name]) => [name, counts[key]])),
@@ -95,8 +109,15 @@ export class FleetDoctor {
 
   async tick(): Promise<void> {
     const { sql, policy, rebooter, log } = this.options;
-    for (const vm of await finalizeUnreportedDeliveries(sql, this.options.unreportedDeliveryFinalSeconds ?? UNREPORTED_DELIVERY_FINAL_SECONDS)) {
-      log.info('vm.assumed_configured', { hostname: vm.hostname, email: vm.email, reason: 'its client does not report how start-host ended' });
+    for (const vm of await finalizeUnreportedDeliveries(
+      sql,
+      this.options.unreportedDeliveryFinalSeconds ?? UNREPORTED_DELIVERY_FINAL_SECONDS,
+    )) {
+      log.info('vm.assumed_configured', {
+        hostname: vm.hostname,
+        email: vm.email,
+        reason: 'its client does not report how start-host ended',
+      });
     }
     for (const change of await trackUnhealthy(sql, policy)) {
       if (change.unhealthy) log.warn('vm.unhealthy', { hostname: change.hostname });

@@ -1,8 +1,9 @@
 import * as v from 'valibot';
-import { GPU_STATUSES, HealthReport } from "../contract/health-report";
+import { GPU_STATUSES, HealthReport } from '../contract/health-report';
 import { check } from '../core/validate';
 
-const count = (max: number, message: string) => v.pipe(v.number(message), v.finite(message), v.minValue(0, message), v.maxValue(max, message));
+const count = (max: number, message: string) =>
+  v.pipe(v.number(message), v.finite(message), v.minValue(0, message), v.maxValue(max, message));
 
 const HEARTBEAT_MESSAGE = '"heartbeat" needs bootId, uptimeSeconds, crdRunning (true/false) and diskFreeMb.';
 const GPU_MESSAGE = '"gpu" needs status "ok", "failed" or "n/a", and an optional short detail.';
@@ -22,7 +23,10 @@ const HEALTH_REPORT = v.pipe(
       ),
     ),
     gpu: v.optional(
-      v.object({ status: v.picklist(GPU_STATUSES, GPU_MESSAGE), detail: v.optional(v.pipe(v.string(GPU_MESSAGE), v.maxLength(200, GPU_MESSAGE))) }, GPU_MESSAGE),
+      v.object(
+        { status: v.picklist(GPU_STATUSES, GPU_MESSAGE), detail: v.optional(v.pipe(v.string(GPU_MESSAGE), v.maxLength(200, GPU_MESSAGE))) },
+        GPU_MESSAGE,
+      ),
     ),
     inUse: v.optional(v.boolean('"inUse" must be true or false.')),
   }),

@@ -1,6 +1,6 @@
 import { IdleReleasePolicy } from '../core/idle-release';
 import { Logger } from '../core/log';
-import { releaseIdleVms } from "../store/idle-deadlines";
+import { releaseIdleVms } from '../store/idle-deadlines';
 import { Sql } from '../store/sql';
 import { Periodic } from './periodic';
 

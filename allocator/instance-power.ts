@@ -1,5 +1,19 @@
-import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { claimStarts, claimStops, forgetProtection, protectionChanges, recordProtection, replacedInstances, warmPoolVms } from '../store/fleet-power';
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  ModifyInstanceAttributeCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  claimStarts,
+  claimStops,
+  forgetProtection,
+  protectionChanges,
+  recordProtection,
+  replacedInstances,
+  warmPoolVms,
+} from '../store/fleet-power';
 import { Lease } from '../store/lease';
 import { Logger, errorMessage } from '../core/log';
 import { Sql } from '../store/sql';
@@ -46,7 +60,11 @@ export class Ec2InstancePower implements InstancePower {
           ],
         }),
       );
-      found.push(...(answer.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])));
+      found.push(
+        ...(answer.Reservations ?? [])
+          .flatMap((reservation) => reservation.Instances ?? [])
+          .flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])),
+      );
     }
     return found;
   }
@@ -93,7 +111,9 @@ export class FleetPower {
       this.protectionReapplied = true;
     }
     await this.protect();
-    await this.keepReplacedStopped().catch((error: unknown) => this.options.log.warn('fleet.replaced_check_failed', { reason: errorMessage(error) }));
+    await this.keepReplacedStopped().catch((error: unknown) =>
+      this.options.log.warn('fleet.replaced_check_failed', { reason: errorMessage(error) }),
+    );
     if (this.options.warmVms === undefined) return;
     if (await this.warmPoolLease.take()) await this.balance(now);
   }
@@ -135,7 +155,11 @@ export class FleetPower {
     // Every VM already exists (CloudFormation made them): more capacity means starting stopped ones,
     // one more for each participant in the waiting line. The default turn counts who waits: close enough for demand.
     const waiting = await countInLine(sql, DEFAULT_LINE_POLICY);
-    const decision = decideWarmPool(vms, waiting, now, { warmVms: this.options.warmVms!, maxVms: vms.length, graceMs: this.options.graceMs });
+    const decision = decideWarmPool(vms, waiting, now, {
+      warmVms: this.options.warmVms!,
+      maxVms: vms.length,
+      graceMs: this.options.graceMs,
+    });
     const starting = await claimStarts(sql, decision.restart);
     const stopping = await claimStops(sql, decision.stop);
     if (starting.length > 0) {

@@ -1,6 +1,6 @@
 import { Context, Hono } from 'hono';
 import * as v from 'valibot';
-import { GpuStatus, HealthReport } from "../contract/health-report";
+import { GpuStatus, HealthReport } from '../contract/health-report';
 import { HOSTNAME_PATTERN, LogLevel, MAX_LOG_LINE_LENGTH, MAX_LOG_LINES_PER_BATCH, VmLogLine } from '../contract/wire';
 import { visibleLine } from '../core/log';
 import { check, fieldsObject } from '../core/validate';
@@ -43,18 +43,30 @@ const HEARTBEAT = fieldsObject({
   crd_active: v.optional(v.boolean('"crd_active" must be true or false.')),
 });
 const GPU_HEALTH = fieldsObject({
-  gpu_status: v.pipe(v.picklist(Object.keys(GPU_STATUS), 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".'), v.transform((status) => GPU_STATUS[status])),
+  gpu_status: v.pipe(
+    v.picklist(Object.keys(GPU_STATUS), 'Send "gpu_status": "Healthy", "Unhealthy" or "N/A".'),
+    v.transform((status) => GPU_STATUS[status]),
+  ),
 });
 const IN_USE = fieldsObject({ status: v.boolean('Send "status": true while the workshop software runs, false otherwise.') });
 const METRICS = v.pipe(
-  fieldsObject({ cloud_init_duration_seconds: seconds('cloud_init_duration_seconds'), container_startup_duration_seconds: seconds('container_startup_duration_seconds') }),
-  v.check((metrics) => METRIC_FIELDS.some(([field]) => metrics[field] !== undefined), `Send ${METRIC_FIELDS.map(([field]) => `"${field}"`).join(' or ')}.`),
+  fieldsObject({
+    cloud_init_duration_seconds: seconds('cloud_init_duration_seconds'),
+    container_startup_duration_seconds: seconds('container_startup_duration_seconds'),
+  }),
+  v.check(
+    (metrics) => METRIC_FIELDS.some(([field]) => metrics[field] !== undefined),
+    `Send ${METRIC_FIELDS.map(([field]) => `"${field}"`).join(' or ')}.`,
+  ),
 );
 const MESSAGES_MESSAGE = 'Send "messages": a list of log lines (strings).';
 const VM_LOGS = fieldsObject({
   messages: v.pipe(
     v.array(v.string(MESSAGES_MESSAGE), MESSAGES_MESSAGE),
-    v.maxLength(MAX_LOG_LINES_PER_BATCH, (issue) => `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${issue.input.length}.`),
+    v.maxLength(
+      MAX_LOG_LINES_PER_BATCH,
+      (issue) => `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${issue.input.length}.`,
+    ),
   ),
 });
 
@@ -64,7 +76,13 @@ type Identified<T> = { ok: true; hostname: string; fields: T } | { ok: false; re
  * Reads the JSON body, takes the VM's name from `field` (or the path), checks the VM's proof
  * of identity, then the route's `fields` (in LabLink's order: who asks comes first).
  */
-async function identifiedBody<S extends v.GenericSchema>(c: Context, identity: VmIdentityVerifier, field: string, fields: S, fromPath?: string): Promise<Identified<v.InferOutput<S>>> {
+async function identifiedBody<S extends v.GenericSchema>(
+  c: Context,
+  identity: VmIdentityVerifier,
+  field: string,
+  fields: S,
+  fromPath?: string,
+): Promise<Identified<v.InferOutput<S>>> {
   const parsed = await readJsonObject(c);
   if (!parsed.ok) return { ok: false, response: c.json({ error: parsed.message }, parsed.status) };
   const hostnameMessage = `Send "${field}": the VM's name (letters, digits, dots and dashes, at most 63 characters).`;
@@ -90,7 +108,12 @@ function levelOf(text: string): LogLevel {
   return 'info';
 }
 
-const line = (text: string, level: LogLevel = levelOf(text)): VmLogLine => ({ at: new Date().toISOString(), level, source: 'boot', text: plainLine(text) });
+const line = (text: string, level: LogLevel = levelOf(text)): VmLogLine => ({
+  at: new Date().toISOString(),
+  level,
+  source: 'boot',
+  text: plainLine(text),
+});
 
 export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOptions): void {
   const { sql, identity } = options;
@@ -105,7 +128,8 @@ export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOp
     return c.json(message === '' ? { ok: true } : { message });
   };
 
-  for (const path of ['/api/vm-status', '/api/heartbeat', '/api/gpu_health', '/api/update_inuse_status', '/api/vm-metrics/*']) app.use(path, capBody(MAX_BODY_BYTES));
+  for (const path of ['/api/vm-status', '/api/heartbeat', '/api/gpu_health', '/api/update_inuse_status', '/api/vm-metrics/*'])
+    app.use(path, capBody(MAX_BODY_BYTES));
   app.use('/api/vm-logs', capBody(MAX_LOG_BODY_BYTES));
 
   app.post('/api/vm-status', async (c) => {
@@ -150,7 +174,14 @@ export function addLablinkClientRoutes(app: Hono, options: LablinkClientRoutesOp
   app.post('/api/vm-logs', async (c) => {
     const request = await identifiedBody(c, identity, 'log_stream', VM_LOGS);
     if (!request.ok) return request.response;
-    if (!(await recordKnownVmLogs(sql, request.hostname, request.fields.messages.map((text) => line(text))))) return c.json(UNKNOWN, 404);
+    if (
+      !(await recordKnownVmLogs(
+        sql,
+        request.hostname,
+        request.fields.messages.map((text) => line(text)),
+      ))
+    )
+      return c.json(UNKNOWN, 404);
     return c.json({ message: 'VM logs posted successfully.' });
   });
 }

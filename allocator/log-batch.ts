@@ -34,12 +34,16 @@ const LOG_LINE = exactObject(
       v.string(': "text" must be a string.'),
       v.maxLength(
         MAX_LOG_LINE_LENGTH,
-        (issue) => ` has ${issue.input.length} characters; at most ${MAX_LOG_LINE_LENGTH} are allowed. Long lines are refused, not cut: cut them before sending.`,
+        (issue) =>
+          ` has ${issue.input.length} characters; at most ${MAX_LOG_LINE_LENGTH} are allowed. Long lines are refused, not cut: cut them before sending.`,
       ),
       oneLine(' contains a control character (such as NUL, a line break or an escape); send one line of plain text.'),
     ),
   },
-  { notObject: ' must be an object {"at","level","source","text"}.', unexpected: (fields) => ` has unexpected field(s): ${fields.join(', ')}.` },
+  {
+    notObject: ' must be an object {"at","level","source","text"}.',
+    unexpected: (fields) => ` has unexpected field(s): ${fields.join(', ')}.`,
+  },
 );
 
 /** The `step`, `lines` and `setupFailure` of a `/vm_logs` body, checked in that order; one bad line refuses the whole batch. */
@@ -57,7 +61,10 @@ export const LOG_BATCH_FIELDS = {
   step: v.optional(v.pipe(v.string(STEP_MESSAGE), v.regex(STEP_PATTERN, STEP_MESSAGE))),
   lines: v.pipe(
     v.array(v.unknown(), 'Send "lines": a list of log lines (it may be empty).'),
-    v.maxLength(MAX_LOG_LINES_PER_BATCH, (issue) => `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${issue.input.length}.`),
+    v.maxLength(
+      MAX_LOG_LINES_PER_BATCH,
+      (issue) => `Send at most ${MAX_LOG_LINES_PER_BATCH} lines per request; this one has ${issue.input.length}.`,
+    ),
     // Line by line, so the refusal names the first bad line by its number.
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       const lines: VmLogLine[] = [];

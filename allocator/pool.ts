@@ -9,5 +9,8 @@ import { APPLICATION_NAME, PgConnection, createPgPool } from '../store/pg-sql';
  */
 export function createAllocatorPool(connection: PgConnection, max = 5): pg.Pool {
   // Every connection kept: a delivery after a quiet spell must not wait for a new one.
-  return createPgPool({ application_name: `${APPLICATION_NAME}-allocator`, ...connection, options: '-c synchronous_commit=off' }, { max, keep: max });
+  return createPgPool(
+    { application_name: `${APPLICATION_NAME}-allocator`, ...connection, options: '-c synchronous_commit=off' },
+    { max, keep: max },
+  );
 }

@@ -1,8 +1,4 @@
-import {
-  AutoScalingClient,
-  SetDesiredCapacityCommand,
-  TerminateInstanceInAutoScalingGroupCommand,
-} from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, EC2Client, ModifyInstanceAttributeCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { REPLACED_TAG } from '../contract/wire';
 import { instanceGone } from './instance-state';
@@ -32,7 +28,9 @@ export class AwsSparesGroup implements SparesGroup {
   async retire(instanceId: string, spare: boolean): Promise<'retired' | 'gone'> {
     if (await instanceGone(this.ec2, instanceId)) return 'gone';
     if (spare) {
-      await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }));
+      await this.autoScaling.send(
+        new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
+      );
       return 'retired';
     }
     // Tagged first: from then on the instance is no fleet member, whether or not it stops.
@@ -45,11 +43,15 @@ export class AwsSparesGroup implements SparesGroup {
 
   async end(instanceId: string): Promise<void> {
     if (await instanceGone(this.ec2, instanceId)) return;
-    await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }));
+    await this.autoScaling.send(
+      new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }),
+    );
   }
 
   async setDesiredCapacity(count: number): Promise<void> {
-    await this.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: this.groupName, DesiredCapacity: count, HonorCooldown: false }));
+    await this.autoScaling.send(
+      new SetDesiredCapacityCommand({ AutoScalingGroupName: this.groupName, DesiredCapacity: count, HonorCooldown: false }),
+    );
   }
 
   async name(instanceId: string, hostname: string): Promise<void> {

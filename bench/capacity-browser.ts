@@ -36,22 +36,25 @@ export class Browser {
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     return new Promise((resolve, reject) => {
-      const request = http.request({ host: this.url.hostname, port: this.url.port, path, method, headers, localAddress: this.localAddress, signal }, (response) => {
-        this.keepCookies(response.headers['set-cookie'] ?? []);
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const retryAfter = response.headers['retry-after'];
-          const location = response.headers.location === undefined ? undefined : new URL(response.headers.location, this.url);
-          resolve({
-            status: response.statusCode ?? 0,
-            location: location && location.pathname + location.search,
-            retryAfterSeconds: retryAfter === undefined ? undefined : Number(retryAfter),
-            body: Buffer.concat(chunks).toString('utf8'),
+      const request = http.request(
+        { host: this.url.hostname, port: this.url.port, path, method, headers, localAddress: this.localAddress, signal },
+        (response) => {
+          this.keepCookies(response.headers['set-cookie'] ?? []);
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const retryAfter = response.headers['retry-after'];
+            const location = response.headers.location === undefined ? undefined : new URL(response.headers.location, this.url);
+            resolve({
+              status: response.statusCode ?? 0,
+              location: location && location.pathname + location.search,
+              retryAfterSeconds: retryAfter === undefined ? undefined : Number(retryAfter),
+              body: Buffer.concat(chunks).toString('utf8'),
+            });
           });
-        });
-      });
+        },
+      );
       request.on('error', reject);
       request.end(body);
     });

@@ -37,7 +37,8 @@ export interface Workshop {
   signal: AbortSignal;
 }
 
-type FormAnswer = { kind: 'vm'; assignmentId: string } | { kind: 'line'; ticket: string } | { kind: 'refused'; reason: string; retryAfterSeconds?: number };
+type FormAnswer =
+  { kind: 'vm'; assignmentId: string } | { kind: 'line'; ticket: string } | { kind: 'refused'; reason: string; retryAfterSeconds?: number };
 
 /** Where the form's answer sends the browser: its VM's page, a place in line, or the form again with why. */
 function readFormAnswer(answer: Answer): FormAnswer {
@@ -77,9 +78,12 @@ async function json<T>(answer: Promise<Answer>): Promise<T> {
 async function untilReady(browser: Browser, assignmentId: string, workshop: Workshop): Promise<string> {
   let id = assignmentId;
   for (;;) {
-    const status = await json<{ hostname: string; assignment: string; progress: Progress; error: string | null }>(browser.get(`/api/assignment/${id}`, workshop.signal));
+    const status = await json<{ hostname: string; assignment: string; progress: Progress; error: string | null }>(
+      browser.get(`/api/assignment/${id}`, workshop.signal),
+    );
     if (status.progress === 'ready') return status.hostname;
-    if (status.progress !== 'assigned' && status.progress !== 'configuring') throw new Error(`a real participant's VM went ${status.progress}: ${status.error}`);
+    if (status.progress !== 'assigned' && status.progress !== 'configuring')
+      throw new Error(`a real participant's VM went ${status.progress}: ${status.error}`);
     id = status.assignment;
     await workshop.clock.sleep(vmPagePollSeconds(status.progress)!, workshop.signal);
   }
@@ -90,7 +94,8 @@ async function giveBack(browser: Browser, assignmentId: string, signal: AbortSig
   const confirm = await browser.get(`/vm/${assignmentId}/done`, signal);
   if (confirm.status !== 200) throw new Error(`the "I'm done" page answered ${confirm.status}`);
   const done = await browser.post(`/vm/${assignmentId}/done`, {}, signal);
-  if (done.status !== 303 || !done.location?.endsWith('?outcome=done')) throw new Error(`"I'm done" answered ${done.status} ${done.location}`);
+  if (done.status !== 303 || !done.location?.endsWith('?outcome=done'))
+    throw new Error(`"I'm done" answered ${done.status} ${done.location}`);
 }
 
 /**
@@ -113,7 +118,11 @@ export async function participate(plan: ParticipantPlan, workshop: Workshop): Pr
       outcome.answers.push(answer.kind === 'refused' ? answer.reason : answer.kind);
       if (answer.kind === 'vm') assignmentId = answer.assignmentId;
       else if (answer.kind === 'line') {
-        const visit = await waitInLine(browser, answer.ticket, { freshCommand: () => (command = workshop.google.issue()), sleep: (seconds) => clock.sleep(seconds, signal), signal });
+        const visit = await waitInLine(browser, answer.ticket, {
+          freshCommand: () => (command = workshop.google.issue()),
+          sleep: (seconds) => clock.sleep(seconds, signal),
+          signal,
+        });
         outcome.freshCommands += visit.freshCommands;
         outcome.answers.push(...visit.errors.map((status) => `line HTTP ${status}`));
         assignmentId = visit.assignmentId;
@@ -138,7 +147,11 @@ export async function participate(plan: ParticipantPlan, workshop: Workshop): Pr
 /** A stranger's scripted request: a made-up email and a well-formed code Google never issued; it never comes back. */
 export async function fakeRequest(index: number, address: string, workshop: Workshop): Promise<string> {
   const email = `stranger-${index}@example.com`;
-  const answer = await new Browser(workshop.url, address).post('/api/request_vm', { email, crd_command: madeUpCommand(index) }, workshop.signal);
+  const answer = await new Browser(workshop.url, address).post(
+    '/api/request_vm',
+    { email, crd_command: madeUpCommand(index) },
+    workshop.signal,
+  );
   const read = readFormAnswer(answer);
   return read.kind === 'refused' ? read.reason : read.kind;
 }

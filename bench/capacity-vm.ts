@@ -70,7 +70,8 @@ export class CapacityVm {
       while (!signal.aborted) {
         const response = await this.post('/vm_startup', { reportsOutcome: true });
         if (response.status === 200) await this.configure((await response.json()) as VmAssignmentResponse);
-        else if (response.status === 202 && ((await response.json()) as typeof RESET_ORDER).status === RESET_ORDER.status) await this.reset();
+        else if (response.status === 202 && ((await response.json()) as typeof RESET_ORDER).status === RESET_ORDER.status)
+          await this.reset();
         else if (response.status === 204) await response.arrayBuffer();
         else throw new Error(`${this.options.hostname}: /vm_startup answered ${response.status}: ${await response.text()}`);
       }
@@ -83,7 +84,11 @@ export class CapacityVm {
     this.options.onAssignment(this.options.hostname, assignment.command);
     await sleep(this.options.startHostMs, undefined, { signal: this.options.signal });
     const registered = this.options.google.redeem(assignment.command);
-    await this.send('/vm_status', { assignment: assignment.assignment, outcome: registered ? 'configured' : 'error', ...(registered ? {} : { message: OAUTH_REFUSAL }) });
+    await this.send('/vm_status', {
+      assignment: assignment.assignment,
+      outcome: registered ? 'configured' : 'error',
+      ...(registered ? {} : { message: OAUTH_REFUSAL }),
+    });
   }
 
   private async reset(): Promise<void> {

@@ -97,7 +97,9 @@ class FakeHoldings {
 
   /** Those still held at the end count until then. */
   report(endMinute: number) {
-    const open = [...this.current].filter(([, holding]) => this.fakeCodes.has(holding.code)).map(([hostname, holding]) => ({ hostname, from: holding.from, until: undefined }));
+    const open = [...this.current]
+      .filter(([, holding]) => this.fakeCodes.has(holding.code))
+      .map(([hostname, holding]) => ({ hostname, from: holding.from, until: undefined }));
     const all = [...this.held, ...open];
     const minutes = all.map((holding) => (holding.until ?? endMinute) - holding.from);
     const events = all.flatMap((holding) => [
@@ -139,7 +141,9 @@ export async function capacity(options: CapacityOptions) {
   const controller = new AbortController();
   setMaxListeners(scenario.vms + scenario.participants * 2 + 100, controller.signal);
   const google = new SimulatedGoogle();
-  const fakeCodes = new Set(Array.from({ length: scenario.fakeAddresses * scenario.fakesPerAddress }, (_, index) => codeOf(madeUpCommand(index))));
+  const fakeCodes = new Set(
+    Array.from({ length: scenario.fakeAddresses * scenario.fakesPerAddress }, (_, index) => codeOf(madeUpCommand(index))),
+  );
   let runs: Promise<void>[] = [];
   try {
     // VMs of earlier runs are not polling any more: only this run's VMs may be picked.
@@ -204,7 +208,9 @@ export async function capacity(options: CapacityOptions) {
     controller.abort();
     const outcomes: ParticipantOutcome[] = await Promise.all(participants);
     // A stranger's place called to paste a fresh command keeps a free VM for them until its turn passes.
-    const [{ turns }] = await options.sql.query<{ turns: number }>(`SELECT count(*)::int AS turns FROM waiting_line WHERE email LIKE 'stranger-%' AND called_at IS NOT NULL AND served_at IS NULL`);
+    const [{ turns }] = await options.sql.query<{ turns: number }>(
+      `SELECT count(*)::int AS turns FROM waiting_line WHERE email LIKE 'stranger-%' AND called_at IS NOT NULL AND served_at IS NULL`,
+    );
     const served = outcomes.filter((outcome) => outcome.readyAtMinute !== undefined);
     const waits = served.map((outcome) => outcome.readyAtMinute! - outcome.submittedAtMinute!);
     return {
@@ -214,7 +220,11 @@ export async function capacity(options: CapacityOptions) {
       participants: scenario.participants,
       participantAddresses: Math.ceil(scenario.participants / scenario.participantsPerAddress),
       arrivalMinutes: scenario.arrivalMinutes,
-      leaving: { participants: outcomes.filter((_, index) => leaves(index)).length, afterMinutes: scenario.leaveAfterMinutes, left: outcomes.filter((outcome) => outcome.leftAtMinute !== undefined).length },
+      leaving: {
+        participants: outcomes.filter((_, index) => leaves(index)).length,
+        afterMinutes: scenario.leaveAfterMinutes,
+        left: outcomes.filter((outcome) => outcome.leftAtMinute !== undefined).length,
+      },
       workshopMinutes: scenario.workshopMinutes,
       served: served.length,
       notServed: outcomes.length - served.length,

@@ -63,7 +63,8 @@ function startHeldVms() {
       send({ kind: 'clock' });
       const childAt = BigInt(((await clock) as { at: string }).at);
       const heard = process.hrtime.bigint();
-      if (childAt < asked || childAt > heard) throw new Error(`the VMs' process reads another clock: ${childAt} is not between ${asked} and ${heard}`);
+      if (childAt < asked || childAt > heard)
+        throw new Error(`the VMs' process reads another clock: ${childAt} is not between ${asked} and ${heard}`);
     },
     /** Ends every held poll; the failed polls by reason. */
     async stop(): Promise<Record<string, number>> {

@@ -13,7 +13,8 @@ export function watchGcPauses(): { stop(): Span[] } {
   // performance.now() runs on the same monotonic clock from another origin: one offset converts.
   const offsetMs = hrtimeMs() - performance.now();
   const pauses: Span[] = [];
-  const record = (entries: PerformanceEntry[]) => pauses.push(...entries.map((entry) => ({ fromMs: entry.startTime + offsetMs, toMs: entry.startTime + entry.duration + offsetMs })));
+  const record = (entries: PerformanceEntry[]) =>
+    pauses.push(...entries.map((entry) => ({ fromMs: entry.startTime + offsetMs, toMs: entry.startTime + entry.duration + offsetMs })));
   const observer = new PerformanceObserver((list) => record(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
   return {

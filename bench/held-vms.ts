@@ -4,14 +4,18 @@
 import { setMaxListeners } from 'node:events';
 
 /** From the benchmark: which VMs to run; then `stop`. */
-export type HeldVmsCommand = { kind: 'start'; url: string; fleetToken: string; heldVms: number; runId: string } | { kind: 'clock' } | { kind: 'stop' };
+export type HeldVmsCommand =
+  { kind: 'start'; url: string; fleetToken: string; heldVms: number; runId: string } | { kind: 'clock' } | { kind: 'stop' };
 
 /**
  * To the benchmark. Times are `process.hrtime.bigint()` in nanoseconds, as decimal strings:
  * CLOCK_MONOTONIC, one clock for every process on the machine, so they compare with the
  * benchmark's own readings without an offset.
  */
-export type HeldVmsReport = { kind: 'answered'; hostname: string; at: string } | { kind: 'clock'; at: string } | { kind: 'stopped'; pollErrors: Record<string, number> };
+export type HeldVmsReport =
+  | { kind: 'answered'; hostname: string; at: string }
+  | { kind: 'clock'; at: string }
+  | { kind: 'stopped'; pollErrors: Record<string, number> };
 
 const send = (report: HeldVmsReport) => process.send!(report);
 const controller = new AbortController();

@@ -62,7 +62,7 @@ class Agenda {
   after(ms: number, run: Timer['run']): Timer {
     const timer = { at: this.now + ms, seq: (this.seq += 1), cancelled: false, run };
     this.heap.push(timer);
-    for (let i = this.heap.length - 1; i > 0; ) {
+    for (let i = this.heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!this.before(this.heap[i], this.heap[parent])) break;
       [this.heap[i], this.heap[parent]] = [this.heap[parent], this.heap[i]];
@@ -89,7 +89,7 @@ class Agenda {
     const last = this.heap.pop()!;
     if (this.heap.length > 0) {
       this.heap[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const [left, right] = [2 * i + 1, 2 * i + 2];
         let least = i;
         if (left < this.heap.length && this.before(this.heap[left], this.heap[least])) least = left;
@@ -195,7 +195,11 @@ export async function simulateOpenPages(scenario: OpenPagesScenario) {
       await send('page', 'GET', first ? '/' : `/?email=${id}`);
       // Cached for good after the first load (immutable, hashed names).
       if (first) for (const asset of ['/assets/style.css', '/assets/form.js']) await send('page', 'GET', asset);
-      const form = new SimulatedPoller(agenda, async () => (await send('poll', 'GET', '/api/unassigned_vms_count'), FORM_POLL_SECONDS * 1000), FORM_POLL_SECONDS * 1000);
+      const form = new SimulatedPoller(
+        agenda,
+        async () => (await send('poll', 'GET', '/api/unassigned_vms_count'), FORM_POLL_SECONDS * 1000),
+        FORM_POLL_SECONDS * 1000,
+      );
       const submitAt = first ? SUBMIT_AT_SECONDS * 1000 + seconds(0, 1) : agenda.now + hiddenForMs + seconds(2, 5);
       agenda.after(first ? seconds(5, 20) : seconds(1, 3), () => form.hide());
       agenda.after(submitAt - agenda.now - (first ? seconds(0, 10) : seconds(2, 5)), () => form.show());
@@ -265,7 +269,11 @@ export async function simulateOpenPages(scenario: OpenPagesScenario) {
     agenda.after(seconds(0, 10), async () => {
       await send('admin', 'GET', '/admin');
       await send('admin', 'GET', '/assets/admin.js');
-      new SimulatedPoller(agenda, async () => (await send('admin', 'GET', '/admin/rows'), ADMIN_POLL_SECONDS * 1000), ADMIN_POLL_SECONDS * 1000);
+      new SimulatedPoller(
+        agenda,
+        async () => (await send('admin', 'GET', '/admin/rows'), ADMIN_POLL_SECONDS * 1000),
+        ADMIN_POLL_SECONDS * 1000,
+      );
     });
   }
   await agenda.runUntil(scenario.seconds * 1000);

@@ -145,11 +145,18 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
         else errors += 1;
       }),
     );
-    await until(async () => [...commits.keys()].every((name) => responses.has(name)), 'every assigned VM to be answered', 60_000).catch(async (error: Error) => {
-      const missing = [...commits.keys()].filter((name) => !responses.has(name));
-      const states = await pool.query<{ state: string; count: number }>(`SELECT state, count(*)::int AS count FROM vms WHERE hostname = ANY(CAST(:names AS text[])) GROUP BY state`, { names: missing });
-      throw new Error(`${error.message}: ${missing.length} unanswered, states ${JSON.stringify(states)}, held ${await heldPolls(server.url)}`);
-    });
+    await until(async () => [...commits.keys()].every((name) => responses.has(name)), 'every assigned VM to be answered', 60_000).catch(
+      async (error: Error) => {
+        const missing = [...commits.keys()].filter((name) => !responses.has(name));
+        const states = await pool.query<{ state: string; count: number }>(
+          `SELECT state, count(*)::int AS count FROM vms WHERE hostname = ANY(CAST(:names AS text[])) GROUP BY state`,
+          { names: missing },
+        );
+        throw new Error(
+          `${error.message}: ${missing.length} unanswered, states ${JSON.stringify(states)}, held ${await heldPolls(server.url)}`,
+        );
+      },
+    );
     const latencies = [...commits].map(([name, committed]) => Math.max(0, responses.get(name)! - committed));
     controller.abort();
     await Promise.allSettled(polls);
@@ -170,12 +177,21 @@ async function fanOut(databaseUrl: string, pool: PgSql, bundle: string, size: nu
   }
 }
 
-async function burst(databaseUrl: string, pool: PgSql, bundle: string, submissions: number, freeVms: number, runId: string): Promise<Report> {
+async function burst(
+  databaseUrl: string,
+  pool: PgSql,
+  bundle: string,
+  submissions: number,
+  freeVms: number,
+  runId: string,
+): Promise<Report> {
   const server = await startServer(bundle, databaseUrl, 30);
   try {
     await pool.query(`UPDATE vms SET alive_until = now() WHERE state = 'waiting'`);
     for (let index = 1; index <= freeVms; index += 1) {
-      await pool.query(`INSERT INTO vms (hostname, alive_until) VALUES (:hostname, now() + interval '1 hour')`, { hostname: `${runId}-free-${index}` });
+      await pool.query(`INSERT INTO vms (hostname, alive_until) VALUES (:hostname, now() + interval '1 hour')`, {
+        hostname: `${runId}-free-${index}`,
+      });
     }
     const latencies: number[] = [];
     const hostnames: string[] = [];
@@ -223,7 +239,14 @@ async function burst(databaseUrl: string, pool: PgSql, bundle: string, submissio
   }
 }
 
-async function steady(databaseUrl: string, bundle: string, vms: number, seconds: number, holdSeconds: number, runId: string): Promise<Report> {
+async function steady(
+  databaseUrl: string,
+  bundle: string,
+  vms: number,
+  seconds: number,
+  holdSeconds: number,
+  runId: string,
+): Promise<Report> {
   const server = await startServer(bundle, databaseUrl, holdSeconds);
   try {
     let served = 0;
@@ -280,8 +303,18 @@ async function lambdaBundle(dir: string): Promise<Report> {
     logLevel: 'silent',
   });
   const loadScript = `const t=performance.now();require(${JSON.stringify(outfile)});process.stdout.write(String(performance.now()-t));`;
-  const env = { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), AWS_REGION: 'eu-west-1', LABLINK_DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:1:cluster:x', LABLINK_DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:x', LABLINK_DB_NAME: 'lablink', LABLINK_ADMIN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:y' };
-  const loads = Array.from({ length: 5 }, () => Number(execFileSync(process.execPath, ['-e', loadScript], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })));
+  const env = {
+    ...process.env,
+    NODE_PATH: path.join(ROOT, 'node_modules'),
+    AWS_REGION: 'eu-west-1',
+    LABLINK_DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:1:cluster:x',
+    LABLINK_DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:x',
+    LABLINK_DB_NAME: 'lablink',
+    LABLINK_ADMIN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:y',
+  };
+  const loads = Array.from({ length: 5 }, () =>
+    Number(execFileSync(process.execPath, ['-e', loadScript], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })),
+  );
   return { scenario: 'bundle', bundleKb: Math.round((await stat(outfile)).size / 102.4) / 10, moduleLoadMs: summarize(loads) };
 }
 
@@ -329,7 +362,16 @@ async function main(): Promise<number> {
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lablink-bench-'));
   const serverBundle = path.join(dir, 'server.js');
-  await build({ entryPoints: [path.join(__dirname, 'server.ts')], outfile: serverBundle, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['pg-native'], logLevel: 'silent' });
+  await build({
+    entryPoints: [path.join(__dirname, 'server.ts')],
+    outfile: serverBundle,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['pg-native'],
+    logLevel: 'silent',
+  });
   await writeFile(path.join(dir, 'package.json'), '{}');
   const postgres = await startLocalPostgres();
   const pgPool = createPgPool({ connectionString: postgres.url, application_name: 'bench' }, 10);
@@ -343,7 +385,8 @@ async function main(): Promise<number> {
     const { migrate } = await import('../store/migrations');
     await migrate(pool);
     let run = 0;
-    if (scenarios.has('fanout')) for (const size of sizes) emit(await fanOut(postgres.url, pool, serverBundle, size, Math.min(assignments, size), `f${(run += 1)}`));
+    if (scenarios.has('fanout'))
+      for (const size of sizes) emit(await fanOut(postgres.url, pool, serverBundle, size, Math.min(assignments, size), `f${(run += 1)}`));
     if (scenarios.has('burst')) {
       emit(await burst(postgres.url, pool, serverBundle, burstSize, burstSize, `b${(run += 1)}`));
       emit(await burst(postgres.url, pool, serverBundle, burstSize, Math.floor(burstSize / 2), `b${(run += 1)}`));
@@ -352,15 +395,43 @@ async function main(): Promise<number> {
     if (scenarios.has('bundle')) emit(await lambdaBundle(dir));
     if (scenarios.has('endtoend')) {
       for (const heldVms of smoke ? [100] : values['e2e-sizes'].split(',').map(Number)) {
-        const e2e = smoke ? { samples: 30, quietSpells: 1, quietSeconds: 1 } : { samples: Number(values['e2e-samples']), quietSpells: 3, quietSeconds: Number(values['quiet-seconds']) };
-        emit(await endToEnd({ startServer: (hold) => startServer(serverBundle, postgres.url, hold), sql: pool, fleetToken: FLEET_TOKEN, heldVms, ...e2e, runId: `e${(run += 1)}` }));
+        const e2e = smoke
+          ? { samples: 30, quietSpells: 1, quietSeconds: 1 }
+          : { samples: Number(values['e2e-samples']), quietSpells: 3, quietSeconds: Number(values['quiet-seconds']) };
+        emit(
+          await endToEnd({
+            startServer: (hold) => startServer(serverBundle, postgres.url, hold),
+            sql: pool,
+            fleetToken: FLEET_TOKEN,
+            heldVms,
+            ...e2e,
+            runId: `e${(run += 1)}`,
+          }),
+        );
       }
     }
     if (scenarios.has('capacity')) {
       const scenario: CapacityScenario = smoke
-        ? { ...DEFAULT_CAPACITY_SCENARIO, participants: 30, vms: 20, arrivalMinutes: 2, leaveAfterMinutes: 10, fakesPerAddress: 2, workshopMinutes: 25, minuteMs: 500 }
+        ? {
+            ...DEFAULT_CAPACITY_SCENARIO,
+            participants: 30,
+            vms: 20,
+            arrivalMinutes: 2,
+            leaveAfterMinutes: 10,
+            fakesPerAddress: 2,
+            workshopMinutes: 25,
+            minuteMs: 500,
+          }
         : { ...DEFAULT_CAPACITY_SCENARIO, minuteMs: Number(values['minute-ms']) };
-      emit(await capacity({ startServer: (hold, policies) => startServer(serverBundle, postgres.url, hold, policies), sql: pool, fleetToken: FLEET_TOKEN, scenario, runId: `c${(run += 1)}` }));
+      emit(
+        await capacity({
+          startServer: (hold, policies) => startServer(serverBundle, postgres.url, hold, policies),
+          sql: pool,
+          fleetToken: FLEET_TOKEN,
+          scenario,
+          runId: `c${(run += 1)}`,
+        }),
+      );
     }
     if (scenarios.has('warmpool')) {
       for (const preBooted of [true, false]) {
@@ -371,7 +442,8 @@ async function main(): Promise<number> {
     if (scenarios.has('openpages')) {
       // The stage as sized for the fleet, then as an apiRateLimit of 50 (the former fixed default) would leave it.
       for (const participants of pageCounts) {
-        for (const throttle of [apiThrottle(participants), apiThrottle(participants, 50)]) emit(await simulateOpenPages({ participants, throttle, seconds: 600, failedShare: 0.1, seed: 1 }));
+        for (const throttle of [apiThrottle(participants), apiThrottle(participants, 50)])
+          emit(await simulateOpenPages({ participants, throttle, seconds: 600, failedShare: 0.1, seed: 1 }));
       }
     }
   } finally {

@@ -53,14 +53,20 @@ const MINUTE = 60_000;
  */
 export function simulateWarmPool(scenario: WarmPoolScenario) {
   const settings = { warmVms: scenario.warmVms, maxVms: scenario.maxVms, graceMs: scenario.graceMinutes * MINUTE };
-  const arrivals = Array.from({ length: scenario.participants }, (_, i) => scenario.arrivalMinutes * MINUTE * (i / scenario.participants) ** 2);
-  const vms: SimVm[] = Array.from({ length: scenario.preBooted ? scenario.maxVms : Math.min(scenario.warmVms, scenario.maxVms) }, (_, i) => ({
-    name: `vm-${i + 1}`,
-    state: i < scenario.warmVms ? 'free' : 'stopped',
-    readyAtMs: 0,
-    freeSinceMs: 0,
-    leavesAtMs: Infinity,
-  }));
+  const arrivals = Array.from(
+    { length: scenario.participants },
+    (_, i) => scenario.arrivalMinutes * MINUTE * (i / scenario.participants) ** 2,
+  );
+  const vms: SimVm[] = Array.from(
+    { length: scenario.preBooted ? scenario.maxVms : Math.min(scenario.warmVms, scenario.maxVms) },
+    (_, i) => ({
+      name: `vm-${i + 1}`,
+      state: i < scenario.warmVms ? 'free' : 'stopped',
+      readyAtMs: 0,
+      freeSinceMs: 0,
+      leavesAtMs: Infinity,
+    }),
+  );
   const queue: { participant: number; arrivedMs: number }[] = [];
   const waits: number[] = [];
   let nextArrival = 0;
@@ -69,10 +75,12 @@ export function simulateWarmPool(scenario: WarmPoolScenario) {
   const tickMs = scenario.tickSeconds * 1000;
 
   for (let now = 0; now < scenario.eventMinutes * MINUTE; now += tickMs) {
-    while (nextArrival < arrivals.length && arrivals[nextArrival] <= now) queue.push({ participant: nextArrival, arrivedMs: arrivals[nextArrival++] });
+    while (nextArrival < arrivals.length && arrivals[nextArrival] <= now)
+      queue.push({ participant: nextArrival, arrivedMs: arrivals[nextArrival++] });
     for (const vm of vms) {
       if (vm.state === 'starting' && vm.readyAtMs <= now) Object.assign(vm, { state: 'free', freeSinceMs: now });
-      if (vm.state === 'busy' && vm.leavesAtMs <= now) Object.assign(vm, { state: 'starting', readyAtMs: now + scenario.resetMinutes * MINUTE, leavesAtMs: Infinity });
+      if (vm.state === 'busy' && vm.leavesAtMs <= now)
+        Object.assign(vm, { state: 'starting', readyAtMs: now + scenario.resetMinutes * MINUTE, leavesAtMs: Infinity });
     }
     for (const vm of vms) {
       if (queue.length === 0) break;
@@ -83,17 +91,33 @@ export function simulateWarmPool(scenario: WarmPoolScenario) {
       Object.assign(vm, { state: 'busy', leavesAtMs: leaves ? now + scenario.leaveAfterMinutes * MINUTE : Infinity });
     }
     const decision = decideWarmPool(vms as PoolVm[], queue.length, now, settings);
-    for (const name of decision.restart) Object.assign(vms.find((vm) => vm.name === name)!, { state: 'starting', readyAtMs: now + scenario.restartMinutes * MINUTE });
+    for (const name of decision.restart)
+      Object.assign(
+        vms.find((vm) => vm.name === name)!,
+        { state: 'starting', readyAtMs: now + scenario.restartMinutes * MINUTE },
+      );
     for (let i = 0; i < decision.launch; i += 1) {
-      vms.push({ name: `vm-${vms.length + 1}`, state: 'starting', readyAtMs: now + scenario.coldBootMinutes * MINUTE, freeSinceMs: 0, leavesAtMs: Infinity });
+      vms.push({
+        name: `vm-${vms.length + 1}`,
+        state: 'starting',
+        readyAtMs: now + scenario.coldBootMinutes * MINUTE,
+        freeSinceMs: 0,
+        leavesAtMs: Infinity,
+      });
     }
-    for (const name of decision.stop) Object.assign(vms.find((vm) => vm.name === name)!, { state: 'stopped' });
+    for (const name of decision.stop)
+      Object.assign(
+        vms.find((vm) => vm.name === name)!,
+        { state: 'stopped' },
+      );
     const running = vms.filter((vm) => vm.state !== 'stopped').length;
     peakRunning = Math.max(peakRunning, running);
     runningMs += running * tickMs;
   }
   // Pre-booted VMs ran once at deploy: their boot, then the grace period before the first stop.
-  const deployVmHours = scenario.preBooted ? ((scenario.maxVms - scenario.warmVms) * (scenario.coldBootMinutes + scenario.graceMinutes)) / 60 : 0;
+  const deployVmHours = scenario.preBooted
+    ? ((scenario.maxVms - scenario.warmVms) * (scenario.coldBootMinutes + scenario.graceMinutes)) / 60
+    : 0;
   const vmHours = runningMs / (60 * MINUTE) + deployVmHours;
   const preProvisionedVmHours = (scenario.maxVms * scenario.eventMinutes) / 60;
   return {

@@ -63,8 +63,10 @@ runMain(async () => {
     }));
     expectedVms = wholeNumber('expect-vms', values['expect-vms']);
     probeSeconds = wholeNumber('probe-timeout', values['probe-timeout']);
-    if (values.url !== undefined && (values.context !== undefined || values.stack !== undefined)) throw new Error('Pass either --url or the deploy’s -c flags (or --stack), not both.');
-    if (values.url !== undefined && !/^https?:\/\/[^\s/]+/.test(values.url)) throw new Error(`--url must be an http(s) address, not "${values.url}".`);
+    if (values.url !== undefined && (values.context !== undefined || values.stack !== undefined))
+      throw new Error('Pass either --url or the deploy’s -c flags (or --stack), not both.');
+    if (values.url !== undefined && !/^https?:\/\/[^\s/]+/.test(values.url))
+      throw new Error(`--url must be an http(s) address, not "${values.url}".`);
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -99,7 +101,13 @@ runMain(async () => {
       return 2;
     }
     const { config, stackName } = deployment;
-    target = { kind: 'stack', clients, region, stackName, plan: { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb } };
+    target = {
+      kind: 'stack',
+      clients,
+      region,
+      stackName,
+      plan: { instanceType: config.instanceType, vmCount: config.vmCount, volumeGb: config.volumeGb },
+    };
   }
   const report = await checkDeployment(target, options);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

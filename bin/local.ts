@@ -10,7 +10,8 @@ import { DEFAULT_REQUEST_LIMITS, startLocalStack } from '../local/stack';
 /** A secret from the environment, or a generated one that is printed once. */
 function secretFromEnv(name: string): { value: string; generated: boolean } {
   const supplied = process.env[name] || undefined;
-  if (supplied !== undefined && supplied.length < MIN_SECRET_LENGTH) throw new Error(`${name} must be at least ${MIN_SECRET_LENGTH} characters long.`);
+  if (supplied !== undefined && supplied.length < MIN_SECRET_LENGTH)
+    throw new Error(`${name} must be at least ${MIN_SECRET_LENGTH} characters long.`);
   return supplied ? { value: supplied, generated: false } : { value: generateSecret(), generated: true };
 }
 
@@ -85,7 +86,8 @@ async function main(): Promise<number> {
     console.log(`  Fleet token:   ${describeSecret('LABLINK_FLEET_TOKEN', fleetToken)}`);
     if (options.accessCode) console.log('  Access code:   required (the one given with --access-code)');
     console.log(`  Simulated VMs: ${fleet.vms.map((vm) => vm.name).join(', ') || 'none'}`);
-    if (options.setupScript || options.setupCheck) console.log('  Setup:         each VM runs it before joining the pool; progress and output on the admin page');
+    if (options.setupScript || options.setupCheck)
+      console.log('  Setup:         each VM runs it before joining the pool; progress and output on the admin page');
     console.log('Press Ctrl-C to stop.\n');
   } catch (error) {
     console.error(`LabLink could not start: ${(error as Error).message}`);

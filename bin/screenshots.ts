@@ -18,13 +18,26 @@ async function main(): Promise<void> {
   const postgres = await startLocalPostgres();
   const fleetToken = generateSecret();
   const adminSecret = generateSecret();
-  const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken, adminSecret, holdSeconds: 2, log: silentLogger });
+  const stack = await startLocalStack({
+    databaseUrl: postgres.url,
+    appRole: newAppRole(),
+    fleetToken,
+    adminSecret,
+    holdSeconds: 2,
+    log: silentLogger,
+  });
   const fleet = await startSimulatedFleet({ count: 4, allocatorUrl: stack.url, fleetToken });
   const browser = await launchChromium();
   const adminPost = (route: string) =>
-    fetch(`${stack.url}${route}`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` } });
+    fetch(`${stack.url}${route}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`admin:${adminSecret}`).toString('base64')}` },
+    });
   try {
-    const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, httpCredentials: { username: 'admin', password: adminSecret } });
+    const context = await browser.newContext({
+      viewport: { width: 900, height: 1000 },
+      httpCredentials: { username: 'admin', password: adminSecret },
+    });
     const page = await context.newPage();
     await page.goto(`${stack.url}/`);
     await page.waitForFunction(() => document.getElementById('free-count')?.textContent?.startsWith('4 VMs'));

@@ -13,9 +13,11 @@ import { REPO_ROOT } from '../lib/node-function';
  * WARN or above that is not listed here with the reason LabLink accepts it.
  */
 export const ACCEPTED_FINDINGS: Record<string, string> = {
-  E1152: 'The VMs’ ImageId is "resolve:ssm:<parameter>", which EC2 resolves at launch (documented by AWS); the validator only knows literal AMI ids.',
+  E1152:
+    'The VMs’ ImageId is "resolve:ssm:<parameter>", which EC2 resolves at launch (documented by AWS); the validator only knows literal AMI ids.',
   W3005: 'CDK writes DependsOn that a Ref or GetAtt already implies; redundant, harmless, and not ours to edit.',
-  W9010: 'A literal AMI id appears only when the admin sets amiId on purpose (one region, a custom image); the default is looked up through SSM.',
+  W9010:
+    'A literal AMI id appears only when the admin sets amiId on purpose (one region, a custom image); the default is looked up through SSM.',
 };
 
 const CONFIGURATIONS: Record<string, Record<string, string>> = {
@@ -49,7 +51,10 @@ interface Finding {
 /** The part of @aws/cloudformation-validate used here (aws-cdk-lib bundles it without exporting its types). */
 interface Validator {
   CompositeEngine: new () => {
-    validateTemplate(template: unknown, config: { severityLevel: 'WARN' }): {
+    validateTemplate(
+      template: unknown,
+      config: { severityLevel: 'WARN' },
+    ): {
       status: string;
       diagnostics: { ruleId: string; severity: string; message: string; entity?: { logicalId: string } }[];
     };
@@ -81,10 +86,22 @@ export function validateTemplates(): { findings: Finding[]; accepted: Finding[] 
     for (const file of readdirSync(outdir).filter((entry) => entry.endsWith('.template.json'))) {
       const report = engine.validateTemplate(new TemplateFile(path.join(outdir, file)), { severityLevel: 'WARN' });
       for (const diagnostic of report.diagnostics) {
-        const finding = { template: file, ruleId: diagnostic.ruleId, severity: diagnostic.severity, message: diagnostic.message, where: diagnostic.entity?.logicalId };
+        const finding = {
+          template: file,
+          ruleId: diagnostic.ruleId,
+          severity: diagnostic.severity,
+          message: diagnostic.message,
+          where: diagnostic.entity?.logicalId,
+        };
         (ACCEPTED_FINDINGS[diagnostic.ruleId] ? accepted : findings).push(finding);
       }
-      if (report.status !== 'OK') findings.push({ template: file, ruleId: report.status, severity: 'ERROR', message: 'the validator could not finish this template' });
+      if (report.status !== 'OK')
+        findings.push({
+          template: file,
+          ruleId: report.status,
+          severity: 'ERROR',
+          message: 'the validator could not finish this template',
+        });
     }
   } finally {
     engine.free();
@@ -99,7 +116,12 @@ if (require.main === module) {
   const counts = new Map<string, number>();
   for (const finding of accepted) counts.set(finding.ruleId, (counts.get(finding.ruleId) ?? 0) + 1);
   for (const [ruleId, count] of counts) console.log(`accepted ${ruleId} (${count}×): ${ACCEPTED_FINDINGS[ruleId]}`);
-  for (const finding of findings) console.log(`${finding.severity} ${finding.ruleId} ${finding.template} ${finding.where ?? ''}: ${finding.message}`);
-  console.log(findings.length === 0 ? 'CloudFormation validation: no findings beyond the accepted ones.' : `CloudFormation validation: ${findings.length} finding(s).`);
+  for (const finding of findings)
+    console.log(`${finding.severity} ${finding.ruleId} ${finding.template} ${finding.where ?? ''}: ${finding.message}`);
+  console.log(
+    findings.length === 0
+      ? 'CloudFormation validation: no findings beyond the accepted ones.'
+      : `CloudFormation validation: ${findings.length} finding(s).`,
+  );
   process.exit(findings.length === 0 ? 0 : 1);
 }

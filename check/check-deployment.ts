@@ -9,7 +9,10 @@ export type CheckTarget =
   | { kind: 'stack'; clients: AwsClients; region: string; stackName: string; plan: Omit<FleetPlan, 'stackName'> };
 
 /** Runs every check the target allows, stores the result on the deployment for its dashboard, and says GO or NO-GO. */
-export async function checkDeployment(target: CheckTarget, options: Pick<UrlCheckOptions, 'accessCode' | 'probeTimeoutMs' | 'pollMs'> = {}): Promise<CheckReport> {
+export async function checkDeployment(
+  target: CheckTarget,
+  options: Pick<UrlCheckOptions, 'accessCode' | 'probeTimeoutMs' | 'pollMs'> = {},
+): Promise<CheckReport> {
   const lines: CheckLine[] = [];
   let url: UrlCheckOptions | undefined;
   if (target.kind === 'url') {

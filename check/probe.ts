@@ -15,7 +15,12 @@ export interface ProbeOptions {
 type AssignmentStatus = { hostname: string; progress: string; error: string | null; message: string };
 
 const NAME = 'probe';
-const line = (status: CheckLine['status'], message: string, action?: string): CheckLine => ({ status, name: NAME, message, ...(action ? { action } : {}) });
+const line = (status: CheckLine['status'], message: string, action?: string): CheckLine => ({
+  status,
+  name: NAME,
+  message,
+  ...(action ? { action } : {}),
+});
 
 /** Polls `read` until it returns a value, or undefined once `timeoutMs` has passed. */
 async function until<T>(read: () => Promise<T | undefined>, options: ProbeOptions): Promise<T | undefined> {
@@ -30,22 +35,43 @@ async function until<T>(read: () => Promise<T | undefined>, options: ProbeOption
 const listVms = async (client: LabLinkClient) => (await client.adminJson<{ vms: VmSummary[] }>('/api/vms')).vms;
 /** Free as the form counts it (FREE_VM in store/statements.ts), read from the admin's VM list. */
 export const isFree = (vm: VmSummary) => vm.state === 'waiting' && vm.email === null && vm.polling && vm.failed_at === null;
-const release = (client: LabLinkClient, hostname: string) => client.adminJson(`/api/vms/${encodeURIComponent(hostname)}/release`, { method: 'POST' });
+const release = (client: LabLinkClient, hostname: string) =>
+  client.adminJson(`/api/vms/${encodeURIComponent(hostname)}/release`, { method: 'POST' });
 
 /** What start-host's answer to the probe says about the VM. */
 function judgeAnswer(hostname: string, status: AssignmentStatus | undefined, timeoutMs: number): CheckLine {
   if (!status) {
-    return line('FAIL', `${hostname} got the probe but did not report start-host's answer within ${Math.round(timeoutMs / 1000)} s`, 'See its log on the dashboard: is its agent running and reaching the allocator?');
+    return line(
+      'FAIL',
+      `${hostname} got the probe but did not report start-host's answer within ${Math.round(timeoutMs / 1000)} s`,
+      'See its log on the dashboard: is its agent running and reaching the allocator?',
+    );
   }
   const error = status.error ?? '';
   if (status.progress === 'failed' && error.includes(OAUTH_REFUSAL)) {
-    return line('PASS', `${hostname} ran start-host and Google refused the probe's code, as it must: Chrome Remote Desktop is installed and reaches Google`);
+    return line(
+      'PASS',
+      `${hostname} ran start-host and Google refused the probe's code, as it must: Chrome Remote Desktop is installed and reaches Google`,
+    );
   }
-  if (error.includes(NETWORK_FAILURE)) return line('FAIL', `${hostname}: start-host cannot reach Google (${error})`, "Check the VMs' way out to the internet (NAT gateway, egress rules).");
+  if (error.includes(NETWORK_FAILURE))
+    return line(
+      'FAIL',
+      `${hostname}: start-host cannot reach Google (${error})`,
+      "Check the VMs' way out to the internet (NAT gateway, egress rules).",
+    );
   if (status.progress === 'ready') {
-    return line('FAIL', `${hostname} reported a code Google never issued as accepted`, "Its start-host is not Chrome Remote Desktop's, or it runs LabLink's own client, which cannot report start-host's answer.");
+    return line(
+      'FAIL',
+      `${hostname} reported a code Google never issued as accepted`,
+      "Its start-host is not Chrome Remote Desktop's, or it runs LabLink's own client, which cannot report start-host's answer.",
+    );
   }
-  return line('FAIL', `${hostname}: ${error || status.message}`, "See its log on the dashboard; is CRD installed (the boot log's install-crd step)?");
+  return line(
+    'FAIL',
+    `${hostname}: ${error || status.message}`,
+    "See its log on the dashboard; is CRD installed (the boot log's install-crd step)?",
+  );
 }
 
 /**
@@ -62,7 +88,11 @@ export async function runProbe(client: LabLinkClient, options: ProbeOptions): Pr
   const answer = (await response.json().catch(() => ({}))) as { hostname?: string; status?: string; error?: string };
   if (!response.ok || !answer.hostname || !answer.status) {
     const action =
-      response.status === 403 ? "Pass the workshop's access code with --access-code." : response.status === 503 ? 'Free a VM (or wait for the ones resetting) and check again.' : 'See the allocator and form logs.';
+      response.status === 403
+        ? "Pass the workshop's access code with --access-code."
+        : response.status === 503
+          ? 'Free a VM (or wait for the ones resetting) and check again.'
+          : 'See the allocator and form logs.';
     return [line('FAIL', `the form did not give the probe a VM: ${response.status} ${answer.error ?? ''}`.trim(), action)];
   }
   const { hostname, status: statusPath } = answer;
@@ -80,7 +110,11 @@ export async function runProbe(client: LabLinkClient, options: ProbeOptions): Pr
   lines.push(
     back
       ? line('PASS', `${hostname} was released, reset by its agent, and is free again`)
-      : line('FAIL', `${hostname} did not come back free within ${Math.round(options.timeoutMs / 1000)} s of its release`, "See its state and log on the dashboard: its reset may have failed."),
+      : line(
+          'FAIL',
+          `${hostname} did not come back free within ${Math.round(options.timeoutMs / 1000)} s of its release`,
+          'See its state and log on the dashboard: its reset may have failed.',
+        ),
   );
   return lines;
 }

@@ -29,10 +29,19 @@ const fail = (name: string, message: string, action: string): CheckLine => ({ st
 function judgeStatus(stackName: string, status: string, reason: string | undefined): CheckLine {
   if (COMPLETE.has(status)) return pass('stack', `${stackName} is ${status}`);
   if (status === 'UPDATE_ROLLBACK_COMPLETE') {
-    return { status: 'WARN', name: 'stack', message: `${stackName}'s last update was rolled back: it runs the deploy before`, action: 'See the stack events in the CloudFormation console, fix the cause, and deploy again.' };
+    return {
+      status: 'WARN',
+      name: 'stack',
+      message: `${stackName}'s last update was rolled back: it runs the deploy before`,
+      action: 'See the stack events in the CloudFormation console, fix the cause, and deploy again.',
+    };
   }
   if (status.endsWith('_IN_PROGRESS')) return fail('stack', `${stackName} is ${status}`, 'Wait for the deploy to end, then check again.');
-  return fail('stack', `${stackName} is ${status}${reason ? `: ${reason}` : ''}`, 'See the stack events in the CloudFormation console (docs/troubleshooting.md), then deploy again.');
+  return fail(
+    'stack',
+    `${stackName} is ${status}${reason ? `: ${reason}` : ''}`,
+    'See the stack events in the CloudFormation console (docs/troubleshooting.md), then deploy again.',
+  );
 }
 
 async function readSecret(secrets: SecretsManagerClient, secretName: string): Promise<{ line: CheckLine; value?: string }> {
@@ -41,7 +50,13 @@ async function readSecret(secrets: SecretsManagerClient, secretName: string): Pr
     if (!value) return { line: fail('admin secret', `${secretName} holds no text`, 'Deploy again: the stack generates it.') };
     return { line: pass('admin secret', `read ${secretName}`), value };
   } catch (error) {
-    return { line: fail('admin secret', `cannot read ${secretName}: ${(error as Error).name}: ${(error as Error).message}`, 'Use the credentials you deployed with (secretsmanager:GetSecretValue on it).') };
+    return {
+      line: fail(
+        'admin secret',
+        `cannot read ${secretName}: ${(error as Error).name}: ${(error as Error).message}`,
+        'Use the credentials you deployed with (secretsmanager:GetSecretValue on it).',
+      ),
+    };
   }
 }
 
@@ -51,10 +66,20 @@ async function checkQuota(clients: AwsClients, plan: FleetPlan, region: string):
     const fleet = await checkFleetQuota(plan, clients.ec2, clients.quotas, region);
     if (!fleet.ok) return fail('quota', fleet.message, 'Ask AWS for more (the message says how), or deploy fewer VMs.');
     const withSpare = await checkFleetQuota({ ...plan, vmCount: plan.vmCount + 1 }, clients.ec2, clients.quotas, region);
-    if (!withSpare.ok) return { status: 'WARN', name: 'quota', message: `no quota left for a spare: ${withSpare.message}`, action: 'A failed VM cannot be replaced during the workshop unless the quota grows.' };
+    if (!withSpare.ok)
+      return {
+        status: 'WARN',
+        name: 'quota',
+        message: `no quota left for a spare: ${withSpare.message}`,
+        action: 'A failed VM cannot be replaced during the workshop unless the quota grows.',
+      };
     return pass('quota', fleet.message.replace(/^OK: /, ''));
   } catch (error) {
-    return fail('quota', `cannot read the quota: ${(error as Error).message}`, 'Check the credentials and the region (npm run preflight reads the same).');
+    return fail(
+      'quota',
+      `cannot read the quota: ${(error as Error).message}`,
+      'Check the credentials and the region (npm run preflight reads the same).',
+    );
   }
 }
 
@@ -62,22 +87,57 @@ async function checkQuota(clients: AwsClients, plan: FleetPlan, region: string):
 async function checkTeardown(clients: AwsClients, stackName: string): Promise<CheckLine> {
   try {
     const plan = await planTeardown(clients.ec2, clients.autoScaling, stackName);
-    if (!plan.sparesGroup) return { status: 'WARN', name: 'teardown', message: `npm run teardown finds ${plan.instances.length} instances but no spares group of ${stackName}`, action: 'Deploy the current LabLink; until then end spares by hand after the workshop.' };
-    return pass('teardown', `npm run teardown with these flags finds ${plan.instances.length} instances and the spares group ${plan.sparesGroup}`);
+    if (!plan.sparesGroup)
+      return {
+        status: 'WARN',
+        name: 'teardown',
+        message: `npm run teardown finds ${plan.instances.length} instances but no spares group of ${stackName}`,
+        action: 'Deploy the current LabLink; until then end spares by hand after the workshop.',
+      };
+    return pass(
+      'teardown',
+      `npm run teardown with these flags finds ${plan.instances.length} instances and the spares group ${plan.sparesGroup}`,
+    );
   } catch (error) {
-    return fail('teardown', `npm run teardown could not read the fleet: ${(error as Error).message}`, 'Use credentials that may describe EC2 instances and Auto Scaling groups: the teardown needs them after the workshop.');
+    return fail(
+      'teardown',
+      `npm run teardown could not read the fleet: ${(error as Error).message}`,
+      'Use credentials that may describe EC2 instances and Auto Scaling groups: the teardown needs them after the workshop.',
+    );
   }
 }
 
 /** The stack is complete, its admin secret readable, the account has room for the fleet and a spare, and the teardown can read the fleet. */
-export async function runStackChecks(clients: AwsClients, stackName: string, plan: Omit<FleetPlan, 'stackName'>, region: string): Promise<StackFindings> {
+export async function runStackChecks(
+  clients: AwsClients,
+  stackName: string,
+  plan: Omit<FleetPlan, 'stackName'>,
+  region: string,
+): Promise<StackFindings> {
   let stack;
   try {
     [stack] = (await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks ?? [];
   } catch (error) {
-    return { lines: [fail('stack', `cannot read ${stackName} in ${region}: ${(error as Error).message}`, 'Check the stack name (-c stackName=…), the region and your credentials.')] };
+    return {
+      lines: [
+        fail(
+          'stack',
+          `cannot read ${stackName} in ${region}: ${(error as Error).message}`,
+          'Check the stack name (-c stackName=…), the region and your credentials.',
+        ),
+      ],
+    };
   }
-  if (!stack?.StackStatus) return { lines: [fail('stack', `${stackName} does not exist in ${region}`, 'Deploy it (npx cdk deploy with the same -c flags), or pass the right region.')] };
+  if (!stack?.StackStatus)
+    return {
+      lines: [
+        fail(
+          'stack',
+          `${stackName} does not exist in ${region}`,
+          'Deploy it (npx cdk deploy with the same -c flags), or pass the right region.',
+        ),
+      ],
+    };
   const lines = [judgeStatus(stackName, stack.StackStatus, stack.StackStatusReason)];
   const outputs = Object.fromEntries((stack.Outputs ?? []).map((output) => [output.OutputKey, output.OutputValue]));
   if (!outputs.FormUrl || !outputs.AdminSecretName) {

@@ -1,4 +1,3 @@
-
 export type GpuStatus = 'ok' | 'failed' | 'n/a';
 
 export const GPU_STATUSES: readonly GpuStatus[] = ['ok', 'failed', 'n/a'];
@@ -10,5 +9,3 @@ export interface HealthReport {
   gpu?: { status: GpuStatus; detail?: string };
   inUse?: boolean;
 }
-
-

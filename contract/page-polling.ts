@@ -1,4 +1,3 @@
-
 /**
  * How often open pages ask the server for news. A workshop keeps hundreds of pages open for
  * hours, so these numbers size the API's throttle (lib/api-throttle.ts) and its benchmark

@@ -20,7 +20,11 @@ const FIELDS: readonly (keyof SetupPlan)[] = ['script', 'check', 'repository', '
 
 /** The folder a repository is cloned into: its URL's last part without `.git`. */
 export function repositoryFolder(url: string): string {
-  return url.replace(/\/+$/, '').split(/[/:]/).pop()!.replace(/\.git$/, '');
+  return url
+    .replace(/\/+$/, '')
+    .split(/[/:]/)
+    .pop()!
+    .replace(/\.git$/, '');
 }
 
 /** Reads the plan once at start; a file that is not a plan stops the agent with a clear message. */
@@ -31,17 +35,21 @@ export function readSetupPlan(file: string): SetupPlan {
   } catch (error) {
     throw new Error(`LABLINK_SETUP: cannot read ${file} as JSON (${(error as Error).message}).`, { cause: error });
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`LABLINK_SETUP: ${file} must hold a JSON object.`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`LABLINK_SETUP: ${file} must hold a JSON object.`);
   const plan = parsed as Record<string, unknown>;
   const unknown = Object.keys(plan).filter((key) => !FIELDS.includes(key as keyof SetupPlan));
   if (unknown.length > 0) throw new Error(`LABLINK_SETUP: unexpected field(s) ${unknown.join(', ')}; allowed: ${FIELDS.join(', ')}.`);
   for (const field of FIELDS) {
-    if (plan[field] !== undefined && (typeof plan[field] !== 'string' || plan[field] === '')) throw new Error(`LABLINK_SETUP: "${field}" must be a non-empty string.`);
+    if (plan[field] !== undefined && (typeof plan[field] !== 'string' || plan[field] === ''))
+      throw new Error(`LABLINK_SETUP: "${field}" must be a non-empty string.`);
   }
   for (const field of ['script', 'workDir'] as const) {
-    if (plan[field] !== undefined && !(plan[field] as string).startsWith('/')) throw new Error(`LABLINK_SETUP: "${field}" must be an absolute path.`);
+    if (plan[field] !== undefined && !(plan[field] as string).startsWith('/'))
+      throw new Error(`LABLINK_SETUP: "${field}" must be an absolute path.`);
   }
-  if (plan.repositoryRef !== undefined && plan.repository === undefined) throw new Error('LABLINK_SETUP: "repositoryRef" needs "repository".');
+  if (plan.repositoryRef !== undefined && plan.repository === undefined)
+    throw new Error('LABLINK_SETUP: "repositoryRef" needs "repository".');
   if (plan.repository !== undefined && !/^[\w.-]+$/.test(repositoryFolder(plan.repository as string))) {
     throw new Error('LABLINK_SETUP: "repository" must end in a folder name (letters, digits, dots, dashes).');
   }
@@ -50,4 +58,3 @@ export function readSetupPlan(file: string): SetupPlan {
 
 /** Written in the state folder after each run: the boot script waits for it, and a passed run is not repeated. */
 export const SETUP_RESULT_FILE = 'setup-result.json';
-

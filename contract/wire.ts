@@ -121,4 +121,3 @@ export const PROBE_CODE_MARKER = 'LabLinkGoNoGoProbe';
 export const PROBE_EMAIL = 'go-no-go-probe@lablink.invalid';
 
 export type LogLevel = 'info' | 'warn' | 'error';
-

@@ -35,7 +35,8 @@ export interface Pricing {
 export type HourlyPrice = { usd: number; source: string } | { usd: null; source: string };
 
 export function hourlyPrice(pricing: Pricing): HourlyPrice {
-  if (pricing.hourlyPrice !== undefined) return { usd: pricing.hourlyPrice, source: `${pricing.instanceType} at the configured $${pricing.hourlyPrice}/h` };
+  if (pricing.hourlyPrice !== undefined)
+    return { usd: pricing.hourlyPrice, source: `${pricing.instanceType} at the configured $${pricing.hourlyPrice}/h` };
   const listed = ON_DEMAND_PRICES[pricing.instanceType];
   if (listed === undefined) return { usd: null, source: `no price known for ${pricing.instanceType}: set hourlyPrice` };
   return { usd: listed, source: `${pricing.instanceType} on demand in us-east-1 at $${listed}/h (prices as of ${PRICES_AS_OF})` };
@@ -48,11 +49,15 @@ export function estimatedCost(vmHours: number, price: HourlyPrice): number | nul
 
 /** The environment that carries the pricing to the web Lambda. */
 export function pricingEnv(pricing: Pricing): Record<string, string> {
-  return { LABLINK_INSTANCE_TYPE: pricing.instanceType, ...(pricing.hourlyPrice === undefined ? {} : { LABLINK_HOURLY_PRICE: String(pricing.hourlyPrice) }) };
+  return {
+    LABLINK_INSTANCE_TYPE: pricing.instanceType,
+    ...(pricing.hourlyPrice === undefined ? {} : { LABLINK_HOURLY_PRICE: String(pricing.hourlyPrice) }),
+  };
 }
 
 export function pricingFromEnv(env: NodeJS.ProcessEnv): Pricing {
   const price = env.LABLINK_HOURLY_PRICE ? Number(env.LABLINK_HOURLY_PRICE) : undefined;
-  if (price !== undefined && !(Number.isFinite(price) && price >= 0)) throw new Error(`LABLINK_HOURLY_PRICE must be a price in dollars, not "${env.LABLINK_HOURLY_PRICE}".`);
+  if (price !== undefined && !(Number.isFinite(price) && price >= 0))
+    throw new Error(`LABLINK_HOURLY_PRICE must be a price in dollars, not "${env.LABLINK_HOURLY_PRICE}".`);
   return { instanceType: env.LABLINK_INSTANCE_TYPE || DEFAULT_INSTANCE_TYPE, hourlyPrice: price };
 }

@@ -86,7 +86,8 @@ function cutOffProblem(text: string): string | undefined {
 
 export function parseCrdCommand(input: unknown): CrdParseResult {
   if (typeof input !== 'string' || input.trim() === '') return reject('The Chrome Remote Desktop command is empty.');
-  if (input.length > MAX_COMMAND_LENGTH) return reject(`The command is longer than ${MAX_COMMAND_LENGTH} characters, so it is not the one Google shows.`);
+  if (input.length > MAX_COMMAND_LENGTH)
+    return reject(`The command is longer than ${MAX_COMMAND_LENGTH} characters, so it is not the one Google shows.`);
   if (/remoting_start_host\.exe|%PROGRAMFILES|%COMPUTERNAME%/i.test(input)) {
     return reject('This is the Windows command; the VM runs Linux.');
   }

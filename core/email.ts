@@ -3,10 +3,46 @@ export type EmailParseResult = { ok: true; email: string } | { ok: false; messag
 
 export const MAX_EMAIL_LENGTH = 254;
 // Pragmatic: one @, a dot-separated domain with a 2+ letter TLD, no spaces or quotes.
-const EMAIL_PATTERN = /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$/;
-const COMMON_DOMAINS = ['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'yahoo.com', 'icloud.com', 'live.com', 'proton.me', 'protonmail.com'];
+const EMAIL_PATTERN =
+  /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$/;
+const COMMON_DOMAINS = [
+  'gmail.com',
+  'googlemail.com',
+  'outlook.com',
+  'hotmail.com',
+  'yahoo.com',
+  'icloud.com',
+  'live.com',
+  'proton.me',
+  'protonmail.com',
+];
 /** Real mail domains one keystroke away from a common one: never a typo. */
-const REAL_LOOKALIKES = ['ymail.com', 'mail.com', 'email.com', 'gmx.com', 'gmx.de', 'gmx.net', 'aol.com', 'me.com', 'mac.com', 'msn.com', 'live.de', 'live.nl', 'yahoo.de', 'yahoo.fr', 'yahoo.es', 'yahoo.it', 'outlook.de', 'outlook.fr', 'hotmail.de', 'hotmail.fr', 'hotmail.it', 'hotmail.es', 'proton.ch', 'pm.me'];
+const REAL_LOOKALIKES = [
+  'ymail.com',
+  'mail.com',
+  'email.com',
+  'gmx.com',
+  'gmx.de',
+  'gmx.net',
+  'aol.com',
+  'me.com',
+  'mac.com',
+  'msn.com',
+  'live.de',
+  'live.nl',
+  'yahoo.de',
+  'yahoo.fr',
+  'yahoo.es',
+  'yahoo.it',
+  'outlook.de',
+  'outlook.fr',
+  'hotmail.de',
+  'hotmail.fr',
+  'hotmail.it',
+  'hotmail.es',
+  'proton.ch',
+  'pm.me',
+];
 
 /** Edit distance with adjacent transpositions (optimal string alignment). */
 function editDistance(a: string, b: string): number {
@@ -42,7 +78,11 @@ export function parseEmail(input: unknown, confirmed?: unknown): EmailParseResul
   const suggestion = likelyDomainTypo(domain);
   const confirmedAsTyped = typeof confirmed === 'string' && confirmed.trim().toLowerCase() === email;
   if (suggestion && !confirmedAsTyped) {
-    return { ok: false, message: `Did you mean ${local}@${suggestion}? Correct the part after the @, or confirm that ${email} is right.`, suggestion: `${local}@${suggestion}` };
+    return {
+      ok: false,
+      message: `Did you mean ${local}@${suggestion}? Correct the part after the @, or confirm that ${email} is right.`,
+      suggestion: `${local}@${suggestion}`,
+    };
   }
   return { ok: true, email };
 }

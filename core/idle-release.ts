@@ -1,4 +1,3 @@
-
 /**
  * When a VM held by nobody goes back to the pool; each rule is off when null.
  * `failedAfterSeconds`: start-host failed and no new command came (counted from the failed delivery).
@@ -19,7 +18,8 @@ export type IdleReason = 'failed' | 'unconnected';
 function minutesFromEnv(env: NodeJS.ProcessEnv, name: string, fallbackSeconds: number | null): number | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallbackSeconds;
-  if (!/^\d+$/.test(raw) || Number(raw) > 1440) throw new Error(`${name} must be a whole number of minutes from 0 (off) to 1440, not "${raw}".`);
+  if (!/^\d+$/.test(raw) || Number(raw) > 1440)
+    throw new Error(`${name} must be a whole number of minutes from 0 (off) to 1440, not "${raw}".`);
   return raw === '0' ? null : Number(raw) * 60;
 }
 

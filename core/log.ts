@@ -43,7 +43,9 @@ function logValue(value: string | number | boolean | null): string {
  * cannot forge another line, reorder text (bidi) or drive a terminal; a tab stays a tab. Idempotent.
  */
 export function visibleLine(text: string): string {
-  return text.replace(UNSAFE_IN_LOG_LINE, (character) => (character === '\t' ? character : (ESCAPES[character] ?? unicodeEscape(character))));
+  return text.replace(UNSAFE_IN_LOG_LINE, (character) =>
+    character === '\t' ? character : (ESCAPES[character] ?? unicodeEscape(character)),
+  );
 }
 
 function unicodeEscape(character: string): string {

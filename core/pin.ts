@@ -4,5 +4,7 @@ export const PIN_LENGTH = 6;
 
 /** A fresh PIN per assignment from the crypto RNG; CRD needs at least six digits. */
 export function generatePin(): string {
-  return randomInt(0, 10 ** PIN_LENGTH).toString().padStart(PIN_LENGTH, '0');
+  return randomInt(0, 10 ** PIN_LENGTH)
+    .toString()
+    .padStart(PIN_LENGTH, '0');
 }

@@ -11,9 +11,14 @@ export function check<S extends v.GenericSchema>(schema: S, value: unknown): Che
 }
 
 /** Every issue's message, for checks that list all that is wrong at once. */
-export function checkAll<S extends v.GenericSchema>(schema: S, value: unknown): { ok: true; value: v.InferOutput<S> } | { ok: false; messages: string[] } {
+export function checkAll<S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+): { ok: true; value: v.InferOutput<S> } | { ok: false; messages: string[] } {
   const result = v.safeParse(schema, value, { abortEarly: false });
-  return result.success ? { ok: true, value: result.output } : { ok: false, messages: [...new Set(result.issues.map((issue) => issue.message))] };
+  return result.success
+    ? { ok: true, value: result.output }
+    : { ok: false, messages: [...new Set(result.issues.map((issue) => issue.message))] };
 }
 
 /**
@@ -29,14 +34,20 @@ export function fieldsObject<E extends v.ObjectEntries>(entries: E) {
 }
 
 type FieldsMessages = { notObject: string; unexpected: (fields: string[]) => string };
-const BODY_MESSAGES: FieldsMessages = { notObject: 'The body must be a JSON object.', unexpected: (fields) => `Unexpected field(s): ${fields.join(', ')}.` };
+const BODY_MESSAGES: FieldsMessages = {
+  notObject: 'The body must be a JSON object.',
+  unexpected: (fields) => `Unexpected field(s): ${fields.join(', ')}.`,
+};
 
 /** A `fieldsObject` with exactly `entries`' fields: unknown fields are all named at once, before any field is checked, so a typo is not silently ignored. */
 export function exactObject<E extends v.ObjectEntries>(entries: E, messages: FieldsMessages = BODY_MESSAGES) {
   const allowed = Object.keys(entries);
   return v.pipe(
     v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), messages.notObject),
-    v.check((input) => unexpectedFields(input, allowed).length === 0, (issue) => messages.unexpected(unexpectedFields(issue.input, allowed))),
+    v.check(
+      (input) => unexpectedFields(input, allowed).length === 0,
+      (issue) => messages.unexpected(unexpectedFields(issue.input, allowed)),
+    ),
     fieldsObject(entries),
   );
 }
@@ -45,4 +56,3 @@ export function exactObject<E extends v.ObjectEntries>(entries: E, messages: Fie
 function unexpectedFields(body: Record<string, unknown>, allowed: readonly string[]): string[] {
   return Object.keys(body).filter((key) => !allowed.includes(key));
 }
-

@@ -32,7 +32,3 @@ export function validateVmRequest(input: VmRequestInput): ValidRequest {
     ...(!email.ok && email.suggestion ? { emailSuggestion: email.suggestion } : {}),
   };
 }
-
-
-
-

@@ -6,9 +6,7 @@
  */
 
 /** What the controller needs to know of one VM. */
-export type PoolVm =
-  | { name: string; state: 'free'; freeSinceMs: number }
-  | { name: string; state: 'busy' | 'starting' | 'stopped' };
+export type PoolVm = { name: string; state: 'free'; freeSinceMs: number } | { name: string; state: 'busy' | 'starting' | 'stopped' };
 
 export interface WarmPoolSettings {
   /** Free VMs to keep running ahead of demand (`warmVms`). */

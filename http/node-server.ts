@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
  * Serves `app`. `keepAliveSeconds` must outlast the load balancer's idle timeout, or the
  * balancer may reuse a connection Node has just closed (a 502 for that request).
  */
-export async function listen(app: Hono, options: { hostname: string; port: number; keepAliveSeconds?: number }): Promise<{ server: Server; port: number }> {
+export async function listen(
+  app: Hono,
+  options: { hostname: string; port: number; keepAliveSeconds?: number },
+): Promise<{ server: Server; port: number }> {
   const server = await new Promise<Server>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: options.hostname, port: options.port }, () => resolve(started as Server)) as Server;
     started.once('error', (error: NodeJS.ErrnoException) => {

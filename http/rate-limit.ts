@@ -12,7 +12,10 @@ class Bucket {
   private tokens: number;
   private updated: number;
 
-  constructor(private readonly rate: Rate, now: number) {
+  constructor(
+    private readonly rate: Rate,
+    now: number,
+  ) {
     this.tokens = rate.burst;
     this.updated = now;
   }

@@ -36,7 +36,10 @@ export class VmFileAsset extends Construct {
     const asset = new Asset(this, 'Bundle', { path: props.file });
     const stack = Stack.of(this);
     props.readers.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [`arn:${stack.partition}:s3:::${asset.s3BucketName}/${asset.s3ObjectKey}`] }),
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`arn:${stack.partition}:s3:::${asset.s3BucketName}/${asset.s3ObjectKey}`],
+      }),
     );
     this.url = `https://${asset.s3BucketName}.s3.${stack.region}.${stack.urlSuffix}/${asset.s3ObjectKey}`;
     this.sha256 = createHash('sha256').update(readFileSync(props.file)).digest('hex');

@@ -28,7 +28,16 @@ import { REPO_ROOT } from './node-function';
 
 export const ALLOCATOR_PORT = 8080;
 /** The files and folders allocator/Dockerfile copies from the repository. */
-export const ALLOCATOR_IMAGE_SOURCES = ['allocator', 'contract', 'core', 'http', 'store', 'package.json', 'package-lock.json', 'tsconfig.json'];
+export const ALLOCATOR_IMAGE_SOURCES = [
+  'allocator',
+  'contract',
+  'core',
+  'http',
+  'store',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+];
 /** Fargate waits at most this long between SIGTERM and SIGKILL. */
 export const FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120;
 const STOP_MARGIN_SECONDS = 10;
@@ -186,7 +195,9 @@ export class AllocatorService extends Construct {
       }),
     );
     this.task.addToTaskRolePolicy(
-      onFleetInstances(this, this.fleetName, ['ec2:CreateTags'], { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', REPLACED_TAG] } }),
+      onFleetInstances(this, this.fleetName, ['ec2:CreateTags'], {
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['Name', REPLACED_TAG] },
+      }),
     );
   }
 
@@ -195,4 +206,3 @@ export class AllocatorService extends Construct {
     this.loadBalancer.connections.allowFrom(peer, Port.tcp(80), 'LabLink agents');
   }
 }
-

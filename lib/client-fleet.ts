@@ -23,7 +23,10 @@ import { AgentAsset, VmFileAsset } from './agent-asset';
 import { VmSetupOptions, renderClientUserData } from './user-data';
 
 /** The fleet's size, machine and names as the workshop's config gives them (see LabLinkConfig for each field). */
-export interface ClientFleetProps extends Pick<LabLinkConfig, 'vmCount' | 'instanceType' | 'amiId' | 'amiSsmParameter' | 'volumeGb' | 'vmNamePrefix'> {
+export interface ClientFleetProps extends Pick<
+  LabLinkConfig,
+  'vmCount' | 'instanceType' | 'amiId' | 'amiSsmParameter' | 'volumeGb' | 'vmNamePrefix'
+> {
   readonly vpc: IVpc;
   readonly allocatorUrl: string;
   /**
@@ -120,7 +123,10 @@ export class FleetShard extends NestedStack {
         // CloudFormation waits until the boot script reports the agent registered, or fails the deploy.
         resourceSignalTimeout: props.readyTimeout ?? (props.vmSetup ? DEFAULT_READY_TIMEOUT_WITH_SETUP : DEFAULT_READY_TIMEOUT),
       });
-      instance.instance.launchTemplate = { launchTemplateId: props.launchTemplate.launchTemplateId, version: props.launchTemplate.latestVersionNumber };
+      instance.instance.launchTemplate = {
+        launchTemplateId: props.launchTemplate.launchTemplateId,
+        version: props.launchTemplate.latestVersionNumber,
+      };
       Tags.of(instance).add(FLEET_TAG, props.fleetName);
       this.instances.push(instance);
     }
@@ -163,7 +169,9 @@ export class ClientFleet extends Construct {
     const agent = new AgentAsset(this, 'Agent', { readers: this.role });
     const { scriptFile, ...setupValues } = props.setup ?? {};
     const setupScript = scriptFile ? new VmFileAsset(this, 'SetupScript', { file: scriptFile, readers: this.role }) : undefined;
-    const vmSetup: VmSetupOptions | undefined = props.setup ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) } : undefined;
+    const vmSetup: VmSetupOptions | undefined = props.setup
+      ? { ...setupValues, ...(setupScript ? { script: { url: setupScript.url, sha256: setupScript.sha256 } } : {}) }
+      : undefined;
     const fleetName = Stack.of(this).stackName;
     const image = machineImage(props);
     const shared = { ...props, fleetName, securityGroup: this.securityGroup, instanceProfile, launchTemplate, agent, vmSetup, image };
@@ -183,7 +191,9 @@ export class ClientFleet extends Construct {
       securityGroup: this.securityGroup,
       instanceProfile,
       blockDevices: [rootVolume(props.volumeGb)],
-      userData: UserData.custom(renderClientUserData({ allocatorUrl: props.allocatorUrl, agentUrl: agent.url, agentSha256: agent.sha256, setup: vmSetup })),
+      userData: UserData.custom(
+        renderClientUserData({ allocatorUrl: props.allocatorUrl, agentUrl: agent.url, agentSha256: agent.sha256, setup: vmSetup }),
+      ),
     });
     // In the parent stack: it serves the whole fleet, while a nested stack holds fixed numbers and goes when vmCount shrinks below them.
     this.spares = new AutoScalingGroup(this, 'Spares', {

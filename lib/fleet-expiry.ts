@@ -45,7 +45,10 @@ export class FleetExpiry extends Construct {
 
   constructor(scope: Construct, id: string, props: FleetExpiryProps) {
     super(scope, id);
-    const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com'), description: 'LabLink: stop the fleet at its expiry time' });
+    const role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com'),
+      description: 'LabLink: stop the fleet at its expiry time',
+    });
     const stopFleetInstances = () => onFleetInstances(this, props.fleetName, ['ec2:StopInstances']);
     role.addToPolicy(stopFleetInstances());
     role.addToPolicy(new PolicyStatement({ actions: ['ecs:UpdateService'], resources: [props.allocator.serviceArn] }));
@@ -62,13 +65,16 @@ export class FleetExpiry extends Construct {
     endFunction.addToRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     endFunction.addToRolePolicy(onFleetInstances(this, props.fleetName, ['ec2:DescribeInstanceAttribute']));
     endFunction.addToRolePolicy(terminationProtectionRight(this, props.fleetName, ['false']));
-    endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }));
+    endFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['autoscaling:SuspendProcesses'], resources: [props.spares.autoScalingGroupArn] }),
+    );
     // DescribeAutoScalingGroups has no resource-level permissions.
     endFunction.addToRolePolicy(new PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingGroups'], resources: ['*'] }));
     endFunction.grantInvoke(role);
     Validations.of(this).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(endFunction.node.defaultChild as CfnFunction)}.Arn>:*]`,
-      reason: 'The expiry schedule may invoke any version of the one function that unprotects the VMs and stops the spares; CDK grants it that way.',
+      reason:
+        'The expiry schedule may invoke any version of the one function that unprotects the VMs and stops the spares; CDK grants it that way.',
     });
 
     const at = schedulerAt(props.expiresAt);
@@ -83,7 +89,9 @@ export class FleetExpiry extends Construct {
         }),
       );
     for (const shard of props.shards) {
-      schedule(shard, 'StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', { InstanceIds: shard.instances.map((instance) => instance.instanceId) });
+      schedule(shard, 'StopVms', 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances', {
+        InstanceIds: shard.instances.map((instance) => instance.instanceId),
+      });
     }
     new CfnScheduledAction(this, 'NoMoreSpares', {
       autoScalingGroupName: props.spares.autoScalingGroupName,

@@ -4,7 +4,12 @@ import { IConstruct } from 'constructs';
 import { FLEET_TAG } from '../contract/wire';
 
 /** `actions` on EC2 instances tagged `lablink:fleet=<fleetName>` only, so VMs added later and spares are covered too. */
-export function onFleetInstances(scope: IConstruct, fleetName: string, actions: string[], conditions: Record<string, Record<string, unknown>> = {}): PolicyStatement {
+export function onFleetInstances(
+  scope: IConstruct,
+  fleetName: string,
+  actions: string[],
+  conditions: Record<string, Record<string, unknown>> = {},
+): PolicyStatement {
   const { partition, region, account } = Stack.of(scope);
   return new PolicyStatement({
     actions,
@@ -21,5 +26,7 @@ export function onFleetInstances(scope: IConstruct, fleetName: string, actions: 
  * `values`: what the role may set it to ('false' only, to lift it).
  */
 export function terminationProtectionRight(scope: IConstruct, fleetName: string, values: ('true' | 'false')[]): PolicyStatement {
-  return onFleetInstances(scope, fleetName, ['ec2:ModifyInstanceAttribute'], { StringEqualsIgnoreCase: { 'ec2:Attribute/DisableApiTermination': values } });
+  return onFleetInstances(scope, fleetName, ['ec2:ModifyInstanceAttribute'], {
+    StringEqualsIgnoreCase: { 'ec2:Attribute/DisableApiTermination': values },
+  });
 }

@@ -64,7 +64,9 @@ export class FormApi extends Construct {
       stageName: '$default',
       autoDeploy: true,
       throttle: { rateLimit: props.throttle.stage.rate, burstLimit: props.throttle.stage.burst },
-      accessLogSettings: { destination: new LogGroupLogDestination(new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH })) },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH })),
+      },
     });
     // Requests for a VM are the scarce path: a tighter limit keeps a flood from reaching the database.
     (stage.node.defaultChild as CfnStage).routeSettings = {

@@ -93,21 +93,36 @@ const UBUNTU_22_04_PARAMETER = /\/(22\.04|jammy)\//;
 type ContextReader = (key: string) => unknown;
 
 /** A refusal names the key, what it allows, and the value exactly as given (before any conversion). */
-const refused = (key: string, allowed: string) => (issue: v.BaseIssue<unknown>) => `${key} must be ${allowed} (got ${JSON.stringify(issue.input)}).`;
+const refused = (key: string, allowed: string) => (issue: v.BaseIssue<unknown>) =>
+  `${key} must be ${allowed} (got ${JSON.stringify(issue.input)}).`;
 
 /** cdk.json gives numbers, `-c key=value` gives strings: both count; anything else becomes NaN and is refused. */
 const asNumber = (raw: unknown) => (typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN);
 
 function numberKey(key: string, min: number, max: number, whole = true) {
-  const allowed = v.pipe(v.number(), v.finite(), v.minValue(min), v.maxValue(max), v.check((value) => !whole || Number.isInteger(value)));
+  const allowed = v.pipe(
+    v.number(),
+    v.finite(),
+    v.minValue(min),
+    v.maxValue(max),
+    v.check((value) => !whole || Number.isInteger(value)),
+  );
   // Checked before the conversion, so the refusal quotes the value as given.
-  return v.pipe(v.unknown(), v.check((raw) => v.is(allowed, asNumber(raw)), refused(key, `a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`)), v.transform(asNumber));
+  return v.pipe(
+    v.unknown(),
+    v.check((raw) => v.is(allowed, asNumber(raw)), refused(key, `a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`)),
+    v.transform(asNumber),
+  );
 }
 
 const flagKey = (key: string) =>
-  v.pipe(v.union([v.boolean(), v.picklist(['true', 'false'])], refused(key, 'true or false')), v.transform((raw) => raw === true || raw === 'true'));
+  v.pipe(
+    v.union([v.boolean(), v.picklist(['true', 'false'])], refused(key, 'true or false')),
+    v.transform((raw) => raw === true || raw === 'true'),
+  );
 
-const textKey = (key: string, pattern: RegExp, allowed: string) => v.pipe(v.string(refused(key, allowed)), v.regex(pattern, refused(key, allowed)));
+const textKey = (key: string, pattern: RegExp, allowed: string) =>
+  v.pipe(v.string(refused(key, allowed)), v.regex(pattern, refused(key, allowed)));
 
 const isSmallFile = (file: string, maxBytes: number) => {
   const stat = statSync(path.resolve(file), { throwIfNoEntry: false });
@@ -117,13 +132,20 @@ const isSmallFile = (file: string, maxBytes: number) => {
 /** A local file, given relative to the working directory; the stack gets its absolute path. */
 function fileKey(key: string, maxBytes: number) {
   const message = refused(key, `a readable file of at most ${maxBytes / 1024} KB, such as ./setup.sh`);
-  return v.pipe(v.string(message), v.check((file) => isSmallFile(file, maxBytes), message), v.transform((file) => path.resolve(file)));
+  return v.pipe(
+    v.string(message),
+    v.check((file) => isSmallFile(file, maxBytes), message),
+    v.transform((file) => path.resolve(file)),
+  );
 }
 
 const CONTEXT_KEYS = v.object({
   vmCount: v.optional(numberKey('vmCount', 0, MAX_VM_COUNT), 2),
   warmVms: v.optional(numberKey('warmVms', 0, MAX_VM_COUNT)),
-  instanceType: v.optional(textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'), DEFAULT_INSTANCE_TYPE),
+  instanceType: v.optional(
+    textKey('instanceType', /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as t3.large or g4dn.xlarge'),
+    DEFAULT_INSTANCE_TYPE,
+  ),
   hourlyPrice: v.optional(numberKey('hourlyPrice', 0, 1000, false)),
   amiId: v.optional(textKey('amiId', /^ami-[0-9a-f]{8,17}$/, 'an AMI id such as ami-0123456789abcdef0')),
   amiSsmParameter: v.optional(
@@ -132,7 +154,8 @@ const CONTEXT_KEYS = v.object({
       // Its curl (7.81) signs S3 requests without x-amz-content-sha256: S3 refuses every VM's agent download.
       v.check(
         (parameter) => !UBUNTU_22_04_PARAMETER.test(parameter),
-        (issue) => `amiSsmParameter must not name Ubuntu 22.04, whose curl 7.81 cannot sign the VMs' S3 downloads; use Ubuntu 24.04 (got ${JSON.stringify(issue.input)}).`,
+        (issue) =>
+          `amiSsmParameter must not name Ubuntu 22.04, whose curl 7.81 cannot sign the VMs' S3 downloads; use Ubuntu 24.04 (got ${JSON.stringify(issue.input)}).`,
       ),
     ),
     UBUNTU_24_04_AMI_PARAMETER,
@@ -142,25 +165,43 @@ const CONTEXT_KEYS = v.object({
   dbMaxCapacity: v.optional(numberKey('dbMaxCapacity', 1, 256, false), 4),
   holdSeconds: v.optional(numberKey('holdSeconds', 5, MAX_DEPLOYED_HOLD_SECONDS), DEFAULT_HOLD_SECONDS),
   allocatorTasks: v.optional(numberKey('allocatorTasks', 1, 10), 1),
-  vmNamePrefix: v.optional(textKey('vmNamePrefix', /^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter, at most 41 characters'), 'lablink-vm'),
+  vmNamePrefix: v.optional(
+    textKey(
+      'vmNamePrefix',
+      /^[a-z][a-z0-9-]{0,40}$/,
+      'lower-case letters, digits and dashes, starting with a letter, at most 41 characters',
+    ),
+    'lablink-vm',
+  ),
   apiRateLimit: v.optional(numberKey('apiRateLimit', 1, 10000)),
   allowFleetToken: v.optional(flagKey('allowFleetToken'), false),
   vmsPerAddress: v.optional(numberKey('vmsPerAddress', 1, 100_000), DEFAULT_ADDRESS_LIMIT.vms),
   vmsPerAddressMinutes: v.optional(numberKey('vmsPerAddressMinutes', 1, 1440), DEFAULT_ADDRESS_LIMIT.windowSeconds / 60),
   releaseFailedAfterMinutes: v.optional(numberKey('releaseFailedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.failedAfterSeconds! / 60),
-  releaseUnconnectedAfterMinutes: v.optional(numberKey('releaseUnconnectedAfterMinutes', 0, 1440), DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60),
+  releaseUnconnectedAfterMinutes: v.optional(
+    numberKey('releaseUnconnectedAfterMinutes', 0, 1440),
+    DEFAULT_IDLE_RELEASE.unconnectedAfterSeconds! / 60,
+  ),
   lineTurnMinutes: v.optional(numberKey('lineTurnMinutes', 1, 60), DEFAULT_LINE_POLICY.turnSeconds / 60),
   accessCode: v.optional(textKey('accessCode', /^[\x21-\x7e]{4,64}$/, '4 to 64 printable characters without spaces')),
   expiresAt: v.optional(textKey('expiresAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$/, 'a UTC time such as 2026-12-01T18:00Z')),
   alarmEmail: v.optional(textKey('alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),
   setupScript: v.optional(fileKey('setupScript', MAX_SETUP_SCRIPT_BYTES)),
-  setupCheck: v.optional(textKey('setupCheck', /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\'')),
+  setupCheck: v.optional(
+    textKey('setupCheck', /^[^\n\r\0]{1,1000}$/, 'one line of at most 1000 characters, such as \'python -c "import sleap"\''),
+  ),
   // No user:password@ in an https URL: the plan, the clone's .git/config and the log would show it to participants.
   repository: v.optional(
-    textKey('repository', /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/, 'a public git URL without credentials, such as https://github.com/owner/tutorial.git'),
+    textKey(
+      'repository',
+      /^(https:\/\/[\w.-]+(:\d+)?\/|ssh:\/\/|git@)[\w.@:/~+-]*?\/?[\w.-]+?(\.git)?\/?$/,
+      'a public git URL without credentials, such as https://github.com/owner/tutorial.git',
+    ),
   ),
   repositoryRef: v.optional(textKey('repositoryRef', /^\w[\w./-]{0,199}$/, 'a branch, tag or commit such as main or v1.2')),
-  containerImage: v.optional(textKey('containerImage', /^[a-z0-9][\w./:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12')),
+  containerImage: v.optional(
+    textKey('containerImage', /^[a-z0-9][\w./:@-]{0,254}$/, 'an image reference such as docker.io/library/python:3.12'),
+  ),
 });
 
 /**
@@ -178,9 +219,20 @@ const CONTEXT = v.pipe(
     ),
     ['warmVms'],
   ),
-  v.forward(v.partialCheck([['repositoryRef'], ['repository']], (config) => !config.repositoryRef || Boolean(config.repository), 'repositoryRef needs repository.'), ['repositoryRef']),
   v.forward(
-    v.partialCheck([['dbMinCapacity'], ['dbMaxCapacity']], (config) => config.dbMinCapacity <= config.dbMaxCapacity, 'dbMinCapacity must not be larger than dbMaxCapacity.'),
+    v.partialCheck(
+      [['repositoryRef'], ['repository']],
+      (config) => !config.repositoryRef || Boolean(config.repository),
+      'repositoryRef needs repository.',
+    ),
+    ['repositoryRef'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['dbMinCapacity'], ['dbMaxCapacity']],
+      (config) => config.dbMinCapacity <= config.dbMaxCapacity,
+      'dbMinCapacity must not be larger than dbMaxCapacity.',
+    ),
     ['dbMinCapacity'],
   ),
   v.forward(

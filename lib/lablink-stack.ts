@@ -61,7 +61,10 @@ export class LabLinkStack extends Stack {
       minCapacity: config.dbMinCapacity,
       maxCapacity: config.dbMaxCapacity,
     });
-    const releaseEnv = idleReleaseEnv({ failedAfterSeconds: config.releaseFailedAfterMinutes * 60, unconnectedAfterSeconds: config.releaseUnconnectedAfterMinutes * 60 });
+    const releaseEnv = idleReleaseEnv({
+      failedAfterSeconds: config.releaseFailedAfterMinutes * 60,
+      unconnectedAfterSeconds: config.releaseUnconnectedAfterMinutes * 60,
+    });
     this.allocator = new AllocatorService(this, 'Allocator', {
       vpc: this.network.vpc,
       cluster: this.database.cluster,

@@ -14,7 +14,17 @@ const GPU: VcpuQuota = { code: 'L-DB2E81BA', name: 'Running On-Demand G and VT i
 
 /** Quotas by instance family (the letters before the generation digit); hpc, mac and u- have quotas of their own. */
 const QUOTA_BY_FAMILY: Record<string, VcpuQuota> = {
-  a: STANDARD, c: STANDARD, d: STANDARD, h: STANDARD, i: STANDARD, im: STANDARD, is: STANDARD, m: STANDARD, r: STANDARD, t: STANDARD, z: STANDARD,
+  a: STANDARD,
+  c: STANDARD,
+  d: STANDARD,
+  h: STANDARD,
+  i: STANDARD,
+  im: STANDARD,
+  is: STANDARD,
+  m: STANDARD,
+  r: STANDARD,
+  t: STANDARD,
+  z: STANDARD,
   g: GPU,
   gr: GPU,
   vt: GPU,
@@ -48,10 +58,18 @@ export interface PreflightResult {
 }
 
 /** Reads the account's quota and current usage and says whether the whole fleet can run. */
-export async function checkFleetQuota(plan: FleetPlan, ec2: EC2Client, quotas: ServiceQuotasClient, region: string): Promise<PreflightResult> {
+export async function checkFleetQuota(
+  plan: FleetPlan,
+  ec2: EC2Client,
+  quotas: ServiceQuotasClient,
+  region: string,
+): Promise<PreflightResult> {
   const quota = quotaForInstanceType(plan.instanceType);
   if (!quota) {
-    return { ok: false, message: `LabLink does not know which EC2 quota ${plan.instanceType} counts against; check it in the Service Quotas console for ${region}.` };
+    return {
+      ok: false,
+      message: `LabLink does not know which EC2 quota ${plan.instanceType} counts against; check it in the Service Quotas console for ${region}.`,
+    };
   }
   const vcpusPerVm = await vcpusOf(ec2, plan.instanceType, region);
   const limit = (await quotas.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: quota.code }))).Quota?.Value ?? 0;
@@ -99,8 +117,15 @@ export const GP3_STORAGE_QUOTA = { serviceCode: 'ebs', code: 'L-7A658B76', name:
 const GIB_PER_TIB = 1024;
 
 /** Reads the account's gp3 storage quota and the gp3 volumes that exist, and says whether every VM's disk fits. */
-export async function checkStorageQuota(plan: FleetPlan, ec2: EC2Client, quotas: ServiceQuotasClient, region: string): Promise<PreflightResult> {
-  const limitTib = (await quotas.send(new GetServiceQuotaCommand({ ServiceCode: GP3_STORAGE_QUOTA.serviceCode, QuotaCode: GP3_STORAGE_QUOTA.code }))).Quota?.Value ?? 0;
+export async function checkStorageQuota(
+  plan: FleetPlan,
+  ec2: EC2Client,
+  quotas: ServiceQuotasClient,
+  region: string,
+): Promise<PreflightResult> {
+  const limitTib =
+    (await quotas.send(new GetServiceQuotaCommand({ ServiceCode: GP3_STORAGE_QUOTA.serviceCode, QuotaCode: GP3_STORAGE_QUOTA.code }))).Quota
+      ?.Value ?? 0;
   const usedGib = await gp3GibInUse(ec2, plan.stackName);
   const neededGib = plan.vmCount * plan.volumeGb;
   const limitGib = limitTib * GIB_PER_TIB;

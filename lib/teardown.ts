@@ -24,10 +24,17 @@ const ENDING = /^(Terminating|Terminated)/;
 
 async function sparesGroupOf(autoScaling: AutoScalingClient, fleetName: string): Promise<{ name?: string; spares: string[] }> {
   const answer = await autoScaling.send(
-    new DescribeAutoScalingGroupsCommand({ Filters: [{ Name: `tag:${FLEET_TAG}`, Values: [fleetName] }, { Name: `tag:${SPARE_TAG}`, Values: ['true'] }] }),
+    new DescribeAutoScalingGroupsCommand({
+      Filters: [
+        { Name: `tag:${FLEET_TAG}`, Values: [fleetName] },
+        { Name: `tag:${SPARE_TAG}`, Values: ['true'] },
+      ],
+    }),
   );
   const group = answer.AutoScalingGroups?.[0];
-  const spares = (group?.Instances ?? []).filter((instance) => !ENDING.test(instance.LifecycleState ?? '')).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
+  const spares = (group?.Instances ?? [])
+    .filter((instance) => !ENDING.test(instance.LifecycleState ?? ''))
+    .flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
   return { name: group?.AutoScalingGroupName, spares };
 }
 
@@ -35,11 +42,18 @@ async function sparesGroupOf(autoScaling: AutoScalingClient, fleetName: string):
 export async function planTeardown(ec2: EC2Client, autoScaling: AutoScalingClient, fleetName: string): Promise<TeardownPlan> {
   const instances = await fleetInstances(ec2, fleetName);
   const group = await sparesGroupOf(autoScaling, fleetName);
-  return { fleetName, instances, protectedInstances: await protectedInstances(ec2, instances), sparesGroup: group.name, spares: group.spares };
+  return {
+    fleetName,
+    instances,
+    protectedInstances: await protectedInstances(ec2, instances),
+    sparesGroup: group.name,
+    spares: group.spares,
+  };
 }
 
 export function describePlan(plan: TeardownPlan): string {
-  const names = (instances: FleetInstance[]) => instances.map((instance) => (instance.name ? `${instance.name} (${instance.instanceId})` : instance.instanceId)).join(', ');
+  const names = (instances: FleetInstance[]) =>
+    instances.map((instance) => (instance.name ? `${instance.name} (${instance.instanceId})` : instance.instanceId)).join(', ');
   return [
     `Fleet ${plan.fleetName}: ${plan.instances.length} instances, running or stopped.`,
     plan.protectedInstances.length > 0
@@ -71,9 +85,11 @@ export async function tearDown(
     await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: plan.sparesGroup, ScalingProcesses: ['Launch'] }));
     const { spares } = await sparesGroupOf(autoScaling, plan.fleetName);
     for (const instanceId of spares) {
-      await autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true })).catch((error: Error) => {
-        throw new Error(`Could not end the spare ${instanceId}: ${error.message}. Nothing was destroyed; run the teardown again.`);
-      });
+      await autoScaling
+        .send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }))
+        .catch((error: Error) => {
+          throw new Error(`Could not end the spare ${instanceId}: ${error.message}. Nothing was destroyed; run the teardown again.`);
+        });
     }
     say(`Spares ended: ${spares.length}.`);
   }

@@ -1,5 +1,5 @@
 import type { SetupPlan } from '../contract/setup-plan';
-import { SETUP_RESULT_FILE } from "../contract/setup-plan";
+import { SETUP_RESULT_FILE } from '../contract/setup-plan';
 import { HOSTNAME_PATTERN } from '../contract/wire';
 
 /** EC2 refuses user-data above 16 KB (before base64); a test keeps the rendered script below it. */
@@ -15,7 +15,18 @@ export const REGISTERED_MARKER = `${AGENT_STATE_DIR}/registered`;
 export const CRD_PACKAGE_URL = 'https://dl.google.com/linux/direct/chrome-remote-desktop_current_amd64.deb';
 export const NODE_DIST_URL = 'https://nodejs.org/dist';
 /** What the boot script installs from the distribution (the rehearsal's cached image carries them too). */
-export const VM_PACKAGES = ['xfce4', 'xfce4-terminal', 'xfce4-goodies', 'desktop-base', 'dbus-x11', 'xscreensaver', 'curl', 'ca-certificates', 'xz-utils', 'iptables'];
+export const VM_PACKAGES = [
+  'xfce4',
+  'xfce4-terminal',
+  'xfce4-goodies',
+  'desktop-base',
+  'dbus-x11',
+  'xscreensaver',
+  'curl',
+  'ca-certificates',
+  'xz-utils',
+  'iptables',
+];
 /** How long the boot script waits for the agent's first accepted report. */
 export const REGISTRATION_WAIT_SECONDS = 900;
 /** The workshop's setup: where its plan, script and working folder go, and how long the boot script waits for its result. */
@@ -68,8 +79,12 @@ function renderSetupInstall(setup: VmSetupOptions): string {
   const packages = [...(setup.repository ? ['git'] : []), ...(setup.containerImage ? ['podman', 'uidmap'] : [])];
   return `
 step install-setup
-${packages.length > 0 ? `retry 3 shared apt-get $APT install -y -q --no-install-recommends ${packages.join(' ')}
-` : ''}${
+${
+  packages.length > 0
+    ? `retry 3 shared apt-get $APT install -y -q --no-install-recommends ${packages.join(' ')}
+`
+    : ''
+}${
     setup.script
       ? `SETUP_URL=${quote(setup.script.url)}
 retry 10 s3_get "$SETUP_URL" ${SETUP_SCRIPT_PATH}

@@ -80,7 +80,8 @@ function accessCode(value: string | undefined): string | undefined {
 }
 
 function instanceType(value: string): string {
-  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value)) throw new Error(`--instance-type must be an EC2 instance type such as t3.large, not "${value}".`);
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value))
+    throw new Error(`--instance-type must be an EC2 instance type such as t3.large, not "${value}".`);
   return value;
 }
 
@@ -99,7 +100,8 @@ function setupScript(value: string | undefined): string | undefined {
 
 function setupCheck(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value.trim() === '' || value.length > 1000 || /[\n\r\0]/.test(value)) throw new Error('--setup-check must be one line of at most 1000 characters.');
+  if (value.trim() === '' || value.length > 1000 || /[\n\r\0]/.test(value))
+    throw new Error('--setup-check must be one line of at most 1000 characters.');
   return value;
 }
 
@@ -129,7 +131,10 @@ export function parseLocalOptions(argv: string[]): LocalOptions {
     vms: integer('vms', values.vms, 0, 200),
     holdSeconds: integer('hold-seconds', values['hold-seconds'], 1, MAX_HOLD_SECONDS),
     accessCode: accessCode(values['access-code']),
-    addressLimit: { vms: integer('vms-per-address', values['vms-per-address'], 1, 100_000), windowSeconds: 60 * integer('vms-per-address-minutes', values['vms-per-address-minutes'], 1, 1440) },
+    addressLimit: {
+      vms: integer('vms-per-address', values['vms-per-address'], 1, 100_000),
+      windowSeconds: 60 * integer('vms-per-address-minutes', values['vms-per-address-minutes'], 1, 1440),
+    },
     idleRelease: {
       failedAfterSeconds: minutesOrOff('release-failed-after', values['release-failed-after']),
       unconnectedAfterSeconds: minutesOrOff('release-unconnected-after', values['release-unconnected-after']),

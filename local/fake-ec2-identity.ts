@@ -139,7 +139,20 @@ export async function startFakeImds(
     if (request.url === `/latest/meta-data/iam/security-credentials/${TEST_ROLE_NAME}`) {
       const { accessKeyId, secretAccessKey, sessionToken } = TEST_ROLE_CREDENTIALS;
       const expiration = new Date(Date.now() + 6 * 3600_000).toISOString();
-      return response.end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: accessKeyId, SecretAccessKey: secretAccessKey, Token: sessionToken, Expiration: expiration }, null, 2));
+      return response.end(
+        JSON.stringify(
+          {
+            Code: 'Success',
+            Type: 'AWS-HMAC',
+            AccessKeyId: accessKeyId,
+            SecretAccessKey: secretAccessKey,
+            Token: sessionToken,
+            Expiration: expiration,
+          },
+          null,
+          2,
+        ),
+      );
     }
     response.statusCode = 404;
     response.end();

@@ -19,7 +19,12 @@ const argv = process.argv.slice(2);
 const code = argv.find((arg) => arg.startsWith('--code='));
 
 if (recordFile) {
-  const seen = existsSync(recordFile) ? readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)) : [];
+  const seen = existsSync(recordFile)
+    ? readFileSync(recordFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line))
+    : [];
   if (seen.some((record) => record.argv.includes(code))) {
     console.error('OAuth error: the authorization code has already been used.');
     process.exit(1);
@@ -38,5 +43,8 @@ if (settings.failure) {
 }
 const configDir = path.join(home, '.config', 'chrome-remote-desktop');
 mkdirSync(configDir, { recursive: true });
-writeFileSync(path.join(configDir, 'host#simulated.json'), JSON.stringify({ host_name: argv.find((arg) => arg.startsWith('--name='))?.slice(7) }));
+writeFileSync(
+  path.join(configDir, 'host#simulated.json'),
+  JSON.stringify({ host_name: argv.find((arg) => arg.startsWith('--name='))?.slice(7) }),
+);
 console.log('Host registered (simulated).');

@@ -106,7 +106,10 @@ export async function startLocalPostgres(log: (line: string) => void = () => und
   const stopServer = async () => {
     const child = (server as unknown as { process?: ChildProcess }).process;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const stoppedInTime = await Promise.race([server.stop().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS).unref())]);
+    const stoppedInTime = await Promise.race([
+      server.stop().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS).unref()),
+    ]);
     if (!stoppedInTime && child.exitCode === null && child.signalCode === null) {
       // Never delete or reuse the data under a server that is still running.
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -98,7 +98,11 @@ export class SimulatedVm {
     if (this.running) return;
     // The agent hands start-host only a minimal environment, so the stand-in reads its settings from HOME;
     // the skeleton has them too, so a home recreated by a reset still has them.
-    const settings = JSON.stringify({ record: this.recordFile, failure: this.options.startHostFailure, delayMs: this.options.startHostDelayMs ?? 0 });
+    const settings = JSON.stringify({
+      record: this.recordFile,
+      failure: this.options.startHostFailure,
+      delayMs: this.options.startHostDelayMs ?? 0,
+    });
     for (const dir of [this.homeDir, this.skelDir]) writeFileSync(path.join(dir, FAKE_CRD_SETTINGS), settings);
     const fakeCommand = `${process.execPath} ${FAKE_COMMAND} ${this.resetCommandsFile}`;
     const child = spawn(process.execPath, [this.options.agentBundle], {

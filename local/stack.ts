@@ -99,7 +99,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     identity: options.identity ?? new FleetTokenVerifier(options.fleetToken),
     holdSeconds: options.holdSeconds ?? DEFAULT_HOLD_SECONDS,
     aliveGraceSeconds: options.aliveGraceSeconds ?? DEFAULT_ALIVE_GRACE_SECONDS,
-    doctor: { policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY, intervalMs: options.doctorIntervalMs ?? 15_000, unreportedDeliveryFinalSeconds: options.unreportedDeliveryFinalSeconds },
+    doctor: {
+      policy: options.repairPolicy ?? DEFAULT_REPAIR_POLICY,
+      intervalMs: options.doctorIntervalMs ?? 15_000,
+      unreportedDeliveryFinalSeconds: options.unreportedDeliveryFinalSeconds,
+    },
     idleRelease: idleRelease && { policy: idleRelease, intervalMs: options.idleSweepIntervalMs ?? 15_000 },
     log: options.log,
   });
@@ -115,7 +119,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       adminSecret: async () => options.adminSecret,
       accessCode: options.accessCode,
       expiresAt: options.expiresAt,
-      requestLimiter: options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
+      requestLimiter:
+        options.requestLimits && rateLimit({ ...options.requestLimits, clientKey: (c) => getConnInfo(c).remote.address ?? 'unknown' }),
       addressLimit: options.addressLimit === undefined ? DEFAULT_ADDRESS_LIMIT : (options.addressLimit ?? undefined),
       clientAddress: (c) => getConnInfo(c).remote.address,
       idleRelease,

@@ -118,8 +118,12 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
     await options.prepare?.(rootDir);
 
     const args = [
-      '-q', '--register=no', '--keep-unit', '-b',
-      '-D', rootDir,
+      '-q',
+      '--register=no',
+      '--keep-unit',
+      '-b',
+      '-D',
+      rootDir,
       `--machine=${machine}`,
       `--network-namespace-path=${options.netns.path}`,
       // Never touch the host's journal directory.

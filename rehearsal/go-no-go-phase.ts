@@ -11,7 +11,7 @@ import { PROBE_EMAIL, SETUP_FAILURE_PREFIX } from '../contract/wire';
 import { CheckReport, OAUTH_REFUSAL } from '../core/go-no-go';
 import { retireVm } from '../store/health';
 import type { VmSummary } from '../store/vms';
-import type { Life } from "./life";
+import type { Life } from './life';
 import { run } from './util';
 
 const REPO_ROOT = path.join(__dirname, '..');
@@ -21,7 +21,16 @@ const PROBE_TIMEOUT_SECONDS = 180;
 /** The check's CLI as a child of this process, so inside the rehearsal's network namespace. */
 async function runCheck(life: Life): Promise<{ exitCode: number | null; report?: CheckReport; stderr: string }> {
   const { allocatorUrl, adminSecret } = life.booted;
-  const args = ['--import', 'tsx', path.join(REPO_ROOT, 'bin/check.ts'), '--url', allocatorUrl, '--probe-timeout', String(PROBE_TIMEOUT_SECONDS), '--json'];
+  const args = [
+    '--import',
+    'tsx',
+    path.join(REPO_ROOT, 'bin/check.ts'),
+    '--url',
+    allocatorUrl,
+    '--probe-timeout',
+    String(PROBE_TIMEOUT_SECONDS),
+    '--json',
+  ];
   const result = await run(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, LABLINK_ADMIN_SECRET: adminSecret },
@@ -53,10 +62,17 @@ export async function goNoGoPhase(life: Life, setupBroken: string): Promise<void
   const setupLine = withBroken.report?.lines.find((line) => line.name === `vm ${setupBroken}`);
   life.checks.add(
     name(`with ${setupBroken}'s setup check failed, npm run check says NO-GO (exit 1) and names ${setupBroken} and its setup`),
-    withBroken.exitCode === 1 && withBroken.report?.go === false && setupLine?.status === 'FAIL' && setupLine.message.startsWith(SETUP_FAILURE_PREFIX),
+    withBroken.exitCode === 1 &&
+      withBroken.report?.go === false &&
+      setupLine?.status === 'FAIL' &&
+      setupLine.message.startsWith(SETUP_FAILURE_PREFIX),
     withBroken.report ?? withBroken.stderr,
   );
-  life.checks.add(name(`its probe still went through ${life.vm.name}: refused as Google refuses it, the VM released, reset and free`), probePassed(withBroken.report), withBroken.report?.lines);
+  life.checks.add(
+    name(`its probe still went through ${life.vm.name}: refused as Google refuses it, the VM released, reset and free`),
+    probePassed(withBroken.report),
+    withBroken.report?.lines,
+  );
 
   await retireVm(sql, setupBroken);
   const healthyOnly = await runCheck(life);
@@ -67,8 +83,12 @@ export async function goNoGoPhase(life: Life, setupBroken: string): Promise<void
   );
 
   // start-host's own record is gone with the desktop account each reset sweeps: the agent's journal keeps what it answered.
-  const journal = await container.exec(['journalctl', '-b', '-u', 'lablink-agent.service', '--no-pager', '-o', 'cat'], { allowFailure: true });
-  const probeAnswers = journal.stdout.split('\n').filter((text) => text.includes('"agent.start_host_done"') && text.includes('"probe":true'));
+  const journal = await container.exec(['journalctl', '-b', '-u', 'lablink-agent.service', '--no-pager', '-o', 'cat'], {
+    allowFailure: true,
+  });
+  const probeAnswers = journal.stdout
+    .split('\n')
+    .filter((text) => text.includes('"agent.start_host_done"') && text.includes('"probe":true'));
   life.checks.add(
     name("the VM's agent ran start-host for each probe and logged the stand-in's refusal as expected, not as an error"),
     probeAnswers.length === 2 && probeAnswers.every((text) => text.includes(OAUTH_REFUSAL) && text.includes('"level":"info"')),
@@ -79,5 +99,9 @@ export async function goNoGoPhase(life: Life, setupBroken: string): Promise<void
   const vm = vms.find((row) => row.hostname === life.vm.name);
   life.checks.add(name(`${life.vm.name} is free for the next participant after the probes`), vm !== undefined && isFree(vm), vm);
   const csv = await (await fetch(`${allocatorUrl}/api/vms.csv`, { headers: admin })).text();
-  life.checks.add(name(`the probe (${PROBE_EMAIL}) is not in the assignments' CSV`), csv.includes('participant-1@example.com') && !csv.includes(PROBE_EMAIL), csv);
+  life.checks.add(
+    name(`the probe (${PROBE_EMAIL}) is not in the assignments' CSV`),
+    csv.includes('participant-1@example.com') && !csv.includes(PROBE_EMAIL),
+    csv,
+  );
 }

@@ -16,7 +16,15 @@ interface CheckList {
 }
 
 /** Root-owned files a participant would like to own or change: owner and mode must stay, and content where the reset does not rewrite it. */
-const ROOT_FILES = ['/etc', '/etc/passwd', '/etc/shadow', '/etc/group', '/etc/sudoers.d/lablink-crd', '/opt/lablink/agent.js', '/etc/lablink/agent.env'];
+const ROOT_FILES = [
+  '/etc',
+  '/etc/passwd',
+  '/etc/shadow',
+  '/etc/group',
+  '/etc/sudoers.d/lablink-crd',
+  '/opt/lablink/agent.js',
+  '/etc/lablink/agent.env',
+];
 const UNCHANGED_CONTENT = ['/etc/sudoers.d/lablink-crd', '/opt/lablink/agent.js', '/etc/lablink/agent.env'];
 /** Files that identify the VM: B must not read them. */
 const IDENTITY_FILES = ['/run/lablink-identity.json', '/etc/lablink/agent.env', '/var/lib/lablink-agent/registered'];
@@ -68,7 +76,17 @@ echo "uid=$(id -u)"
  */
 async function lingerFromASession(container: Container): Promise<{ session: string; outcome: string }> {
   const attempt = await container.exec(
-    ['systemd-run', '--quiet', '--wait', '--pipe', '--property=PAMName=login', `--property=User=${DESKTOP_USER}`, 'sh', '-c', 'echo "session=$XDG_SESSION_ID"; loginctl enable-linger 2>&1 && echo linger=ok'],
+    [
+      'systemd-run',
+      '--quiet',
+      '--wait',
+      '--pipe',
+      '--property=PAMName=login',
+      `--property=User=${DESKTOP_USER}`,
+      'sh',
+      '-c',
+      'echo "session=$XDG_SESSION_ID"; loginctl enable-linger 2>&1 && echo linger=ok',
+    ],
     { allowFailure: true },
   );
   const session = /^session=(.*)$/m.exec(attempt.stdout)?.[1] ?? '';
@@ -79,18 +97,30 @@ type IdRange = { first: number; last: number };
 const within = (id: number, ranges: IdRange[]) => ranges.some((range) => id >= range.first && id <= range.last);
 
 async function rootFileStates(container: Container): Promise<string> {
-  return (await container.exec(['sh', '-c', `stat -c '%n %u:%g %a' ${ROOT_FILES.join(' ')}; sha256sum ${UNCHANGED_CONTENT.join(' ')}`])).stdout;
+  return (await container.exec(['sh', '-c', `stat -c '%n %u:%g %a' ${ROOT_FILES.join(' ')}; sha256sum ${UNCHANGED_CONTENT.join(' ')}`]))
+    .stdout;
 }
 
-async function vmState(allocatorUrl: string, admin: Record<string, string>, name: string): Promise<{ state: string; failure?: string | null } | undefined> {
-  const list = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string; failure?: string | null }[] };
+async function vmState(
+  allocatorUrl: string,
+  admin: Record<string, string>,
+  name: string,
+): Promise<{ state: string; failure?: string | null } | undefined> {
+  const list = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as {
+    vms: { hostname: string; state: string; failure?: string | null }[];
+  };
   return list.vms.find((row) => row.hostname === name);
 }
 
 /** Live processes (pid and uids) any of whose uids is in the ranges. */
 async function processesOf(container: Container, ranges: IdRange[]): Promise<string[]> {
   const status = await container.exec(['sh', '-c', "grep -H '^Uid:' /proc/[0-9]*/status 2>/dev/null; true"]);
-  return status.stdout.split('\n').filter((line) => line.split(/\s+/).slice(1).some((field) => within(Number(field), ranges)));
+  return status.stdout.split('\n').filter((line) =>
+    line
+      .split(/\s+/)
+      .slice(1)
+      .some((field) => within(Number(field), ranges)),
+  );
 }
 
 /** `find` tests for files owned by the ids, each range as two numeric tests. */
@@ -98,7 +128,12 @@ function ownedBy(ranges: IdRange[]): string {
   return ranges.map((range) => `\\( -uid +${range.first - 1} -uid -${range.last + 1} \\)`).join(' -o ');
 }
 
-export async function hostileParticipant(container: Container, allocatorUrl: string, admin: Record<string, string>, checks: CheckList): Promise<void> {
+export async function hostileParticipant(
+  container: Container,
+  allocatorUrl: string,
+  admin: Record<string, string>,
+  checks: CheckList,
+): Promise<void> {
   const vmName = (await container.exec(['hostname'])).stdout.trim();
   const before = await rootFileStates(container);
   const subuid = (await container.exec(['sh', '-c', `grep "^${DESKTOP_USER}:" /etc/subuid || true`])).stdout.trim().split(':');
@@ -106,21 +141,39 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
   await container.exec(['sh', '-c', '[ -e /dev/fuse ] || mknod -m 666 /dev/fuse c 10 229']);
   const planted = await container.exec(['bash', '-c', PLANT], { user: DESKTOP_USER, allowFailure: true, timeoutMs: 60_000 });
   const uid = Number(/^uid=(\d+)$/m.exec(planted.stdout)?.[1]);
-  const ranges: IdRange[] = [{ first: uid, last: uid }, ...(subuid.length === 3 ? [{ first: Number(subuid[1]), last: Number(subuid[1]) + Number(subuid[2]) - 1 }] : [])];
+  const ranges: IdRange[] = [
+    { first: uid, last: uid },
+    ...(subuid.length === 3 ? [{ first: Number(subuid[1]), last: Number(subuid[1]) + Number(subuid[2]) - 1 }] : []),
+  ];
   const linger = await lingerFromASession(container);
-  const attacks: Record<string, string> = { ...Object.fromEntries([...planted.stdout.matchAll(/^attack=(\S+) (.*)$/gm)].map((match) => [match[1], match[2]])), linger: linger.outcome };
+  const attacks: Record<string, string> = {
+    ...Object.fromEntries([...planted.stdout.matchAll(/^attack=(\S+) (.*)$/gm)].map((match) => [match[1], match[2]])),
+    linger: linger.outcome,
+  };
   const running = await processesOf(container, ranges);
   const asSubordinate = await processesOf(container, ranges.slice(1));
   const owners = [...planted.stdout.matchAll(/^owner (\S+) (\d+)$/gm)].map((match) => `${match[1]}=${match[2]}`);
-  console.log(`rehearsal: A's attacks: ${JSON.stringify(attacks)}; ${running.length} processes of A, ${asSubordinate.length} as a subordinate uid; ${owners.join(' ')}`);
+  console.log(
+    `rehearsal: A's attacks: ${JSON.stringify(attacks)}; ${running.length} processes of A, ${asSubordinate.length} as a subordinate uid; ${owners.join(' ')}`,
+  );
   checks.add(
     `hostile A: planted its attacks as ${DESKTOP_USER} (uid ${uid}, subordinate ${JSON.stringify(ranges.slice(1))}): processes of A run, in a user namespace as a subordinate uid too`,
     Number.isInteger(uid) && running.length > 3 && asSubordinate.length > 0 && owners.length === 2,
     { attacks, running, owners, stderr: planted.stderr.slice(-500) },
   );
-  const fuseMounted = (await container.exec(['cat', '/proc/self/mountinfo'])).stdout.split('\n').filter((line) => line.split(' ')[4] === FUSE_MOUNT);
-  checks.add(`hostile A: a FUSE file system (bindfs) is mounted in A's home before the release (${FUSE_MOUNT})`, attacks.fuse === 'ok' && fuseMounted.some((line) => / - fuse[. ]/.test(line)), { fuse: attacks.fuse, fuseMounted });
-  checks.add('hostile A: the second walls refuse a crontab and an at job', ['crontab', 'at'].every((name) => attacks[name]?.startsWith('refused')), attacks);
+  const fuseMounted = (await container.exec(['cat', '/proc/self/mountinfo'])).stdout
+    .split('\n')
+    .filter((line) => line.split(' ')[4] === FUSE_MOUNT);
+  checks.add(
+    `hostile A: a FUSE file system (bindfs) is mounted in A's home before the release (${FUSE_MOUNT})`,
+    attacks.fuse === 'ok' && fuseMounted.some((line) => / - fuse[. ]/.test(line)),
+    { fuse: attacks.fuse, fuseMounted },
+  );
+  checks.add(
+    'hostile A: the second walls refuse a crontab and an at job',
+    ['crontab', 'at'].every((name) => attacks[name]?.startsWith('refused')),
+    attacks,
+  );
   checks.add(
     `hostile A: polkit refuses A self-lingering from A's own logind session (${linger.session ? `session ${linger.session}` : 'no session'})`,
     linger.session !== '' && /access denied|not authorized|permission/i.test(linger.outcome),
@@ -139,8 +192,17 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
     RESET_TIMEOUT_MS,
   ).catch(() => undefined);
   const seconds = (Date.now() - released) / 1000;
-  console.log(`rehearsal: reset of ${vmName} after a hostile participant: ${seconds.toFixed(1)} s from release to waiting (the workshop setup again included)`);
-  if (!checks.add(`hostile A: the reset ends with the VM waiting again (${seconds.toFixed(1)} s)`, settled?.state === 'waiting' && !settled.failure, settled)) return;
+  console.log(
+    `rehearsal: reset of ${vmName} after a hostile participant: ${seconds.toFixed(1)} s from release to waiting (the workshop setup again included)`,
+  );
+  if (
+    !checks.add(
+      `hostile A: the reset ends with the VM waiting again (${seconds.toFixed(1)} s)`,
+      settled?.state === 'waiting' && !settled.failure,
+      settled,
+    )
+  )
+    return;
 
   const code = `4/0AanRJrj${randomBytes(12).toString('hex')}`;
   const response = await fetch(`${allocatorUrl}/api/request_vm`, {
@@ -152,29 +214,73 @@ export async function hostileParticipant(container: Container, allocatorUrl: str
     }),
   });
   checks.add('hostile B: the form assigns the reset VM to participant B', response.status === 200, await response.text());
-  const startHost = await waitFor('start-host for B', async () => (await container.readFile(CRD_STAND_IN_LOG).catch(() => '')).split('\n').find((line) => line.includes(code)), 60_000).catch(() => undefined);
+  const startHost = await waitFor(
+    'start-host for B',
+    async () => (await container.readFile(CRD_STAND_IN_LOG).catch(() => '')).split('\n').find((line) => line.includes(code)),
+    60_000,
+  ).catch(() => undefined);
   const uidB = Number((await container.exec(['id', '-u', DESKTOP_USER])).stdout.trim());
-  checks.add(`hostile B: start-host ran for B as a fresh ${DESKTOP_USER} account (uid ${uidB}: neither A's uid nor A's subordinate ids)`, startHost !== undefined && !within(uidB, ranges), { startHost, uidB, ranges });
+  checks.add(
+    `hostile B: start-host ran for B as a fresh ${DESKTOP_USER} account (uid ${uidB}: neither A's uid nor A's subordinate ids)`,
+    startHost !== undefined && !within(uidB, ranges),
+    { startHost, uidB, ranges },
+  );
 
   const left = await processesOf(container, ranges);
   checks.add("hostile: none of A's processes runs (forking, in user namespaces, as subordinate uids)", left.length === 0, left);
-  const jobs = await container.exec(['sh', '-c', `crontab -l -u ${DESKTOP_USER} 2>&1; atq; ls /var/spool/cron/crontabs /var/spool/cron/atjobs /var/lib/systemd/linger 2>/dev/null; true`]);
-  checks.add("hostile: none of A's jobs is scheduled (crontab, at, linger)", !jobs.stdout.split('\n').includes(DESKTOP_USER) && !/^\d+\s/m.test(jobs.stdout), jobs.stdout);
+  const jobs = await container.exec([
+    'sh',
+    '-c',
+    `crontab -l -u ${DESKTOP_USER} 2>&1; atq; ls /var/spool/cron/crontabs /var/spool/cron/atjobs /var/lib/systemd/linger 2>/dev/null; true`,
+  ]);
+  checks.add(
+    "hostile: none of A's jobs is scheduled (crontab, at, linger)",
+    !jobs.stdout.split('\n').includes(DESKTOP_USER) && !/^\d+\s/m.test(jobs.stdout),
+    jobs.stdout,
+  );
   const mounts = (await container.exec(['cat', '/proc/self/mountinfo'])).stdout.split('\n');
-  const leftMounts = mounts.filter((line) => line.includes(` /home/${DESKTOP_USER}/`) || within(Number(/user_id=(\d+)/.exec(line)?.[1] ?? -1), ranges));
+  const leftMounts = mounts.filter(
+    (line) => line.includes(` /home/${DESKTOP_USER}/`) || within(Number(/user_id=(\d+)/.exec(line)?.[1] ?? -1), ranges),
+  );
   checks.add(`hostile: none of A's mounts is left (FUSE in the home: ${attacks.fuse ?? 'not tried'})`, leftMounts.length === 0, leftMounts);
   const roots = ['/', '/tmp', '/var/tmp', '/dev/shm', '/run', '/run/lock', '/dev/mqueue'];
-  const files = await container.exec(['sh', '-c', `find ${roots.join(' ')} -xdev \\( ${ownedBy(ranges)} \\) -print 2>/dev/null | head -n 20`], { allowFailure: true });
+  const files = await container.exec(
+    ['sh', '-c', `find ${roots.join(' ')} -xdev \\( ${ownedBy(ranges)} \\) -print 2>/dev/null | head -n 20`],
+    { allowFailure: true },
+  );
   const ipc = (await container.exec(['sh', '-c', 'cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem'])).stdout.split('\n').slice(1);
-  const ipcOfA = ipc.filter((line) => line.trim().split(/\s+/).some((field) => within(Number(field), ranges.slice(0, 1))));
-  checks.add("hostile: none of A's files is left anywhere (home, temp folders, /run/lock, /dev/mqueue, subordinate uids), nor its IPC", files.stdout.trim() === '' && ipcOfA.length === 0, { files: files.stdout, ipcOfA });
-  const names = ['/tmp/a-folder', '/tmp/a-link-to-shadow', '/tmp/from-userns', '/tmp/from-subuid', '/dev/mqueue/left-by-a', ...SHARED_PLACES.map((place) => `${place}/left-by-a`)];
+  const ipcOfA = ipc.filter((line) =>
+    line
+      .trim()
+      .split(/\s+/)
+      .some((field) => within(Number(field), ranges.slice(0, 1))),
+  );
+  checks.add(
+    "hostile: none of A's files is left anywhere (home, temp folders, /run/lock, /dev/mqueue, subordinate uids), nor its IPC",
+    files.stdout.trim() === '' && ipcOfA.length === 0,
+    { files: files.stdout, ipcOfA },
+  );
+  const names = [
+    '/tmp/a-folder',
+    '/tmp/a-link-to-shadow',
+    '/tmp/from-userns',
+    '/tmp/from-subuid',
+    '/dev/mqueue/left-by-a',
+    ...SHARED_PLACES.map((place) => `${place}/left-by-a`),
+  ];
   const plantedNames = await container.exec(['sh', '-c', `ls -d ${names.join(' ')} 2>/dev/null; true`]);
   checks.add("hostile: A's planted names are gone", plantedNames.stdout.trim() === '', plantedNames.stdout);
   const after = await rootFileStates(container);
-  checks.add('hostile: no root-owned file changed owner or mode, nor the sudo rule, the agent and its settings their content (the links were never followed)', after === before, { before, after });
+  checks.add(
+    'hostile: no root-owned file changed owner or mode, nor the sudo rule, the agent and its settings their content (the links were never followed)',
+    after === before,
+    { before, after },
+  );
   const spied = await container.exec(['sh', '-c', 'ls /tmp/stolen-by-* 2>/dev/null; true']);
   checks.add("hostile: nothing of A's ran in B's session", spied.stdout.trim() === '', spied.stdout);
-  const readable = await container.exec(['sh', '-c', `for file in ${IDENTITY_FILES.join(' ')}; do cat "$file" >/dev/null 2>&1 && echo "B reads $file"; done; true`], { user: DESKTOP_USER });
+  const readable = await container.exec(
+    ['sh', '-c', `for file in ${IDENTITY_FILES.join(' ')}; do cat "$file" >/dev/null 2>&1 && echo "B reads $file"; done; true`],
+    { user: DESKTOP_USER },
+  );
   checks.add('hostile B: the files that identify the VM are not readable by B', readable.stdout.trim() === '', readable.stdout);
 }

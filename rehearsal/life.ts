@@ -55,8 +55,3 @@ export interface Life {
 }
 
 export type Phase = (life: Life) => Promise<void>;
-
-
-
-
-

@@ -78,4 +78,3 @@ export async function removeStaleNetns(): Promise<string[]> {
   }
   return removed;
 }
-

@@ -40,7 +40,10 @@ export async function buildNodeTarball(cacheDir: string, options: NodeTarballOpt
   const fileName = `${dirName}.tar.xz`;
   // A changed binary (e.g. a node upgrade) gives a new cache entry.
   const { size, mtimeMs } = statSync(binary);
-  const key = createHash('sha256').update(JSON.stringify([binary, size, mtimeMs, dirName])).digest('hex').slice(0, 10);
+  const key = createHash('sha256')
+    .update(JSON.stringify([binary, size, mtimeMs, dirName]))
+    .digest('hex')
+    .slice(0, 10);
   const dir = join(cacheDir, 'node-tarballs', key);
   const file = join(dir, fileName);
   if (existsSync(file)) return { file, dirName, fileName };

@@ -18,8 +18,16 @@ export const SUITE = 'bookworm';
 
 /** What the rehearsal itself needs inside the container. */
 export const BASE_PACKAGES = [
-  'systemd', 'systemd-sysv', 'dbus', 'sudo', 'curl', 'ca-certificates',
-  'xz-utils', 'iptables', 'gzip', 'coreutils',
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'sudo',
+  'curl',
+  'ca-certificates',
+  'xz-utils',
+  'iptables',
+  'gzip',
+  'coreutils',
 ] as const;
 
 /** What a hostile participant finds on the VM and uses against the reset (rehearsal/hostile-participant.ts). */
@@ -42,7 +50,8 @@ export const VM_INTERFACE = 'ens5';
  * `locales` package, which Ubuntu's image has): on EC2 the datasource, DHCP and the mirror are AWS's.
  */
 const ROOTFS_FILES: Record<string, string> = {
-  '/etc/cloud/cloud.cfg.d/90-lablink-rehearsal.cfg': 'datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\nlocale: false\n',
+  '/etc/cloud/cloud.cfg.d/90-lablink-rehearsal.cfg':
+    'datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\nlocale: false\n',
   [`/etc/systemd/network/10-${VM_INTERFACE}.network`]: `[Match]\nName=${VM_INTERFACE}\n\n[Network]\nAddress=10.10.0.2/24\n`,
 };
 
@@ -96,11 +105,7 @@ export async function ensureRootfs(cacheDir: string, options: EnsureRootfsOption
   const started = Date.now();
   try {
     log(`debootstrap ${SUITE} from ${mirror} into ${target}`);
-    await run(
-      'debootstrap',
-      ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, SUITE, target, mirror],
-      { timeoutMs: left() },
-    );
+    await run('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, SUITE, target, mirror], { timeoutMs: left() });
     const debootstrapSeconds = secondsSince(started);
     const baseSizeBytes = await sizeOf(target);
     log(`debootstrap done in ${debootstrapSeconds} s, ${mb(baseSizeBytes)} MB; installing desktop packages`);

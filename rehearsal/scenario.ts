@@ -76,7 +76,12 @@ const EC2_HOSTNAME = 'ip-10-10-0-2';
  * cloud-init's seed, and cloud-init (cloud-final) runs it once for this instance; the boot
  * ends when systemd has nothing left to start, so when the script has ended.
  */
-async function bootVm(inputs: RehearsalInputs, standIns: StandInServer, vm: Vm, userData: string): Promise<{ container: Container; exitCode: number | null }> {
+async function bootVm(
+  inputs: RehearsalInputs,
+  standIns: StandInServer,
+  vm: Vm,
+  userData: string,
+): Promise<{ container: Container; exitCode: number | null }> {
   const container = await bootContainer({
     rootfs: inputs.rootfs,
     netns: { name: inputs.netnsName, path: inputs.netnsPath, remove: () => undefined },
@@ -93,7 +98,12 @@ async function bootVm(inputs: RehearsalInputs, standIns: StandInServer, vm: Vm, 
         LABLINK_CFN_URL: `${standIns.url}/cloudformation/`,
       };
       await mkdir(path.join(root, path.dirname(CLOUD_FINAL_DROP_IN)), { recursive: true });
-      await writeFile(path.join(root, CLOUD_FINAL_DROP_IN), `[Service]\n${Object.entries(environment).map(([name, value]) => `Environment=${name}=${value}\n`).join('')}`);
+      await writeFile(
+        path.join(root, CLOUD_FINAL_DROP_IN),
+        `[Service]\n${Object.entries(environment)
+          .map(([name, value]) => `Environment=${name}=${value}\n`)
+          .join('')}`,
+      );
     },
   });
   return { container, exitCode: await userDataExitCode(container) };
@@ -121,7 +131,10 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   const postgres = await startLocalPostgres();
   const adminSecret = randomBytes(24).toString('hex');
   // The EC2 API cannot run here: DescribeInstances is mocked (aws-sdk-client-mock) over the rehearsal VMs and the spare.
-  const fleet: FleetInstance[] = [...[HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })), { instanceId: SPARE.instanceId, spare: true }];
+  const fleet: FleetInstance[] = [
+    ...[HEALTHY, BROKEN, SETUP_BROKEN].map((vm) => ({ instanceId: vm.instanceId, name: vm.name })),
+    { instanceId: SPARE.instanceId, spare: true },
+  ];
   const { verifier } = ec2Verifier(fleet, undefined, {
     nameOf: (instanceId) => spareRegistry(stack.sql).nameOf(instanceId),
     holderOf: (hostname) => spareRegistry(stack.sql).holderOf(hostname),
@@ -140,7 +153,12 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
   // The same bundle file the CDK asset uploads, served like an S3 object only to a request signed with the VM's role.
   const agent = agentBundleFile();
   try {
-    for (const [vm, broken] of [[BROKEN, 'install-node'], [SETUP_BROKEN, 'setup-check'], [HEALTHY, undefined], [SPARE, 'spare']] as const) {
+    for (const [vm, broken] of [
+      [BROKEN, 'install-node'],
+      [SETUP_BROKEN, 'setup-check'],
+      [HEALTHY, undefined],
+      [SPARE, 'spare'],
+    ] as const) {
       if (broken === 'spare' && !(await requestSpare(checks, stack.sql, fleet))) break;
       const imds = await startFakeImds(vm.instanceId, { host: IMDS_ADDRESS, port: 80 });
       const artifacts: Record<string, Artifact> = {
@@ -164,17 +182,30 @@ export async function runScenarios(inputs: RehearsalInputs): Promise<number> {
       });
       // A boot script broken on one line: the deploy must fail and say where.
       if (broken === 'install-node') userData = userData.replace('\nstep install-node\n', '\nstep install-node\nfalse\n');
-      console.log(`rehearsal: booting ${broken === 'spare' ? `a spare for ${vm.name}` : vm.name}${broken && broken !== 'spare' ? ` (broken at ${broken})` : ''}`);
+      console.log(
+        `rehearsal: booting ${broken === 'spare' ? `a spare for ${vm.name}` : vm.name}${broken && broken !== 'spare' ? ` (broken at ${broken})` : ''}`,
+      );
       const { container, exitCode } = await bootVm(inputs, standIns, vm, userData);
       try {
-        const booted: Booted = { rootfs: inputs.rootfs, imds, exitCode, standIns, container, allocatorUrl: stack.url, admin, adminSecret, sql: stack.sql };
+        const booted: Booted = {
+          rootfs: inputs.rootfs,
+          imds,
+          exitCode,
+          standIns,
+          container,
+          allocatorUrl: stack.url,
+          admin,
+          adminSecret,
+          sql: stack.sql,
+        };
         if (broken === 'spare') await checkSpareBoot(checks, booted);
         else if (broken) await checkBrokenBoot(checks, vm, broken, exitCode, standIns);
         else await checkHealthyLife(checks, vm, booted);
       } catch (error) {
         checks.add(`${vm.name}: the rehearsal ran its checks without an unexpected error`, false, String(error));
       } finally {
-        if (checks.all.some((check) => !check.ok)) console.log(`--- ${vm.name} boot log ---\n${await container.readFile(BOOT_LOG_PATH).catch(() => '(none)')}`);
+        if (checks.all.some((check) => !check.ok))
+          console.log(`--- ${vm.name} boot log ---\n${await container.readFile(BOOT_LOG_PATH).catch(() => '(none)')}`);
         await container.stop();
         await standIns.close();
         await imds.close();
@@ -200,7 +231,11 @@ async function requestSpare(checks: Checks, sql: Sql, fleet: FleetInstance[]): P
   await markFailed(sql, FAIL_AT_ONCE);
   const requested = await requestReplacements(sql, 2);
   fleet.find((instance) => instance.instanceId === BROKEN.instanceId)!.replaced = true;
-  return checks.add(`${BROKEN.name}: failed with nobody on it, it gets a replacement (and only it)`, requested.length === 1 && requested[0].hostname === BROKEN.name, requested);
+  return checks.add(
+    `${BROKEN.name}: failed with nobody on it, it gets a replacement (and only it)`,
+    requested.length === 1 && requested[0].hostname === BROKEN.name,
+    requested,
+  );
 }
 
 async function checkBrokenBoot(checks: Checks, vm: Vm, step: string, exitCode: number | null, standIns: StandInServer): Promise<void> {
@@ -255,7 +290,16 @@ function check(life: Life, name: string, ok: boolean, detail?: unknown): boolean
 async function firstBoot(life: Life): Promise<void> {
   const { exitCode, standIns } = life.booted;
   const { vm } = life;
-  const ran = check(life, 'cloud-init ran the boot script (NoCloud seed, cloud-final) to its end', exitCode === 0, { exitCode, cloudInitLog: exitCode === 0 ? undefined : await life.booted.container.readFile(CLOUD_INIT_LOG).catch(() => '').then((log) => log.slice(-3000)) });
+  const ran = check(life, 'cloud-init ran the boot script (NoCloud seed, cloud-final) to its end', exitCode === 0, {
+    exitCode,
+    cloudInitLog:
+      exitCode === 0
+        ? undefined
+        : await life.booted.container
+            .readFile(CLOUD_INIT_LOG)
+            .catch(() => '')
+            .then((log) => log.slice(-3000)),
+  });
   const errors = await cloudInitErrors(life.booted.container).catch((error: unknown) => [String(error)]);
   check(life, 'cloud-init reported no error in any of its stages', errors.length === 0, errors);
   if (!ran) return;
@@ -265,7 +309,12 @@ async function firstBoot(life: Life): Promise<void> {
     standIns.fetched.some((file) => file.startsWith('/crd/')) && standIns.fetched.some((file) => file.startsWith('/node/')),
     standIns.fetched,
   );
-  check(life, "the agent came from S3 with a request signed by the VM's role (SigV4 checked)", standIns.signedS3Gets.includes(AGENT_OBJECT_PATH), standIns.fetched);
+  check(
+    life,
+    "the agent came from S3 with a request signed by the VM's role (SigV4 checked)",
+    standIns.signedS3Gets.includes(AGENT_OBJECT_PATH),
+    standIns.fetched,
+  );
   check(
     life,
     "CloudFormation gets one SUCCESS signal for this VM, shaped as cfn-signal's and authenticated by its signed identity document",
@@ -291,29 +340,71 @@ async function checkBootedVm(life: Life): Promise<void> {
   const consoleOutput = await readFile(container.consoleLog, 'utf8');
   const thisBoot = consoleOutput.slice(consoleOutput.lastIndexOf(SYSTEMD_BANNER));
   const cycles = `${journal.stdout}\n${thisBoot}`.split('\n').filter((line) => /ordering cycle|Found dependency/i.test(line));
-  check(life, "this boot's journal and console show no ordering cycle", journal.code === 0 && cycles.length === 0, cycles.length > 0 ? cycles : journal.stderr);
+  check(
+    life,
+    "this boot's journal and console show no ordering cycle",
+    journal.code === 0 && cycles.length === 0,
+    cycles.length > 0 ? cycles : journal.stderr,
+  );
 
-  const agent = await container.exec(['systemctl', 'show', '--property=ActiveState,SubState', 'lablink-agent.service'], { allowFailure: true });
-  check(life, 'the agent runs as a systemd service', /ActiveState=active/.test(agent.stdout) && /SubState=running/.test(agent.stdout), agent.stdout);
+  const agent = await container.exec(['systemctl', 'show', '--property=ActiveState,SubState', 'lablink-agent.service'], {
+    allowFailure: true,
+  });
+  check(
+    life,
+    'the agent runs as a systemd service',
+    /ActiveState=active/.test(agent.stdout) && /SubState=running/.test(agent.stdout),
+    agent.stdout,
+  );
   const hostname = (await container.exec(['hostname'], { allowFailure: true })).stdout.trim();
   check(life, `the VM is still called ${vm.name} (cloud-init keeps the name the boot script gave it)`, hostname === vm.name, hostname);
 
   const waiting = await vmInState(life, 'waiting', 120_000);
   check(life, 'the VM is registered with the allocator and waits for a participant', waiting !== undefined);
 
-  const token = ['curl', '-sS', '-m', '5', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`];
+  const token = [
+    'curl',
+    '-sS',
+    '-m',
+    '5',
+    '-X',
+    'PUT',
+    '-H',
+    'X-aws-ec2-metadata-token-ttl-seconds: 60',
+    `http://${IMDS_ADDRESS}/latest/api/token`,
+  ];
   const asParticipant = await container.exec(token, { user: DESKTOP_USER, allowFailure: true });
   const asRoot = await container.exec(token, { allowFailure: true });
-  check(life, 'the desktop user cannot reach the instance metadata service', asParticipant.code !== 0 && asParticipant.stdout === '', asParticipant);
-  check(life, 'root (the agent) still reaches the instance metadata service', asRoot.code === 0 && asRoot.stdout.startsWith('imds-token-'), asRoot);
+  check(
+    life,
+    'the desktop user cannot reach the instance metadata service',
+    asParticipant.code !== 0 && asParticipant.stdout === '',
+    asParticipant,
+  );
+  check(
+    life,
+    'root (the agent) still reaches the instance metadata service',
+    asRoot.code === 0 && asRoot.stdout.startsWith('imds-token-'),
+    asRoot,
+  );
 }
 
 /** Checks after a boot of a disk that has booted before: the guard came first, and cloud-init left the user-data alone. */
 async function checkBootAgain(life: Life): Promise<void> {
   const { container, standIns } = life.booted;
   const units = ['lablink-metadata-guard.service', 'network-pre.target', 'systemd-networkd.service'];
-  const shown = await container.exec(['systemctl', 'show', '--property=Id,ActiveState,ActiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic', ...units], { allowFailure: true });
-  const unit = (id: string) => Object.fromEntries(shown.stdout.split('\n\n').find((block) => block.includes(`Id=${id}`))?.split('\n').map((line) => line.split('=', 2)) ?? []);
+  const shown = await container.exec(
+    ['systemctl', 'show', '--property=Id,ActiveState,ActiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic', ...units],
+    { allowFailure: true },
+  );
+  const unit = (id: string) =>
+    Object.fromEntries(
+      shown.stdout
+        .split('\n\n')
+        .find((block) => block.includes(`Id=${id}`))
+        ?.split('\n')
+        .map((line) => line.split('=', 2)) ?? [],
+    );
   const [guard, networkPre, networkd] = units.map(unit);
   const guardUp = Number(guard.ActiveEnterTimestampMonotonic);
   check(
@@ -343,7 +434,9 @@ async function checkBootAgain(life: Life): Promise<void> {
 async function vmInState(life: Life, state: string, timeoutMs: number) {
   const { allocatorUrl, admin } = life.booted;
   return waitFor(async () => {
-    const list = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string }[] };
+    const list = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as {
+      vms: { hostname: string; state: string }[];
+    };
     return list.vms.find((row) => row.hostname === life.vm.name && row.state === state);
   }, timeoutMs);
 }
@@ -357,18 +450,33 @@ async function serveParticipant(life: Life): Promise<void> {
   const response = await requestVm(allocatorUrl, `participant-${life.participants}@example.com`, code);
   const assignment = (await response.json()) as { hostname?: string; pin?: string };
   life.secrets.push(code, `${assignment.pin}`);
-  check(life, `the form assigns this VM to participant ${life.participants}`, response.status === 200 && assignment.hostname === vm.name, assignment);
+  check(
+    life,
+    `the form assigns this VM to participant ${life.participants}`,
+    response.status === 200 && assignment.hostname === vm.name,
+    assignment,
+  );
 
   const record = await startHostRecord(container, code);
   const desktopUid = Number((await container.exec(['id', '-u', DESKTOP_USER])).stdout.trim());
-  check(life, `start-host ran as the desktop user ${DESKTOP_USER}, not root`, record !== undefined && record.uid === desktopUid && record.uid !== 0, record);
+  check(
+    life,
+    `start-host ran as the desktop user ${DESKTOP_USER}, not root`,
+    record !== undefined && record.uid === desktopUid && record.uid !== 0,
+    record,
+  );
   check(
     life,
     "start-host got the argv the agent rebuilt (this participant's code, redirect URL, the VM's own name)",
     JSON.stringify(record?.argv) === JSON.stringify([`--code=${code}`, `--redirect-url=${REDIRECT_URL}`, `--name=${vm.name}`]),
     record?.argv,
   );
-  check(life, 'start-host got the PIN twice on stdin', JSON.stringify(record?.stdin) === JSON.stringify([assignment.pin, assignment.pin]) && record?.result === 'registered', record);
+  check(
+    life,
+    'start-host got the PIN twice on stdin',
+    JSON.stringify(record?.stdin) === JSON.stringify([assignment.pin, assignment.pin]) && record?.result === 'registered',
+    record,
+  );
   check(life, 'the desktop user may start its own CRD service through the sudo rule', record?.sudoExit === 0, record);
 
   const configured = await vmInState(life, 'configured', 60_000);
@@ -380,7 +488,10 @@ async function shippedLogsAndSetup(life: Life): Promise<void> {
   const { standIns, allocatorUrl, admin } = life.booted;
   const { vm } = life;
   const logs = await waitFor(async () => {
-    const view = (await (await fetch(`${allocatorUrl}/api/vms/${vm.name}/logs`, { headers: admin })).json()) as { step: string | null; lines: { source: string; text: string }[] };
+    const view = (await (await fetch(`${allocatorUrl}/api/vms/${vm.name}/logs`, { headers: admin })).json()) as {
+      step: string | null;
+      lines: { source: string; text: string }[];
+    };
     return view.lines.some((line) => line.source === 'boot' && line.text.includes('LABLINK_STEP ready')) ? view : undefined;
   }, 30_000);
   check(
@@ -404,14 +515,22 @@ async function shippedLogsAndSetup(life: Life): Promise<void> {
     { fetched: standIns.signedS3Gets, setupLines },
   );
   const shipped = JSON.stringify(logs ?? '');
-  check(life, 'no secret in the shipped log lines', logs !== undefined && !life.secrets.some((secret) => shipped.includes(secret)), undefined);
+  check(
+    life,
+    'no secret in the shipped log lines',
+    logs !== undefined && !life.secrets.some((secret) => shipped.includes(secret)),
+    undefined,
+  );
 }
 
 /** The admin takes the VM back (POST /api/vms/<name>/release): its agent resets it and it waits for the next participant. */
 async function releaseAndReset(life: Life): Promise<void> {
   const { allocatorUrl, admin } = life.booted;
   const { vm } = life;
-  const response = await fetch(`${allocatorUrl}/api/vms/${vm.name}/release`, { method: 'POST', headers: { ...admin, accept: 'application/json' } });
+  const response = await fetch(`${allocatorUrl}/api/vms/${vm.name}/release`, {
+    method: 'POST',
+    headers: { ...admin, accept: 'application/json' },
+  });
   const body = (await response.json()) as { state?: string };
   check(life, `the admin releases participant ${life.participants}'s VM`, response.status === 200 && body.state === 'resetting', body);
   const waiting = await vmInState(life, 'waiting', 180_000);
@@ -470,7 +589,9 @@ async function requestVm(allocatorUrl: string, email: string, code: string): Pro
 async function startHostRecord(container: Container, code: string) {
   return waitFor(async () => {
     const line = (await container.readFile(CRD_STAND_IN_LOG)).split('\n').find((text) => text.includes(`"--code=${code}"`));
-    return line ? (JSON.parse(line) as { uid: number; user: string; argv: string[]; stdin: string[]; result: string; sudoExit: number | null }) : undefined;
+    return line
+      ? (JSON.parse(line) as { uid: number; user: string; argv: string[]; stdin: string[]; result: string; sudoExit: number | null })
+      : undefined;
   }, 60_000);
 }
 
@@ -478,20 +599,42 @@ async function startHostRecord(container: Container, code: string) {
 async function checkSpareBoot(checks: Checks, { exitCode, standIns, container, allocatorUrl, admin }: Booted): Promise<void> {
   const name = SPARE.name;
   const booted = checks.add(`spare: the boot script without a name runs to its end`, exitCode === 0, { exitCode });
-  checks.add(`spare: CloudFormation gets no signal (no resource waits for a spare)`, standIns.signals.length === 0 && standIns.refusedSignals.length === 0, { signals: standIns.signals, refused: standIns.refusedSignals });
+  checks.add(
+    `spare: CloudFormation gets no signal (no resource waits for a spare)`,
+    standIns.signals.length === 0 && standIns.refusedSignals.length === 0,
+    { signals: standIns.signals, refused: standIns.refusedSignals },
+  );
   if (!booted) return;
   const hostname = (await container.exec(['hostname'], { allowFailure: true })).stdout.trim();
   const agentEnv = await container.readFile('/etc/lablink/agent.env').catch(() => '');
-  checks.add(`spare: it claimed ${name} (POST /vm_name), set it as its hostname and gave it to its agent`, hostname === name && agentEnv.includes(`LABLINK_VM_NAME=${name}\n`), { hostname, agentEnv });
+  checks.add(
+    `spare: it claimed ${name} (POST /vm_name), set it as its hostname and gave it to its agent`,
+    hostname === name && agentEnv.includes(`LABLINK_VM_NAME=${name}\n`),
+    { hostname, agentEnv },
+  );
 
-  const vms = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as { vms: { hostname: string; state: string; instance_id: string | null }[] };
+  const vms = (await (await fetch(`${allocatorUrl}/api/vms`, { headers: admin })).json()) as {
+    vms: { hostname: string; state: string; instance_id: string | null }[];
+  };
   const row = vms.vms.find((vm) => vm.hostname === name);
-  checks.add(`spare: ${name} is back in the pool, waiting, on the spare's instance`, row?.state === 'waiting' && row.instance_id === SPARE.instanceId, row);
+  checks.add(
+    `spare: ${name} is back in the pool, waiting, on the spare's instance`,
+    row?.state === 'waiting' && row.instance_id === SPARE.instanceId,
+    row,
+  );
 
   const code = `${CODE}x`;
   const response = await requestVm(allocatorUrl, 'second-participant@example.com', code);
   const assignment = (await response.json()) as { hostname?: string };
-  checks.add(`spare: the form assigns ${name} to the next participant`, response.status === 200 && assignment.hostname === name, assignment);
+  checks.add(
+    `spare: the form assigns ${name} to the next participant`,
+    response.status === 200 && assignment.hostname === name,
+    assignment,
+  );
   const record = await startHostRecord(container, code);
-  checks.add(`spare: start-host ran on the spare with --name=${name}`, record?.argv.includes(`--name=${name}`) === true && record.result === 'registered', record);
+  checks.add(
+    `spare: start-host ran on the spare with --name=${name}`,
+    record?.argv.includes(`--name=${name}`) === true && record.result === 'registered',
+    record,
+  );
 }

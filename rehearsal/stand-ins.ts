@@ -38,7 +38,8 @@ async function bodyOf(request: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const S3_AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+const S3_AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
 
 /** Recomputes the request's SigV4 signature (service s3) with the role's credentials, as S3 would. */
 export async function s3SignatureValid(request: IncomingMessage): Promise<boolean> {
@@ -64,8 +65,19 @@ export async function s3SignatureValid(request: IncomingMessage): Promise<boolea
     applyChecksum: false,
   });
   const signed = await signer.sign(
-    { method: request.method ?? 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: Object.fromEntries(url.searchParams), headers },
-    { signingDate: new Date(`${when[1]}-${when[2]}-${when[3]}T${when[4]}:${when[5]}:${when[6]}Z`), signableHeaders: new Set(signedHeaders) },
+    {
+      method: request.method ?? 'GET',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+    },
+    {
+      signingDate: new Date(`${when[1]}-${when[2]}-${when[3]}T${when[4]}:${when[5]}:${when[6]}Z`),
+      signableHeaders: new Set(signedHeaders),
+    },
   );
   return /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] === match[5];
 }
@@ -83,8 +95,10 @@ export function signalShapeProblem(request: IncomingMessage, body: string): stri
   const names = [...query.keys()].sort();
   if (request.method !== 'GET') return `method ${request.method}, not GET`;
   if (body !== '') return 'a body; cfn-signal sends none';
-  if (JSON.stringify(names) !== JSON.stringify(SIGNAL_PARAMETERS)) return `query parameters ${names.join(',')}, not ${SIGNAL_PARAMETERS.join(',')}`;
-  if (query.get('Action') !== 'SignalResource' || query.get('ContentType') !== 'JSON' || query.get('Version') !== '2010-05-15') return `Action/ContentType/Version ${query.get('Action')}/${query.get('ContentType')}/${query.get('Version')}`;
+  if (JSON.stringify(names) !== JSON.stringify(SIGNAL_PARAMETERS))
+    return `query parameters ${names.join(',')}, not ${SIGNAL_PARAMETERS.join(',')}`;
+  if (query.get('Action') !== 'SignalResource' || query.get('ContentType') !== 'JSON' || query.get('Version') !== '2010-05-15')
+    return `Action/ContentType/Version ${query.get('Action')}/${query.get('ContentType')}/${query.get('Version')}`;
   if (!['SUCCESS', 'FAILURE'].includes(query.get('Status') ?? '')) return `Status ${query.get('Status')}`;
   if (request.headers.accept !== 'application/json') return `Accept: ${request.headers.accept}`;
   if (request.headers['user-agent'] !== 'CloudFormation Tools') return `User-Agent: ${request.headers['user-agent']}`;

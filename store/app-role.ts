@@ -92,6 +92,7 @@ $$`;
 
 /** Run as the owner after `migrate`; idempotent. Never logs or sends the password. */
 export async function ensureAppRole(sql: Sql, role: AppRole): Promise<void> {
-  if (!PASSWORD.test(role.password)) throw new Error("The app role's password must be 16 to 128 printable ASCII characters without spaces.");
+  if (!PASSWORD.test(role.password))
+    throw new Error("The app role's password must be 16 to 128 printable ASCII characters without spaces.");
   await sql.query(appRoleStatement(role.name, scramVerifier(role.password)));
 }

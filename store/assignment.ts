@@ -4,13 +4,30 @@ import { CrdCommand, formatCrdCommand } from '../core/crd-command';
 import { generatePin } from '../core/pin';
 import { generateSecret } from '../core/secrets';
 import { InvalidRequest, VmRequestInput, validateVmRequest } from '../core/vm-request';
-import { AddressLimit, GIVE_BACK_ADDRESS_GRANT, SELECT_BROWSER_HOLDING, TAKE_ADDRESS_GRANT, giveBackAddressGrant, takeAddressGrant, vmHeldByBrowser } from './client-limits';
+import {
+  AddressLimit,
+  GIVE_BACK_ADDRESS_GRANT,
+  SELECT_BROWSER_HOLDING,
+  TAKE_ADDRESS_GRANT,
+  giveBackAddressGrant,
+  takeAddressGrant,
+  vmHeldByBrowser,
+} from './client-limits';
 import { recordEmailAttempt } from './email-attempts';
 import { Sql, UniqueViolationError, WarmUp } from './sql';
 import { FREE_VM, IN_LINE, STALE, START_FAILURES_BEFORE_HELP } from './vm-status';
 import { Progress } from '../contract/page-polling';
 import { DEFAULT_STALE_SECONDS, VmState, countFreeVms, progressOf } from './vms';
-import { DEFAULT_LINE_POLICY, LinePolicy, SELECT_BROWSER_PLACE, browserPlace, countInLine, joinLine, refreshLineCommand, serveLine } from './waiting-line';
+import {
+  DEFAULT_LINE_POLICY,
+  LinePolicy,
+  SELECT_BROWSER_PLACE,
+  browserPlace,
+  countInLine,
+  joinLine,
+  refreshLineCommand,
+  serveLine,
+} from './waiting-line';
 
 /** What generateSecret() makes: 32 URL-safe characters. */
 const RETRY_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
@@ -25,7 +42,15 @@ const LOCKED_RETRY_WINDOW_MS = 2_000;
 export type AssignmentOutcome = 'assigned' | 'existing' | 'retried';
 
 export type VmRequestResult =
-  | { kind: 'assigned'; hostname: string; pin: string; email: string; assignmentId: string; outcome: AssignmentOutcome; retryToken?: string }
+  | {
+      kind: 'assigned';
+      hostname: string;
+      pin: string;
+      email: string;
+      assignmentId: string;
+      outcome: AssignmentOutcome;
+      retryToken?: string;
+    }
   | ({ kind: 'invalid' } & InvalidRequest)
   /** The email's VM failed, and this request does not come from the browser that got it. */
   | { kind: 'retry_refused'; hostname: string }
@@ -101,7 +126,6 @@ SELECT hostname, NULL, NULL, 'retry_refused' FROM existing WHERE state = 'error'
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
-
 /** Every statement of a browser's form post that gets a VM, as `requestVm` runs them: the browser's VM and place in line, the address's grant, the assignment, a grant given back. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
   { statement: SELECT_BROWSER_HOLDING, params: { retryToken: generateSecret(), email: 'warm-up@example.invalid' } },
@@ -109,7 +133,16 @@ export const ASSIGNMENT_WARM_UP: WarmUp[] = [
   { statement: TAKE_ADDRESS_GRANT, params: { address: WARM_UP_ADDRESS, windowSeconds: WARM_UP_WINDOW_SECONDS, limit: 1 } },
   {
     statement: ASSIGN_VM,
-    params: { email: 'warm-up@example.invalid', crdCommand: '', pin: generatePin(), presentedRetryToken: null, retryToken: generateSecret(), mayAssign: true, doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS, turnSeconds: DEFAULT_LINE_POLICY.turnSeconds },
+    params: {
+      email: 'warm-up@example.invalid',
+      crdCommand: '',
+      pin: generatePin(),
+      presentedRetryToken: null,
+      retryToken: generateSecret(),
+      mayAssign: true,
+      doubleSubmitSeconds: DOUBLE_SUBMIT_SECONDS,
+      turnSeconds: DEFAULT_LINE_POLICY.turnSeconds,
+    },
   },
   { statement: GIVE_BACK_ADDRESS_GRANT, params: { address: WARM_UP_ADDRESS, windowStart: '2000-01-01T00:00:00Z' } },
 ];
@@ -120,7 +153,8 @@ export const ASSIGNMENT_WARM_UP: WarmUp[] = [
  */
 export async function requestVm(sql: Sql, input: VmRequestInput, client: RequestClient = {}): Promise<VmRequestResult> {
   const valid = validateVmRequest(input);
-  if (!valid.ok) return { kind: 'invalid', errors: valid.errors, ...(valid.emailSuggestion ? { emailSuggestion: valid.emailSuggestion } : {}) };
+  if (!valid.ok)
+    return { kind: 'invalid', errors: valid.errors, ...(valid.emailSuggestion ? { emailSuggestion: valid.emailSuggestion } : {}) };
 
   const presentedRetryToken = typeof input.retryToken === 'string' && RETRY_TOKEN_PATTERN.test(input.retryToken) ? input.retryToken : null;
   if (presentedRetryToken) {
@@ -139,7 +173,8 @@ export async function requestVm(sql: Sql, input: VmRequestInput, client: Request
     // A request that took no new VM (or failed) leaves the address's count as it found it.
     if (grant?.granted && !(result?.kind === 'assigned' && result.outcome === 'assigned')) await giveBackAddressGrant(sql, grant);
   }
-  if (grant && !grant.granted && result.kind === 'no_vm_free') return { kind: 'address_limited', retryAfterSeconds: grant.retryAfterSeconds };
+  if (grant && !grant.granted && result.kind === 'no_vm_free')
+    return { kind: 'address_limited', retryAfterSeconds: grant.retryAfterSeconds };
   return result;
 }
 
@@ -153,7 +188,12 @@ async function takePlaceInLine(sql: Sql, valid: { email: string; command: CrdCom
 }
 
 /** A browser in line submits again (its turn came, or it could not wait): its command is fresh from now, and the line is served. */
-async function submitFromLine(sql: Sql, place: { ticket: string; email: string }, valid: { email: string; command: CrdCommand }, policy: LinePolicy): Promise<VmRequestResult> {
+async function submitFromLine(
+  sql: Sql,
+  place: { ticket: string; email: string },
+  valid: { email: string; command: CrdCommand },
+  policy: LinePolicy,
+): Promise<VmRequestResult> {
   if (place.email !== valid.email) return { kind: 'browser_in_line', ticket: place.ticket };
   await refreshLineCommand(sql, place.ticket, formatCrdCommand(valid.command), policy);
   await serveLine(sql, policy);
@@ -266,10 +306,12 @@ const SELECT_RELEASED_ASSIGNMENT = `
 SELECT r.hostname, r.released_at, coalesce(v.reports_outcome, true) AS wiped
 FROM released_assignments r LEFT JOIN vms v ON v.hostname = r.hostname WHERE r.assignment_id = CAST(:assignmentId AS uuid)`;
 
-
-
 /** A participant's assignment by its id, by the id it had before a move, or as taken back; undefined when unknown. */
-export async function findAssignment(sql: Sql, assignmentId: string, staleSeconds = DEFAULT_STALE_SECONDS): Promise<AssignmentView | undefined> {
+export async function findAssignment(
+  sql: Sql,
+  assignmentId: string,
+  staleSeconds = DEFAULT_STALE_SECONDS,
+): Promise<AssignmentView | undefined> {
   const [row] = await sql.query<AssignmentRow>(SELECT_ASSIGNMENT, { assignmentId, staleSeconds });
   if (row) {
     const broken = row.failed || row.stale;
@@ -323,13 +365,7 @@ SELECT h.hostname, h.email, h.assigned_at, h.ended_at, h.moved_from,
    ORDER BY n.id LIMIT 1) AS moved_to
 FROM assignment_history h WHERE h.email <> '${PROBE_EMAIL}' ORDER BY h.id`;
 
-
 /** Every assignment ever made, oldest first. */
 export async function listAssignmentHistory(sql: Sql): Promise<AssignmentRecord[]> {
   return sql.query<AssignmentRecord>(SELECT_ASSIGNMENT_HISTORY);
 }
-
-
-
-
-

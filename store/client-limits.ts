@@ -64,7 +64,11 @@ export async function giveBackAddressGrant(sql: Sql, grant: { address: string; w
 }
 
 /** One VM per browser: the VM this browser holds for another email, which it may not add to. */
-export async function vmHeldByBrowser(sql: Sql, retryToken: string, email: string): Promise<{ hostname: string; assignmentId: string } | undefined> {
+export async function vmHeldByBrowser(
+  sql: Sql,
+  retryToken: string,
+  email: string,
+): Promise<{ hostname: string; assignmentId: string } | undefined> {
   const [row] = await sql.query<{ hostname: string; assignment_id: string }>(SELECT_BROWSER_HOLDING, { retryToken, email });
   return row && { hostname: row.hostname, assignmentId: row.assignment_id };
 }

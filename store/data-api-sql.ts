@@ -18,7 +18,12 @@ export interface DataApiRetryOptions {
 
 /** About 20 s of waiting in all: inside the form Lambda's timeout, enough for a cluster to resume. */
 const DEFAULT_RETRY: DataApiRetryOptions = { resumeAttempts: 6, resumeDelayMs: 1_300 };
-const UNAVAILABLE_ERRORS = new Set(['DatabaseUnavailableException', 'ServiceUnavailableError', 'StatementTimeoutException', 'InternalServerErrorException']);
+const UNAVAILABLE_ERRORS = new Set([
+  'DatabaseUnavailableException',
+  'ServiceUnavailableError',
+  'StatementTimeoutException',
+  'InternalServerErrorException',
+]);
 const TIMESTAMP_TYPES = new Set(['timestamptz', 'timestamp']);
 
 function toParameter(name: string, value: SqlValue): SqlParameter {
@@ -87,7 +92,13 @@ export class DataApiSql implements Sql {
         const output = await this.client.send(command);
         const columns = output.columnMetadata ?? [];
         return (output.records ?? []).map(
-          (record) => Object.fromEntries(record.map((field, index) => [columns[index]?.label ?? columns[index]?.name ?? `column${index}`, fieldValue(field, columns[index])])) as Row,
+          (record) =>
+            Object.fromEntries(
+              record.map((field, index) => [
+                columns[index]?.label ?? columns[index]?.name ?? `column${index}`,
+                fieldValue(field, columns[index]),
+              ]),
+            ) as Row,
         );
       } catch (error) {
         if (errorName(error) === 'DatabaseResumingException' && attempt < this.retry.resumeAttempts) {

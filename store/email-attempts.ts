@@ -15,7 +15,6 @@ WITH added AS (
 )
 DELETE FROM email_attempts WHERE id <= (SELECT id FROM added) - 500`;
 
-
 /** Someone asked with an email whose VM another browser holds: the instructor sees it on the dashboard. */
 export async function recordEmailAttempt(sql: Sql, email: string, hostname: string): Promise<void> {
   await sql.query(RECORD_EMAIL_ATTEMPT, { email, hostname });
@@ -25,7 +24,6 @@ export async function recordEmailAttempt(sql: Sql, email: string, hostname: stri
 const SELECT_EMAIL_ATTEMPTS = `
 SELECT a.attempted_at, a.email, a.hostname, EXISTS (SELECT 1 FROM vms WHERE vms.hostname = a.hostname AND vms.email = a.email) AS still_assigned
 FROM email_attempts a ORDER BY a.id DESC LIMIT CAST(:limit AS int)`;
-
 
 export async function listEmailAttempts(sql: Sql, limit = 50): Promise<EmailAttempt[]> {
   return sql.query<EmailAttempt>(SELECT_EMAIL_ATTEMPTS, { limit });

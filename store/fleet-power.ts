@@ -9,12 +9,10 @@ import { FREE_VM, POWERED_DOWN } from './vm-status';
  */
 const HAS_PARTICIPANT = `(email IS NOT NULL OR state = 'resetting')`;
 
-
 /** VMs whose termination protection is not what their participant needs. */
 const SELECT_PROTECTION_CHANGES = `
 SELECT hostname, instance_id, ${HAS_PARTICIPANT} AS protect FROM vms
 WHERE instance_id IS NOT NULL AND state <> 'retired' AND termination_protected <> (${HAS_PARTICIPANT})`;
-
 
 /** Termination protection to switch on (a participant arrived) or off (the VM is free again). */
 export async function protectionChanges(sql: Sql): Promise<{ hostname: string; instance_id: string; protect: boolean }[]> {
@@ -29,7 +27,6 @@ export async function protectionChanges(sql: Sql): Promise<{ hostname: string; i
 const FORGET_TERMINATION_PROTECTION = `
 UPDATE vms SET termination_protected = false WHERE termination_protected AND ${HAS_PARTICIPANT}`;
 
-
 /** Makes the next protectionChanges list every VM with a participant again (see FORGET_TERMINATION_PROTECTION). */
 export async function forgetProtection(sql: Sql): Promise<void> {
   await sql.query(FORGET_TERMINATION_PROTECTION);
@@ -37,7 +34,6 @@ export async function forgetProtection(sql: Sql): Promise<void> {
 
 const SET_TERMINATION_PROTECTED = `
 UPDATE vms SET termination_protected = CAST(:protect AS boolean) WHERE hostname = :hostname`;
-
 
 export async function recordProtection(sql: Sql, hostname: string, protect: boolean): Promise<void> {
   await sql.query(SET_TERMINATION_PROTECTED, { hostname, protect });
@@ -58,7 +54,6 @@ SELECT hostname, CASE
   END AS state
 FROM vms WHERE instance_id IS NOT NULL AND state <> 'retired' AND NOT spare`;
 
-
 /** The fleet as the warm-pool controller sees it; `freeSinceMs` comes from the caller, who watches VMs become free. */
 export async function warmPoolVms(sql: Sql): Promise<{ hostname: string; state: PoolVm['state'] }[]> {
   const rows = await sql.query<{ hostname: string; state: PoolVm['state'] | null }>(SELECT_WARM_POOL_VMS);
@@ -71,7 +66,6 @@ UPDATE vms SET stopped_at = now(), alive_until = least(alive_until, now())
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${FREE_VM} AND stopped_at IS NULL
 RETURNING hostname, instance_id`;
 
-
 /** Marks free VMs as stopping, atomically out of the pool; returns those still free, to stop. */
 export async function claimStops(sql: Sql, hostnames: string[]): Promise<{ hostname: string; instance_id: string }[]> {
   return hostnames.length === 0 ? [] : sql.query(CLAIM_STOPS, { hostnames });
@@ -81,7 +75,6 @@ const CLAIM_STARTS = `
 UPDATE vms SET stopped_at = NULL, started_at = now()
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND (stopped_at IS NOT NULL OR started_at <= now() - interval '10 minutes')
 RETURNING hostname, instance_id`;
-
 
 /** Marks stopped VMs as starting; returns those still stopped, to start. */
 export async function claimStarts(sql: Sql, hostnames: string[]): Promise<{ hostname: string; instance_id: string }[]> {
@@ -94,7 +87,6 @@ SELECT hostname, replaced_instance_id AS instance_id FROM vms WHERE replaced_ins
 UNION ALL
 SELECT hostname, instance_id FROM vms WHERE replacement_requested_at IS NOT NULL AND NOT spare AND state <> 'retired'`;
 
-
 export async function replacedInstances(sql: Sql): Promise<{ hostname: string; instance_id: string }[]> {
   return sql.query(SELECT_REPLACED_INSTANCES);
 }
@@ -102,12 +94,10 @@ export async function replacedInstances(sql: Sql): Promise<{ hostname: string; i
 /** A spare boots in 5 to 10 minutes: a replacement older than this is no longer promised to participants. */
 const REPLACEMENT_EXPECTED_MINUTES = 20;
 
-
 /** VMs stopped by the warm pool, starting again, or waiting for a spare: a participant who finds none free can get one soon. */
 const COUNT_WARMING_VMS = `
 SELECT count(*)::int AS count FROM vms
 WHERE state <> 'retired' AND ((${POWERED_DOWN} AND failed_at IS NULL) OR replacement_requested_at > now() - interval '${REPLACEMENT_EXPECTED_MINUTES} minutes')`;
-
 
 export async function countWarmingVms(sql: Sql): Promise<number> {
   const [row] = await sql.query<{ count: number }>(COUNT_WARMING_VMS);

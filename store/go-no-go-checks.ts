@@ -16,7 +16,6 @@ WITH added AS (
 )
 DELETE FROM go_no_go_checks WHERE id < (SELECT id FROM added) - 20`;
 
-
 export async function recordCheck(sql: Sql, report: CheckReport): Promise<void> {
   await sql.query(RECORD_GO_NO_GO, { go: report.go, problems: report.problems, lines: JSON.stringify(report.lines) });
 }
@@ -24,10 +23,7 @@ export async function recordCheck(sql: Sql, report: CheckReport): Promise<void> 
 const SELECT_LAST_GO_NO_GO = `
 SELECT checked_at, go, problems, lines FROM go_no_go_checks ORDER BY id DESC LIMIT 1`;
 
-
 export async function lastCheck(sql: Sql): Promise<LastCheck | undefined> {
   const [row] = await sql.query<{ checked_at: string; go: boolean; problems: number; lines: string }>(SELECT_LAST_GO_NO_GO);
   return row && { checkedAt: row.checked_at, go: row.go, problems: row.problems, lines: JSON.parse(row.lines) as CheckLine[] };
 }
-
-

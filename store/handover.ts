@@ -33,11 +33,14 @@ WITH vm AS (
 )
 SELECT email, expires_at FROM created`;
 
-
 /** A single-use link that hands the participant's assignment on :hostname to whichever browser opens it. */
 export async function createHandoverLink(sql: Sql, hostname: string, validSeconds = HANDOVER_VALID_SECONDS): Promise<HandoverLink> {
   const token = generateSecret();
-  const [row] = await sql.query<{ email: string; expires_at: string }>(CREATE_HANDOVER_LINK, { hostname, tokenHash: tokenHash(token), validSeconds });
+  const [row] = await sql.query<{ email: string; expires_at: string }>(CREATE_HANDOVER_LINK, {
+    hostname,
+    tokenHash: tokenHash(token),
+    validSeconds,
+  });
   return row ? { kind: 'created', token, email: row.email, expiresAt: row.expires_at } : { kind: 'no_participant' };
 }
 
@@ -50,11 +53,12 @@ SELECT h.hostname, h.used_at IS NOT NULL AS used, h.expires_at <= now() AS expir
   EXISTS (SELECT 1 FROM vms WHERE vms.assignment_id = h.assignment_id AND vms.email = h.email) AS current
 FROM handover_links h WHERE h.token_hash = :tokenHash`;
 
-
 /** Whether a link would work now, without using it (its page asks before it binds). */
 export async function handoverLinkState(sql: Sql, token: string): Promise<HandoverState> {
   if (!HANDOVER_TOKEN_PATTERN.test(token)) return { kind: 'unknown' };
-  const [row] = await sql.query<{ hostname: string; used: boolean; expired: boolean; current: boolean }>(SELECT_HANDOVER_LINK, { tokenHash: tokenHash(token) });
+  const [row] = await sql.query<{ hostname: string; used: boolean; expired: boolean; current: boolean }>(SELECT_HANDOVER_LINK, {
+    tokenHash: tokenHash(token),
+  });
   if (!row) return { kind: 'unknown' };
   if (row.used) return { kind: 'used' };
   if (row.expired) return { kind: 'expired' };
@@ -81,12 +85,14 @@ WITH used AS (
 )
 SELECT hostname, assignment_id FROM bound`;
 
-
 /** Uses the link once: the opening browser gets a new retry token, and the old browser's stops working. */
 export async function useHandoverLink(sql: Sql, token: string): Promise<HandoverUse> {
   if (!HANDOVER_TOKEN_PATTERN.test(token)) return { kind: 'unknown' };
   const retryToken = generateSecret();
-  const [row] = await sql.query<{ hostname: string; assignment_id: string }>(USE_HANDOVER_LINK, { tokenHash: tokenHash(token), retryToken });
+  const [row] = await sql.query<{ hostname: string; assignment_id: string }>(USE_HANDOVER_LINK, {
+    tokenHash: tokenHash(token),
+    retryToken,
+  });
   if (row) return { kind: 'bound', hostname: row.hostname, assignmentId: row.assignment_id, retryToken };
   const state = await handoverLinkState(sql, token);
   // Opened by another browser between the two statements: that one won.

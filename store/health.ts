@@ -1,13 +1,12 @@
 import { HealthReport } from '../contract/health-report';
 import { generatePin } from '../core/pin';
-import { markConnected } from "./idle-deadlines";
+import { markConnected } from './idle-deadlines';
 import { CANNOT_RESET } from './reset';
 import { Sql } from './sql';
 import { FREE_VM, keepReleasedLinks, POWERED_DOWN, STALE } from './vm-status';
 
 /** A heartbeat from another boot than the last one known. */
 const NEW_BOOT = `(boot_id IS NOT NULL AND CAST(:bootId AS text) IS NOT NULL AND boot_id <> CAST(:bootId AS text))`;
-
 
 /**
  * An agent's report; a null field was not part of this report and keeps its value. A new boot
@@ -30,7 +29,6 @@ UPDATE vms SET
   in_use = coalesce(CAST(:inUse AS boolean), in_use)
 FROM before WHERE vms.hostname = before.hostname
 RETURNING vms.hostname, before.rejoined`;
-
 
 /**
  * Stores a report; undefined when no VM has that name. `rejoined`: a new boot brought back a VM
@@ -71,7 +69,6 @@ export const DEFAULT_REPAIR_POLICY: RepairPolicy = { staleSeconds: 90, repairAft
 const UNHEALTHY = `(${STALE}
   OR (NOT ${POWERED_DOWN} AND (coalesce(gpu_status = 'failed', false) OR coalesce(state = 'configured' AND crd_running = false, false))))`;
 
-
 /** Starts or stops each VM's "unhealthy since" clock; run by every allocator, idempotent. */
 const TRACK_UNHEALTHY = `
 UPDATE vms SET unhealthy_since = CASE WHEN ${UNHEALTHY} THEN coalesce(unhealthy_since, now()) ELSE NULL END,
@@ -82,14 +79,12 @@ WHERE failed_at IS NULL AND state <> 'retired'
   AND ((unhealthy_since IS NULL) = ${UNHEALTHY} OR (reboot_count > 0 AND NOT ${UNHEALTHY}))
 RETURNING hostname, unhealthy_since IS NOT NULL AS unhealthy`;
 
-
 export async function trackUnhealthy(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; unhealthy: boolean }[]> {
   return sql.query(TRACK_UNHEALTHY, { staleSeconds: policy.staleSeconds, cooldownSeconds: policy.cooldownSeconds });
 }
 
 /** In use, by a report that is still current: a hung VM's last "in use" does not shield it forever. */
 const IN_USE_NOW = `coalesce(in_use AND health_reported_at >= now() - make_interval(secs => CAST(:staleSeconds AS float8)), false)`;
-
 
 /** Claims the VMs due for a reboot (one allocator each, SKIP LOCKED) and counts the reboot. */
 const CLAIM_REBOOTS = `
@@ -103,8 +98,10 @@ WHERE hostname IN (
   FOR UPDATE SKIP LOCKED)
 RETURNING hostname, instance_id, reboot_count, spare`;
 
-
-export async function claimReboots(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; instance_id: string; reboot_count: number; spare: boolean }[]> {
+export async function claimReboots(
+  sql: Sql,
+  policy: RepairPolicy,
+): Promise<{ hostname: string; instance_id: string; reboot_count: number; spare: boolean }[]> {
   return sql.query(CLAIM_REBOOTS, {
     staleSeconds: policy.staleSeconds,
     repairAfterSeconds: policy.repairAfterSeconds,
@@ -123,9 +120,12 @@ WHERE failed_at IS NULL AND unhealthy_since < now() - make_interval(secs => CAST
   AND (reboot_count >= :maxReboots OR instance_id IS NULL) AND NOT ${IN_USE_NOW} AND NOT ${POWERED_DOWN}
 RETURNING hostname, email, failure`;
 
-
 export async function markFailed(sql: Sql, policy: RepairPolicy): Promise<{ hostname: string; email: string | null; failure: string }[]> {
-  return sql.query(MARK_FAILED, { staleSeconds: policy.staleSeconds, repairAfterSeconds: policy.repairAfterSeconds, maxReboots: policy.maxReboots });
+  return sql.query(MARK_FAILED, {
+    staleSeconds: policy.staleSeconds,
+    repairAfterSeconds: policy.repairAfterSeconds,
+    maxReboots: policy.maxReboots,
+  });
 }
 
 export type MoveResult = { kind: 'moved'; hostname: string; email: string } | { kind: 'no_participant' } | { kind: 'no_vm_free' };
@@ -156,8 +156,6 @@ RETURNING vms.hostname, vms.email`;
 
 const SELECT_VM_EMAIL = `SELECT email FROM vms WHERE hostname = :hostname`;
 
-
-
 /** Moves the participant of `hostname` to a free healthy VM with a fresh PIN. */
 export async function moveParticipant(sql: Sql, hostname: string): Promise<MoveResult> {
   const [row] = await sql.query<{ hostname: string; email: string }>(MOVE_PARTICIPANT, { hostname, pin: generatePin() });
@@ -177,7 +175,6 @@ UPDATE vms SET state = 'retired', unhealthy_since = NULL, email = NULL, crd_comm
   assignment_id = NULL, retry_token = NULL, moved_from = NULL, previous_assignment_id = NULL, health_reported_at = NULL,
   replacement_requested_at = NULL, spare = false
 FROM gone WHERE vms.hostname = gone.hostname RETURNING vms.hostname`;
-
 
 export async function retireVm(sql: Sql, hostname: string): Promise<void> {
   await sql.query(RETIRE_VM, { hostname });
@@ -205,7 +202,6 @@ SELECT count(*)::int AS total,
   count(*) FILTER (WHERE unhealthy_since IS NOT NULL AND failed_at IS NULL)::int AS unhealthy,
   count(*) FILTER (WHERE failed_at IS NOT NULL)::int AS failed
 FROM vms WHERE state <> 'retired'`;
-
 
 export async function fleetCounts(sql: Sql, staleSeconds: number): Promise<FleetCounts> {
   const [row] = await sql.query<FleetCounts>(FLEET_COUNTS, { staleSeconds });

@@ -34,12 +34,20 @@ export interface IdleDeadline {
 }
 
 export async function idleDeadlines(sql: Sql, policy: IdleReleasePolicy, assignmentId: string | null = null): Promise<IdleDeadline[]> {
-  const rows = await sql.query<{ hostname: string; assignment_id: string; reason: IdleReason; seconds_left: number }>(SELECT_IDLE_DEADLINES, {
-    failedAfterSeconds: policy.failedAfterSeconds,
-    unconnectedAfterSeconds: policy.unconnectedAfterSeconds,
-    assignmentId,
-  });
-  return rows.map((row) => ({ hostname: row.hostname, assignmentId: row.assignment_id, reason: row.reason, secondsLeft: row.seconds_left }));
+  const rows = await sql.query<{ hostname: string; assignment_id: string; reason: IdleReason; seconds_left: number }>(
+    SELECT_IDLE_DEADLINES,
+    {
+      failedAfterSeconds: policy.failedAfterSeconds,
+      unconnectedAfterSeconds: policy.unconnectedAfterSeconds,
+      assignmentId,
+    },
+  );
+  return rows.map((row) => ({
+    hostname: row.hostname,
+    assignmentId: row.assignment_id,
+    reason: row.reason,
+    secondsLeft: row.seconds_left,
+  }));
 }
 
 export async function markConnected(sql: Sql, hostname: string): Promise<void> {
@@ -54,11 +62,10 @@ export async function markConnected(sql: Sql, hostname: string): Promise<void> {
 export async function releaseIdleVms(sql: Sql, policy: IdleReleasePolicy): Promise<(IdleDeadline & { resetting: boolean })[]> {
   const due = (await idleDeadlines(sql, policy)).filter((deadline) => deadline.secondsLeft <= 0);
   if (due.length === 0) return [];
-  const released = new Map((await resetVms(sql, { scope: 'idle', assignmentIds: due.map((deadline) => deadline.assignmentId) })).map((row) => [row.hostname, row]));
-  return due.filter((deadline) => released.has(deadline.hostname)).map((deadline) => ({ ...deadline, resetting: released.get(deadline.hostname)!.resetting }));
+  const released = new Map(
+    (await resetVms(sql, { scope: 'idle', assignmentIds: due.map((deadline) => deadline.assignmentId) })).map((row) => [row.hostname, row]),
+  );
+  return due
+    .filter((deadline) => released.has(deadline.hostname))
+    .map((deadline) => ({ ...deadline, resetting: released.get(deadline.hostname)!.resetting }));
 }
-
-
-
-
-

@@ -10,8 +10,6 @@ RETURNING holder`;
 
 const RELEASE_LEASE = `DELETE FROM allocator_leases WHERE name = :name AND holder = :holder`;
 
-
-
 /**
  * A named lease in the database: while several allocator tasks run (a deployment starts the
  * new one before the old one stops), only the holder runs a fleet-wide controller. Renewed

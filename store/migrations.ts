@@ -131,7 +131,7 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 7,
     // True until a poll says otherwise: only LabLink's own client polls without "reportsOutcome".
-    description: 'whether a VM reports how start-host ended (LabLink\'s own client never does)',
+    description: "whether a VM reports how start-host ended (LabLink's own client never does)",
     statements: [`ALTER TABLE vms ADD COLUMN IF NOT EXISTS reports_outcome boolean NOT NULL DEFAULT true`],
   },
   {
@@ -235,7 +235,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 16,
-    description: 'the after-workshop report (ready, first connection, failures, waiting-line time per assignment), email attempts from other browsers, one-time hand-over links',
+    description:
+      'the after-workshop report (ready, first connection, failures, waiting-line time per assignment), email attempts from other browsers, one-time hand-over links',
     statements: [
       // queued_at stays null until a waiting line records when the participant joined it.
       `ALTER TABLE assignment_history
@@ -302,7 +303,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 18,
-    description: 'the report\'s waiting-line time: an assignment made from the line records when its participant joined it',
+    description: "the report's waiting-line time: an assignment made from the line records when its participant joined it",
     statements: [
       `CREATE INDEX IF NOT EXISTS waiting_line_assignment ON waiting_line (assignment_id) WHERE assignment_id IS NOT NULL`,
       // Every new history row (migration 13's trigger writes them after the statement that assigned the VM) takes the wait of the place SERVE_LINE marked with that assignment.

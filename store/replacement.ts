@@ -36,9 +36,11 @@ UPDATE vms SET state = 'retired', replacement_requested_at = NULL, unhealthy_sin
 FROM beyond WHERE vms.hostname = beyond.hostname
 RETURNING vms.hostname, beyond.instance_id, beyond.spare`;
 
-
 /** Takes names beyond the fleet's size out (see RETIRE_NAMES_BEYOND). */
-export async function retireNamesBeyond(sql: Sql, names: FleetNames): Promise<{ hostname: string; instance_id: string | null; spare: boolean }[]> {
+export async function retireNamesBeyond(
+  sql: Sql,
+  names: FleetNames,
+): Promise<{ hostname: string; instance_id: string | null; spare: boolean }[]> {
   return sql.query(RETIRE_NAMES_BEYOND, { prefix: names.prefix, vmCount: names.vmCount });
 }
 
@@ -46,14 +48,12 @@ export async function retireNamesBeyond(sql: Sql, names: FleetNames): Promise<{ 
 const SELECT_SPARES_TO_END = `
 SELECT hostname, instance_id FROM vms WHERE state = 'retired' AND spare AND instance_id IS NOT NULL`;
 
-
 export async function sparesToEnd(sql: Sql): Promise<{ hostname: string; instance_id: string }[]> {
   return sql.query(SELECT_SPARES_TO_END);
 }
 
 const MARK_SPARE_ENDED = `
 UPDATE vms SET spare = false WHERE hostname = :hostname AND state = 'retired' AND instance_id = :instanceId`;
-
 
 export async function markSpareEnded(sql: Sql, hostname: string, instanceId: string): Promise<void> {
   await sql.query(MARK_SPARE_ENDED, { hostname, instanceId });
@@ -75,7 +75,6 @@ WHERE hostname IN (
   FOR UPDATE SKIP LOCKED)
 RETURNING hostname, instance_id, spare, failure`;
 
-
 /** Claims the failed VMs nobody is on for replacement (see REQUEST_REPLACEMENTS). */
 export async function requestReplacements(sql: Sql, maxReplacements: number): Promise<ReplacementRequest[]> {
   return sql.query<ReplacementRequest>(REQUEST_REPLACEMENTS, { maxReplacements });
@@ -90,7 +89,6 @@ UPDATE vms SET failed_at = coalesce(failed_at, now()), failure = 'Its spare inst
   replacement_requested_at = coalesce(replacement_requested_at, now()), alive_until = least(alive_until, now())
 WHERE hostname = :hostname AND spare`;
 
-
 export async function markSpareGone(sql: Sql, hostname: string): Promise<void> {
   await sql.query(MARK_SPARE_GONE, { hostname });
 }
@@ -100,7 +98,6 @@ const CANCEL_REPLACEMENT = `
 UPDATE vms SET replacement_requested_at = NULL, replacement_count = replacement_count - 1
 WHERE hostname = :hostname AND replacement_requested_at IS NOT NULL`;
 
-
 export async function cancelReplacement(sql: Sql, hostname: string): Promise<void> {
   await sql.query(CANCEL_REPLACEMENT, { hostname });
 }
@@ -108,7 +105,6 @@ export async function cancelReplacement(sql: Sql, hostname: string): Promise<voi
 /** How many spares the group should run: those holding a name, and one per VM waiting for one. */
 const COUNT_SPARES_WANTED = `
 SELECT count(*)::int AS count FROM vms WHERE state <> 'retired' AND (spare OR replacement_requested_at IS NOT NULL)`;
-
 
 /** How many instances the spares group should run. */
 export async function countSparesWanted(sql: Sql): Promise<number> {
@@ -142,7 +138,6 @@ WITH mine AS (
 )
 SELECT hostname FROM mine UNION ALL SELECT hostname FROM claimed`;
 
-
 /** The name this spare instance takes (or already holds); undefined when no VM waits for a spare. */
 export async function claimSpareName(sql: Sql, instanceId: string): Promise<string | undefined> {
   try {
@@ -158,7 +153,6 @@ export async function claimSpareName(sql: Sql, instanceId: string): Promise<stri
 /** The name a spare instance holds, if any. */
 const SELECT_SPARE_NAME = `
 SELECT hostname FROM vms WHERE instance_id = :instanceId AND spare AND state <> 'retired'`;
-
 
 export async function spareName(sql: Sql, instanceId: string): Promise<string | undefined> {
   const [row] = await sql.query<{ hostname: string }>(SELECT_SPARE_NAME, { instanceId });
@@ -176,7 +170,6 @@ export interface SpareRegistry {
 /** The spare instance that holds a name, if any. */
 const SELECT_SPARE_HOLDER = `
 SELECT instance_id FROM vms WHERE hostname = :hostname AND spare AND state <> 'retired'`;
-
 
 export function spareRegistry(sql: Sql): SpareRegistry {
   return {

@@ -2,8 +2,12 @@ import { SETUP_FAILURE_PREFIX, VmResetReport } from '../contract/wire';
 import { Sql } from './sql';
 import { keepReleasedLinks } from './vm-status';
 
-
-export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released' } | { scope: 'all' } | { scope: 'idle'; assignmentIds: string[] } | { scope: 'done'; assignmentId: string; retryToken: string };
+export type ResetScope =
+  | { scope: 'one'; hostname: string }
+  | { scope: 'released' }
+  | { scope: 'all' }
+  | { scope: 'idle'; assignmentIds: string[] }
+  | { scope: 'done'; assignmentId: string; retryToken: string };
 
 /**
  * Why a VM with LabLink's own client is not handed to the next participant after a release: it
@@ -11,7 +15,6 @@ export type ResetScope = { scope: 'one'; hostname: string } | { scope: 'released
  */
 export const CANNOT_RESET =
   'Cannot reset itself (it runs the LabLink client, which has no reset), so the files and Chrome Remote Desktop host of its last participant stay on it: it rejoins the pool when its heartbeat reports a new boot, so boot it afresh (a new instance, or a reboot that starts a fresh client)';
-
 
 /**
  * Takes VMs back for a fresh start: each leaves its participant (whose link keeps saying so) and
@@ -49,13 +52,15 @@ UPDATE vms SET state = CASE WHEN old.can_reset THEN 'resetting' WHEN old.email I
 FROM old WHERE vms.hostname = old.hostname
 RETURNING vms.hostname, old.email AS previous_email, old.can_reset, vms.failure`;
 
-
 /**
  * Takes VMs back and has their agents reset them (see RESET_VMS); returns each VM taken, the
  * participant it had, and whether it resets (a VM that cannot is left out of the pool, with
  * the reason as its failure). Empty when no VM is in scope (an unknown name, say).
  */
-export async function resetVms(sql: Sql, target: ResetScope): Promise<{ hostname: string; previousEmail: string | null; resetting: boolean; failure: string | null }[]> {
+export async function resetVms(
+  sql: Sql,
+  target: ResetScope,
+): Promise<{ hostname: string; previousEmail: string | null; resetting: boolean; failure: string | null }[]> {
   const rows = await sql.query<{ hostname: string; previous_email: string | null; can_reset: boolean; failure: string | null }>(RESET_VMS, {
     scope: target.scope,
     hostname: target.scope === 'one' ? target.hostname : null,
@@ -79,7 +84,6 @@ UPDATE vms SET state = 'waiting', reset_requested_at = NULL, step = NULL,
 WHERE hostname = :hostname AND state = 'resetting'
 RETURNING failed_at IS NOT NULL AS failed, failure`;
 
-
 /**
  * The agent's report that its reset ended; undefined when the VM was not resetting. `failure` says
  * why a VM stays out of the pool: its failed reset, or a failure mark from before the reset.
@@ -97,6 +101,3 @@ export async function recordReset(
   });
   return row;
 }
-
-
-

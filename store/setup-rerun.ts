@@ -16,13 +16,15 @@ WITH vm AS (
 )
 SELECT vm.email, vm.in_use, EXISTS (SELECT 1 FROM requested) AS requested FROM vm`;
 
-
 /**
  * Asks a VM's agent to run the workshop's setup again (for a fix made mid-workshop). A VM with
  * a participant, or one reporting being in use, is only asked when the admin confirmed.
  */
 export async function requestSetupRerun(sql: Sql, hostname: string, confirmed: boolean): Promise<RerunRequest> {
-  const [row] = await sql.query<{ email: string | null; in_use: boolean; requested: boolean }>(REQUEST_SETUP_RERUN, { hostname, confirmed });
+  const [row] = await sql.query<{ email: string | null; in_use: boolean; requested: boolean }>(REQUEST_SETUP_RERUN, {
+    hostname,
+    confirmed,
+  });
   if (!row) return { kind: 'no_such_vm' };
   return row.requested ? { kind: 'requested' } : { kind: 'participant_connected', email: row.email };
 }
@@ -32,7 +34,6 @@ const CLAIM_SETUP_RERUN = `
 UPDATE vms SET setup_rerun_requested_at = NULL
 WHERE hostname = :hostname AND setup_rerun_requested_at IS NOT NULL
 RETURNING hostname`;
-
 
 /** True once for each request: the agent that hears it runs its setup again. */
 export async function claimSetupRerun(sql: Sql, hostname: string): Promise<boolean> {

@@ -1,4 +1,11 @@
-import { KEPT_FIRST_LOG_LINES_PER_VM, KEPT_LOG_LINES_PER_VM, LogLevel, SETUP_FAILURE_PREFIX, VmLogBatch, VmLogLine } from '../contract/wire';
+import {
+  KEPT_FIRST_LOG_LINES_PER_VM,
+  KEPT_LOG_LINES_PER_VM,
+  LogLevel,
+  SETUP_FAILURE_PREFIX,
+  VmLogBatch,
+  VmLogLine,
+} from '../contract/wire';
 import { visibleLine } from '../core/log';
 import { Sql } from './sql';
 import { recordPoll } from './vms';
@@ -11,7 +18,6 @@ const RECORD_SETUP_FAILURE = `
 UPDATE vms SET failed_at = CASE WHEN CAST(:failure AS text) IS NULL THEN NULL ELSE now() END, failure = CAST(:failure AS text)
 WHERE hostname = :hostname AND (CAST(:failure AS text) IS NOT NULL OR starts_with(failure, CAST(:prefix AS text)))
 RETURNING hostname`;
-
 
 /**
  * Stores some of a VM's log lines and its current step, keeping KEPT_LOG_LINES_PER_VM lines (its
@@ -34,7 +40,6 @@ export async function recordVmLogs(
 }
 
 const SELECT_VM_STEP = `SELECT step, step_at FROM vms WHERE hostname = :hostname`;
-
 
 /** Stores lines of a VM that must be known already (LabLink's log routes); false, changing nothing, for an unknown name. */
 export async function recordKnownVmLogs(sql: Sql, hostname: string, lines: VmLogLine[]): Promise<boolean> {
@@ -70,10 +75,15 @@ WITH stepped AS (
 )
 SELECT (SELECT count(*) FROM added)::int AS added, (SELECT count(*) FROM trimmed)::int AS trimmed`;
 
-
 async function storeLines(sql: Sql, hostname: string, step: string | null, lines: VmLogLine[]): Promise<void> {
   const visible = lines.map((line) => ({ ...line, text: visibleLine(line.text) }));
-  await sql.query(RECORD_VM_LOGS, { hostname, step, lines: JSON.stringify(visible), keep: KEPT_LOG_LINES_PER_VM, keepFirst: KEPT_FIRST_LOG_LINES_PER_VM });
+  await sql.query(RECORD_VM_LOGS, {
+    hostname,
+    step,
+    lines: JSON.stringify(visible),
+    keep: KEPT_LOG_LINES_PER_VM,
+    keepFirst: KEPT_FIRST_LOG_LINES_PER_VM,
+  });
 }
 
 export interface VmLogView {
@@ -89,7 +99,6 @@ const SELECT_VM_LOG_LINES = `
 SELECT at, level, source, text FROM vm_log_lines
 WHERE hostname = :hostname AND (CAST(:level AS text) IS NULL OR level = CAST(:level AS text))
 ORDER BY id`;
-
 
 /** A VM's step and stored lines (only those of `level` when given); undefined when no VM has that name. */
 export async function readVmLogs(sql: Sql, hostname: string, level?: LogLevel): Promise<VmLogView | undefined> {

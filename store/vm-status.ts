@@ -58,15 +58,30 @@ const DEFINITIONS = {
     problem: true,
     next: 'Out of the pool. Move its participant to a working VM; without one, a spare replaces it, or Reset it to try it again.',
   },
-  stopped: { when: 'stopped_at IS NOT NULL', label: 'stopped', problem: false, next: 'Stopped by the warm pool to save money; started again when participants need it.' },
-  starting: { when: 'started_at IS NOT NULL', label: 'starting', problem: false, next: 'The warm pool is starting it; free within a few minutes.' },
+  stopped: {
+    when: 'stopped_at IS NOT NULL',
+    label: 'stopped',
+    problem: false,
+    next: 'Stopped by the warm pool to save money; started again when participants need it.',
+  },
+  starting: {
+    when: 'started_at IS NOT NULL',
+    label: 'starting',
+    problem: false,
+    next: 'The warm pool is starting it; free within a few minutes.',
+  },
   'reset-stuck': {
     when: `state = 'resetting' AND reset_requested_at < now() - interval '${RESET_EXPECTED_MINUTES} minutes'`,
     label: 'reset stuck',
     problem: true,
     next: `Its reset has not finished after ${RESET_EXPECTED_MINUTES} minutes: read its log, then Reset it again.`,
   },
-  resetting: { when: `state = 'resetting'`, label: 'resetting', problem: false, next: 'Its agent is wiping it for the next participant; free again in a minute or two.' },
+  resetting: {
+    when: `state = 'resetting'`,
+    label: 'resetting',
+    problem: false,
+    next: 'Its agent is wiping it for the next participant; free again in a minute or two.',
+  },
   checking: {
     when: `email = '${PROBE_EMAIL}' AND state IN ('assigned', 'delivered', 'error')`,
     label: 'go / no-go probe',
@@ -97,7 +112,12 @@ const DEFINITIONS = {
     problem: false,
     next: 'The participant was moved here; their page asks them for a new command.',
   },
-  stale: { when: STALE, label: 'stale', problem: true, next: 'It stopped reporting: LabLink reboots it by itself; Move its participant if they cannot wait.' },
+  stale: {
+    when: STALE,
+    label: 'stale',
+    problem: true,
+    next: 'It stopped reporting: LabLink reboots it by itself; Move its participant if they cannot wait.',
+  },
   unhealthy: {
     when: 'unhealthy_since IS NOT NULL',
     label: 'unhealthy',
@@ -116,8 +136,18 @@ const DEFINITIONS = {
     problem: true,
     next: `Not ready after ${BOOT_EXPECTED_MINUTES} minutes, or silent since: read its log; Re-run setup if the setup is at fault.`,
   },
-  assigned: { when: `state = 'assigned'`, label: 'assigned', problem: false, next: 'Its agent picks up the participant’s command within seconds.' },
-  configuring: { when: `state = 'delivered'`, label: 'configuring', problem: false, next: 'Chrome Remote Desktop is being set up with the participant’s command.' },
+  assigned: {
+    when: `state = 'assigned'`,
+    label: 'assigned',
+    problem: false,
+    next: 'Its agent picks up the participant’s command within seconds.',
+  },
+  configuring: {
+    when: `state = 'delivered'`,
+    label: 'configuring',
+    problem: false,
+    next: 'Chrome Remote Desktop is being set up with the participant’s command.',
+  },
   ready: { when: `state = 'configured'`, label: 'ready', problem: false, next: 'The participant can connect.' },
 } satisfies Record<string, StatusDefinition>;
 
@@ -188,6 +218,3 @@ export const ON_THE_WAY = `fleet AS (
  * (:turnSeconds after the participant was called to paste a fresh command).
  */
 export const IN_LINE = `(served_at IS NULL AND (called_at IS NULL OR called_at > now() - make_interval(secs => CAST(:turnSeconds AS float8))))`;
-
-
-

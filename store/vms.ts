@@ -14,7 +14,6 @@ export type Delivery = { kind: 'assignment'; command: string; pin: string; assig
  */
 const REVIVED = `(vms.state = 'retired' AND EXCLUDED.instance_id IS DISTINCT FROM vms.instance_id)`;
 
-
 /**
  * A VM was heard from: registers its name (waiting) and keeps it alive until at least
  * :aliveSeconds from now. A poll passes its hold plus a grace; a log batch passes 0, which
@@ -38,7 +37,6 @@ ON CONFLICT (hostname) DO UPDATE SET last_seen = now(),
   spare = CASE WHEN ${REVIVED} THEN false ELSE vms.spare END
 RETURNING state, (xmax = 0) AS inserted`;
 
-
 /** Records that a VM is polling and may be handed out until `aliveSeconds` from now (0: registered, not yet free). */
 export async function recordPoll(
   sql: Sql,
@@ -59,7 +57,6 @@ export async function recordPoll(
  */
 const DELIVERABLE = `(((state IN ('assigned', 'delivered') OR (state = 'configured' AND NOT reports_outcome)) AND crd_command IS NOT NULL) OR state = 'resetting')`;
 
-
 /** The pending assignments and resets of these VMs: a read, so answering a held poll waits for no write. */
 const SELECT_DELIVERIES = `
 SELECT hostname, state, crd_command, pin, assignment_id::text AS assignment_id, email FROM vms
@@ -70,8 +67,6 @@ export const MARK_DELIVERED = `
 UPDATE vms SET state = 'delivered', delivered_at = now()
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND assignment_id = ANY(CAST(:assignmentIds AS uuid[])) AND state = 'assigned'`;
 
-
-
 /** The allocator's statements on the way to a delivery: a poll, the read that answers it, the mark that follows. */
 export const DELIVERY_WARM_UP: WarmUp[] = [
   { statement: RECORD_POLL, params: { hostname: 'lablink-warm-up', aliveSeconds: 0, instanceId: null, reportsOutcome: null } },
@@ -81,10 +76,14 @@ export const DELIVERY_WARM_UP: WarmUp[] = [
 
 /** The VMs' pending assignments and resets; found again on every call until the agent reports. */
 export async function findDeliveries(sql: Sql, hostnames: string[]): Promise<Map<string, Delivery>> {
-  const rows = await sql.query<{ hostname: string; state: VmState; crd_command: string; pin: string; assignment_id: string; email: string }>(
-    SELECT_DELIVERIES,
-    { hostnames },
-  );
+  const rows = await sql.query<{
+    hostname: string;
+    state: VmState;
+    crd_command: string;
+    pin: string;
+    assignment_id: string;
+    email: string;
+  }>(SELECT_DELIVERIES, { hostnames });
   return new Map(
     rows.map((row): [string, Delivery] => [
       row.hostname,
@@ -107,7 +106,6 @@ const SELECT_DELIVERABLE_AMONG = `
 SELECT hostname FROM vms
 WHERE hostname = ANY(CAST(:hostnames AS text[])) AND ${DELIVERABLE}`;
 
-
 export async function selectDeliverable(sql: Sql, hostnames: string[]): Promise<string[]> {
   if (hostnames.length === 0) return [];
   const rows = await sql.query<{ hostname: string }>(SELECT_DELIVERABLE_AMONG, { hostnames });
@@ -117,7 +115,6 @@ export async function selectDeliverable(sql: Sql, hostnames: string[]): Promise<
 const COUNT_FREE_VMS = `
 SELECT count(*)::int AS count FROM vms
 WHERE ${FREE_VM}`;
-
 
 export async function countFreeVms(sql: Sql): Promise<number> {
   const [row] = await sql.query<{ count: number }>(COUNT_FREE_VMS);
@@ -139,11 +136,14 @@ SELECT count(*) FILTER (WHERE status = 'free')::int AS free,
   ceil(extract(epoch FROM min(expected_free_at) - now()))::int AS ready_in_seconds
 FROM due`;
 
-
 export async function fleetCapacity(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): Promise<Capacity> {
   const [row] = await sql.query<{ free: number; on_the_way: number; ready_in_seconds: number | null }>(SELECT_CAPACITY, { staleSeconds });
   // Overdue VMs are due now, not in the past.
-  return { free: row.free, onTheWay: row.on_the_way, readyInSeconds: row.ready_in_seconds === null ? null : Math.max(0, row.ready_in_seconds) };
+  return {
+    free: row.free,
+    onTheWay: row.on_the_way,
+    readyInSeconds: row.ready_in_seconds === null ? null : Math.max(0, row.ready_in_seconds),
+  };
 }
 
 /**
@@ -158,7 +158,6 @@ UPDATE vms SET state = :outcome, error = :error, crd_command = NULL,
 WHERE hostname = :hostname AND assignment_id = CAST(:assignmentId AS uuid)
   AND (state IN ('assigned', 'delivered') OR state = :outcome)
 RETURNING state, email`;
-
 
 /** Stores how start-host ended; undefined when the assignment is not (or no longer) this VM's. */
 export async function recordOutcome(
@@ -263,7 +262,6 @@ SELECT hostname, ${VM_STATUS_SQL} AS status, state, email, error, registered_at,
   replacement_requested_at, replacement_count, spare, replaced_instance_id
 FROM vms WHERE state <> 'retired' ORDER BY length(hostname), hostname`;
 
-
 export async function listVms(sql: Sql, staleSeconds = DEFAULT_STALE_SECONDS): Promise<VmSummary[]> {
   return sql.query<VmSummary>(LIST_VMS, { staleSeconds });
 }
@@ -277,7 +275,6 @@ const FINALIZE_UNREPORTED_DELIVERIES = `
 UPDATE vms SET state = 'configured', configured_at = now()
 WHERE state = 'delivered' AND NOT reports_outcome AND delivered_at < now() - make_interval(secs => CAST(:afterSeconds AS float8))
 RETURNING hostname, email`;
-
 
 /** Treats old deliveries to VMs that never report as configured; returns those VMs. */
 export async function finalizeUnreportedDeliveries(sql: Sql, afterSeconds: number): Promise<{ hostname: string; email: string }[]> {

@@ -19,7 +19,8 @@ export function linePolicyFromEnv(env: Record<string, string | undefined>): Line
   const raw = env.LABLINK_LINE_TURN_SECONDS;
   if (raw === undefined || raw === '') return DEFAULT_LINE_POLICY;
   const turnSeconds = Number(raw);
-  if (!Number.isInteger(turnSeconds) || turnSeconds < 30) throw new Error(`LABLINK_LINE_TURN_SECONDS must be a whole number of seconds, at least 30 (got ${raw}).`);
+  if (!Number.isInteger(turnSeconds) || turnSeconds < 30)
+    throw new Error(`LABLINK_LINE_TURN_SECONDS must be a whole number of seconds, at least 30 (got ${raw}).`);
   return { ...DEFAULT_LINE_POLICY, turnSeconds };
 }
 
@@ -38,9 +39,12 @@ INSERT INTO waiting_line (email, token, crd_command, command_at) VALUES (:email,
 ON CONFLICT DO NOTHING
 RETURNING ticket::text AS ticket`;
 
-
 /** Takes the last place in line; undefined when this email already waits (from another browser). */
-export async function joinLine(sql: Sql, place: { email: string; crdCommand: string; token: string }, policy: LinePolicy): Promise<string | undefined> {
+export async function joinLine(
+  sql: Sql,
+  place: { email: string; crdCommand: string; token: string },
+  policy: LinePolicy,
+): Promise<string | undefined> {
   const [row] = await sql.query<{ ticket: string }>(JOIN_LINE, { ...place, turnSeconds: policy.turnSeconds });
   return row?.ticket;
 }
@@ -48,7 +52,6 @@ export async function joinLine(sql: Sql, place: { email: string; crdCommand: str
 /** The live place this browser (its retry token) holds in line, if any. */
 export const SELECT_BROWSER_PLACE = `
 SELECT ticket::text AS ticket, email FROM waiting_line WHERE token = :token AND ${IN_LINE}`;
-
 
 /** The place this browser holds in line, if any. */
 export async function browserPlace(sql: Sql, token: string, policy: LinePolicy): Promise<{ ticket: string; email: string } | undefined> {
@@ -62,7 +65,6 @@ UPDATE waiting_line SET crd_command = :crdCommand, command_at = now()
 WHERE ticket = CAST(:ticket AS uuid) AND ${IN_LINE}
 RETURNING ticket::text AS ticket`;
 
-
 /** A fresh command for a place in line; false when the place no longer counts (served, or its turn passed). */
 export async function refreshLineCommand(sql: Sql, ticket: string, crdCommand: string, policy: LinePolicy): Promise<boolean> {
   return (await sql.query(REFRESH_LINE_COMMAND, { ticket, crdCommand, turnSeconds: policy.turnSeconds })).length > 0;
@@ -70,7 +72,6 @@ export async function refreshLineCommand(sql: Sql, ticket: string, crdCommand: s
 
 /** A place's command is still worth sending: Google's codes work for a few minutes only (:freshSeconds). */
 const FRESH_COMMAND = `coalesce(command_at > now() - make_interval(secs => CAST(:freshSeconds AS float8)), false)`;
-
 
 /**
  * Serves the line in one statement. The first places, as many as VMs are free, are at the front:
@@ -108,7 +109,6 @@ WITH live AS (
 )
 SELECT hostname, assignment_id::text AS assignment_id, email FROM assigned`;
 
-
 /**
  * Hands the free VMs to the front of the line, one atomic statement per VM, until no place at
  * the front has a fresh command. Any request may run it: it is the database that decides who is first.
@@ -116,14 +116,16 @@ SELECT hostname, assignment_id::text AS assignment_id, email FROM assigned`;
 export async function serveLine(sql: Sql, policy: LinePolicy): Promise<{ hostname: string; email: string; assignmentId: string }[]> {
   const served: { hostname: string; email: string; assignmentId: string }[] = [];
   for (;;) {
-    const [row] = await sql.query<{ hostname: string; assignment_id: string; email: string }>(SERVE_LINE, { ...params(policy), pin: generatePin() });
+    const [row] = await sql.query<{ hostname: string; assignment_id: string; email: string }>(SERVE_LINE, {
+      ...params(policy),
+      pin: generatePin(),
+    });
     if (!row) return served;
     served.push({ hostname: row.hostname, email: row.email, assignmentId: row.assignment_id });
   }
 }
 
 const COUNT_IN_LINE = `SELECT count(*)::int AS count FROM waiting_line WHERE ${IN_LINE}`;
-
 
 export async function countInLine(sql: Sql, policy: LinePolicy): Promise<number> {
   const [row] = await sql.query<{ count: number }>(COUNT_IN_LINE, { turnSeconds: policy.turnSeconds });
@@ -166,19 +168,34 @@ WITH ${ON_THE_WAY}
 SELECT status, greatest(0, ceil(extract(epoch FROM expected_free_at - now())))::int AS seconds FROM due
 WHERE expected_free_at IS NOT NULL ORDER BY expected_free_at`;
 
-
-
 /** Serves the line, then says where this place stands; undefined for an unknown ticket. */
-export async function linePlace(sql: Sql, ticket: string, policy: LinePolicy, staleSeconds = DEFAULT_STALE_SECONDS): Promise<LinePlace | undefined> {
+export async function linePlace(
+  sql: Sql,
+  ticket: string,
+  policy: LinePolicy,
+  staleSeconds = DEFAULT_STALE_SECONDS,
+): Promise<LinePlace | undefined> {
   await serveLine(sql, policy);
-  const [row] = await sql.query<{ email: string; assignment_id: string | null; called: boolean; position: number | null; length: number; free: number; turn_left_seconds: number | null }>(
-    SELECT_LINE_PLACE,
-    { ticket, turnSeconds: policy.turnSeconds },
-  );
+  const [row] = await sql.query<{
+    email: string;
+    assignment_id: string | null;
+    called: boolean;
+    position: number | null;
+    length: number;
+    free: number;
+    turn_left_seconds: number | null;
+  }>(SELECT_LINE_PLACE, { ticket, turnSeconds: policy.turnSeconds });
   if (!row) return undefined;
   if (row.assignment_id) return { kind: 'served', assignmentId: row.assignment_id };
   if (row.position === null) return { kind: 'passed', email: row.email };
   if (row.called) return { kind: 'called', email: row.email, turnLeftSeconds: Math.max(0, row.turn_left_seconds ?? 0) };
   const onTheWay = await sql.query<VmOnItsWay>(SELECT_ON_THE_WAY, { staleSeconds });
-  return { kind: 'waiting', email: row.email, position: row.position, length: row.length, estimate: estimateWait(row.position, row.free, onTheWay), onTheWay };
+  return {
+    kind: 'waiting',
+    email: row.email,
+    position: row.position,
+    length: row.length,
+    estimate: estimateWait(row.position, row.free, onTheWay),
+    onTheWay,
+  };
 }

@@ -52,17 +52,24 @@ SELECT email, vms, submitted_at,
   CAST(failures AS int) AS failures, CAST(resets AS int) AS resets, CAST(moves AS int) AS moves
 FROM per ORDER BY first_id`;
 
-
 /** "After the workshop": per participant how long they waited for what, and what their VM time cost. */
 export async function workshopReport(sql: Sql, pricing: Pricing): Promise<WorkshopReport> {
   const price = hourlyPrice(pricing);
   const rows = await sql.query<Row>(SELECT_PARTICIPANT_REPORT);
-  const participants = rows.map((row) => ({ ...row, vm_hours: Math.round(row.vm_hours * 1000) / 1000, estimated_cost_usd: estimatedCost(row.vm_hours, price) }));
+  const participants = rows.map((row) => ({
+    ...row,
+    vm_hours: Math.round(row.vm_hours * 1000) / 1000,
+    estimated_cost_usd: estimatedCost(row.vm_hours, price),
+  }));
   const vmHours = rows.reduce((sum, row) => sum + row.vm_hours, 0);
   return {
     generatedAt: new Date().toISOString(),
     price,
     participants,
-    totals: { participants: participants.length, vmHours: Math.round(vmHours * 1000) / 1000, estimatedCostUsd: estimatedCost(vmHours, price) },
+    totals: {
+      participants: participants.length,
+      vmHours: Math.round(vmHours * 1000) / 1000,
+      estimatedCostUsd: estimatedCost(vmHours, price),
+    },
   };
 }

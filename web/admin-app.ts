@@ -3,7 +3,7 @@ import { basicAuth } from 'hono/basic-auth';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import * as v from 'valibot';
-import { LogLevel } from "../contract/wire";
+import { LogLevel } from '../contract/wire';
 import { DEFAULT_INSTANCE_TYPE, Pricing } from '../core/cost';
 import { reportOf } from '../core/go-no-go';
 import { IdleReleasePolicy } from '../core/idle-release';
@@ -12,13 +12,13 @@ import { secretsEqual } from '../core/secrets';
 import { check } from '../core/validate';
 import { readJsonObject } from '../http/json-body';
 import { sameOriginOnly } from '../http/same-origin';
-import { AssignmentRecord, listAssignmentHistory } from "../store/assignment";
+import { AssignmentRecord, listAssignmentHistory } from '../store/assignment';
 import { listEmailAttempts } from '../store/email-attempts';
-import { lastCheck, recordCheck } from "../store/go-no-go-checks";
+import { lastCheck, recordCheck } from '../store/go-no-go-checks';
 import { createHandoverLink } from '../store/handover';
 import { moveParticipant } from '../store/health';
-import { idleDeadlines } from "../store/idle-deadlines";
-import { CANNOT_RESET, ResetScope, resetVms } from "../store/reset";
+import { idleDeadlines } from '../store/idle-deadlines';
+import { CANNOT_RESET, ResetScope, resetVms } from '../store/reset';
 import { requestSetupRerun } from '../store/setup-rerun';
 import { Sql } from '../store/sql';
 import { VmLogView, readVmLogs } from '../store/vm-logs';
@@ -26,15 +26,15 @@ import { VmSummary, countFreeVms, listVms } from '../store/vms';
 import { DEFAULT_LINE_POLICY, LinePolicy, countInLine } from '../store/waiting-line';
 import { workshopReport } from '../store/workshop-report';
 import {
-    AdminAction,
-    FleetAction,
-    actionConfirmPage,
-    actionRefusedPage,
-    adminPage,
-    adminRowsFragment,
-    fleetConfirmPage,
-    stateLabel,
-    vmLogPage,
+  AdminAction,
+  FleetAction,
+  actionConfirmPage,
+  actionRefusedPage,
+  adminPage,
+  adminRowsFragment,
+  fleetConfirmPage,
+  stateLabel,
+  vmLogPage,
 } from './admin-page';
 import { CHECK_RESULT, FLEET_ACTION, HOSTNAME, LOG_LEVEL, VM_ACTION_PARAMS } from './admin-requests';
 import { csvLines } from './csv';
@@ -77,7 +77,16 @@ export function assignmentsCsv(history: AssignmentRecord[], vms: VmSummary[]): s
   const current = new Map(vms.filter((vm) => vm.email).map((vm) => [`${vm.hostname} ${vm.email}`, vm]));
   const cells = (record: AssignmentRecord) => {
     const vm = record.ended_at ? undefined : current.get(`${record.hostname} ${record.email}`);
-    return [record.hostname, record.email, record.assigned_at, record.ended_at, endedHow(record), record.moved_from, vm && stateLabel(vm), vm && (vm.failure ?? vm.error)];
+    return [
+      record.hostname,
+      record.email,
+      record.assigned_at,
+      record.ended_at,
+      endedHow(record),
+      record.moved_from,
+      vm && stateLabel(vm),
+      vm && (vm.failure ?? vm.error),
+    ];
   };
   return csvLines(CSV_COLUMNS, history.map(cells));
 }
@@ -104,7 +113,19 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     verifyUser: async (username, password) => secretsEqual(username, ADMIN_USER) && secretsEqual(password, await options.adminSecret()),
     invalidUserMessage: { error: 'Sign in as "admin" with the admin secret.' },
   });
-  for (const path of ['/admin', '/admin/*', '/api/vms', '/api/vms/*', '/api/vms.csv', '/api/assignments', '/api/fleet/*', '/api/go-no-go', '/api/report', '/api/report.csv']) app.use(path, requireAdmin);
+  for (const path of [
+    '/admin',
+    '/admin/*',
+    '/api/vms',
+    '/api/vms/*',
+    '/api/vms.csv',
+    '/api/assignments',
+    '/api/fleet/*',
+    '/api/go-no-go',
+    '/api/report',
+    '/api/report.csv',
+  ])
+    app.use(path, requireAdmin);
   // Basic credentials ride along with any request the browser makes: refuse cross-site ones.
   app.use('/admin/*', sameOriginOnly());
   app.use('/api/vms/*', sameOriginOnly());
@@ -123,10 +144,20 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (!taken.resetting && !taken.previousEmail) {
       // A VM with LabLink's own client has no setup to re-run: its failure says how it comes back.
       const next = taken.failure === CANNOT_RESET ? undefined : 'Re-run its setup, or reboot it.';
-      return { ok: false, status: 409, message: `${hostname} cannot reset now: ${taken.failure ?? 'its agent does not reset'}.`, title: `${hostname} cannot reset`, next };
+      return {
+        ok: false,
+        status: 409,
+        message: `${hostname} cannot reset now: ${taken.failure ?? 'its agent does not reset'}.`,
+        title: `${hostname} cannot reset`,
+        next,
+      };
     }
     if (!taken.resetting) {
-      return { ok: true, notice: `${hostname} was taken back from ${taken.previousEmail}. ${taken.failure}.`, body: { hostname, state: 'failed', previousEmail: taken.previousEmail, failure: taken.failure } };
+      return {
+        ok: true,
+        notice: `${hostname} was taken back from ${taken.previousEmail}. ${taken.failure}.`,
+        body: { hostname, state: 'failed', previousEmail: taken.previousEmail, failure: taken.failure },
+      };
     }
     return { ok: true, notice: `${hostname} ${notice}`, body: { hostname, state: 'resetting', previousEmail: taken.previousEmail } };
   };
@@ -141,7 +172,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     release: (hostname) => resetOne(hostname, 'was released; it is free again once its agent has reset it.'),
     move: async (hostname) => {
       const moved = await moveParticipant(sql, hostname);
-      if (moved.kind === 'no_participant') return { ok: false, status: 409, message: `${hostname} has no participant to move.`, title: `Nobody to move on ${hostname}` };
+      if (moved.kind === 'no_participant')
+        return { ok: false, status: 409, message: `${hostname} has no participant to move.`, title: `Nobody to move on ${hostname}` };
       if (moved.kind === 'no_vm_free') {
         return {
           ok: false,
@@ -152,7 +184,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         };
       }
       log.warn('vm.participant_moved', { from: hostname, to: moved.hostname, email: moved.email });
-      return { ok: true, notice: `${moved.email} was moved from ${hostname} to ${moved.hostname}.`, body: { from: hostname, to: moved.hostname, email: moved.email } };
+      return {
+        ok: true,
+        notice: `${moved.email} was moved from ${hostname} to ${moved.hostname}.`,
+        body: { from: hostname, to: moved.hostname, email: moved.email },
+      };
     },
     reset: (hostname) => resetOne(hostname, 'is being reset; it returns to the pool once its agent is done.'),
     'rerun-setup': async (hostname, confirmed) => {
@@ -168,7 +204,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         };
       }
       log.info('vm.setup_rerun_requested', { hostname, confirmed });
-      return { ok: true, notice: `${hostname} runs its setup again when its agent next reports.`, body: { hostname, setupRerun: 'requested' } };
+      return {
+        ok: true,
+        notice: `${hostname} runs its setup again when its agent next reports.`,
+        body: { hostname, setupRerun: 'requested' },
+      };
     },
   };
   const fleetActions: Record<FleetAction, () => Promise<ActionOutcome>> = {
@@ -177,7 +217,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       return {
         ok: true,
         notice: fleetNotice(taken, (count) => `${count} released VM${count === 1 ? ' is' : 's are'} being reset.`),
-        body: { resetting: taken.filter((vm) => vm.resetting).map((vm) => vm.hostname), notReset: taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname) },
+        body: {
+          resetting: taken.filter((vm) => vm.resetting).map((vm) => vm.hostname),
+          notReset: taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname),
+        },
       };
     },
     'end-session': async () => {
@@ -185,7 +228,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       log.warn('fleet.end_of_session', { vms: taken.length });
       return {
         ok: true,
-        notice: fleetNotice(taken, (count) => `End of session: all VMs were taken back; ${count} ${count === 1 ? 'is' : 'are'} being reset.`),
+        notice: fleetNotice(
+          taken,
+          (count) => `End of session: all VMs were taken back; ${count} ${count === 1 ? 'is' : 'are'} being reset.`,
+        ),
         body: {
           resetting: taken.filter((vm) => vm.resetting).map((vm) => vm.hostname),
           notReset: taken.filter((vm) => !vm.resetting).map((vm) => vm.hostname),
@@ -208,7 +254,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
    * not the URL, so nobody can send an admin a link that shows a notice of their own.
    */
   const showNotice = (c: Context, notice: string) => {
-    setCookie(c, NOTICE_COOKIE, notice, { path: '/admin', httpOnly: true, sameSite: 'Strict', secure: new URL(c.req.url).protocol === 'https:', maxAge: 60 });
+    setCookie(c, NOTICE_COOKIE, notice, {
+      path: '/admin',
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: new URL(c.req.url).protocol === 'https:',
+      maxAge: 60,
+    });
     return c.redirect('/admin', 303);
   };
 
@@ -225,7 +277,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       countInLine(sql, options.line ?? DEFAULT_LINE_POLICY),
     ]);
     const sections = html`${lineSection(waiting)}${idleSection(idle)}${emailAttemptsSection(attempts)}`;
-    return c.html(adminPage({ vms: sortVms(vms, order.order), order: order.order, notice: notice?.slice(0, 200), expiresAt: options.expiresAt, lastCheck: check, sections }));
+    return c.html(
+      adminPage({
+        vms: sortVms(vms, order.order),
+        order: order.order,
+        notice: notice?.slice(0, 200),
+        expiresAt: options.expiresAt,
+        lastCheck: check,
+        sections,
+      }),
+    );
   });
 
   app.get('/admin/rows', async (c) => {
@@ -276,7 +337,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const link = v.is(HOSTNAME, hostname) ? await createHandoverLink(sql, hostname) : { kind: 'no_participant' as const };
     if (link.kind !== 'created') return { ok: false as const, message: `${hostname} has no participant to hand over.` };
     log.warn('vm.handover_link_created', { hostname, email: link.email, expiresAt: link.expiresAt });
-    return { ok: true as const, hostname, email: link.email, expiresAt: link.expiresAt, url: `${new URL(c.req.url).origin}/handover/${link.token}` };
+    return {
+      ok: true as const,
+      hostname,
+      email: link.email,
+      expiresAt: link.expiresAt,
+      url: `${new URL(c.req.url).origin}/handover/${link.token}`,
+    };
   };
 
   // Before the action routes, whose :action would take "handover" too.
@@ -315,7 +382,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const { hostname, action } = params;
     const vm = (await listVms(sql)).find((candidate) => candidate.hostname === hostname);
     if (!vm) return c.text(NO_SUCH_VM_OR_ACTION, 404);
-    const warning = action === 'move' && (await countFreeVms(sql)) === 0 ? 'No healthy VM is free right now, so moving would not work: free or add one first.' : undefined;
+    const warning =
+      action === 'move' && (await countFreeVms(sql)) === 0
+        ? 'No healthy VM is free right now, so moving would not work: free or add one first.'
+        : undefined;
     return c.html(actionConfirmPage(vm, action, warning));
   });
 

@@ -1,7 +1,7 @@
 import { html } from 'hono/html';
-import type { LogLevel } from "../contract/wire";
+import type { LogLevel } from '../contract/wire';
 import { VmLogLine } from '../contract/wire';
-import { LastCheck } from "../store/go-no-go-checks";
+import { LastCheck } from '../store/go-no-go-checks';
 import { VmLogView } from '../store/vm-logs';
 import { VM_STATUSES, VmStatus, isProblem, statusDefinition, statusLabel } from '../store/vm-status';
 import { VmSummary } from '../store/vms';
@@ -103,7 +103,8 @@ function progress(vm: VmSummary, now: number) {
 function problemText(vm: VmSummary) {
   const definition = statusDefinition(vm.status);
   if (!definition.problem && vm.status !== 'command-rejected') return '';
-  const reason = vm.status === 'command-rejected' || vm.status === 'start-failed' || vm.status === 'participant-stuck' ? vm.error : vm.failure;
+  const reason =
+    vm.status === 'command-rejected' || vm.status === 'start-failed' || vm.status === 'participant-stuck' ? vm.error : vm.failure;
   return html`${definition.next}${reason ? html`<details><summary>Reason</summary><span class="log-text">${reason}</span></details>` : ''}`;
 }
 
@@ -123,7 +124,9 @@ function row(vm: VmSummary, now: number) {
   <td class="when">${ago(vm.health_reported_at ?? vm.last_seen, now)}</td>
   <td class="problem-text">${problemText(vm)}</td>
   <td class="actions" data-filter-skip>${actionsFor(vm).map((action) => html`<a href="/admin/vms/${vm.hostname}/${action}">${ACTION_LABEL[action]}</a> `)}${
-    vm.email ? html`<a href="/admin/vms/${vm.hostname}/handover" title="Hand the VM to a new browser with a one-time link">Hand over</a>` : ''
+    vm.email
+      ? html`<a href="/admin/vms/${vm.hostname}/handover" title="Hand the VM to a new browser with a one-time link">Hand over</a>`
+      : ''
   }</td>
 </tr>`;
 }
@@ -142,7 +145,9 @@ export function statusCounts(vms: Pick<VmSummary, 'status'>[]): Map<VmStatus, nu
 /** Counts by status, problems first and marked, then the life cycle in the vocabulary's order; statuses with no VM are left out. */
 function tiles(vms: VmSummary[]) {
   const counts = statusCounts(vms);
-  const shown = [...VM_STATUSES.filter(isProblem), ...VM_STATUSES.filter((status) => !isProblem(status))].filter((status) => counts.has(status));
+  const shown = [...VM_STATUSES.filter(isProblem), ...VM_STATUSES.filter((status) => !isProblem(status))].filter((status) =>
+    counts.has(status),
+  );
   return html`${shown.map(
     (status) =>
       html`<li class="tile${isProblem(status) ? ' tile-problem' : ''}" data-status="${status}" title="${statusDefinition(status).next}"><span class="tile-count">${counts.get(status)}</span> <span class="tile-label">${statusLabel(status)}</span></li>`,
@@ -152,7 +157,8 @@ function tiles(vms: VmSummary[]) {
 function summary(vms: VmSummary[]): string {
   const counts = statusCounts(vms);
   const parts = [`${vms.length} VMs`, `${counts.get('free') ?? 0} free`];
-  for (const status of ['booting', ...VM_STATUSES.filter(isProblem)] as VmStatus[]) if (counts.has(status)) parts.push(`${counts.get(status)} ${statusLabel(status)}`);
+  for (const status of ['booting', ...VM_STATUSES.filter(isProblem)] as VmStatus[])
+    if (counts.has(status)) parts.push(`${counts.get(status)} ${statusLabel(status)}`);
   return parts.join(', ');
 }
 
@@ -191,7 +197,14 @@ function header(column: (typeof COLUMNS)[number], order: VmOrder) {
   return html`<th scope="col"${sorted ? html` aria-sort="${order.direction === 'asc' ? 'ascending' : 'descending'}"` : ''}><a class="sort" href="/admin?sort=${column.sort}&amp;dir=${next}">${column.label}<span aria-hidden="true">${arrow}</span></a></th>`;
 }
 
-export function adminPage(options: { vms: VmSummary[]; order: VmOrder; notice?: string; expiresAt?: string; lastCheck?: LastCheck; sections?: unknown }) {
+export function adminPage(options: {
+  vms: VmSummary[];
+  order: VmOrder;
+  notice?: string;
+  expiresAt?: string;
+  lastCheck?: LastCheck;
+  sections?: unknown;
+}) {
   const base = summary(options.vms);
   return layout(
     'Admin',
@@ -272,7 +285,14 @@ export function actionRefusedPage(hostname: string, action: AdminAction, refusal
 export function actionConfirmPage(vm: VmSummary, action: AdminAction, warning?: string) {
   // Submitting this page, which names the connected participant, is the confirmation a re-run needs.
   const confirmed = action === 'rerun-setup' && participantConnected(vm);
-  return confirmPage(`${ACTION_LABEL[action]}: ${vm.hostname}?`, CONFIRM_TEXT[action](vm), `/admin/vms/${vm.hostname}/${action}`, ACTION_LABEL[action], warning, confirmed);
+  return confirmPage(
+    `${ACTION_LABEL[action]}: ${vm.hostname}?`,
+    CONFIRM_TEXT[action](vm),
+    `/admin/vms/${vm.hostname}/${action}`,
+    ACTION_LABEL[action],
+    warning,
+    confirmed,
+  );
 }
 
 /** The VMs each fleet action would take; what its confirmation page counts. */
@@ -295,7 +315,8 @@ function logTable(heading: string, lines: VmLogLine[]) {
 <table class="log">
   <thead><tr><th scope="col">Time</th><th scope="col">Level</th><th scope="col">From</th><th scope="col">Line</th></tr></thead>
   <tbody>${lines.map(
-    (line) => html`<tr class="level-${line.level}"><td class="when">${when(line.at)}</td><td class="level">${line.level}</td><td>${line.source}</td><td class="log-text">${line.text}</td></tr>`,
+    (line) =>
+      html`<tr class="level-${line.level}"><td class="when">${when(line.at)}</td><td class="level">${line.level}</td><td>${line.source}</td><td class="log-text">${line.text}</td></tr>`,
   )}</tbody>
 </table>`;
 }
@@ -308,7 +329,8 @@ export function vmLogPage(view: VmLogView, level?: LogLevel) {
   let body;
   if (view.lines.length === 0) body = html`<p>${level ? `No ${level} lines.` : 'No lines yet.'}</p>`;
   else if (level) body = logTable(`Only ${level} lines (${view.lines.length})`, view.lines);
-  else body = html`${errors.length > 0 ? logTable(`Errors (${errors.length})`, errors) : html`<p>No errors.</p>`}${logTable(`All lines, oldest first (${view.lines.length})`, view.lines)}`;
+  else
+    body = html`${errors.length > 0 ? logTable(`Errors (${errors.length})`, errors) : html`<p>No errors.</p>`}${logTable(`All lines, oldest first (${view.lines.length})`, view.lines)}`;
   return layout(
     `Log of ${view.hostname}`,
     html`<h1>Log of ${view.hostname}</h1>

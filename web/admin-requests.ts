@@ -13,17 +13,18 @@ export const HOSTNAME = v.pipe(v.string(), v.regex(HOSTNAME_PATTERN));
 export const VM_ACTION_PARAMS = v.object({ hostname: HOSTNAME, action: v.picklist(ADMIN_ACTIONS) });
 export const FLEET_ACTION = v.picklist(FLEET_ACTIONS);
 
-const shortText = (field: string, max: number) => v.pipe(v.string(`${field} must be text.`), v.maxLength(max, `${field} must be at most ${max} characters.`));
+const shortText = (field: string, max: number) =>
+  v.pipe(v.string(`${field} must be text.`), v.maxLength(max, `${field} must be at most ${max} characters.`));
 
 /** `POST /api/go-no-go`: the lines of a check, each PASS, WARN or FAIL. */
 export const CHECK_RESULT = exactObject({
   lines: v.pipe(
     v.array(
       exactObject({
-        status: v.picklist(['PASS', 'WARN', 'FAIL'], 'Each line\'s status must be PASS, WARN or FAIL.'),
-        name: shortText('A line\'s name', 100),
-        message: shortText('A line\'s message', 1000),
-        action: v.optional(shortText('A line\'s action', 1000)),
+        status: v.picklist(['PASS', 'WARN', 'FAIL'], "Each line's status must be PASS, WARN or FAIL."),
+        name: shortText("A line's name", 100),
+        message: shortText("A line's message", 1000),
+        action: v.optional(shortText("A line's action", 1000)),
       }),
       'lines must be a list of lines.',
     ),

@@ -18,6 +18,10 @@ function positiveWhole(raw: string | undefined, fallback: number, name: string):
 export function addressLimitFromEnv(env: NodeJS.ProcessEnv): AddressLimit {
   return {
     vms: positiveWhole(env.LABLINK_VMS_PER_ADDRESS, DEFAULT_ADDRESS_LIMIT.vms, 'LABLINK_VMS_PER_ADDRESS'),
-    windowSeconds: positiveWhole(env.LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS, DEFAULT_ADDRESS_LIMIT.windowSeconds, 'LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS'),
+    windowSeconds: positiveWhole(
+      env.LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS,
+      DEFAULT_ADDRESS_LIMIT.windowSeconds,
+      'LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS',
+    ),
   };
 }

@@ -16,10 +16,13 @@ export function addressLimitedMessage(retryAfterSeconds: number | undefined): st
 }
 
 /** Email alone opens nothing: the VM's name and PIN stay with the browser that asked for it. */
-export const HELD_ELSEWHERE = 'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
+export const HELD_ELSEWHERE =
+  'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
 
 /** The email already has a place in line, taken from another browser. */
-export const IN_LINE_ELSEWHERE = 'This email is already waiting in line, from another browser. Keep that browser’s page open, or ask your instructor.';
+export const IN_LINE_ELSEWHERE =
+  'This email is already waiting in line, from another browser. Keep that browser’s page open, or ask your instructor.';
 
 /** One place in line per browser. */
-export const BROWSER_IN_LINE = 'This browser is already waiting in line for another email: each browser holds one place. Go back to that place’s page, or ask your instructor.';
+export const BROWSER_IN_LINE =
+  'This browser is already waiting in line for another email: each browser holds one place. Go back to that place’s page, or ask your instructor.';

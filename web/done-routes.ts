@@ -4,8 +4,8 @@ import { html } from 'hono/html';
 import * as v from 'valibot';
 import { ASSIGNMENT_PATTERN } from '../contract/wire';
 import { sameOriginOnly } from '../http/same-origin';
-import { findAssignment } from "../store/assignment";
-import { resetVms } from "../store/reset";
+import { findAssignment } from '../store/assignment';
+import { resetVms } from '../store/reset';
 import { Sql } from '../store/sql';
 import { layout } from './layout';
 
@@ -16,7 +16,8 @@ function page(title: string, body: unknown) {
   return layout(title, html`<h1>${title}</h1><section class="card">${body}</section>`);
 }
 
-const unknown = (c: Context) => c.html(page('No such VM request', html`<p>There is no VM request with this link. <a href="/">Request a VM from the form.</a></p>`), 404);
+const unknown = (c: Context) =>
+  c.html(page('No such VM request', html`<p>There is no VM request with this link. <a href="/">Request a VM from the form.</a></p>`), 404);
 
 /** "I'm done" asks first: giving a VM back deletes the participant's files on it. */
 function confirmDone(assignmentId: string, hostname: string) {
@@ -57,6 +58,12 @@ export function addDoneRoutes(app: Hono, options: { sql: Sql; retryCookie: strin
     const view = await findAssignment(sql, assignmentId);
     if (!view) return unknown(c);
     if (view.assignmentId !== assignmentId || view.progress === 'released') return c.redirect(`/vm/${assignmentId}`, 303);
-    return c.html(page(`${view.hostname} is not given back`, html`<p id="not-yours">${NOT_YOURS}</p><p><a href="/vm/${assignmentId}">Back to the VM's page</a></p>`), 403);
+    return c.html(
+      page(
+        `${view.hostname} is not given back`,
+        html`<p id="not-yours">${NOT_YOURS}</p><p><a href="/vm/${assignmentId}">Back to the VM's page</a></p>`,
+      ),
+      403,
+    );
   });
 }

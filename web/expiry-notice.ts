@@ -17,7 +17,8 @@ export function hoursAndMinutes(seconds: number): string {
 export function expiryNotice(expiresAt: string, now = Date.now()) {
   const secondsLeft = Math.floor((Date.parse(expiresAt) - now) / 1000);
   const at = `${new Date(expiresAt).toISOString().slice(11, 16)} UTC`;
-  if (secondsLeft <= 0) return html`<p class="notice" id="expiry">The workshop ended at ${at}: its VMs are stopped and will be deleted with the files on them.</p>`;
+  if (secondsLeft <= 0)
+    return html`<p class="notice" id="expiry">The workshop ended at ${at}: its VMs are stopped and will be deleted with the files on them.</p>`;
   const warn = secondsLeft <= EXPIRY_WARNING_SECONDS;
   return html`<div id="expiry" data-seconds-left="${secondsLeft}" data-warn-seconds="${EXPIRY_WARNING_SECONDS}">
 <p class="muted">The workshop ends at ${at}, in <span id="expiry-left">${hoursAndMinutes(secondsLeft)}</span>.</p>

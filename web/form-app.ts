@@ -8,12 +8,12 @@ import { IdleReleasePolicy } from '../core/idle-release';
 import { Logger } from '../core/log';
 import { secretsEqual } from '../core/secrets';
 import { check } from '../core/validate';
-import { InvalidRequest, validateVmRequest } from "../core/vm-request";
+import { InvalidRequest, validateVmRequest } from '../core/vm-request';
 import { capBody } from '../http/limits';
 import { findAssignment, requestVm } from '../store/assignment';
 import { AddressLimit } from '../store/client-limits';
 import { countWarmingVms } from '../store/fleet-power';
-import { idleDeadlines } from "../store/idle-deadlines";
+import { idleDeadlines } from '../store/idle-deadlines';
 import { Sql } from '../store/sql';
 import { fleetCapacity } from '../store/vms';
 import { DEFAULT_LINE_POLICY, LinePolicy } from '../store/waiting-line';
@@ -32,7 +32,8 @@ import { progressMessage, setupIsSlow, vmPage } from './vm-page';
 const MAX_FORM_BODY_BYTES = 16 * 1024;
 const NO_VM_FREE = 'No VM is free right now. Please ask your instructor; your request was not stored.';
 /** The warm pool holds stopped VMs: one is starting for the next participant (a stopped VM runs again in about 2 minutes). */
-const VM_STARTING = 'All running VMs are taken, and more are starting now. Submit the form again in 2 minutes (your request was not stored; the command stays valid for a few minutes).';
+const VM_STARTING =
+  'All running VMs are taken, and more are starting now. Submit the form again in 2 minutes (your request was not stored; the command stays valid for a few minutes).';
 const UNKNOWN_ASSIGNMENT = 'There is no VM request with this link. Request a VM from the form.';
 const ASSIGNMENT_ID = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN, 'That is not an assignment id.'));
 /** How the VM page was reached after a request; any other `?outcome=` is ignored, as if none were given. */
@@ -42,7 +43,8 @@ const PAGE_OUTCOME = v.fallback(v.optional(v.picklist(['existing', 'retried', 'd
 /** Only a browser that sent something other than the form gets here: the fields' own problems need the form's fields. */
 const UNREADABLE_FORM = 'The form could not be read. Fill it in and submit it again.';
 
-const RETRY_REFUSED = 'This email already has a VM whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.';
+const RETRY_REFUSED =
+  'This email already has a VM whose setup failed. Submit the new command from the browser where you first asked for it, or ask your instructor.';
 
 function wantsJson(c: Context): boolean {
   return /application\/json/i.test(c.req.header('accept') ?? '');
@@ -106,8 +108,18 @@ export function createFormApp(options: FormAppOptions): Hono {
       no_vm_free: NO_VM_FREE,
       vm_starting: VM_STARTING,
     };
-    const fields: { errors: FormErrors; emailSuggestion?: string } = code === 'invalid' || code === 'access_denied' ? fieldProblems(values) : { errors: { form: formMessages[code] } };
-    return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values, errors: fields.errors, emailSuggestion: fields.emailSuggestion }), REFUSAL_STATUS[code]);
+    const fields: { errors: FormErrors; emailSuggestion?: string } =
+      code === 'invalid' || code === 'access_denied' ? fieldProblems(values) : { errors: { form: formMessages[code] } };
+    return c.html(
+      formPage({
+        capacity: await fleetCapacity(sql),
+        askAccessCode,
+        values,
+        errors: fields.errors,
+        emailSuggestion: fields.emailSuggestion,
+      }),
+      REFUSAL_STATUS[code],
+    );
   };
 
   // `?email=` comes from a VM page's "Get a new command": the participant keeps their address.
@@ -115,12 +127,19 @@ export function createFormApp(options: FormAppOptions): Hono {
   app.get('/', async (c) => {
     const refusal = readRefusal(c);
     if (refusal) return refusalPage(c, refusal);
-    return c.html(formPage({ capacity: await fleetCapacity(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } }));
+    return c.html(
+      formPage({ capacity: await fleetCapacity(sql), askAccessCode, values: { email: c.req.query('email')?.slice(0, MAX_EMAIL_LENGTH) } }),
+    );
   });
 
   app.get('/api/unassigned_vms_count', async (c) => {
     const capacity = await fleetCapacity(sql);
-    return c.json({ count: capacity.free, onTheWay: capacity.onTheWay, readyInSeconds: capacity.readyInSeconds, message: freeCountText(capacity) });
+    return c.json({
+      count: capacity.free,
+      onTheWay: capacity.onTheWay,
+      readyInSeconds: capacity.readyInSeconds,
+      message: freeCountText(capacity),
+    });
   });
 
   app.use('/api/request_vm', capBody(MAX_FORM_BODY_BYTES));
@@ -138,11 +157,23 @@ export function createFormApp(options: FormAppOptions): Hono {
     const refuseFields = (code: 'invalid' | 'access_denied', invalid: { errors: FieldErrors; emailSuggestion?: string }) => {
       // JSON clients get the first problem as `error` too, as before; a refused access code comes first.
       const field = code === 'access_denied' ? 'access_code' : (FIELD_ORDER.find((name) => invalid.errors[name]) as keyof FieldErrors);
-      return refuse({ code }, { error: invalid.errors[field], field, errors: invalid.errors, ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}) });
+      return refuse(
+        { code },
+        {
+          error: invalid.errors[field],
+          field,
+          errors: invalid.errors,
+          ...(invalid.emailSuggestion ? { emailSuggestion: invalid.emailSuggestion } : {}),
+        },
+      );
     };
     if (accessCodeProblem(options.accessCode, accessCode)) return refuseFields('access_denied', fieldProblems(values));
     // The line is for people at the form; API clients (LabLink's, scripts) keep their "none free" answer.
-    const result = await requestVm(sql, input, { address: options.clientAddress?.(c), addressLimit: options.addressLimit, line: json ? undefined : line });
+    const result = await requestVm(sql, input, {
+      address: options.clientAddress?.(c),
+      addressLimit: options.addressLimit,
+      line: json ? undefined : line,
+    });
     switch (result.kind) {
       case 'in_line':
         log.info('vm.in_line', { email, joined: result.retryToken !== undefined });
@@ -161,11 +192,17 @@ export function createFormApp(options: FormAppOptions): Hono {
         return refuse({ code: 'held_elsewhere' }, { error: HELD_ELSEWHERE });
       case 'browser_holds':
         log.warn('vm.browser_holds', { hostname: result.hostname, email });
-        return refuse({ code: 'browser_holds', hostname: result.hostname }, { error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` });
+        return refuse(
+          { code: 'browser_holds', hostname: result.hostname },
+          { error: browserHoldsMessage(result.hostname), status: `/api/assignment/${result.assignmentId}` },
+        );
       case 'address_limited':
         log.warn('vm.address_limited', { retryAfterSeconds: result.retryAfterSeconds });
         c.header('retry-after', String(result.retryAfterSeconds));
-        return refuse({ code: 'address_limited', retryAt: Math.floor(Date.now() / 1000) + result.retryAfterSeconds }, { error: addressLimitedMessage(result.retryAfterSeconds) });
+        return refuse(
+          { code: 'address_limited', retryAt: Math.floor(Date.now() / 1000) + result.retryAfterSeconds },
+          { error: addressLimitedMessage(result.retryAfterSeconds) },
+        );
       case 'retry_refused':
         log.warn('vm.email_elsewhere', { email, hostname: result.hostname });
         return refuse({ code: 'retry_refused' }, { error: RETRY_REFUSED });
@@ -174,10 +211,15 @@ export function createFormApp(options: FormAppOptions): Hono {
       case 'no_vm_free': {
         const starting = (await countWarmingVms(sql)) > 0;
         log.warn('vm.none_free', { starting });
-        return refuse({ code: starting ? 'vm_starting' : 'no_vm_free' }, { error: starting ? VM_STARTING : NO_VM_FREE }, starting ? { 'retry-after': '120' } : {});
+        return refuse(
+          { code: starting ? 'vm_starting' : 'no_vm_free' },
+          { error: starting ? VM_STARTING : NO_VM_FREE },
+          starting ? { 'retry-after': '120' } : {},
+        );
       }
       case 'assigned':
-        if (result.outcome !== 'existing') log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
+        if (result.outcome !== 'existing')
+          log.info(result.outcome === 'retried' ? 'vm.retried' : 'vm.assigned', { hostname: result.hostname, email: result.email });
         if (result.retryToken) setRetryCookie(c, result.retryToken);
         if (json) {
           return c.json({
@@ -204,7 +246,14 @@ export function createFormApp(options: FormAppOptions): Hono {
     // The participant was moved to another VM: their old link leads to the new one.
     if (view.assignmentId !== assignmentId) return c.redirect(`/vm/${view.assignmentId}`, 303);
     const idle = options.idleRelease && (await idleDeadlines(sql, options.idleRelease, assignmentId))[0];
-    return c.html(vmPage({ assignmentId, view, outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')), notices: html`${options.expiresAt && view.progress !== 'released' ? expiryNotice(options.expiresAt) : ''}${options.idleRelease ? idleNotice(idle, options.idleRelease) : ''}` }));
+    return c.html(
+      vmPage({
+        assignmentId,
+        view,
+        outcome: v.parse(PAGE_OUTCOME, c.req.query('outcome')),
+        notices: html`${options.expiresAt && view.progress !== 'released' ? expiryNotice(options.expiresAt) : ''}${options.idleRelease ? idleNotice(idle, options.idleRelease) : ''}`,
+      }),
+    );
   });
 
   app.get('/api/assignment/:assignment', async (c) => {

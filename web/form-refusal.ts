@@ -46,7 +46,12 @@ const text = (max: number) => v.optional(v.pipe(v.string(), v.maxLength(max)));
 // One character over each limit still fails its check the same way when the page judges it again.
 const REFUSAL = v.object({
   code: v.picklist(Object.keys(REFUSAL_STATUS) as RefusalCode[]),
-  values: v.object({ email: text(MAX_EMAIL_LENGTH + 1), emailConfirmed: text(MAX_EMAIL_LENGTH + 1), crdCommand: text(MAX_COMMAND_LENGTH + 1), accessCode: text(65) }),
+  values: v.object({
+    email: text(MAX_EMAIL_LENGTH + 1),
+    emailConfirmed: text(MAX_EMAIL_LENGTH + 1),
+    crdCommand: text(MAX_COMMAND_LENGTH + 1),
+    accessCode: text(65),
+  }),
   retryAt: v.optional(v.pipe(v.number(), v.integer())),
   hostname: v.optional(v.pipe(v.string(), v.regex(HOSTNAME_PATTERN))),
 });
@@ -63,12 +68,26 @@ export function redirectToRefusal(c: Context, refusal: Refusal): Response {
   const { values } = refusal;
   const kept: Refusal = {
     ...refusal,
-    values: { email: clip(values.email, MAX_EMAIL_LENGTH), emailConfirmed: clip(values.emailConfirmed, MAX_EMAIL_LENGTH), crdCommand: clip(values.crdCommand, MAX_COMMAND_LENGTH), accessCode: clip(values.accessCode, 64) },
+    values: {
+      email: clip(values.email, MAX_EMAIL_LENGTH),
+      emailConfirmed: clip(values.emailConfirmed, MAX_EMAIL_LENGTH),
+      crdCommand: clip(values.crdCommand, MAX_COMMAND_LENGTH),
+      accessCode: clip(values.accessCode, 64),
+    },
   };
   let cookie = encode(kept);
   if (cookie.length > MAX_COOKIE_VALUE) cookie = encode({ ...kept, values: { ...kept.values, crdCommand: undefined } });
-  setCookie(c, REFUSAL_COOKIE, cookie, { path: '/', httpOnly: true, sameSite: 'Strict', secure: new URL(c.req.url).protocol === 'https:', maxAge: REFUSAL_COOKIE_SECONDS });
-  const query = new URLSearchParams({ error: refusal.code, ...(kept.values.email ? { email: kept.values.email.slice(0, MAX_EMAIL_LENGTH) } : {}) });
+  setCookie(c, REFUSAL_COOKIE, cookie, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: new URL(c.req.url).protocol === 'https:',
+    maxAge: REFUSAL_COOKIE_SECONDS,
+  });
+  const query = new URLSearchParams({
+    error: refusal.code,
+    ...(kept.values.email ? { email: kept.values.email.slice(0, MAX_EMAIL_LENGTH) } : {}),
+  });
   return c.redirect(`/?${query}`, 303);
 }
 

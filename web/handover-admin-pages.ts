@@ -17,7 +17,9 @@ export function emailAttemptsSection(attempts: EmailAttempt[]) {
 <tbody>${attempts.map(
     (attempt) =>
       html`<tr><td class="when"><time datetime="${attempt.attempted_at}">${when(attempt.attempted_at)}</time></td><td>${attempt.email}</td><td>${attempt.hostname}</td><td>${
-        attempt.still_assigned ? html`<a href="/admin/vms/${attempt.hostname}/handover">Hand over to a new browser</a>` : html`<span class="muted">no longer theirs</span>`
+        attempt.still_assigned
+          ? html`<a href="/admin/vms/${attempt.hostname}/handover">Hand over to a new browser</a>`
+          : html`<span class="muted">no longer theirs</span>`
       }</td></tr>`,
   )}</tbody></table></section>`;
 }

@@ -8,10 +8,26 @@ import { layout } from './layout';
 import { setRetryCookie } from './retry-cookie';
 
 const REFUSALS: Record<HandoverRefusal, { status: 404 | 410; title: string; text: string }> = {
-  unknown: { status: 404, title: 'No such hand-over link', text: 'This hand-over link does not exist. Check that you copied all of it, or ask your instructor for a new one.' },
-  used: { status: 410, title: 'This link was already used', text: 'A hand-over link works once, and this one has been opened already. If that was not you, ask your instructor for a new link.' },
-  expired: { status: 410, title: 'This link has expired', text: 'A hand-over link works for 30 minutes. Ask your instructor for a new one.' },
-  ended: { status: 410, title: 'This VM is no longer yours', text: 'The VM this link was for has been given back or moved since. Ask your instructor, or request a VM from the form.' },
+  unknown: {
+    status: 404,
+    title: 'No such hand-over link',
+    text: 'This hand-over link does not exist. Check that you copied all of it, or ask your instructor for a new one.',
+  },
+  used: {
+    status: 410,
+    title: 'This link was already used',
+    text: 'A hand-over link works once, and this one has been opened already. If that was not you, ask your instructor for a new link.',
+  },
+  expired: {
+    status: 410,
+    title: 'This link has expired',
+    text: 'A hand-over link works for 30 minutes. Ask your instructor for a new one.',
+  },
+  ended: {
+    status: 410,
+    title: 'This VM is no longer yours',
+    text: 'The VM this link was for has been given back or moved since. Ask your instructor, or request a VM from the form.',
+  },
 };
 
 function page(title: string, body: unknown) {
@@ -20,7 +36,10 @@ function page(title: string, body: unknown) {
 
 function refused(c: Context, refusal: HandoverRefusal) {
   const { status, title, text } = REFUSALS[refusal];
-  return c.html(page(title, html`<p id="handover-refused">${text} Nothing was changed.</p><p><a href="/">Back to the form</a></p>`), status);
+  return c.html(
+    page(title, html`<p id="handover-refused">${text} Nothing was changed.</p><p><a href="/">Back to the form</a></p>`),
+    status,
+  );
 }
 
 /**

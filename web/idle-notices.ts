@@ -1,6 +1,6 @@
 import { html } from 'hono/html';
 import { IdleReleasePolicy } from '../core/idle-release';
-import { IdleDeadline } from "../store/idle-deadlines";
+import { IdleDeadline } from '../store/idle-deadlines';
 
 /** "12 min" or "40 s": the time left, rounded up to whole minutes past the first. */
 export function minutesLeft(seconds: number): string {

@@ -5,7 +5,6 @@ import { layout } from './layout';
 import { LINE_REFRESH_SECONDS } from '../contract/page-polling';
 import { CRD_HEADLESS_URL } from './pages';
 
-
 /** What a VM on its way is doing, in a participant's words. */
 const ON_ITS_WAY_WORDS: Partial<Record<VmStatus, string>> = {
   free: 'a free VM',
@@ -26,7 +25,8 @@ function inMinutes(seconds: number): string {
 
 /** The estimate for a place: which VM should come for it, and when; or that none is on its way yet. */
 export function estimateText(estimate: VmOnItsWay | undefined): string {
-  if (!estimate) return 'No VM is on its way for your place yet: the next one frees when a participant ahead of you is done. Your instructor sees the line.';
+  if (!estimate)
+    return 'No VM is on its way for your place yet: the next one frees when a participant ahead of you is done. Your instructor sees the line.';
   return `Expected ${inMinutes(estimate.seconds)}: ${wordsFor(estimate)}.`;
 }
 

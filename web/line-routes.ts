@@ -16,7 +16,13 @@ const TICKET = v.pipe(v.string(), v.regex(ASSIGNMENT_PATTERN));
 const MAX_BODY_BYTES = 16 * 1024;
 
 const unknown = (c: Context) =>
-  c.html(layout('No such place in line', html`<h1>No such place in line</h1><p>There is no place in line with this link. <a href="/">Request a VM from the form.</a></p>`), 404);
+  c.html(
+    layout(
+      'No such place in line',
+      html`<h1>No such place in line</h1><p>There is no place in line with this link. <a href="/">Request a VM from the form.</a></p>`,
+    ),
+    404,
+  );
 
 /**
  * A participant's place in the waiting line: its page (which serves the line each time it is

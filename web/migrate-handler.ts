@@ -20,7 +20,8 @@ interface CustomResourceEvent {
 async function readAppRole(secretId: string): Promise<AppRole> {
   const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
   const { username, password } = JSON.parse(SecretString ?? '{}') as { username?: unknown; password?: unknown };
-  if (typeof username !== 'string' || typeof password !== 'string') throw new Error("The app role's secret must hold a username and a password.");
+  if (typeof username !== 'string' || typeof password !== 'string')
+    throw new Error("The app role's secret must hold a username and a password.");
   return { name: username, password };
 }
 

@@ -55,7 +55,13 @@ export function freeCountText(capacity: Capacity): string {
   return 'No VM is free right now. Submit the form to take a place in line; your page then shows when a VM should come.';
 }
 
-export function formPage(options: { capacity: Capacity; askAccessCode?: boolean; values?: FormValues; errors?: FormErrors; emailSuggestion?: string }) {
+export function formPage(options: {
+  capacity: Capacity;
+  askAccessCode?: boolean;
+  values?: FormValues;
+  errors?: FormErrors;
+  emailSuggestion?: string;
+}) {
   const { capacity, values = {}, errors = {} } = options;
   const hasFieldErrors = FIELD_ORDER.some((field) => errors[field]);
   return layout(
@@ -81,12 +87,14 @@ ${errors.form ? html`<p class="notice" role="alert">${errors.form}</p>` : ''}
     <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}"${invalidAttributes('email', errors.email)}>
     ${fieldError('email', errors.email)}
     ${emailConfirmation(values.email, errors.email ? options.emailSuggestion : undefined)}
-    ${options.askAccessCode
-      ? html`<label for="access_code">Access code</label>
+    ${
+      options.askAccessCode
+        ? html`<label for="access_code">Access code</label>
     <p class="hint" id="access_code-hint">Your instructor shows it in the room.</p>
     <input id="access_code" name="access_code" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" required value="${values.accessCode ?? ''}"${invalidAttributes('access_code', errors.access_code)}>
     ${fieldError('access_code', errors.access_code)}`
-      : ''}
+        : ''
+    }
     <label for="crd_command">The Debian Linux command from step 1</label>
     <p class="hint" id="crd_command-hint">Paste the whole command, starting with DISPLAY=.</p>
     <textarea id="crd_command" name="crd_command" required spellcheck="false" autocapitalize="off" autocomplete="off"${invalidAttributes('crd_command', errors.crd_command)}>${values.crdCommand ?? ''}</textarea>

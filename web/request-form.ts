@@ -16,13 +16,21 @@ const REQUEST_FORM = v.pipe(
     // A public form: at most five unknown names are echoed back, so the answer stays short.
     { notObject: 'The body must be a JSON object.', unexpected: (fields) => `Unexpected field(s): ${fields.slice(0, 5).join(', ')}.` },
   ),
-  v.transform((form) => ({ email: form.email, emailConfirmed: form.email_confirmed, crdCommand: form.crd_command, accessCode: form.access_code, retryToken: form.retry_token })),
+  v.transform((form) => ({
+    email: form.email,
+    emailConfirmed: form.email_confirmed,
+    crdCommand: form.crd_command,
+    accessCode: form.access_code,
+    retryToken: form.retry_token,
+  })),
 );
 
 export type RequestForm = v.InferOutput<typeof REQUEST_FORM>;
 
 /** The form as a browser posts it, or the same fields as JSON; anything else is refused before its fields are read. */
-export async function readRequestForm(c: Context): Promise<{ ok: true; form: RequestForm } | { ok: false; status: 400 | 415; message: string }> {
+export async function readRequestForm(
+  c: Context,
+): Promise<{ ok: true; form: RequestForm } | { ok: false; status: 400 | 415; message: string }> {
   const type = c.req.header('content-type') ?? '';
   let body: unknown;
   try {

@@ -18,10 +18,13 @@ export async function stopSpares(autoScaling: AutoScalingClient, ec2: EC2Client,
   const described = await autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] }));
   const instances = described.AutoScalingGroups?.[0]?.Instances ?? [];
   // EC2 refuses the whole call if one instance is not running yet (or is ending).
-  const running = instances.flatMap((instance) => (instance.InstanceId && instance.LifecycleState === 'InService' ? [instance.InstanceId] : []));
+  const running = instances.flatMap((instance) =>
+    instance.InstanceId && instance.LifecycleState === 'InService' ? [instance.InstanceId] : [],
+  );
   if (running.length > 0) await ec2.send(new StopInstancesCommand({ InstanceIds: running }));
   const launching = instances.filter((instance) => instance.LifecycleState?.startsWith('Pending'));
   // Thrown after the others are stopped, so the invocation's retry stops these once they run.
-  if (launching.length > 0) throw new Error(`Spares still launching, stopped on the next try: ${launching.map((instance) => instance.InstanceId).join(' ')}`);
+  if (launching.length > 0)
+    throw new Error(`Spares still launching, stopped on the next try: ${launching.map((instance) => instance.InstanceId).join(' ')}`);
   return running;
 }

@@ -1,4 +1,9 @@
-import { DescribeInstanceAttributeCommand, EC2Client, ModifyInstanceAttributeCommand, paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstanceAttributeCommand,
+  EC2Client,
+  ModifyInstanceAttributeCommand,
+  paginateDescribeInstances,
+} from '@aws-sdk/client-ec2';
 import { FLEET_TAG } from '../contract/wire';
 
 /** An instance in these states still exists, so CloudFormation must be able to delete it. */
@@ -21,11 +26,17 @@ export async function fleetInstances(ec2: EC2Client, fleetName: string): Promise
   const found: FleetInstance[] = [];
   const pages = paginateDescribeInstances(
     { client: ec2 },
-    { Filters: [{ Name: `tag:${FLEET_TAG}`, Values: [fleetName] }, { Name: 'instance-state-name', Values: EXISTING_STATES }] },
+    {
+      Filters: [
+        { Name: `tag:${FLEET_TAG}`, Values: [fleetName] },
+        { Name: 'instance-state-name', Values: EXISTING_STATES },
+      ],
+    },
   );
   for await (const page of pages) {
     for (const instance of (page.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? [])) {
-      if (instance.InstanceId) found.push({ instanceId: instance.InstanceId, name: instance.Tags?.find((tag) => tag.Key === 'Name')?.Value });
+      if (instance.InstanceId)
+        found.push({ instanceId: instance.InstanceId, name: instance.Tags?.find((tag) => tag.Key === 'Name')?.Value });
     }
   }
   return found;
@@ -47,7 +58,9 @@ async function eachInTurn<T, R>(items: T[], work: (item: T) => Promise<R>): Prom
 /** Those of `instances` with EC2 termination protection on (DescribeInstances does not say). */
 export async function protectedInstances(ec2: EC2Client, instances: FleetInstance[]): Promise<FleetInstance[]> {
   const protection = await eachInTurn(instances, async (instance) => {
-    const answer = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceId, Attribute: 'disableApiTermination' }));
+    const answer = await ec2.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceId, Attribute: 'disableApiTermination' }),
+    );
     return answer.DisableApiTermination?.Value === true;
   });
   return instances.filter((_, index) => protection[index]);
@@ -59,6 +72,8 @@ export async function protectedInstances(ec2: EC2Client, instances: FleetInstanc
  */
 export async function liftTerminationProtection(ec2: EC2Client, fleetName: string): Promise<FleetInstance[]> {
   const lifted = await protectedInstances(ec2, await fleetInstances(ec2, fleetName));
-  await eachInTurn(lifted, (instance) => ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instance.instanceId, DisableApiTermination: { Value: false } })));
+  await eachInTurn(lifted, (instance) =>
+    ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instance.instanceId, DisableApiTermination: { Value: false } })),
+  );
   return lifted;
 }

@@ -1,6 +1,6 @@
 import { html } from 'hono/html';
 import { vmPageNoScriptRefreshSeconds, vmPagePollSeconds } from '../contract/page-polling';
-import { AssignmentView } from "../store/assignment";
+import { AssignmentView } from '../store/assignment';
 import { commandRejected } from '../store/vm-status';
 import { Progress } from '../contract/page-polling';
 import { layout } from './layout';
@@ -22,7 +22,9 @@ const PROGRESS_TEXT: Record<Progress, (hostname: string) => string> = {
 /** The state in a word or two, first in the page's title: a screen reader reads it when the page changes. */
 function titleState(view: AssignmentView): string {
   if (view.progress === 'failed') return view.movedFrom ? 'New command needed' : view.stuck ? 'Ask your instructor' : 'Failed';
-  return { assigned: 'Waiting', configuring: 'Setting up', ready: 'Ready', broken: 'Stopped working', released: 'Taken back' }[view.progress];
+  return { assigned: 'Waiting', configuring: 'Setting up', ready: 'Ready', broken: 'Stopped working', released: 'Taken back' }[
+    view.progress
+  ];
 }
 
 /** The page's headline, also sent as `message` by the status endpoint. */
@@ -65,7 +67,9 @@ function askInstructor(view: AssignmentView, why: string) {
 
 /** start-host's own words, folded away under the explanation. */
 function reported(view: AssignmentView) {
-  return view.error ? html`<details><summary>What ${view.hostname} reported</summary><p class="log-text" id="raw-error">${view.error}</p></details>` : '';
+  return view.error
+    ? html`<details><summary>What ${view.hostname} reported</summary><p class="log-text" id="raw-error">${view.error}</p></details>`
+    : '';
 }
 
 /** What the participant reads under the headline: what happened, and the next step. */
@@ -107,7 +111,12 @@ ${askInstructor(view, 'If you still need a VM, they can free one for you; then r
   }
 }
 
-export function vmPage(options: { assignmentId: string; view: AssignmentView; outcome?: 'existing' | 'retried' | 'done'; notices?: unknown }) {
+export function vmPage(options: {
+  assignmentId: string;
+  view: AssignmentView;
+  outcome?: 'existing' | 'retried' | 'done';
+  notices?: unknown;
+}) {
   const { view, assignmentId } = options;
   const released = view.progress === 'released';
   // Waiting for "Ready" makes sense only on the way there; a failed or broken VM has its own next step above.
@@ -122,16 +131,19 @@ ${view.movedFrom ? html`<p class="notice" id="moved">Your previous VM, ${view.mo
 <p id="progress" data-assignment="${assignmentId}" data-progress="${view.progress}" data-poll-seconds="${vmPagePollSeconds(view.progress) ?? ''}" class="${view.progress === 'ready' ? 'ok' : 'notice'}" role="status" aria-live="polite">${progressMessage(view)}</p>
 ${options.notices ?? ''}
 ${stateDetail(view)}
-${released
-  ? ''
-  : html`<section class="card" aria-labelledby="details">
+${
+  released
+    ? ''
+    : html`<section class="card" aria-labelledby="details">
   <h2 id="details">Your VM and PIN</h2>
   <div class="pair"><p class="big" id="vm-name">${view.hostname}</p><button type="button" class="secondary" data-copy="vm-name" hidden>Copy name</button></div>
   <p class="muted">PIN</p>
   <div class="pair"><p class="big" id="pin">${view.pin}</p><button type="button" class="secondary" data-copy="pin" hidden>Copy PIN</button></div>
   <p class="muted">Keep this page open or write the PIN down: you type it when you connect.</p>
 </section>
-${connecting ? html`<section class="card" aria-labelledby="next">
+${
+  connecting
+    ? html`<section class="card" aria-labelledby="next">
   <h2 id="next">Next: connect</h2>
   <ol class="steps">
     <li>Wait until this page says <strong>Ready</strong>.</li>
@@ -139,8 +151,11 @@ ${connecting ? html`<section class="card" aria-labelledby="next">
     <li>Click <strong>${view.hostname}</strong> and enter your PIN.</li>
   </ol>
   <p><a href="/vm/${assignmentId}">Check again</a> · <a href="/">Back to the form</a></p>
-</section>` : ''}
-<p><a class="button secondary" id="done-link" href="/vm/${assignmentId}/done">I'm done with ${view.hostname}</a></p>`}`,
+</section>`
+    : ''
+}
+<p><a class="button secondary" id="done-link" href="/vm/${assignmentId}/done">I'm done with ${view.hostname}</a></p>`
+}`,
     { script: 'vm.js', refreshSeconds: vmPageNoScriptRefreshSeconds(view.progress) },
   );
 }

@@ -4,7 +4,19 @@ import { SETUP_FAILURE_PREFIX } from '../contract/wire';
 export type ProgressPhase = 'booting' | 'installing desktop' | 'setup script' | 'check' | 'ready' | 'resetting' | 'failed';
 
 // The boot script's steps (lib/user-data.ts) up to the agent's start, and the agent's setup steps (agent/setup.ts).
-const DESKTOP_STEPS = ['install-desktop', 'block-metadata', 'install-crd', 'install-node', 'create-desktop-user', 'install-agent', 'claim-name', 'install-setup', 'start-agent', 'register', 'setup'];
+const DESKTOP_STEPS = [
+  'install-desktop',
+  'block-metadata',
+  'install-crd',
+  'install-node',
+  'create-desktop-user',
+  'install-agent',
+  'claim-name',
+  'install-setup',
+  'start-agent',
+  'register',
+  'setup',
+];
 const SETUP_STEPS = ['setup-repository', 'setup-container', 'setup-script'];
 
 /** The phase a VM's last reported step belongs to; an unknown step (a newer agent's) counts as ready. */

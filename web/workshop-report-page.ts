@@ -20,7 +20,10 @@ const CSV_COLUMNS = [
 
 /** The report as a spreadsheet: one line per participant, durations in seconds; empty cells are unknown (never ready, never connected, never waited). */
 export function workshopReportCsv(report: WorkshopReport): string {
-  return csvLines(CSV_COLUMNS, report.participants.map((participant) => CSV_COLUMNS.map((column) => participant[column])));
+  return csvLines(
+    CSV_COLUMNS,
+    report.participants.map((participant) => CSV_COLUMNS.map((column) => participant[column])),
+  );
 }
 
 const duration = (seconds: number | null) => (seconds === null ? html`<span class="muted">–</span>` : elapsedText(seconds));
@@ -39,11 +42,12 @@ export function workshopReportPage(report: WorkshopReport) {
 <table class="vms" id="report">
   <thead><tr><th scope="col">Participant</th><th scope="col">VMs</th><th scope="col">To ready</th><th scope="col">To first connection</th><th scope="col">VM-hours</th><th scope="col">Waiting line</th><th scope="col">Failures</th><th scope="col">Resets</th><th scope="col">Moves</th><th scope="col">Estimated cost</th></tr></thead>
   <tbody>${report.participants.map(
-    (participant) => html`<tr data-email="${participant.email}"><th scope="row">${participant.email}</th><td>${participant.vms}</td><td>${duration(participant.seconds_to_ready)}</td><td>${duration(
-      participant.seconds_to_connect,
-    )}</td><td>${participant.vm_hours.toFixed(2)}</td><td>${duration(participant.waiting_seconds)}</td><td>${participant.failures}</td><td>${participant.resets}</td><td>${participant.moves}</td><td>${dollars(
-      participant.estimated_cost_usd,
-    )}</td></tr>`,
+    (participant) =>
+      html`<tr data-email="${participant.email}"><th scope="row">${participant.email}</th><td>${participant.vms}</td><td>${duration(participant.seconds_to_ready)}</td><td>${duration(
+        participant.seconds_to_connect,
+      )}</td><td>${participant.vm_hours.toFixed(2)}</td><td>${duration(participant.waiting_seconds)}</td><td>${participant.failures}</td><td>${participant.resets}</td><td>${participant.moves}</td><td>${dollars(
+        participant.estimated_cost_usd,
+      )}</td></tr>`,
   )}</tbody>
 </table>
 </div>

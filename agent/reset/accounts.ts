@@ -23,7 +23,12 @@ export interface AccountFiles {
   subgid: string;
 }
 
-export const SYSTEM_ACCOUNT_FILES: AccountFiles = { passwd: '/etc/passwd', group: '/etc/group', subuid: '/etc/subuid', subgid: '/etc/subgid' };
+export const SYSTEM_ACCOUNT_FILES: AccountFiles = {
+  passwd: '/etc/passwd',
+  group: '/etc/group',
+  subuid: '/etc/subuid',
+  subgid: '/etc/subgid',
+};
 
 async function lines(file: string): Promise<string[][]> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -36,7 +41,8 @@ async function lines(file: string): Promise<string[][]> {
 /** The account's uid, gid, home and shell from a passwd file. */
 export async function lookUpUser(user: string, passwdFile = SYSTEM_ACCOUNT_FILES.passwd): Promise<Account> {
   for (const fields of await lines(passwdFile)) {
-    if (fields[0] === user && fields.length >= 7) return { name: user, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5], shell: fields[6] };
+    if (fields[0] === user && fields.length >= 7)
+      return { name: user, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5], shell: fields[6] };
   }
   throw new Error(`There is no user ${user} in ${passwdFile}.`);
 }
@@ -70,7 +76,11 @@ const GENERATION_FILE = 'desktop-account-generation';
  * agent's state folder before the account exists, so a crash never hands the same uid out twice)
  * and past the current account's, so neither a lost state file nor an account made by hand brings an id back.
  */
-export async function nextGeneration(stateDir: string, numbering: AccountNumbering, current: Account): Promise<{ uid: number; subordinate: IdRange }> {
+export async function nextGeneration(
+  stateDir: string,
+  numbering: AccountNumbering,
+  current: Account,
+): Promise<{ uid: number; subordinate: IdRange }> {
   const file = path.join(stateDir, GENERATION_FILE);
   const stored = Number((await readFile(file, 'utf8').catch(() => '0')).trim()) || 0;
   const generation = Math.max(stored, current.uid - numbering.uidBase, 0) + 1;

@@ -19,7 +19,8 @@ export async function sysvIpcOwnedBy(sysvipcDir: string, uids: IdRange[]): Promi
     const [id, uid, cuid] = [kind.idColumn, 'uid', 'cuid'].map((column) => header.indexOf(column));
     if (id < 0 || uid < 0 || cuid < 0) continue;
     for (const row of rows) {
-      if (row.length > cuid && (inRanges(Number(row[uid]), uids) || inRanges(Number(row[cuid]), uids))) removals.push([kind.option, row[id]]);
+      if (row.length > cuid && (inRanges(Number(row[uid]), uids) || inRanges(Number(row[cuid]), uids)))
+        removals.push([kind.option, row[id]]);
     }
   }
   return removals;

@@ -32,7 +32,11 @@ function within(candidate: string, dir: string, includeDir: boolean): boolean {
  * below a shared temporary folder, and every FUSE mount of theirs wherever it is. Deepest first,
  * so each lazy unmount finds its mount still there.
  */
-export function mountsToUnmount(mounts: Mount[], places: { home: string; runtimeDir: string; tempDirs: string[] }, uids: IdRange[]): string[] {
+export function mountsToUnmount(
+  mounts: Mount[],
+  places: { home: string; runtimeDir: string; tempDirs: string[] },
+  uids: IdRange[],
+): string[] {
   const chosen = mounts.filter((mount) => {
     const fuseUser = /^fuse/.test(mount.fsType) ? /(?:^|,)user_id=(\d+)/.exec(mount.superOptions)?.[1] : undefined;
     return (

@@ -37,7 +37,12 @@ function killAllAs(uid: number, gid: number): Promise<void> {
  * Ends every process of the old account and its subordinate ids, again and again until none is
  * left, or fails after `deadlineMs` naming how many remain.
  */
-export async function endProcesses(account: { uid: number; gid: number }, ranges: IdRange[], deadlineMs: number, procDir = '/proc'): Promise<void> {
+export async function endProcesses(
+  account: { uid: number; gid: number },
+  ranges: IdRange[],
+  deadlineMs: number,
+  procDir = '/proc',
+): Promise<void> {
   const until = Date.now() + deadlineMs;
   for (;;) {
     await killAllAs(account.uid, account.gid);
@@ -50,7 +55,10 @@ export async function endProcesses(account: { uid: number; gid: number }, ranges
         // Gone in the meantime.
       }
     }
-    if (Date.now() > until) throw new Error(`${remaining.length} processes of the old account still run after ${deadlineMs / 1000} s (pids ${remaining.slice(0, 10).join(' ')}).`);
+    if (Date.now() > until)
+      throw new Error(
+        `${remaining.length} processes of the old account still run after ${deadlineMs / 1000} s (pids ${remaining.slice(0, 10).join(' ')}).`,
+      );
     await sleep(100);
   }
 }

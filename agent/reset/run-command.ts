@@ -27,13 +27,14 @@ export function runCommand(argv: string[], options: RunOptions): Promise<string>
       (error, stdout, stderr) => {
         if (!error || (typeof error.code === 'number' && (options.allowedExitCodes ?? []).includes(error.code))) return resolve(stdout);
         const lastLine = `${stdout}\n${stderr}`.trim().split('\n').pop()?.slice(0, 200) ?? '';
-        const exit = error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
-          ? `printed more than ${options.maxBufferBytes ?? 1024 * 1024} bytes`
-          : error.killed
-          ? `timed out after ${options.timeoutMs / 1000} s`
-          : typeof error.code === 'number'
-            ? `exited with code ${error.code}`
-            : `failed (${error.code ?? error.message})`;
+        const exit =
+          error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
+            ? `printed more than ${options.maxBufferBytes ?? 1024 * 1024} bytes`
+            : error.killed
+              ? `timed out after ${options.timeoutMs / 1000} s`
+              : typeof error.code === 'number'
+                ? `exited with code ${error.code}`
+                : `failed (${error.code ?? error.message})`;
         reject(new Error(`${argv.join(' ')} ${exit}${lastLine ? `: ${lastLine}` : ''}`));
       },
     );

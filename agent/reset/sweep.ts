@@ -19,7 +19,15 @@ const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 const RM_BATCH = 200;
 
 function ownerTest(option: '-uid' | '-gid', ranges: IdRange[]): string[] {
-  return ranges.flatMap((range, index) => [...(index > 0 ? ['-o'] : []), '(', option, `+${range.first - 1}`, option, `-${range.last + 1}`, ')']);
+  return ranges.flatMap((range, index) => [
+    ...(index > 0 ? ['-o'] : []),
+    '(',
+    option,
+    `+${range.first - 1}`,
+    option,
+    `-${range.last + 1}`,
+    ')',
+  ]);
 }
 
 /** find's argv: entries owned by the ids (a folder once, not what is in it), never following links, never leaving the root's file system. */
@@ -31,8 +39,17 @@ function findArgv(tools: SweepTools, root: string, target: SweepTarget): string[
 async function listOwned(tools: SweepTools, target: SweepTarget, until: number): Promise<string[]> {
   const found = new Set<string>();
   for (const root of target.roots) {
-    if (!(await lstat(root).then((info) => info.isDirectory(), () => false))) continue;
-    const listing = await runCommand(findArgv(tools, root, target), { timeoutMs: Math.max(1000, until - Date.now()), maxBufferBytes: MAX_LISTING_BYTES });
+    if (
+      !(await lstat(root).then(
+        (info) => info.isDirectory(),
+        () => false,
+      ))
+    )
+      continue;
+    const listing = await runCommand(findArgv(tools, root, target), {
+      timeoutMs: Math.max(1000, until - Date.now()),
+      maxBufferBytes: MAX_LISTING_BYTES,
+    });
     for (const entry of listing.split('\0')) if (entry) found.add(entry);
   }
   return [...found];
@@ -48,7 +65,9 @@ export async function sweepOwnedFiles(tools: SweepTools, target: SweepTarget, de
   const until = Date.now() + deadlineMs;
   const owned = await listOwned(tools, target, until);
   for (let start = 0; start < owned.length; start += RM_BATCH) {
-    await runCommand([...tools.rm, '-rf', '--one-file-system', '--', ...owned.slice(start, start + RM_BATCH)], { timeoutMs: Math.max(1000, until - Date.now()) });
+    await runCommand([...tools.rm, '-rf', '--one-file-system', '--', ...owned.slice(start, start + RM_BATCH)], {
+      timeoutMs: Math.max(1000, until - Date.now()),
+    });
   }
   const left = await listOwned(tools, target, until);
   if (left.length > 0) throw new Error(`${left.length} files of the old account are still there, e.g. ${left.slice(0, 3).join(', ')}.`);

@@ -20,8 +20,12 @@ describe("the CRD host's log says whether a participant is connected", () => {
 describe('choosing the in-use probe', () => {
   const base = { LABLINK_ALLOCATOR_URL: 'http://127.0.0.1:1', LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_VM_NAME: 'probe-vm-1' };
   it('refuses an unknown probe, and both kinds at once, saying which keys', () => {
-    expect(() => readAgentConfig({ ...base, LABLINK_IN_USE_PROBE: 'crd-log' })).toThrow('LABLINK_IN_USE_PROBE must be "crd-journal" when set.');
-    expect(() => readAgentConfig({ ...base, LABLINK_IN_USE_PROBE: 'crd-journal', LABLINK_IN_USE_PROCESS: 'python' })).toThrow('Set LABLINK_IN_USE_PROBE or LABLINK_IN_USE_PROCESS, not both.');
+    expect(() => readAgentConfig({ ...base, LABLINK_IN_USE_PROBE: 'crd-log' })).toThrow(
+      'LABLINK_IN_USE_PROBE must be "crd-journal" when set.',
+    );
+    expect(() => readAgentConfig({ ...base, LABLINK_IN_USE_PROBE: 'crd-journal', LABLINK_IN_USE_PROCESS: 'python' })).toThrow(
+      'Set LABLINK_IN_USE_PROBE or LABLINK_IN_USE_PROCESS, not both.',
+    );
   });
   it('reports nothing without either, a process by name with LABLINK_IN_USE_PROCESS', () => {
     expect(readAgentConfig(base).health.inUseProbe).toBeUndefined();

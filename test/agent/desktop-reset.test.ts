@@ -12,7 +12,10 @@ const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base6
 
 async function jsonLines(file: string): Promise<{ argv: string[] }[]> {
   if (!existsSync(file)) return [];
-  return (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 describe('one VM serves one participant after another (real agent process, stand-in start-host and reset commands)', () => {
@@ -57,11 +60,14 @@ describe('one VM serves one participant after another (real agent process, stand
     ]);
     // The reset's steps went through the VM's one progress and log channel.
     const logged = await waitFor(async () => {
-      const { rows } = await harness.env.db.pool.query(`SELECT text FROM vm_log_lines WHERE hostname = 'reuse-1' AND text LIKE '%agent.reset%'`);
+      const { rows } = await harness.env.db.pool.query(
+        `SELECT text FROM vm_log_lines WHERE hostname = 'reuse-1' AND text LIKE '%agent.reset%'`,
+      );
       const text = rows.map((row) => row.text).join('\n');
       return text.includes('agent.reset_done') && text;
     }, 'the reset’s log lines to arrive');
-    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-files', 'reset-recreate-home']) expect(logged).toContain(step);
+    for (const step of ['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-files', 'reset-recreate-home'])
+      expect(logged).toContain(step);
     expect(logged).toContain('agent.reset_done');
 
     // The previous participant's link says what happened.
@@ -147,7 +153,9 @@ describe('the reset’s configuration and safety checks', () => {
       skelDir: '/etc/skel',
       numbering: { uidBase: 700_000_000, subordinateBase: 800_000_000 },
     });
-    expect(() => readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink', LABLINK_DESKTOP_HOME: '/home/x' })).toThrow(/LABLINK_DESKTOP_HOME is for local mode only/);
+    expect(() => readAgentConfig({ ...base, LABLINK_DESKTOP_USER: 'lablink', LABLINK_DESKTOP_HOME: '/home/x' })).toThrow(
+      /LABLINK_DESKTOP_HOME is for local mode only/,
+    );
   });
 
   it('never resets the agent’s own home by default, and wants stand-in commands with a home of its own', () => {
@@ -172,7 +180,10 @@ describe('the reset’s configuration and safety checks', () => {
     ['a home holding the agent’s state', '/var/lib', "the agent's state folder is inside it"],
   ])('refuses to delete %s', async (_case, home, reason) => {
     const announced: string[] = [];
-    const result = await resetDesktop({ reset: homeReset(home), crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' }, (step) => announced.push(step));
+    const result = await resetDesktop(
+      { reset: homeReset(home), crdConfigDir: '/nonexistent', stateDir: '/var/lib/lablink-agent' },
+      (step) => announced.push(step),
+    );
     expect(result).toEqual({ ok: false, message: `reset-recreate-home: Refusing to recreate ${home}: ${reason}.` });
     expect(announced).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-remove-host', 'reset-remove-files', 'reset-recreate-home']);
   });
@@ -186,7 +197,10 @@ describe('the reset’s configuration and safety checks', () => {
       const home = path.join(dir, 'home');
       await mkdir(home);
       await writeFile(path.join(home, 'work.txt'), 'kept');
-      const result = await resetDesktop({ reset: homeReset(home, stopCrd), crdConfigDir: dir, stateDir: path.join(dir, 'state') }, () => undefined);
+      const result = await resetDesktop(
+        { reset: homeReset(home, stopCrd), crdConfigDir: dir, stateDir: path.join(dir, 'state') },
+        () => undefined,
+      );
       expect(result).toEqual({ ok: false, message });
       expect(await readFile(path.join(home, 'work.txt'), 'utf8')).toBe('kept');
     } finally {

@@ -4,7 +4,7 @@ import { Ec2Rebooter, FleetDoctor, embeddedMetricsSink } from '../../allocator/f
 import { silentLogger } from '../../core/log';
 import { findAssignment, requestVm } from '../../store/assignment';
 import { FleetCounts, RepairPolicy, moveParticipant, recordHealth } from '../../store/health';
-import { recordReset, resetVms } from "../../store/reset";
+import { recordReset, resetVms } from '../../store/reset';
 import { countFreeVms, recordPoll } from '../../store/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { crdCommand } from '../support/fixtures';
@@ -21,25 +21,53 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
   let doctor: FleetDoctor;
 
   const row = async (hostname: string) => (await db.pool.query('SELECT * FROM vms WHERE hostname = $1', [hostname])).rows[0];
-  const ageUnhealthy = () => db.pool.query(`UPDATE vms SET unhealthy_since = now() - interval '10 minutes', last_reboot_at = last_reboot_at - interval '20 minutes' WHERE unhealthy_since IS NOT NULL`);
-  const rebooted = () => ec2Mock.commandCalls(RebootInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []).sort();
+  const ageUnhealthy = () =>
+    db.pool.query(
+      `UPDATE vms SET unhealthy_since = now() - interval '10 minutes', last_reboot_at = last_reboot_at - interval '20 minutes' WHERE unhealthy_since IS NOT NULL`,
+    );
+  const rebooted = () =>
+    ec2Mock
+      .commandCalls(RebootInstancesCommand)
+      .flatMap((call) => call.args[0].input.InstanceIds ?? [])
+      .sort();
 
   beforeEach(async () => {
     db = await createTestDatabase();
     ec2Mock.reset();
     ec2Mock.on(RebootInstancesCommand).resolves({});
     ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
-      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } }] }],
+      Reservations: [
+        {
+          Instances: [
+            { InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } },
+          ],
+        },
+      ],
     }));
     goneInstances.clear();
     metrics = [];
-    doctor = new FleetDoctor({ sql: db.sql, policy: POLICY, rebooter: new Ec2Rebooter(ec2), metrics: (counts) => metrics.push(counts), log: silentLogger, intervalMs: 60_000 });
-    for (const [name, instance] of [['healthy', 'i-01'], ['silent', 'i-02'], ['gpu-broken', 'i-03'], ['local-silent', null], ['spare', 'i-05']] as const) {
+    doctor = new FleetDoctor({
+      sql: db.sql,
+      policy: POLICY,
+      rebooter: new Ec2Rebooter(ec2),
+      metrics: (counts) => metrics.push(counts),
+      log: silentLogger,
+      intervalMs: 60_000,
+    });
+    for (const [name, instance] of [
+      ['healthy', 'i-01'],
+      ['silent', 'i-02'],
+      ['gpu-broken', 'i-03'],
+      ['local-silent', null],
+      ['spare', 'i-05'],
+    ] as const) {
       await recordPoll(db.sql, name, 600, instance);
       await recordHealth(db.sql, name, { heartbeat: BEAT });
     }
     await recordHealth(db.sql, 'gpu-broken', { gpu: { status: 'failed', detail: 'Unable to determine the device handle: GPU is lost' } });
-    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '5 minutes', last_seen = now() - interval '5 minutes' WHERE hostname IN ('silent', 'local-silent')`);
+    await db.pool.query(
+      `UPDATE vms SET health_reported_at = now() - interval '5 minutes', last_seen = now() - interval '5 minutes' WHERE hostname IN ('silent', 'local-silent')`,
+    );
   });
   afterEach(async () => db.drop());
 
@@ -120,7 +148,9 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
   });
 
   it('does not retire a VM when EC2 fails for another reason (EC2 mocked with aws-sdk-client-mock): it is neither retired nor rebooted', async () => {
-    ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-02'] }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'RequestLimitExceeded' }));
+    ec2Mock
+      .on(DescribeInstancesCommand, { InstanceIds: ['i-02'] })
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'RequestLimitExceeded' }));
     await expect(new Ec2Rebooter(ec2).reboot('i-02')).rejects.toThrow('Rate exceeded');
     await doctor.tick();
     await ageUnhealthy();
@@ -156,7 +186,9 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
   });
 
   it('retires a gone VM that had a participant, and their page says the VM was taken back instead of going blank', async () => {
-    const { rows } = await db.pool.query(`UPDATE vms SET state = 'configured', email = 'gone@example.com', assignment_id = gen_random_uuid() WHERE hostname = 'silent' RETURNING assignment_id`);
+    const { rows } = await db.pool.query(
+      `UPDATE vms SET state = 'configured', email = 'gone@example.com', assignment_id = gen_random_uuid() WHERE hostname = 'silent' RETURNING assignment_id`,
+    );
     goneInstances.add('i-02');
     await doctor.tick();
     await ageUnhealthy();
@@ -166,7 +198,9 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
   });
 
   it('does not let VMs long gone look like an outage: repairs go on', async () => {
-    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '3 hours' WHERE hostname IN ('silent', 'local-silent', 'spare')`);
+    await db.pool.query(
+      `UPDATE vms SET health_reported_at = now() - interval '3 hours' WHERE hostname IN ('silent', 'local-silent', 'spare')`,
+    );
     await doctor.tick();
     await ageUnhealthy();
     await doctor.tick();
@@ -207,7 +241,9 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
     expect(view).toMatchObject({ hostname: target, movedFrom: assigned.hostname, progress: 'failed' });
     expect(view!.pin).not.toBe(assigned.pin);
     // A new command with the same email configures the new VM.
-    expect(await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), retryToken: assigned.retryToken })).toMatchObject({
+    expect(
+      await requestVm(db.sql, { email: 'mover@example.com', crdCommand: crdCommand(), retryToken: assigned.retryToken }),
+    ).toMatchObject({
       kind: 'assigned',
       hostname: target,
       outcome: 'retried',
@@ -234,7 +270,15 @@ describe('fleet doctor against real PostgreSQL (EC2 RebootInstances mocked with 
 
   it('publishes the counts as CloudWatch embedded metrics', () => {
     const lines: string[] = [];
-    embeddedMetricsSink('LabLinkTest', (line) => lines.push(line))({ total: 5, free: 2, assigned: 1, stale: 1, newly_stale: 1, unhealthy: 1, failed: 1 });
+    embeddedMetricsSink('LabLinkTest', (line) => lines.push(line))({
+      total: 5,
+      free: 2,
+      assigned: 1,
+      stale: 1,
+      newly_stale: 1,
+      unhealthy: 1,
+      failed: 1,
+    });
     const metric = JSON.parse(lines[0]);
     expect(metric).toMatchObject({ Fleet: 'LabLinkTest', FreeVms: 2, StaleVms: 1, FailedVms: 1, UnhealthyVms: 1, AssignedVms: 1 });
     expect(metric._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'LabLink', Dimensions: [['Fleet']] });

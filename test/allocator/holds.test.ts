@@ -9,7 +9,13 @@ interface PendingRead {
   fail(error: Error): void;
 }
 
-const DELIVERY: Delivery = { kind: 'assignment', command: 'the command', pin: '123456', assignmentId: '00000000-0000-4000-8000-000000000001', email: 'p@example.com' };
+const DELIVERY: Delivery = {
+  kind: 'assignment',
+  command: 'the command',
+  pin: '123456',
+  assignmentId: '00000000-0000-4000-8000-000000000001',
+  email: 'p@example.com',
+};
 const LONG_HOLD_MS = 600_000;
 
 /** Lets every settled promise run its continuations, so "no further read started" is a real observation. */

@@ -1,4 +1,11 @@
-import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, RebootInstancesCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  ModifyInstanceAttributeCommand,
+  RebootInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
 import { Ec2InstancePower, FleetPower } from '../../allocator/instance-power';
@@ -6,7 +13,7 @@ import { silentLogger } from '../../core/log';
 import { requestVm } from '../../store/assignment';
 import { CLAIM_STOPS, countWarmingVms } from '../../store/fleet-power';
 import { moveParticipant, recordHealth } from '../../store/health';
-import { recordReset, resetVms } from "../../store/reset";
+import { recordReset, resetVms } from '../../store/reset';
 import { Sql } from '../../store/sql';
 import { countFreeVms, listVms, markDelivered, recordOutcome, recordPoll } from '../../store/vms';
 import { DEFAULT_LINE_POLICY } from '../../store/waiting-line';
@@ -21,8 +28,19 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
   let db: TestDatabase;
   const ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const ec2Mock = mockClient(ec2);
-  const power = (warmVms?: number) => new FleetPower({ sql: db.sql, power: new Ec2InstancePower(ec2), log: silentLogger, intervalMs: 3_600_000, warmVms, graceMs: 10 * MINUTE });
-  const protections = () => ec2Mock.commandCalls(ModifyInstanceAttributeCommand).map((call) => [call.args[0].input.InstanceId, call.args[0].input.DisableApiTermination?.Value]);
+  const power = (warmVms?: number) =>
+    new FleetPower({
+      sql: db.sql,
+      power: new Ec2InstancePower(ec2),
+      log: silentLogger,
+      intervalMs: 3_600_000,
+      warmVms,
+      graceMs: 10 * MINUTE,
+    });
+  const protections = () =>
+    ec2Mock
+      .commandCalls(ModifyInstanceAttributeCommand)
+      .map((call) => [call.args[0].input.InstanceId, call.args[0].input.DisableApiTermination?.Value]);
   const started = () => ec2Mock.commandCalls(StartInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
   const stopped = () => ec2Mock.commandCalls(StopInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
   const register = async (count: number) => {
@@ -58,7 +76,10 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(protections()).toHaveLength(1);
     await recordReset(db.sql, taken, 'done', null);
     await fleet.tick();
-    expect(protections()).toEqual([[instance, true], [instance, false]]);
+    expect(protections()).toEqual([
+      [instance, true],
+      [instance, false],
+    ]);
   });
 
   it('protects the VMs with a participant again when an allocator starts, as the expiry function or the teardown may have lifted it', async () => {
@@ -71,7 +92,10 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     const restarted = power();
     await restarted.tick();
     await restarted.tick();
-    expect(protections()).toEqual([[instance, true], [instance, true]]);
+    expect(protections()).toEqual([
+      [instance, true],
+      [instance, true],
+    ]);
   });
 
   it('keeps protection on in every state a participant is on a VM (a failed start-host, a move, a retry), with one call on and one off per VM', async () => {
@@ -81,7 +105,9 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     /** One allocator round: every protection call so far, and the states in which a participant was on a VM. */
     const round = async () => {
       await fleet.tick();
-      const { rows } = await db.pool.query(`SELECT hostname, state FROM vms WHERE email IS NOT NULL OR state = 'resetting' ORDER BY hostname`);
+      const { rows } = await db.pool.query(
+        `SELECT hostname, state FROM vms WHERE email IS NOT NULL OR state = 'resetting' ORDER BY hostname`,
+      );
       visited.push(...rows.map((row: { hostname: string; state: string }) => `${row.hostname} ${row.state}`));
       return protections();
     };
@@ -104,16 +130,39 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     expect(await round()).toEqual([[instance, true]]);
     // The VM broke under the participant: moved to the other VM, which waits in `error` for their new command.
     expect((await moveParticipant(db.sql, vm)).kind).toBe('moved');
-    expect(await round()).toEqual([[instance, true], [otherInstance, true]]);
-    expect(await round()).toEqual([[instance, true], [otherInstance, true]]);
+    expect(await round()).toEqual([
+      [instance, true],
+      [otherInstance, true],
+    ]);
+    expect(await round()).toEqual([
+      [instance, true],
+      [otherInstance, true],
+    ]);
     await recordReset(db.sql, vm, 'done', null);
-    expect(await round()).toEqual([[instance, true], [otherInstance, true], [instance, false]]);
+    expect(await round()).toEqual([
+      [instance, true],
+      [otherInstance, true],
+      [instance, false],
+    ]);
     await resetVms(db.sql, { scope: 'one', hostname: other });
     expect(await round()).toHaveLength(3);
     await recordReset(db.sql, other, 'done', null);
-    expect(await round()).toEqual([[instance, true], [otherInstance, true], [instance, false], [otherInstance, false]]);
+    expect(await round()).toEqual([
+      [instance, true],
+      [otherInstance, true],
+      [instance, false],
+      [otherInstance, false],
+    ]);
     expect(new Set(visited)).toEqual(
-      new Set([`${vm} assigned`, `${vm} delivered`, `${vm} error`, `${vm} configured`, `${vm} resetting`, `${other} error`, `${other} resetting`]),
+      new Set([
+        `${vm} assigned`,
+        `${vm} delivered`,
+        `${vm} error`,
+        `${vm} configured`,
+        `${vm} resetting`,
+        `${other} error`,
+        `${other} resetting`,
+      ]),
     );
   });
 
@@ -124,7 +173,10 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     await assign('grace@example.com');
     await fleet.tick();
     await fleet.tick();
-    expect(protections()).toEqual([['i-1', true], ['i-1', true]]);
+    expect(protections()).toEqual([
+      ['i-1', true],
+      ['i-1', true],
+    ]);
     const { rows } = await db.pool.query(`SELECT termination_protected FROM vms WHERE hostname = 'vm-1'`);
     expect(rows).toEqual([{ termination_protected: true }]);
   });
@@ -155,7 +207,14 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
         return db.sql.query(statement, params);
       },
     };
-    const fleet = new FleetPower({ sql: racing, power: new Ec2InstancePower(ec2), log: silentLogger, intervalMs: 3_600_000, warmVms: 0, graceMs: 10 * MINUTE });
+    const fleet = new FleetPower({
+      sql: racing,
+      power: new Ec2InstancePower(ec2),
+      log: silentLogger,
+      intervalMs: 3_600_000,
+      warmVms: 0,
+      graceMs: 10 * MINUTE,
+    });
     const t0 = Date.now();
     await fleet.tick(t0);
     await fleet.tick(t0 + 11 * MINUTE);
@@ -168,14 +227,17 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
 
   it('warm pool: a stopped VM is silent on purpose: never stale, unhealthy or rebooted, and listed as stopped', async () => {
     await register(3);
-    for (let n = 1; n <= 3; n += 1) await recordHealth(db.sql, `vm-${n}`, { heartbeat: { bootId: 'b', uptimeSeconds: 1, crdRunning: false, diskFreeMb: 1000 } });
+    for (let n = 1; n <= 3; n += 1)
+      await recordHealth(db.sql, `vm-${n}`, { heartbeat: { bootId: 'b', uptimeSeconds: 1, crdRunning: false, diskFreeMb: 1000 } });
     const fleet = power(1);
     const t0 = Date.now();
     await fleet.tick(t0);
     await fleet.tick(t0 + 11 * MINUTE);
     expect(stopped()).toHaveLength(2);
     // Long after the last heartbeat of every VM, as if they had all gone silent.
-    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '1 hour', alive_until = CASE WHEN stopped_at IS NULL THEN alive_until ELSE now() END`);
+    await db.pool.query(
+      `UPDATE vms SET health_reported_at = now() - interval '1 hour', alive_until = CASE WHEN stopped_at IS NULL THEN alive_until ELSE now() END`,
+    );
     const policy = { staleSeconds: 60, repairAfterSeconds: 0, maxReboots: 2, cooldownSeconds: 0 };
     const doctor = new FleetDoctor({ sql: db.sql, policy, rebooter: new Ec2Rebooter(ec2), log: silentLogger, intervalMs: 3_600_000 });
     ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-1', State: { Name: 'running' } }] }] });
@@ -185,7 +247,9 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     const rebooted = ec2Mock.commandCalls(RebootInstancesCommand).flatMap((call) => call.args[0].input.InstanceIds ?? []);
     const running = (await listVms(db.sql, 60)).find((vm) => !vm.warm_pool)!;
     expect([...new Set(rebooted)]).toEqual([running.instance_id]);
-    const listed = (await listVms(db.sql, 60)).filter((vm) => vm.warm_pool).map((vm) => ({ label: stateLabel(vm), stale: vm.stale, unhealthy: vm.unhealthy_since, failed: vm.failed_at }));
+    const listed = (await listVms(db.sql, 60))
+      .filter((vm) => vm.warm_pool)
+      .map((vm) => ({ label: stateLabel(vm), stale: vm.stale, unhealthy: vm.unhealthy_since, failed: vm.failed_at }));
     expect(listed).toEqual([
       { label: 'stopped', stale: false, unhealthy: null, failed: null },
       { label: 'stopped', stale: false, unhealthy: null, failed: null },
@@ -239,7 +303,9 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     let state = 'stopped';
     ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { Filters: { Name: string; Values: string[] }[] }) => {
       const ids = input.Filters.find((filter) => filter.Name === 'instance-id')?.Values ?? [];
-      return { Reservations: state === 'running' ? [{ Instances: ids.filter((id) => id === 'i-old-2').map((id) => ({ InstanceId: id })) }] : [] };
+      return {
+        Reservations: state === 'running' ? [{ Instances: ids.filter((id) => id === 'i-old-2').map((id) => ({ InstanceId: id })) }] : [],
+      };
     });
     const fleet = power();
     await fleet.tick();
@@ -247,7 +313,10 @@ describe('fleet power against real PostgreSQL (EC2 ModifyInstanceAttribute, Star
     state = 'running';
     await fleet.tick();
     expect(stopped()).toEqual(['i-old-2']);
-    expect(ec2Mock.commandCalls(DescribeInstancesCommand).at(-1)?.args[0].input.Filters?.[0]).toEqual({ Name: 'instance-id', Values: ['i-old-2'] });
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand).at(-1)?.args[0].input.Filters?.[0]).toEqual({
+      Name: 'instance-id',
+      Values: ['i-old-2'],
+    });
   });
 
   it('asks EC2 about at most 200 replaced instances per call, the most one filter takes (EC2 mocked)', async () => {
@@ -290,7 +359,9 @@ describe('the form while the warm pool starts VMs (real local stack)', () => {
       const starting = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() });
       expect(starting.status).toBe(503);
       expect(starting.headers.get('retry-after')).toBe('120');
-      expect(((await starting.json()) as { error: string }).error).toMatch(/^All running VMs are taken, and more are starting now\. Submit the form again in 2 minutes/);
+      expect(((await starting.json()) as { error: string }).error).toMatch(
+        /^All running VMs are taken, and more are starting now\. Submit the form again in 2 minutes/,
+      );
 
       await env.db.pool.query(`UPDATE vms SET state = 'retired' WHERE hostname = 'warm-vm-1'`);
       const none = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand() });

@@ -96,7 +96,13 @@ describe('the LISTEN connection against real PostgreSQL through a TCP relay', ()
   });
 
   it('logs and skips payloads that do not name a VM and its state, and keeps listening', async () => {
-    for (const payload of ['not json', 'null', '["vm-x"]', JSON.stringify({ hostname: 5, state: 'assigned' }), JSON.stringify({ hostname: 'vm-y' })]) {
+    for (const payload of [
+      'not json',
+      'null',
+      '["vm-x"]',
+      JSON.stringify({ hostname: 5, state: 'assigned' }),
+      JSON.stringify({ hostname: 'vm-y' }),
+    ]) {
       await notify(payload);
     }
     await notify(JSON.stringify({ hostname: 'vm-ok', state: 'assigned', extra: 'ignored' }));

@@ -8,7 +8,10 @@ import { pollAsVm } from '../support/stack';
 const ROOT = path.join(__dirname, '..', '..');
 
 function startAllocator(env: Record<string, string>): CapturedProcess {
-  return spawnCapturing(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+  return spawnCapturing(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+  });
 }
 
 describe('the allocator service process (as on Fargate)', () => {
@@ -20,14 +23,27 @@ describe('the allocator service process (as on Fargate)', () => {
 
   it('logs JSON, holds polls, and on SIGTERM answers held VMs 204 before exiting cleanly', async () => {
     const port = await freePort();
-    const allocator = startAllocator({ PORT: String(port), LABLINK_DATABASE_URL: db.appUrl, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '120' });
+    const allocator = startAllocator({
+      PORT: String(port),
+      LABLINK_DATABASE_URL: db.appUrl,
+      LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN,
+      LABLINK_HOLD_SECONDS: '120',
+    });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(() => allocator.output().includes('allocator.started'), 'the allocator to start');
-    const started = JSON.parse(allocator.output().split('\n').find((line) => line.includes('allocator.started'))!);
+    const started = JSON.parse(
+      allocator
+        .output()
+        .split('\n')
+        .find((line) => line.includes('allocator.started'))!,
+    );
     expect(started).toMatchObject({ level: 'info', event: 'allocator.started', port, holdSeconds: 120 });
 
     const held = pollAsVm(url, 'fargate-vm-1');
-    await waitFor(async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1, 'the poll to be held');
+    await waitFor(
+      async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1,
+      'the poll to be held',
+    );
     allocator.child.kill('SIGTERM');
     expect((await held).status).toBe(204);
     expect(await allocator.exited).toBe(0);

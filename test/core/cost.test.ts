@@ -21,8 +21,13 @@ describe('the estimated cost of VM time', () => {
   });
 
   it('reads the price from the web Lambda’s environment, refusing one that is no price', () => {
-    expect(pricingFromEnv({ LABLINK_INSTANCE_TYPE: 'g4dn.xlarge', LABLINK_HOURLY_PRICE: '0.61' })).toEqual({ instanceType: 'g4dn.xlarge', hourlyPrice: 0.61 });
+    expect(pricingFromEnv({ LABLINK_INSTANCE_TYPE: 'g4dn.xlarge', LABLINK_HOURLY_PRICE: '0.61' })).toEqual({
+      instanceType: 'g4dn.xlarge',
+      hourlyPrice: 0.61,
+    });
     expect(pricingFromEnv({})).toEqual({ instanceType: 't3.large', hourlyPrice: undefined });
-    expect(() => pricingFromEnv({ LABLINK_HOURLY_PRICE: 'cheap' })).toThrow('LABLINK_HOURLY_PRICE must be a price in dollars, not "cheap".');
+    expect(() => pricingFromEnv({ LABLINK_HOURLY_PRICE: 'cheap' })).toThrow(
+      'LABLINK_HOURLY_PRICE must be a price in dollars, not "cheap".',
+    );
   });
 });

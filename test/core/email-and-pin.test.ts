@@ -37,7 +37,11 @@ describe('parseEmail typo suggestions', () => {
     ['sam@hotmial.com', 'sam@hotmail.com'],
     ['sam@outlok.com', 'sam@outlook.com'],
   ])('asks whether %s meant %s', (typed, meant) => {
-    expect(parseEmail(typed)).toEqual({ ok: false, message: `Did you mean ${meant}? Correct the part after the @, or confirm that ${typed} is right.`, suggestion: meant });
+    expect(parseEmail(typed)).toEqual({
+      ok: false,
+      message: `Did you mean ${meant}? Correct the part after the @, or confirm that ${typed} is right.`,
+      suggestion: meant,
+    });
   });
 
   it('keeps the address as typed once the participant confirms that very address', () => {
@@ -45,7 +49,10 @@ describe('parseEmail typo suggestions', () => {
     expect(parseEmail('sam@gmial.com', 'other@gmial.com')).toMatchObject({ ok: false, suggestion: 'sam@gmail.com' });
   });
 
-  it.each(['ymail.com', 'mail.com', 'email.com', 'gmx.com', 'university.edu'])('accepts %s, a real domain that merely resembles a common one', (domain) => {
-    expect(parseEmail(`sam@${domain}`)).toEqual({ ok: true, email: `sam@${domain}` });
-  });
+  it.each(['ymail.com', 'mail.com', 'email.com', 'gmx.com', 'university.edu'])(
+    'accepts %s, a real domain that merely resembles a common one',
+    (domain) => {
+      expect(parseEmail(`sam@${domain}`)).toEqual({ ok: true, email: `sam@${domain}` });
+    },
+  );
 });

@@ -1,17 +1,48 @@
 import { judgeExpiry, judgeVms, reportOf, verdictLine } from '../../core/go-no-go';
-import { lastCheck, recordCheck } from "../../store/go-no-go-checks";
+import { lastCheck, recordCheck } from '../../store/go-no-go-checks';
 import type { VmSummary } from '../../store/vms';
 import { SQL_EXECUTORS, useTestDatabase } from '../support/data-api-on-postgres';
 
 /** A free, healthy VM as the admin list shows it. */
 function vm(hostname: string, changes: Partial<VmSummary> = {}): VmSummary {
   return {
-    hostname, status: 'free', state: 'waiting', email: null, error: null, registered_at: '2026-12-04T20:00:00.000Z', last_seen: '2026-12-04T20:10:00.000Z',
-    assigned_at: null, delivered_at: null, configured_at: null, polling: true, instance_id: null, boot_id: null, uptime_seconds: 600,
-    crd_running: null, disk_free_mb: 9000, gpu_status: null, gpu_detail: null, in_use: false, health_reported_at: '2026-12-04T20:10:00.000Z',
-    unhealthy_since: null, reboot_count: 0, last_reboot_at: null, failed_at: null, failure: null, stale: false, step: 'waiting', step_at: null,
-    reset_requested_at: null, log_errors: 0, setup_rerun_requested_at: null, moved_from: null, warm_pool: null, replacement_requested_at: null,
-    replacement_count: 0, spare: false, replaced_instance_id: null,
+    hostname,
+    status: 'free',
+    state: 'waiting',
+    email: null,
+    error: null,
+    registered_at: '2026-12-04T20:00:00.000Z',
+    last_seen: '2026-12-04T20:10:00.000Z',
+    assigned_at: null,
+    delivered_at: null,
+    configured_at: null,
+    polling: true,
+    instance_id: null,
+    boot_id: null,
+    uptime_seconds: 600,
+    crd_running: null,
+    disk_free_mb: 9000,
+    gpu_status: null,
+    gpu_detail: null,
+    in_use: false,
+    health_reported_at: '2026-12-04T20:10:00.000Z',
+    unhealthy_since: null,
+    reboot_count: 0,
+    last_reboot_at: null,
+    failed_at: null,
+    failure: null,
+    stale: false,
+    step: 'waiting',
+    step_at: null,
+    reset_requested_at: null,
+    log_errors: 0,
+    setup_rerun_requested_at: null,
+    moved_from: null,
+    warm_pool: null,
+    replacement_requested_at: null,
+    replacement_count: 0,
+    spare: false,
+    replaced_instance_id: null,
     ...changes,
   };
 }
@@ -59,20 +90,36 @@ describe('the go / no-go rules for VMs and the expiry', () => {
   });
 
   it('fails a fleet smaller than the deploy asked for', () => {
-    expect(summary(judgeVms([vm('a-1')], 3))).toEqual(['FAIL vms: 1 of 3 VMs have registered', 'PASS vms: all 1 VM registered, healthy, set up and free']);
+    expect(summary(judgeVms([vm('a-1')], 3))).toEqual([
+      'FAIL vms: 1 of 3 VMs have registered',
+      'PASS vms: all 1 VM registered, healthy, set up and free',
+    ]);
   });
 
   it('passes an expiry well ahead, warns of one within 4 hours, fails one behind, and passes none', () => {
     const now = Date.parse('2026-12-04T20:00:00Z');
-    expect(judgeExpiry('2026-12-05T18:30:00Z', now)).toMatchObject({ status: 'PASS', message: 'the fleet stops at 2026-12-05T18:30:00Z (in 22 h 30 min)' });
-    expect(judgeExpiry('2026-12-04T23:00:00Z', now)).toMatchObject({ status: 'WARN', message: 'the fleet stops at 2026-12-04T23:00:00Z (in 3 h 0 min)' });
+    expect(judgeExpiry('2026-12-05T18:30:00Z', now)).toMatchObject({
+      status: 'PASS',
+      message: 'the fleet stops at 2026-12-05T18:30:00Z (in 22 h 30 min)',
+    });
+    expect(judgeExpiry('2026-12-04T23:00:00Z', now)).toMatchObject({
+      status: 'WARN',
+      message: 'the fleet stops at 2026-12-04T23:00:00Z (in 3 h 0 min)',
+    });
     expect(judgeExpiry('2026-12-04T19:59:00Z', now)).toMatchObject({ status: 'FAIL' });
     expect(judgeExpiry(null, now)).toMatchObject({ status: 'PASS' });
   });
 
   it('says GO only without a failure; warnings do not count', () => {
     expect(verdictLine(reportOf([{ status: 'WARN', name: 'quota', message: 'tight' }]))).toBe('GO');
-    expect(verdictLine(reportOf([{ status: 'FAIL', name: 'a', message: 'x' }, { status: 'FAIL', name: 'b', message: 'y' }]))).toBe('NO-GO (2 problems)');
+    expect(
+      verdictLine(
+        reportOf([
+          { status: 'FAIL', name: 'a', message: 'x' },
+          { status: 'FAIL', name: 'b', message: 'y' },
+        ]),
+      ),
+    ).toBe('NO-GO (2 problems)');
   });
 });
 
@@ -85,7 +132,11 @@ describe.each(SQL_EXECUTORS)('the stored go / no-go results through %s', (_execu
     for (let run = 1; run <= 30; run += 1) await recordCheck(sql, reportOf([{ status: 'PASS', name: 'run', message: `run ${run}` }]));
     await recordCheck(sql, reportOf([{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }]));
     const last = (await lastCheck(sql))!;
-    expect(last).toMatchObject({ go: false, problems: 1, lines: [{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }] });
+    expect(last).toMatchObject({
+      go: false,
+      problems: 1,
+      lines: [{ status: 'FAIL', name: 'vms', message: 'no VM has registered', action: 'Deploy.' }],
+    });
     expect(last.checkedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect((await db.pool.query('SELECT count(*)::int AS count FROM go_no_go_checks')).rows[0].count).toBe(21);
   });

@@ -1,6 +1,6 @@
 import { requestVm } from '../../store/assignment';
 import { PgSql } from '../../store/pg-sql';
-import { recordReset, resetVms } from "../../store/reset";
+import { recordReset, resetVms } from '../../store/reset';
 import { Sql } from '../../store/sql';
 import { recordPoll } from '../../store/vms';
 import { DEFAULT_LINE_POLICY, LinePolicy, estimateWait, linePlace, linePolicyFromEnv, serveLine } from '../../store/waiting-line';
@@ -22,8 +22,14 @@ describe('the waiting line', () => {
   });
   afterEach(async () => db.drop());
 
-  const ask = (email: string, retryToken?: string, actor = sql) => requestVm(actor, { email, crdCommand: crdCommand(), retryToken }, { line });
-  const places = async () => (await db.pool.query(`SELECT email, called_at IS NOT NULL AS called, crd_command IS NOT NULL AS has_command, served_at IS NOT NULL AS served FROM waiting_line ORDER BY id`)).rows;
+  const ask = (email: string, retryToken?: string, actor = sql) =>
+    requestVm(actor, { email, crdCommand: crdCommand(), retryToken }, { line });
+  const places = async () =>
+    (
+      await db.pool.query(
+        `SELECT email, called_at IS NOT NULL AS called, crd_command IS NOT NULL AS has_command, served_at IS NOT NULL AS served FROM waiting_line ORDER BY id`,
+      )
+    ).rows;
   const holderOf = async (hostname: string) => (await db.pool.query(`SELECT email FROM vms WHERE hostname = $1`, [hostname])).rows[0].email;
 
   /** The VM's participant leaves; its agent resets it and it is free again. */
@@ -153,7 +159,9 @@ describe('linePolicyFromEnv', () => {
     expect(linePolicyFromEnv({})).toEqual(DEFAULT_LINE_POLICY);
     expect(linePolicyFromEnv({ LABLINK_LINE_TURN_SECONDS: '120' })).toEqual({ ...DEFAULT_LINE_POLICY, turnSeconds: 120 });
     for (const bad of ['5', '1.5', 'ten']) {
-      expect(() => linePolicyFromEnv({ LABLINK_LINE_TURN_SECONDS: bad })).toThrow(`LABLINK_LINE_TURN_SECONDS must be a whole number of seconds, at least 30 (got ${bad}).`);
+      expect(() => linePolicyFromEnv({ LABLINK_LINE_TURN_SECONDS: bad })).toThrow(
+        `LABLINK_LINE_TURN_SECONDS must be a whole number of seconds, at least 30 (got ${bad}).`,
+      );
     }
   });
 });

@@ -10,7 +10,11 @@ const vm = (name: string, state: 'busy' | 'starting' | 'stopped'): PoolVm => ({ 
 describe('warm pool decisions', () => {
   it('launches VMs until the warm target is running or starting', () => {
     expect(decideWarmPool([free('a', 1)], 0, NOW, settings)).toEqual({ restart: [], launch: 2, stop: [] });
-    expect(decideWarmPool([free('a', 1), vm('b', 'starting'), vm('c', 'starting')], 0, NOW, settings)).toEqual({ restart: [], launch: 0, stop: [] });
+    expect(decideWarmPool([free('a', 1), vm('b', 'starting'), vm('c', 'starting')], 0, NOW, settings)).toEqual({
+      restart: [],
+      launch: 0,
+      stop: [],
+    });
   });
 
   it('after an assignment, starts another VM to keep the target free', () => {

@@ -28,7 +28,8 @@ async function accountFixture() {
   const home = path.join(dir, 'home', 'desk');
   const tmp = path.join(dir, 'tmp');
   const commandLog = path.join(dir, 'commands.jsonl');
-  for (const folder of ['skel', 'etc', 'state', 'linger', 'sysvipc', 'spool', tmp, home]) await mkdir(path.resolve(dir, folder), { recursive: true });
+  for (const folder of ['skel', 'etc', 'state', 'linger', 'sysvipc', 'spool', tmp, home])
+    await mkdir(path.resolve(dir, folder), { recursive: true });
   await writeFile(path.join(dir, 'skel', '.bashrc'), 'PS1=$ \n');
   await writeFile(path.join(dir, 'etc', 'passwd'), `root:x:0:0:root:/root:/bin/bash\ndesk:x:${uid}:${gid}::${home}:/bin/bash\n`);
   await writeFile(path.join(dir, 'etc', 'group'), `root:x:0:\ncrd:x:999:desk,other\ndesk:x:${gid}:\n`);
@@ -49,7 +50,12 @@ async function accountFixture() {
     tempDirs: [tmp],
     timeouts: { commandMs: 10_000, endProcessesMs: 10_000, sweepMs: 30_000 },
     numbering: { uidBase: UID_BASE, subordinateBase: 6_000_000 },
-    files: { passwd: path.join(dir, 'etc', 'passwd'), group: path.join(dir, 'etc', 'group'), subuid: path.join(dir, 'etc', 'subuid'), subgid: path.join(dir, 'etc', 'subgid') },
+    files: {
+      passwd: path.join(dir, 'etc', 'passwd'),
+      group: path.join(dir, 'etc', 'group'),
+      subuid: path.join(dir, 'etc', 'subuid'),
+      subgid: path.join(dir, 'etc', 'subgid'),
+    },
     tools,
     mountInfo: path.join(dir, 'mountinfo'),
     sysvipcDir: path.join(dir, 'sysvipc'),
@@ -68,11 +74,22 @@ async function accountFixture() {
     config,
     steps,
     reset: (overrides: Partial<AccountResetConfig> = {}) =>
-      resetDesktop({ reset: { ...config, ...overrides }, desktopUser: 'desk', crdConfigDir: path.join(home, '.config', 'chrome-remote-desktop'), stateDir: path.join(dir, 'state') }, (step) =>
-        steps.push(step),
+      resetDesktop(
+        {
+          reset: { ...config, ...overrides },
+          desktopUser: 'desk',
+          crdConfigDir: path.join(home, '.config', 'chrome-remote-desktop'),
+          stateDir: path.join(dir, 'state'),
+        },
+        (step) => steps.push(step),
       ),
     commands: async (): Promise<string[]> =>
-      existsSync(commandLog) ? (await readFile(commandLog, 'utf8')).split('\n').filter(Boolean).map((line) => (JSON.parse(line) as string[]).join(' ')) : [],
+      existsSync(commandLog)
+        ? (await readFile(commandLog, 'utf8'))
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => (JSON.parse(line) as string[]).join(' '))
+        : [],
     cleanUp: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -103,7 +120,14 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
 
     expect(await fixture.reset()).toEqual({ ok: true });
     expect(await processesOf(ranges)).toEqual([]);
-    expect(fixture.steps).toEqual(['reset-stop-crd', 'reset-end-session', 'reset-unmount', 'reset-remove-ipc', 'reset-remove-files', 'reset-new-account']);
+    expect(fixture.steps).toEqual([
+      'reset-stop-crd',
+      'reset-end-session',
+      'reset-unmount',
+      'reset-remove-ipc',
+      'reset-remove-files',
+      'reset-new-account',
+    ]);
     expect((await fixture.commands()).slice(0, 4)).toEqual([
       'stop-crd',
       'loginctl disable-linger desk',
@@ -141,7 +165,8 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
     await writeFile(path.join(tmp, 'root-file'), 'stays');
 
     expect(await fixture.reset()).toEqual({ ok: true });
-    for (const gone of [home, theirs, 'link-to-shadow', 'container-file', 'group-file', 'odd\nname'].map((name) => path.resolve(tmp, name))) expect(existsSync(gone)).toBe(false);
+    for (const gone of [home, theirs, 'link-to-shadow', 'container-file', 'group-file', 'odd\nname'].map((name) => path.resolve(tmp, name)))
+      expect(existsSync(gone)).toBe(false);
     expect(existsSync(path.join(dir, 'spool', 'desk'))).toBe(false);
     expect(existsSync(path.join(dir, 'linger', 'desk'))).toBe(false);
     const kept = await stat(target);
@@ -154,7 +179,8 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
 
   it('lazily unmounts what the participant mounted, deepest first, and removes their System V IPC objects', async () => {
     const { dir, uid, sub, home, tmp } = fixture;
-    const line = (id: number, mountPoint: string, fsType: string, superOptions: string) => `${id} 22 0:${id} / ${mountPoint.replace(/ /g, '\\040')} rw,nosuid - ${fsType} src ${superOptions}`;
+    const line = (id: number, mountPoint: string, fsType: string, superOptions: string) =>
+      `${id} 22 0:${id} / ${mountPoint.replace(/ /g, '\\040')} rw,nosuid - ${fsType} src ${superOptions}`;
     await writeFile(
       path.join(dir, 'mountinfo'),
       [
@@ -168,9 +194,18 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
         line(36, '/mnt/someone-else', 'fuse', 'rw,user_id=1000,group_id=1000'),
       ].join('\n'),
     );
-    await writeFile(path.join(dir, 'sysvipc', 'shm'), `       key      shmid perms size cpid lpid nattch   uid   gid  cuid  cgid\n   0 11 600 4096 1 1 0 ${uid} 1 ${uid} 1\n   0 12 600 4096 1 1 0 1000 1 1000 1\n`);
-    await writeFile(path.join(dir, 'sysvipc', 'msg'), `       key      msqid perms cbytes qnum lspid lrpid   uid   gid  cuid  cgid\n   0 21 600 0 0 0 0 0 0 ${sub.first + 2} 1\n`);
-    await writeFile(path.join(dir, 'sysvipc', 'sem'), `       key      semid perms nsems   uid   gid  cuid  cgid\n   0 31 600 1 1000 1 1000 1\n`);
+    await writeFile(
+      path.join(dir, 'sysvipc', 'shm'),
+      `       key      shmid perms size cpid lpid nattch   uid   gid  cuid  cgid\n   0 11 600 4096 1 1 0 ${uid} 1 ${uid} 1\n   0 12 600 4096 1 1 0 1000 1 1000 1\n`,
+    );
+    await writeFile(
+      path.join(dir, 'sysvipc', 'msg'),
+      `       key      msqid perms cbytes qnum lspid lrpid   uid   gid  cuid  cgid\n   0 21 600 0 0 0 0 0 0 ${sub.first + 2} 1\n`,
+    );
+    await writeFile(
+      path.join(dir, 'sysvipc', 'sem'),
+      `       key      semid perms nsems   uid   gid  cuid  cgid\n   0 31 600 1 1000 1 1000 1\n`,
+    );
 
     expect(await fixture.reset()).toEqual({ ok: true });
     const commands = await fixture.commands();
@@ -211,11 +246,29 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
   });
 
   it.each([
-    ['a command that cannot start', { tools: { loginctl: ['/nonexistent/loginctl'] } }, 'reset-end-session: /nonexistent/loginctl disable-linger desk failed (ENOENT)'],
-    ['a command that runs past its time', { stopCrd: ['sleep', '5'], timeouts: { commandMs: 300, endProcessesMs: 10_000, sweepMs: 30_000 } }, 'reset-stop-crd: sleep 5 timed out after 0.3 s'],
-    ['a sweep that runs past its time', { tools: { find: [process.execPath, '-e', 'setTimeout(() => {}, 5000)'] }, timeouts: { commandMs: 10_000, endProcessesMs: 10_000, sweepMs: 300 } }, 'reset-remove-files:'],
+    [
+      'a command that cannot start',
+      { tools: { loginctl: ['/nonexistent/loginctl'] } },
+      'reset-end-session: /nonexistent/loginctl disable-linger desk failed (ENOENT)',
+    ],
+    [
+      'a command that runs past its time',
+      { stopCrd: ['sleep', '5'], timeouts: { commandMs: 300, endProcessesMs: 10_000, sweepMs: 30_000 } },
+      'reset-stop-crd: sleep 5 timed out after 0.3 s',
+    ],
+    [
+      'a sweep that runs past its time',
+      {
+        tools: { find: [process.execPath, '-e', 'setTimeout(() => {}, 5000)'] },
+        timeouts: { commandMs: 10_000, endProcessesMs: 10_000, sweepMs: 300 },
+      },
+      'reset-remove-files:',
+    ],
   ])('fails naming the step on %s, and makes no new account', async (_case, overrides, message) => {
-    const config = { ...overrides, tools: { ...fixture.config.tools, ...(overrides as { tools?: Partial<AccountTools> }).tools } } as Partial<AccountResetConfig>;
+    const config = {
+      ...overrides,
+      tools: { ...fixture.config.tools, ...(overrides as { tools?: Partial<AccountTools> }).tools },
+    } as Partial<AccountResetConfig>;
     const result = await fixture.reset(config);
     expect(result.ok).toBe(false);
     expect((result as { message: string }).message).toContain(message);
@@ -227,7 +280,10 @@ asRoot('a fresh desktop account per participant (as root: real processes, find a
     ['subordinate ids', 'subuid', 'desk:0:65536\n', "desk's subordinate ids start at 0"],
   ])('refuses to treat a system account’s processes and files as a participant’s (by %s)', async (_case, file, text, reason) => {
     await writeFile(path.join(fixture.dir, 'etc', file), text.replace('{home}', fixture.home));
-    expect(await fixture.reset()).toEqual({ ok: false, message: `reset-end-session: ${reason}: refusing to end or delete a system account's processes and files.` });
+    expect(await fixture.reset()).toEqual({
+      ok: false,
+      message: `reset-end-session: ${reason}: refusing to end or delete a system account's processes and files.`,
+    });
     expect(existsSync(fixture.home)).toBe(true);
   });
 });

@@ -47,8 +47,17 @@ describe('every admin route that changes something refuses a cross-site request,
   it.each(REQUESTS.map((request) => [`${request.method} ${request.path}`, request] as const))('%s', async (_name, { method, path }) => {
     const before = await env.db.dumpVms();
     const send = (headers: Record<string, string>) =>
-      fetch(`${env.url}${path}`, { method, headers: { authorization: ADMIN, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'confirm=yes', redirect: 'manual' });
-    const crossSiteHeaders: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+      fetch(`${env.url}${path}`, {
+        method,
+        headers: { authorization: ADMIN, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'confirm=yes',
+        redirect: 'manual',
+      });
+    const crossSiteHeaders: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'cross-site' },
+      { origin: 'null' },
+    ];
     for (const crossSite of crossSiteHeaders) {
       const refused = await send(crossSite);
       expect(refused.status).toBe(403);

@@ -7,14 +7,24 @@ const ATTACK = `<script>alert("pwned")</script> E: Sub-process /usr/bin/dpkg ret
 
 describe('each VM’s log on the admin dashboard, in text and as JSON', () => {
   let env: TestStack;
-  const line = (level: VmLogLine['level'], text: string, source: VmLogLine['source'] = 'boot'): VmLogLine => ({ at: new Date().toISOString(), level, source, text });
+  const line = (level: VmLogLine['level'], text: string, source: VmLogLine['source'] = 'boot'): VmLogLine => ({
+    at: new Date().toISOString(),
+    level,
+    source,
+    text,
+  });
 
   beforeAll(async () => {
     env = await startTestStack();
     const response = await sendLogsAsVm(env.url, {
       hostname: 'logs-vm-1',
       step: 'install-crd',
-      lines: [line('info', 'Reading package lists...'), line('error', ATTACK), line('warn', 'W: Some index files failed to download'), line('info', 'agent.started vm=logs-vm-1', 'agent')],
+      lines: [
+        line('info', 'Reading package lists...'),
+        line('error', ATTACK),
+        line('warn', 'W: Some index files failed to download'),
+        line('info', 'agent.started vm=logs-vm-1', 'agent'),
+      ],
     });
     expect(response.status).toBe(200);
   });
@@ -25,7 +35,9 @@ describe('each VM’s log on the admin dashboard, in text and as JSON', () => {
   it('lists each VM with its step and a link to its log that counts its errors', async () => {
     const page = await (await get('/admin')).text();
     const row = page.slice(page.indexOf('<tr data-hostname="logs-vm-1"'));
-    expect(row).toMatch(/<td><span class="progress progress-installing-desktop">installing desktop<\/span> <small>install-crd · [^<]+<\/small><\/td>\s*<td data-filter-skip><a href="\/admin\/vms\/logs-vm-1\/logs" class="state state-error">1 log error<\/a><\/td>/);
+    expect(row).toMatch(
+      /<td><span class="progress progress-installing-desktop">installing desktop<\/span> <small>install-crd · [^<]+<\/small><\/td>\s*<td data-filter-skip><a href="\/admin\/vms\/logs-vm-1\/logs" class="state state-error">1 log error<\/a><\/td>/,
+    );
   });
 
   it('shows the errors first, then every line as it came, with the agent’s text escaped', async () => {
@@ -42,7 +54,9 @@ describe('each VM’s log on the admin dashboard, in text and as JSON', () => {
     expect(page.indexOf(escaped)).toBeGreaterThan(errorsAt);
     expect(page.indexOf(escaped)).toBeLessThan(allAt);
     expect(page.indexOf('Reading package lists...')).toBeGreaterThan(allAt);
-    expect(page).toMatch(/<tr class="level-warn">.*<td class="level">warn<\/td><td>boot<\/td><td class="log-text">W: Some index files failed to download<\/td><\/tr>/);
+    expect(page).toMatch(
+      /<tr class="level-warn">.*<td class="level">warn<\/td><td>boot<\/td><td class="log-text">W: Some index files failed to download<\/td><\/tr>/,
+    );
   });
 
   it('filters to errors only without JavaScript', async () => {
@@ -67,7 +81,12 @@ describe('each VM’s log on the admin dashboard, in text and as JSON', () => {
   });
 
   it('gives the log as JSON with the admin secret, filtered by level on request', async () => {
-    const all = (await (await get('/api/vms/logs-vm-1/logs')).json()) as { hostname: string; step: string; stepAt: string; lines: VmLogLine[] };
+    const all = (await (await get('/api/vms/logs-vm-1/logs')).json()) as {
+      hostname: string;
+      step: string;
+      stepAt: string;
+      lines: VmLogLine[];
+    };
     expect(all).toMatchObject({ hostname: 'logs-vm-1', step: 'install-crd' });
     expect(Date.parse(all.stepAt)).not.toBeNaN();
     expect(all.lines.map((stored) => stored.level)).toEqual(['info', 'error', 'warn', 'info']);

@@ -65,7 +65,11 @@ describe('admin API and dashboard over HTTP', () => {
     expect(text).not.toContain('--code');
     const { vms } = JSON.parse(text) as { vms: { hostname: string; state: string; email: string | null; polling: boolean }[] };
     expect(vms.map((vm) => vm.hostname)).toEqual(['adm-vm-1', 'adm-vm-2', 'adm-vm-10']);
-    expect(vms.find((vm) => vm.hostname === assigned.hostname)).toMatchObject({ state: 'assigned', email: 'alice@example.com', polling: true });
+    expect(vms.find((vm) => vm.hostname === assigned.hostname)).toMatchObject({
+      state: 'assigned',
+      email: 'alice@example.com',
+      polling: true,
+    });
   });
 
   it('releases a VM, which counts as free again once its agent has reset it, and says so for an unknown one', async () => {
@@ -78,7 +82,9 @@ describe('admin API and dashboard over HTTP', () => {
     expect(await freeCount(env.url)).toBe(2);
     expect((await reportResetDone(env.url, assigned.hostname)).status).toBe(200);
     expect(await freeCount(env.url)).toBe(3);
-    const { rows } = await env.db.pool.query('SELECT email, pin, crd_command, assignment_id FROM vms WHERE hostname = $1', [assigned.hostname]);
+    const { rows } = await env.db.pool.query('SELECT email, pin, crd_command, assignment_id FROM vms WHERE hostname = $1', [
+      assigned.hostname,
+    ]);
     expect(rows[0]).toEqual({ email: null, pin: null, crd_command: null, assignment_id: null });
 
     const before = await env.db.dumpVms();
@@ -88,7 +94,9 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('shows health, and how long until the fleet stops', async () => {
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost', reboot_count = 2 WHERE hostname = 'adm-vm-2'`);
+    await env.db.pool.query(
+      `UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost', reboot_count = 2 WHERE hostname = 'adm-vm-2'`,
+    );
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
     expect(page).toMatch(/The fleet stops at .* \(in 2 h (29|30) min\)/);
     expect(page).toContain('3 VMs, 2 free, 1 failed');
@@ -103,18 +111,24 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('refuses to reset a VM whose workshop setup failed (its agent does not poll, so it would never hear it), and changes nothing', async () => {
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'Setup failed at setup-script: exit code 1' WHERE hostname = 'adm-vm-2'`);
+    await env.db.pool.query(
+      `UPDATE vms SET failed_at = now(), failure = 'Setup failed at setup-script: exit code 1' WHERE hostname = 'adm-vm-2'`,
+    );
     const before = await env.db.dumpVms();
     const refused = await fetch(`${env.url}/api/vms/adm-vm-2/reset`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(refused.status).toBe(409);
-    expect(((await refused.json()) as { error: string }).error).toBe('adm-vm-2 cannot reset now: Setup failed at setup-script: exit code 1.');
+    expect(((await refused.json()) as { error: string }).error).toBe(
+      'adm-vm-2 cannot reset now: Setup failed at setup-script: exit code 1.',
+    );
     expect(await env.db.dumpVms()).toEqual(before);
   });
 
   it('resets every released VM at once, and only those', async () => {
     const kept = await requestVm(env.db.sql, { email: 'kept@example.com', crdCommand: crdCommand() });
     if (kept.kind !== 'assigned') throw new Error('expected an assignment');
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'Reset failed: reset-stop-crd: systemctl exited with code 5' WHERE email IS NULL`);
+    await env.db.pool.query(
+      `UPDATE vms SET failed_at = now(), failure = 'Reset failed: reset-stop-crd: systemctl exited with code 5' WHERE email IS NULL`,
+    );
     const confirm = await (await fetch(`${env.url}/admin/fleet/reset-released`, { headers: { authorization: ADMIN } })).text();
     expect(confirm).toContain('2 VMs without a participant are out of the pool');
     const response = await fetch(`${env.url}/api/fleet/reset-released`, { method: 'POST', headers: { authorization: ADMIN } });
@@ -132,7 +146,11 @@ describe('admin API and dashboard over HTTP', () => {
     if (alice.kind !== 'assigned') throw new Error('expected an assignment');
     const confirm = await (await fetch(`${env.url}/admin/fleet/end-session`, { headers: { authorization: ADMIN } })).text();
     expect(confirm).toContain('All 3 VMs are taken back, <strong>1 participant</strong> among them lose their VM');
-    const done = await fetch(`${env.url}/admin/fleet/end-session`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url }, redirect: 'manual' });
+    const done = await fetch(`${env.url}/admin/fleet/end-session`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, origin: env.url },
+      redirect: 'manual',
+    });
     expect(done.status).toBe(303);
     expect(await noticeAfter(env.url, done)).toBe('End of session: all VMs were taken back; 3 are being reset.');
     // A link cannot make the dashboard show a notice of someone else's choosing.
@@ -201,7 +219,10 @@ describe('admin API and dashboard over HTTP', () => {
     const confirm = await (await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { headers: { authorization: ADMIN } })).text();
     expect(confirm).toContain('No healthy VM is free right now, so moving would not work');
     const before = await env.db.dumpVms();
-    const response = await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN, origin: env.url } });
+    const response = await fetch(`${env.url}/admin/vms/${assigned.hostname}/move`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, origin: env.url },
+    });
     expect(response.status).toBe(503);
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     const page = await response.text();
@@ -212,7 +233,10 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('re-runs a VM’s setup: at once without a participant, refused while one is connected unless confirmed, and 404 for an unknown VM', async () => {
-    const requested = async () => (await env.db.pool.query(`SELECT hostname FROM vms WHERE setup_rerun_requested_at IS NOT NULL ORDER BY hostname`)).rows.map((row) => row.hostname);
+    const requested = async () =>
+      (await env.db.pool.query(`SELECT hostname FROM vms WHERE setup_rerun_requested_at IS NOT NULL ORDER BY hostname`)).rows.map(
+        (row) => row.hostname,
+      );
     const free = await fetch(`${env.url}/api/vms/adm-vm-2/rerun-setup`, { method: 'POST', headers: { authorization: ADMIN } });
     expect(free.status).toBe(200);
     expect(await free.json()).toEqual({ hostname: 'adm-vm-2', setupRerun: 'requested' });
@@ -244,12 +268,19 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('shows each VM’s progress with its step and how long it has been at it, and only "Re-run setup" for a failed setup', async () => {
-    await env.db.pool.query(`UPDATE vms SET step = 'setup-script', step_at = now() - interval '3 minutes', alive_until = now() WHERE hostname = 'adm-vm-1'`);
-    await env.db.pool.query(`UPDATE vms SET step = 'setup-failed', step_at = now(), failed_at = now(), failure = 'Setup failed at setup-check: exited with status 1.' WHERE hostname = 'adm-vm-2'`);
+    await env.db.pool.query(
+      `UPDATE vms SET step = 'setup-script', step_at = now() - interval '3 minutes', alive_until = now() WHERE hostname = 'adm-vm-1'`,
+    );
+    await env.db.pool.query(
+      `UPDATE vms SET step = 'setup-failed', step_at = now(), failed_at = now(), failure = 'Setup failed at setup-check: exited with status 1.' WHERE hostname = 'adm-vm-2'`,
+    );
     await env.db.pool.query(`UPDATE vms SET step = 'waiting', step_at = now() WHERE hostname = 'adm-vm-10'`);
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
-    const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
-    expect(rowOf('adm-vm-1')).toContain('<span class="progress progress-setup-script">setup script</span> <small>setup-script · 3 min</small>');
+    const rowOf = (name: string) =>
+      page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
+    expect(rowOf('adm-vm-1')).toContain(
+      '<span class="progress progress-setup-script">setup script</span> <small>setup-script · 3 min</small>',
+    );
     // A free VM's last step ("waiting") is no news: its progress cell stays empty.
     expect(rowOf('adm-vm-1')).toContain('data-status="booting"');
     expect(rowOf('adm-vm-10')).not.toContain('class="progress');
@@ -259,12 +290,19 @@ describe('admin API and dashboard over HTTP', () => {
   });
 
   it('shows a failed VM waiting for a spare as "replacing" with no actions, and marks the spare that took a name', async () => {
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'The agent stopped reporting', replacement_requested_at = now() - interval '25 minutes' WHERE hostname = 'adm-vm-1'`);
-    await env.db.pool.query(`UPDATE vms SET spare = true, replaced_instance_id = 'i-0aaaaaaaaaaaaaaa2', instance_id = 'i-0eeeeeeeeeeeeeee1' WHERE hostname = 'adm-vm-2'`);
+    await env.db.pool.query(
+      `UPDATE vms SET failed_at = now(), failure = 'The agent stopped reporting', replacement_requested_at = now() - interval '25 minutes' WHERE hostname = 'adm-vm-1'`,
+    );
+    await env.db.pool.query(
+      `UPDATE vms SET spare = true, replaced_instance_id = 'i-0aaaaaaaaaaaaaaa2', instance_id = 'i-0eeeeeeeeeeeeeee1' WHERE hostname = 'adm-vm-2'`,
+    );
     const page = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
-    const rowOf = (name: string) => page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
+    const rowOf = (name: string) =>
+      page.slice(page.indexOf(`<tr data-hostname="${name}"`), page.indexOf('</tr>', page.indexOf(`<tr data-hostname="${name}"`)));
     // Since when: a spare boots in 5 to 10 minutes, so 25 minutes tells the instructor to look (docs/troubleshooting.md).
-    expect(rowOf('adm-vm-1')).toMatch(/<td class="state" title="[^"]+">replacing <small>since <time datetime="[^"]+" title="[^"]+">25 min ago<\/time><\/small><\/td>/);
+    expect(rowOf('adm-vm-1')).toMatch(
+      /<td class="state" title="[^"]+">replacing <small>since <time datetime="[^"]+" title="[^"]+">25 min ago<\/time><\/small><\/td>/,
+    );
     expect(rowOf('adm-vm-1')).toContain('<td class="actions" data-filter-skip></td>');
     expect(rowOf('adm-vm-2')).toContain('adm-vm-2 <small title="replaced i-0aaaaaaaaaaaaaaa2">spare</small>');
     expect(page).toContain('<span class="tile-count">1</span> <span class="tile-label">replacing</span>');
@@ -289,7 +327,9 @@ describe('admin API and dashboard over HTTP', () => {
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = '=HYPERLINK("http://evil.example")' WHERE email = 'dave@example.com'`);
     await fetch(`${env.url}/api/vms/${bob.hostname}/release`, { method: 'POST', headers: { authorization: ADMIN } });
     await reportResetDone(env.url, bob.hostname);
-    const moved = (await (await fetch(`${env.url}/api/vms/${dave.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })).json()) as { to: string };
+    const moved = (await (
+      await fetch(`${env.url}/api/vms/${dave.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })
+    ).json()) as { to: string };
 
     const response = await fetch(`${env.url}/api/vms.csv`, { headers: { authorization: ADMIN } });
     expect(response.status).toBe(200);
@@ -307,7 +347,9 @@ describe('admin API and dashboard over HTTP', () => {
       expect.stringMatching(new RegExp(`^${moved.to},dave@example.com,${TIME},,,${dave.hostname},waiting for command,`)),
     ]);
 
-    const json = (await (await fetch(`${env.url}/api/assignments`, { headers: { authorization: ADMIN } })).json()) as { assignments: { email: string; moved_to: string | null }[] };
+    const json = (await (await fetch(`${env.url}/api/assignments`, { headers: { authorization: ADMIN } })).json()) as {
+      assignments: { email: string; moved_to: string | null }[];
+    };
     expect(json.assignments.map((record) => [record.email, record.moved_to])).toEqual([
       ['dave@example.com', moved.to],
       ['bob@example.com', null],
@@ -347,14 +389,21 @@ describe('a reset that ends with the VM still out of the pool says why', () => {
 
     const assigned = await requestVm(env.db.sql, { email: 'gpu@example.com', crdCommand: crdCommand() });
     if (assigned.kind !== 'assigned') throw new Error('expected an assignment');
-    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost' WHERE hostname = $1`, [assigned.hostname]);
-    expect((await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })).status).toBe(200);
+    await env.db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'GPU check failed: GPU is lost' WHERE hostname = $1`, [
+      assigned.hostname,
+    ]);
+    expect(
+      (await fetch(`${env.url}/api/vms/${assigned.hostname}/move`, { method: 'POST', headers: { authorization: ADMIN } })).status,
+    ).toBe(200);
     expect(await (await reportReset(assigned.hostname, { outcome: 'done' })).json()).toEqual({ state: 'waiting', failed: true });
 
     const resets = log.events.filter((entry) => entry.event.startsWith('vm.reset_'));
     expect(resets).toEqual([
       { event: 'vm.reset_requested', fields: { hostname: 'why-vm-1', email: null } },
-      { event: 'vm.reset_failed', fields: { hostname: 'why-vm-1', reason: 'Reset failed: userdel: user lablink is currently used by process 812' } },
+      {
+        event: 'vm.reset_failed',
+        fields: { hostname: 'why-vm-1', reason: 'Reset failed: userdel: user lablink is currently used by process 812' },
+      },
       { event: 'vm.reset_done_still_failed', fields: { hostname: assigned.hostname, reason: 'GPU check failed: GPU is lost' } },
     ]);
     const dashboard = await (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();

@@ -22,14 +22,20 @@ interface SeenRequest {
 }
 
 /** A real HTTP server on 127.0.0.1 that answers each path as the test scripts it and records what the agent sent. */
-async function startScriptedAllocator(script: Record<string, (count: number) => Answer>): Promise<{ url: string; seen: SeenRequest[]; close(): Promise<void> }> {
+async function startScriptedAllocator(
+  script: Record<string, (count: number) => Answer>,
+): Promise<{ url: string; seen: SeenRequest[]; close(): Promise<void> }> {
   const seen: SeenRequest[] = [];
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const path = request.url ?? '';
-      seen.push({ path, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>, receivedAt: Date.now() });
+      seen.push({
+        path,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>,
+        receivedAt: Date.now(),
+      });
       const answer = script[path]?.(seen.filter((request) => request.path === path).length) ?? { status: 204 };
       const timer = setTimeout(() => {
         if (answer.body === undefined) response.writeHead(answer.status).end();
@@ -62,7 +68,13 @@ describe('the agent process against a scripted allocator on 127.0.0.1', () => {
   async function startAgent(script: Record<string, (count: number) => Answer>): Promise<void> {
     allocator = await startScriptedAllocator(script);
     output = [];
-    vm = await SimulatedVm.create({ name: 'scripted-vm', allocatorUrl: allocator.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, onOutput: (_name, line) => output.push(line) });
+    vm = await SimulatedVm.create({
+      name: 'scripted-vm',
+      allocatorUrl: allocator.url,
+      fleetToken: TEST_FLEET_TOKEN,
+      agentBundle,
+      onOutput: (_name, line) => output.push(line),
+    });
     vm.start();
   }
 
@@ -84,13 +96,12 @@ describe('the agent process against a scripted allocator on 127.0.0.1', () => {
   it('stops reporting an outcome the allocator refuses with a 4xx, and goes back to polling', async () => {
     const assignment = randomUUID();
     await startAgent({
-      '/vm_startup': (count) => (count === 1 ? { status: 200, body: { status: 'success', pin: '123456', command: crdCommand(), assignment } } : NOTHING_YET),
+      '/vm_startup': (count) =>
+        count === 1 ? { status: 200, body: { status: 'success', pin: '123456', command: crdCommand(), assignment } } : NOTHING_YET,
       '/vm_status': () => ({ status: 409, body: { error: 'That assignment is no longer this VM’s.' } }),
     });
     await waitFor(() => requests('/vm_startup').length >= 2, 'the agent to poll again after the refused report', 15_000);
-    expect(requests('/vm_status').map((request) => request.body)).toEqual([
-      { hostname: 'scripted-vm', assignment, outcome: 'configured' },
-    ]);
+    expect(requests('/vm_status').map((request) => request.body)).toEqual([{ hostname: 'scripted-vm', assignment, outcome: 'configured' }]);
     const statusIndex = allocator!.seen.findIndex((request) => request.path === '/vm_status');
     const lastPollIndex = allocator!.seen.findLastIndex((request) => request.path === '/vm_startup');
     expect(lastPollIndex).toBeGreaterThan(statusIndex);

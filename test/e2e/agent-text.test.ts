@@ -39,7 +39,12 @@ describe('text an agent sends, at the real local allocator', () => {
     await env.db.pool.query(`UPDATE vms SET alive_until = now() + interval '1 minute' WHERE hostname = 'text-vm'`);
     const assigned = await requestVm(env.db.sql, { email: 'nul@example.com', crdCommand: crdCommand() });
     if (assigned.kind !== 'assigned') throw new Error(`expected an assignment, got ${assigned.kind}`);
-    const response = await postAsVm(env.url, '/vm_status', { hostname: 'text-vm', assignment: assigned.assignmentId, outcome: 'error', message: 'bad\u0000code' });
+    const response = await postAsVm(env.url, '/vm_status', {
+      hostname: 'text-vm',
+      assignment: assigned.assignmentId,
+      outcome: 'error',
+      message: 'bad\u0000code',
+    });
     expect(response.status).toBe(400);
     const { rows } = await env.db.pool.query(`SELECT state, error FROM vms WHERE hostname = 'text-vm'`);
     expect(rows).toEqual([{ state: 'assigned', error: null }]);
@@ -48,15 +53,26 @@ describe('text an agent sends, at the real local allocator', () => {
   it('logs a GPU detail as one line with its control characters escaped', async () => {
     const response = await postAsVm(env.url, '/vm_health', { hostname: 'text-vm', gpu: { status: 'failed', detail: HOSTILE } });
     expect(response.status).toBe(200);
-    expect(lines).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d WARN vm\.gpu_failed hostname=text-vm reason=boom\\n12:00:00 vm\.configured hostname=other-vm\\r\\u001b\[2J\\u009b31m\\u202eevil$/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^\d\d:\d\d:\d\d WARN vm\.gpu_failed hostname=text-vm reason=boom\\n12:00:00 vm\.configured hostname=other-vm\\r\\u001b\[2J\\u009b31m\\u202eevil$/,
+      ),
+    ]);
   });
 
   it('logs an agent’s failure message as one line with its control characters escaped', async () => {
     const { rows } = await env.db.pool.query(`SELECT assignment_id FROM vms WHERE hostname = 'text-vm'`);
-    const response = await postAsVm(env.url, '/vm_status', { hostname: 'text-vm', assignment: rows[0].assignment_id, outcome: 'error', message: HOSTILE });
+    const response = await postAsVm(env.url, '/vm_status', {
+      hostname: 'text-vm',
+      assignment: rows[0].assignment_id,
+      outcome: 'error',
+      message: HOSTILE,
+    });
     expect(response.status).toBe(200);
     const failure = lines.filter((line) => line.includes('vm.configuration_failed'));
-    expect(failure).toEqual([expect.stringContaining('reason=boom\\n12:00:00 vm.configured hostname=other-vm\\r\\u001b[2J\\u009b31m\\u202eevil')]);
+    expect(failure).toEqual([
+      expect.stringContaining('reason=boom\\n12:00:00 vm.configured hostname=other-vm\\r\\u001b[2J\\u009b31m\\u202eevil'),
+    ]);
     for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
   });
 

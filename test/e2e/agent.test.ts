@@ -16,7 +16,8 @@ describe('the agent process', () => {
   const harness = useAgentHarness();
 
   async function vmRow(name: string) {
-    return (await harness.env.db.pool.query(`SELECT state, error, crd_command, assignment_id FROM vms WHERE hostname = $1`, [name])).rows[0];
+    return (await harness.env.db.pool.query(`SELECT state, error, crd_command, assignment_id FROM vms WHERE hostname = $1`, [name]))
+      .rows[0];
   }
 
   it('does not run start-host twice when an assignment it already configured is delivered again', async () => {

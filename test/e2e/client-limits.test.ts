@@ -28,9 +28,15 @@ describe('one VM per browser, and a bounded number of new VMs per client address
 
     const byToken = await submitForm(env.url, { email: 'second@example.com', crd_command: crdCommand(), retry_token: retryToken! });
     expect(byToken.status).toBe(409);
-    expect(((await byToken.json()) as Answer).error).toBe(`This browser already has a VM, ${hostname}, for another email: each browser gets one VM. Use ${hostname}, or ask your instructor.`);
+    expect(((await byToken.json()) as Answer).error).toBe(
+      `This browser already has a VM, ${hostname}, for another email: each browser gets one VM. Use ${hostname}, or ask your instructor.`,
+    );
 
-    const byCookie = await submitFormAsBrowser(env.url, { email: 'third@example.com', crd_command: crdCommand() }, `lablink_retry=${retryToken}`);
+    const byCookie = await submitFormAsBrowser(
+      env.url,
+      { email: 'third@example.com', crd_command: crdCommand() },
+      `lablink_retry=${retryToken}`,
+    );
     expect(byCookie.page.status).toBe(409);
     expect(await byCookie.page.text()).toContain(`This browser already has a VM, ${hostname}, for another email`);
     // The VM's name is this browser's alone: it is not in the address the browser was sent to.
@@ -43,7 +49,8 @@ describe('one VM per browser, and a bounded number of new VMs per client address
   });
 
   it('refuses an address its third new VM in the window with 429, Retry-After and a page that says when; nothing is stored; a participant who has a VM still finds it', async () => {
-    for (const email of ['a@example.com', 'b@example.com']) expect((await submitForm(env.url, { email, crd_command: crdCommand() })).status).toBe(200);
+    for (const email of ['a@example.com', 'b@example.com'])
+      expect((await submitForm(env.url, { email, crd_command: crdCommand() })).status).toBe(200);
     const before = await dumpDatabase(env.db.pool);
 
     const refused = await submitForm(env.url, { email: 'c@example.com', crd_command: crdCommand() });
@@ -51,7 +58,9 @@ describe('one VM per browser, and a bounded number of new VMs per client address
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(WINDOW_SECONDS);
-    expect(((await refused.json()) as Answer).error).toMatch(/^Many VMs were just taken from your network\. Submit again in \d+ (seconds|minutes) \(your request was not stored\)/);
+    expect(((await refused.json()) as Answer).error).toMatch(
+      /^Many VMs were just taken from your network\. Submit again in \d+ (seconds|minutes) \(your request was not stored\)/,
+    );
 
     const { page } = await submitFormAsBrowser(env.url, { email: 'c@example.com', crd_command: crdCommand() });
     expect(page.status).toBe(429);
@@ -80,7 +89,9 @@ describe('one VM per browser, and a bounded number of new VMs per client address
   });
 
   it('six participants from one address submitting at the same moment: exactly two get a VM, four are told when to try again', async () => {
-    const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => submitForm(env.url, { email: `race${index}@example.com`, crd_command: crdCommand() })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, index) => submitForm(env.url, { email: `race${index}@example.com`, crd_command: crdCommand() })),
+    );
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 429, 429, 429, 429]);
     const { rows } = await env.db.pool.query(`SELECT count(*)::int AS taken FROM vms WHERE email IS NOT NULL`);
     expect(rows[0].taken).toBe(2);

@@ -25,7 +25,10 @@ function ofType(resources: Record<string, Resource>, type: string): Resource[] {
 }
 
 const text = (value: unknown) => JSON.stringify(value);
-const sha256Of = (file: string) => createHash('sha256').update(readFileSync(path.join(REPO_ROOT, file))).digest('hex');
+const sha256Of = (file: string) =>
+  createHash('sha256')
+    .update(readFileSync(path.join(REPO_ROOT, file)))
+    .digest('hex');
 /** How many S3 objects the VMs' role may read. */
 const s3ReadsOf = (r: Record<string, Resource>) =>
   ofType(r, 'AWS::IAM::Policy')
@@ -34,53 +37,168 @@ const s3ReadsOf = (r: Record<string, Resource>) =>
     .filter((statement) => statement.Action === 's3:GetObject').length;
 
 /** For every key in the deploy guide's context table: a value other than its default, and where it must show in the template. */
-const KEYS: Record<string, { value: string; also?: Record<string, string>; reaches: (resources: Record<string, Resource>) => unknown[] }> = {
-  vmCount: { value: '3', reaches: (r) => [ofType(r, 'AWS::EC2::Instance').length, 3] },
-  instanceType: { value: 'g4dn.xlarge', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.InstanceType, 'g4dn.xlarge'] },
-  amiId: { value: 'ami-0123456789abcdef0', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.ImageId, 'ami-0123456789abcdef0'] },
-  amiSsmParameter: { value: '/my/ami', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.ImageId, 'resolve:ssm:/my/ami'] },
-  volumeGb: { value: '123', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.BlockDeviceMappings).includes('"VolumeSize":123'), true] },
-  dbMinCapacity: { value: '1.5', reaches: (r) => [text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MinCapacity":1.5'), true] },
-  dbMaxCapacity: { value: '9', reaches: (r) => [text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MaxCapacity":9'), true] },
-  holdSeconds: { value: '77', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_HOLD_SECONDS","Value":"77"}'), true] },
-  warmVms: { value: '2', also: { vmCount: '3' }, reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_WARM_VMS","Value":"2"}'), true] },
-  allocatorTasks: { value: '3', reaches: (r) => [ofType(r, 'AWS::ECS::Service')[0]?.Properties.DesiredCount, 3] },
-  vmNamePrefix: { value: 'course', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true] },
-  apiRateLimit: { value: '7', reaches: (r) => [text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings), '{"ThrottlingBurstLimit":21,"ThrottlingRateLimit":7}'] },
-  accessCode: { value: 'open-sesame', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_ACCESS_CODE":"open-sesame"'), true] },
-  hourlyPrice: { value: '0.61', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_HOURLY_PRICE":"0.61"'), true] },
-  vmsPerAddress: { value: '25', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS":"25"'), true] },
-  vmsPerAddressMinutes: { value: '3', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS":"180"'), true] },
-  releaseFailedAfterMinutes: {
-    value: '0',
-    reaches: (r) => [[text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_RELEASE_FAILED_AFTER_MINUTES","Value":"0"}'), text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_FAILED_AFTER_MINUTES":"0"')], [true, true]],
-  },
-  releaseUnconnectedAfterMinutes: {
-    value: '45',
-    reaches: (r) => [[text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES","Value":"45"}'), text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES":"45"')], [true, true]],
-  },
-  lineTurnMinutes: { value: '8', reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_LINE_TURN_SECONDS":"480"'), true] },
-  allowFleetToken: { value: 'true', reaches: (r) => [text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'), true] },
-  expiresAt: { value: '2099-06-01T17:30Z', reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'] },
-  alarmEmail: { value: 'ops@example.com', reaches: (r) => [ofType(r, 'AWS::SNS::Subscription')[0]?.Properties.Endpoint, 'ops@example.com'] },
-  setupScript: {
-    value: 'docs/examples/python-tutorial-setup.sh',
-    // Its checksum in the boot script, and the VMs' role may read one more object (the script's).
-    reaches: (r) => [
-      [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(`'${sha256Of('docs/examples/python-tutorial-setup.sh')}  /opt/lablink/setup.sh'`), s3ReadsOf(r)],
-      [true, 2],
-    ],
-  },
-  setupCheck: { value: 'python -c "import sleap"', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(text('"check":"python -c \\"import sleap\\""').slice(1, -1)), true] },
-  repository: { value: 'https://github.com/owner/tutorial.git', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repository\\":\\"https://github.com/owner/tutorial.git'), true] },
-  repositoryRef: {
-    value: 'v1.2',
-    also: { repository: 'https://github.com/owner/tutorial.git' },
-    reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repositoryRef\\":\\"v1.2'), true],
-  },
-  containerImage: { value: 'docker.io/library/python:3.12', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"containerImage\\":\\"docker.io/library/python:3.12'), true] },
-  stackName: { value: 'Morning', reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"lablink:fleet","Value":"Morning"}'), true] },
-};
+const KEYS: Record<string, { value: string; also?: Record<string, string>; reaches: (resources: Record<string, Resource>) => unknown[] }> =
+  {
+    vmCount: { value: '3', reaches: (r) => [ofType(r, 'AWS::EC2::Instance').length, 3] },
+    instanceType: { value: 'g4dn.xlarge', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.InstanceType, 'g4dn.xlarge'] },
+    amiId: {
+      value: 'ami-0123456789abcdef0',
+      reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.ImageId, 'ami-0123456789abcdef0'],
+    },
+    amiSsmParameter: { value: '/my/ami', reaches: (r) => [ofType(r, 'AWS::EC2::Instance')[0]?.Properties.ImageId, 'resolve:ssm:/my/ami'] },
+    volumeGb: {
+      value: '123',
+      reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.BlockDeviceMappings).includes('"VolumeSize":123'), true],
+    },
+    dbMinCapacity: {
+      value: '1.5',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MinCapacity":1.5'),
+        true,
+      ],
+    },
+    dbMaxCapacity: {
+      value: '9',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::RDS::DBCluster')[0]?.Properties.ServerlessV2ScalingConfiguration).includes('"MaxCapacity":9'),
+        true,
+      ],
+    },
+    holdSeconds: {
+      value: '77',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes(
+          '{"Name":"LABLINK_HOLD_SECONDS","Value":"77"}',
+        ),
+        true,
+      ],
+    },
+    warmVms: {
+      value: '2',
+      also: { vmCount: '3' },
+      reaches: (r) => [
+        text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('{"Name":"LABLINK_WARM_VMS","Value":"2"}'),
+        true,
+      ],
+    },
+    allocatorTasks: { value: '3', reaches: (r) => [ofType(r, 'AWS::ECS::Service')[0]?.Properties.DesiredCount, 3] },
+    vmNamePrefix: {
+      value: 'course',
+      reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"Name","Value":"course-1"}'), true],
+    },
+    apiRateLimit: {
+      value: '7',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::ApiGatewayV2::Stage')[0]?.Properties.DefaultRouteSettings),
+        '{"ThrottlingBurstLimit":21,"ThrottlingRateLimit":7}',
+      ],
+    },
+    accessCode: {
+      value: 'open-sesame',
+      reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_ACCESS_CODE":"open-sesame"'), true],
+    },
+    hourlyPrice: {
+      value: '0.61',
+      reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_HOURLY_PRICE":"0.61"'), true],
+    },
+    vmsPerAddress: {
+      value: '25',
+      reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS":"25"'), true],
+    },
+    vmsPerAddressMinutes: {
+      value: '3',
+      reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_VMS_PER_ADDRESS_WINDOW_SECONDS":"180"'), true],
+    },
+    releaseFailedAfterMinutes: {
+      value: '0',
+      reaches: (r) => [
+        [
+          text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes(
+            '{"Name":"LABLINK_RELEASE_FAILED_AFTER_MINUTES","Value":"0"}',
+          ),
+          text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_FAILED_AFTER_MINUTES":"0"'),
+        ],
+        [true, true],
+      ],
+    },
+    releaseUnconnectedAfterMinutes: {
+      value: '45',
+      reaches: (r) => [
+        [
+          text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes(
+            '{"Name":"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES","Value":"45"}',
+          ),
+          text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_RELEASE_UNCONNECTED_AFTER_MINUTES":"45"'),
+        ],
+        [true, true],
+      ],
+    },
+    lineTurnMinutes: {
+      value: '8',
+      reaches: (r) => [text(ofType(r, 'AWS::Lambda::Function')).includes('"LABLINK_LINE_TURN_SECONDS":"480"'), true],
+    },
+    allowFleetToken: {
+      value: 'true',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::ECS::TaskDefinition')[0]?.Properties.ContainerDefinitions).includes('"Name":"LABLINK_FLEET_TOKEN"'),
+        true,
+      ],
+    },
+    expiresAt: {
+      value: '2099-06-01T17:30Z',
+      reaches: (r) => [ofType(r, 'AWS::Scheduler::Schedule')[0]?.Properties.ScheduleExpression, 'at(2099-06-01T17:30:00)'],
+    },
+    alarmEmail: {
+      value: 'ops@example.com',
+      reaches: (r) => [ofType(r, 'AWS::SNS::Subscription')[0]?.Properties.Endpoint, 'ops@example.com'],
+    },
+    setupScript: {
+      value: 'docs/examples/python-tutorial-setup.sh',
+      // Its checksum in the boot script, and the VMs' role may read one more object (the script's).
+      reaches: (r) => [
+        [
+          text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(
+            `'${sha256Of('docs/examples/python-tutorial-setup.sh')}  /opt/lablink/setup.sh'`,
+          ),
+          s3ReadsOf(r),
+        ],
+        [true, 2],
+      ],
+    },
+    setupCheck: {
+      value: 'python -c "import sleap"',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes(text('"check":"python -c \\"import sleap\\""').slice(1, -1)),
+        true,
+      ],
+    },
+    repository: {
+      value: 'https://github.com/owner/tutorial.git',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repository\\":\\"https://github.com/owner/tutorial.git'),
+        true,
+      ],
+    },
+    repositoryRef: {
+      value: 'v1.2',
+      also: { repository: 'https://github.com/owner/tutorial.git' },
+      reaches: (r) => [text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"repositoryRef\\":\\"v1.2'), true],
+    },
+    containerImage: {
+      value: 'docker.io/library/python:3.12',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.UserData).includes('"containerImage\\":\\"docker.io/library/python:3.12'),
+        true,
+      ],
+    },
+    stackName: {
+      value: 'Morning',
+      reaches: (r) => [
+        text(ofType(r, 'AWS::EC2::Instance')[0]?.Properties.Tags).includes('{"Key":"lablink:fleet","Value":"Morning"}'),
+        true,
+      ],
+    },
+  };
 
 function readmeContextKeys(): string[] {
   const readme = readFileSync(path.join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');

@@ -7,7 +7,7 @@ import { closeServer, listen } from '../../http/node-server';
 import { requestVm } from '../../store/assignment';
 import { PgSql } from '../../store/pg-sql';
 import { Sql } from '../../store/sql';
-import { MARK_DELIVERED } from "../../store/vms";
+import { MARK_DELIVERED } from '../../store/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
 import { pollAsVm } from '../support/stack';
@@ -63,7 +63,10 @@ describe('a delivery is answered before anything the VM does not need (real Post
     const answer = await held;
     expect(answer.status).toBe(200);
     expect(await answer.json()).toMatchObject({ status: 'success' });
-    await waitFor(async () => (await db.pool.query(`SELECT state FROM vms WHERE hostname = 'order-1'`)).rows[0].state === 'delivered', 'the delivered mark');
+    await waitFor(
+      async () => (await db.pool.query(`SELECT state FROM vms WHERE hostname = 'order-1'`)).rows[0].state === 'delivered',
+      'the delivered mark',
+    );
     expect(events).toEqual(['answer 200 sent', 'mark sent to the database']);
   });
 });

@@ -13,9 +13,17 @@ import { fleetInstances, shardTemplates } from '../support/fleet-templates';
 // CloudFormation's validator runs on these templates in lablink-stack.test.ts and `npm run validate:templates`; here it would only slow the many synths.
 process.env.CDK_VALIDATION = 'false';
 
-type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string | string[]; CreationPolicy?: unknown }>;
+type Resources = Record<
+  string,
+  { Type: string; Properties?: Record<string, unknown>; DependsOn?: string | string[]; CreationPolicy?: unknown }
+>;
 
-function stackOf(context: Record<string, unknown>, props: Partial<LabLinkStackProps> = {}, app = new App(), id = 'LabLinkTest'): LabLinkStack {
+function stackOf(
+  context: Record<string, unknown>,
+  props: Partial<LabLinkStackProps> = {},
+  app = new App(),
+  id = 'LabLinkTest',
+): LabLinkStack {
   return new LabLinkStack(app, id, { config: readConfig((key) => context[key]), ...props });
 }
 
@@ -36,13 +44,21 @@ describe('the first cdk deploy', () => {
   const resources = template.toJSON().Resources as Resources;
 
   it('creates every route an API stage’s route settings name before that stage', () => {
-    const stages = Object.entries(resources).filter(([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Stage' && resource.Properties?.RouteSettings);
+    const stages = Object.entries(resources).filter(
+      ([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Stage' && resource.Properties?.RouteSettings,
+    );
     expect(stages).not.toHaveLength(0);
     for (const [stageId, stage] of stages) {
       for (const routeKey of Object.keys(stage.Properties!.RouteSettings as object)) {
-        const route = Object.entries(resources).find(([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Route' && resource.Properties?.RouteKey === routeKey);
+        const route = Object.entries(resources).find(
+          ([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Route' && resource.Properties?.RouteKey === routeKey,
+        );
         expect(route).toBeDefined();
-        expect({ stage: stageId, routeKey, createdFirst: hasDependsOnPath(resources, stageId, route![0]) }).toEqual({ stage: stageId, routeKey, createdFirst: true });
+        expect({ stage: stageId, routeKey, createdFirst: hasDependsOnPath(resources, stageId, route![0]) }).toEqual({
+          stage: stageId,
+          routeKey,
+          createdFirst: true,
+        });
       }
     }
   });
@@ -63,7 +79,9 @@ describe('the first cdk deploy', () => {
     for (const holdSeconds of [40, MAX_DEPLOYED_HOLD_SECONDS]) {
       const held = Template.fromStack(stackOf({ vmCount: '0', holdSeconds: String(holdSeconds) }));
       const targetGroup = Object.values(held.findResources('AWS::ElasticLoadBalancingV2::TargetGroup'))[0];
-      const delay = (targetGroup.Properties.TargetGroupAttributes as { Key: string; Value: string }[]).find((attribute) => attribute.Key === 'deregistration_delay.timeout_seconds');
+      const delay = (targetGroup.Properties.TargetGroupAttributes as { Key: string; Value: string }[]).find(
+        (attribute) => attribute.Key === 'deregistration_delay.timeout_seconds',
+      );
       expect(Number(delay!.Value)).toBeGreaterThanOrEqual(holdSeconds);
       const task = Object.values(held.findResources('AWS::ECS::TaskDefinition'))[0];
       const stopTimeout = (task.Properties.ContainerDefinitions as { StopTimeout: number }[])[0].StopTimeout;
@@ -87,16 +105,23 @@ describe('the first cdk deploy', () => {
 });
 
 describe('refusals at deploy time', () => {
-  const errorsOf = (stack: Stack) => Annotations.fromStack(stack).findError('*', Match.anyValue()).map((message) => String(message.entry.data));
+  const errorsOf = (stack: Stack) =>
+    Annotations.fromStack(stack)
+      .findError('*', Match.anyValue())
+      .map((message) => String(message.entry.data));
 
   it('refuses a past expiresAt as an error annotation, which cdk deploy checks and cdk destroy does not', () => {
-    expect(errorsOf(stackOf({ vmCount: '1', expiresAt: '2020-01-01T00:00Z' }))).toEqual([expect.stringMatching(/expiresAt must lie in the future to deploy \(got 2020-01-01T00:00Z\); cdk destroy accepts it/)]);
+    expect(errorsOf(stackOf({ vmCount: '1', expiresAt: '2020-01-01T00:00Z' }))).toEqual([
+      expect.stringMatching(/expiresAt must lie in the future to deploy \(got 2020-01-01T00:00Z\); cdk destroy accepts it/),
+    ]);
     expect(errorsOf(stackOf({ vmCount: '1', expiresAt: '2099-01-01T00:00Z' }))).toEqual([]);
   });
 
   it('refuses a region without the RDS Data API for Aurora PostgreSQL, naming it', () => {
     for (const region of REGIONS_WITHOUT_DATA_API) {
-      expect(errorsOf(stackOf({ vmCount: '1' }, { targetRegion: region }))).toEqual([expect.stringContaining(`Region ${region} has no RDS Data API`)]);
+      expect(errorsOf(stackOf({ vmCount: '1' }, { targetRegion: region }))).toEqual([
+        expect.stringContaining(`Region ${region} has no RDS Data API`),
+      ]);
     }
     expect(errorsOf(stackOf({ vmCount: '1' }, { env: { region: 'ap-south-2' } }))).toEqual([expect.stringContaining('Region ap-south-2')]);
     expect(errorsOf(stackOf({ vmCount: '1' }, { targetRegion: 'eu-west-1' }))).toEqual([]);
@@ -116,9 +141,15 @@ describe('the allocator image', () => {
       const app = new App({ outdir });
       stackOf({ vmCount: '0' }, {}, app);
       app.synth();
-      const imageAssets = readdirSync(outdir).filter((entry) => entry.startsWith('asset.') && existsSync(path.join(outdir, entry, 'allocator/Dockerfile')));
+      const imageAssets = readdirSync(outdir).filter(
+        (entry) => entry.startsWith('asset.') && existsSync(path.join(outdir, entry, 'allocator/Dockerfile')),
+      );
       expect(imageAssets).toHaveLength(1);
-      expect(readdirSync(path.join(outdir, imageAssets[0])).filter((entry) => entry !== '.dockerignore').sort()).toEqual([...ALLOCATOR_IMAGE_SOURCES].sort());
+      expect(
+        readdirSync(path.join(outdir, imageAssets[0]))
+          .filter((entry) => entry !== '.dockerignore')
+          .sort(),
+      ).toEqual([...ALLOCATOR_IMAGE_SOURCES].sort());
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
@@ -127,13 +158,24 @@ describe('the allocator image', () => {
 
 describe('the cdk CLI with a past expiresAt (real CLI, no AWS account: it stops where it would call AWS)', () => {
   const cdk = (command: string) =>
-    spawnSync(path.join(REPO_ROOT, 'node_modules/.bin/cdk'), [command, ...(command === 'destroy' ? ['--force'] : ['--quiet']), '-c', 'expiresAt=2020-01-01T00:00Z'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-      // No credentials and no instance metadata look-up: the CLI gets as far as it can offline.
-      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', AWS_EC2_METADATA_DISABLED: 'true', AWS_PROFILE: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
-    });
+    spawnSync(
+      path.join(REPO_ROOT, 'node_modules/.bin/cdk'),
+      [command, ...(command === 'destroy' ? ['--force'] : ['--quiet']), '-c', 'expiresAt=2020-01-01T00:00Z'],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+        // No credentials and no instance metadata look-up: the CLI gets as far as it can offline.
+        env: {
+          ...process.env,
+          CDK_DISABLE_VERSION_CHECK: '1',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_PROFILE: '',
+          AWS_ACCESS_KEY_ID: '',
+          AWS_SECRET_ACCESS_KEY: '',
+        },
+      },
+    );
 
   it('refuses it for synth (and so deploy), and gets past synth to the teardown for destroy', () => {
     const synth = cdk('synth');
@@ -162,8 +204,12 @@ describe('the largest fleet the README allows', () => {
 
   it('creates the VMs in waves of at most 320: each nested stack waits for the one SHARDS_PER_WAVE before it', () => {
     const parent = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
-    const shardIds = stack.fleet.shards.map((shard) => stack.resolve((shard.nestedStackResource as unknown as { logicalId: string }).logicalId) as string);
-    const waitsFor = shardIds.map((id) => (parent[id].DependsOn ?? []).filter((other) => shardIds.includes(other)).map((other) => shardIds.indexOf(other)));
+    const shardIds = stack.fleet.shards.map(
+      (shard) => stack.resolve((shard.nestedStackResource as unknown as { logicalId: string }).logicalId) as string,
+    );
+    const waitsFor = shardIds.map((id) =>
+      (parent[id].DependsOn ?? []).filter((other) => shardIds.includes(other)).map((other) => shardIds.indexOf(other)),
+    );
     // 13 nested stacks: 1–4 start at once, 5 after 1, 6 after 2, …, 13 after 9.
     expect(waitsFor).toEqual(shardIds.map((_, index) => (index < SHARDS_PER_WAVE ? [] : [index - SHARDS_PER_WAVE])));
     expect(SHARDS_PER_WAVE * VMS_PER_SHARD).toBeLessThanOrEqual(320);
@@ -175,7 +221,9 @@ describe('the largest fleet the README allows', () => {
   });
 
   it('names the VMs <prefix>-1 … <prefix>-1000, each once, with the numbers in order across the nested stacks', () => {
-    const names = Object.values(fleetInstances(stack)).map((instance) => (instance.Properties.Tags as { Key: string; Value: string }[]).find((tag) => tag.Key === 'Name')!.Value);
+    const names = Object.values(fleetInstances(stack)).map(
+      (instance) => (instance.Properties.Tags as { Key: string; Value: string }[]).find((tag) => tag.Key === 'Name')!.Value,
+    );
     expect(names).toEqual(Array.from({ length: 1000 }, (_, index) => `lablink-vm-${index + 1}`));
   });
 });

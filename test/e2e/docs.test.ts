@@ -6,7 +6,12 @@ import { launchChromium } from '../../local/chromium';
 import { readConfig } from '../../lib/lablink-config';
 
 const ROOT = path.join(__dirname, '..', '..');
-const DOCS = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+];
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 function codeBlocks(markdown: string, language: string): string[] {
@@ -25,11 +30,14 @@ describe('the docs', () => {
     for (const link of links) expect([link, existsSync(path.join(ROOT, path.dirname(file), link))]).toEqual([link, true]);
   });
 
-  it.each(readdirSync(path.join(ROOT, 'docs', 'examples')).filter((name) => name.endsWith('.sh')))('docs/examples/%s is valid bash that stops at the first error', (name) => {
-    const file = path.join(ROOT, 'docs', 'examples', name);
-    expect(() => execFileSync('bash', ['-n', file])).not.toThrow();
-    expect(readFileSync(file, 'utf8')).toMatch(/^set -euo pipefail$/m);
-  });
+  it.each(readdirSync(path.join(ROOT, 'docs', 'examples')).filter((name) => name.endsWith('.sh')))(
+    'docs/examples/%s is valid bash that stops at the first error',
+    (name) => {
+      const file = path.join(ROOT, 'docs', 'examples', name);
+      expect(() => execFileSync('bash', ['-n', file])).not.toThrow();
+      expect(readFileSync(file, 'utf8')).toMatch(/^set -euo pipefail$/m);
+    },
+  );
 
   it.each(DOCS)('%s names only npm scripts that exist', (file) => {
     const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
@@ -39,8 +47,12 @@ describe('the docs', () => {
   it.each(DOCS)('%s uses only CDK context keys that the stack accepts, with valid values', (file) => {
     for (const block of codeBlocks(read(file), 'sh')) {
       // The teardown and the check take the deploy's flags (the teardown synthesizes the app with them for cdk destroy).
-      for (const line of block.split('\n').filter((candidate) => ['cdk deploy', 'npm run teardown', 'npm run check'].some((command) => candidate.includes(command)))) {
-        const context = Object.fromEntries([...line.matchAll(/-c (\w+)=(\S+)/g)].map(([, key, value]) => [key, value.includes('<') ? undefined : value]));
+      for (const line of block
+        .split('\n')
+        .filter((candidate) => ['cdk deploy', 'npm run teardown', 'npm run check'].some((command) => candidate.includes(command)))) {
+        const context = Object.fromEntries(
+          [...line.matchAll(/-c (\w+)=(\S+)/g)].map(([, key, value]) => [key, value.includes('<') ? undefined : value]),
+        );
         expect(() => readConfig((key) => context[key])).not.toThrow();
         const known = Object.keys(readConfig(() => undefined));
         for (const key of Object.keys(context)) expect(known).toContain(key);
@@ -59,7 +71,10 @@ describe('the Mermaid diagrams, parsed by Mermaid in a real Chromium', () => {
   const diagrams = DOCS.flatMap((file) => codeBlocks(read(file), 'mermaid').map((code, index) => [`${file} #${index + 1}`, code] as const));
 
   it('the README has the component and the sequence diagram', () => {
-    expect(diagrams.filter(([name]) => name.startsWith('README')).map(([, code]) => code.split('\n')[0])).toEqual(['flowchart LR', 'sequenceDiagram']);
+    expect(diagrams.filter(([name]) => name.startsWith('README')).map(([, code]) => code.split('\n')[0])).toEqual([
+      'flowchart LR',
+      'sequenceDiagram',
+    ]);
   });
 
   it.each(diagrams)('%s is well formed', async (_name, code) => {
@@ -67,7 +82,8 @@ describe('the Mermaid diagrams, parsed by Mermaid in a real Chromium', () => {
     try {
       await page.addScriptTag({ path: require.resolve('mermaid/dist/mermaid.min.js') });
       const result = await page.evaluate(async (text) => {
-        const mermaid = (window as unknown as { mermaid: { initialize(config: object): void; parse(text: string): Promise<unknown> } }).mermaid;
+        const mermaid = (window as unknown as { mermaid: { initialize(config: object): void; parse(text: string): Promise<unknown> } })
+          .mermaid;
         mermaid.initialize({ startOnLoad: false });
         try {
           await mermaid.parse(text);

@@ -40,10 +40,16 @@ describe('an agent proving its identity with the EC2 instance identity document 
   });
 
   it('registers, receives its assignment and reports configured, with no fleet token at all', async () => {
-    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'ec2-vm-1'`)).rowCount === 1, 'the VM to register');
+    await waitFor(
+      async () => (await env.db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'ec2-vm-1'`)).rowCount === 1,
+      'the VM to register',
+    );
     const response = await submitForm(env.url, { email: 'ec2@example.com', crd_command: crdCommand() });
     expect(((await response.json()) as { hostname: string }).hostname).toBe('ec2-vm-1');
-    await waitFor(async () => (await env.db.pool.query(`SELECT state FROM vms WHERE hostname = 'ec2-vm-1'`)).rows[0].state === 'configured', 'configured');
+    await waitFor(
+      async () => (await env.db.pool.query(`SELECT state FROM vms WHERE hostname = 'ec2-vm-1'`)).rows[0].state === 'configured',
+      'configured',
+    );
     expect(imds.tokenRequests()).toBe(1);
   });
 

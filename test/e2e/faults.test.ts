@@ -36,7 +36,10 @@ async function startHostCalls(vm: SimulatedVm): Promise<number> {
   }
 }
 
-async function vmState(pool: { query: (text: string, values: unknown[]) => Promise<{ rows: { state: string; error: string | null }[] }> }, hostname: string) {
+async function vmState(
+  pool: { query: (text: string, values: unknown[]) => Promise<{ rows: { state: string; error: string | null }[] }> },
+  hostname: string,
+) {
   return (await pool.query('SELECT state, error FROM vms WHERE hostname = $1', [hostname])).rows[0];
 }
 
@@ -45,7 +48,11 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
   let agentBundle: string;
   const vms: SimulatedVm[] = [];
 
-  async function startVm(name: string, allocatorUrl: string, startHost: { startHostFailure?: string; startHostDelayMs?: number } = {}): Promise<SimulatedVm> {
+  async function startVm(
+    name: string,
+    allocatorUrl: string,
+    startHost: { startHostFailure?: string; startHostDelayMs?: number } = {},
+  ): Promise<SimulatedVm> {
     const vm = await SimulatedVm.create({ name, allocatorUrl, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...startHost });
     vms.push(vm);
     vm.start();
@@ -75,7 +82,13 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     function startAllocatorProcess(port: number): { child: ChildProcess; exited: Promise<unknown> } {
       const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, PORT: String(port), LABLINK_DATABASE_URL: db.appUrl, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_HOLD_SECONDS: '30' },
+        env: {
+          PATH: process.env.PATH,
+          PORT: String(port),
+          LABLINK_DATABASE_URL: db.appUrl,
+          LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN,
+          LABLINK_HOLD_SECONDS: '30',
+        },
         stdio: 'ignore',
       });
       return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
@@ -87,7 +100,10 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
       const first = startAllocatorProcess(port);
       const vm = await startVm('fault-vm-1', url);
       await waitFor(async () => (await vmState(db.pool, 'fault-vm-1'))?.state === 'waiting', 'the VM to wait', 60_000);
-      await waitFor(async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1, 'the poll to be held');
+      await waitFor(
+        async () => ((await (await fetch(`${url}/api/health`)).json()) as { heldPolls: number }).heldPolls === 1,
+        'the poll to be held',
+      );
 
       // Frozen, it cannot answer the held poll; then it dies without a word.
       first.child.kill('SIGSTOP');
@@ -98,7 +114,11 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
 
       const second = startAllocatorProcess(port);
       try {
-        await waitFor(async () => (await vmState(db.pool, 'fault-vm-1')).state === 'configured', 'the VM to be configured via the new allocator', 45_000);
+        await waitFor(
+          async () => (await vmState(db.pool, 'fault-vm-1')).state === 'configured',
+          'the VM to be configured via the new allocator',
+          45_000,
+        );
         expect(await startHostCalls(vm)).toBe(1);
       } finally {
         second.child.kill('SIGTERM');
@@ -108,7 +128,16 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
 
     it('two allocators share one database: a VM held by one is woken by a request made through the other', async () => {
       const stacks = await Promise.all(
-        [0, 1].map(() => startLocalStack({ databaseUrl: db.url, appRole: db.appRole, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 30, log: silentLogger })),
+        [0, 1].map(() =>
+          startLocalStack({
+            databaseUrl: db.url,
+            appRole: db.appRole,
+            fleetToken: TEST_FLEET_TOKEN,
+            adminSecret: TEST_ADMIN_SECRET,
+            holdSeconds: 30,
+            log: silentLogger,
+          }),
+        ),
       );
       try {
         const vm = await startVm('fault-vm-2', stacks[0].url);
@@ -127,7 +156,14 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
       ['start-host went on to register the host', {}, 'configured', null],
       ['start-host never registered the host', { startHostFailure: 'killed' }, 'error', /stopped while start-host was running/],
     ])('the agent is killed while start-host runs and %s: no second start-host, the right state', async (_case, failure, state, error) => {
-      const stack = await startLocalStack({ databaseUrl: db.url, appRole: db.appRole, fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
+      const stack = await startLocalStack({
+        databaseUrl: db.url,
+        appRole: db.appRole,
+        fleetToken: TEST_FLEET_TOKEN,
+        adminSecret: TEST_ADMIN_SECRET,
+        holdSeconds: 2,
+        log: silentLogger,
+      });
       try {
         const name = `fault-vm-${state}`;
         const vm = await startVm(name, stack.url, { startHostDelayMs: 1500, ...failure });
@@ -160,18 +196,37 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     afterAll(async () => postgres?.stop());
 
     it('the allocator and the agents recover without a restart of their own, and the next assignment is delivered', async () => {
-      const stack = await startLocalStack({ databaseUrl: postgres.url, appRole: newAppRole(), fleetToken: TEST_FLEET_TOKEN, adminSecret: TEST_ADMIN_SECRET, holdSeconds: 2, log: silentLogger });
+      const stack = await startLocalStack({
+        databaseUrl: postgres.url,
+        appRole: newAppRole(),
+        fleetToken: TEST_FLEET_TOKEN,
+        adminSecret: TEST_ADMIN_SECRET,
+        holdSeconds: 2,
+        log: silentLogger,
+      });
       try {
         const vm = await startVm('restart-vm-1', stack.url);
-        await waitFor(async () => (await stack.sql.query<{ count: number }>('SELECT count(*)::int AS count FROM vms'))[0].count === 1, 'the VM to register');
+        await waitFor(
+          async () => (await stack.sql.query<{ count: number }>('SELECT count(*)::int AS count FROM vms'))[0].count === 1,
+          'the VM to register',
+        );
         await postgres.restart();
         await waitFor(() => stack.allocator.listener.isListening, 'the listener to reconnect', 30_000);
-        const response = await waitFor(async () => {
-          const attempt = await submitForm(stack.url, { email: 'restart@example.com', crd_command: crdCommand() });
-          return attempt.status === 200 && attempt;
-        }, 'the form to assign again', 30_000);
+        const response = await waitFor(
+          async () => {
+            const attempt = await submitForm(stack.url, { email: 'restart@example.com', crd_command: crdCommand() });
+            return attempt.status === 200 && attempt;
+          },
+          'the form to assign again',
+          30_000,
+        );
         expect(((await response.json()) as { hostname: string }).hostname).toBe('restart-vm-1');
-        await waitFor(async () => (await stack.sql.query<{ state: string }>(`SELECT state FROM vms WHERE hostname = 'restart-vm-1'`))[0].state === 'configured', 'configured', 30_000);
+        await waitFor(
+          async () =>
+            (await stack.sql.query<{ state: string }>(`SELECT state FROM vms WHERE hostname = 'restart-vm-1'`))[0].state === 'configured',
+          'configured',
+          30_000,
+        );
         expect(await startHostCalls(vm)).toBe(1);
       } finally {
         await stack.close();

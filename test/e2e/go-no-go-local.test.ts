@@ -11,7 +11,10 @@ const admin = { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`
 
 /** `npm run check` as an instructor runs it, against a LabLink by URL. */
 async function runCheck(args: string[], secret = TEST_ADMIN_SECRET): Promise<{ code: number | null; output: string }> {
-  const run = spawnCapturing('npm', ['run', '--silent', 'check', '--', ...args], { cwd: ROOT, env: { ...process.env, LABLINK_ADMIN_SECRET: secret } });
+  const run = spawnCapturing('npm', ['run', '--silent', 'check', '--', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LABLINK_ADMIN_SECRET: secret },
+  });
   const code = await run.exited;
   return { code, output: run.output() };
 }
@@ -72,7 +75,10 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
   it('says NO-GO naming the VM whose setup failed, while the probe still goes through a good one', async () => {
     const { url, db } = await deployments.start([{}, { setup: { check: 'echo "no such package" >&2; exit 1' } }]);
     await untilFree(url, 1);
-    await waitFor(async () => (await db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-vm-2' AND failed_at IS NOT NULL`)).rowCount === 1, 'the setup to fail');
+    await waitFor(
+      async () => (await db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-vm-2' AND failed_at IS NOT NULL`)).rowCount === 1,
+      'the setup to fail',
+    );
 
     const { code, output } = await runCheck(['--url', url, '--expect-vms', '2', '--probe-timeout', '60']);
     expect(output).toMatch(/^FAIL +vm lablink-vm-2 +Setup failed/m);
@@ -92,7 +98,7 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
     expect(code).toBe(1);
   });
 
-  it('sends the probe with the workshop\'s access code, and says what to pass when it is missing', async () => {
+  it("sends the probe with the workshop's access code, and says what to pass when it is missing", async () => {
     const { url } = await deployments.start([{}], { accessCode: 'room-42' });
     await untilFree(url, 1);
     const without = await runCheck(['--url', url, '--probe-timeout', '60']);
@@ -104,7 +110,7 @@ describe('npm run check -- --url (against local mode: real PostgreSQL, real agen
     expect(withCode.code).toBe(0);
   });
 
-  it('says NO-GO when the probe\'s VM never answers, and when it never comes back from its reset', async () => {
+  it("says NO-GO when the probe's VM never answers, and when it never comes back from its reset", async () => {
     const { url, db, vms } = await deployments.start([{}]);
     await untilFree(url, 1);
     // The agent dies while the allocator still counts its last poll: the VM looks free but nobody runs start-host.

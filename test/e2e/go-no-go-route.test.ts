@@ -7,7 +7,11 @@ const FAILED_LINE = { status: 'FAIL', name: 'vms', message: 'no VM has registere
 describe('the go / no-go result on the admin side (/api/go-no-go and the dashboard)', () => {
   let env: TestStack;
   const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${env.url}/api/go-no-go`, { method: 'POST', headers: { authorization: ADMIN, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    fetch(`${env.url}/api/go-no-go`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
   const stored = async () => (await env.db.pool.query('SELECT go, problems FROM go_no_go_checks ORDER BY id')).rows;
   const dashboard = async () => (await fetch(`${env.url}/admin`, { headers: { authorization: ADMIN } })).text();
 
@@ -48,7 +52,11 @@ describe('the go / no-go result on the admin side (/api/go-no-go and the dashboa
   });
 
   it('needs the admin secret, and refuses a cross-site post', async () => {
-    const anonymous = await fetch(`${env.url}/api/go-no-go`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ lines: [FAILED_LINE] }) });
+    const anonymous = await fetch(`${env.url}/api/go-no-go`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ lines: [FAILED_LINE] }),
+    });
     expect(anonymous.status).toBe(401);
     expect((await fetch(`${env.url}/api/go-no-go`)).status).toBe(401);
     expect((await post({ lines: [FAILED_LINE] }, { origin: 'https://evil.example' })).status).toBe(403);

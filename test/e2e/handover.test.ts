@@ -4,7 +4,8 @@ import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
 import { TestStack, startTestStack, submitForm } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
-const HELD_ELSEWHERE = 'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
+const HELD_ELSEWHERE =
+  'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
 type Owner = { hostname: string; pin: string; retryToken: string; status: string };
 
 /** "Email alone opens nothing": attempts on the dashboard, and the admin's one-time hand-over link, through the real local stack. */
@@ -28,7 +29,11 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
   }
 
   const admin = (path: string, init: RequestInit = {}) =>
-    fetch(`${env.url}${path}`, { ...init, redirect: 'manual', headers: { authorization: ADMIN, origin: env.url, ...(init.headers as Record<string, string>) } });
+    fetch(`${env.url}${path}`, {
+      ...init,
+      redirect: 'manual',
+      headers: { authorization: ADMIN, origin: env.url, ...(init.headers as Record<string, string>) },
+    });
 
   async function handoverLink(hostname: string): Promise<string> {
     const response = await admin(`/api/vms/${hostname}/handover`, { method: 'POST' });
@@ -36,10 +41,16 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
     return ((await response.json()) as { link: string }).link;
   }
 
-  const openLink = (link: string, cookie?: string) => fetch(link, { method: 'POST', redirect: 'manual', headers: cookie ? { cookie } : {} });
+  const openLink = (link: string, cookie?: string) =>
+    fetch(link, { method: 'POST', redirect: 'manual', headers: cookie ? { cookie } : {} });
   const retryCookie = (response: Response) => /lablink_retry=([\w-]+)/.exec(response.headers.get('set-cookie') ?? '')?.[1];
   const asBrowser = (email: string, token: string) =>
-    fetch(`${env.url}/api/request_vm`, { method: 'POST', redirect: 'manual', headers: { cookie: `lablink_retry=${token}` }, body: new URLSearchParams({ email, crd_command: crdCommand() }) });
+    fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: `lablink_retry=${token}` },
+      body: new URLSearchParams({ email, crd_command: crdCommand() }),
+    });
 
   it('shows the dashboard who asked with a held email, when, and for which VM; stores nothing else about them', async () => {
     const vm = await owner('ada@example.com');
@@ -62,7 +73,9 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
     const dashboard = await (await admin('/admin')).text();
     const section = dashboard.slice(dashboard.indexOf('id="email-attempts"'));
     expect(section).toContain('Asked for a VM another browser holds');
-    expect(section).toMatch(new RegExp(`<time datetime="[^"]+">[\\d-]+ [\\d:]+ UTC</time></td><td>ada@example.com</td><td>${vm.hostname}</td>`));
+    expect(section).toMatch(
+      new RegExp(`<time datetime="[^"]+">[\\d-]+ [\\d:]+ UTC</time></td><td>ada@example.com</td><td>${vm.hostname}</td>`),
+    );
     expect(section).toContain(`href="/admin/vms/${vm.hostname}/handover"`);
   });
 
@@ -108,7 +121,11 @@ describe('email attempts from other browsers, and handing a VM to a new browser'
     const old = await submitForm(env.url, { email: 'ada@example.com', crd_command: crdCommand(), retry_token: vm.retryToken });
     expect(old.status).toBe(409);
     expect(await old.json()).toEqual({ error: HELD_ELSEWHERE });
-    const oldDone = await fetch(`${env.url}${taken.headers.get('location')}/done`, { method: 'POST', redirect: 'manual', headers: { cookie: `lablink_retry=${vm.retryToken}` } });
+    const oldDone = await fetch(`${env.url}${taken.headers.get('location')}/done`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: `lablink_retry=${vm.retryToken}` },
+    });
     expect(oldDone.status).toBe(403);
 
     // A second use is refused, and changes nothing.

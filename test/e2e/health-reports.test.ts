@@ -24,7 +24,10 @@ describe('agent health reports to the real local allocator', () => {
     // A stand-in nvidia-smi that fails while the flag file exists.
     gpuBroken = path.join(dir, 'gpu-broken');
     const nvidiaSmi = path.join(dir, 'nvidia-smi');
-    await writeFile(nvidiaSmi, `#!/bin/sh\nif [ -e '${gpuBroken}' ]; then echo 'Unable to determine the device handle for GPU 0000:00:1E.0: GPU is lost.' >&2; exit 15; fi\necho 'Tesla T4, 41, 3 %'\n`);
+    await writeFile(
+      nvidiaSmi,
+      `#!/bin/sh\nif [ -e '${gpuBroken}' ]; then echo 'Unable to determine the device handle for GPU 0000:00:1E.0: GPU is lost.' >&2; exit 15; fi\necho 'Tesla T4, 41, 3 %'\n`,
+    );
     await chmod(nvidiaSmi, 0o755);
     const agentBundle = path.join(dir, 'agent.js');
     await writeFile(agentBundle, buildAgentBundle());
@@ -33,7 +36,13 @@ describe('agent health reports to the real local allocator', () => {
       allocatorUrl: env.url,
       fleetToken: TEST_FLEET_TOKEN,
       agentBundle,
-      env: { LABLINK_NVIDIA_SMI: nvidiaSmi, LABLINK_HEARTBEAT_SECONDS: '0.3', LABLINK_GPU_CHECK_SECONDS: '0.3', LABLINK_IN_USE_CHECK_SECONDS: '0.3', LABLINK_IN_USE_PROCESS: 'lablink-test-in-use-marker' },
+      env: {
+        LABLINK_NVIDIA_SMI: nvidiaSmi,
+        LABLINK_HEARTBEAT_SECONDS: '0.3',
+        LABLINK_GPU_CHECK_SECONDS: '0.3',
+        LABLINK_IN_USE_CHECK_SECONDS: '0.3',
+        LABLINK_IN_USE_PROCESS: 'lablink-test-in-use-marker',
+      },
     });
     vm.start();
     // A VM as deployed: "in use" from the CRD host's lines, through a stand-in journalctl that gives this boot's lines of the `chromoting` identifier.
@@ -51,7 +60,12 @@ describe('agent health reports to the real local allocator', () => {
       allocatorUrl: env.url,
       fleetToken: TEST_FLEET_TOKEN,
       agentBundle,
-      env: { LABLINK_IN_USE_PROBE: 'crd-journal', LABLINK_JOURNALCTL: journalctl, LABLINK_IN_USE_CHECK_SECONDS: '0.3', SYSTEMD_COLORS: '1' },
+      env: {
+        LABLINK_IN_USE_PROBE: 'crd-journal',
+        LABLINK_JOURNALCTL: journalctl,
+        LABLINK_IN_USE_CHECK_SECONDS: '0.3',
+        SYSTEMD_COLORS: '1',
+      },
     });
     crdVm.start();
   });

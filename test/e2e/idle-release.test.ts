@@ -1,7 +1,7 @@
 import { IdleReleasePolicy } from '../../core/idle-release';
 import { recordHealth } from '../../store/health';
-import { idleDeadlines, releaseIdleVms } from "../../store/idle-deadlines";
-import { resetVms } from "../../store/reset";
+import { idleDeadlines, releaseIdleVms } from '../../store/idle-deadlines';
+import { resetVms } from '../../store/reset';
 import { recordPoll } from '../../store/vms';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
 import { TestStack, startTestStack, submitForm } from '../support/stack';
@@ -28,10 +28,15 @@ describe('VMs held by nobody go back to the pool', () => {
     return (await response.json()) as Taken;
   };
   const age = (hostname: string, column: 'delivered_at' | 'configured_at', minutes: number, state: 'error' | 'configured') =>
-    env.db.pool.query(`UPDATE vms SET state = $2, ${column} = now() - make_interval(mins => $3) WHERE hostname = $1`, [hostname, state, minutes]);
+    env.db.pool.query(`UPDATE vms SET state = $2, ${column} = now() - make_interval(mins => $3) WHERE hostname = $1`, [
+      hostname,
+      state,
+      minutes,
+    ]);
   const vmPage = async (taken: Taken) => (await fetch(`${env.url}/vm/${taken.status.split('/').pop()}`)).text();
   const dashboard = async () => (await fetch(`${env.url}/admin`, { headers: ADMIN })).text();
-  const vmRow = async (hostname: string) => (await env.db.pool.query('SELECT state, email FROM vms WHERE hostname = $1', [hostname])).rows[0];
+  const vmRow = async (hostname: string) =>
+    (await env.db.pool.query('SELECT state, email FROM vms WHERE hostname = $1', [hostname])).rows[0];
 
   it('a failed setup with no new command: the page and the dashboard count down, then the VM is released and reset', async () => {
     await recordPoll(env.db.sql, 'idle-vm-1', 600);
@@ -42,7 +47,9 @@ describe('VMs held by nobody go back to the pool', () => {
     expect(await releaseIdleVms(env.db.sql, POLICY)).toEqual([]);
 
     await age('idle-vm-1', 'delivered_at', 11, 'error');
-    expect(await releaseIdleVms(env.db.sql, POLICY)).toEqual([expect.objectContaining({ hostname: 'idle-vm-1', reason: 'failed', resetting: true })]);
+    expect(await releaseIdleVms(env.db.sql, POLICY)).toEqual([
+      expect.objectContaining({ hostname: 'idle-vm-1', reason: 'failed', resetting: true }),
+    ]);
     expect(await vmRow('idle-vm-1')).toEqual({ state: 'resetting', email: null });
     expect(await vmPage(taken)).toContain('Your VM was taken back');
     expect(await dashboard()).not.toContain('Going back to the pool');

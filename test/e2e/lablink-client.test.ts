@@ -1,5 +1,5 @@
 import { KEPT_LOG_LINES_PER_VM } from '../../contract/wire';
-import { CANNOT_RESET, resetVms } from "../../store/reset";
+import { CANNOT_RESET, resetVms } from '../../store/reset';
 import { readVmLogs } from '../../store/vm-logs';
 import { SLOW_SETUP_SECONDS } from '../../web/vm-page';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, waitFor } from '../support/fixtures';
@@ -47,11 +47,34 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect(delivery.pin).toMatch(/^\d{6,}$/);
     expect(delivery.command).toContain('--code=');
 
-    expect((await asLablinkClient(env, '/api/heartbeat', { vm_id: vm, boot_id: '3f2d1c4e-0000-4000-8000-000000000001', timestamp: new Date().toISOString(), crd_active: true, docker_healthy: true, disk_free_pct: 71 })).status).toBe(200);
+    expect(
+      (
+        await asLablinkClient(env, '/api/heartbeat', {
+          vm_id: vm,
+          boot_id: '3f2d1c4e-0000-4000-8000-000000000001',
+          timestamp: new Date().toISOString(),
+          crd_active: true,
+          docker_healthy: true,
+          disk_free_pct: 71,
+        })
+      ).status,
+    ).toBe(200);
     expect((await asLablinkClient(env, '/api/gpu_health', { hostname: vm, gpu_status: 'Unhealthy' })).status).toBe(200);
     expect((await asLablinkClient(env, '/api/update_inuse_status', { hostname: vm, status: true })).status).toBe(200);
-    expect((await asLablinkClient(env, `/api/vm-metrics/${vm}`, { cloud_init_start: 1, cloud_init_end: 95, cloud_init_duration_seconds: 94 })).status).toBe(200);
-    const logs = await asLablinkClient(env, '/api/vm-logs', { log_group: 'lablink-cloud-init', log_stream: vm, messages: ['Pulling image', 'ERROR: docker pull failed', 'forged\n2026-12-01 INFO all good\u001b[2J', 'c1 \u009b2J and bidi \u202egnp.exe\u2066'] });
+    expect(
+      (await asLablinkClient(env, `/api/vm-metrics/${vm}`, { cloud_init_start: 1, cloud_init_end: 95, cloud_init_duration_seconds: 94 }))
+        .status,
+    ).toBe(200);
+    const logs = await asLablinkClient(env, '/api/vm-logs', {
+      log_group: 'lablink-cloud-init',
+      log_stream: vm,
+      messages: [
+        'Pulling image',
+        'ERROR: docker pull failed',
+        'forged\n2026-12-01 INFO all good\u001b[2J',
+        'c1 \u009b2J and bidi \u202egnp.exe\u2066',
+      ],
+    });
     expect(await logs.json()).toEqual({ message: 'VM logs posted successfully.' });
 
     expect(await row(env, vm)).toEqual({
@@ -91,7 +114,7 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect(await row(env, vm)).toMatchObject({ crd_command: null });
   });
 
-  it('a VM running LabLink\'s client, released, is taken out of the pool (it cannot reset itself) and its participant is told', async () => {
+  it("a VM running LabLink's client, released, is taken out of the pool (it cannot reset itself) and its participant is told", async () => {
     const vm = 'lablink-client-vm-2';
     const poll = asLablinkClient(env, '/vm_startup', { hostname: vm });
     await waitFor(async () => (await row(env, vm))?.state === 'waiting', 'the held poll');
@@ -100,7 +123,9 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     const { status } = (await form.json()) as { status: string };
     expect((await poll).status).toBe(200);
 
-    expect(await resetVms(env.db.sql, { scope: 'one', hostname: vm })).toEqual([{ hostname: vm, previousEmail: 'lin@example.com', resetting: false, failure: CANNOT_RESET }]);
+    expect(await resetVms(env.db.sql, { scope: 'one', hostname: vm })).toEqual([
+      { hostname: vm, previousEmail: 'lin@example.com', resetting: false, failure: CANNOT_RESET },
+    ]);
     const { rows } = await env.db.pool.query(`SELECT state, email, failed_at IS NOT NULL AS failed FROM vms WHERE hostname = $1`, [vm]);
     expect(rows).toEqual([{ state: 'waiting', email: null, failed: true }]);
     expect(await freeCount(env.url)).toBe(0);
@@ -121,10 +146,16 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     expect((await heartbeat('b0000000-0000-4000-8000-000000000001')).status).toBe(200);
     await env.db.pool.query(`UPDATE vms SET boot_id = 'b0000000-0000-4000-8000-000000000001' WHERE hostname = $1`, [vm]);
     expect((await heartbeat('b0000000-0000-4000-8000-000000000001')).status).toBe(200);
-    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([{ failed: true }]);
+    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([
+      { failed: true },
+    ]);
     expect((await heartbeat('b0000000-0000-4000-8000-000000000002')).status).toBe(200);
-    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed, failure FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([{ failed: false, failure: null }]);
-    expect((await readVmLogs(env.db.sql, vm))!.lines.map((line) => line.text)).toContain('A new boot after its release: the VM is back in the pool.');
+    expect((await env.db.pool.query(`SELECT failed_at IS NOT NULL AS failed, failure FROM vms WHERE hostname = $1`, [vm])).rows).toEqual([
+      { failed: false, failure: null },
+    ]);
+    expect((await readVmLogs(env.db.sql, vm))!.lines.map((line) => line.text)).toContain(
+      'A new boot after its release: the VM is back in the pool.',
+    );
     const next = asLablinkClient(env, '/vm_startup', { hostname: vm });
     await waitFor(async () => (await freeCount(env.url)) === 1, 'the VM back in the pool');
     expect((await submitForm(env.url, { email: 'noor@example.com', crd_command: crdCommand() })).status).toBe(200);
@@ -150,8 +181,12 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
     const boot = Array.from({ length: 60 }, (_, n) => `cloud-init boot line ${n}`);
     expect((await asLablinkClient(env, '/api/vm-logs', { log_stream: vm, messages: boot })).status).toBe(200);
     // About two hours of 204 answers, five retry lines each.
-    const retries = Array.from({ length: 100 }, (_, n) => `2026-12-04 10:${String(n % 60).padStart(2, '0')}:00 INFO Received 204, retrying in 10 seconds`);
-    for (let batch = 0; batch < 12; batch += 1) expect((await asLablinkClient(env, '/api/vm-logs', { log_stream: vm, messages: retries })).status).toBe(200);
+    const retries = Array.from(
+      { length: 100 },
+      (_, n) => `2026-12-04 10:${String(n % 60).padStart(2, '0')}:00 INFO Received 204, retrying in 10 seconds`,
+    );
+    for (let batch = 0; batch < 12; batch += 1)
+      expect((await asLablinkClient(env, '/api/vm-logs', { log_stream: vm, messages: retries })).status).toBe(200);
     const texts = (await readVmLogs(env.db.sql, vm))!.lines.map((line) => line.text);
     expect(texts).toHaveLength(KEPT_LOG_LINES_PER_VM);
     expect(texts.slice(0, boot.length)).toEqual(boot);
@@ -164,12 +199,17 @@ describe("LabLink's own client against the real allocator (fleet token)", () => 
       const vm = 'lablink-client-slow';
       const poll = asLablinkClient(slow, '/vm_startup', { hostname: vm });
       await waitFor(async () => slow.stack.allocator.holds.size === 1, 'the held poll');
-      const { status } = (await (await submitForm(slow.url, { email: 'kim@example.com', crd_command: crdCommand() })).json()) as { status: string };
+      const { status } = (await (await submitForm(slow.url, { email: 'kim@example.com', crd_command: crdCommand() })).json()) as {
+        status: string;
+      };
       expect((await poll).status).toBe(200);
       await waitFor(async () => (await row(slow, vm))?.state === 'delivered', 'the delivery mark');
       // One doctor round (30 s in AWS) before the page would call it slow.
       const seconds = SLOW_SETUP_SECONDS - 30;
-      await slow.db.pool.query(`UPDATE vms SET assigned_at = now() - make_interval(secs => $2), delivered_at = now() - make_interval(secs => $2) WHERE hostname = $1`, [vm, seconds]);
+      await slow.db.pool.query(
+        `UPDATE vms SET assigned_at = now() - make_interval(secs => $2), delivered_at = now() - make_interval(secs => $2) WHERE hostname = $1`,
+        [vm, seconds],
+      );
       await slow.stack.allocator.doctor!.tick();
       expect(await (await fetch(`${slow.url}${status}`)).json()).toMatchObject({ progress: 'ready', slow: false });
     } finally {

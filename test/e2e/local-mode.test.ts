@@ -23,7 +23,11 @@ function startLocalMode(args: string[]): CapturedProcess {
 
 /** The PostgreSQL data folder the runner printed; it holds emails, PINs and codes. */
 async function dataFolderOf(output: () => string): Promise<string> {
-  const dir = await waitFor(() => /PostgreSQL data: (\S+) \(deleted when LabLink stops\)/.exec(output())?.[1], 'the runner to print its data folder', 45_000);
+  const dir = await waitFor(
+    () => /PostgreSQL data: (\S+) \(deleted when LabLink stops\)/.exec(output())?.[1],
+    'the runner to print its data folder',
+    45_000,
+  );
   expect(existsSync(path.join(dir, 'data', 'PG_VERSION'))).toBe(true);
   return dir;
 }
@@ -93,17 +97,30 @@ describe('npm start (local mode)', () => {
     const script = path.join(dir, 'my-setup.sh');
     writeFileSync(script, 'echo "tutorial installed in $(pwd)"\ntouch ready-for-class\n');
     const port = await freePort();
-    const { child, output, exited } = startLocalMode(['--port', String(port), '--vms', '1', '--setup-script', script, '--setup-check', 'test -f ready-for-class']);
+    const { child, output, exited } = startLocalMode([
+      '--port',
+      String(port),
+      '--vms',
+      '1',
+      '--setup-script',
+      script,
+      '--setup-check',
+      'test -f ready-for-class',
+    ]);
     try {
       await waitFor(() => output().includes('LabLink is running'), 'local mode to start', 45_000);
       await waitFor(async () => (await freeCount(`http://127.0.0.1:${port}`)) === 1, 'the VM to pass its setup and join the pool', 30_000);
       const secret = /Admin secret: +(\S{16,}) \(generated/.exec(output())![1];
       const authorization = `Basic ${Buffer.from(`admin:${secret}`).toString('base64')}`;
       const logs = await waitFor(async () => {
-        const view = (await (await fetch(`http://127.0.0.1:${port}/api/vms/lablink-vm-1/logs`, { headers: { authorization } })).json()) as { lines: { source: string; text: string }[] };
+        const view = (await (await fetch(`http://127.0.0.1:${port}/api/vms/lablink-vm-1/logs`, { headers: { authorization } })).json()) as {
+          lines: { source: string; text: string }[];
+        };
         return view.lines.some((line) => line.source === 'setup') && view;
       }, 'the setup output on the admin API');
-      expect(logs.lines.find((line) => line.source === 'setup')?.text).toMatch(/^tutorial installed in \/tmp\/lablink-lablink-vm-1-\w+\/setup$/);
+      expect(logs.lines.find((line) => line.source === 'setup')?.text).toMatch(
+        /^tutorial installed in \/tmp\/lablink-lablink-vm-1-\w+\/setup$/,
+      );
     } finally {
       process.kill(-child.pid!, 'SIGINT');
       await exited;

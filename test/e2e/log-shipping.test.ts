@@ -65,7 +65,10 @@ describe('the agent ships its boot log and its own log lines to the real allocat
 
   it('marks itself registered once the allocator takes its first batch, ships the boot log as plain text, and follows it', async () => {
     const vm = await startVm('ship-vm-1', { bootLog: BOOT_LOG });
-    const marker = await waitFor(() => readFile(path.join(vm.stateDir, 'registered'), 'utf8').catch(() => undefined), 'the registered marker');
+    const marker = await waitFor(
+      () => readFile(path.join(vm.stateDir, 'registered'), 'utf8').catch(() => undefined),
+      'the registered marker',
+    );
     expect(Date.now() - Date.parse(marker.trim())).toBeLessThan(60_000);
 
     const view = await waitFor(async () => {
@@ -81,17 +84,22 @@ describe('the agent ships its boot log and its own log lines to the real allocat
       { level: 'info', text: '<img src=x onerror=alert(1)>' },
       { level: 'info', text: 'LABLINK_STEP start-agent' },
     ]);
-    expect(view.lines.find((line) => line.source === 'agent')?.text).toMatch(/^agent\.started vm=ship-vm-1 allocator=http:\/\/127\.0\.0\.1:\d+$/);
+    expect(view.lines.find((line) => line.source === 'agent')?.text).toMatch(
+      /^agent\.started vm=ship-vm-1 allocator=http:\/\/127\.0\.0\.1:\d+$/,
+    );
 
     // A step the boot script announces while the agent runs becomes the VM's step.
-    await appendFile(vm.bootLogFile, 'LABLINK_STEP reset-desktop\nRemoving the participant\'s files\n');
+    await appendFile(vm.bootLogFile, "LABLINK_STEP reset-desktop\nRemoving the participant's files\n");
     await waitFor(async () => (await logsOf('ship-vm-1'))?.step === 'reset-desktop', 'the appended step');
     await waitFor(async () => (await texts('ship-vm-1')).includes("Removing the participant's files"), 'the appended line');
 
     // Restarted (or after a reboot) it goes on where it was: the boot log is not sent twice.
     await vm.stop();
     vm.start();
-    await waitFor(async () => (await texts('ship-vm-1')).filter((text) => text.startsWith('agent.started')).length === 2, 'the restarted agent');
+    await waitFor(
+      async () => (await texts('ship-vm-1')).filter((text) => text.startsWith('agent.started')).length === 2,
+      'the restarted agent',
+    );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect((await texts('ship-vm-1')).filter((text) => text === 'Reading package lists...')).toHaveLength(1);
   });
@@ -100,14 +108,25 @@ describe('the agent ships its boot log and its own log lines to the real allocat
     await startVm('ship-vm-ok');
     await waitFor(async () => (await logsOf('ship-vm-ok'))?.step === 'waiting', 'ship-vm-ok to wait');
     const code = fakeCode();
-    const { pin } = (await (await submitForm(env.url, { email: 'ok@example.com', crd_command: crdCommand(code) })).json()) as { pin: string };
-    await waitFor(async () => (await texts('ship-vm-ok')).some((text) => text.startsWith('agent.start_host_done') && text.includes('outcome=configured')), 'the outcome line');
+    const { pin } = (await (await submitForm(env.url, { email: 'ok@example.com', crd_command: crdCommand(code) })).json()) as {
+      pin: string;
+    };
+    await waitFor(
+      async () =>
+        (await texts('ship-vm-ok')).some((text) => text.startsWith('agent.start_host_done') && text.includes('outcome=configured')),
+      'the outcome line',
+    );
 
     await startVm('ship-vm-bad', { startHostFailure: 'OAuth error: invalid_grant' });
     await waitFor(async () => (await logsOf('ship-vm-bad'))?.step === 'waiting', 'ship-vm-bad to wait');
     const badCode = fakeCode();
-    const bad = (await (await submitForm(env.url, { email: 'bad@example.com', crd_command: crdCommand(badCode) })).json()) as { pin: string };
-    const failure = await waitFor(async () => (await logsOf('ship-vm-bad'))?.lines.find((line) => line.text.startsWith('agent.start_host_done')), 'the failure line');
+    const bad = (await (await submitForm(env.url, { email: 'bad@example.com', crd_command: crdCommand(badCode) })).json()) as {
+      pin: string;
+    };
+    const failure = await waitFor(
+      async () => (await logsOf('ship-vm-bad'))?.lines.find((line) => line.text.startsWith('agent.start_host_done')),
+      'the failure line',
+    );
     expect(failure.level).toBe('error');
     expect(failure.text).toContain('outcome=error reason=start-host exited with code 1: OAuth error: invalid_grant');
 

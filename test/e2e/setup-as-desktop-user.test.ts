@@ -6,7 +6,7 @@ import { readAgentConfig } from '../../agent/agent-config';
 import { AllocatorClient } from '../../agent/allocator-client';
 import { LogShipper } from '../../agent/log-shipper';
 import { SetupRunner } from '../../agent/setup';
-import { SETUP_RESULT_FILE } from "../../contract/setup-plan";
+import { SETUP_RESULT_FILE } from '../../contract/setup-plan';
 import { silentLogger } from '../../core/log';
 import { readVmLogs } from '../../store/vm-logs';
 import { TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
@@ -49,7 +49,12 @@ describe('the workshop setup runs its repository and check as the desktop user, 
     const script = path.join(dir, 'setup.sh');
     await writeFile(script, 'echo "script as $(id -un)"\n');
     const check = 'test -d "$HOME/workshop/.git" && echo "check in $(pwd)"';
-    const config = readAgentConfig({ LABLINK_ALLOCATOR_URL: env.url, LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN, LABLINK_VM_NAME: 'user-vm-1', LABLINK_STATE_DIR: path.join(dir, 'state') });
+    const config = readAgentConfig({
+      LABLINK_ALLOCATOR_URL: env.url,
+      LABLINK_FLEET_TOKEN: TEST_FLEET_TOKEN,
+      LABLINK_VM_NAME: 'user-vm-1',
+      LABLINK_STATE_DIR: path.join(dir, 'state'),
+    });
     const shipper = new LogShipper(config, new AllocatorClient(config), silentLogger);
     const setup = new SetupRunner(
       { repository, script, check, workDir: path.join(dir, 'work') },
@@ -61,9 +66,15 @@ describe('the workshop setup runs its repository and check as the desktop user, 
     const shipping = shipper.run(stop.signal);
     const running = setup.run(stop.signal);
     try {
-      const result = await waitFor(() => readFile(path.join(dir, 'state', SETUP_RESULT_FILE), 'utf8').catch(() => undefined), 'the setup to end');
+      const result = await waitFor(
+        () => readFile(path.join(dir, 'state', SETUP_RESULT_FILE), 'utf8').catch(() => undefined),
+        'the setup to end',
+      );
       expect(JSON.parse(result)).toMatchObject({ ok: true });
-      const calls = (await readFile(path.join(dir, 'runuser-calls'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as string[]);
+      const calls = (await readFile(path.join(dir, 'runuser-calls'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as string[]);
       const inHome = ['-u', 'participant', '--', 'sh', '-c', 'cd && exec "$@"', 'sh'];
       expect(calls).toEqual([
         [...inHome, 'sh', '-c', expect.stringContaining('git clone'), 'sh', repository, 'workshop', ''],
@@ -72,7 +83,7 @@ describe('the workshop setup runs its repository and check as the desktop user, 
       const lines = await waitFor(async () => {
         const texts = ((await readVmLogs(env.db.sql, 'user-vm-1'))?.lines ?? []).map((line) => line.text);
         return texts.some((text) => text.startsWith('check in')) && texts;
-      }, 'the check\'s output in the VM\'s log');
+      }, "the check's output in the VM's log");
       expect(lines).toContain(`check in ${path.join(dir, 'home')}`);
       expect(lines).toContain(`script as ${os.userInfo().username}`);
     } finally {

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { buildAgentBundle } from '../../agent/bundle';
 import { SetupResult } from '../../agent/setup';
 import type { SetupPlan } from '../../contract/setup-plan';
-import { SETUP_RESULT_FILE } from "../../contract/setup-plan";
+import { SETUP_RESULT_FILE } from '../../contract/setup-plan';
 import { KEPT_LOG_LINES_PER_VM } from '../../contract/wire';
 import { SimulatedVm } from '../../local/simulated-fleet';
-import { resetVms } from "../../store/reset";
+import { resetVms } from '../../store/reset';
 import { requestSetupRerun } from '../../store/setup-rerun';
 import { readVmLogs } from '../../store/vm-logs';
 import { VmSummary, listVms } from '../../store/vms';
@@ -102,14 +102,21 @@ describe('the workshop setup runs in the real agent before the VM joins the real
   });
 
   it('tries a failing script again and joins the pool when a later try passes', async () => {
-    const flaky = await script('flaky', 'echo x >> tries\nif [ "$(wc -l < tries)" -lt 2 ]; then echo "error: mirror unreachable" >&2; exit 3; fi\necho "installed on try 2"');
+    const flaky = await script(
+      'flaky',
+      'echo x >> tries\nif [ "$(wc -l < tries)" -lt 2 ]; then echo "error: mirror unreachable" >&2; exit 3; fi\necho "installed on try 2"',
+    );
     await startVm('setup-flaky', { script: flaky });
     await waitFor(() => isFree('setup-flaky'), 'the VM to be free after its second try', 30_000);
     const texts = await waitFor(async () => {
       const shipped = (await setupLines('setup-flaky')).map((line) => line.text);
       return shipped.includes('installed on try 2') && shipped;
     }, 'the output of both tries');
-    expect(texts).toEqual(['error: mirror unreachable', expect.stringMatching(/^Setup script attempt 1 of 3 exited with status 3; trying again in/), 'installed on try 2']);
+    expect(texts).toEqual([
+      'error: mirror unreachable',
+      expect.stringMatching(/^Setup script attempt 1 of 3 exited with status 3; trying again in/),
+      'installed on try 2',
+    ]);
     expect((await setupLines('setup-flaky'))[0].level).toBe('error');
   });
 
@@ -124,7 +131,10 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     expect(failed.step).toBe('setup-failed');
     expect(failed.polling).toBe(false);
     expect(await result(vm)).toMatchObject({ ok: false, step: 'setup-script' });
-    await waitFor(async () => (await setupLines('setup-broken')).filter((line) => line.text === 'Collecting sleap').length === 3, 'the output of all three tries');
+    await waitFor(
+      async () => (await setupLines('setup-broken')).filter((line) => line.text === 'Collecting sleap').length === 3,
+      'the output of all three tries',
+    );
     const refused = await submitForm(env.url, { email: 'nobody-gets-broken@example.org', crd_command: crdCommand() });
     if (refused.ok) expect(((await refused.json()) as { hostname: string }).hostname).not.toBe('setup-broken');
 
@@ -137,7 +147,10 @@ describe('the workshop setup runs in the real agent before the VM joins the real
   });
 
   it('marks a VM whose check fails as failed at the check, after a passing script', async () => {
-    await startVm('setup-check-fails', { script: await script('quiet', 'echo "script ok"'), check: 'echo "No module named sleap" >&2; exit 1' });
+    await startVm('setup-check-fails', {
+      script: await script('quiet', 'echo "script ok"'),
+      check: 'echo "No module named sleap" >&2; exit 1',
+    });
     const failed = await waitFor(() => failedRow('setup-check-fails'), 'the check to fail', 30_000);
     expect(failed.failure).toBe('Setup failed at setup-check: exited with status 1. Last lines: No module named sleap');
     expect(failed.polling).toBe(false);
@@ -148,7 +161,10 @@ describe('the workshop setup runs in the real agent before the VM joins the real
     const bin = path.join(dir, 'podman-bin');
     const calls = path.join(dir, 'podman-calls');
     await mkdir(bin);
-    await writeFile(path.join(bin, 'podman'), `#!/bin/sh\necho "$*" >> '${calls}'\nif [ "$2" = registry.example.org/missing:1 ]; then echo 'Error: manifest unknown' >&2; exit 125; fi\necho 'Writing manifest to image destination'\n`);
+    await writeFile(
+      path.join(bin, 'podman'),
+      `#!/bin/sh\necho "$*" >> '${calls}'\nif [ "$2" = registry.example.org/missing:1 ]; then echo 'Error: manifest unknown' >&2; exit 125; fi\necho 'Writing manifest to image destination'\n`,
+    );
     await chmod(path.join(bin, 'podman'), 0o755);
     const withPodman = { PATH: `${bin}:${process.env.PATH}` };
 
@@ -184,20 +200,31 @@ describe('the workshop setup runs in the real agent before the VM joins the real
 
   it('after a reset recreated the home, runs the setup and its check again before the VM is free: one whose setup now fails stays out, named', async () => {
     // The first VM's script fails once its home was recreated; the second one's passes again.
-    const onlyOnce = await script('only-once', 'if [ -e "$HOME/../ran-once" ]; then echo "error: licence already used" >&2; exit 4; fi\ntouch "$HOME/../ran-once" "$HOME/workshop-data"');
+    const onlyOnce = await script(
+      'only-once',
+      'if [ -e "$HOME/../ran-once" ]; then echo "error: licence already used" >&2; exit 4; fi\ntouch "$HOME/../ran-once" "$HOME/workshop-data"',
+    );
     const every = await script('every-time', 'touch "$HOME/workshop-data"');
     await startVm('setup-reset-fails', { script: onlyOnce, check: 'test -f "$HOME/workshop-data"' });
     await startVm('setup-reset-ok', { script: every, check: 'test -f "$HOME/workshop-data" && echo "check passed"' });
     for (const name of ['setup-reset-fails', 'setup-reset-ok']) await waitFor(() => isFree(name), `${name} to be free`, 30_000);
 
-    for (const name of ['setup-reset-fails', 'setup-reset-ok']) expect(await resetVms(env.db.sql, { scope: 'one', hostname: name })).toHaveLength(1);
+    for (const name of ['setup-reset-fails', 'setup-reset-ok'])
+      expect(await resetVms(env.db.sql, { scope: 'one', hostname: name })).toHaveLength(1);
     const failed = await waitFor(() => failedRow('setup-reset-fails'), 'the setup after the reset to fail', 30_000);
     expect(failed.failure).toBe('Setup failed at setup-script: exited with status 4 (3 attempts). Last lines: error: licence already used');
     expect(failed.state).toBe('resetting');
     // A failed re-run's step says so: the dashboard shows it failed, not ready.
     expect(failed.step).toBe('setup-failed');
-    await waitFor(async () => (await vmRow('setup-reset-ok'))?.state === 'waiting' && isFree('setup-reset-ok'), 'the other VM to be free again after its reset', 30_000);
-    await waitFor(async () => (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check passed').length === 2, 'the check to have passed at boot and after the reset');
+    await waitFor(
+      async () => (await vmRow('setup-reset-ok'))?.state === 'waiting' && isFree('setup-reset-ok'),
+      'the other VM to be free again after its reset',
+      30_000,
+    );
+    await waitFor(
+      async () => (await setupLines('setup-reset-ok')).filter((line) => line.text === 'check passed').length === 2,
+      'the check to have passed at boot and after the reset',
+    );
   });
 
   it('keeps only the first lines (the boot) and the newest of a very talkative script', async () => {

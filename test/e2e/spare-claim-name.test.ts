@@ -92,12 +92,21 @@ describe('a spare claims the name of a failed VM and serves under it (EC2 API mo
       agentBundle,
       env: { LABLINK_IDENTITY: 'ec2', LABLINK_IMDS_URL: imds.url, LABLINK_FLEET_TOKEN: '' },
     });
-    closers.push(() => imds.close(), () => vm.dispose());
+    closers.push(
+      () => imds.close(),
+      () => vm.dispose(),
+    );
     vm.start();
-    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-2' AND alive_until > now()`)).rowCount === 1, 'the spare to poll');
+    await waitFor(
+      async () => (await env.db.pool.query(`SELECT 1 FROM vms WHERE hostname = 'lablink-2' AND alive_until > now()`)).rowCount === 1,
+      'the spare to poll',
+    );
     const response = await submitForm(env.url, { email: 'spare@example.com', crd_command: crdCommand() });
     expect(((await response.json()) as { hostname: string }).hostname).toBe('lablink-2');
-    await waitFor(async () => (await env.db.pool.query(`SELECT state FROM vms WHERE hostname = 'lablink-2'`)).rows[0].state === 'configured', 'configured');
+    await waitFor(
+      async () => (await env.db.pool.query(`SELECT state FROM vms WHERE hostname = 'lablink-2'`)).rows[0].state === 'configured',
+      'configured',
+    );
   });
 
   it('gives a second spare no name while no VM waits for one; its boot script hears why', async () => {
@@ -116,7 +125,10 @@ describe('a spare claims the name of a failed VM and serves under it (EC2 API mo
     ];
     for (const [body, status, message] of cases) {
       const response = await post(CLAIM_NAME_PATH, body);
-      expect({ status: response.status, error: ((await response.json()) as { error: string }).error }).toEqual({ status, error: expect.stringMatching(message) });
+      expect({ status: response.status, error: ((await response.json()) as { error: string }).error }).toEqual({
+        status,
+        error: expect.stringMatching(message),
+      });
     }
     // The replaced instance, started again by someone, cannot poll as its old name either,
     // nor can another instance tagged with the name while the spare holds it.

@@ -12,7 +12,11 @@ interface StartHostCall {
 
 async function startHostCalls(recordFile: string): Promise<StartHostCall[]> {
   try {
-    return (await readFile(recordFile, 'utf8')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as StartHostCall);
+    return (await readFile(recordFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as StartHostCall);
   } catch {
     return [];
   }
@@ -76,7 +80,8 @@ describe('the CRD workflow end to end: real agents, allocator, form and PostgreS
 
     // The instructor sees every step in the logs, and never the code or the PIN.
     const logs = logLines.join('\n');
-    for (const event of ['vm.registered', 'vm.assigned', 'vm.delivered', 'vm.configured', 'agent.start_host']) expect(logs).toContain(event);
+    for (const event of ['vm.registered', 'vm.assigned', 'vm.delivered', 'vm.configured', 'agent.start_host'])
+      expect(logs).toContain(event);
     expect(logs).not.toContain(code);
     expect(logs).not.toContain(pin);
     expect(logs).not.toContain(TEST_FLEET_TOKEN);

@@ -47,11 +47,14 @@ describe('a room of open pages through the local limiter with these limits (simu
   const run = (participants: number, apiRateLimit?: number) =>
     simulateOpenPages({ participants, throttle: apiThrottle(participants, apiRateLimit), seconds: 600, failedShare: 0.1, seed: 7 });
 
-  it.each([300, 1000])('%i participants submitting in one second and keeping their pages open: no request refused', async (participants) => {
-    const report = await run(participants);
-    expect(report.requestsByKind.submit).toBeGreaterThanOrEqual(participants);
-    expect(report.refusedByKind).toEqual({ page: 0, poll: 0, submit: 0, admin: 0 });
-  });
+  it.each([300, 1000])(
+    '%i participants submitting in one second and keeping their pages open: no request refused',
+    async (participants) => {
+      const report = await run(participants);
+      expect(report.requestsByKind.submit).toBeGreaterThanOrEqual(participants);
+      expect(report.refusedByKind).toEqual({ page: 0, poll: 0, submit: 0, admin: 0 });
+    },
+  );
 
   it('the same 300 with the former fixed 50 requests/s: submissions among the refused', async () => {
     expect((await run(300, 50)).refusedByKind.submit).toBeGreaterThan(0);

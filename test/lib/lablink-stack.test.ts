@@ -52,10 +52,14 @@ describe('LabLinkStack', () => {
 
   it('starts vmCount VMs with IMDSv2 required, encrypted disks, and the SSM role', () => {
     template.resourceCountIs('AWS::EC2::Instance', 0);
-    expect(Object.keys(fleetInstances(stack))).toEqual(['Vms1to80/Vm1', 'Vms1to80/Vm2', 'Vms1to80/Vm3'].map((id) => expect.stringMatching(new RegExp(`^${id}[0-9A-F]{8}$`))));
+    expect(Object.keys(fleetInstances(stack))).toEqual(
+      ['Vms1to80/Vm1', 'Vms1to80/Vm2', 'Vms1to80/Vm3'].map((id) => expect.stringMatching(new RegExp(`^${id}[0-9A-F]{8}$`))),
+    );
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } } });
     for (const instance of Object.values(fleetInstances(stack))) {
-      expect(instance.Properties.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 40, VolumeType: 'gp3' } }]);
+      expect(instance.Properties.BlockDeviceMappings).toEqual([
+        { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 40, VolumeType: 'gp3' } },
+      ]);
     }
     template.hasResourceProperties('AWS::IAM::Role', {
       ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
@@ -69,7 +73,10 @@ describe('LabLinkStack', () => {
     // In a nested stack a subnet is a parameter, which the parent stack sets to its subnet's id.
     const [shard] = Object.values(parent.findResources('AWS::CloudFormation::Stack'));
     const fourVms = Object.values(fleetInstances(four));
-    const subnetOf = (instance: (typeof fourVms)[number]) => publicSubnets.findIndex((subnet) => JSON.stringify(shard.Properties.Parameters[instance.Properties.SubnetId.Ref]) === JSON.stringify(subnet));
+    const subnetOf = (instance: (typeof fourVms)[number]) =>
+      publicSubnets.findIndex(
+        (subnet) => JSON.stringify(shard.Properties.Parameters[instance.Properties.SubnetId.Ref]) === JSON.stringify(subnet),
+      );
     expect(fourVms.map(subnetOf)).toEqual([0, 1, 0, 1]);
   });
 
@@ -91,7 +98,10 @@ describe('LabLinkStack', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
-          Environment: Match.arrayWith([{ Name: 'LABLINK_HOLD_SECONDS', Value: '40' }, { Name: 'LABLINK_DATABASE_CA_FILE', Value: '/app/rds-ca.pem' }]),
+          Environment: Match.arrayWith([
+            { Name: 'LABLINK_HOLD_SECONDS', Value: '40' },
+            { Name: 'LABLINK_DATABASE_CA_FILE', Value: '/app/rds-ca.pem' },
+          ]),
           Secrets: Match.arrayWith([Match.objectLike({ Name: 'PGPASSWORD' })]),
         }),
       ],
@@ -99,8 +109,13 @@ describe('LabLinkStack', () => {
   });
 
   it('runs the form API on Node.js 24 Lambdas on arm64, throttled, tighter on request_vm', () => {
-    const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([, fn]) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN);
-    expect(functions.map(([logicalId]) => logicalId)).toEqual([expect.stringMatching(/^DatabaseMigrateFunction[0-9A-F]{8}$/), expect.stringMatching(/^FormApiFormFunction[0-9A-F]{8}$/)]);
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(
+      ([, fn]) => fn.Properties.Environment?.Variables?.LABLINK_DB_CLUSTER_ARN,
+    );
+    expect(functions.map(([logicalId]) => logicalId)).toEqual([
+      expect.stringMatching(/^DatabaseMigrateFunction[0-9A-F]{8}$/),
+      expect.stringMatching(/^FormApiFormFunction[0-9A-F]{8}$/),
+    ]);
     for (const [, fn] of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'] });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 150 },
@@ -113,7 +128,11 @@ describe('LabLinkStack', () => {
     const appSecret = stack.resolve(stack.database.appSecret.secretArn);
     const ownerSecret = stack.resolve(stack.database.cluster.secret!.secretArn);
     const adminSecret = stack.resolve(stack.adminSecret.secretArn);
-    const resourcesOf = (role: RegExp) => statementsOf(template, role).map((statement) => [actionsOf(statement).some((action) => action.startsWith('rds-data:')) ? 'rds-data' : 'secret', statement.Resource]);
+    const resourcesOf = (role: RegExp) =>
+      statementsOf(template, role).map((statement) => [
+        actionsOf(statement).some((action) => action.startsWith('rds-data:')) ? 'rds-data' : 'secret',
+        statement.Resource,
+      ]);
     // Every resource named: no wildcard, no other cluster, no secret beyond the ones each function needs.
     expect(resourcesOf(/^FormApiFormFunction/)).toEqual([
       ['rds-data', clusterArn],
@@ -139,7 +158,10 @@ describe('LabLinkStack', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
-          Environment: Match.arrayWith([{ Name: 'LABLINK_IDENTITY_MODE', Value: 'ec2' }, { Name: 'LABLINK_FLEET_NAME', Value: 'LabLinkTest' }]),
+          Environment: Match.arrayWith([
+            { Name: 'LABLINK_IDENTITY_MODE', Value: 'ec2' },
+            { Name: 'LABLINK_FLEET_NAME', Value: 'LabLinkTest' },
+          ]),
         }),
       ],
     });
@@ -150,7 +172,12 @@ describe('LabLinkStack', () => {
     const appSecret = stack.resolve(stack.database.appSecret.secretArn);
     const ownerSecret = stack.resolve(stack.database.cluster.secret!.secretArn);
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      GenerateSecretString: { SecretStringTemplate: '{"username":"lablink_app"}', GenerateStringKey: 'password', PasswordLength: 32, ExcludePunctuation: true },
+      GenerateSecretString: {
+        SecretStringTemplate: '{"username":"lablink_app"}',
+        GenerateStringKey: 'password',
+        PasswordLength: 32,
+        ExcludePunctuation: true,
+      },
     });
 
     const [container] = Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions;
@@ -158,7 +185,9 @@ describe('LabLinkStack', () => {
     expect(databaseSecrets.map((secret) => secret.Name)).toEqual(['PGUSER', 'PGPASSWORD']);
     for (const secret of databaseSecrets) expect(JSON.stringify(secret.ValueFrom)).toContain(JSON.stringify(appSecret));
 
-    const functions = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment?.Variables ?? {});
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (fn) => fn.Properties.Environment?.Variables ?? {},
+    );
     const form = functions.find((variables) => variables.LABLINK_ADMIN_SECRET_ARN)!;
     const migration = functions.find((variables) => variables.LABLINK_APP_SECRET_ARN)!;
     expect(form.LABLINK_DB_SECRET_ARN).toEqual(appSecret);
@@ -175,14 +204,19 @@ describe('LabLinkStack', () => {
     const schema = Object.entries(template.findResources('Custom::LabLinkSchema'));
     expect(schema).toHaveLength(1);
     const [schemaId, resource] = schema[0];
-    expect(resource.Properties).toMatchObject({ appRole: expect.stringMatching(/^[0-9a-f]{64}$/), appSecret: stack.resolve(stack.database.appSecret.secretArn) });
+    expect(resource.Properties).toMatchObject({
+      appRole: expect.stringMatching(/^[0-9a-f]{64}$/),
+      appSecret: stack.resolve(stack.database.appSecret.secretArn),
+    });
     const formFunctionId = stack.resolve((stack.formApi.handler.node.defaultChild as CfnResource).logicalId);
     expect(template.toJSON().Resources[formFunctionId].DependsOn).toContain(schemaId);
   });
 
   it('hands the allocator a fleet token only when LabLink-compatible clients are allowed', () => {
     const { stack: withToken, template: tokenTemplate } = synth({ vmCount: '1', allowFleetToken: 'true' });
-    expect(secretsReadBy(tokenTemplate, /^AllocatorTaskExecutionRole/)).toContainEqual(withToken.resolve(withToken.fleetTokenSecret!.secretArn));
+    expect(secretsReadBy(tokenTemplate, /^AllocatorTaskExecutionRole/)).toContainEqual(
+      withToken.resolve(withToken.fleetTokenSecret!.secretArn),
+    );
     tokenTemplate.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Secrets: Match.arrayWith([Match.objectLike({ Name: 'LABLINK_FLEET_TOKEN' })]) })],
     });
@@ -192,7 +226,12 @@ describe('LabLinkStack', () => {
     const instances = Object.values(fleetInstances(stack));
     expect(instances).toHaveLength(3);
     for (const instance of instances) {
-      expect(instance.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'lablink:fleet', Value: 'LabLinkTest' }, { Key: 'Name', Value: expect.stringMatching(/^lablink-vm-\d$/) }]));
+      expect(instance.Properties.Tags).toEqual(
+        expect.arrayContaining([
+          { Key: 'lablink:fleet', Value: 'LabLinkTest' },
+          { Key: 'Name', Value: expect.stringMatching(/^lablink-vm-\d$/) },
+        ]),
+      );
     }
   });
 
@@ -216,13 +255,17 @@ describe('LabLinkStack', () => {
   });
 
   it('lets the allocator reboot, protect, stop and start only this fleet’s instances', () => {
-    const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) => actionsOf(statement).includes('ec2:RebootInstances')) as Statement & { Condition: unknown };
+    const reboot = statementsOf(template, /^AllocatorTaskTaskRole/).find((statement) =>
+      actionsOf(statement).includes('ec2:RebootInstances'),
+    ) as Statement & { Condition: unknown };
     expect(reboot.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expect(JSON.stringify(reboot.Resource)).toContain(':instance/*');
   });
 
   it('lets the allocator change termination protection and no other attribute (not a stopped VM’s user-data)', () => {
-    const modify = statementsOf(template, /^AllocatorTaskTaskRole/).filter((statement) => actionsOf(statement).includes('ec2:ModifyInstanceAttribute')) as (Statement & { Condition: unknown })[];
+    const modify = statementsOf(template, /^AllocatorTaskTaskRole/).filter((statement) =>
+      actionsOf(statement).includes('ec2:ModifyInstanceAttribute'),
+    ) as (Statement & { Condition: unknown })[];
     expect(modify).toHaveLength(1);
     expect(actionsOf(modify[0])).toEqual(['ec2:ModifyInstanceAttribute']);
     expect(modify[0].Condition).toEqual({
@@ -288,7 +331,9 @@ describe('LabLinkStack', () => {
     expect(actionsOf(scaling)).toEqual(['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup']);
     expect(scaling.Resource).toEqual(stack.resolve(stack.fleet.spares.autoScalingGroupArn));
     // The group by its name; "*" only for the id AWS puts in its ARN.
-    expect(JSON.stringify(scaling.Resource)).toContain(`:autoScalingGroup:*:autoScalingGroupName/",${JSON.stringify(stack.resolve(stack.fleet.spares.autoScalingGroupName))}]`);
+    expect(JSON.stringify(scaling.Resource)).toContain(
+      `:autoScalingGroup:*:autoScalingGroupName/",${JSON.stringify(stack.resolve(stack.fleet.spares.autoScalingGroupName))}]`,
+    );
     const tagging = statements.find((statement) => actionsOf(statement).includes('ec2:CreateTags'))!;
     expect(actionsOf(tagging)).toEqual(['ec2:CreateTags']);
     expect(JSON.stringify(tagging.Resource)).toContain(':instance/*');
@@ -303,9 +348,18 @@ describe('LabLinkStack', () => {
 
   it('raises alarms for no free VM, stale and failed VMs, allocator down and Lambda errors, on one dashboard', () => {
     for (const metricName of ['FreeVms', 'StaleVms', 'FailedVms']) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'LabLink', MetricName: metricName, Dimensions: [{ Name: 'Fleet', Value: 'LabLinkTest' }] });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'LabLink',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'Fleet', Value: 'LabLinkTest' }],
+      });
     }
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HealthyHostCount', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'breaching' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'HealthyHostCount',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::SNS::Topic', 0);
@@ -313,23 +367,37 @@ describe('LabLinkStack', () => {
   });
 
   it('with expiresAt, stops the VMs and the allocator at that time, allowed to touch only this fleet', () => {
-    const { stack: expiringStack, template: expiring } = synth({ vmCount: '82', expiresAt: '2099-12-01T18:00Z', alarmEmail: 'ops@example.com' });
+    const { stack: expiringStack, template: expiring } = synth({
+      vmCount: '82',
+      expiresAt: '2099-12-01T18:00Z',
+      alarmEmail: 'ops@example.com',
+    });
     // Each nested stack of VMs stops its own instances: 1,000 ids would not fit one schedule's input.
     const stopped = shardTemplates(expiringStack).map((shard) => {
       const [schedule] = Object.values(shard.findResources('AWS::Scheduler::Schedule'));
-      expect(schedule.Properties).toMatchObject({ ScheduleExpression: 'at(2099-12-01T18:00:00)', ScheduleExpressionTimezone: 'UTC', Target: { Arn: 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances' } });
+      expect(schedule.Properties).toMatchObject({
+        ScheduleExpression: 'at(2099-12-01T18:00:00)',
+        ScheduleExpressionTimezone: 'UTC',
+        Target: { Arn: 'arn:aws:scheduler:::aws-sdk:ec2:stopInstances' },
+      });
       return (JSON.stringify(schedule.Properties.Target.Input).match(/"Ref":"Vm\d+/g) ?? []).length;
     });
     expect(stopped).toEqual([80, 2]);
-    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }) });
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: Match.objectLike({ Arn: 'arn:aws:scheduler:::aws-sdk:ecs:updateService' }),
+    });
     // The spares have no ids in the template: a function stops them, allowed to touch only this group and this fleet.
     // It also lifts the termination protection the allocator kept, which nothing else would once the allocator stops.
-    const [endFunction] = Object.entries(expiring.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith('ExpiryEndFunction'));
+    const [endFunction] = Object.entries(expiring.findResources('AWS::Lambda::Function')).filter(([id]) =>
+      id.startsWith('ExpiryEndFunction'),
+    );
     expect(endFunction[1].Properties.Environment.Variables).toMatchObject({
       LABLINK_SPARES_GROUP: expiringStack.resolve(expiringStack.fleet.spares.autoScalingGroupName),
       LABLINK_FLEET_NAME: 'LabLinkTest',
     });
-    expiring.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [endFunction[0], 'Arn'] } }) });
+    expiring.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [endFunction[0], 'Arn'] } }),
+    });
     const endRights = statementsOf(expiring, /^ExpiryEndFunctionServiceRole/) as (Statement & { Condition?: unknown })[];
     const thisFleet = { StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } };
     expect(endRights.map((statement) => [actionsOf(statement), statement.Condition ?? statement.Resource])).toEqual([
@@ -351,12 +419,16 @@ describe('LabLinkStack', () => {
       StartTime: '2099-12-01T18:00:00Z',
       DesiredCapacity: 0,
     });
-    const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & { Condition: unknown };
+    const stop = statementsOf(expiring, /^ExpiryRole/).find((statement) => statement.Action === 'ec2:StopInstances') as Statement & {
+      Condition: unknown;
+    };
     expect(stop.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/lablink:fleet': 'LabLinkTest' } });
     expiring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     const alarms = Object.values(expiring.findResources('AWS::CloudWatch::Alarm'));
     expect(alarms.every((alarm) => (alarm.Properties.AlarmActions as unknown[]).length === 1)).toBe(true);
-    expiring.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LABLINK_EXPIRES_AT: '2099-12-01T18:00Z' }) } });
+    expiring.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ LABLINK_EXPIRES_AT: '2099-12-01T18:00Z' }) },
+    });
   });
 
   it('adds a VM without replacing the others when vmCount grows', () => {

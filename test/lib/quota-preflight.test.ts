@@ -1,4 +1,11 @@
-import { DescribeInstancesCommand, DescribeInstanceTypesCommand, DescribeVolumesCommand, EC2Client, Instance, Volume } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  DescribeInstanceTypesCommand,
+  DescribeVolumesCommand,
+  EC2Client,
+  Instance,
+  Volume,
+} from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FLEET_TAG } from '../../contract/wire';
@@ -18,10 +25,14 @@ function running(instanceType: string, vcpus: number, fleet?: string): Instance 
 }
 
 function account(options: { gpuQuota: number; instances: Instance[][] }): void {
-  ec2Mock.on(DescribeInstanceTypesCommand, { InstanceTypes: ['g4dn.xlarge'] }).resolves({ InstanceTypes: [{ InstanceType: 'g4dn.xlarge', VCpuInfo: { DefaultVCpus: 4 } }] });
+  ec2Mock
+    .on(DescribeInstanceTypesCommand, { InstanceTypes: ['g4dn.xlarge'] })
+    .resolves({ InstanceTypes: [{ InstanceType: 'g4dn.xlarge', VCpuInfo: { DefaultVCpus: 4 } }] });
   options.instances.forEach((page, index) => {
     const NextToken = index + 1 < options.instances.length ? `page-${index + 1}` : undefined;
-    ec2Mock.on(DescribeInstancesCommand, { NextToken: index === 0 ? undefined : `page-${index}` }).resolves({ Reservations: [{ Instances: page }], NextToken });
+    ec2Mock
+      .on(DescribeInstancesCommand, { NextToken: index === 0 ? undefined : `page-${index}` })
+      .resolves({ Reservations: [{ Instances: page }], NextToken });
   });
   quotasMock.on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: 'L-DB2E81BA' }).resolves({ Quota: { Value: options.gpuQuota } });
 }
@@ -48,7 +59,9 @@ describe('npm run preflight: EC2 vCPU quota (EC2 and Service Quotas mocked with 
     const result = await checkFleetQuota(gpuFleet, ec2, quotas, 'eu-west-1');
     expect(result.ok).toBe(false);
     expect(result.message).toContain('the quota is 64, other instances use 12, so 1148 vCPUs are missing');
-    expect(result.message).toContain('aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ec2 --quota-code L-DB2E81BA --desired-value 1212');
+    expect(result.message).toContain(
+      'aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ec2 --quota-code L-DB2E81BA --desired-value 1212',
+    );
   });
 
   test("the fleet's own running VMs are not other usage, so a redeploy of a full fleet passes", async () => {
@@ -59,7 +72,9 @@ describe('npm run preflight: EC2 vCPU quota (EC2 and Service Quotas mocked with 
   });
 
   test('an instance type the region does not offer is named', async () => {
-    ec2Mock.on(DescribeInstanceTypesCommand).rejects(Object.assign(new Error('The following supplied instance types do not exist'), { name: 'InvalidInstanceType' }));
+    ec2Mock
+      .on(DescribeInstanceTypesCommand)
+      .rejects(Object.assign(new Error('The following supplied instance types do not exist'), { name: 'InvalidInstanceType' }));
     await expect(checkFleetQuota({ ...gpuFleet, instanceType: 'g9.xlarge' }, ec2, quotas, 'eu-west-1')).rejects.toThrow(
       'The instance type g9.xlarge is not offered in eu-west-1',
     );
@@ -73,10 +88,12 @@ describe('npm run preflight: EC2 vCPU quota (EC2 and Service Quotas mocked with 
 });
 
 test('instance families map to their vCPU quotas', () => {
-  expect(['t3.large', 'm7i-flex.large', 'c7gn.xlarge', 'im4gn.large', 'r7iz.large'].map((type) => quotaForInstanceType(type)?.code)).toEqual(
-    Array(5).fill('L-1216C47A'),
+  expect(
+    ['t3.large', 'm7i-flex.large', 'c7gn.xlarge', 'im4gn.large', 'r7iz.large'].map((type) => quotaForInstanceType(type)?.code),
+  ).toEqual(Array(5).fill('L-1216C47A'));
+  expect(['g4dn.xlarge', 'g6e.2xlarge', 'gr6.4xlarge', 'vt1.3xlarge'].map((type) => quotaForInstanceType(type)?.code)).toEqual(
+    Array(4).fill('L-DB2E81BA'),
   );
-  expect(['g4dn.xlarge', 'g6e.2xlarge', 'gr6.4xlarge', 'vt1.3xlarge'].map((type) => quotaForInstanceType(type)?.code)).toEqual(Array(4).fill('L-DB2E81BA'));
   expect(quotaForInstanceType('p4d.24xlarge')?.code).toBe('L-417A185B');
   expect(quotaForInstanceType('inf2.xlarge')?.code).toBe('L-1945791B');
   expect(quotaForInstanceType('hpc7g.4xlarge')).toBeUndefined();
@@ -85,11 +102,17 @@ test('instance families map to their vCPU quotas', () => {
 
 describe('npm run preflight: EBS gp3 storage quota (EC2 and Service Quotas mocked with aws-sdk-client-mock)', () => {
   const thousandVms = { instanceType: 't3.large', vmCount: 1000, volumeGb: 40, stackName: 'Course' };
-  const gp3 = (size: number, instanceId?: string): Volume => ({ Size: size, VolumeType: 'gp3', Attachments: instanceId ? [{ InstanceId: instanceId }] : [] });
+  const gp3 = (size: number, instanceId?: string): Volume => ({
+    Size: size,
+    VolumeType: 'gp3',
+    Attachments: instanceId ? [{ InstanceId: instanceId }] : [],
+  });
 
   function storage(options: { quotaTib: number; volumes: Volume[]; fleetInstanceIds?: string[] }): void {
     quotasMock.on(GetServiceQuotaCommand, { ServiceCode: 'ebs', QuotaCode: 'L-7A658B76' }).resolves({ Quota: { Value: options.quotaTib } });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: (options.fleetInstanceIds ?? []).map((InstanceId) => ({ InstanceId })) }] });
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: (options.fleetInstanceIds ?? []).map((InstanceId) => ({ InstanceId })) }] });
     ec2Mock.on(DescribeVolumesCommand).resolves({ Volumes: options.volumes });
   }
 
@@ -98,23 +121,33 @@ describe('npm run preflight: EBS gp3 storage quota (EC2 and Service Quotas mocke
     const fits = await checkStorageQuota({ ...thousandVms, volumeGb: 51 }, ec2, quotas, 'eu-west-1');
     expect(fits).toEqual({
       ok: true,
-      message: 'OK: 1000 × 51 GiB root volumes need 51000 GiB of "Storage for General Purpose SSD (gp3) volumes, in TiB" (L-7A658B76) in eu-west-1; the quota is 50 TiB (51200 GiB), other gp3 volumes use 0 GiB.',
+      message:
+        'OK: 1000 × 51 GiB root volumes need 51000 GiB of "Storage for General Purpose SSD (gp3) volumes, in TiB" (L-7A658B76) in eu-west-1; the quota is 50 TiB (51200 GiB), other gp3 volumes use 0 GiB.',
     });
     const tooBig = await checkStorageQuota({ ...thousandVms, volumeGb: 52 }, ec2, quotas, 'eu-west-1');
     expect(tooBig.ok).toBe(false);
     expect(tooBig.message).toContain('so 800 GiB are missing. Use a smaller volumeGb, or ask AWS for 51 TiB');
-    expect(tooBig.message).toContain('aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ebs --quota-code L-7A658B76 --desired-value 51');
+    expect(tooBig.message).toContain(
+      'aws service-quotas request-service-quota-increase --region eu-west-1 --service-code ebs --quota-code L-7A658B76 --desired-value 51',
+    );
     // Only gp3 volumes count against this quota.
     expect(ec2Mock.commandCalls(DescribeVolumesCommand)[0].args[0].input.Filters).toEqual([{ Name: 'volume-type', Values: ['gp3'] }]);
   });
 
   test("other gp3 volumes count, detached ones too; the fleet's own disks do not (a redeploy)", async () => {
-    storage({ quotaTib: 50, volumes: [gp3(1000), gp3(500, 'i-other'), gp3(40, 'i-vm1'), gp3(40, 'i-vm2')], fleetInstanceIds: ['i-vm1', 'i-vm2'] });
+    storage({
+      quotaTib: 50,
+      volumes: [gp3(1000), gp3(500, 'i-other'), gp3(40, 'i-vm1'), gp3(40, 'i-vm2')],
+      fleetInstanceIds: ['i-vm1', 'i-vm2'],
+    });
     const result = await checkStorageQuota(thousandVms, ec2, quotas, 'eu-west-1');
     expect(result.message).toContain('other gp3 volumes use 1500 GiB');
     expect(result.ok).toBe(true);
     // The fleet's instances are found by its tag.
-    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0].args[0].input.Filters).toContainEqual({ Name: 'tag:lablink:fleet', Values: ['Course'] });
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0].args[0].input.Filters).toContainEqual({
+      Name: 'tag:lablink:fleet',
+      Values: ['Course'],
+    });
     expect((await checkStorageQuota({ ...thousandVms, volumeGb: 50 }, ec2, quotas, 'eu-west-1')).ok).toBe(false);
   });
 });

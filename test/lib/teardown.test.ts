@@ -4,7 +4,13 @@ import {
   SuspendProcessesCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, Instance, ModifyInstanceAttributeCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstanceAttributeCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  Instance,
+  ModifyInstanceAttributeCommand,
+} from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -17,17 +23,31 @@ const autoScaling = new AutoScalingClient({ region: 'eu-west-1', credentials });
 const ec2Mock = mockClient(ec2);
 const autoScalingMock = mockClient(autoScaling);
 
-const vm = (id: string, name?: string): Instance => ({ InstanceId: id, Tags: [{ Key: FLEET_TAG, Value: 'Course' }, ...(name ? [{ Key: 'Name', Value: name }] : [])] });
+const vm = (id: string, name?: string): Instance => ({
+  InstanceId: id,
+  Tags: [{ Key: FLEET_TAG, Value: 'Course' }, ...(name ? [{ Key: 'Name', Value: name }] : [])],
+});
 
 /**
  * After expiresAt: four VMs stopped, two of them had participants (protected), one spare
  * named after a replaced VM and one still nameless, both stopped; two pages of instances.
  */
-function workshopAfterExpiry(spareStates: [string, string][] = [['i-spare1', 'InService'], ['i-spare2', 'InService']]): void {
-  ec2Mock.on(DescribeInstancesCommand, { NextToken: undefined }).resolves({ Reservations: [{ Instances: [vm('i-vm1', 'lablink-vm-1'), vm('i-vm2', 'lablink-vm-2')] }], NextToken: 'page-2' });
-  ec2Mock.on(DescribeInstancesCommand, { NextToken: 'page-2' }).resolves({ Reservations: [{ Instances: [vm('i-vm3', 'lablink-vm-3'), vm('i-spare1', 'lablink-vm-4'), vm('i-spare2')] }] });
+function workshopAfterExpiry(
+  spareStates: [string, string][] = [
+    ['i-spare1', 'InService'],
+    ['i-spare2', 'InService'],
+  ],
+): void {
+  ec2Mock
+    .on(DescribeInstancesCommand, { NextToken: undefined })
+    .resolves({ Reservations: [{ Instances: [vm('i-vm1', 'lablink-vm-1'), vm('i-vm2', 'lablink-vm-2')] }], NextToken: 'page-2' });
+  ec2Mock
+    .on(DescribeInstancesCommand, { NextToken: 'page-2' })
+    .resolves({ Reservations: [{ Instances: [vm('i-vm3', 'lablink-vm-3'), vm('i-spare1', 'lablink-vm-4'), vm('i-spare2')] }] });
   const protectedIds = new Set(['i-vm1', 'i-spare1']);
-  ec2Mock.on(DescribeInstanceAttributeCommand).callsFake((input: { InstanceId: string }) => ({ DisableApiTermination: { Value: protectedIds.has(input.InstanceId) } }));
+  ec2Mock
+    .on(DescribeInstanceAttributeCommand)
+    .callsFake((input: { InstanceId: string }) => ({ DisableApiTermination: { Value: protectedIds.has(input.InstanceId) } }));
   ec2Mock.on(ModifyInstanceAttributeCommand).callsFake((input: { InstanceId: string }) => {
     protectedIds.delete(input.InstanceId);
     return {};
@@ -91,7 +111,10 @@ describe('npm run teardown (EC2 and Auto Scaling mocked with aws-sdk-client-mock
       { InstanceId: 'i-vm1', DisableApiTermination: { Value: false } },
       { InstanceId: 'i-spare1', DisableApiTermination: { Value: false } },
     ]);
-    expect(autoScalingMock.commandCalls(SuspendProcessesCommand)[0].args[0].input).toEqual({ AutoScalingGroupName: 'Course-FleetSpares-ABC', ScalingProcesses: ['Launch'] });
+    expect(autoScalingMock.commandCalls(SuspendProcessesCommand)[0].args[0].input).toEqual({
+      AutoScalingGroupName: 'Course-FleetSpares-ABC',
+      ScalingProcesses: ['Launch'],
+    });
     // Through Auto Scaling, which ends a spare despite its scale-in protection; the one already ending is left alone.
     expect(autoScalingMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((call) => call.args[0].input)).toEqual([
       { InstanceId: 'i-spare1', ShouldDecrementDesiredCapacity: true },
@@ -103,7 +126,15 @@ describe('npm run teardown (EC2 and Auto Scaling mocked with aws-sdk-client-mock
   it('returns cdk destroy’s failure as its own', async () => {
     workshopAfterExpiry([]);
     const plan = await planTeardown(ec2, autoScaling, 'Course');
-    expect(await tearDown(ec2, autoScaling, plan, async () => 1, () => undefined)).toBe(1);
+    expect(
+      await tearDown(
+        ec2,
+        autoScaling,
+        plan,
+        async () => 1,
+        () => undefined,
+      ),
+    ).toBe(1);
   });
 
   it('does not run cdk destroy when a spare cannot be ended, and names it', async () => {
@@ -121,7 +152,9 @@ describe('npm run teardown (EC2 and Auto Scaling mocked with aws-sdk-client-mock
     ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
     const plan = await planTeardown(ec2, autoScaling, 'Course');
-    expect(describePlan(plan)).toBe('Fleet Course: 0 instances, running or stopped.\nNo instance has termination protection.\nNo spare left in the spares group.');
+    expect(describePlan(plan)).toBe(
+      'Fleet Course: 0 instances, running or stopped.\nNo instance has termination protection.\nNo spare left in the spares group.',
+    );
     const destroy = jest.fn(async () => 0);
     expect(await tearDown(ec2, autoScaling, plan, destroy, () => undefined)).toBe(0);
     expect(destroy).toHaveBeenCalledTimes(1);
@@ -137,7 +170,14 @@ describe('the npm run teardown command (a real child process, no AWS account)', 
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: {
+        ...process.env,
+        AWS_REGION: '',
+        AWS_DEFAULT_REGION: '',
+        AWS_PROFILE: '',
+        AWS_CONFIG_FILE: '/nonexistent',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
     });
 
   it('refuses bad deploy flags the way the deploy does, before it asks AWS anything', () => {

@@ -31,9 +31,15 @@ describe('client VM user-data', () => {
   it('downloads the agent with the VM’s role and refuses any file but the minified bundle', () => {
     const { file, sha256 } = agentBundleFile();
     expect(readFileSync(file, 'utf8')).toBe(buildAgentBundle({ minify: true }));
-    expect(sha256).toBe(createHash('sha256').update(buildAgentBundle({ minify: true })).digest('hex'));
+    expect(sha256).toBe(
+      createHash('sha256')
+        .update(buildAgentBundle({ minify: true }))
+        .digest('hex'),
+    );
     expect(script).toContain(`AGENT_SHA256='${sha256}'`);
-    expect(script).toMatch(/retry 10 s3_get "\$AGENT_URL" \/opt\/lablink\/agent.js\necho "\$AGENT_SHA256 {2}\/opt\/lablink\/agent.js" \| sha256sum --check/);
+    expect(script).toMatch(
+      /retry 10 s3_get "\$AGENT_URL" \/opt\/lablink\/agent.js\necho "\$AGENT_SHA256 {2}\/opt\/lablink\/agent.js" \| sha256sum --check/,
+    );
   });
 
   it('hands the role’s credentials to curl in a root-only file, never on a command line the log or ps could show', () => {
@@ -55,10 +61,23 @@ describe('client VM user-data', () => {
   it('gives the agent the CRD journal probe, so the never-connected rule acts on deployed VMs (real bash writes agent.env, the agent reads it)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-agent-env-'));
     try {
-      const written = /\{\n {2}echo "LABLINK_ALLOCATOR_URL=[\s\S]*?\n\} > \/etc\/lablink\/agent.env/.exec(script)![0].replace('/etc/lablink/agent.env', `${dir}/agent.env`);
-      execFileSync('bash', ['-c', `set -eu; ALLOCATOR_URL=http://allocator.internal DESKTOP_USER=lablink LOG=/var/log/boot.log\n${written}`]);
-      const agentEnv = Object.fromEntries(readFileSync(`${dir}/agent.env`, 'utf8').trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-      expect(readAgentConfig({ ...agentEnv, LABLINK_VM_NAME: 'lablink-vm-7' }).health.inUseProbe).toEqual({ kind: 'crd-journal', journalctl: 'journalctl' });
+      const written = /\{\n {2}echo "LABLINK_ALLOCATOR_URL=[\s\S]*?\n\} > \/etc\/lablink\/agent.env/
+        .exec(script)![0]
+        .replace('/etc/lablink/agent.env', `${dir}/agent.env`);
+      execFileSync('bash', [
+        '-c',
+        `set -eu; ALLOCATOR_URL=http://allocator.internal DESKTOP_USER=lablink LOG=/var/log/boot.log\n${written}`,
+      ]);
+      const agentEnv = Object.fromEntries(
+        readFileSync(`${dir}/agent.env`, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      );
+      expect(readAgentConfig({ ...agentEnv, LABLINK_VM_NAME: 'lablink-vm-7' }).health.inUseProbe).toEqual({
+        kind: 'crd-journal',
+        journalctl: 'journalctl',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -69,17 +88,30 @@ describe('client VM user-data', () => {
     try {
       const block = /^shared sh -c 'for f in \/etc\/cron\.deny[\s\S]*?"\$DESKTOP_USER"$/m.exec(script)![0];
       writeFileSync(path.join(root, 'at.deny'), 'ftp\n');
-      const run = spawnSync('bash', ['-c', `set -eEuo pipefail\numask 077\nDESKTOP_USER=lablink\n${/^shared\(\) \{.*\}$/m.exec(script)![0]}\n${block}\n${block}`.replaceAll('/etc/', `${root}/`)], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const run = spawnSync(
+        'bash',
+        [
+          '-c',
+          `set -eEuo pipefail\numask 077\nDESKTOP_USER=lablink\n${/^shared\(\) \{.*\}$/m.exec(script)![0]}\n${block}\n${block}`.replaceAll(
+            '/etc/',
+            `${root}/`,
+          ),
+        ],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       expect(run.stderr).toBe('');
       // Twice (a second boot) adds the name once.
       expect(readFileSync(path.join(root, 'cron.deny'), 'utf8')).toBe('lablink\n');
       expect(readFileSync(path.join(root, 'at.deny'), 'utf8')).toBe('ftp\nlablink\n');
       const rule = readFileSync(path.join(root, 'polkit-1', 'rules.d', '10-lablink-no-linger.rules'), 'utf8');
-      expect(rule).toBe('polkit.addRule(function(a, s) { if (a.id == "org.freedesktop.login1.set-self-linger" && s.user == "lablink") return polkit.Result.NO; });\n');
-      for (const file of ['cron.deny', 'polkit-1/rules.d/10-lablink-no-linger.rules']) expect(statSync(path.join(root, file)).mode & 0o777).toBe(0o644);
+      expect(rule).toBe(
+        'polkit.addRule(function(a, s) { if (a.id == "org.freedesktop.login1.set-self-linger" && s.user == "lablink") return polkit.Result.NO; });\n',
+      );
+      for (const file of ['cron.deny', 'polkit-1/rules.d/10-lablink-no-linger.rules'])
+        expect(statSync(path.join(root, file)).mode & 0o777).toBe(0o644);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -110,7 +142,8 @@ describe('client VM user-data', () => {
 });
 
 /** A shell function of a boot script (on one line or several), as written there. */
-const shellFunction = (rendered: string, name: string) => new RegExp(`^${name}\\(\\) \\{(?: [^\\n]*\\}|\\n[\\s\\S]*?\\n\\})$`, 'm').exec(rendered)![0];
+const shellFunction = (rendered: string, name: string) =>
+  new RegExp(`^${name}\\(\\) \\{(?: [^\\n]*\\}|\\n[\\s\\S]*?\\n\\})$`, 'm').exec(rendered)![0];
 
 describe('the boot script’s CloudFormation signal (a real curl against a stand-in that accepts only cfn-signal’s request)', () => {
   const script = renderClientUserData(VM_7);
@@ -121,12 +154,22 @@ describe('the boot script’s CloudFormation signal (a real curl against a stand
     const cloudFormation = await startStandInServer({}, imds.document);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-signal-'));
     try {
-      const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n').replaceAll('/run/lablink-', `${dir}/`);
+      const functions = ['retry', 'imds', 'field', 'identity', 'signal']
+        .map((name) => shellFunction(script, name))
+        .join('\n')
+        .replaceAll('/run/lablink-', `${dir}/`);
       // Not spawnSync: the stand-ins answer from this process's event loop.
-      const child = spawn('bash', ['-c', `set -eEuo pipefail\nIMDS=${imds.url}/latest\nSTACK_NAME='LabLink'\nSIGNAL_RESOURCE='FleetVm7ABCDEF12'\n${functions}\nsignal ${status} ${uniqueId}`], {
-        env: { PATH: process.env.PATH, LABLINK_CFN_URL: `${cloudFormation.url}/cloudformation/` },
-        stdio: 'ignore',
-      });
+      const child = spawn(
+        'bash',
+        [
+          '-c',
+          `set -eEuo pipefail\nIMDS=${imds.url}/latest\nSTACK_NAME='LabLink'\nSIGNAL_RESOURCE='FleetVm7ABCDEF12'\n${functions}\nsignal ${status} ${uniqueId}`,
+        ],
+        {
+          env: { PATH: process.env.PATH, LABLINK_CFN_URL: `${cloudFormation.url}/cloudformation/` },
+          stdio: 'ignore',
+        },
+      );
       const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       return { exitCode, signals: [...cloudFormation.signals], refused: [...cloudFormation.refusedSignals] };
     } finally {
@@ -140,19 +183,37 @@ describe('the boot script’s CloudFormation signal (a real curl against a stand
     const { exitCode, signals, refused } = await signalWith('FAILURE', 'lablink-vm-7:install-node');
     expect(refused).toEqual([]);
     expect(exitCode).toBe(0);
-    expect(signals).toEqual([{ stackName: 'LabLink', logicalResourceId: 'FleetVm7ABCDEF12', status: 'FAILURE', uniqueId: 'lablink-vm-7:install-node', authenticated: true }]);
+    expect(signals).toEqual([
+      {
+        stackName: 'LabLink',
+        logicalResourceId: 'FleetVm7ABCDEF12',
+        status: 'FAILURE',
+        uniqueId: 'lablink-vm-7:install-node',
+        authenticated: true,
+      },
+    ]);
   });
 
   it('is refused by the stand-in when shaped otherwise: the old POST with a form body, or a missing ContentType', async () => {
     const imds = await startFakeImds('i-0123456789abcdef0');
     const cloudFormation = await startStandInServer({}, imds.document);
     try {
-      const form = new URLSearchParams({ Action: 'SignalResource', Version: '2010-05-15', StackName: 'LabLink', LogicalResourceId: 'R', Status: 'SUCCESS', UniqueId: 'i-1' });
+      const form = new URLSearchParams({
+        Action: 'SignalResource',
+        Version: '2010-05-15',
+        StackName: 'LabLink',
+        LogicalResourceId: 'R',
+        Status: 'SUCCESS',
+        UniqueId: 'i-1',
+      });
       const headers = { accept: 'application/json', 'user-agent': 'CloudFormation Tools' };
       const post = await fetch(`${cloudFormation.url}/cloudformation/`, { method: 'POST', headers, body: form });
       const noContentType = await fetch(`${cloudFormation.url}/cloudformation/?${form}`, { headers });
       expect([post.status, noContentType.status]).toEqual([400, 400]);
-      expect(cloudFormation.refusedSignals).toEqual(['method POST, not GET', 'query parameters Action,LogicalResourceId,StackName,Status,UniqueId,Version, not Action,ContentType,LogicalResourceId,StackName,Status,UniqueId,Version']);
+      expect(cloudFormation.refusedSignals).toEqual([
+        'method POST, not GET',
+        'query parameters Action,LogicalResourceId,StackName,Status,UniqueId,Version, not Action,ContentType,LogicalResourceId,StackName,Status,UniqueId,Version',
+      ]);
       expect(cloudFormation.signals).toEqual([]);
     } finally {
       await cloudFormation.close();
@@ -191,13 +252,18 @@ esac; done
       const functions = ['retry', 'imds', 'field', 'identity', 'signal'].map((name) => shellFunction(script, name)).join('\n');
       const run = spawnSync(
         'bash',
-        ['-c', `set -eEuo pipefail\numask 077\nIMDS=http://imds\nSIGNAL_RESOURCE=Vm7\nSTACK_NAME=LabLink\nLABLINK_CFN_URL=http://cfn/\n${functions.replaceAll('/run/lablink-', `${dir}/`)}\nsignal SUCCESS i-0abc\nstat -c '%a %U' ${dir}/identity.json`],
+        [
+          '-c',
+          `set -eEuo pipefail\numask 077\nIMDS=http://imds\nSIGNAL_RESOURCE=Vm7\nSTACK_NAME=LabLink\nLABLINK_CFN_URL=http://cfn/\n${functions.replaceAll('/run/lablink-', `${dir}/`)}\nsignal SUCCESS i-0abc\nstat -c '%a %U' ${dir}/identity.json`,
+        ],
         { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       expect(run.stderr).toBe('');
       expect(run.stdout.trim()).toBe('600 root'.replace('root', os.userInfo().username));
       const document = Buffer.from('{"region" : "eu-west-1", "instanceId" : "i-0abc"}\n').toString('base64');
-      expect(readFileSync(path.join(dir, 'header.log'), 'utf8')).toBe(`600 ${os.userInfo().username}\nAuthorization: CFN_V1 ${document}:c2lnbmF0dXJl\n`);
+      expect(readFileSync(path.join(dir, 'header.log'), 'utf8')).toBe(
+        `600 ${os.userInfo().username}\nAuthorization: CFN_V1 ${document}:c2lnbmF0dXJl\n`,
+      );
       const argv = readFileSync(path.join(dir, 'argv.log'), 'utf8');
       expect(argv).not.toContain('c2lnbmF0dXJl');
       expect(argv).not.toContain(document);
@@ -235,7 +301,10 @@ describe('client VM user-data of a spare (no name baked in)', () => {
   function claimName(answers: string[]): { status: number | null; output: string; agentEnv?: string; hostname?: string } {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lablink-claim-name-'));
     try {
-      const step = script.slice(script.indexOf('\nstep claim-name\n'), script.indexOf('\nstep start-agent\n')).split('/etc/lablink/agent.env').join(`${dir}/agent.env`);
+      const step = script
+        .slice(script.indexOf('\nstep claim-name\n'), script.indexOf('\nstep start-agent\n'))
+        .split('/etc/lablink/agent.env')
+        .join(`${dir}/agent.env`);
       // `env` runs node from PATH: a stand-in that answers in turn and logs how it was called.
       writeFileSync(path.join(dir, 'answers'), answers.join('\n') + '\n');
       writeFileSync(
@@ -281,7 +350,9 @@ describe('client VM user-data of a spare (no name baked in)', () => {
     expect(script.indexOf('\nstep start-agent\n')).toBeGreaterThan(claim);
     expect(script.indexOf('hostnamectl set-hostname "$VM_NAME"')).toBeGreaterThan(claim);
     expect(script.indexOf('echo "LABLINK_VM_NAME=$VM_NAME" >> /etc/lablink/agent.env')).toBeGreaterThan(claim);
-    expect(script).toContain('until VM_NAME=$(env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name); do');
+    expect(script).toContain(
+      'until VM_NAME=$(env LABLINK_ALLOCATOR_URL="$ALLOCATOR_URL" LABLINK_IDENTITY=ec2 node /opt/lablink/agent.js claim-name); do',
+    );
   });
 
   it('asks again while no replacement waits, and hands the agent the name it got', () => {
@@ -304,8 +375,18 @@ describe('client VM user-data of a spare (no name baked in)', () => {
   });
 
   it('signals nothing, since no CloudFormation resource waits for a spare; a named VM still signals', () => {
-    for (const [rendered, resource, signalled] of [[script, '', false], [named, 'FleetVm7ABCDEF12', true]] as const) {
-      const run = spawnSync('bash', ['-c', `set -eEuo pipefail\nSIGNAL_RESOURCE='${resource}'\nidentity() { echo identity; return 1; }\n${shellFunction(rendered, 'signal')}\nsignal FAILURE x; echo "returned $?"`], { encoding: 'utf8' });
+    for (const [rendered, resource, signalled] of [
+      [script, '', false],
+      [named, 'FleetVm7ABCDEF12', true],
+    ] as const) {
+      const run = spawnSync(
+        'bash',
+        [
+          '-c',
+          `set -eEuo pipefail\nSIGNAL_RESOURCE='${resource}'\nidentity() { echo identity; return 1; }\n${shellFunction(rendered, 'signal')}\nsignal FAILURE x; echo "returned $?"`,
+        ],
+        { encoding: 'utf8' },
+      );
       expect(run.stdout).toBe(signalled ? 'identity\n' : 'returned 0\n');
     }
   });
@@ -324,7 +405,15 @@ describe('startHostInvocation', () => {
   it('runs start-host through runuser as the desktop user on a VM', () => {
     expect(startHostInvocation({ startHostPath: '/opt/crd/start-host', vmName: 'vm-1', desktopUser: 'lablink' }, command)).toEqual({
       file: '/usr/sbin/runuser',
-      args: ['-u', 'lablink', '--', '/opt/crd/start-host', `--code=${command.code}`, `--redirect-url=${command.redirectUrl}`, '--name=vm-1'],
+      args: [
+        '-u',
+        'lablink',
+        '--',
+        '/opt/crd/start-host',
+        `--code=${command.code}`,
+        `--redirect-url=${command.redirectUrl}`,
+        '--name=vm-1',
+      ],
     });
   });
 });
@@ -355,7 +444,9 @@ describe('client VM user-data with a workshop setup', () => {
       workDir: '/var/lib/lablink-setup',
     });
     // The agent reads the plan when it starts, so the plan is written first.
-    expect(script.indexOf('LABLINK_SETUP=/etc/lablink/setup.json')).toBeLessThan(script.indexOf('systemctl enable --now lablink-agent.service'));
+    expect(script.indexOf('LABLINK_SETUP=/etc/lablink/setup.json')).toBeLessThan(
+      script.indexOf('systemctl enable --now lablink-agent.service'),
+    );
   });
 
   /** Runs the boot script's wait for the setup result against a result file, with its own step, field and ERR trap. */
@@ -364,7 +455,10 @@ describe('client VM user-data with a workshop setup', () => {
     try {
       const resultFile = path.join(dir, 'setup-result.json');
       if (result !== undefined) writeFileSync(resultFile, result);
-      const wait = script.slice(script.indexOf('\nstep setup\n'), script.indexOf('\nstep ready\n')).split(SETUP_RESULT_PATH).join(resultFile);
+      const wait = script
+        .slice(script.indexOf('\nstep setup\n'), script.indexOf('\nstep ready\n'))
+        .split(SETUP_RESULT_PATH)
+        .join(resultFile);
       const field = /^field\(\) .*$/m.exec(script)![0];
       const prelude = `set -eEuo pipefail\nstep() { STEP=$1; }\n${field}\ntrap 'echo "FAILURE signalled for lablink-vm-7:$STEP"; exit 1' ERR\n`;
       const run = spawnSync('bash', ['-c', `${prelude}${wait}\necho "SUCCESS signalled"`], { encoding: 'utf8' });
@@ -379,7 +473,9 @@ describe('client VM user-data with a workshop setup', () => {
   });
 
   it('fails the deploy naming the setup’s failed step, with its reason in the log', () => {
-    const failed = waitForSetup('{"fingerprint":"f","ok":false,"step":"setup-check","reason":"Setup failed at setup-check: exited with status 1."}\n');
+    const failed = waitForSetup(
+      '{"fingerprint":"f","ok":false,"step":"setup-check","reason":"Setup failed at setup-check: exited with status 1."}\n',
+    );
     expect(failed.status).toBe(1);
     expect(failed.output).toContain('ERROR: Setup failed at setup-check: exited with status 1.');
     expect(failed.output).toContain('FAILURE signalled for lablink-vm-7:setup-check');

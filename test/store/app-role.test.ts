@@ -44,7 +44,17 @@ describe('the app role (real PostgreSQL): the rows, and nothing else', () => {
       [db.appRole.name],
     );
     expect(rows).toEqual([
-      { rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, rolcanlogin: true, can_create: false, everyone_can_create: false, owned: 0 },
+      {
+        rolsuper: false,
+        rolcreaterole: false,
+        rolcreatedb: false,
+        rolreplication: false,
+        rolbypassrls: false,
+        rolcanlogin: true,
+        can_create: false,
+        everyone_can_create: false,
+        owned: 0,
+      },
     ]);
   });
 

@@ -65,10 +65,15 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     const newCommand = crdCommand();
     // Someone who only knows the email cannot put their own command on the failed VM.
     const before = await db.dumpVms();
-    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand() })).toEqual({ kind: 'retry_refused', hostname: first.hostname });
+    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand() })).toEqual({
+      kind: 'retry_refused',
+      hostname: first.hostname,
+    });
     expect(await db.dumpVms()).toEqual(before);
     // Nor is the assignment id, which anyone with the email can see.
-    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), retryToken: first.assignmentId })).toMatchObject({ kind: 'retry_refused' });
+    expect(await requestVm(sql, { email: 'retry@example.com', crdCommand: crdCommand(), retryToken: first.assignmentId })).toMatchObject({
+      kind: 'retry_refused',
+    });
     const second = await requestVm(sql, { email: 'retry@example.com', crdCommand: newCommand, retryToken: first.retryToken });
     expect(second).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
     if (second.kind !== 'assigned') return;
@@ -85,7 +90,8 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
 
   it('takes each retry token once: after a retry fails again, the old token is refused and the new one works', async () => {
     await registerVms(1);
-    const fail = async (hostname: string) => db.pool.query(`UPDATE vms SET state = 'error', error = 'code expired', crd_command = NULL WHERE hostname = $1`, [hostname]);
+    const fail = async (hostname: string) =>
+      db.pool.query(`UPDATE vms SET state = 'error', error = 'code expired', crd_command = NULL WHERE hostname = $1`, [hostname]);
     const first = await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand() });
     if (first.kind !== 'assigned') throw new Error('expected an assignment');
     await fail(first.hostname);
@@ -94,7 +100,10 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     await fail(first.hostname);
 
     const before = await db.dumpVms();
-    expect(await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: first.retryToken })).toEqual({ kind: 'retry_refused', hostname: first.hostname });
+    expect(await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: first.retryToken })).toEqual({
+      kind: 'retry_refused',
+      hostname: first.hostname,
+    });
     expect(await db.dumpVms()).toEqual(before);
     const third = await requestVm(sql, { email: 'twice@example.com', crdCommand: crdCommand(), retryToken: second.retryToken });
     expect(third).toMatchObject({ kind: 'assigned', outcome: 'retried', hostname: first.hostname, pin: first.pin });
@@ -117,13 +126,17 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
     expect(assigned).toHaveLength(10);
     expect(results.filter((result) => result.kind === 'no_vm_free')).toHaveLength(40);
     expect(new Set(assigned.map((result) => result.kind === 'assigned' && result.hostname)).size).toBe(10);
-    const { rows } = await db.pool.query(`SELECT count(DISTINCT email)::int AS emails, count(*)::int AS vms FROM vms WHERE email IS NOT NULL`);
+    const { rows } = await db.pool.query(
+      `SELECT count(DISTINCT email)::int AS emails, count(*)::int AS vms FROM vms WHERE email IS NOT NULL`,
+    );
     expect(rows[0]).toEqual({ emails: 10, vms: 10 });
   });
 
   it('gives one VM to the same email submitted many times at once', async () => {
     await registerVms(5);
-    const results = await Promise.all(Array.from({ length: 20 }, () => requestVm(sql, { email: 'dave@example.com', crdCommand: crdCommand() })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => requestVm(sql, { email: 'dave@example.com', crdCommand: crdCommand() })),
+    );
     expect(results.map((result) => result.kind)).toEqual(Array(20).fill('assigned'));
     const hostnames = new Set(results.map((result) => result.kind === 'assigned' && result.hostname));
     expect(hostnames.size).toBe(1);
@@ -160,8 +173,14 @@ describe.each(executors)('requestVm against real PostgreSQL through %s', (_name,
   it('changes nothing for invalid input', async () => {
     await registerVms(2);
     const before = await db.dumpVms();
-    expect(await requestVm(sql, { email: 'not-an-email', crdCommand: crdCommand() })).toEqual({ kind: 'invalid', errors: { email: expect.stringMatching(/not a valid email/) } });
-    expect(await requestVm(sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toEqual({ kind: 'invalid', errors: { crd_command: expect.stringMatching(/Debian Linux/) } });
+    expect(await requestVm(sql, { email: 'not-an-email', crdCommand: crdCommand() })).toEqual({
+      kind: 'invalid',
+      errors: { email: expect.stringMatching(/not a valid email/) },
+    });
+    expect(await requestVm(sql, { email: 'erin@example.com', crdCommand: 'start-host --code=x' })).toEqual({
+      kind: 'invalid',
+      errors: { crd_command: expect.stringMatching(/Debian Linux/) },
+    });
     expect(await requestVm(sql, { email: 'erin@gmial.com', crdCommand: '' })).toEqual({
       kind: 'invalid',
       errors: { email: expect.stringMatching(/Did you mean erin@gmail\.com\?/), crd_command: expect.stringMatching(/empty/) },

@@ -36,9 +36,19 @@ describe('DataApiSql with the RDS Data API client mocked by aws-sdk-client-mock'
         { label: 'fresh', typeName: 'bool' },
         { label: 'email', typeName: 'text' },
       ],
-      records: [[{ stringValue: 'vm-1' }, { longValue: 3 }, { stringValue: '2026-11-26 21:30:05.123456' }, { booleanValue: false }, { isNull: true }]],
+      records: [
+        [
+          { stringValue: 'vm-1' },
+          { longValue: 3 },
+          { stringValue: '2026-11-26 21:30:05.123456' },
+          { booleanValue: false },
+          { isNull: true },
+        ],
+      ],
     });
-    expect(await sql.query('SELECT 1')).toEqual([{ hostname: 'vm-1', count: 3, assigned_at: '2026-11-26T21:30:05.123Z', fresh: false, email: null }]);
+    expect(await sql.query('SELECT 1')).toEqual([
+      { hostname: 'vm-1', count: 3, assigned_at: '2026-11-26T21:30:05.123Z', fresh: false, email: null },
+    ]);
   });
 
   it('retries while an auto-paused cluster resumes', async () => {
@@ -59,7 +69,8 @@ describe('DataApiSql with the RDS Data API client mocked by aws-sdk-client-mock'
   it('maps a unique violation to the same domain error as the pg executor', async () => {
     mock.on(ExecuteStatementCommand).rejects(
       new DatabaseErrorException({
-        message: 'ERROR: duplicate key value violates unique constraint "vms_email_key"\n  Detail: Key (email)=(a@example.com) already exists.; SQLState: 23505',
+        message:
+          'ERROR: duplicate key value violates unique constraint "vms_email_key"\n  Detail: Key (email)=(a@example.com) already exists.; SQLState: 23505',
         $metadata: {},
       }),
     );
@@ -79,7 +90,9 @@ describe('migrations through the Data API executor (client mocked with aws-sdk-c
     const db = await createTestDatabase({ migrate: false });
     try {
       const { sql } = dataApiOnPostgres(db.pool);
-      await expect(sql.query('CREATE TABLE first_one (id int); CREATE TABLE second_one (id int)')).rejects.toThrow(/cannot insert multiple commands into a prepared statement/);
+      await expect(sql.query('CREATE TABLE first_one (id int); CREATE TABLE second_one (id int)')).rejects.toThrow(
+        /cannot insert multiple commands into a prepared statement/,
+      );
       const { rows } = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
       expect(rows).toEqual([]);
     } finally {

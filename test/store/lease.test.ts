@@ -11,7 +11,8 @@ describe('a lease held by one allocator task at a time, against real PostgreSQL'
   afterEach(async () => db.drop());
 
   /** The holder missed its renewals for longer than the lease lasts (three rounds). */
-  const expire = async (name: string) => db.pool.query(`UPDATE allocator_leases SET expires_at = now() - interval '1 second' WHERE name = $1`, [name]);
+  const expire = async (name: string) =>
+    db.pool.query(`UPDATE allocator_leases SET expires_at = now() - interval '1 second' WHERE name = $1`, [name]);
 
   it('is taken by one task, refused to another while held and renewed, and taken over once it expires', async () => {
     const [oldTask, newTask] = [new Lease(db.sql, 'warm-pool', ROUND_MS), new Lease(db.sql, 'warm-pool', ROUND_MS)];
@@ -30,13 +31,19 @@ describe('a lease held by one allocator task at a time, against real PostgreSQL'
   it('lasts three rounds from each renewal', async () => {
     const lease = new Lease(db.sql, 'spares', ROUND_MS);
     await lease.take();
-    const { rows } = await db.pool.query(`SELECT extract(epoch FROM expires_at - now())::float8 AS seconds FROM allocator_leases WHERE name = 'spares'`);
+    const { rows } = await db.pool.query(
+      `SELECT extract(epoch FROM expires_at - now())::float8 AS seconds FROM allocator_leases WHERE name = 'spares'`,
+    );
     expect(rows[0].seconds).toBeGreaterThan((2 * ROUND_MS) / 1000);
     expect(rows[0].seconds).toBeLessThanOrEqual((3 * ROUND_MS) / 1000);
   });
 
   it('is handed over at once when its holder releases it; a release by a task that does not hold it changes nothing', async () => {
-    const [holder, other, third] = [new Lease(db.sql, 'warm-pool', ROUND_MS), new Lease(db.sql, 'warm-pool', ROUND_MS), new Lease(db.sql, 'warm-pool', ROUND_MS)];
+    const [holder, other, third] = [
+      new Lease(db.sql, 'warm-pool', ROUND_MS),
+      new Lease(db.sql, 'warm-pool', ROUND_MS),
+      new Lease(db.sql, 'warm-pool', ROUND_MS),
+    ];
     expect(await holder.take()).toBe(true);
     await other.release();
     expect(await third.take()).toBe(false);

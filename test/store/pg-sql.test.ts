@@ -15,19 +15,26 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
   afterAll(async () => db?.drop());
 
   async function backends(applicationName: string): Promise<number[]> {
-    const { rows } = await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid`, [applicationName]);
+    const { rows } = await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid`, [
+      applicationName,
+    ]);
     return rows.map((row) => row.pid);
   }
 
   it('keeps the connections it keeps across an idle spell longer than its idle timeout, and closes those a burst added', async () => {
     const applicationName = `keep-${randomBytes(4).toString('hex')}`;
-    const pool = createPgPool({ connectionString: db.appUrl, application_name: applicationName }, { max: 4, keep: 2, idleTimeoutMillis: 100 });
+    const pool = createPgPool(
+      { connectionString: db.appUrl, application_name: applicationName },
+      { max: 4, keep: 2, idleTimeoutMillis: 100 },
+    );
     try {
       await new PgSql(pool).warm([]);
       const warmed = await backends(applicationName);
       expect(warmed).toHaveLength(2);
       // A burst opens the rest of the pool: four sessions at once.
-      const burst = await Promise.all(Array.from({ length: 4 }, () => pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.2)')));
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.2)')),
+      );
       const burstPids = burst.map((result) => result.rows[0].pid);
       expect(new Set(burstPids).size).toBe(4);
 
@@ -69,7 +76,8 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
   it('prepares every statement of a form post on the kept connections: the first participants after a start prepare none of their own', async () => {
     await db.pool.query(`INSERT INTO vms (hostname, alive_until) VALUES ('warm-form-1', now() + interval '1 hour')`);
     const pool = createPgPool({ connectionString: db.appUrl }, { max: 1, keep: 1 });
-    const prepared = async () => (await pool.query<{ prepared: number }>('SELECT count(*)::int AS prepared FROM pg_prepared_statements')).rows[0].prepared;
+    const prepared = async () =>
+      (await pool.query<{ prepared: number }>('SELECT count(*)::int AS prepared FROM pg_prepared_statements')).rows[0].prepared;
     try {
       const sql = new PgSql(pool);
       await sql.warm(ASSIGNMENT_WARM_UP);
@@ -79,7 +87,11 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
       const client = { address: '198.51.100.7', addressLimit: { vms: 5, windowSeconds: 600 }, line: DEFAULT_LINE_POLICY };
       const first = await requestVm(sql, post, client);
       expect(first).toMatchObject({ kind: 'assigned', outcome: 'assigned' });
-      expect(await requestVm(sql, post, client)).toMatchObject({ kind: 'assigned', outcome: 'existing', hostname: (first as { hostname: string }).hostname });
+      expect(await requestVm(sql, post, client)).toMatchObject({
+        kind: 'assigned',
+        outcome: 'existing',
+        hostname: (first as { hostname: string }).hostname,
+      });
       expect(await prepared()).toBe(warmed);
     } finally {
       await pool.end();

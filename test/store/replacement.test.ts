@@ -1,5 +1,12 @@
 import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, RebootInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  ModifyInstanceAttributeCommand,
+  RebootInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2Rebooter, FleetDoctor } from '../../allocator/fleet-doctor';
 import { AwsSparesGroup } from '../../allocator/spares';
@@ -9,7 +16,7 @@ import { requestVm } from '../../store/assignment';
 import { countWarmingVms, warmPoolVms } from '../../store/fleet-power';
 import { RepairPolicy, recordHealth } from '../../store/health';
 import { CLAIM_SPARE_NAME, claimSpareName, countSparesWanted } from '../../store/replacement';
-import { resetVms } from "../../store/reset";
+import { resetVms } from '../../store/reset';
 import { toPositional } from '../../store/sql';
 import { countFreeVms, recordPoll } from '../../store/vms';
 import { TestDatabase, createTestDatabase } from '../support/database';
@@ -33,7 +40,9 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
   const row = async (hostname: string) => (await db.pool.query('SELECT * FROM vms WHERE hostname = $1', [hostname])).rows[0];
   /** The VM stops reporting for longer than the repair policy waits: with no reboots allowed, the next check fails it. */
   const goSilent = async (hostname: string) => {
-    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '10 minutes', alive_until = now() WHERE hostname = $1`, [hostname]);
+    await db.pool.query(`UPDATE vms SET health_reported_at = now() - interval '10 minutes', alive_until = now() WHERE hostname = $1`, [
+      hostname,
+    ]);
     await doctor.tick();
     await db.pool.query(`UPDATE vms SET unhealthy_since = now() - interval '10 minutes' WHERE hostname = $1`, [hostname]);
   };
@@ -49,7 +58,13 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     autoScalingMock.reset();
     goneInstances.clear();
     ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
-      Reservations: [{ Instances: [{ InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } }] }],
+      Reservations: [
+        {
+          Instances: [
+            { InstanceId: input.InstanceIds[0], State: { Name: goneInstances.has(input.InstanceIds[0]) ? 'terminated' : 'running' } },
+          ],
+        },
+      ],
     }));
     ec2Mock.on(ModifyInstanceAttributeCommand).resolves({});
     ec2Mock.on(RebootInstancesCommand).resolves({});
@@ -86,7 +101,11 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     expect(ec2Mock.commandCalls(ModifyInstanceAttributeCommand).map((call) => call.args[0].input)).toEqual([
       { InstanceId: 'i-0000000000000002', DisableApiTermination: { Value: false } },
     ]);
-    expect(autoScalingMock.commandCalls(SetDesiredCapacityCommand).at(-1)?.args[0].input).toEqual({ AutoScalingGroupName: GROUP, DesiredCapacity: 1, HonorCooldown: false });
+    expect(autoScalingMock.commandCalls(SetDesiredCapacityCommand).at(-1)?.args[0].input).toEqual({
+      AutoScalingGroupName: GROUP,
+      DesiredCapacity: 1,
+      HonorCooldown: false,
+    });
     // The form tells the next participant a VM is on its way rather than "none free".
     expect(await countWarmingVms(db.sql)).toBe(1);
 
@@ -109,7 +128,10 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     await register('lablink-2', 'i-0spare00000000001');
     expect(await countFreeVms(db.sql)).toBe(2);
     await requestVm(db.sql, { email: 'first@example.com', crdCommand: crdCommand() });
-    expect(await requestVm(db.sql, { email: 'second@example.com', crdCommand: crdCommand() })).toMatchObject({ kind: 'assigned', hostname: 'lablink-2' });
+    expect(await requestVm(db.sql, { email: 'second@example.com', crdCommand: crdCommand() })).toMatchObject({
+      kind: 'assigned',
+      hostname: 'lablink-2',
+    });
     // The spare still counts: the group keeps one instance.
     await doctor.tick();
     expect(desired().at(-1)).toBe(1);
@@ -137,7 +159,11 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
     await register('lablink-2', 'i-0spare00000000003');
     await goSilent('lablink-2');
     await doctor.tick();
-    expect(await row('lablink-2')).toMatchObject({ replacement_count: 2, replacement_requested_at: null, failure: 'The agent stopped reporting' });
+    expect(await row('lablink-2')).toMatchObject({
+      replacement_count: 2,
+      replacement_requested_at: null,
+      failure: 'The agent stopped reporting',
+    });
   });
 
   it('waits for the successor when the group replaced a spare by itself, and retires a name whose instance CloudFormation deleted', async () => {
@@ -202,7 +228,9 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
       intervalMs: 60_000,
     });
     // Auto Scaling refuses the first time: the name is out of the pool at once, and its spare is ended on the next round.
-    autoScalingMock.on(TerminateInstanceInAutoScalingGroupCommand).rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    autoScalingMock
+      .on(TerminateInstanceInAutoScalingGroupCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
     await shrunk.tick();
     expect(await row('lablink-2')).toMatchObject({ state: 'retired', spare: true });
     // The spare, still shutting down, polls once more: a retired name stays retired for the instance it was retired with.
@@ -227,7 +255,8 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
   });
 
   it('gives one spare one name even when its boot script asks twice at the same moment', async () => {
-    for (const name of ['lablink-1', 'lablink-2']) await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
+    for (const name of ['lablink-1', 'lablink-2'])
+      await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
     const first = await db.pool.connect();
     try {
       await first.query('BEGIN');
@@ -260,7 +289,8 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
       }
     };
     const holders = async () => (await db.pool.query(`SELECT hostname, instance_id FROM vms WHERE spare ORDER BY hostname`)).rows;
-    for (const name of ['lablink-1', 'lablink-2']) await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
+    for (const name of ['lablink-1', 'lablink-2'])
+      await db.pool.query(`UPDATE vms SET failed_at = now(), replacement_requested_at = now() WHERE hostname = $1`, [name]);
     const [firstName, secondName] = await claimWhileAnotherClaims('i-0spare00000000001', 'i-0spare00000000002');
     expect([firstName, secondName].sort()).toEqual(['lablink-1', 'lablink-2']);
     expect(await holders()).toEqual(
@@ -287,17 +317,25 @@ describe('replacing failed VMs with spares, against real PostgreSQL (EC2 and Aut
   it('leaves a VM with a participant, and one whose workshop setup failed, to the admin', async () => {
     await requestVm(db.sql, { email: 'busy@example.com', crdCommand: crdCommand() });
     await db.pool.query(`UPDATE vms SET failed_at = now(), failure = 'broken' WHERE hostname = 'lablink-1'`);
-    await db.pool.query(`UPDATE vms SET failed_at = now(), failure = $1 WHERE hostname = 'lablink-2'`, [`${SETUP_FAILURE_PREFIX}: the check exited 1`]);
+    await db.pool.query(`UPDATE vms SET failed_at = now(), failure = $1 WHERE hostname = 'lablink-2'`, [
+      `${SETUP_FAILURE_PREFIX}: the check exited 1`,
+    ]);
     await doctor.tick();
     expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
     expect(await countSparesWanted(db.sql)).toBe(0);
   });
 
   it('keeps the VM failed, to be tried again, when EC2 refuses to take its instance out', async () => {
-    ec2Mock.on(CreateTagsCommand).rejects(Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' }));
+    ec2Mock
+      .on(CreateTagsCommand)
+      .rejects(Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' }));
     await goSilent('lablink-2');
     await doctor.tick();
-    expect(await row('lablink-2')).toMatchObject({ replacement_requested_at: null, replacement_count: 0, failure: 'The agent stopped reporting' });
+    expect(await row('lablink-2')).toMatchObject({
+      replacement_requested_at: null,
+      replacement_count: 0,
+      failure: 'The agent stopped reporting',
+    });
     expect(ec2Mock.commandCalls(StopInstancesCommand)).toHaveLength(0);
 
     ec2Mock.on(CreateTagsCommand).resolves({});

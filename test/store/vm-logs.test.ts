@@ -5,11 +5,19 @@ import { VmLogLine } from '../../contract/wire';
 import { dataApiOnPostgres } from '../support/data-api-on-postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 
-const line = (text: string, level: VmLogLine['level'] = 'info'): VmLogLine => ({ at: '2026-12-01T10:00:00.000Z', level, source: 'boot', text });
+const line = (text: string, level: VmLogLine['level'] = 'info'): VmLogLine => ({
+  at: '2026-12-01T10:00:00.000Z',
+  level,
+  source: 'boot',
+  text,
+});
 
 describe.each([
   ['pg', (db: TestDatabase): Sql => db.sql],
-  ['the Data API (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)', (db: TestDatabase): Sql => dataApiOnPostgres(db.pool).sql],
+  [
+    'the Data API (client mocked with aws-sdk-client-mock, answered by real PostgreSQL)',
+    (db: TestDatabase): Sql => dataApiOnPostgres(db.pool).sql,
+  ],
 ])('VM logs through %s', (_executor, executorFor) => {
   let db: TestDatabase;
   let sql: Sql;

@@ -42,12 +42,15 @@ const SEEDED_VMS = VM_STATUSES.reduce((count, status) => count + copiesOf(status
 
 /** The tiles' numbers by status, as the dashboard shows them. */
 function tileCounts(tiles: string): Map<string, number> {
-  return new Map([...tiles.matchAll(/data-status="([^"]+)"[^>]*><span class="tile-count">(\d+)<\/span>/g)].map((match) => [match[1], Number(match[2])]));
+  return new Map(
+    [...tiles.matchAll(/data-status="([^"]+)"[^>]*><span class="tile-count">(\d+)<\/span>/g)].map((match) => [match[1], Number(match[2])]),
+  );
 }
 
 function rowCounts(rows: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const match of rows.matchAll(/<tr data-hostname="[^"]+" data-status="([^"]+)"/g)) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+  for (const match of rows.matchAll(/<tr data-hostname="[^"]+" data-status="([^"]+)"/g))
+    counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
   return counts;
 }
 
@@ -67,16 +70,26 @@ describe('one vocabulary of VM states: rows, tiles, summary, form count, JSON an
   afterAll(async () => env?.close());
 
   it('reaches every status of the vocabulary, each by its own predicate', async () => {
-    const { vms } = (await (await fetch(`${env.url}/api/vms`, { headers: { authorization: ADMIN } })).json()) as { vms: { hostname: string; status: string; status_label: string }[] };
+    const { vms } = (await (await fetch(`${env.url}/api/vms`, { headers: { authorization: ADMIN } })).json()) as {
+      vms: { hostname: string; status: string; status_label: string }[];
+    };
     for (const vm of vms) {
       const expected = vm.hostname.replace(/^st-|-\d$/g, '') as VmStatus;
-      expect({ hostname: vm.hostname, status: vm.status, label: vm.status_label }).toEqual({ hostname: vm.hostname, status: expected, label: statusLabel(expected) });
+      expect({ hostname: vm.hostname, status: vm.status, label: vm.status_label }).toEqual({
+        hostname: vm.hostname,
+        status: expected,
+        label: statusLabel(expected),
+      });
     }
     expect(vms).toHaveLength(SEEDED_VMS);
   });
 
   it('counts on the tiles exactly the rows of each status, and the form offers exactly the free ones', async () => {
-    const fragment = (await (await fetch(`${env.url}/admin/rows`, { headers: { authorization: ADMIN } })).json()) as { rows: string; tiles: string; summary: string };
+    const fragment = (await (await fetch(`${env.url}/admin/rows`, { headers: { authorization: ADMIN } })).json()) as {
+      rows: string;
+      tiles: string;
+      summary: string;
+    };
     const tiles = tileCounts(fragment.tiles);
     const rows = rowCounts(fragment.rows);
     for (const status of VM_STATUSES) expect({ status, tile: tiles.get(status) ?? 0 }).toEqual({ status, tile: rows.get(status) ?? 0 });
@@ -118,7 +131,10 @@ describe('before the workshop, while the VMs boot', () => {
     for (const hostname of ['boot-vm-1', 'boot-vm-2']) {
       expect((await sendLogsAsVm(env.url, { hostname, step: 'install-desktop', lines: [] })).status).toBe(200);
     }
-    const fragment = (await (await fetch(`${env.url}/admin/rows`, { headers: { authorization: ADMIN } })).json()) as { rows: string; tiles: string };
+    const fragment = (await (await fetch(`${env.url}/admin/rows`, { headers: { authorization: ADMIN } })).json()) as {
+      rows: string;
+      tiles: string;
+    };
     expect(tileCounts(fragment.tiles)).toEqual(new Map([['booting', 2]]));
     expect(fragment.rows).not.toContain('class="problem"');
     const form = (await (await fetch(`${env.url}/api/unassigned_vms_count`)).json()) as { count: number; message: string };
@@ -127,6 +143,9 @@ describe('before the workshop, while the VMs boot', () => {
     await expect((await fetch(`${env.url}/`)).text()).resolves.toContain(form.message.replace("'", '&#39;'));
 
     await recordPoll(env.db.sql, 'boot-vm-1', 60);
-    await expect((await fetch(`${env.url}/api/unassigned_vms_count`)).json()).resolves.toMatchObject({ count: 1, message: '1 VM is free right now.' });
+    await expect((await fetch(`${env.url}/api/unassigned_vms_count`)).json()).resolves.toMatchObject({
+      count: 1,
+      message: '1 VM is free right now.',
+    });
   });
 });

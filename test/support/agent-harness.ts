@@ -54,7 +54,10 @@ export function useAgentHarness(): AgentHarness {
       const vm = await SimulatedVm.create({ name, allocatorUrl: stack.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...options });
       vms.push(vm);
       vm.start();
-      await waitFor(async () => (await stack.db.pool.query(`SELECT 1 FROM vms WHERE hostname = $1 AND alive_until > now()`, [name])).rowCount === 1, `${name} to register`);
+      await waitFor(
+        async () => (await stack.db.pool.query(`SELECT 1 FROM vms WHERE hostname = $1 AND alive_until > now()`, [name])).rowCount === 1,
+        `${name} to register`,
+      );
       return vm;
     },
   };

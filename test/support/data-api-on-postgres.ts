@@ -1,4 +1,10 @@
-import { DatabaseErrorException, ExecuteStatementCommand, ExecuteStatementCommandInput, Field, RDSDataClient } from '@aws-sdk/client-rds-data';
+import {
+  DatabaseErrorException,
+  ExecuteStatementCommand,
+  ExecuteStatementCommandInput,
+  Field,
+  RDSDataClient,
+} from '@aws-sdk/client-rds-data';
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { DataApiSql } from '../../store/data-api-sql';
@@ -13,7 +19,18 @@ export const TEST_DATA_API_TARGET = {
 /** The app role's secret, beside the owner's (`TEST_DATA_API_TARGET.secretArn`). */
 export const TEST_APP_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lablink-app-GhIjKl';
 
-const TYPE_NAMES: Record<number, string> = { 16: 'bool', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 700: 'float4', 701: 'float8', 1114: 'timestamp', 1184: 'timestamptz', 2950: 'uuid' };
+const TYPE_NAMES: Record<number, string> = {
+  16: 'bool',
+  20: 'int8',
+  21: 'int2',
+  23: 'int4',
+  25: 'text',
+  700: 'float4',
+  701: 'float8',
+  1114: 'timestamp',
+  1184: 'timestamptz',
+  2950: 'uuid',
+};
 const RAW_TEXT = { getTypeParser: () => (value: string) => value };
 
 function fromField(field: Field | undefined): SqlValue {
@@ -46,13 +63,23 @@ export function answerDataApiWithPostgres(mock: AwsClientStub<RDSDataClient>, po
     let result: pg.QueryResult<string[]>;
     try {
       // The Data API runs exactly one statement per call: the extended protocol refuses two, as it does.
-      const query: pg.QueryArrayConfig & { queryMode: 'extended' } = { text, values, rowMode: 'array', types: RAW_TEXT, queryMode: 'extended' };
+      const query: pg.QueryArrayConfig & { queryMode: 'extended' } = {
+        text,
+        values,
+        rowMode: 'array',
+        types: RAW_TEXT,
+        queryMode: 'extended',
+      };
       result = await pool.query(query);
     } catch (error) {
       const pgError = error as { code?: string; message: string };
       throw new DatabaseErrorException({ message: `ERROR: ${pgError.message}; SQLState: ${pgError.code}`, $metadata: {} });
     }
-    const columnMetadata = (result.fields ?? []).map((field) => ({ name: field.name, label: field.name, typeName: TYPE_NAMES[field.dataTypeID] ?? 'text' }));
+    const columnMetadata = (result.fields ?? []).map((field) => ({
+      name: field.name,
+      label: field.name,
+      typeName: TYPE_NAMES[field.dataTypeID] ?? 'text',
+    }));
     const records = (result.rows ?? []).map((row) => row.map((value, index) => toField(value, columnMetadata[index].typeName)));
     return { records, columnMetadata, numberOfRecordsUpdated: result.rowCount ?? 0 };
   });

@@ -76,10 +76,14 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
 
 /** Every row of every table, as PostgreSQL renders it: equal text means the database is unchanged. */
 export async function dumpDatabase(pool: pg.Pool): Promise<string> {
-  const { rows: tables } = await pool.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+  const { rows: tables } = await pool.query<{ name: string }>(
+    `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+  );
   const parts: string[] = [];
   for (const { name } of tables) {
-    const { rows } = await pool.query<{ dump: string }>(`SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') AS dump FROM "${name}" t`);
+    const { rows } = await pool.query<{ dump: string }>(
+      `SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') AS dump FROM "${name}" t`,
+    );
     parts.push(`-- ${name}\n${rows[0].dump}`);
   }
   return parts.join('\n');

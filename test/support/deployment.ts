@@ -9,7 +9,10 @@ import { TestStack, freeCount, startTestStack } from './stack';
 
 export interface Deployments {
   /** A local stack whose VMs are real agent processes, one per entry of `vmOptions` (named lablink-vm-1…). */
-  start(vmOptions: Pick<SimulatedVmOptions, 'setup'>[], stackOptions?: Pick<LocalStackOptions, 'expiresAt' | 'accessCode'>): Promise<TestStack & { vms: SimulatedVm[] }>;
+  start(
+    vmOptions: Pick<SimulatedVmOptions, 'setup'>[],
+    stackOptions?: Pick<LocalStackOptions, 'expiresAt' | 'accessCode'>,
+  ): Promise<TestStack & { vms: SimulatedVm[] }>;
 }
 
 /** Registers a suite's hooks: the agent bundle built once, each test's deployment stopped and dropped after it. */
@@ -35,7 +38,13 @@ export function useDeployments(): Deployments {
     async start(vmOptions, stackOptions = {}) {
       env = await startTestStack({ holdSeconds: 2, aliveGraceSeconds: 2, ...stackOptions });
       for (const [index, options] of vmOptions.entries()) {
-        const vm = await SimulatedVm.create({ name: `lablink-vm-${index + 1}`, allocatorUrl: env.url, fleetToken: TEST_FLEET_TOKEN, agentBundle, ...options });
+        const vm = await SimulatedVm.create({
+          name: `lablink-vm-${index + 1}`,
+          allocatorUrl: env.url,
+          fleetToken: TEST_FLEET_TOKEN,
+          agentBundle,
+          ...options,
+        });
         vms.push(vm);
         vm.start();
       }

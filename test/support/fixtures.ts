@@ -13,7 +13,11 @@ export const TEST_FLEET_TOKEN = 'test-fleet-token-0123456789';
 export const TEST_ADMIN_SECRET = 'test-admin-secret-0123456789';
 
 /** Polls `check` until it returns a value other than undefined, null or false, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, what: string, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -9,6 +9,11 @@ export function shardTemplates(stack: LabLinkStack): Template[] {
 /** Every VM's instance resource, keyed `<shard>/<logical id>`. */
 export function fleetInstances(stack: LabLinkStack): ReturnType<Template['findResources']> {
   return Object.fromEntries(
-    stack.fleet.shards.flatMap((shard) => Object.entries(Template.fromStack(shard).findResources('AWS::EC2::Instance')).map(([id, resource]) => [`${shard.node.id}/${id}`, resource])),
+    stack.fleet.shards.flatMap((shard) =>
+      Object.entries(Template.fromStack(shard).findResources('AWS::EC2::Instance')).map(([id, resource]) => [
+        `${shard.node.id}/${id}`,
+        resource,
+      ]),
+    ),
   );
 }

@@ -11,7 +11,10 @@ export interface RestartablePostgres {
 /** A PostgreSQL of its own, in a child process, that the test can restart. */
 export async function startRestartablePostgres(): Promise<RestartablePostgres> {
   const root = path.join(__dirname, '..', '..');
-  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(__dirname, 'postgres-process.ts')], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(__dirname, 'postgres-process.ts')], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const line = await lines.next();

@@ -10,7 +10,11 @@ export interface RouteRequest {
  * route added later is tested too: each `:param` takes each of its values; a parameter without
  * values fails the test, naming the route.
  */
-export function routeRequests(app: Hono, methods: readonly string[], values: Record<string, (path: string) => readonly string[]>): RouteRequest[] {
+export function routeRequests(
+  app: Hono,
+  methods: readonly string[],
+  values: Record<string, (path: string) => readonly string[]>,
+): RouteRequest[] {
   return app.routes
     .filter((route) => methods.includes(route.method))
     .flatMap((route) => {

@@ -12,7 +12,25 @@ export interface TestStack {
 
 /** The real local stack (allocator + form handlers over HTTP on 127.0.0.1) on a fresh database. */
 export async function startTestStack(
-  options: Partial<Pick<LocalStackOptions, 'holdSeconds' | 'aliveGraceSeconds' | 'identity' | 'accessCode' | 'requestLimits' | 'addressLimit' | 'idleRelease' | 'idleSweepIntervalMs' | 'log' | 'expiresAt' | 'repairPolicy' | 'port' | 'unreportedDeliveryFinalSeconds' | 'pricing'>> = {},
+  options: Partial<
+    Pick<
+      LocalStackOptions,
+      | 'holdSeconds'
+      | 'aliveGraceSeconds'
+      | 'identity'
+      | 'accessCode'
+      | 'requestLimits'
+      | 'addressLimit'
+      | 'idleRelease'
+      | 'idleSweepIntervalMs'
+      | 'log'
+      | 'expiresAt'
+      | 'repairPolicy'
+      | 'port'
+      | 'unreportedDeliveryFinalSeconds'
+      | 'pricing'
+    >
+  > = {},
 ): Promise<TestStack> {
   const db = await createTestDatabase();
   const stack = await startLocalStack({
@@ -67,10 +85,22 @@ export function submitForm(url: string, fields: Record<string, string>, accept =
  * A browser's form post without JavaScript: the answer (a 303, Post/Redirect/Get), then the page
  * it leads to, fetched with the cookies the answer set, as a browser would.
  */
-export async function submitFormAsBrowser(url: string, fields: Record<string, string>, cookie?: string): Promise<{ answer: Response; location: string; page: Response; cookies: string }> {
-  const answer = await fetch(`${url}/api/request_vm`, { method: 'POST', headers: cookie ? { cookie } : {}, body: new URLSearchParams(fields), redirect: 'manual' });
+export async function submitFormAsBrowser(
+  url: string,
+  fields: Record<string, string>,
+  cookie?: string,
+): Promise<{ answer: Response; location: string; page: Response; cookies: string }> {
+  const answer = await fetch(`${url}/api/request_vm`, {
+    method: 'POST',
+    headers: cookie ? { cookie } : {},
+    body: new URLSearchParams(fields),
+    redirect: 'manual',
+  });
   const location = answer.headers.get('location') ?? '';
-  const cookies = answer.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+  const cookies = answer.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .join('; ');
   const page = await fetch(new URL(location, url), { headers: cookies ? { cookie: cookies } : {} });
   return { answer, location, page, cookies };
 }

@@ -11,15 +11,31 @@ const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base6
 
 function expectSecurityHeaders(response: Response, what: string) {
   const csp = response.headers.get('content-security-policy') ?? '';
-  const directives = new Map(csp.split(';').map((part) => part.trim().split(/\s+/)).map(([name, ...values]) => [name, values.join(' ')]));
-  expect({ what, script: directives.get('script-src'), style: directives.get('style-src'), frames: directives.get('frame-ancestors'), fallback: directives.get('default-src') }).toEqual({
+  const directives = new Map(
+    csp
+      .split(';')
+      .map((part) => part.trim().split(/\s+/))
+      .map(([name, ...values]) => [name, values.join(' ')]),
+  );
+  expect({
+    what,
+    script: directives.get('script-src'),
+    style: directives.get('style-src'),
+    frames: directives.get('frame-ancestors'),
+    fallback: directives.get('default-src'),
+  }).toEqual({
     what,
     script: "'self'",
     style: "'self'",
     frames: "'none'",
     fallback: "'none'",
   });
-  expect({ what, nosniff: response.headers.get('x-content-type-options'), referrer: response.headers.get('referrer-policy'), frame: response.headers.get('x-frame-options') }).toEqual({
+  expect({
+    what,
+    nosniff: response.headers.get('x-content-type-options'),
+    referrer: response.headers.get('referrer-policy'),
+    frame: response.headers.get('x-frame-options'),
+  }).toEqual({
     what,
     nosniff: 'nosniff',
     referrer: 'same-origin',
@@ -69,7 +85,9 @@ describe('security headers on every answer of the web app', () => {
     expect(vm).not.toMatch(/<script>|<style>|\sstyle=|\son[a-z]+=/);
     expect(vm).toContain(`data-assignment="${assignmentId}"`);
     const urls = [...`${form}${vm}`.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1]);
-    expect(new Set(urls.map((url) => url.replace(/-[0-9a-f]{12}\./, '.')))).toEqual(new Set(['/assets/style.css', '/assets/form.js', '/assets/vm.js']));
+    expect(new Set(urls.map((url) => url.replace(/-[0-9a-f]{12}\./, '.')))).toEqual(
+      new Set(['/assets/style.css', '/assets/form.js', '/assets/vm.js']),
+    );
     for (const url of urls) {
       const response = await fetch(`${env.url}${url}`);
       expect(response.status).toBe(200);
@@ -92,7 +110,9 @@ describe('security headers on every answer of the web app', () => {
       token: () => ['A'.repeat(32), 'short'],
     };
     // Every GET, and the POSTs that answer with a page or JSON (a new PIN among them); the end of the session last.
-    const requests = routeRequests(app, ['GET', 'POST'], values).sort((a, b) => Number(a.path.endsWith('end-session')) - Number(b.path.endsWith('end-session')));
+    const requests = routeRequests(app, ['GET', 'POST'], values).sort(
+      (a, b) => Number(a.path.endsWith('end-session')) - Number(b.path.endsWith('end-session')),
+    );
     expect(requests.length).toBeGreaterThan(25);
     for (const { method, path } of requests) {
       const body = path === '/api/request_vm' ? new URLSearchParams({ email: 'cache@example.com', crd_command: crdCommand() }) : undefined;

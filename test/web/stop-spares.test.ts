@@ -11,7 +11,12 @@ describe('stopping the spares at expiresAt (Auto Scaling and EC2 mocked with aws
   const autoScalingMock = mockClient(autoScaling);
   const ec2Mock = mockClient(ec2);
   const group = (...instances: [string, string][]) => ({
-    AutoScalingGroups: [{ AutoScalingGroupName: 'LabLink-Spares', Instances: instances.map(([InstanceId, LifecycleState]) => ({ InstanceId, LifecycleState })) }],
+    AutoScalingGroups: [
+      {
+        AutoScalingGroupName: 'LabLink-Spares',
+        Instances: instances.map(([InstanceId, LifecycleState]) => ({ InstanceId, LifecycleState })),
+      },
+    ],
   });
 
   beforeEach(() => {
@@ -22,13 +27,17 @@ describe('stopping the spares at expiresAt (Auto Scaling and EC2 mocked with aws
   });
 
   it('keeps the group from replacing stopped spares, then stops every spare it has', async () => {
-    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group(['i-0spare1', 'InService'], ['i-0spare2', 'InService'], ['i-0ending', 'Terminating']) as never);
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolves(group(['i-0spare1', 'InService'], ['i-0spare2', 'InService'], ['i-0ending', 'Terminating']) as never);
     expect(await stopSpares(autoScaling, ec2, 'LabLink-Spares')).toEqual(['i-0spare1', 'i-0spare2']);
     expect(autoScalingMock.commandCalls(SuspendProcessesCommand)[0].args[0].input).toEqual({
       AutoScalingGroupName: 'LabLink-Spares',
       ScalingProcesses: ['HealthCheck', 'ReplaceUnhealthy', 'AZRebalance'],
     });
-    expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input)).toEqual([{ InstanceIds: ['i-0spare1', 'i-0spare2'] }]);
+    expect(ec2Mock.commandCalls(StopInstancesCommand).map((call) => call.args[0].input)).toEqual([
+      { InstanceIds: ['i-0spare1', 'i-0spare2'] },
+    ]);
   });
 
   it('stops the running spares, then fails naming a spare still launching, so the retry stops it once it runs', async () => {

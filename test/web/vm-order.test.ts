@@ -5,12 +5,44 @@ const NOW = Date.parse('2026-12-02T10:00:00Z');
 
 function vm(hostname: string, fields: Partial<VmSummary> = {}): VmSummary {
   return {
-    hostname, status: 'free', state: 'waiting', email: null, error: null, registered_at: '2026-12-02T09:00:00Z', last_seen: '2026-12-02T09:59:50Z',
-    assigned_at: null, delivered_at: null, configured_at: null, polling: true, instance_id: null, boot_id: null, uptime_seconds: null,
-    crd_running: null, disk_free_mb: null, gpu_status: null, gpu_detail: null, in_use: null, health_reported_at: null, unhealthy_since: null,
-    reboot_count: 0, last_reboot_at: null, failed_at: null, failure: null, stale: false, step: null, step_at: null, log_errors: 0,
-    setup_rerun_requested_at: null, reset_requested_at: null, warm_pool: null, moved_from: null,
-    replacement_requested_at: null, replacement_count: 0, spare: false, replaced_instance_id: null, ...fields,
+    hostname,
+    status: 'free',
+    state: 'waiting',
+    email: null,
+    error: null,
+    registered_at: '2026-12-02T09:00:00Z',
+    last_seen: '2026-12-02T09:59:50Z',
+    assigned_at: null,
+    delivered_at: null,
+    configured_at: null,
+    polling: true,
+    instance_id: null,
+    boot_id: null,
+    uptime_seconds: null,
+    crd_running: null,
+    disk_free_mb: null,
+    gpu_status: null,
+    gpu_detail: null,
+    in_use: null,
+    health_reported_at: null,
+    unhealthy_since: null,
+    reboot_count: 0,
+    last_reboot_at: null,
+    failed_at: null,
+    failure: null,
+    stale: false,
+    step: null,
+    step_at: null,
+    log_errors: 0,
+    setup_rerun_requested_at: null,
+    reset_requested_at: null,
+    warm_pool: null,
+    moved_from: null,
+    replacement_requested_at: null,
+    replacement_count: 0,
+    spare: false,
+    replaced_instance_id: null,
+    ...fields,
   };
 }
 
@@ -41,7 +73,7 @@ describe('sortVms', () => {
     expect(names(sortVms(vms, DEFAULT_ORDER))).toEqual(['lab-1', 'lab-3', 'lab-4', 'lab-2', 'lab-10']);
   });
 
-  it('puts a failed start-host before a VM waiting for a moved participant\'s new command, and a normal boot among the healthy', () => {
+  it("puts a failed start-host before a VM waiting for a moved participant's new command, and a normal boot among the healthy", () => {
     const moved = vm('lab-5', { status: 'waiting-for-command', state: 'error', moved_from: 'lab-1' });
     const failed = vm('lab-6', { status: 'start-failed', state: 'error' });
     const booting = vm('lab-7', { status: 'booting', polling: false });
@@ -68,7 +100,10 @@ describe('parseVmOrder', () => {
   });
 
   it('refuses an unknown column or direction with what is allowed', () => {
-    expect(parseVmOrder('pin', undefined)).toEqual({ ok: false, message: '"sort" must be one of hostname, state, email, health, assigned, seen.' });
+    expect(parseVmOrder('pin', undefined)).toEqual({
+      ok: false,
+      message: '"sort" must be one of hostname, state, email, health, assigned, seen.',
+    });
     expect(parseVmOrder('state', 'up')).toEqual({ ok: false, message: '"dir" must be "asc" or "desc".' });
   });
 });

@@ -6,7 +6,7 @@ import { crdCommand } from '../../support/fixtures';
 import { TestStack, startTestStack } from '../../support/stack';
 
 /** "I'm done" on the participant's page, in a real Chromium against the local stack and PostgreSQL. */
-describe("the participant's \"I'm done\"", () => {
+describe('the participant\'s "I\'m done"', () => {
   let env: TestStack;
   let browser: Browser;
   beforeAll(async () => {
@@ -34,26 +34,29 @@ describe("the participant's \"I'm done\"", () => {
   it.each([
     ['with JavaScript', true],
     ['without JavaScript', false],
-  ])('%s: asks first, saying files are deleted; Cancel keeps the VM; confirming gives it back and it is reset', async (_name, javaScriptEnabled) => {
-    const context = await browser.newContext({ javaScriptEnabled });
-    const page = await context.newPage();
-    await requestVmIn(page, 'done@example.com');
-    const vmUrl = page.url();
+  ])(
+    '%s: asks first, saying files are deleted; Cancel keeps the VM; confirming gives it back and it is reset',
+    async (_name, javaScriptEnabled) => {
+      const context = await browser.newContext({ javaScriptEnabled });
+      const page = await context.newPage();
+      await requestVmIn(page, 'done@example.com');
+      const vmUrl = page.url();
 
-    await page.getByRole('link', { name: "I'm done with done-vm-1" }).click();
-    await expect(page.locator('h1').textContent()).resolves.toBe('Give done-vm-1 back?');
-    await expect(page.locator('main').textContent()).resolves.toContain('your files on it are deleted');
-    await page.getByRole('link', { name: 'Cancel' }).click();
-    expect(page.url()).toBe(vmUrl);
-    expect(await vmRow()).toEqual({ state: 'assigned', email: 'done@example.com' });
+      await page.getByRole('link', { name: "I'm done with done-vm-1" }).click();
+      await expect(page.locator('h1').textContent()).resolves.toBe('Give done-vm-1 back?');
+      await expect(page.locator('main').textContent()).resolves.toContain('your files on it are deleted');
+      await page.getByRole('link', { name: 'Cancel' }).click();
+      expect(page.url()).toBe(vmUrl);
+      expect(await vmRow()).toEqual({ state: 'assigned', email: 'done@example.com' });
 
-    await page.getByRole('link', { name: "I'm done with done-vm-1" }).click();
-    await page.getByRole('button', { name: "Yes, I'm done: give it back" }).click();
-    await page.waitForURL(/\?outcome=done$/);
-    await expect(page.locator('#done').textContent()).resolves.toBe('You gave done-vm-1 back. Thank you!');
-    expect(await vmRow()).toEqual({ state: 'resetting', email: null });
-    await context.close();
-  });
+      await page.getByRole('link', { name: "I'm done with done-vm-1" }).click();
+      await page.getByRole('button', { name: "Yes, I'm done: give it back" }).click();
+      await page.waitForURL(/\?outcome=done$/);
+      await expect(page.locator('#done').textContent()).resolves.toBe('You gave done-vm-1 back. Thank you!');
+      expect(await vmRow()).toEqual({ state: 'resetting', email: null });
+      await context.close();
+    },
+  );
 
   it('another browser with the same link, holding a VM of its own, cannot give this VM back: told to ask the instructor, nothing changes', async () => {
     await recordPoll(env.db.sql, 'done-vm-2', 600);
@@ -65,9 +68,14 @@ describe("the participant's \"I'm done\"", () => {
     await requestVmIn(page, 'stranger@example.com');
     await page.goto(`${ownerPage.url()}/done`);
     const before = await dumpDatabase(env.db.pool);
-    const [response] = await Promise.all([page.waitForResponse((answer) => answer.request().method() === 'POST'), page.getByRole('button', { name: "Yes, I'm done: give it back" }).click()]);
+    const [response] = await Promise.all([
+      page.waitForResponse((answer) => answer.request().method() === 'POST'),
+      page.getByRole('button', { name: "Yes, I'm done: give it back" }).click(),
+    ]);
     expect(response.status()).toBe(403);
-    await expect(page.locator('#not-yours').textContent()).resolves.toBe('Only the browser that asked for this VM can give it back. If you need that, ask your instructor.');
+    await expect(page.locator('#not-yours').textContent()).resolves.toBe(
+      'Only the browser that asked for this VM can give it back. If you need that, ask your instructor.',
+    );
     expect(await dumpDatabase(env.db.pool)).toBe(before);
     expect(await vmRow()).toEqual({ state: 'assigned', email: 'owner@example.com' });
     await owner.close();

@@ -49,7 +49,9 @@ describe('the end is never a surprise', () => {
     const page = await context.newPage();
     await page.goto(vmUrl);
     await expect(page.locator('#expiry-warning').isVisible()).resolves.toBe(true);
-    await expect(page.locator('#expiry-warning').textContent()).resolves.toMatch(/^The workshop ends in 5 min\. .*deleted with all your files on it/);
+    await expect(page.locator('#expiry-warning').textContent()).resolves.toMatch(
+      /^The workshop ends in 5 min\. .*deleted with all your files on it/,
+    );
     await context.close();
   });
 });

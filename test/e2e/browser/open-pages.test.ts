@@ -147,7 +147,9 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
   it('a hidden page asks nothing; shown again it asks at once and shows what changed meanwhile', async () => {
     const page = await readyPage('open-hidden');
     await setHidden(page, true);
-    expect((await fetch(`${harness.env.url}/api/vms/open-hidden/release`, { method: 'POST', headers: { authorization: ADMIN } })).status).toBe(200);
+    expect(
+      (await fetch(`${harness.env.url}/api/vms/open-hidden/release`, { method: 'POST', headers: { authorization: ADMIN } })).status,
+    ).toBe(200);
     await advance(page, 10 * SETTLED_POLL_SECONDS);
     expect(await asked(page, STATUS)).toBe(0);
     await expect(page.locator('#progress').getAttribute('data-progress')).resolves.toBe('ready');

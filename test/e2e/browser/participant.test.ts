@@ -46,7 +46,9 @@ describe('participant flow in a real Chromium against local mode', () => {
     expect(hostname).toMatch(/^web-vm-\d$/);
     expect(pin).toMatch(/^\d{6}$/);
     await page.waitForSelector('#progress[data-progress="ready"]');
-    await expect(page.locator('#progress').textContent()).resolves.toContain(`Ready. Open remotedesktop.google.com/access, click ${hostname}`);
+    await expect(page.locator('#progress').textContent()).resolves.toContain(
+      `Ready. Open remotedesktop.google.com/access, click ${hostname}`,
+    );
     expect(await accessibilityViolations(page)).toEqual([]);
 
     // The same browser: only it is shown the VM again for this email.
@@ -64,54 +66,57 @@ describe('participant flow in a real Chromium against local mode', () => {
   it.each([
     ['with JavaScript', true],
     ['without JavaScript', false],
-  ])('shows every mistake at once %s: a focused summary at the top, in view on a phone, the title says so', async (_case, javaScriptEnabled) => {
-    const page = await openForm({ javaScriptEnabled, viewport: { width: 360, height: 740 } });
-    const code = fakeCode();
-    await page.getByLabel('Your email').fill('grace@gmial.com');
-    await page.getByLabel('The Debian Linux command from step 1').fill(code);
-    await page.getByRole('button', { name: 'Get my VM' }).click();
-    await page.waitForSelector('#error-summary');
-    await expect(page.title()).resolves.toBe('Error: Get your workshop VM · LabLink');
-    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('error-summary');
-    const summary = page.locator('#error-summary');
-    await expect(summary.getByRole('heading').textContent()).resolves.toBe('There are 2 problems');
-    await expect(summary.getByRole('link').allTextContents()).resolves.toEqual([
-      expect.stringContaining('Did you mean grace@gmail.com?'),
-      expect.stringContaining('This looks like the code alone, not the whole command.'),
-    ]);
-    const firstError = await summary.getByRole('link').first().boundingBox();
-    expect(firstError && firstError.y >= 0 && firstError.y + firstError.height <= 740).toBe(true);
-    await expect(page.locator('#crd_command-error').textContent()).resolves.toContain('code alone');
-    await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmial.com');
-    await expect(page.locator('#crd_command').getAttribute('aria-invalid')).resolves.toBe('true');
-    // axe waits on timers, which do not run in a page without JavaScript; the markup is the same either way.
-    if (javaScriptEnabled) expect(await accessibilityViolations(page)).toEqual([]);
+  ])(
+    'shows every mistake at once %s: a focused summary at the top, in view on a phone, the title says so',
+    async (_case, javaScriptEnabled) => {
+      const page = await openForm({ javaScriptEnabled, viewport: { width: 360, height: 740 } });
+      const code = fakeCode();
+      await page.getByLabel('Your email').fill('grace@gmial.com');
+      await page.getByLabel('The Debian Linux command from step 1').fill(code);
+      await page.getByRole('button', { name: 'Get my VM' }).click();
+      await page.waitForSelector('#error-summary');
+      await expect(page.title()).resolves.toBe('Error: Get your workshop VM · LabLink');
+      await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('error-summary');
+      const summary = page.locator('#error-summary');
+      await expect(summary.getByRole('heading').textContent()).resolves.toBe('There are 2 problems');
+      await expect(summary.getByRole('link').allTextContents()).resolves.toEqual([
+        expect.stringContaining('Did you mean grace@gmail.com?'),
+        expect.stringContaining('This looks like the code alone, not the whole command.'),
+      ]);
+      const firstError = await summary.getByRole('link').first().boundingBox();
+      expect(firstError && firstError.y >= 0 && firstError.y + firstError.height <= 740).toBe(true);
+      await expect(page.locator('#crd_command-error').textContent()).resolves.toContain('code alone');
+      await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmial.com');
+      await expect(page.locator('#crd_command').getAttribute('aria-invalid')).resolves.toBe('true');
+      // axe waits on timers, which do not run in a page without JavaScript; the markup is the same either way.
+      if (javaScriptEnabled) expect(await accessibilityViolations(page)).toEqual([]);
 
-    await summary.getByRole('link').nth(1).click();
-    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('crd_command');
+      await summary.getByRole('link').nth(1).click();
+      await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('crd_command');
 
-    // Post/Redirect/Get: the page with the mistakes has an address of its own, without the code;
-    // a reload shows it again, with what was typed, and posts nothing.
-    expect(page.url()).toBe(`${env.url}/?error=invalid&email=grace%40gmial.com#crd_command`);
-    const posts: string[] = [];
-    page.on('request', (request) => {
-      if (request.method() !== 'GET') posts.push(`${request.method()} ${request.url()}`);
-    });
-    const reloaded = await page.reload();
-    expect(reloaded?.request().method()).toBe('GET');
-    await expect(page.locator('#crd_command').inputValue()).resolves.toBe(code);
-    await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmial.com');
-    await expect(page.locator('#error-summary li').count()).resolves.toBe(2);
-    expect(posts).toEqual([]);
+      // Post/Redirect/Get: the page with the mistakes has an address of its own, without the code;
+      // a reload shows it again, with what was typed, and posts nothing.
+      expect(page.url()).toBe(`${env.url}/?error=invalid&email=grace%40gmial.com#crd_command`);
+      const posts: string[] = [];
+      page.on('request', (request) => {
+        if (request.method() !== 'GET') posts.push(`${request.method()} ${request.url()}`);
+      });
+      const reloaded = await page.reload();
+      expect(reloaded?.request().method()).toBe('GET');
+      await expect(page.locator('#crd_command').inputValue()).resolves.toBe(code);
+      await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmial.com');
+      await expect(page.locator('#error-summary li').count()).resolves.toBe(2);
+      expect(posts).toEqual([]);
 
-    // Taking the suggestion needs the script; without it the button would do nothing, so it is not shown.
-    const useSuggestion = page.getByRole('button', { name: 'Use grace@gmail.com' });
-    await expect(useSuggestion.isVisible()).resolves.toBe(javaScriptEnabled);
-    if (javaScriptEnabled) {
-      await useSuggestion.click();
-      await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmail.com');
-    }
-  });
+      // Taking the suggestion needs the script; without it the button would do nothing, so it is not shown.
+      const useSuggestion = page.getByRole('button', { name: 'Use grace@gmail.com' });
+      await expect(useSuggestion.isVisible()).resolves.toBe(javaScriptEnabled);
+      if (javaScriptEnabled) {
+        await useSuggestion.click();
+        await expect(page.getByLabel('Your email').inputValue()).resolves.toBe('grace@gmail.com');
+      }
+    },
+  );
 
   it('keeps an address the participant confirms, and takes a command pasted with a prompt and typographic quotes', async () => {
     const page = await openForm();
@@ -152,7 +157,9 @@ describe('participant flow in a real Chromium against local mode', () => {
   });
 
   it('gives VM and PIN without JavaScript, on a phone-sized screen without sideways scrolling', async () => {
-    await env.db.pool.query(`UPDATE vms SET email = NULL, state = 'waiting', pin = NULL, crd_command = NULL, assignment_id = NULL WHERE email IN ('kbd@example.com', 'grace@gmial.com')`);
+    await env.db.pool.query(
+      `UPDATE vms SET email = NULL, state = 'waiting', pin = NULL, crd_command = NULL, assignment_id = NULL WHERE email IN ('kbd@example.com', 'grace@gmial.com')`,
+    );
     const page = await openForm({ javaScriptEnabled: false, viewport: { width: 360, height: 740 } });
     await page.getByLabel('Your email').fill('nojs@example.com');
     await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
@@ -162,7 +169,9 @@ describe('participant flow in a real Chromium against local mode', () => {
     await expect(page.getByRole('link', { name: 'Check again' }).isVisible()).resolves.toBe(true);
     // Copying needs the script: without it the buttons would do nothing, so they are not shown.
     await expect(page.locator('button[data-copy]').count()).resolves.toBe(2);
-    await expect(page.locator('button[data-copy]').evaluateAll((buttons) => buttons.filter((b) => (b as HTMLElement).offsetParent !== null).length)).resolves.toBe(0);
+    await expect(
+      page.locator('button[data-copy]').evaluateAll((buttons) => buttons.filter((b) => (b as HTMLElement).offsetParent !== null).length),
+    ).resolves.toBe(0);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
   });

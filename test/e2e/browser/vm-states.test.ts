@@ -64,12 +64,17 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
     await page.waitForURL(/outcome=retried/);
     await page.waitForSelector('#progress[data-progress="failed"]');
     await expect(page.locator('#progress').textContent()).resolves.toBe('Chrome Remote Desktop keeps failing on state-stuck.');
-    await expect(page.locator('#next-step').textContent()).resolves.toContain('Ask your instructor and tell them your VM\'s name, state-stuck.');
+    await expect(page.locator('#next-step').textContent()).resolves.toContain(
+      "Ask your instructor and tell them your VM's name, state-stuck.",
+    );
     await expect(page.getByRole('link', { name: 'Get a new command' }).count()).resolves.toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
 
     const dashboard = await (await fetch(`${harness.env.url}/admin`, { headers: { authorization: ADMIN } })).text();
-    const row = dashboard.slice(dashboard.indexOf('<tr data-hostname="state-stuck"'), dashboard.indexOf('</tr>', dashboard.indexOf('<tr data-hostname="state-stuck"')));
+    const row = dashboard.slice(
+      dashboard.indexOf('<tr data-hostname="state-stuck"'),
+      dashboard.indexOf('</tr>', dashboard.indexOf('<tr data-hostname="state-stuck"')),
+    );
     expect(row).toContain('data-status="participant-stuck" class="problem"');
     expect(row).toContain('stuck@example.com');
     expect(row).toContain('href="/admin/vms/state-stuck/move"');
@@ -86,13 +91,17 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
 
     await page.clock.fastForward(SETTLED_POLL_SECONDS * 1000);
     await page.waitForSelector('#progress[data-progress="released"]');
-    await expect(page.evaluate(() => (document.getElementById('progress') as HTMLElement & { marked?: boolean }).marked)).resolves.toBe(true);
+    await expect(page.evaluate(() => (document.getElementById('progress') as HTMLElement & { marked?: boolean }).marked)).resolves.toBe(
+      true,
+    );
     await expect(page.locator('#progress').getAttribute('aria-live')).resolves.toBe('polite');
     await expect(page.title()).resolves.toBe('Taken back: your VM state-release · LabLink');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Your VM was taken back');
     await expect(page.locator('#progress').textContent()).resolves.toBe('The instructor has taken state-release back.');
     await expect(page.locator('main').textContent()).resolves.toContain('shown as offline: you can remove it there.');
-    await expect(page.locator('#next-step').textContent()).resolves.toContain('Ask your instructor and tell them your VM\'s name, state-release.');
+    await expect(page.locator('#next-step').textContent()).resolves.toContain(
+      "Ask your instructor and tell them your VM's name, state-release.",
+    );
     await expect(page.locator('#pin').count()).resolves.toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
   });
@@ -107,7 +116,9 @@ describe('a participant’s open VM page tells the truth, in a real Chromium (re
     await page.clock.fastForward(SETTLED_POLL_SECONDS * 1000);
     await page.waitForSelector('#progress[data-progress="broken"]');
     await expect(page.locator('#progress').textContent()).resolves.toBe('state-dies has stopped working.');
-    await expect(page.locator('#next-step').textContent()).resolves.toContain('Ask your instructor and tell them your VM\'s name, state-dies.');
+    await expect(page.locator('#next-step').textContent()).resolves.toContain(
+      "Ask your instructor and tell them your VM's name, state-dies.",
+    );
     expect(await accessibilityViolations(page)).toEqual([]);
 
     await harness.startVm('state-spare');

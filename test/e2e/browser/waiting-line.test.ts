@@ -27,7 +27,10 @@ describe('the waiting line, when every VM is taken', () => {
     await env?.close();
   });
 
-  async function submitIn(options: { javaScriptEnabled?: boolean; viewport?: { width: number; height: number } }, email: string): Promise<Page> {
+  async function submitIn(
+    options: { javaScriptEnabled?: boolean; viewport?: { width: number; height: number } },
+    email: string,
+  ): Promise<Page> {
     const context = await browser.newContext(options);
     contexts.push(context);
     const page = await context.newPage();
@@ -63,10 +66,14 @@ describe('the waiting line, when every VM is taken', () => {
     await second.waitForURL(/\/line\//);
     await expect(second.locator('#position').textContent()).resolves.toBe('You are number 2 of 2 waiting.');
     expect(await accessibilityViolations(second)).toEqual([]);
-    const dashboard = await fetch(`${env.url}/admin`, { headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` } });
+    const dashboard = await fetch(`${env.url}/admin`, {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}` },
+    });
     expect(await dashboard.text()).toContain('Waiting line: 2 participants waiting for a VM.');
     // The open dashboard counts them too, without a reload.
-    await dashboardPage.waitForFunction(() => document.getElementById('waiting-line')?.textContent === 'Waiting line: 2 participants waiting for a VM.');
+    await dashboardPage.waitForFunction(
+      () => document.getElementById('waiting-line')?.textContent === 'Waiting line: 2 participants waiting for a VM.',
+    );
 
     // Minutes pass: the first's command may have expired by the time a VM frees.
     await env.db.pool.query(`UPDATE waiting_line SET command_at = now() - interval '3 minutes' WHERE email = 'first@example.com'`);
@@ -76,7 +83,9 @@ describe('the waiting line, when every VM is taken', () => {
 
     // While the agent wipes the VM, the estimate comes from that reset.
     await first.reload();
-    await expect(first.locator('#estimate').textContent()).resolves.toMatch(/^Expected (in about [12] minutes?|any moment now): a VM being wiped after its last participant\.$/);
+    await expect(first.locator('#estimate').textContent()).resolves.toMatch(
+      /^Expected (in about [12] minutes?|any moment now): a VM being wiped after its last participant\.$/,
+    );
 
     // Without JavaScript the page reloads itself every 15 seconds; the test reloads it sooner.
     await waitFor(async () => {
@@ -84,7 +93,9 @@ describe('the waiting line, when every VM is taken', () => {
       return (await first.locator('h1').textContent()) !== 'You are in line for a VM';
     }, 'the reset to end');
     await expect(first.locator('h1').textContent()).resolves.toBe('Your turn: a VM is free for you');
-    await expect(first.locator('#turn').textContent()).resolves.toBe('The command you sent may have expired. Send a new one within 5 minutes, or the VM goes to the next in line.');
+    await expect(first.locator('#turn').textContent()).resolves.toBe(
+      'The command you sent may have expired. Send a new one within 5 minutes, or the VM goes to the next in line.',
+    );
     expect(await fitsThePhone(first)).toBe(true);
     // axe needs JavaScript: the same page, read in a browser with it.
     const reader = await browser.newContext();
@@ -114,7 +125,10 @@ describe('the waiting line, when every VM is taken', () => {
 
     // With JavaScript the page updates in place, without a reload.
     await second.evaluate(() => document.body.setAttribute('data-not-reloaded', ''));
-    await waitFor(async () => (await second.locator('#position').textContent()) === 'You are number 1 of 1 waiting.', 'the second page to move up');
+    await waitFor(
+      async () => (await second.locator('#position').textContent()) === 'You are number 1 of 1 waiting.',
+      'the second page to move up',
+    );
     await expect(second.locator('body').getAttribute('data-not-reloaded')).resolves.toBe('');
   });
 });
