@@ -1,11 +1,11 @@
-import { requestVm } from '../../store/assignment';
+import { useTestStack } from '../support/suite';
 import { silentLogger } from '../../core/log';
+import { requestVm } from '../../store/assignment';
 import { recordPoll } from '../../store/vms';
 import { createAdminApp } from '../../web/admin-app';
 import { ADMIN_ACTIONS, FLEET_ACTIONS } from '../../web/admin-page';
 import { TEST_ADMIN_SECRET, crdCommand } from '../support/fixtures';
 import { routeRequests } from '../support/routes';
-import { TestStack, startTestStack } from '../support/stack';
 
 const ADMIN = `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`;
 /** What each path parameter of an admin route can be; a route with a parameter not listed here fails the test. */
@@ -22,15 +22,12 @@ const REQUESTS = routeRequests(
 );
 
 describe('every admin route that changes something refuses a cross-site request, even with credentials (routes read from the app)', () => {
-  let env: TestStack;
-  beforeAll(async () => {
-    env = await startTestStack();
-  });
-  afterAll(async () => env?.close());
+  const suite = useTestStack();
+
   beforeEach(async () => {
-    await env.db.pool.query('DELETE FROM vms');
-    for (const name of ['adm-vm-1', 'adm-vm-2']) await recordPoll(env.db.sql, name, 600);
-    await requestVm(env.db.sql, { email: 'ada@example.com', crdCommand: crdCommand() });
+    await suite.env.db.pool.query('DELETE FROM vms');
+    for (const name of ['adm-vm-1', 'adm-vm-2']) await recordPoll(suite.env.db.sql, name, 600);
+    await requestVm(suite.env.db.sql, { email: 'ada@example.com', crdCommand: crdCommand() });
   });
 
   it('finds the dashboard and API actions among the routes', () => {
@@ -45,9 +42,9 @@ describe('every admin route that changes something refuses a cross-site request,
   });
 
   it.each(REQUESTS.map((request) => [`${request.method} ${request.path}`, request] as const))('%s', async (_name, { method, path }) => {
-    const before = await env.db.dumpVms();
+    const before = await suite.env.db.dumpVms();
     const send = (headers: Record<string, string>) =>
-      fetch(`${env.url}${path}`, {
+      fetch(`${suite.env.url}${path}`, {
         method,
         headers: { authorization: ADMIN, 'content-type': 'application/x-www-form-urlencoded', ...headers },
         body: 'confirm=yes',
@@ -62,10 +59,10 @@ describe('every admin route that changes something refuses a cross-site request,
       const refused = await send(crossSite);
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { error: string }).error).toMatch(/Cross-site requests to the admin routes are refused/);
-      expect(await env.db.dumpVms()).toEqual(before);
+      expect(await suite.env.db.dumpVms()).toEqual(before);
     }
     // The same request from the dashboard itself reaches the route: the refusals above were not a wrong path.
-    const sameOrigin = await send({ origin: env.url, 'sec-fetch-site': 'same-origin' });
+    const sameOrigin = await send({ origin: suite.env.url, 'sec-fetch-site': 'same-origin' });
     expect([403, 404]).not.toContain(sameOrigin.status);
   });
 });

@@ -1,35 +1,26 @@
-import { Browser, Page } from 'playwright-core';
-import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../../local/chromium';
+import { useStackAndBrowser } from '../../support/suite';
+import { Page } from 'playwright-core';
 import { recordPoll } from '../../../store/vms';
 import { dumpDatabase } from '../../support/database';
 import { crdCommand } from '../../support/fixtures';
-import { TestStack, startTestStack } from '../../support/stack';
 
 /** "I'm done" on the participant's page, in a real Chromium against the local stack and PostgreSQL. */
 describe('the participant\'s "I\'m done"', () => {
-  let env: TestStack;
-  let browser: Browser;
-  beforeAll(async () => {
-    env = await startTestStack();
-    browser = await launchChromium();
-  }, CHROMIUM_INSTALL_TIMEOUT_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await env?.close();
-  });
+  const suite = useStackAndBrowser();
+
   beforeEach(async () => {
-    await env.db.pool.query('DELETE FROM vms');
-    await recordPoll(env.db.sql, 'done-vm-1', 600);
+    await suite.env.db.pool.query('DELETE FROM vms');
+    await recordPoll(suite.env.db.sql, 'done-vm-1', 600);
   });
 
   async function requestVmIn(page: Page, email: string): Promise<void> {
-    await page.goto(`${env.url}/`);
+    await page.goto(`${suite.env.url}/`);
     await page.getByLabel('Your email').fill(email);
     await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
     await page.getByRole('button', { name: 'Get my VM' }).click();
     await page.waitForURL(/\/vm\/[0-9a-f-]{36}$/);
   }
-  const vmRow = async () => (await env.db.pool.query(`SELECT state, email FROM vms WHERE hostname = 'done-vm-1'`)).rows[0];
+  const vmRow = async () => (await suite.env.db.pool.query(`SELECT state, email FROM vms WHERE hostname = 'done-vm-1'`)).rows[0];
 
   it.each([
     ['with JavaScript', true],
@@ -37,7 +28,7 @@ describe('the participant\'s "I\'m done"', () => {
   ])(
     '%s: asks first, saying files are deleted; Cancel keeps the VM; confirming gives it back and it is reset',
     async (_name, javaScriptEnabled) => {
-      const context = await browser.newContext({ javaScriptEnabled });
+      const context = await suite.browser.newContext({ javaScriptEnabled });
       const page = await context.newPage();
       await requestVmIn(page, 'done@example.com');
       const vmUrl = page.url();
@@ -59,15 +50,15 @@ describe('the participant\'s "I\'m done"', () => {
   );
 
   it('another browser with the same link, holding a VM of its own, cannot give this VM back: told to ask the instructor, nothing changes', async () => {
-    await recordPoll(env.db.sql, 'done-vm-2', 600);
-    const owner = await browser.newContext();
+    await recordPoll(suite.env.db.sql, 'done-vm-2', 600);
+    const owner = await suite.browser.newContext();
     const ownerPage = await owner.newPage();
     await requestVmIn(ownerPage, 'owner@example.com');
-    const stranger = await browser.newContext();
+    const stranger = await suite.browser.newContext();
     const page = await stranger.newPage();
     await requestVmIn(page, 'stranger@example.com');
     await page.goto(`${ownerPage.url()}/done`);
-    const before = await dumpDatabase(env.db.pool);
+    const before = await dumpDatabase(suite.env.db.pool);
     const [response] = await Promise.all([
       page.waitForResponse((answer) => answer.request().method() === 'POST'),
       page.getByRole('button', { name: "Yes, I'm done: give it back" }).click(),
@@ -76,7 +67,7 @@ describe('the participant\'s "I\'m done"', () => {
     await expect(page.locator('#not-yours').textContent()).resolves.toBe(
       'Only the browser that asked for this VM can give it back. If you need that, ask your instructor.',
     );
-    expect(await dumpDatabase(env.db.pool)).toBe(before);
+    expect(await dumpDatabase(suite.env.db.pool)).toBe(before);
     expect(await vmRow()).toEqual({ state: 'assigned', email: 'owner@example.com' });
     await owner.close();
     await stranger.close();

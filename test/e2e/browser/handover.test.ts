@@ -1,24 +1,14 @@
-import { Browser, Page } from 'playwright-core';
-import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../../local/chromium';
+import { useStackAndBrowser } from '../../support/suite';
+import { Page } from 'playwright-core';
 import { recordPoll } from '../../../store/vms';
 import { TEST_ADMIN_SECRET, crdCommand } from '../../support/fixtures';
-import { TestStack, startTestStack } from '../../support/stack';
 
 /** A participant on a new browser: the attempt on the dashboard, the admin's one-time link, in a real Chromium against the local stack. */
 describe('handing a VM to a new browser', () => {
-  let env: TestStack;
-  let browser: Browser;
-  beforeAll(async () => {
-    env = await startTestStack();
-    browser = await launchChromium();
-  }, CHROMIUM_INSTALL_TIMEOUT_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await env?.close();
-  });
+  const suite = useStackAndBrowser();
 
   async function submit(page: Page, email: string): Promise<void> {
-    await page.goto(`${env.url}/`);
+    await page.goto(`${suite.env.url}/`);
     await page.getByLabel('Your email').fill(email);
     await page.getByLabel('The Debian Linux command from step 1').fill(crdCommand());
     await page.getByRole('button', { name: 'Get my VM' }).click();
@@ -26,21 +16,21 @@ describe('handing a VM to a new browser', () => {
   }
 
   it('the new browser is refused, the admin sees it and sends a link, the new browser (without JavaScript) gets the VM and the old one loses it', async () => {
-    await recordPoll(env.db.sql, 'hand-vm-1', 600);
-    const old = await (await browser.newContext()).newPage();
+    await recordPoll(suite.env.db.sql, 'hand-vm-1', 600);
+    const old = await (await suite.browser.newContext()).newPage();
     await submit(old, 'ada@example.com');
     await old.waitForURL(/\/vm\/[0-9a-f-]{36}$/);
     const vmUrl = old.url();
     const pin = await old.locator('#pin').textContent();
-    await env.db.pool.query(`UPDATE vms SET assigned_at = now() - interval '1 minute'`);
+    await suite.env.db.pool.query(`UPDATE vms SET assigned_at = now() - interval '1 minute'`);
 
-    const fresh = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    const fresh = await (await suite.browser.newContext({ javaScriptEnabled: false })).newPage();
     await submit(fresh, 'ada@example.com');
     await expect(fresh.locator('main').textContent()).resolves.toContain('This email already has a VM, asked for from another browser.');
     await expect(fresh.locator('main').textContent()).resolves.not.toContain(pin!);
 
-    const admin = await (await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } })).newPage();
-    await admin.goto(`${env.url}/admin`);
+    const admin = await (await suite.browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } })).newPage();
+    await admin.goto(`${suite.env.url}/admin`);
     const attempts = admin.locator('#email-attempts');
     await expect(attempts.locator('tbody tr td').nth(1).textContent()).resolves.toBe('ada@example.com');
     await expect(attempts.locator('tbody tr td').nth(2).textContent()).resolves.toBe('hand-vm-1');

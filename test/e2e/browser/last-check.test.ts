@@ -1,21 +1,9 @@
-import { Browser } from 'playwright-core';
-import { CHROMIUM_INSTALL_TIMEOUT_MS, launchChromium } from '../../../local/chromium';
+import { useStackAndBrowser } from '../../support/suite';
 import { accessibilityViolations } from '../../support/axe';
 import { TEST_ADMIN_SECRET } from '../../support/fixtures';
-import { TestStack, startTestStack } from '../../support/stack';
 
 describe("the dashboard's last go / no-go check, in a real Chromium", () => {
-  let env: TestStack;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    env = await startTestStack();
-    browser = await launchChromium();
-  }, CHROMIUM_INSTALL_TIMEOUT_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await env?.close();
-  });
+  const suite = useStackAndBrowser();
 
   it('shows the verdict, its time and each failure as text (never markup), with no accessibility violations', async () => {
     const lines = [
@@ -27,7 +15,7 @@ describe("the dashboard's last go / no-go check, in a real Chromium", () => {
         action: 'Re-run setup.',
       },
     ];
-    const posted = await fetch(`${env.url}/api/go-no-go`, {
+    const posted = await fetch(`${suite.env.url}/api/go-no-go`, {
       method: 'POST',
       headers: {
         authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_SECRET}`).toString('base64')}`,
@@ -37,9 +25,9 @@ describe("the dashboard's last go / no-go check, in a real Chromium", () => {
     });
     expect(posted.status).toBe(201);
 
-    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
+    const context = await suite.browser.newContext({ httpCredentials: { username: 'admin', password: TEST_ADMIN_SECRET } });
     const page = await context.newPage();
-    await page.goto(`${env.url}/admin`);
+    await page.goto(`${suite.env.url}/admin`);
     const block = page.locator('#last-check');
     await expect(block.locator('p').textContent()).resolves.toMatch(
       /^Last check: NO-GO \(1 problem\), just now \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)\.$/,
