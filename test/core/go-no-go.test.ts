@@ -1,74 +1,32 @@
 import { judgeExpiry, judgeVms, reportOf, verdictLine } from '../../core/go-no-go';
 import { lastCheck, recordCheck } from '../../store/go-no-go-checks';
-import type { VmSummary } from '../../store/vms';
+import { vmSummary } from '../support/fixtures';
 import { SQL_EXECUTORS, useTestDatabase } from '../support/data-api-on-postgres';
-
-/** A free, healthy VM as the admin list shows it. */
-function vm(hostname: string, changes: Partial<VmSummary> = {}): VmSummary {
-  return {
-    hostname,
-    status: 'free',
-    state: 'waiting',
-    email: null,
-    error: null,
-    registered_at: '2026-12-04T20:00:00.000Z',
-    last_seen: '2026-12-04T20:10:00.000Z',
-    assigned_at: null,
-    delivered_at: null,
-    configured_at: null,
-    polling: true,
-    instance_id: null,
-    boot_id: null,
-    uptime_seconds: 600,
-    crd_running: null,
-    disk_free_mb: 9000,
-    gpu_status: null,
-    gpu_detail: null,
-    in_use: false,
-    health_reported_at: '2026-12-04T20:10:00.000Z',
-    unhealthy_since: null,
-    reboot_count: 0,
-    last_reboot_at: null,
-    failed_at: null,
-    failure: null,
-    stale: false,
-    step: 'waiting',
-    step_at: null,
-    reset_requested_at: null,
-    log_errors: 0,
-    setup_rerun_requested_at: null,
-    moved_from: null,
-    warm_pool: null,
-    replacement_requested_at: null,
-    replacement_count: 0,
-    spare: false,
-    replaced_instance_id: null,
-    ...changes,
-  };
-}
 
 const summary = (lines: ReturnType<typeof judgeVms>) => lines.map((line) => `${line.status} ${line.name}: ${line.message}`);
 
 describe('the go / no-go rules for VMs and the expiry', () => {
   it('passes a fleet whose every VM is free and healthy', () => {
-    expect(summary(judgeVms([vm('a-1'), vm('a-2')], 2))).toEqual(['PASS vms: all 2 VMs registered, healthy, set up and free']);
+    expect(summary(judgeVms([vmSummary('a-1'), vmSummary('a-2')], 2))).toEqual([
+      'PASS vms: all 2 VMs registered, healthy, set up and free',
+    ]);
   });
 
   it('counts a VM the warm pool stopped as ready: it starts when the running ones are taken', () => {
-    expect(summary(judgeVms([vm('a-1'), vm('a-2', { polling: false, warm_pool: 'stopped' })], 2))).toEqual([
+    expect(summary(judgeVms([vmSummary('a-1'), vmSummary('a-2', { polling: false, warm_pool: 'stopped' })], 2))).toEqual([
       'PASS vms: all 2 VMs registered, healthy, set up and free (1 stopped by the warm pool until needed)',
     ]);
   });
 
   it('names each VM that cannot take a participant, with why', () => {
     const lines = judgeVms([
-      vm('a-1'),
-      vm('a-2', { stale: true }),
-      vm('a-3', { unhealthy_since: '2026-12-04T20:05:00.000Z', gpu_status: 'failed', gpu_detail: 'nvidia-smi failed' }),
-      vm('a-4', { email: 'ada@example.com', state: 'configured' }),
-      vm('a-5', { state: 'resetting', reset_requested_at: '2026-12-04T20:09:00.000Z' }),
-      vm('a-6', { polling: false, step: 'install-desktop' }),
-      vm('a-7', { failed_at: '2026-12-04T20:08:00.000Z', failure: 'Reset failed: home not removed' }),
+      vmSummary('a-1'),
+      vmSummary('a-2', { stale: true }),
+      vmSummary('a-3', { unhealthy_since: '2026-12-04T20:05:00.000Z', gpu_status: 'failed', gpu_detail: 'nvidia-smi failed' }),
+      vmSummary('a-4', { email: 'ada@example.com', state: 'configured' }),
+      vmSummary('a-5', { state: 'resetting', reset_requested_at: '2026-12-04T20:09:00.000Z' }),
+      vmSummary('a-6', { polling: false, step: 'install-desktop' }),
+      vmSummary('a-7', { failed_at: '2026-12-04T20:08:00.000Z', failure: 'Reset failed: home not removed' }),
     ]);
     expect(summary(lines)).toEqual([
       'FAIL vm a-2: no heartbeat since 2026-12-04T20:10:00.000Z',
@@ -83,14 +41,14 @@ describe('the go / no-go rules for VMs and the expiry', () => {
   });
 
   it('fails a fleet with no VM ready even when nothing is broken', () => {
-    expect(summary(judgeVms([vm('a-1', { email: 'ada@example.com', state: 'configured' })]))).toEqual([
+    expect(summary(judgeVms([vmSummary('a-1', { email: 'ada@example.com', state: 'configured' })]))).toEqual([
       'WARN vm a-1: has a participant (ada@example.com, configured)',
       'FAIL vms: no VM is ready for a participant',
     ]);
   });
 
   it('fails a fleet smaller than the deploy asked for', () => {
-    expect(summary(judgeVms([vm('a-1')], 3))).toEqual([
+    expect(summary(judgeVms([vmSummary('a-1')], 3))).toEqual([
       'FAIL vms: 1 of 3 VMs have registered',
       'PASS vms: all 1 VM registered, healthy, set up and free',
     ]);

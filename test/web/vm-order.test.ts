@@ -1,49 +1,21 @@
 import { VmSummary } from '../../store/vms';
+import { vmSummary } from '../support/fixtures';
 import { DEFAULT_ORDER, parseVmOrder, sortVms, timeAgo } from '../../web/vm-order';
 
 const NOW = Date.parse('2026-12-02T10:00:00Z');
 
+/** A free VM that has not reported its health yet, seen just before NOW. */
 function vm(hostname: string, fields: Partial<VmSummary> = {}): VmSummary {
-  return {
-    hostname,
-    status: 'free',
-    state: 'waiting',
-    email: null,
-    error: null,
+  return vmSummary(hostname, {
     registered_at: '2026-12-02T09:00:00Z',
     last_seen: '2026-12-02T09:59:50Z',
-    assigned_at: null,
-    delivered_at: null,
-    configured_at: null,
-    polling: true,
-    instance_id: null,
-    boot_id: null,
     uptime_seconds: null,
-    crd_running: null,
     disk_free_mb: null,
-    gpu_status: null,
-    gpu_detail: null,
     in_use: null,
     health_reported_at: null,
-    unhealthy_since: null,
-    reboot_count: 0,
-    last_reboot_at: null,
-    failed_at: null,
-    failure: null,
-    stale: false,
     step: null,
-    step_at: null,
-    log_errors: 0,
-    setup_rerun_requested_at: null,
-    reset_requested_at: null,
-    warm_pool: null,
-    moved_from: null,
-    replacement_requested_at: null,
-    replacement_count: 0,
-    spare: false,
-    replaced_instance_id: null,
     ...fields,
-  };
+  });
 }
 
 describe('timeAgo', () => {
