@@ -4,14 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Sql } from '../store/sql';
 import { countFreeVms } from '../store/vms';
 import { crdCommandFor } from './commands';
-import { Span, hrtimeMs, pausesInSamples, watchGcPauses } from './gc-pauses';
+import { Span, hrtimeMs, watchGcPauses } from './gc-pauses';
 import { HeldVmsCommand, HeldVmsReport } from './held-vms';
+import type { ServerTrace } from './server-trace';
 import { summarize } from './stats';
+import { Sample, explainTail } from './tail';
 
 /** What the participant waits for, end to end: the form posted → the waiting VM's long-poll answered. */
 export interface EndToEndOptions {
   /** The system under test, started with the given hold. */
-  startServer(holdSeconds: number): Promise<{ url: string; stop(): Promise<void> }>;
+  startServer(holdSeconds: number): Promise<{ url: string; trace(): Promise<ServerTrace>; stop(): Promise<void> }>;
   /** As the database's owner, to count connections and retire earlier runs' VMs. */
   sql: Sql;
   fleetToken: string;
@@ -66,14 +68,13 @@ function startHeldVms() {
       if (childAt < asked || childAt > heard)
         throw new Error(`the VMs' process reads another clock: ${childAt} is not between ${asked} and ${heard}`);
     },
-    /** Ends every held poll; the failed polls by reason. */
-    async stop(): Promise<Record<string, number>> {
-      if (!child.connected) return {};
+    /** Ends every held poll; the failed polls by reason, and the process's GC pauses. */
+    async stop(): Promise<{ pollErrors: Record<string, number>; gcPauses: Span[] }> {
       const stopped = next('stopped');
-      send({ kind: 'stop' });
-      const report = await Promise.race([stopped, exited]);
+      if (child.connected) send({ kind: 'stop' });
+      const report = (await Promise.race([stopped, exited])) as Partial<Extract<HeldVmsReport, { kind: 'stopped' }>> | undefined;
       await exited;
-      return (report as { pollErrors?: Record<string, number> } | undefined)?.pollErrors ?? {};
+      return { pollErrors: report?.pollErrors ?? {}, gcPauses: report?.gcPauses ?? [] };
     },
   };
 }
@@ -105,8 +106,7 @@ export async function endToEnd(options: EndToEndOptions) {
     await until(async () => (await countFreeVms(options.sql)) === options.heldVms, `${options.heldVms} free VMs`, 120_000);
 
     let submitted = 0;
-    /** The whole sample (sent → VM answered), and the form's half (sent → its 303). */
-    const submit = async (): Promise<{ endToEnd: Span; form: Span }> => {
+    const submit = async (): Promise<Sample> => {
       const index = (submitted += 1);
       const vmAnswered = new Promise<bigint>((resolve) => (answered = resolve));
       const sent = process.hrtime.bigint();
@@ -121,21 +121,17 @@ export async function endToEnd(options: EndToEndOptions) {
       if (response.status !== 303) throw new Error(`submission ${index} got ${response.status}, not the redirect to its VM page`);
       const at = await vmAnswered;
       answered = undefined;
-      return { endToEnd: { fromMs: hrtimeMs(sent), toMs: hrtimeMs(at) }, form: { fromMs: hrtimeMs(sent), toMs: hrtimeMs(formAnswered) } };
+      return { sentMs: hrtimeMs(sent), formAnsweredMs: hrtimeMs(formAnswered), vmAnsweredMs: hrtimeMs(at) };
     };
 
-    const endToEnd: Span[] = [];
-    const form: Span[] = [];
-    // This process's own pauses would land in the samples: counted, to show whether they do.
+    const samples: Sample[] = [];
+    // Every process's pauses could land in the samples: recorded, to show whether they do.
     const gcs = watchGcPauses();
-    for (let sample = 0; sample < options.samples; sample += 1) {
-      const result = await submit();
-      endToEnd.push(result.endToEnd);
-      form.push(result.form);
-    }
-    const gcPauses = gcs.stop();
+    await server.trace();
+    for (let sample = 0; sample < options.samples; sample += 1) samples.push(await submit());
+    const measuringGcPauses = gcs.stop();
+    const serverTrace = await server.trace();
     const p99Rank = Math.ceil(0.99 * options.samples);
-    const lengths = (spans: Span[]) => spans.map((span) => span.toMs - span.fromMs);
     const connectionsAfterBurst = await connectionsByApplication(options.sql);
     const afterQuietMs: number[] = [];
     let connectionsAfterQuiet: Record<string, number> = {};
@@ -143,22 +139,28 @@ export async function endToEnd(options: EndToEndOptions) {
       await sleep(options.quietSeconds * 1000);
       // Counted by a connection of the benchmark's own: the server sees no traffic before the submission.
       connectionsAfterQuiet = await connectionsByApplication(options.sql);
-      const { endToEnd: sample } = await submit();
-      afterQuietMs.push(Math.round((sample.toMs - sample.fromMs) * 100) / 100);
+      const sample = await submit();
+      afterQuietMs.push(Math.round((sample.vmAnsweredMs - sample.sentMs) * 100) / 100);
     }
+    const { pollErrors, gcPauses: vmsGcPauses } = await vms.stop();
     return {
       scenario: 'endtoend',
       heldVms: options.heldVms,
-      endToEndMs: summarize(lengths(endToEnd)),
-      formAnsweredMs: summarize(lengths(form)),
-      measuringProcessGc: pausesInSamples(gcPauses, endToEnd, options.samples - p99Rank),
+      endToEndMs: summarize(samples.map((sample) => sample.vmAnsweredMs - sample.sentMs)),
+      formAnsweredMs: summarize(samples.map((sample) => sample.formAnsweredMs - sample.sentMs)),
       p99: `nearest rank: the ${p99Rank}th of ${options.samples} sorted samples (${options.samples - p99Rank} slower ones beyond it)`,
       quietSeconds: options.quietSeconds,
       firstAfterQuietMs: afterQuietMs,
       connectionsAfterBurst,
       connectionsAfterQuiet,
-      pollErrors: await vms.stop(),
+      pollErrors,
       unexpectedAnswers,
+      tail: explainTail(
+        samples,
+        serverTrace,
+        { server: serverTrace.gcPauses, measuring: measuringGcPauses, vms: vmsGcPauses },
+        options.samples - p99Rank,
+      ),
     };
   } finally {
     await vms.stop();

@@ -1,7 +1,7 @@
 // The simulated VMs of the end-to-end scenario, in a process of their own: thousands of held
 // long-polls fill a heap, and its garbage collections must not pause the process that posts the
 // form and reads the clock. Started by bench/end-to-end.ts over an IPC channel.
-import { setMaxListeners } from 'node:events';
+import { Span, watchGcPauses } from './gc-pauses';
 
 /** From the benchmark: which VMs to run; then `stop`. */
 export type HeldVmsCommand =
@@ -15,24 +15,26 @@ export type HeldVmsCommand =
 export type HeldVmsReport =
   | { kind: 'answered'; hostname: string; at: string }
   | { kind: 'clock'; at: string }
-  | { kind: 'stopped'; pollErrors: Record<string, number> };
+  | { kind: 'stopped'; pollErrors: Record<string, number>; gcPauses: Span[] };
 
 const send = (report: HeldVmsReport) => process.send!(report);
-const controller = new AbortController();
+/** Set by `stop`: ends every held poll (one signal per poll, as fetch adds listeners to the signal it is given). */
+const stopping = new AbortController();
 /** Failed polls by what went wrong (each retried at once, as the agent does). */
 const errors = new Map<string, number>();
 const fail = (reason: string) => errors.set(reason, (errors.get(reason) ?? 0) + 1);
 let vms: Promise<void>[] = [];
+let gc: ReturnType<typeof watchGcPauses> | undefined;
 
 /** A VM answered "nothing yet" polls again, as the agent does; its answer's arrival is timed here, where it is observed. */
 async function vm(url: string, fleetToken: string, hostname: string): Promise<void> {
-  while (!controller.signal.aborted) {
+  while (!stopping.signal.aborted) {
     try {
       const response = await fetch(`${url}/vm_startup`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${fleetToken}` },
         body: JSON.stringify({ hostname }),
-        signal: controller.signal,
+        signal: AbortSignal.any([stopping.signal]),
       });
       const at = process.hrtime.bigint();
       await response.arrayBuffer();
@@ -42,7 +44,7 @@ async function vm(url: string, fleetToken: string, hostname: string): Promise<vo
       }
       if (response.status !== 204) fail(`HTTP ${response.status}`);
     } catch (error) {
-      if (!controller.signal.aborted) fail(String((error as Error & { cause?: { code?: string } }).cause?.code ?? error));
+      if (!stopping.signal.aborted) fail(String((error as Error & { cause?: { code?: string } }).cause?.code ?? error));
     }
   }
 }
@@ -50,13 +52,12 @@ async function vm(url: string, fleetToken: string, hostname: string): Promise<vo
 process.on('message', (command: HeldVmsCommand) => {
   if (command.kind === 'clock') send({ kind: 'clock', at: String(process.hrtime.bigint()) });
   else if (command.kind === 'start') {
-    // One signal ends every held poll: each fetch listens on it, on purpose.
-    setMaxListeners(command.heldVms + 100, controller.signal);
+    gc = watchGcPauses();
     vms = Array.from({ length: command.heldVms }, (_, index) => vm(command.url, command.fleetToken, `${command.runId}-vm-${index + 1}`));
   } else {
-    controller.abort();
+    stopping.abort();
     void Promise.allSettled(vms).then(() => {
-      send({ kind: 'stopped', pollErrors: Object.fromEntries(errors) });
+      send({ kind: 'stopped', pollErrors: Object.fromEntries(errors), gcPauses: gc?.stop() ?? [] });
       process.disconnect();
     });
   }

@@ -20,6 +20,7 @@ import { apiThrottle } from '../lib/api-throttle';
 import { endToEnd } from './end-to-end';
 import { CapacityScenario, DEFAULT_CAPACITY_SCENARIO, capacity } from './capacity';
 import type { BenchStackPolicies } from './server';
+import type { ServerTrace } from './server-trace';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -51,19 +52,32 @@ const FLEET_TOKEN = generateSecret();
 interface Server {
   url: string;
   pid: number;
+  /** What the server recorded since the last call; only when started with `trace`. */
+  trace(): Promise<ServerTrace>;
   stop(): Promise<void>;
 }
 
 /** Bundles bench/server.ts with esbuild, as production would run, and starts it. */
-async function startServer(bundle: string, databaseUrl: string, holdSeconds: number, policies?: BenchStackPolicies): Promise<Server> {
-  const args = [bundle, databaseUrl, String(holdSeconds), FLEET_TOKEN, ...(policies ? [JSON.stringify(policies)] : [])];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const first = await readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
-  const { url } = JSON.parse(first.value as string) as { url: string };
+async function startServer(
+  bundle: string,
+  databaseUrl: string,
+  holdSeconds: number,
+  options: { policies?: BenchStackPolicies; trace?: boolean } = {},
+): Promise<Server> {
+  const args = [bundle, databaseUrl, String(holdSeconds), FLEET_TOKEN, ...(options.policies ? [JSON.stringify(options.policies)] : [])];
+  const env = options.trace ? { ...process.env, LABLINK_BENCH_TRACE: '1' } : process.env;
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => JSON.parse((await lines.next()).value as string) as unknown;
+  const { url } = (await nextLine()) as { url: string };
   const exited = new Promise((resolve) => child.once('exit', resolve));
   return {
     url,
     pid: child.pid!,
+    async trace() {
+      child.stdin!.write('trace\n');
+      return (await nextLine()) as ServerTrace;
+    },
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -400,7 +414,7 @@ async function main(): Promise<number> {
           : { samples: Number(values['e2e-samples']), quietSpells: 3, quietSeconds: Number(values['quiet-seconds']) };
         emit(
           await endToEnd({
-            startServer: (hold) => startServer(serverBundle, postgres.url, hold),
+            startServer: (hold) => startServer(serverBundle, postgres.url, hold, { trace: true }),
             sql: pool,
             fleetToken: FLEET_TOKEN,
             heldVms,
@@ -425,7 +439,7 @@ async function main(): Promise<number> {
         : { ...DEFAULT_CAPACITY_SCENARIO, minuteMs: Number(values['minute-ms']) };
       emit(
         await capacity({
-          startServer: (hold, policies) => startServer(serverBundle, postgres.url, hold, policies),
+          startServer: (hold, policies) => startServer(serverBundle, postgres.url, hold, { policies }),
           sql: pool,
           fleetToken: FLEET_TOKEN,
           scenario,
