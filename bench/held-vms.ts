@@ -1,6 +1,7 @@
 // The simulated VMs of the end-to-end scenario, in a process of their own: thousands of held
 // long-polls fill a heap, and its garbage collections must not pause the process that posts the
 // form and reads the clock. Started by bench/end-to-end.ts over an IPC channel.
+import http from 'node:http';
 import { Span, watchGcPauses } from './gc-pauses';
 
 /** From the benchmark: which VMs to run; then `stop`. */
@@ -18,33 +19,45 @@ export type HeldVmsReport =
   | { kind: 'stopped'; pollErrors: Record<string, number>; gcPauses: Span[] };
 
 const send = (report: HeldVmsReport) => process.send!(report);
-/** Set by `stop`: ends every held poll (one signal per poll, as fetch adds listeners to the signal it is given). */
-const stopping = new AbortController();
+/**
+ * Node's own HTTP client, not fetch: thousands of held fetches make a heap twice as large, and
+ * its collections (marking on helper threads too) take CPU from the system under test.
+ */
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+let stopping = false;
 /** Failed polls by what went wrong (each retried at once, as the agent does). */
 const errors = new Map<string, number>();
 const fail = (reason: string) => errors.set(reason, (errors.get(reason) ?? 0) + 1);
 let vms: Promise<void>[] = [];
 let gc: ReturnType<typeof watchGcPauses> | undefined;
 
+/** One poll: its status, and when its answer's head arrived. */
+function poll(url: string, fleetToken: string, hostname: string): Promise<{ status: number; at: bigint }> {
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${fleetToken}` };
+    const request = http.request(`${url}/vm_startup`, { method: 'POST', agent, headers }, (response) => {
+      const at = process.hrtime.bigint();
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, at }));
+      response.once('error', reject);
+      response.resume();
+    });
+    request.once('error', reject);
+    request.end(JSON.stringify({ hostname }));
+  });
+}
+
 /** A VM answered "nothing yet" polls again, as the agent does; its answer's arrival is timed here, where it is observed. */
 async function vm(url: string, fleetToken: string, hostname: string): Promise<void> {
-  while (!stopping.signal.aborted) {
+  while (!stopping) {
     try {
-      const response = await fetch(`${url}/vm_startup`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${fleetToken}` },
-        body: JSON.stringify({ hostname }),
-        signal: AbortSignal.any([stopping.signal]),
-      });
-      const at = process.hrtime.bigint();
-      await response.arrayBuffer();
-      if (response.status === 200) {
+      const { status, at } = await poll(url, fleetToken, hostname);
+      if (status === 200) {
         send({ kind: 'answered', hostname, at: String(at) });
         return;
       }
-      if (response.status !== 204) fail(`HTTP ${response.status}`);
+      if (status !== 204) fail(`HTTP ${status}`);
     } catch (error) {
-      if (!stopping.signal.aborted) fail(String((error as Error & { cause?: { code?: string } }).cause?.code ?? error));
+      if (!stopping) fail((error as NodeJS.ErrnoException).code ?? String(error));
     }
   }
 }
@@ -55,7 +68,8 @@ process.on('message', (command: HeldVmsCommand) => {
     gc = watchGcPauses();
     vms = Array.from({ length: command.heldVms }, (_, index) => vm(command.url, command.fleetToken, `${command.runId}-vm-${index + 1}`));
   } else {
-    stopping.abort();
+    stopping = true;
+    agent.destroy();
     void Promise.allSettled(vms).then(() => {
       send({ kind: 'stopped', pollErrors: Object.fromEntries(errors), gcPauses: gc?.stop() ?? [] });
       process.disconnect();

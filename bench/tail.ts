@@ -63,6 +63,13 @@ export function explainTail(samples: Sample[], server: ServerTrace, pausesByProc
   return {
     unmatchedSamples: staged.length - matched.length,
     stagesMs: Object.fromEntries(Object.keys(STAGES).map((name) => [name, summarize(matched.map((sample) => sample.stages[name]))])),
+    /** Each statement the server ran while the samples ran, by its first words. */
+    statementsMs: Object.fromEntries(
+      [...new Set(server.queries.map((query) => query.statement))].map((statement) => [
+        statement,
+        summarize(server.queries.filter((query) => query.statement === statement).map((query) => query.toMs - query.fromMs)),
+      ]),
+    ),
     gcPauses: Object.fromEntries(
       Object.entries(pausesByProcess).map(([name, pauses]) => [name, pausesInSamples(pauses, spans, beyondP99)]),
     ),

@@ -126,8 +126,16 @@ SELECT hostname, NULL, NULL, 'retry_refused' FROM existing WHERE state = 'error'
 UNION ALL
 SELECT hostname, pin, assignment_id::text, 'assigned' FROM assigned`;
 
+/**
+ * A free VM that the warm-up's assignment picks before any other (registered at -infinity), so
+ * the assignment runs whole even when no VM is free yet: its triggers (history, notification)
+ * are compiled on the connection then, not during the first participant's post.
+ */
+const WARM_UP_FREE_VM = `INSERT INTO vms (hostname, alive_until, registered_at) VALUES ('lablink-warm-up-assignment', 'infinity', '-infinity')`;
+
 /** Every statement of a browser's form post that gets a VM, as `requestVm` runs them: the browser's VM and place in line, the address's grant, the assignment, a grant given back. */
 export const ASSIGNMENT_WARM_UP: WarmUp[] = [
+  { statement: WARM_UP_FREE_VM },
   { statement: SELECT_BROWSER_HOLDING, params: { retryToken: generateSecret(), email: 'warm-up@example.invalid' } },
   { statement: SELECT_BROWSER_PLACE, params: { token: generateSecret(), turnSeconds: DEFAULT_LINE_POLICY.turnSeconds } },
   { statement: TAKE_ADDRESS_GRANT, params: { address: WARM_UP_ADDRESS, windowSeconds: WARM_UP_WINDOW_SECONDS, limit: 1 } },

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ASSIGNMENT_WARM_UP, requestVm } from '../../store/assignment';
 import { DEFAULT_LINE_POLICY } from '../../store/waiting-line';
 import { generateSecret } from '../../core/secrets';
-import { PgSql, createPgPool } from '../../store/pg-sql';
+import { PLAN_SETTLING_RUNS, PgSql, createPgPool } from '../../store/pg-sql';
 import { DELIVERY_WARM_UP } from '../../store/vms';
 import { TestDatabase, createTestDatabase, dumpDatabase } from '../support/database';
 import { crdCommand, waitFor } from '../support/fixtures';
@@ -96,5 +96,41 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('warms each kept connection until its plans settle, the assignment and its triggers run whole even when no VM is free', async () => {
+    await db.pool.query(`UPDATE vms SET alive_until = now() - interval '1 second'`);
+    const before = await dumpDatabase(db.pool);
+    // As the owner, so the sessions may count their calls of PL/pgSQL functions (triggers).
+    const pool = createPgPool({ connectionString: db.url, options: '-c track_functions=pl' }, { max: 2, keep: 2 });
+    const triggerCalls = async () =>
+      Object.fromEntries(
+        (await db.pool.query<{ funcname: string; calls: number }>(`SELECT funcname, calls::int FROM pg_stat_user_functions`)).rows.map(
+          (row) => [row.funcname, row.calls],
+        ),
+      );
+    try {
+      await new PgSql(pool).warm(ASSIGNMENT_WARM_UP);
+      const clients = await Promise.all([pool.connect(), pool.connect()]);
+      try {
+        for (const client of clients) {
+          const { rows } = await client.query<{ runs: number }>(
+            `SELECT (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements`,
+          );
+          expect(rows.map((row) => row.runs)).toEqual(ASSIGNMENT_WARM_UP.map(() => PLAN_SETTLING_RUNS));
+        }
+      } finally {
+        for (const client of clients) client.release();
+      }
+    } finally {
+      // Sessions send their counts when they end.
+      await pool.end();
+    }
+    await waitFor(async () => {
+      const calls = await triggerCalls();
+      // Only an assignment changes a VM's state and opens a history row (whose line-wait trigger runs).
+      return calls.notify_vm_update === 2 * PLAN_SETTLING_RUNS && calls.record_line_wait === 2 * PLAN_SETTLING_RUNS;
+    }, 'each warm session to have run the assignment and its triggers six times');
+    expect(await dumpDatabase(db.pool)).toBe(before);
   });
 });
