@@ -28,6 +28,8 @@ const STAGES = {
   formInServer: (_sample: Sample, form: Span) => form.toMs - form.fromMs,
 };
 
+type Stages = Record<keyof typeof STAGES, number>;
+
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const overlapMs = (pauses: Span[], span: Span) =>
   pauses.reduce((sum, pause) => sum + Math.max(0, Math.min(pause.toMs, span.toMs) - Math.max(pause.fromMs, span.fromMs)), 0);
@@ -43,7 +45,7 @@ export function explainTail(samples: Sample[], server: ServerTrace, pausesByProc
     const span = { fromMs: sample.sentMs, toMs: sample.vmAnsweredMs };
     const stages = Object.fromEntries(
       Object.entries(STAGES).map(([name, stage]) => [name, form && vmAnswerMs !== undefined ? stage(sample, form, vmAnswerMs) : NaN]),
-    );
+    ) as Stages;
     const inServer = form && vmAnswerMs !== undefined ? { fromMs: form.fromMs, toMs: vmAnswerMs } : undefined;
     return { index, span, totalMs: span.toMs - span.fromMs, stages, inServer };
   });
@@ -53,7 +55,7 @@ export function explainTail(samples: Sample[], server: ServerTrace, pausesByProc
   const described = (sample: (typeof staged)[number]) => ({
     sample: sample.index + 1,
     totalMs: round(sample.totalMs),
-    ...Object.fromEntries(Object.entries(sample.stages).map(([name, ms]) => [name, round(ms)])),
+    ...(Object.fromEntries(Object.entries(sample.stages).map(([name, ms]) => [name, round(ms)])) as Stages),
     gcMs: Object.fromEntries(Object.entries(pausesByProcess).map(([name, pauses]) => [name, round(overlapMs(pauses, sample.span))])),
     /** The server's statements while it served this sample: how long each took, and its first words. */
     queries: server.queries
@@ -62,7 +64,9 @@ export function explainTail(samples: Sample[], server: ServerTrace, pausesByProc
   });
   return {
     unmatchedSamples: staged.length - matched.length,
-    stagesMs: Object.fromEntries(Object.keys(STAGES).map((name) => [name, summarize(matched.map((sample) => sample.stages[name]))])),
+    stagesMs: Object.fromEntries(
+      Object.keys(STAGES).map((name) => [name, summarize(matched.map((sample) => sample.stages[name as keyof Stages]))]),
+    ),
     /** Each statement the server ran while the samples ran, by its first words. */
     statementsMs: Object.fromEntries(
       [...new Set(server.queries.map((query) => query.statement))].map((statement) => [
