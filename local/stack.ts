@@ -86,8 +86,9 @@ async function prepareDatabase(ownerUrl: string, appRole: AppRole): Promise<void
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   await prepareDatabase(options.databaseUrl, options.appRole);
   const appUrl = urlAs(options.databaseUrl, options.appRole);
-  // Two kept: one participant after another needs one; more open for a burst and close when idle.
-  const pool = createPgPool({ connectionString: appUrl, application_name: 'lablink-web' }, { max: 10, keep: 2 });
+  // One kept: one participant after another needs one, and with the allocator's 10 + LISTEN no more
+  // are open after a quiet spell than a busy moment had before (12); more open for a burst and close when idle.
+  const pool = createPgPool({ connectionString: appUrl, application_name: 'lablink-web' }, { max: 10, keep: 1 });
   const sql = new PgSql(pool);
   const allocatorPool = createAllocatorPool({ connectionString: appUrl }, 10);
   const allocatorSql = new PgSql(allocatorPool);

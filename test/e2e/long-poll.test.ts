@@ -1,6 +1,6 @@
 import { requestVm } from '../../store/assignment';
 import { crdCommand, waitFor } from '../support/fixtures';
-import { TestStack, pollAsVm, startTestStack } from '../support/stack';
+import { TestStack, pollAsVm, startTestStack, submitForm } from '../support/stack';
 
 /** Takes every other VM out of the free pool, so the next assignment goes to `hostname`. */
 async function leaveOnlyFree(env: TestStack, hostname: string) {
@@ -128,5 +128,34 @@ describe('allocator long-poll held open', () => {
     await waitFor(async () => (await heldPolls()) === 1, 'the poll to be held');
     env.stack.allocator.holds.endAll();
     expect((await held).status).toBe(204);
+  });
+});
+
+describe('the database connections local mode keeps (real PostgreSQL)', () => {
+  it('keeps 12 when quiet, none more for one participant after another: the allocator 10, its LISTEN 1, the form 1', async () => {
+    const env = await startTestStack({ holdSeconds: 30 });
+    const connections = async () =>
+      Object.fromEntries(
+        (
+          await env.db.pool.query<{ name: string; count: number }>(
+            `SELECT application_name AS name, count(*)::int AS count FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name IN ('lablink-allocator', 'lablink-allocator-listen', 'lablink-web') GROUP BY 1`,
+          )
+        ).rows.map((row) => [row.name, row.count]),
+      );
+    const kept = { 'lablink-allocator': 10, 'lablink-allocator-listen': 1, 'lablink-web': 1 };
+    try {
+      expect(await connections()).toEqual(kept);
+      for (const [index, hostname] of ['kept-1', 'kept-2'].entries()) {
+        const poll = pollAsVm(env.url, hostname);
+        await waitFor(() => env.stack.allocator.holds.size === 1, 'the poll to be held');
+        const response = await submitForm(env.url, { email: `kept-${index}@example.com`, crd_command: crdCommand() });
+        expect(response.status).toBe(200);
+        expect((await poll).status).toBe(200);
+      }
+      expect(await connections()).toEqual(kept);
+    } finally {
+      await env.close();
+    }
   });
 });
