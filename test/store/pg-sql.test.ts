@@ -114,10 +114,12 @@ describe('the pg pool after a quiet spell (real PostgreSQL)', () => {
       const clients = await Promise.all([pool.connect(), pool.connect()]);
       try {
         for (const client of clients) {
-          const { rows } = await client.query<{ runs: number }>(
-            `SELECT (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements`,
+          const { rows } = await client.query<{ runs: number; generic: number; statement: string }>(
+            `SELECT (generic_plans + custom_plans)::int AS runs, generic_plans::int AS generic, statement FROM pg_prepared_statements`,
           );
           expect(rows.map((row) => row.runs)).toEqual(ASSIGNMENT_WARM_UP.map(() => PLAN_SETTLING_RUNS));
+          // Settled: each has its generic plan, so the next run plans nothing.
+          expect(rows.filter((row) => row.generic === 0).map((row) => row.statement)).toEqual([]);
         }
       } finally {
         for (const client of clients) client.release();
