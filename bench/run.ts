@@ -336,7 +336,9 @@ function table(reports: Report[]): string {
   const lines = ['scenario  | result', '----------|-------'];
   for (const report of reports) {
     const { scenario, ...rest } = report;
-    lines.push(`${scenario.padEnd(9)} | ${JSON.stringify(rest)}`);
+    // The end-to-end tail's explanation stays in the JSON line above: the table keeps to the numbers.
+    const numbers = Object.fromEntries(Object.entries(rest).filter(([key]) => key !== 'tail'));
+    lines.push(`${scenario.padEnd(9)} | ${JSON.stringify(numbers)}`);
   }
   return lines.join('\n');
 }
