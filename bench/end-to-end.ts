@@ -8,7 +8,7 @@ import { Span, hrtimeMs, watchGcPauses } from './gc-pauses';
 import { HeldVmsCommand, HeldVmsReport } from './held-vms';
 import type { ServerTrace } from './server-trace';
 import { summarize } from './stats';
-import { Sample, explainTail } from './tail';
+import { Sample, describeSamples, explainTail } from './tail';
 
 /** What the participant waits for, end to end: the form posted → the waiting VM's long-poll answered. */
 export interface EndToEndOptions {
@@ -133,15 +133,15 @@ export async function endToEnd(options: EndToEndOptions) {
     const serverTrace = await server.trace();
     const p99Rank = Math.ceil(0.99 * options.samples);
     const connectionsAfterBurst = await connectionsByApplication(options.sql);
-    const afterQuietMs: number[] = [];
+    const afterQuiet: Sample[] = [];
     let connectionsAfterQuiet: Record<string, number> = {};
     for (let spell = 0; spell < options.quietSpells; spell += 1) {
       await sleep(options.quietSeconds * 1000);
       // Counted by a connection of the benchmark's own: the server sees no traffic before the submission.
       connectionsAfterQuiet = await connectionsByApplication(options.sql);
-      const sample = await submit();
-      afterQuietMs.push(Math.round((sample.vmAnsweredMs - sample.sentMs) * 100) / 100);
+      afterQuiet.push(await submit());
     }
+    const quietTrace = await server.trace();
     const { pollErrors, gcPauses: vmsGcPauses } = await vms.stop();
     return {
       scenario: 'endtoend',
@@ -150,7 +150,7 @@ export async function endToEnd(options: EndToEndOptions) {
       formAnsweredMs: summarize(samples.map((sample) => sample.formAnsweredMs - sample.sentMs)),
       p99: `nearest rank: the ${p99Rank}th of ${options.samples} sorted samples (${options.samples - p99Rank} slower ones beyond it)`,
       quietSeconds: options.quietSeconds,
-      firstAfterQuietMs: afterQuietMs,
+      firstAfterQuietMs: afterQuiet.map((sample) => Math.round((sample.vmAnsweredMs - sample.sentMs) * 100) / 100),
       connectionsAfterBurst,
       connectionsAfterQuiet,
       pollErrors,
@@ -161,6 +161,8 @@ export async function endToEnd(options: EndToEndOptions) {
         { server: serverTrace.gcPauses, measuring: measuringGcPauses, vms: vmsGcPauses },
         options.samples - p99Rank,
       ),
+      /** The submissions after the quiet spells, one by one: what a quiet spell still costs shows here. */
+      afterQuiet: describeSamples(afterQuiet, quietTrace, { server: quietTrace.gcPauses, vms: vmsGcPauses }),
     };
   } finally {
     await vms.stop();

@@ -34,12 +34,9 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 const overlapMs = (pauses: Span[], span: Span) =>
   pauses.reduce((sum, pause) => sum + Math.max(0, Math.min(pause.toMs, span.toMs) - Math.max(pause.fromMs, span.fromMs)), 0);
 
-/**
- * The stages of every sample (their percentiles), the GC pauses of each process that fell into
- * samples, and the `beyondP99` slowest samples one by one: stages and the pause time within.
- */
-export function explainTail(samples: Sample[], server: ServerTrace, pausesByProcess: Record<string, Span[]>, beyondP99: number) {
-  const staged = samples.map((sample, index) => {
+/** Each sample cut into stages by the server's trace; `inServer` unset when the trace has no match for it. */
+function stage(samples: Sample[], server: ServerTrace) {
+  return samples.map((sample, index) => {
     const form = server.formPosts.find((post) => post.fromMs >= sample.sentMs && post.fromMs <= sample.formAnsweredMs);
     const vmAnswerMs = form && server.vmAnswersMs.find((at) => at >= form.fromMs && at <= sample.vmAnsweredMs);
     const span = { fromMs: sample.sentMs, toMs: sample.vmAnsweredMs };
@@ -49,19 +46,37 @@ export function explainTail(samples: Sample[], server: ServerTrace, pausesByProc
     const inServer = form && vmAnswerMs !== undefined ? { fromMs: form.fromMs, toMs: vmAnswerMs } : undefined;
     return { index, span, totalMs: span.toMs - span.fromMs, stages, inServer };
   });
-  const matched = staged.filter((sample) => sample.inServer);
-  const spans = staged.map((sample) => sample.span);
-  const slowest = [...staged].sort((a, b) => b.totalMs - a.totalMs).slice(0, beyondP99);
-  const described = (sample: (typeof staged)[number]) => ({
+}
+
+/** One sample for a reader: its stages, each process's GC time inside it, and the server's statements while it served it. */
+function describe(sample: ReturnType<typeof stage>[number], server: ServerTrace, pausesByProcess: Record<string, Span[]>) {
+  return {
     sample: sample.index + 1,
     totalMs: round(sample.totalMs),
     ...(Object.fromEntries(Object.entries(sample.stages).map(([name, ms]) => [name, round(ms)])) as Stages),
     gcMs: Object.fromEntries(Object.entries(pausesByProcess).map(([name, pauses]) => [name, round(overlapMs(pauses, sample.span))])),
-    /** The server's statements while it served this sample: how long each took, and its first words. */
+    /** How long each statement took, and its first words. */
     queries: server.queries
       .filter((query) => sample.inServer && query.fromMs >= sample.inServer.fromMs && query.fromMs <= sample.inServer.toMs)
       .map((query) => `${round(query.toMs - query.fromMs)} ms ${query.statement}`),
-  });
+  };
+}
+
+/** A few samples one by one (the submissions after a quiet spell, say), described as the slowest are. */
+export function describeSamples(samples: Sample[], server: ServerTrace, pausesByProcess: Record<string, Span[]>) {
+  return stage(samples, server).map((sample) => describe(sample, server, pausesByProcess));
+}
+
+/**
+ * The stages of every sample (their percentiles), the GC pauses of each process that fell into
+ * samples, and the `beyondP99` slowest samples one by one: stages and the pause time within.
+ */
+export function explainTail(samples: Sample[], server: ServerTrace, pausesByProcess: Record<string, Span[]>, beyondP99: number) {
+  const staged = stage(samples, server);
+  const matched = staged.filter((sample) => sample.inServer);
+  const spans = staged.map((sample) => sample.span);
+  const slowest = [...staged].sort((a, b) => b.totalMs - a.totalMs).slice(0, beyondP99);
+  const described = (sample: (typeof staged)[number]) => describe(sample, server, pausesByProcess);
   return {
     unmatchedSamples: staged.length - matched.length,
     stagesMs: Object.fromEntries(
