@@ -8,7 +8,8 @@ import { pollAsVm } from '../support/stack';
 const ROOT = path.join(__dirname, '..', '..');
 
 function startAllocator(env: Record<string, string>): CapturedProcess {
-  return spawnCapturing(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], {
+  // Node itself with tsx as its loader, so signals reach the allocator, not a wrapper around it.
+  return spawnCapturing(process.execPath, ['--import', 'tsx', 'allocator/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
   });

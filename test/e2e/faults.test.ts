@@ -80,7 +80,9 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     });
 
     function startAllocatorProcess(port: number): { child: ChildProcess; exited: Promise<unknown> } {
-      const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['allocator/main.ts'], {
+      // Node itself with tsx as its loader, not tsx's CLI: that runs the allocator in a child of its own,
+      // which SIGSTOP and SIGKILL would miss (the allocator kept running, orphaned, after the test).
+      const child = spawn(process.execPath, ['--import', 'tsx', 'allocator/main.ts'], {
         cwd: ROOT,
         env: {
           PATH: process.env.PATH,
