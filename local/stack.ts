@@ -80,6 +80,13 @@ async function prepareDatabase(ownerUrl: string, appRole: AppRole): Promise<void
 }
 
 /**
+ * How long an idle client's connection stays open (Node's default is 5 s): a VM page that asks
+ * every 30 s, or a form posted a while after its page loaded, reuses its connection instead of
+ * opening a new one first.
+ */
+export const LOCAL_KEEP_ALIVE_SECONDS = 65;
+
+/**
  * The allocator and the form handlers on one port, over one database: the same
  * apps that run on Fargate and Lambda, with the `pg` executor for both, connected as the app role.
  */
@@ -133,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   let listening;
   try {
-    listening = await listen(app, { hostname: '127.0.0.1', port: options.port ?? 0 });
+    listening = await listen(app, { hostname: '127.0.0.1', port: options.port ?? 0, keepAliveSeconds: LOCAL_KEEP_ALIVE_SECONDS });
   } catch (error) {
     await allocator.stop();
     await Promise.all([pool.end(), allocatorPool.end()]);

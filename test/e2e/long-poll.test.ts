@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { LOCAL_KEEP_ALIVE_SECONDS } from '../../local/stack';
 import { requestVm } from '../../store/assignment';
 import { crdCommand, waitFor } from '../support/fixtures';
 import { TestStack, pollAsVm, startTestStack, submitForm } from '../support/stack';
@@ -131,7 +134,32 @@ describe('allocator long-poll held open', () => {
   });
 });
 
-describe('the database connections local mode keeps (real PostgreSQL)', () => {
+describe('what local mode keeps open when quiet (real PostgreSQL)', () => {
+  it('keeps an idle client connection for a minute, so a page asking every 30 s reuses it', async () => {
+    const env = await startTestStack();
+    try {
+      const agent = new http.Agent({ keepAlive: true });
+      const ask = () =>
+        new Promise<{ socket: Socket; keepAlive?: string }>((resolve, reject) => {
+          http
+            .get(`${env.url}/api/health`, { agent }, (response) => {
+              response.resume();
+              response.once('end', () => resolve({ socket: response.socket, keepAlive: String(response.headers['keep-alive']) }));
+            })
+            .once('error', reject);
+        });
+      const first = await ask();
+      expect(first.keepAlive).toBe(`timeout=${LOCAL_KEEP_ALIVE_SECONDS}`);
+      // Past Node's default of 5 s, the same connection still answers.
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      const second = await ask();
+      expect(second.socket).toBe(first.socket);
+      agent.destroy();
+    } finally {
+      await env.close();
+    }
+  });
+
   it('keeps 12 when quiet, none more for one participant after another: the allocator 10, its LISTEN 1, the form 1', async () => {
     const env = await startTestStack({ holdSeconds: 30 });
     const connections = async () =>
