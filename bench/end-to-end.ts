@@ -7,7 +7,7 @@ import { crdCommandFor } from './commands';
 import { Span, hrtimeMs, watchGcPauses } from './gc-pauses';
 import { HeldVmsCommand, HeldVmsReport } from './held-vms';
 import type { ServerTrace } from './server-trace';
-import { summarize } from './stats';
+import { round, summarize } from './stats';
 import { Sample, describeSamples, explainTail } from './tail';
 
 /** What the participant waits for, end to end: the form posted → the waiting VM's long-poll answered. */
@@ -150,7 +150,7 @@ export async function endToEnd(options: EndToEndOptions) {
       formAnsweredMs: summarize(samples.map((sample) => sample.formAnsweredMs - sample.sentMs)),
       p99: `nearest rank: the ${p99Rank}th of ${options.samples} sorted samples (${options.samples - p99Rank} slower ones beyond it)`,
       quietSeconds: options.quietSeconds,
-      firstAfterQuietMs: afterQuiet.map((sample) => Math.round((sample.vmAnsweredMs - sample.sentMs) * 100) / 100),
+      firstAfterQuietMs: afterQuiet.map((sample) => round(sample.vmAnsweredMs - sample.sentMs)),
       connectionsAfterBurst,
       connectionsAfterQuiet,
       pollErrors,

@@ -1,4 +1,5 @@
 import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { round } from './stats';
 
 /** A span on the `process.hrtime` clock, in milliseconds. */
 export interface Span {
@@ -32,7 +33,7 @@ export function pausesInSamples(pauses: Span[], samples: Span[], beyondP99: numb
   const bySlowness = [...samples].sort((a, b) => b.toMs - b.fromMs - (a.toMs - a.fromMs));
   return {
     pauses: pauses.length,
-    longestMs: Math.round(Math.max(0, ...pauses.map((pause) => pause.toMs - pause.fromMs)) * 100) / 100,
+    longestMs: round(Math.max(0, ...pauses.map((pause) => pause.toMs - pause.fromMs))),
     samplesPaused: samples.filter(paused).length,
     beyondP99Paused: bySlowness.slice(0, beyondP99).filter(paused).length,
   };

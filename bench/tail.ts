@@ -3,7 +3,7 @@
 // collection pauses are laid over it. All times are on one clock (CLOCK_MONOTONIC, in ms).
 import { Span, pausesInSamples } from './gc-pauses';
 import type { ServerTrace } from './server-trace';
-import { summarize } from './stats';
+import { round, summarize } from './stats';
 
 /** One submission as the benchmark saw it: form sent, its 303 read, the VM's 200 observed. */
 export interface Sample {
@@ -30,7 +30,6 @@ const STAGES = {
 
 type Stages = Record<keyof typeof STAGES, number>;
 
-const round = (ms: number) => Math.round(ms * 100) / 100;
 const overlapMs = (pauses: Span[], span: Span) =>
   pauses.reduce((sum, pause) => sum + Math.max(0, Math.min(pause.toMs, span.toMs) - Math.max(pause.fromMs, span.fromMs)), 0);
 

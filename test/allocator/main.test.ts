@@ -2,14 +2,13 @@ import path from 'node:path';
 import { freePort } from '../../local/postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { TEST_FLEET_TOKEN, waitFor } from '../support/fixtures';
-import { CapturedProcess, spawnCapturing } from '../support/processes';
+import { ALLOCATOR_PROCESS, CapturedProcess, spawnCapturing } from '../support/processes';
 import { pollAsVm } from '../support/stack';
 
 const ROOT = path.join(__dirname, '..', '..');
 
 function startAllocator(env: Record<string, string>): CapturedProcess {
-  // Node itself with tsx as its loader, so signals reach the allocator, not a wrapper around it.
-  return spawnCapturing(process.execPath, ['--import', 'tsx', 'allocator/main.ts'], {
+  return spawnCapturing(ALLOCATOR_PROCESS.command, ALLOCATOR_PROCESS.args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
   });

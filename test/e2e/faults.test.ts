@@ -12,6 +12,7 @@ import { startLocalStack } from '../../local/stack';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { TEST_ADMIN_SECRET, TEST_FLEET_TOKEN, crdCommand, fakeCode, waitFor } from '../support/fixtures';
 import { RestartablePostgres, startRestartablePostgres } from '../support/restartable-postgres';
+import { ALLOCATOR_PROCESS } from '../support/processes';
 import { submitForm } from '../support/stack';
 
 // Each fault starts real processes (tsx compiles the allocator at start): slow on a loaded machine, never a timing claim.
@@ -80,9 +81,7 @@ describe('faults survived with nothing lost (real PostgreSQL, processes and HTTP
     });
 
     function startAllocatorProcess(port: number): { child: ChildProcess; exited: Promise<unknown> } {
-      // Node itself with tsx as its loader, not tsx's CLI: that runs the allocator in a child of its own,
-      // which SIGSTOP and SIGKILL would miss (the allocator kept running, orphaned, after the test).
-      const child = spawn(process.execPath, ['--import', 'tsx', 'allocator/main.ts'], {
+      const child = spawn(ALLOCATOR_PROCESS.command, ALLOCATOR_PROCESS.args, {
         cwd: ROOT,
         env: {
           PATH: process.env.PATH,

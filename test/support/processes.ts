@@ -1,5 +1,11 @@
 import { ChildProcess, SpawnOptions, spawn } from 'node:child_process';
 
+/**
+ * The allocator service as a process: Node itself with tsx as its loader, not tsx's CLI, which
+ * runs the program in a child of its own that SIGSTOP and SIGKILL would miss (left running, orphaned).
+ */
+export const ALLOCATOR_PROCESS = { command: process.execPath, args: ['--import', 'tsx', 'allocator/main.ts'] };
+
 export interface CapturedProcess {
   child: ChildProcess;
   /** Everything it printed so far, stdout and stderr together. */
