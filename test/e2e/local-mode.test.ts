@@ -51,7 +51,9 @@ describe('npm start (local mode)', () => {
       expect(output()).toMatch(/Fleet token: +\S{16,} \(generated/);
       expect(output()).toMatch(/Admin secret: +\S{16,} \(generated/);
       await waitFor(async () => (await freeCount(`http://127.0.0.1:${port}`)) === 2, 'two simulated VMs to register');
-      expect(output()).toMatch(/vm\.registered hostname=lablink-vm-1/);
+      // The log line travels through a pipe and can arrive after the count changes.
+      await waitFor(() => /vm\.registered hostname=lablink-vm-1\b/.test(output()), 'the log to show vm-1 registered');
+      await waitFor(() => /vm\.registered hostname=lablink-vm-2\b/.test(output()), 'the log to show vm-2 registered');
     } finally {
       process.kill(-child.pid!, 'SIGINT');
     }
