@@ -72,6 +72,15 @@ async function advanceToNextAsk(page: Page, path: string): Promise<void> {
   }
 }
 
+/** Advances the page's clock second by second until `selector` shows; the VM and the server move in real time meanwhile. */
+async function advanceUntilShown(page: Page, selector: string, withinMs = 30_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while ((await page.locator(selector).count()) === 0) {
+    if (Date.now() > deadline) throw new Error(`${selector} did not show within ${withinMs / 1000} s`);
+    await advance(page, 1);
+  }
+}
+
 describe('open pages ask little: slowly once settled, nothing while hidden, at once when shown again (real Chromium, simulated clock)', () => {
   const harness = useAgentHarness();
   let browser: Browser;
@@ -83,10 +92,15 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
   afterAll(async () => browser?.close());
   afterEach(async () => context?.close());
 
-  /** A participant's browser with a controllable clock: it runs normally until the test pauses it. */
+  /**
+   * A participant's browser whose clock stands still until the test moves it. Paused before the
+   * page exists: pausing a running clock races it, and Playwright refuses a pause at a time the
+   * clock has passed meanwhile (microsoft/playwright#33926).
+   */
   async function participantPage(): Promise<Page> {
     context = await browser.newContext();
     await context.clock.install();
+    await context.clock.pauseAt(Date.now());
     await context.addInitScript(countRequests);
     const page = await context.newPage();
     await page.goto(`${harness.env.url}/`);
@@ -101,10 +115,6 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
     return page.url();
   }
 
-  async function pause(page: Page): Promise<void> {
-    await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 100);
-  }
-
   const STATUS = '/api/assignment/:id';
 
   /** A participant's page showing Ready for a real agent's VM, its clock paused. */
@@ -112,8 +122,7 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
     await harness.startVm(hostname);
     const page = await participantPage();
     await requestVm(page, `${hostname}@example.com`);
-    await page.waitForSelector('#progress[data-progress="ready"]');
-    await pause(page);
+    await advanceUntilShown(page, '#progress[data-progress="ready"]');
     // The page changed to Ready in place (no reload): count from here.
     await page.evaluate(() => {
       window.asked = {};
@@ -127,7 +136,6 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
     await recordPoll(harness.env.db.sql, 'open-waiting', 600);
     const waiting = await participantPage();
     await requestVm(waiting, 'waiting@example.com');
-    await pause(waiting);
     await advanceToNextAsk(waiting, STATUS);
     const first = await asked(waiting, STATUS);
     await advance(waiting, SETTLED_POLL_SECONDS);
@@ -172,7 +180,6 @@ describe('open pages ask little: slowly once settled, nothing while hidden, at o
 
   it('a hidden form does not ask for the free count; shown again it asks at once, then on its usual schedule', async () => {
     const form = await participantPage();
-    await pause(form);
     const COUNT = '/api/unassigned_vms_count';
     await advanceToNextAsk(form, COUNT);
     expect(await asked(form, COUNT)).toBe(1);
